@@ -1,0 +1,16 @@
+//! `POST /webhooks/{collection}`: verify, parse and store Protime events.
+
+use lambda_http::{run, service_fn, Error, Request};
+use protime_webhooks::aws::sdk_config;
+use protime_webhooks::config::ReceiverConfig;
+use protime_webhooks::receiver::AwsReceiver;
+use std::convert::Infallible;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = ReceiverConfig::from_env()?;
+    let receiver = AwsReceiver::from_config(&config, &sdk_config().await);
+    let receiver = &receiver;
+    run(service_fn(move |request: Request| async move { Ok::<_, Infallible>(receiver.handle(request).await) })).await
+}

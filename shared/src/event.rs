@@ -1,0 +1,269 @@
+//! Protime webhook events: one event or an array of them, each a delta item
+//! `{"changeType","data":{…}}` or a flat record (an InsertOrUpdate).
+
+use crate::json::{self, Json, JsonError};
+
+/// An event's raw JSON may not exceed this, so that its item stays under DynamoDB's 400 KB.
+pub const MAX_EVENT_BYTES: usize = 350 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    InsertOrUpdate,
+    Delete,
+}
+
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::InsertOrUpdate => "InsertOrUpdate",
+            ChangeType::Delete => "Delete",
+        }
+    }
+}
+
+/// A record's identifier: Protime ids are integers, but a string id is kept as a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordId {
+    Number(String),
+    String(String),
+}
+
+impl RecordId {
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecordId::Number(s) | RecordId::String(s) => s,
+        }
+    }
+}
+
+/// One change to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub change_type: ChangeType,
+    pub id: RecordId,
+    /// As received (a JSON integer is kept as its digits).
+    pub change_version: String,
+    /// The record's fields, `id` and `changeVersion` included, in document order.
+    pub data: Vec<(String, Json)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    #[error("the body must be an event object or an array of events")]
+    NotAnEvent,
+    #[error("the array holds no events")]
+    EmptyBatch,
+    #[error("changeType must be \"InsertOrUpdate\" or \"Delete\"")]
+    InvalidChangeType,
+    #[error("a delta item must carry a \"data\" object")]
+    MissingData,
+    #[error("\"id\" is required")]
+    MissingId,
+    #[error("\"id\" must be an integer or a non-empty string")]
+    InvalidId,
+    #[error("\"changeVersion\" is required")]
+    MissingChangeVersion,
+    #[error("\"changeVersion\" must be a non-empty string")]
+    InvalidChangeVersion,
+    #[error("the event is larger than {MAX_EVENT_BYTES} bytes")]
+    TooLarge,
+    #[error("event {index}: {source}")]
+    InBatch {
+        index: usize,
+        #[source]
+        source: Box<EventError>,
+    },
+}
+
+impl EventError {
+    /// Whether the request should be answered 413 rather than 400.
+    pub fn is_too_large(&self) -> bool {
+        match self {
+            EventError::TooLarge => true,
+            EventError::InBatch { source, .. } => source.is_too_large(),
+            _ => false,
+        }
+    }
+}
+
+/// Parses a request body into its events. Either every event is valid or the body is
+/// rejected as a whole, so a batch is never half-stored because of bad input.
+pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
+    match json::split_array(body)? {
+        Some(items) => {
+            if items.is_empty() {
+                return Err(EventError::EmptyBatch);
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(index, raw)| {
+                    check_size(raw.get().len())
+                        .and_then(|()| parse_event(json::parse_raw(raw, 1)?))
+                        .map_err(|e| EventError::InBatch { index, source: Box::new(e) })
+                })
+                .collect()
+        }
+        None => {
+            check_size(body.len())?;
+            parse_event(json::parse(body)?).map(|e| vec![e])
+        }
+    }
+}
+
+fn check_size(len: usize) -> Result<(), EventError> {
+    if len > MAX_EVENT_BYTES {
+        Err(EventError::TooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_event(value: Json) -> Result<Event, EventError> {
+    let Json::Object(fields) = value else {
+        return Err(EventError::NotAnEvent);
+    };
+    let (change_type, data) = match fields.iter().position(|(k, _)| k == "changeType") {
+        None => (ChangeType::InsertOrUpdate, fields),
+        Some(_) => {
+            let mut change_type = None;
+            let mut data = None;
+            for (key, value) in fields {
+                match (key.as_str(), value) {
+                    ("changeType", Json::String(s)) if s == "InsertOrUpdate" => {
+                        change_type = Some(ChangeType::InsertOrUpdate)
+                    }
+                    ("changeType", Json::String(s)) if s == "Delete" => change_type = Some(ChangeType::Delete),
+                    ("changeType", _) => return Err(EventError::InvalidChangeType),
+                    ("data", Json::Object(d)) => data = Some(d),
+                    ("data", _) => return Err(EventError::MissingData),
+                    // Other envelope fields carry nothing we store.
+                    _ => {}
+                }
+            }
+            let change_type = change_type.ok_or(EventError::InvalidChangeType)?;
+            (change_type, data.ok_or(EventError::MissingData)?)
+        }
+    };
+    let id = match field(&data, "id") {
+        None | Some(Json::Null) => return Err(EventError::MissingId),
+        Some(Json::Number(n)) if is_integer(n) => RecordId::Number(n.clone()),
+        Some(Json::String(s)) if !s.is_empty() => RecordId::String(s.clone()),
+        Some(_) => return Err(EventError::InvalidId),
+    };
+    let change_version = match field(&data, "changeVersion") {
+        None | Some(Json::Null) => return Err(EventError::MissingChangeVersion),
+        Some(Json::String(s)) if !s.is_empty() => s.clone(),
+        Some(Json::Number(n)) if is_integer(n) => n.clone(),
+        Some(_) => return Err(EventError::InvalidChangeVersion),
+    };
+    Ok(Event { change_type, id, change_version, data })
+}
+
+fn field<'a>(fields: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
+    fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn is_integer(n: &str) -> bool {
+    let digits = n.strip_prefix('-').unwrap_or(n);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(body: &str) -> Result<Event, EventError> {
+        parse_body(body.as_bytes()).map(|mut v| {
+            assert_eq!(v.len(), 1);
+            v.remove(0)
+        })
+    }
+
+    #[test]
+    fn flat_object_is_an_insert_or_update_that_keeps_every_field() {
+        let e = one(r#"{"changeVersion":"12","id":5,"person":{"id":123,"externalReferences":{"@badge-number":"6767676"}},"newField":[true,null]}"#).unwrap();
+        assert_eq!(e.change_type, ChangeType::InsertOrUpdate);
+        assert_eq!(e.id, RecordId::Number("5".into()));
+        assert_eq!(e.change_version, "12");
+        let keys: Vec<&str> = e.data.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["changeVersion", "id", "person", "newField"]);
+    }
+
+    #[test]
+    fn delta_items_of_both_change_types_parse() {
+        let e = one(r#"{"changeType":"Delete","data":{"id":"abc","changeVersion":"3"}}"#).unwrap();
+        assert_eq!(e.change_type, ChangeType::Delete);
+        assert_eq!(e.id, RecordId::String("abc".into()));
+        let e =
+            one(r#"{"data":{"id":1,"changeVersion":"4","date":"2025-01-02"},"changeType":"InsertOrUpdate"}"#).unwrap();
+        assert_eq!(e.change_type, ChangeType::InsertOrUpdate);
+        assert_eq!(e.data.len(), 3);
+    }
+
+    #[test]
+    fn an_array_body_yields_every_event_in_order() {
+        let events = parse_body(
+            br#"[{"id":1,"changeVersion":"1"},{"changeType":"Delete","data":{"id":2,"changeVersion":"9"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].id.as_str(), "1");
+        assert_eq!(events[1].change_type, ChangeType::Delete);
+    }
+
+    #[test]
+    fn one_invalid_item_rejects_the_whole_array() {
+        let err = parse_body(br#"[{"id":1,"changeVersion":"1"},{"id":2}]"#).unwrap_err();
+        assert_eq!(err, EventError::InBatch { index: 1, source: Box::new(EventError::MissingChangeVersion) });
+        assert_eq!(err.to_string(), "event 1: \"changeVersion\" is required");
+    }
+
+    #[test]
+    fn required_fields_and_types_are_checked() {
+        assert_eq!(one(r#"{"changeVersion":"1"}"#), Err(EventError::MissingId));
+        assert_eq!(one(r#"{"id":null,"changeVersion":"1"}"#), Err(EventError::MissingId));
+        assert_eq!(one(r#"{"id":1.5,"changeVersion":"1"}"#), Err(EventError::InvalidId));
+        assert_eq!(one(r#"{"id":"","changeVersion":"1"}"#), Err(EventError::InvalidId));
+        assert_eq!(one(r#"{"id":{},"changeVersion":"1"}"#), Err(EventError::InvalidId));
+        assert_eq!(one(r#"{"id":1}"#), Err(EventError::MissingChangeVersion));
+        assert_eq!(one(r#"{"id":1,"changeVersion":""}"#), Err(EventError::InvalidChangeVersion));
+        assert_eq!(one(r#"{"id":1,"changeVersion":true}"#), Err(EventError::InvalidChangeVersion));
+        assert_eq!(
+            one(r#"{"changeType":"Upsert","data":{"id":1,"changeVersion":"1"}}"#),
+            Err(EventError::InvalidChangeType)
+        );
+        assert_eq!(one(r#"{"changeType":"Delete"}"#), Err(EventError::MissingData));
+        assert_eq!(one(r#"{"changeType":"Delete","data":[1]}"#), Err(EventError::MissingData));
+    }
+
+    #[test]
+    fn string_and_integer_ids_and_versions_are_both_accepted() {
+        let e = one(r#"{"id":"42","changeVersion":17}"#).unwrap();
+        assert_eq!(e.id, RecordId::String("42".into()));
+        assert_eq!(e.change_version, "17");
+        let e = one(r#"{"id":-42,"changeVersion":"x"}"#).unwrap();
+        assert_eq!(e.id, RecordId::Number("-42".into()));
+    }
+
+    #[test]
+    fn non_events_are_rejected() {
+        for body in ["", "null", "1", "\"x\"", "[1]", "[[]]", "{"] {
+            assert!(parse_body(body.as_bytes()).is_err(), "{body}");
+        }
+        assert_eq!(parse_body(b"[]"), Err(EventError::EmptyBatch));
+        assert_eq!(parse_body(b" [ ] "), Err(EventError::EmptyBatch));
+    }
+
+    #[test]
+    fn an_event_over_the_item_limit_is_too_large() {
+        let big = format!(r#"{{"id":1,"changeVersion":"1","blob":"{}"}}"#, "x".repeat(MAX_EVENT_BYTES));
+        let err = one(&big).unwrap_err();
+        assert!(err.is_too_large());
+        let err = parse_body(format!("[{big}]").as_bytes()).unwrap_err();
+        assert!(err.is_too_large());
+        assert!(!EventError::MissingId.is_too_large());
+    }
+}

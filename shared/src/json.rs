@@ -1,0 +1,237 @@
+//! A JSON tree that keeps numbers exactly as written and refuses what DynamoDB cannot store.
+//!
+//! `serde_json::Value` turns large integers into lossy floats and silently keeps the last of
+//! duplicate keys. Events are stored verbatim, so this parser walks the document through
+//! `RawValue`s instead: numbers keep their text, duplicate keys and excessive nesting are errors.
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::collections::HashSet;
+use std::fmt;
+
+/// DynamoDB allows 32 levels of nested maps and lists.
+pub const MAX_DEPTH: usize = 32;
+
+/// A parsed JSON value. Objects keep their fields in document order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// The number's text as it appeared in the document.
+    Number(String),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    /// The value of `key` if this is an object that has it.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    #[error("not valid JSON: {0}")]
+    Syntax(String),
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error("duplicate key {0:?}")]
+    DuplicateKey(String),
+    #[error("number {0} cannot be stored exactly (at most 38 significant digits, magnitude 1e-130 to 1e126)")]
+    NumberOutOfRange(String),
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(e: serde_json::Error) -> Self {
+        JsonError::Syntax(e.to_string())
+    }
+}
+
+/// Parses one JSON document.
+pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
+    let raw: &RawValue = serde_json::from_slice(bytes)?;
+    parse_raw(raw, 0)
+}
+
+/// Parses a document that was already split out as raw JSON text.
+pub fn parse_raw(raw: &RawValue, depth: usize) -> Result<Json, JsonError> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            if depth >= MAX_DEPTH {
+                return Err(JsonError::TooDeep);
+            }
+            let RawObject(fields) = serde_json::from_str(text)?;
+            let fields =
+                fields.into_iter().map(|(k, v)| Ok((k, parse_raw(v, depth + 1)?))).collect::<Result<_, JsonError>>()?;
+            Ok(Json::Object(fields))
+        }
+        Some(b'[') => {
+            if depth >= MAX_DEPTH {
+                return Err(JsonError::TooDeep);
+            }
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            let items = items.into_iter().map(|v| parse_raw(v, depth + 1)).collect::<Result<_, _>>()?;
+            Ok(Json::Array(items))
+        }
+        Some(b'"') => Ok(Json::String(serde_json::from_str(text)?)),
+        Some(b't') => Ok(Json::Bool(true)),
+        Some(b'f') => Ok(Json::Bool(false)),
+        Some(b'n') => Ok(Json::Null),
+        _ if fits_dynamodb_number(text) => Ok(Json::Number(text.to_owned())),
+        _ => Err(JsonError::NumberOutOfRange(text.chars().take(48).collect())),
+    }
+}
+
+/// The top-level items of a document that is an array, borrowed as raw text.
+pub fn split_array(bytes: &[u8]) -> Result<Option<Vec<&RawValue>>, JsonError> {
+    let raw: &RawValue = serde_json::from_slice(bytes)?;
+    if raw.get().starts_with('[') {
+        Ok(Some(serde_json::from_str(raw.get())?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// An object's fields in order, borrowed as raw text; rejects duplicate keys.
+struct RawObject<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor;
+
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = RawObject<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Vec::new();
+                let mut seen = HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    if !seen.insert(key.clone()) {
+                        let shown: String = key.chars().take(64).collect();
+                        return Err(serde::de::Error::custom(format!("duplicate key {shown:?}")));
+                    }
+                    fields.push((key, value));
+                }
+                Ok(RawObject(fields))
+            }
+        }
+
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// Whether a JSON number (already valid JSON syntax) is within DynamoDB's number type:
+/// up to 38 significant digits and a magnitude between 1e-130 and 1e126 (or zero).
+pub fn fits_dynamodb_number(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
+        None => (unsigned, "0"),
+    };
+    let Ok(exponent) = exponent.trim_start_matches('+').parse::<i64>() else {
+        return false;
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int_part.is_empty() || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits: String = int_part.chars().chain(frac_part.chars()).collect();
+    let Some(first) = digits.find(|c| c != '0') else {
+        return true; // zero
+    };
+    let last = digits.rfind(|c| c != '0').unwrap_or(first);
+    if last - first + 1 > 38 {
+        return false;
+    }
+    // Decimal exponent of the most significant digit: d.ddd × 10^magnitude.
+    let magnitude = int_part.len() as i64 - 1 - first as i64 + exponent;
+    (-130..=125).contains(&magnitude)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_their_exact_text() {
+        let doc = parse(br#"{"big":123456789012345678901234567890,"f":0.1,"e":1E5,"n":-7}"#).unwrap();
+        assert_eq!(doc.get("big"), Some(&Json::Number("123456789012345678901234567890".into())));
+        assert_eq!(doc.get("f"), Some(&Json::Number("0.1".into())));
+        assert_eq!(doc.get("e"), Some(&Json::Number("1E5".into())));
+        assert_eq!(doc.get("n"), Some(&Json::Number("-7".into())));
+    }
+
+    #[test]
+    fn all_value_kinds_parse_in_order() {
+        let doc = parse(br#" {"b":true,"c":false,"z":null,"s":"x\"y","a":[1,{"k":"v"}],"o":{}} "#).unwrap();
+        let Json::Object(fields) = &doc else { panic!("object expected") };
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "c", "z", "s", "a", "o"]);
+        assert_eq!(doc.get("s"), Some(&Json::String("x\"y".into())));
+        assert_eq!(
+            doc.get("a"),
+            Some(&Json::Array(vec![
+                Json::Number("1".into()),
+                Json::Object(vec![("k".into(), Json::String("v".into()))])
+            ]))
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_at_any_depth() {
+        assert!(matches!(parse(br#"{"a":1,"a":2}"#), Err(JsonError::Syntax(m)) if m.contains("duplicate key")));
+        assert!(matches!(parse(br#"{"o":{"x":1,"x":1}}"#), Err(JsonError::Syntax(m)) if m.contains("duplicate key")));
+    }
+
+    #[test]
+    fn nesting_is_limited_to_dynamodb_depth() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(parse(deep.as_bytes()), Err(JsonError::TooDeep));
+        // Far deeper than serde_json's own recursion limit: still an error, never a crash.
+        let abyss = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(abyss.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn numbers_outside_dynamodb_range_are_rejected() {
+        for ok in [
+            "0",
+            "-0",
+            "0.000",
+            "1e125",
+            "9.9e125",
+            "1e-130",
+            "12345678901234567890123456789012345678",
+            "1000000000000000000000000000000000000000000",
+            "0.5E+3",
+        ] {
+            assert!(fits_dynamodb_number(ok), "{ok}");
+        }
+        for bad in ["1e126", "1e-131", "123456789012345678901234567890123456789", "1e99999999999999999999"] {
+            assert!(!fits_dynamodb_number(bad), "{bad}");
+        }
+        assert!(matches!(parse(b"[1e400]"), Err(JsonError::NumberOutOfRange(_)) | Err(JsonError::Syntax(_))));
+        assert!(matches!(parse(b"[1e200]"), Err(JsonError::NumberOutOfRange(_))));
+    }
+
+    #[test]
+    fn syntax_errors_and_non_utf8_are_errors() {
+        for bad in [&b""[..], b"{", b"{\"a\":}", b"\xff\xfe", b"[1,]", b"{\"a\":1} x"] {
+            assert!(matches!(parse(bad), Err(JsonError::Syntax(_))), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Receiving Protime webhook events into DynamoDB and keeping the subscriptions alive.
+//!
+//! Everything that is logic lives here; the Lambda functions in `functions/` only wire it up.
+
+pub mod aws;
+pub mod collection;
+pub mod config;
+pub mod event;
+pub mod json;
+pub mod receiver;
+pub mod signature;
+pub mod signing_keys;
+pub mod store;
+
+pub use collection::Collection;

@@ -1,0 +1,443 @@
+//! The receiver's HTTP handler: `POST /webhooks/{collection}`.
+//!
+//! A request goes: route → size → signature → parse → conditional writes → answer. Nothing is
+//! parsed before its signature is verified, and nothing is acknowledged before it is stored.
+
+use crate::collection::Collection;
+use crate::event::{self, Event, EventError};
+use crate::signature::{self, SignatureError};
+use crate::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
+use crate::store::{PutOutcome, RecordStore, Source, StoreError};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use lambda_http::http::{header, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use std::time::Instant;
+
+/// Writes of one batch in flight at once.
+const WRITE_CONCURRENCY: usize = 8;
+
+/// Why a request was not acknowledged. Each variant maps to exactly one status, here only.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("only POST is accepted")]
+    MethodNotAllowed,
+    #[error("no such route; events are posted to /webhooks/{{collection}}")]
+    NoRoute,
+    #[error("unknown collection {0:?}")]
+    UnknownCollection(String),
+    #[error("the body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("the signature is missing, malformed or wrong")]
+    Unauthorized(VerifyError),
+    #[error("{0}")]
+    InvalidEvent(EventError),
+    #[error("storage is unavailable; retry later")]
+    KeysUnavailable(VerifyError),
+    #[error("storage is unavailable; retry later")]
+    StoreUnavailable(StoreError),
+}
+
+impl ReceiveError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ReceiveError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ReceiveError::NoRoute | ReceiveError::UnknownCollection(_) => StatusCode::NOT_FOUND,
+            ReceiveError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::InvalidEvent(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ReceiveError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+            ReceiveError::KeysUnavailable(_) | ReceiveError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// A stable code for the answer body, logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ReceiveError::MethodNotAllowed => "method_not_allowed",
+            ReceiveError::NoRoute => "no_route",
+            ReceiveError::UnknownCollection(_) => "unknown_collection",
+            ReceiveError::BodyTooLarge(_) => "body_too_large",
+            ReceiveError::InvalidEvent(e) if e.is_too_large() => "event_too_large",
+            ReceiveError::Unauthorized(_) => "invalid_signature",
+            ReceiveError::InvalidEvent(_) => "invalid_event",
+            ReceiveError::KeysUnavailable(_) => "keys_unavailable",
+            ReceiveError::StoreUnavailable(_) => "store_unavailable",
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        let body = json!({"error": {"code": self.code(), "message": self.to_string()}});
+        let mut response = json_response(self.status(), &body);
+        if matches!(self, ReceiveError::MethodNotAllowed) {
+            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// The outcome of one stored or skipped event, as answered and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemOutcome {
+    pub id: String,
+    pub change_version: String,
+    pub change_type: &'static str,
+    pub outcome: PutOutcome,
+}
+
+/// The handler with the clients and caches it keeps across invocations.
+pub struct Receiver<K, S> {
+    keys: SigningKeys<K>,
+    store: S,
+    max_body_bytes: usize,
+}
+
+impl<K: KeySource, S: RecordStore> Receiver<K, S> {
+    pub fn new(keys: SigningKeys<K>, store: S, max_body_bytes: usize) -> Self {
+        Receiver { keys, store, max_body_bytes }
+    }
+
+    /// Answers one request; never fails and never panics on any input.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let result = self.receive(&request).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok((collection, accepted, outcomes)) => {
+                for o in &outcomes {
+                    tracing::info!(
+                        collection = %collection,
+                        id = %o.id,
+                        change_version = %o.change_version,
+                        change_type = o.change_type,
+                        outcome = o.outcome.as_str(),
+                        "event"
+                    );
+                }
+                tracing::info!(
+                    collection = %collection,
+                    status = 200,
+                    events = outcomes.len(),
+                    key = match accepted { AcceptedKey::Current => "current", AcceptedKey::Previous => "previous" },
+                    latency_ms,
+                    "request"
+                );
+                let results: Vec<_> = outcomes
+                    .iter()
+                    .map(|o| json!({"id": o.id, "changeVersion": o.change_version, "changeType": o.change_type, "outcome": o.outcome.as_str()}))
+                    .collect();
+                json_response(StatusCode::OK, &json!({ "results": results }))
+            }
+            Err(error) => {
+                let status = error.status().as_u16();
+                match &error {
+                    ReceiveError::Unauthorized(reason) => {
+                        tracing::warn!(
+                            status,
+                            code = error.code(),
+                            reason = reason.reason(),
+                            latency_ms,
+                            "request rejected"
+                        )
+                    }
+                    ReceiveError::KeysUnavailable(e) => {
+                        tracing::error!(status, code = error.code(), error = %e, latency_ms, "request not acknowledged")
+                    }
+                    ReceiveError::StoreUnavailable(e) => {
+                        tracing::error!(status, code = error.code(), error = %e, latency_ms, "request not acknowledged")
+                    }
+                    _ => tracing::warn!(status, code = error.code(), error = %error, latency_ms, "request rejected"),
+                }
+                error.into_response()
+            }
+        }
+    }
+
+    async fn receive(&self, request: &Request) -> Result<(Collection, AcceptedKey, Vec<ItemOutcome>), ReceiveError> {
+        if request.method() != Method::POST {
+            return Err(ReceiveError::MethodNotAllowed);
+        }
+        let collection = route_collection(request)?;
+        let body: &[u8] = request.body().as_ref();
+        if body.len() > self.max_body_bytes {
+            return Err(ReceiveError::BodyTooLarge(self.max_body_bytes));
+        }
+        let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        let sig = signature::parse_authorization(header).map_err(|e| ReceiveError::Unauthorized(e.into()))?;
+        let accepted = self.keys.verify(collection, body, &sig).await.map_err(|e| match e {
+            VerifyError::Unavailable(_) => ReceiveError::KeysUnavailable(e),
+            _ => ReceiveError::Unauthorized(e),
+        })?;
+        let events = event::parse_body(body).map_err(ReceiveError::InvalidEvent)?;
+        let outcomes = self.store_all(collection, &events).await?;
+        Ok((collection, accepted, outcomes))
+    }
+
+    /// Writes every event; the batch is acknowledged only if every write was decided.
+    async fn store_all(&self, collection: Collection, events: &[Event]) -> Result<Vec<ItemOutcome>, ReceiveError> {
+        // A loop rather than `stream::buffered` with a closure: the closure's future trips the
+        // compiler's higher-ranked lifetime check when the handler must be `Send`.
+        let mut pending = FuturesOrdered::new();
+        let mut results: Vec<Result<PutOutcome, StoreError>> = Vec::with_capacity(events.len());
+        for event in events {
+            if pending.len() >= WRITE_CONCURRENCY {
+                results.extend(pending.next().await);
+            }
+            pending.push_back(self.store.put(collection, event, Source::Webhook));
+        }
+        while let Some(result) = pending.next().await {
+            results.push(result);
+        }
+        events
+            .iter()
+            .zip(results)
+            .map(|(e, r)| {
+                r.map(|outcome| ItemOutcome {
+                    id: e.id.as_str().to_owned(),
+                    change_version: e.change_version.clone(),
+                    change_type: e.change_type.as_str(),
+                    outcome,
+                })
+                .map_err(ReceiveError::StoreUnavailable)
+            })
+            .collect()
+    }
+}
+
+/// The collection named by the route: API Gateway's path parameter where it gives one, else
+/// the path itself (`cargo lambda watch` sets no path parameters).
+pub fn route_collection(request: &Request) -> Result<Collection, ReceiveError> {
+    let from_parameters = request.path_parameters_ref().and_then(|p| p.first("collection").map(str::to_owned));
+    let name = match from_parameters {
+        Some(name) => name,
+        None => collection_from_path(request.uri().path()).ok_or(ReceiveError::NoRoute)?.to_owned(),
+    };
+    name.parse().map_err(|e: crate::collection::UnknownCollection| ReceiveError::UnknownCollection(e.0))
+}
+
+/// `…/webhooks/<name>` (with an optional trailing slash and any stage prefix) → `<name>`.
+fn collection_from_path(path: &str) -> Option<&str> {
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let name = segments.next().filter(|s| !s.is_empty())?;
+    (segments.next()? == "webhooks").then_some(name)
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    response
+}
+
+impl From<SignatureError> for ReceiveError {
+    fn from(e: SignatureError) -> Self {
+        ReceiveError::Unauthorized(e.into())
+    }
+}
+
+/// The receiver as deployed: keys from Secrets Manager, records in DynamoDB.
+pub type AwsReceiver = Receiver<crate::signing_keys::SecretsManagerKeySource, crate::store::DynamoRecordStore>;
+
+impl AwsReceiver {
+    /// Builds the clients once; call at cold start, outside the handler.
+    pub fn from_config(config: &crate::config::ReceiverConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let keys = crate::signing_keys::SecretsManagerKeySource::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            &config.signing_key_secret_prefix,
+        );
+        let store = crate::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+        Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{authorization_header, SigningKey};
+    use crate::signing_keys::memory::MemoryKeySource;
+    use crate::signing_keys::KeyCacheConfig;
+    use crate::store::memory::MemoryRecordStore;
+    use lambda_http::aws_lambda_events::query_map::QueryMap;
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, SystemTime};
+
+    const KEY: &str = "test-key";
+
+    fn receiver() -> Receiver<MemoryKeySource, MemoryRecordStore> {
+        let source = MemoryKeySource::default();
+        source.rotate(Collection::Clockings, KEY, SystemTime::now() - Duration::from_secs(3600));
+        Receiver::new(SigningKeys::new(source, KeyCacheConfig::default()), MemoryRecordStore::default(), 4096)
+    }
+
+    fn request(path: &str, body: &[u8], authorization: Option<String>) -> Request {
+        let mut builder = lambda_http::http::Request::builder().method("POST").uri(path);
+        if let Some(a) = authorization {
+            builder = builder.header("Authorization", a);
+        }
+        builder.body(Body::Binary(body.to_vec())).unwrap()
+    }
+
+    fn signed(path: &str, body: &str) -> Request {
+        request(path, body.as_bytes(), Some(authorization_header(&SigningKey::new(KEY), body.as_bytes())))
+    }
+
+    async fn answer(r: &Receiver<MemoryKeySource, MemoryRecordStore>, req: Request) -> (u16, serde_json::Value) {
+        let response = r.handle(req).await;
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        (response.status().as_u16(), body)
+    }
+
+    fn stored(r: &Receiver<MemoryKeySource, MemoryRecordStore>) -> usize {
+        r.store.items.lock().unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn a_signed_event_is_stored_and_its_outcome_answered() {
+        let r = receiver();
+        let (status, body) = answer(&r, signed("/webhooks/clockings", r#"{"id":1,"changeVersion":"5"}"#)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body,
+            json!({"results":[{"id":"1","changeVersion":"5","changeType":"InsertOrUpdate","outcome":"stored"}]})
+        );
+        assert_eq!(stored(&r), 1);
+    }
+
+    #[tokio::test]
+    async fn replays_and_older_versions_are_acknowledged_as_duplicate_and_stale() {
+        let r = receiver();
+        let body = r#"[{"id":1,"changeVersion":"10"},{"id":1,"changeVersion":"10"},{"id":1,"changeVersion":"9"}]"#;
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body)).await;
+        assert_eq!(status, 200);
+        let outcomes: Vec<&str> =
+            answer_body["results"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["stored", "duplicate", "stale"]);
+    }
+
+    #[tokio::test]
+    async fn unsigned_or_wrongly_signed_requests_are_401_and_store_nothing() {
+        let r = receiver();
+        let body = br#"{"id":1,"changeVersion":"5"}"#;
+        for auth in [
+            None,
+            Some("Bearer x".to_string()),
+            Some("HMAC-SHA256 !!".to_string()),
+            Some(authorization_header(&SigningKey::new("wrong"), body)),
+        ] {
+            let (status, answer_body) = answer(&r, request("/webhooks/clockings", body, auth)).await;
+            assert_eq!(status, 401);
+            assert_eq!(answer_body["error"]["code"], "invalid_signature");
+        }
+        assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn the_signature_is_checked_before_the_body_is_parsed() {
+        let r = receiver();
+        let (status, _) = answer(&r, request("/webhooks/clockings", b"not json", None)).await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn signed_bodies_that_are_not_valid_events_are_400_and_store_nothing() {
+        let r = receiver();
+        for body in ["not json", "{}", r#"[{"id":1,"changeVersion":"1"},{"id":2}]"#, "[]"] {
+            let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body)).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(answer_body["error"]["code"], "invalid_event");
+        }
+        assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn unknown_collections_and_routes_are_404() {
+        let r = receiver();
+        let (status, body) = answer(&r, signed("/webhooks/holidays", "{}")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("unknown_collection")));
+        let (status, body) = answer(&r, signed("/other/clockings", "{}")).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("no_route")));
+    }
+
+    #[tokio::test]
+    async fn path_parameters_from_api_gateway_take_precedence() {
+        let r = receiver();
+        let body = r#"{"id":1,"changeVersion":"5"}"#;
+        let req = signed("/prod/anything", body)
+            .with_path_parameters(QueryMap::from(HashMap::from([("collection".to_string(), "clockings".to_string())])));
+        assert_eq!(answer(&r, req).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn stage_prefixes_and_trailing_slashes_are_routed() {
+        let r = receiver();
+        let body = r#"{"id":1,"changeVersion":"5"}"#;
+        assert_eq!(answer(&r, signed("/prod/webhooks/clockings/", body)).await.0, 200);
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_413_before_any_key_is_read() {
+        let r = receiver();
+        let body = format!(r#"{{"id":1,"changeVersion":"5","x":"{}"}}"#, "a".repeat(5000));
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", &body)).await;
+        assert_eq!((status, answer_body["error"]["code"].as_str()), (413, Some("body_too_large")));
+        assert_eq!(r.keys_fetches(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_503_and_not_acknowledged() {
+        let r = receiver();
+        r.store.fail.store(true, Ordering::SeqCst);
+        let (status, body) = answer(&r, signed("/webhooks/clockings", r#"{"id":1,"changeVersion":"5"}"#)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (503, Some("store_unavailable")));
+    }
+
+    #[tokio::test]
+    async fn keys_unavailable_at_cold_start_is_503() {
+        let r = receiver();
+        r.keys_source().fail.store(true, Ordering::SeqCst);
+        let (status, body) = answer(&r, signed("/webhooks/clockings", r#"{"id":1,"changeVersion":"5"}"#)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (503, Some("keys_unavailable")));
+    }
+
+    #[tokio::test]
+    async fn a_collection_without_a_key_is_401() {
+        let r = receiver();
+        let (status, _) = answer(&r, signed("/webhooks/breaks", r#"{"id":1,"changeVersion":"5"}"#)).await;
+        assert_eq!(status, 401);
+    }
+
+    #[tokio::test]
+    async fn only_post_is_accepted() {
+        let r = receiver();
+        let req =
+            lambda_http::http::Request::builder().method("GET").uri("/webhooks/clockings").body(Body::Empty).unwrap();
+        let response = r.handle(req).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[header::ALLOW], "POST");
+    }
+
+    #[tokio::test]
+    async fn text_and_binary_bodies_verify_alike() {
+        let r = receiver();
+        let body = r#"{"id":2,"changeVersion":"5"}"#;
+        let auth = authorization_header(&SigningKey::new(KEY), body.as_bytes());
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/webhooks/clockings")
+            .header("authorization", auth)
+            .body(Body::Text(body.to_string()))
+            .unwrap();
+        assert_eq!(answer(&r, req).await.0, 200);
+    }
+
+    impl Receiver<MemoryKeySource, MemoryRecordStore> {
+        fn keys_source(&self) -> &MemoryKeySource {
+            self.keys.source()
+        }
+        fn keys_fetches(&self) -> usize {
+            self.keys.source().fetches.load(Ordering::SeqCst)
+        }
+    }
+}

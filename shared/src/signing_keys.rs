@@ -1,0 +1,420 @@
+//! Webhook signing keys from Secrets Manager, cached across invocations.
+//!
+//! The renewer replaces a collection's key the moment Protime issues a new one, so a warm
+//! receiver must notice within seconds: a signature that does not match triggers one reload of
+//! the secret (at most once per collection per `reload_min_interval`, so a flood of forged
+//! requests cannot hammer Secrets Manager). Events signed just before a renewal may arrive just
+//! after it, so the `AWSPREVIOUS` key is honoured for `previous_grace` after the rotation.
+
+use crate::collection::Collection;
+use crate::signature::{self, Signature, SignatureError, SigningKey};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// The Secrets Manager staging label of a key version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStage {
+    Current,
+    Previous,
+}
+
+impl KeyStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyStage::Current => "AWSCURRENT",
+            KeyStage::Previous => "AWSPREVIOUS",
+        }
+    }
+}
+
+/// One version of a collection's key and when it was stored (the rotation time).
+#[derive(Debug, Clone)]
+pub struct KeyVersion {
+    pub key: SigningKey,
+    pub created: SystemTime,
+}
+
+/// Reading a key failed for a reason other than "there is none".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signing keys are unavailable: {0}")]
+pub struct KeySourceError(pub String);
+
+/// Where keys are read from.
+pub trait KeySource: Send + Sync {
+    /// The key at `stage`, or `None` if the secret or that stage does not exist.
+    fn fetch(
+        &self,
+        collection: Collection,
+        stage: KeyStage,
+    ) -> impl Future<Output = Result<Option<KeyVersion>, KeySourceError>> + Send;
+}
+
+/// Reads `<prefix><collection>` from Secrets Manager with an explicit `VersionStage`.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerKeySource {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: String,
+}
+
+impl SecretsManagerKeySource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
+        SecretsManagerKeySource { client, prefix: prefix.into() }
+    }
+
+    pub fn secret_id(&self, collection: Collection) -> String {
+        format!("{}{}", self.prefix, collection.as_str())
+    }
+}
+
+impl KeySource for SecretsManagerKeySource {
+    async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(self.secret_id(collection))
+            .version_stage(stage.label())
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let Some(key) = out.secret_string() else {
+                    return Err(KeySourceError(format!(
+                        "secret {} ({}) holds no SecretString",
+                        self.secret_id(collection),
+                        stage.label()
+                    )));
+                };
+                let created =
+                    out.created_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
+                Ok(Some(KeyVersion { key: SigningKey::new(key), created }))
+            }
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetSecretValueError::ResourceNotFoundException(_)) => {
+                Ok(None)
+            }
+            // The error text names the secret and the failure, never its value.
+            Err(e) => Err(KeySourceError(DisplayErrorContext(e).to_string())),
+        }
+    }
+}
+
+/// How long keys are trusted and how often they may be re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyCacheConfig {
+    /// Keys are re-read after this long even if every signature matched.
+    pub ttl: Duration,
+    /// At most one reload per collection in this interval is triggered by a mismatch.
+    pub reload_min_interval: Duration,
+    /// The previous key is accepted for this long after the current one was stored (0: never).
+    pub previous_grace: Duration,
+}
+
+impl Default for KeyCacheConfig {
+    fn default() -> Self {
+        KeyCacheConfig {
+            ttl: Duration::from_secs(300),
+            reload_min_interval: Duration::from_secs(30),
+            previous_grace: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Which key accepted a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptedKey {
+    Current,
+    Previous,
+}
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("no signing key is stored for this collection")]
+    NoKey,
+    #[error(transparent)]
+    Unavailable(#[from] KeySourceError),
+}
+
+impl VerifyError {
+    /// A stable, low-cardinality name for metrics and log fields.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            VerifyError::Signature(e) => e.reason(),
+            VerifyError::NoKey => "no_key",
+            VerifyError::Unavailable(_) => "key_unavailable",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct KeySet {
+    current: Option<KeyVersion>,
+    previous: Option<KeyVersion>,
+}
+
+impl KeySet {
+    fn check(&self, body: &[u8], sig: &Signature, grace: Duration) -> Result<AcceptedKey, VerifyError> {
+        let current = self.current.as_ref().ok_or(VerifyError::NoKey)?;
+        if signature::verify(&current.key, body, sig).is_ok() {
+            return Ok(AcceptedKey::Current);
+        }
+        let rotated_ago = SystemTime::now().duration_since(current.created).unwrap_or_default();
+        if let Some(previous) = self.previous.as_ref().filter(|_| rotated_ago < grace) {
+            if signature::verify(&previous.key, body, sig).is_ok() {
+                return Ok(AcceptedKey::Previous);
+            }
+        }
+        Err(SignatureError::Mismatch.into())
+    }
+}
+
+struct Entry {
+    keys: Arc<KeySet>,
+    loaded_at: Instant,
+    last_forced_reload: Option<Instant>,
+}
+
+/// The cache in front of a [`KeySource`]; one per process, shared by all invocations.
+pub struct SigningKeys<S> {
+    source: S,
+    config: KeyCacheConfig,
+    entries: Mutex<HashMap<Collection, Entry>>,
+}
+
+impl<S: KeySource> SigningKeys<S> {
+    pub fn new(source: S, config: KeyCacheConfig) -> Self {
+        SigningKeys { source, config, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// The source keys are read from.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// Verifies `sig` over `body` with the collection's key, reloading once on a mismatch.
+    pub async fn verify(
+        &self,
+        collection: Collection,
+        body: &[u8],
+        sig: &Signature,
+    ) -> Result<AcceptedKey, VerifyError> {
+        let keys = self.keys(collection).await?;
+        match keys.check(body, sig, self.config.previous_grace) {
+            Ok(accepted) => Ok(accepted),
+            Err(VerifyError::Signature(_) | VerifyError::NoKey) if self.may_force_reload(collection) => {
+                tracing::info!(collection = %collection, "signature did not match the cached key; reloading it");
+                let keys = self.load(collection).await?;
+                keys.check(body, sig, self.config.previous_grace)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Cached keys, or freshly loaded ones once the TTL has passed. If Secrets Manager fails,
+    /// keys already cached keep working: an outage must not reject correctly signed events.
+    async fn keys(&self, collection: Collection) -> Result<Arc<KeySet>, VerifyError> {
+        let cached = self.lock().get(&collection).map(|e| (e.keys.clone(), e.loaded_at));
+        match cached {
+            Some((keys, loaded_at)) if loaded_at.elapsed() < self.config.ttl => Ok(keys),
+            Some((stale, _)) => match self.load(collection).await {
+                Ok(keys) => Ok(keys),
+                Err(e) => {
+                    tracing::warn!(collection = %collection, error = %e, "could not refresh signing keys; using the cached ones");
+                    Ok(stale)
+                }
+            },
+            None => Ok(self.load(collection).await?),
+        }
+    }
+
+    async fn load(&self, collection: Collection) -> Result<Arc<KeySet>, KeySourceError> {
+        let current = self.source.fetch(collection, KeyStage::Current).await?;
+        // The previous key only matters within the grace window after the current one was stored.
+        let in_grace = current.as_ref().is_some_and(|c| {
+            !self.config.previous_grace.is_zero()
+                && SystemTime::now().duration_since(c.created).unwrap_or_default() < self.config.previous_grace
+        });
+        let previous = if in_grace { self.source.fetch(collection, KeyStage::Previous).await? } else { None };
+        let keys = Arc::new(KeySet { current, previous });
+        let mut entries = self.lock();
+        let last_forced_reload = entries.get(&collection).and_then(|e| e.last_forced_reload);
+        entries.insert(collection, Entry { keys: keys.clone(), loaded_at: Instant::now(), last_forced_reload });
+        Ok(keys)
+    }
+
+    /// Claims the collection's reload slot if the last forced reload is old enough.
+    fn may_force_reload(&self, collection: Collection) -> bool {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&collection) else {
+            return true;
+        };
+        let allowed = entry.last_forced_reload.is_none_or(|at| at.elapsed() >= self.config.reload_min_interval);
+        if allowed {
+            entry.last_forced_reload = Some(Instant::now());
+        }
+        allowed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Collection, Entry>> {
+        // The map holds no invariants a panic could break half-way, so a poisoned lock is usable.
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod memory {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// (AWSCURRENT, AWSPREVIOUS)
+    type Versions = (Option<KeyVersion>, Option<KeyVersion>);
+
+    /// Keys held in memory; counts reads and can be made to fail.
+    #[derive(Default)]
+    pub struct MemoryKeySource {
+        pub versions: Mutex<HashMap<Collection, Versions>>,
+        pub fetches: AtomicUsize,
+        pub fail: AtomicBool,
+    }
+
+    impl MemoryKeySource {
+        /// Stores a new current key, moving the old one to previous, as PutSecretValue does.
+        pub fn rotate(&self, collection: Collection, key: &str, created: SystemTime) {
+            let mut versions = self.versions.lock().unwrap();
+            let slot = versions.entry(collection).or_default();
+            slot.1 = slot.0.take();
+            slot.0 = Some(KeyVersion { key: SigningKey::new(key), created });
+        }
+    }
+
+    impl KeySource for MemoryKeySource {
+        async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(KeySourceError("injected failure".into()));
+            }
+            let versions = self.versions.lock().unwrap();
+            let slot = versions.get(&collection);
+            Ok(match stage {
+                KeyStage::Current => slot.and_then(|s| s.0.clone()),
+                KeyStage::Previous => slot.and_then(|s| s.1.clone()),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory::MemoryKeySource;
+    use super::*;
+    use crate::signature::{authorization_header, parse_authorization};
+    use std::sync::atomic::Ordering;
+
+    const C: Collection = Collection::Clockings;
+    const BODY: &[u8] = br#"{"id":1,"changeVersion":"1"}"#;
+
+    fn signed_with(key: &str) -> Signature {
+        let header = authorization_header(&SigningKey::new(key), BODY);
+        parse_authorization(Some(header.as_bytes())).unwrap()
+    }
+
+    fn ago(secs: u64) -> SystemTime {
+        SystemTime::now() - Duration::from_secs(secs)
+    }
+
+    fn cache(source: MemoryKeySource, config: KeyCacheConfig) -> SigningKeys<MemoryKeySource> {
+        SigningKeys::new(source, config)
+    }
+
+    fn fetches(keys: &SigningKeys<MemoryKeySource>) -> usize {
+        keys.source.fetches.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_are_cached_until_the_ttl_passes() {
+        let source = MemoryKeySource::default();
+        source.rotate(C, "k1", ago(3600));
+        let keys = cache(source, KeyCacheConfig::default());
+        for _ in 0..5 {
+            assert_eq!(keys.verify(C, BODY, &signed_with("k1")).await, Ok(AcceptedKey::Current));
+        }
+        assert_eq!(fetches(&keys), 1, "one read of AWSCURRENT; no AWSPREVIOUS outside the grace window");
+        tokio::time::advance(Duration::from_secs(301)).await;
+        keys.verify(C, BODY, &signed_with("k1")).await.unwrap();
+        assert_eq!(fetches(&keys), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotated_key_is_picked_up_on_the_first_mismatch() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "old", ago(3600));
+        keys.verify(C, BODY, &signed_with("old")).await.unwrap();
+        keys.source.rotate(C, "new", SystemTime::now());
+        assert_eq!(keys.verify(C, BODY, &signed_with("new")).await, Ok(AcceptedKey::Current));
+        // Within the grace window an event signed with the old key is still accepted.
+        assert_eq!(keys.verify(C, BODY, &signed_with("old")).await, Ok(AcceptedKey::Previous));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_previous_key_is_refused_after_the_grace_window() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "old", ago(7200));
+        keys.source.rotate(C, "new", ago(601));
+        assert_eq!(keys.verify(C, BODY, &signed_with("old")).await, Err(SignatureError::Mismatch.into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_grace_window_refuses_the_previous_key_at_once() {
+        let config = KeyCacheConfig { previous_grace: Duration::ZERO, ..Default::default() };
+        let keys = cache(MemoryKeySource::default(), config);
+        keys.source.rotate(C, "old", ago(10));
+        keys.source.rotate(C, "new", SystemTime::now());
+        assert_eq!(keys.verify(C, BODY, &signed_with("old")).await, Err(SignatureError::Mismatch.into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_bad_signatures_reloads_at_most_once_per_interval() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "k", ago(3600));
+        for _ in 0..100 {
+            assert!(keys.verify(C, BODY, &signed_with("forged")).await.is_err());
+        }
+        assert_eq!(fetches(&keys), 2, "the initial load and one forced reload");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(keys.verify(C, BODY, &signed_with("forged")).await.is_err());
+        assert_eq!(fetches(&keys), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_secret_is_no_key() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        assert_eq!(keys.verify(C, BODY, &signed_with("k")).await, Err(VerifyError::NoKey));
+        assert_eq!(VerifyError::NoKey.reason(), "no_key");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cached_keys_keep_working_while_the_source_is_down() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "k", ago(3600));
+        keys.verify(C, BODY, &signed_with("k")).await.unwrap();
+        keys.source.fail.store(true, Ordering::SeqCst);
+        tokio::time::advance(Duration::from_secs(301)).await;
+        assert_eq!(keys.verify(C, BODY, &signed_with("k")).await, Ok(AcceptedKey::Current));
+        // A mismatch cannot be confirmed while the source is down: unavailable, not 401.
+        assert!(matches!(keys.verify(C, BODY, &signed_with("other")).await, Err(VerifyError::Unavailable(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_cached_key_and_source_down_is_unavailable() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.fail.store(true, Ordering::SeqCst);
+        let err = keys.verify(C, BODY, &signed_with("k")).await.unwrap_err();
+        assert_eq!(err.reason(), "key_unavailable");
+    }
+}
