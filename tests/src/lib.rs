@@ -1,1 +1,245 @@
-//! placeholder
+//! Test harness: a real moto server on a free loopback port, AWS clients pointed at it, and
+//! helpers to create the table and secrets the functions expect and to send signed requests.
+
+use aws_config::{Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use lambda_http::{Body, Request};
+use protime_webhooks::signature::{authorization_header, SigningKey};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The workspace root (the parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The Python with moto installed: `$MOTO_PYTHON`, else the project's `.venv`.
+pub fn python() -> PathBuf {
+    let path =
+        std::env::var_os("MOTO_PYTHON").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+    assert!(path.exists(), "{} not found: run `make setup` (or `make test`) to install moto", path.display());
+    path
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A running moto server; stopped by PID when dropped.
+pub struct Moto {
+    child: Child,
+    _stdin: ChildStdin,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto on a free port and waits until it answers.
+    pub fn start() -> Moto {
+        Moto::start_on(free_port())
+    }
+
+    /// Starts moto on `port` (used to restart an emulator at the same address).
+    pub fn start_on(port: u16) -> Moto {
+        let mut child = Command::new(python())
+            .arg(workspace_root().join("scripts/moto_server.py"))
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let mut ready = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        BufReader::new(stdout).read_line(&mut ready).expect("read moto's ready line");
+        assert!(ready.contains("listening"), "moto did not start on port {port}: {ready:?}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not answer on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto { child, _stdin: stdin, port }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (by PID) and waits for it to exit.
+    pub fn stop(mut self) -> u16 {
+        self.kill();
+        self.port
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// SDK configuration for the emulator at `endpoint`, with the production timeouts and retries.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    protime_webhooks::aws::config_loader()
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .load()
+        .await
+}
+
+/// A unique suffix so tests sharing one emulator never share a table or secret.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Creates the record table with the key schema the store writes.
+pub async fn create_table(config: &SdkConfig, name: &str) {
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .send()
+        .await
+        .expect("create table");
+}
+
+/// Stores `value` as the secret's new AWSCURRENT version, creating the secret if needed.
+pub async fn put_secret(config: &SdkConfig, id: &str, value: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let put = client.put_secret_value().secret_id(id).secret_string(value).send().await;
+    if put.is_err() {
+        client.create_secret().name(id).secret_string(value).send().await.expect("create secret");
+    }
+}
+
+/// Every item in the table.
+pub async fn scan(config: &SdkConfig, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// The item with partition key `pk`, if any.
+pub async fn get_item(config: &SdkConfig, table: &str, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(config)
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get item")
+        .item
+}
+
+/// A request as API Gateway hands it to the function (body base64-decoded by the runtime).
+pub fn request(collection: &str, body: &[u8], authorization: Option<&str>) -> Request {
+    let mut builder = lambda_http::http::Request::builder().method("POST").uri(format!("/webhooks/{collection}"));
+    if let Some(a) = authorization {
+        builder = builder.header("Authorization", a);
+    }
+    builder.body(Body::Binary(body.to_vec())).expect("valid request")
+}
+
+/// A request signed with `key` the way Protime signs it.
+pub fn signed(collection: &str, body: &str, key: &str) -> Request {
+    let auth = authorization_header(&SigningKey::new(key), body.as_bytes());
+    request(collection, body.as_bytes(), Some(&auth))
+}
+
+/// An answer's status and JSON body.
+pub fn parse_response(response: lambda_http::Response<Body>) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice(response.body().as_ref()).expect("JSON answer");
+    (status, body)
+}
+
+/// The string attribute `name` of an item.
+pub fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_else(|| panic!("{name} is not a string"))
+}
+
+/// One emulator shared by the tests of a test binary; each test gets its own table and
+/// secret prefix. It exits when the test process does (its stdin closes).
+pub fn shared_moto() -> &'static Moto {
+    static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
+    MOTO.get_or_init(Moto::start)
+}
+
+/// A receiver wired to its own table and secrets in an emulator.
+pub struct ReceiverFixture {
+    pub config: SdkConfig,
+    pub table: String,
+    pub prefix: String,
+    pub receiver: protime_webhooks::receiver::AwsReceiver,
+}
+
+impl ReceiverFixture {
+    /// A fresh table and a `clockings` key `key`, in the shared emulator.
+    pub async fn new(key: &str) -> Self {
+        Self::on(&shared_moto().endpoint(), key).await
+    }
+
+    /// The same, against the emulator at `endpoint`.
+    pub async fn on(endpoint: &str, key: &str) -> Self {
+        let config = sdk_config(endpoint).await;
+        let table = unique("records");
+        let prefix = format!("{}/signing-key/", unique("test"));
+        create_table(&config, &table).await;
+        put_secret(&config, &format!("{prefix}clockings"), key).await;
+        let receiver_config = protime_webhooks::config::ReceiverConfig {
+            table_name: table.clone(),
+            signing_key_secret_prefix: prefix.clone(),
+            key_cache: Default::default(),
+            max_body_bytes: protime_webhooks::config::DEFAULT_MAX_BODY_BYTES,
+        };
+        let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &config);
+        ReceiverFixture { config, table, prefix, receiver }
+    }
+
+    /// Sends a request through the real handler.
+    pub async fn send(&self, request: Request) -> (u16, serde_json::Value) {
+        parse_response(self.receiver.handle(request).await)
+    }
+
+    pub async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+        get_item(&self.config, &self.table, pk).await
+    }
+
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        scan(&self.config, &self.table).await
+    }
+}

@@ -1,0 +1,23 @@
+"""Runs moto's server on 127.0.0.1 until stopped or until standard input closes.
+
+Tests start it with a pipe on stdin, so the emulator dies with the process that started it
+even if that process is killed. Usage: python scripts/moto_server.py PORT
+"""
+
+import sys
+
+from moto.server import ThreadedMotoServer
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    print(f"moto listening on 127.0.0.1:{port}", flush=True)
+    # Block until the parent closes our stdin (or exits), then stop.
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
