@@ -14,9 +14,10 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-## test: formatting, lints and every test (unit and integration against moto)
+## test: formatting, lints, every test (unit, integration against moto) and the local-stack smoke test
 test: setup check
 	cargo test --workspace --locked
+	scripts/smoke-local-stack.sh
 
 ## check: formatting and clippy with warnings as errors
 check:

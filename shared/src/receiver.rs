@@ -118,7 +118,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
                     collection = %collection,
                     status = 200,
                     events = outcomes.len(),
-                    key = match accepted { AcceptedKey::Current => "current", AcceptedKey::Previous => "previous" },
+                    key_stage = match accepted { AcceptedKey::Current => "current", AcceptedKey::Previous => "previous" },
                     latency_ms,
                     "request"
                 );

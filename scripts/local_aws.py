@@ -1,0 +1,73 @@
+"""Helpers for the local stack: create the table and keys in moto, sign a body, scan the table.
+
+  local_aws.py bootstrap ENDPOINT TABLE PREFIX KEY   create the table and one key per collection
+  local_aws.py sign KEY BODY                         print the Authorization header for BODY
+  local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import sys
+
+COLLECTIONS = [
+    "absences", "absence-definitions", "absence-groups", "access-clockings", "activity-durations",
+    "assignments", "break-definitions", "breaks", "calculated-totals", "clockings", "contracts",
+    "counters", "counter-definitions", "counter-groups", "paid-presences", "people",
+    "shift-definitions", "work-interruptions",
+]
+
+
+def client(service, endpoint):
+    import boto3  # installed with moto
+
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="local", aws_secret_access_key="local",
+    )
+
+
+def bootstrap(endpoint, table, prefix, key):
+    dynamodb = client("dynamodb", endpoint)
+    if table not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+    secrets = client("secretsmanager", endpoint)
+    for collection in COLLECTIONS:
+        name = prefix + collection
+        try:
+            secrets.put_secret_value(SecretId=name, SecretString=key)
+        except secrets.exceptions.ResourceNotFoundException:
+            secrets.create_secret(Name=name, SecretString=key)
+
+
+def sign(key, body):
+    digest = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()
+    return "HMAC-SHA256 " + base64.b64encode(digest).decode()
+
+
+def scan(endpoint, table):
+    from boto3.dynamodb.types import TypeDeserializer
+
+    plain = TypeDeserializer()
+    paginator = client("dynamodb", endpoint).get_paginator("scan")
+    for page in paginator.paginate(TableName=table):
+        for item in page["Items"]:
+            print(json.dumps({k: plain.deserialize(v) for k, v in sorted(item.items())}, default=str))
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "bootstrap":
+        bootstrap(*args)
+    elif command == "sign":
+        print(sign(*args))
+    elif command == "scan":
+        scan(*args)
+    else:
+        sys.exit(__doc__)
