@@ -121,3 +121,167 @@ mod tests {
         assert_eq!(err.to_string(), "environment variable MAX_BODY_BYTES must be a whole number, got \"lots\"");
     }
 }
+
+/// The renewer's settings (it also writes through the receiver's table and key prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewerConfig {
+    /// `TABLE_NAME`
+    pub table_name: String,
+    /// `SIGNING_KEY_SECRET_PREFIX`
+    pub signing_key_secret_prefix: String,
+    /// `PROTIME_CREDENTIALS_SECRET`: id of the secret with the client credentials JSON.
+    pub protime_credentials_secret: String,
+    /// `DESTINATION_BASE_URL`: the API's URL; a collection's destination is `<base>/webhooks/<collection>`.
+    pub destination_base_url: String,
+    /// `COLLECTIONS`: comma-separated (default: all 18).
+    pub collections: Vec<Collection>,
+    /// `EXTERNAL_REFERENCES`, in Protime's syntax, e.g. `(people,@badge-number)`.
+    pub external_references: String,
+    /// `RENEW_BEFORE_HOURS` (default 48).
+    pub renew_before: chrono::Duration,
+    /// `PROTIME_API_BASE_URL`, `PROTIME_TOKEN_URL`: override the URLs derived from the credentials.
+    pub protime_api_base_url: Option<String>,
+    pub protime_token_url: Option<String>,
+    /// `PROTIME_USER_AGENT_COMPANY`: the `(Company)` of the User-Agent.
+    pub user_agent_company: String,
+    /// `DELETE_STRAY_WEBHOOKS`: delete webhooks at our destination for unwanted collections.
+    pub delete_stray_webhooks: bool,
+    /// `RESYNC_LOOKBACK_DAYS`, `RESYNC_LOOKAHEAD_DAYS`, `RESYNC_FILTER_<COLLECTION>`.
+    pub resync: crate::resync::ResyncSettings,
+    /// `RESYNC_DEFAULT_GAP_HOURS`: how far back a recovery reaches when no history tells (default 168).
+    pub default_gap: chrono::Duration,
+}
+
+use crate::collection::Collection;
+
+impl RenewerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let collections = match env.optional("COLLECTIONS") {
+            None => Collection::ALL.to_vec(),
+            Some(list) => {
+                let mut collections = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    let c: Collection = name.parse().map_err(|_| ConfigError::Invalid {
+                        name: "COLLECTIONS",
+                        expected: "comma-separated collection names",
+                        value: name.to_owned(),
+                    })?;
+                    if !collections.contains(&c) {
+                        collections.push(c);
+                    }
+                }
+                collections
+            }
+        };
+        let destination_base_url = env.required("DESTINATION_BASE_URL")?;
+        if !(destination_base_url.starts_with("https://") || destination_base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "DESTINATION_BASE_URL",
+                expected: "an http(s) URL",
+                value: destination_base_url,
+            });
+        }
+        let mut resync = crate::resync::ResyncSettings {
+            lookback: chrono::Duration::days(env.number("RESYNC_LOOKBACK_DAYS", 31)? as i64),
+            lookahead: chrono::Duration::days(env.number("RESYNC_LOOKAHEAD_DAYS", 92)? as i64),
+            ..Default::default()
+        };
+        for &c in Collection::ALL {
+            if let Some(filter) = env.optional(&resync_filter_variable(c)) {
+                resync.overrides.insert(c, crate::resync::ResyncFilter::parse(&filter));
+            }
+        }
+        let delete_stray_webhooks = match env.optional("DELETE_STRAY_WEBHOOKS").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "DELETE_STRAY_WEBHOOKS",
+                    expected: "true or false",
+                    value: other.into(),
+                })
+            }
+        };
+        Ok(RenewerConfig {
+            table_name: env.required("TABLE_NAME")?,
+            signing_key_secret_prefix: env
+                .optional("SIGNING_KEY_SECRET_PREFIX")
+                .unwrap_or_else(|| DEFAULT_SIGNING_KEY_SECRET_PREFIX.into()),
+            protime_credentials_secret: env.required("PROTIME_CREDENTIALS_SECRET")?,
+            destination_base_url: destination_base_url.trim_end_matches('/').to_owned(),
+            collections,
+            external_references: env.optional("EXTERNAL_REFERENCES").unwrap_or_default(),
+            renew_before: chrono::Duration::hours(env.number("RENEW_BEFORE_HOURS", 48)? as i64),
+            protime_api_base_url: env.optional("PROTIME_API_BASE_URL"),
+            protime_token_url: env.optional("PROTIME_TOKEN_URL"),
+            user_agent_company: env.optional("PROTIME_USER_AGENT_COMPANY").unwrap_or_else(|| "unspecified".into()),
+            delete_stray_webhooks,
+            resync,
+            default_gap: chrono::Duration::hours(env.number("RESYNC_DEFAULT_GAP_HOURS", 168)? as i64),
+        })
+    }
+}
+
+/// `RESYNC_FILTER_PAID_PRESENCES` for `paid-presences`.
+pub fn resync_filter_variable(collection: Collection) -> String {
+    format!("RESYNC_FILTER_{}", collection.as_str().to_ascii_uppercase().replace('-', "_"))
+}
+
+#[cfg(test)]
+mod renewer_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<RenewerConfig, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RenewerConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const REQUIRED: &[(&str, &str)] = &[
+        ("TABLE_NAME", "t"),
+        ("PROTIME_CREDENTIALS_SECRET", "creds"),
+        ("DESTINATION_BASE_URL", "https://api.example.com/"),
+    ];
+
+    #[test]
+    fn defaults_cover_all_collections() {
+        let c = from(REQUIRED).unwrap();
+        assert_eq!(c.collections.len(), 18);
+        assert_eq!(c.destination_base_url, "https://api.example.com");
+        assert_eq!(c.renew_before, chrono::Duration::hours(48));
+        assert!(!c.delete_stray_webhooks);
+        assert_eq!(c.external_references, "");
+    }
+
+    #[test]
+    fn collections_and_filters_are_parsed() {
+        let mut vars = REQUIRED.to_vec();
+        vars.extend([
+            ("COLLECTIONS", "clockings, paid-presences,clockings"),
+            ("RESYNC_FILTER_PAID_PRESENCES", "date ge '{from}'"),
+            ("DELETE_STRAY_WEBHOOKS", "true"),
+            ("RENEW_BEFORE_HOURS", "12"),
+        ]);
+        let c = from(&vars).unwrap();
+        assert_eq!(c.collections, [Collection::Clockings, Collection::PaidPresences]);
+        assert_eq!(
+            c.resync.overrides[&Collection::PaidPresences],
+            crate::resync::ResyncFilter::DateWindow("date ge '{from}'".into())
+        );
+        assert!(c.delete_stray_webhooks);
+        assert_eq!(c.renew_before, chrono::Duration::hours(12));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("COLLECTIONS", "clockings,timesheets"));
+        assert!(from(&vars).unwrap_err().to_string().contains("timesheets"));
+        assert_eq!(from(&REQUIRED[..2]), Err(ConfigError::Missing("DESTINATION_BASE_URL")));
+    }
+}

@@ -121,7 +121,8 @@ fn check_size(len: usize) -> Result<(), EventError> {
     }
 }
 
-fn parse_event(value: Json) -> Result<Event, EventError> {
+/// Parses one event (either shape) from an already parsed value, e.g. a record of a list page.
+pub fn parse_event(value: Json) -> Result<Event, EventError> {
     let Json::Object(fields) = value else {
         return Err(EventError::NotAnEvent);
     };

@@ -7,9 +7,14 @@ pub mod collection;
 pub mod config;
 pub mod event;
 pub mod json;
+pub mod protime;
 pub mod receiver;
+pub mod renewal;
+pub mod renewer;
+pub mod resync;
 pub mod signature;
 pub mod signing_keys;
 pub mod store;
+pub mod subscriptions;
 
 pub use collection::Collection;

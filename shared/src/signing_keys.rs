@@ -102,6 +102,56 @@ impl KeySource for SecretsManagerKeySource {
     }
 }
 
+/// Stores a new key as the secret's AWSCURRENT version (the old one becomes AWSPREVIOUS).
+pub trait KeyWriter: Send + Sync {
+    fn store(
+        &self,
+        collection: Collection,
+        key: &SigningKey,
+    ) -> impl Future<Output = Result<(), KeySourceError>> + Send;
+}
+
+impl KeyWriter for SecretsManagerKeySource {
+    /// PutSecretValue, creating the secret on first use; a few attempts, because a key Protime
+    /// has issued and we failed to store means every following event is rejected.
+    async fn store(&self, collection: Collection, key: &SigningKey) -> Result<(), KeySourceError> {
+        let id = self.secret_id(collection);
+        let mut last = String::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+            let put = self.client.put_secret_value().secret_id(&id).secret_string(key.expose()).send().await;
+            let error = match put {
+                Ok(_) => return Ok(()),
+                Err(SdkError::ServiceError(e))
+                    if matches!(
+                        e.err(),
+                        aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError::ResourceNotFoundException(_)
+                    ) =>
+                {
+                    let created = self
+                        .client
+                        .create_secret()
+                        .name(&id)
+                        .description(format!("Protime webhook signing key for {collection} (written by the renewer)"))
+                        .secret_string(key.expose())
+                        .send()
+                        .await;
+                    match created {
+                        Ok(_) => return Ok(()),
+                        Err(e) => DisplayErrorContext(e).to_string(),
+                    }
+                }
+                Err(e) => DisplayErrorContext(e).to_string(),
+            };
+            tracing::warn!(collection = %collection, attempt, error = %error, "storing the signing key failed");
+            last = error;
+        }
+        Err(KeySourceError(format!("could not store the key in {id}: {last}")))
+    }
+}
+
 /// How long keys are trusted and how often they may be re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyCacheConfig {

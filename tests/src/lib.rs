@@ -1,6 +1,8 @@
 //! Test harness: a real moto server on a free loopback port, AWS clients pointed at it, and
 //! helpers to create the table and secrets the functions expect and to send signed requests.
 
+pub mod simulator;
+
 use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
@@ -242,4 +244,143 @@ impl ReceiverFixture {
     pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
         scan(&self.config, &self.table).await
     }
+}
+
+/// The real receiver handler behind a real HTTP server on 127.0.0.1, as API Gateway would
+/// invoke it; `set_down(true)` makes it unreachable-like (503 without reaching the handler).
+pub struct ReceiverServer {
+    pub addr: std::net::SocketAddr,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ReceiverServer {
+    pub async fn start(receiver: std::sync::Arc<protime_webhooks::receiver::AwsReceiver>) -> ReceiverServer {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::response::IntoResponse;
+
+        type Shared =
+            (std::sync::Arc<protime_webhooks::receiver::AwsReceiver>, std::sync::Arc<std::sync::atomic::AtomicBool>);
+        async fn forward(
+            State((receiver, down)): State<Shared>,
+            method: axum::http::Method,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: Bytes,
+        ) -> axum::response::Response {
+            if down.load(Ordering::SeqCst) {
+                return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+            }
+            let mut request = lambda_http::http::Request::builder().method(method).uri(uri);
+            for (name, value) in &headers {
+                request = request.header(name, value);
+            }
+            let request = request.body(Body::Binary(body.to_vec())).expect("request");
+            let response = receiver.handle(request).await;
+            let (parts, body) = response.into_parts();
+            (parts.status, parts.headers, body.as_ref().to_vec()).into_response()
+        }
+
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let app = axum::Router::new().fallback(forward).with_state((receiver, down.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ReceiverServer { addr, down, server }
+    }
+
+    /// What DESTINATION_BASE_URL would be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+impl Drop for ReceiverServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Moto, the simulator, a warm receiver behind HTTP, and a renewer, all wired together.
+pub struct Stack {
+    pub receiver: ReceiverFixture,
+    pub server: ReceiverServer,
+    pub simulator: simulator::Simulator,
+    pub renewer_config: protime_webhooks::config::RenewerConfig,
+    pub credentials_secret: String,
+}
+
+impl Stack {
+    pub async fn start(collections: &[&str], simulator: simulator::SimulatorConfig) -> Stack {
+        let receiver = ReceiverFixture::new("unused-initial-key").await;
+        let server = ReceiverServer::start(std::sync::Arc::new(protime_webhooks::receiver::AwsReceiver::from_config(
+            &protime_webhooks::config::ReceiverConfig {
+                table_name: receiver.table.clone(),
+                signing_key_secret_prefix: receiver.prefix.clone(),
+                key_cache: Default::default(),
+                max_body_bytes: protime_webhooks::config::DEFAULT_MAX_BODY_BYTES,
+            },
+            &receiver.config,
+        )))
+        .await;
+        let simulator = simulator::Simulator::start(simulator).await;
+        let credentials_secret = unique("protime-credentials");
+        put_secret(&receiver.config, &credentials_secret, &simulator.credentials_json()).await;
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("TABLE_NAME", receiver.table.clone()),
+            ("SIGNING_KEY_SECRET_PREFIX", receiver.prefix.clone()),
+            ("PROTIME_CREDENTIALS_SECRET", credentials_secret.clone()),
+            ("DESTINATION_BASE_URL", server.base_url()),
+            ("COLLECTIONS", collections.join(",")),
+            ("PROTIME_API_BASE_URL", simulator.api_base_url()),
+            ("PROTIME_TOKEN_URL", simulator.token_url()),
+            ("PROTIME_USER_AGENT_COMPANY", "Test Company".into()),
+        ]);
+        let renewer_config =
+            protime_webhooks::config::RenewerConfig::from_lookup(|k| vars.get(k).cloned()).expect("renewer config");
+        Stack { receiver, server, simulator, renewer_config, credentials_secret }
+    }
+
+    /// A renewer (as the Lambda builds it) with short retry delays for tests.
+    pub fn renewer(&self) -> protime_webhooks::renewer::Renewer {
+        let mut renewer =
+            protime_webhooks::renewer::Renewer::from_config(self.renewer_config.clone(), &self.receiver.config);
+        fast_retries(&mut renewer.client_options);
+        renewer
+    }
+
+    /// One renewer run at the simulator's current time.
+    pub async fn renew(&self) -> protime_webhooks::renewer::RunReport {
+        self.renewer().run(self.simulator.now()).await.expect("renewer run")
+    }
+
+    /// The key stored in Secrets Manager (AWSCURRENT) for a collection.
+    pub async fn stored_key(&self, collection: &str) -> Option<String> {
+        aws_sdk_secretsmanager::Client::new(&self.receiver.config)
+            .get_secret_value()
+            .secret_id(format!("{}{collection}", self.receiver.prefix))
+            .version_stage("AWSCURRENT")
+            .send()
+            .await
+            .ok()
+            .and_then(|s| s.secret_string)
+    }
+}
+
+/// Retry delays short enough for tests, still bounded.
+pub fn fast_retries(options: &mut protime_webhooks::protime::client::ClientOptions) {
+    options.retry = protime_webhooks::protime::RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+        max_elapsed: Duration::from_secs(20),
+    };
+    options.request_timeout = Duration::from_secs(2);
 }

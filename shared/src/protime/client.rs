@@ -1,0 +1,492 @@
+//! The HTTP client for Protime's API.
+//!
+//! Tokens are cached until shortly before they expire (Protime rate-limits token requests); a
+//! 401 fetches one new token and repeats the call once. 429 (honouring `Retry-After`), 5xx and
+//! transport failures are retried with exponential backoff and full jitter, bounded both in
+//! attempts and in total time.
+
+use super::credentials::ProtimeCredentials;
+use super::model::{parse_created, CreatedWebhook, Webhook, WireWebhook};
+use super::ProtimeError;
+use crate::json::{self, Json};
+use rand::Rng;
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// A token is replaced this long before Protime says it expires.
+const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How often and how long a call is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// No retry starts after this much time has passed since the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random delay up to the exponential bound for this attempt (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let bound = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
+        rand::rng().random_range(Duration::ZERO..=bound)
+    }
+}
+
+/// Settings of a client beyond the credentials.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Overrides the API base derived from the credentials (a local simulator).
+    pub api_base_url: Option<String>,
+    /// Overrides the token URL derived from the credentials.
+    pub token_url: Option<String>,
+    pub scopes: Vec<String>,
+    /// `ServiceName/Version (Company)`.
+    pub user_agent: String,
+    pub retry: RetryPolicy,
+    pub request_timeout: Duration,
+}
+
+impl ClientOptions {
+    pub fn new(scopes: Vec<String>, company: &str) -> Self {
+        ClientOptions {
+            api_base_url: None,
+            token_url: None,
+            scopes,
+            user_agent: format!("protime-webhooks/{} ({company})", env!("CARGO_PKG_VERSION")),
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The scopes for managing webhooks and reading the given collections for re-sync.
+pub fn scopes_for<'a>(collections: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut scopes =
+        vec!["connector-protimeapi-webhooks.read".to_owned(), "connector-protimeapi-webhooks.write".to_owned()];
+    scopes.extend(collections.into_iter().map(|c| format!("connector-protimeapi-{c}.read")));
+    scopes
+}
+
+struct CachedToken {
+    value: SecretString,
+    expires_at: Instant,
+}
+
+/// One page of a list or delta answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub records: Vec<Json>,
+    pub next_link: Option<String>,
+    pub delta_link: Option<String>,
+}
+
+pub struct ProtimeClient {
+    http: reqwest::Client,
+    api_base: Url,
+    token_url: String,
+    credentials: ProtimeCredentials,
+    scope: String,
+    retry: RetryPolicy,
+    token: Mutex<Option<CachedToken>>,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    reasons: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct WebhookList {
+    value: Vec<WireWebhook>,
+}
+
+/// An answer that was not retried away.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+}
+
+impl ProtimeClient {
+    pub fn new(credentials: ProtimeCredentials, options: ClientOptions) -> Result<Self, ProtimeError> {
+        let http = reqwest::Client::builder()
+            .user_agent(&options.user_agent)
+            .timeout(options.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ProtimeError::Transport(e.to_string()))?;
+        let base = options.api_base_url.clone().unwrap_or_else(|| credentials.api_base_url());
+        let api_base = Url::parse(base.trim_end_matches('/'))
+            .map_err(|e| ProtimeError::InvalidResponse(format!("API base URL {base:?}: {e}")))?;
+        Ok(ProtimeClient {
+            http,
+            api_base,
+            token_url: options.token_url.clone().unwrap_or_else(|| credentials.token_url()),
+            credentials,
+            scope: options.scopes.join(" "),
+            retry: options.retry,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// `GET /webhooks[?filter=…]`
+    pub async fn list_webhooks(&self, filter: Option<&str>) -> Result<Vec<Webhook>, ProtimeError> {
+        let mut url = self.url("webhooks");
+        if let Some(f) = filter {
+            url.query_pairs_mut().append_pair("filter", f);
+        }
+        let answer = self.expect_success(self.call(Method::GET, url, None).await?)?;
+        let list: WebhookList = serde_json::from_slice(&answer.body)
+            .map_err(|e| ProtimeError::InvalidResponse(format!("webhook list: {e}")))?;
+        Ok(list.value.into_iter().map(Webhook::from).collect())
+    }
+
+    /// `GET /webhooks/{id}`; `None` if Protime does not know it.
+    pub async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>, ProtimeError> {
+        let answer = self.call(Method::GET, self.url(&format!("webhooks/{id}")), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let answer = self.expect_success(answer)?;
+        let wire: WireWebhook =
+            serde_json::from_slice(&answer.body).map_err(|e| ProtimeError::InvalidResponse(format!("webhook: {e}")))?;
+        Ok(Some(wire.into()))
+    }
+
+    /// `POST /webhooks[?externalReferences=…]`: creates the subscription, or re-enables and
+    /// renews the existing one with the same destination and collection. Returns the new key.
+    pub async fn create_webhook(
+        &self,
+        destination_url: &str,
+        collection: &str,
+        external_references: &str,
+    ) -> Result<CreatedWebhook, ProtimeError> {
+        let mut url = self.url("webhooks");
+        if !external_references.is_empty() {
+            url.query_pairs_mut().append_pair("externalReferences", external_references);
+        }
+        let body = serde_json::json!({ "destinationUrl": destination_url, "collectionName": collection });
+        let answer = self.expect_success(self.call(Method::POST, url, Some(&body)).await?)?;
+        let location_id = answer
+            .headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
+            .map(str::to_owned);
+        parse_created(&answer.body, location_id.as_deref()).map_err(ProtimeError::InvalidResponse)
+    }
+
+    /// `DELETE /webhooks/{id}` (a soft delete). Already gone counts as deleted.
+    pub async fn delete_webhook(&self, id: &str) -> Result<(), ProtimeError> {
+        let answer = self.call(Method::DELETE, self.url(&format!("webhooks/{id}")), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        self.expect_success(answer).map(|_| ())
+    }
+
+    /// The first page's URL of a collection list (`delta`: a delta initial request).
+    pub fn list_url(&self, collection: &str, filter: Option<&str>, delta: bool) -> String {
+        let mut url = self.url(collection);
+        if let Some(f) = filter {
+            url.query_pairs_mut().append_pair("filter", f);
+        }
+        if delta {
+            url.query_pairs_mut().append_key_only("delta");
+        }
+        url.into()
+    }
+
+    /// Fetches one page of a list or delta answer. `link` is a URL from [`Self::list_url`] or
+    /// a `nextLink`/`deltaLink` as Protime returned it (relative links are resolved here).
+    pub async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
+        let url = self.resolve(link)?;
+        let answer = self.call(Method::GET, url, None).await?;
+        match answer.status {
+            StatusCode::GONE => return Err(ProtimeError::DeltaGone),
+            StatusCode::CONFLICT => return Err(ProtimeError::DeltaConflict),
+            _ => {}
+        }
+        let answer = self.expect_success(answer)?;
+        let doc = json::parse(&answer.body).map_err(|e| ProtimeError::InvalidResponse(format!("page: {e}")))?;
+        let records = match doc.get("value") {
+            Some(Json::Array(items)) => items.clone(),
+            _ => return Err(ProtimeError::InvalidResponse("page has no \"value\" array".into())),
+        };
+        let link = |name: &str| match doc.get(name) {
+            Some(Json::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        Ok(Page { records, next_link: link("nextLink"), delta_link: link("deltaLink") })
+    }
+
+    /// Resolves a link: absolute, origin-relative (`/…`) or relative to the API base.
+    pub fn resolve(&self, link: &str) -> Result<Url, ProtimeError> {
+        let parsed = if link.starts_with("http://") || link.starts_with("https://") {
+            Url::parse(link)
+        } else if link.starts_with('/') {
+            self.api_base.join(link)
+        } else {
+            Url::parse(&format!("{}/{link}", self.api_base.as_str().trim_end_matches('/')))
+        };
+        parsed.map_err(|e| ProtimeError::InvalidResponse(format!("link {link:?}: {e}")))
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.api_base.clone();
+        url.set_path(&format!("{}/{path}", self.api_base.path().trim_end_matches('/')));
+        url
+    }
+
+    fn expect_success(&self, answer: Answer) -> Result<Answer, ProtimeError> {
+        if answer.status.is_success() {
+            Ok(answer)
+        } else {
+            Err(api_error(answer.status, &answer.body))
+        }
+    }
+
+    /// One API call with the token, the 401 refresh and the retry policy applied. Returns the
+    /// final answer, successful or not, unless retries ran out.
+    async fn call(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, ProtimeError> {
+        let started = Instant::now();
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token.expose_secret());
+            if let Some(b) = body {
+                request = request.json(b);
+            }
+            let failure = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(body) if status == StatusCode::UNAUTHORIZED && !refreshed => {
+                            // The token was revoked or expired early: one new token, one more try.
+                            tracing::info!(%url, "Protime answered 401; fetching a new token");
+                            let _ = body;
+                            refreshed = true;
+                            attempt -= 1;
+                            *self.token.lock().await = None;
+                            continue;
+                        }
+                        Ok(body) if retryable(status) => {
+                            let wait = retry_after(&headers);
+                            (api_error(status, &body), wait)
+                        }
+                        Ok(body) => return Ok(Answer { status, headers, body }),
+                        Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                    }
+                }
+                Err(e) => (ProtimeError::Transport(e.to_string()), None),
+            };
+            self.pause_or_give_up(attempt, started, failure).await?;
+        }
+    }
+
+    /// Sleeps before the next attempt, or returns the error if the policy is exhausted.
+    async fn pause_or_give_up(
+        &self,
+        attempt: u32,
+        started: Instant,
+        (error, retry_after): (ProtimeError, Option<Duration>),
+    ) -> Result<(), ProtimeError> {
+        let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
+        if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_elapsed {
+            return Err(ProtimeError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
+        }
+        tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying a Protime call");
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    /// A cached token, or a new one if none is cached or it is about to expire.
+    async fn token(&self) -> Result<SecretString, ProtimeError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.expires_at) {
+            return Ok(token.value.clone());
+        }
+        let fresh = self.fetch_token().await?;
+        let value = fresh.value.clone();
+        *cached = Some(fresh);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, ProtimeError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", self.credentials.client_id.as_str()),
+                ("client_secret", self.credentials.client_secret()),
+                ("scope", self.scope.as_str()),
+            ];
+            let failure = match self.http.post(&self.token_url).form(&form).send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(body) if status.is_success() => {
+                            // The body holds the token: errors describe it without quoting it.
+                            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
+                                ProtimeError::InvalidResponse("the token answer has no access_token".into())
+                            })?;
+                            let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(1800));
+                            tracing::info!(expires_in_s = lifetime.as_secs(), "fetched a Protime access token");
+                            return Ok(CachedToken {
+                                value: SecretString::from(answer.access_token),
+                                expires_at: Instant::now() + lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN),
+                            });
+                        }
+                        Ok(body) if retryable(status) => (api_error(status, &body), retry_after(&headers)),
+                        Ok(body) => {
+                            let ProtimeError::Api { message, code, .. } = api_error(status, &body) else {
+                                unreachable!("api_error builds Api")
+                            };
+                            let message = if message.is_empty() { code } else { message };
+                            return Err(ProtimeError::Auth { status: status.as_u16(), message });
+                        }
+                        Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                    }
+                }
+                Err(e) => (ProtimeError::Transport(e.to_string()), None),
+            };
+            self.pause_or_give_up(attempt, started, failure).await?;
+        }
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// `Retry-After` in seconds (the form Protime uses); an HTTP date falls back to backoff.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// Protime's `{"error":{"code","message","reasons"}}`, or the status alone if the body is not that.
+fn api_error(status: StatusCode, body: &[u8]) -> ProtimeError {
+    let (code, message, reasons) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => {
+            let reasons = match error.reasons {
+                Some(serde_json::Value::Array(items)) => {
+                    items.iter().map(|r| r.as_str().map(str::to_owned).unwrap_or_else(|| r.to_string())).collect()
+                }
+                Some(serde_json::Value::Null) | None => Vec::new(),
+                Some(other) => vec![other.to_string()],
+            };
+            (error.code, error.message, reasons)
+        }
+        Err(_) => (status.canonical_reason().unwrap_or("error").to_owned(), String::new(), Vec::new()),
+    };
+    ProtimeError::Api { status: status.as_u16(), code, message, reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protime_error_bodies_are_parsed() {
+        let body = br#"{"error":{"code":"InvalidFilter","message":"The filter is invalid","reasons":["date range exceeds 1 year"]}}"#;
+        let err = api_error(StatusCode::BAD_REQUEST, body);
+        assert_eq!(
+            err,
+            ProtimeError::Api {
+                status: 400,
+                code: "InvalidFilter".into(),
+                message: "The filter is invalid".into(),
+                reasons: vec!["date range exceeds 1 year".into()]
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "Protime answered 400: InvalidFilter The filter is invalid (date range exceeds 1 year)"
+        );
+        let err = api_error(StatusCode::BAD_GATEWAY, b"<html>");
+        assert!(matches!(err, ProtimeError::Api { status: 502, ref code, .. } if code == "Bad Gateway"));
+    }
+
+    #[test]
+    fn backoff_stays_within_its_bound() {
+        let policy = RetryPolicy::default();
+        for attempt in 1..40 {
+            assert!(policy.backoff(attempt) <= policy.max_delay);
+        }
+        assert!(policy.backoff(1) <= Duration::from_millis(500));
+    }
+
+    #[test]
+    fn links_resolve_against_the_api_base() {
+        let client = ProtimeClient::new(
+            ProtimeCredentials::new("acme", "myprotime.eu", "id", "secret"),
+            ClientOptions::new(scopes_for(["clockings"]), "Acme"),
+        )
+        .unwrap();
+        assert_eq!(
+            client.resolve("/connector/protimeapi/api/v1/clockings?skip=2").unwrap().as_str(),
+            "https://acme.myprotime.eu/connector/protimeapi/api/v1/clockings?skip=2"
+        );
+        assert_eq!(
+            client.resolve("delta/clockings?deltaToken=x").unwrap().as_str(),
+            "https://acme.myprotime.eu/connector/protimeapi/api/v1/delta/clockings?deltaToken=x"
+        );
+        assert_eq!(client.resolve("https://other/x").unwrap().as_str(), "https://other/x");
+        assert_eq!(
+            client.list_url("paid-presences", Some("date ge '2025-01-01'"), true),
+            "https://acme.myprotime.eu/connector/protimeapi/api/v1/paid-presences?filter=date+ge+%272025-01-01%27&delta"
+        );
+    }
+
+    #[test]
+    fn scopes_cover_webhooks_and_each_collection() {
+        assert_eq!(
+            scopes_for(["clockings"]),
+            [
+                "connector-protimeapi-webhooks.read",
+                "connector-protimeapi-webhooks.write",
+                "connector-protimeapi-clockings.read"
+            ]
+        );
+    }
+}

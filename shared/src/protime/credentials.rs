@@ -1,0 +1,86 @@
+//! The client credentials secret: `{"tenant","environment","clientId","clientSecret"}`.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::fmt;
+
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtimeCredentials {
+    pub tenant: String,
+    /// e.g. `myprotime.eu` or `myprotimesandbox.eu`.
+    pub environment: String,
+    pub client_id: String,
+    client_secret: SecretString,
+}
+
+impl ProtimeCredentials {
+    pub fn new(tenant: &str, environment: &str, client_id: &str, client_secret: &str) -> Self {
+        ProtimeCredentials {
+            tenant: tenant.into(),
+            environment: environment.into(),
+            client_id: client_id.into(),
+            client_secret: SecretString::from(client_secret.to_owned()),
+        }
+    }
+
+    /// Parses the secret's JSON; the error never quotes the input.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json).map_err(|e| {
+            format!(
+                "the credentials secret must be JSON {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    pub fn client_secret(&self) -> &str {
+        self.client_secret.expose_secret()
+    }
+
+    /// `https://<tenant>.<environment>/connector/protimeapi/api/v1`
+    pub fn api_base_url(&self) -> String {
+        format!("https://{}.{}/connector/protimeapi/api/v1", self.tenant, self.environment)
+    }
+
+    /// `https://authentication.<environment>/tenants/<tenant>/connect/token`
+    pub fn token_url(&self) -> String {
+        format!("https://authentication.{}/tenants/{}/connect/token", self.environment, self.tenant)
+    }
+}
+
+impl fmt::Debug for ProtimeCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtimeCredentials")
+            .field("tenant", &self.tenant)
+            .field("environment", &self.environment)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"***")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_derived_from_tenant_and_environment() {
+        let c = ProtimeCredentials::from_json(
+            r#"{"tenant":"acme","environment":"myprotime.eu","clientId":"id","clientSecret":"s3cr3t"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.api_base_url(), "https://acme.myprotime.eu/connector/protimeapi/api/v1");
+        assert_eq!(c.token_url(), "https://authentication.myprotime.eu/tenants/acme/connect/token");
+        assert_eq!(c.client_secret(), "s3cr3t");
+    }
+
+    #[test]
+    fn debug_and_parse_errors_never_show_the_secret() {
+        let c = ProtimeCredentials::new("t", "e", "id", "s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let err = ProtimeCredentials::from_json(r#"{"clientSecret":"s3cr3t"}"#).unwrap_err();
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+}
