@@ -1,6 +1,7 @@
 """Helpers for the local stack: create the table and keys in moto, sign a body, scan the table.
 
-  local_aws.py bootstrap ENDPOINT TABLE PREFIX KEY   create the table and one key per collection
+  local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON   create the table and the credentials secret
+  local_aws.py key ENDPOINT SECRET_ID                print a secret's current value (a signing key)
   local_aws.py sign KEY BODY                         print the Authorization header for BODY
   local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
 """
@@ -11,14 +12,6 @@ import hmac
 import json
 import sys
 
-COLLECTIONS = [
-    "absences", "absence-definitions", "absence-groups", "access-clockings", "activity-durations",
-    "assignments", "break-definitions", "breaks", "calculated-totals", "clockings", "contracts",
-    "counters", "counter-definitions", "counter-groups", "paid-presences", "people",
-    "shift-definitions", "work-interruptions",
-]
-
-
 def client(service, endpoint):
     import boto3  # installed with moto
 
@@ -28,7 +21,7 @@ def client(service, endpoint):
     )
 
 
-def bootstrap(endpoint, table, prefix, key):
+def bootstrap(endpoint, table, credentials_secret, credentials_json):
     dynamodb = client("dynamodb", endpoint)
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(
@@ -38,12 +31,15 @@ def bootstrap(endpoint, table, prefix, key):
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         )
     secrets = client("secretsmanager", endpoint)
-    for collection in COLLECTIONS:
-        name = prefix + collection
-        try:
-            secrets.put_secret_value(SecretId=name, SecretString=key)
-        except secrets.exceptions.ResourceNotFoundException:
-            secrets.create_secret(Name=name, SecretString=key)
+    try:
+        secrets.put_secret_value(SecretId=credentials_secret, SecretString=credentials_json)
+    except secrets.exceptions.ResourceNotFoundException:
+        secrets.create_secret(Name=credentials_secret, SecretString=credentials_json)
+
+
+def key(endpoint, secret_id):
+    secrets = client("secretsmanager", endpoint)
+    print(secrets.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
 
 
 def sign(key, body):
@@ -65,6 +61,8 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "bootstrap":
         bootstrap(*args)
+    elif command == "key":
+        key(*args)
     elif command == "sign":
         print(sign(*args))
     elif command == "scan":

@@ -149,6 +149,7 @@ impl Sim {
 struct Shared {
     sim: Arc<Mutex<Sim>>,
     config: Arc<SimulatorConfig>,
+    http: reqwest::Client,
 }
 
 impl Shared {
@@ -162,7 +163,6 @@ pub struct Simulator {
     shared: Shared,
     addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
-    http: reqwest::Client,
 }
 
 impl Drop for Simulator {
@@ -191,22 +191,24 @@ impl Simulator {
     }
 
     pub async fn start_on(config: SimulatorConfig, port: u16) -> Simulator {
-        let shared = Shared { sim: Arc::new(Mutex::new(Sim::default())), config: Arc::new(config) };
+        let http =
+            reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("delivery client");
+        let shared = Shared { sim: Arc::new(Mutex::new(Sim::default())), config: Arc::new(config), http };
         let app = Router::new()
             .route("/tenants/{tenant}/connect/token", post(token))
             .route(&format!("{API_PREFIX}/webhooks"), get(list_webhooks).post(create_webhook))
             .route(&format!("{API_PREFIX}/webhooks/{{id}}"), get(get_webhook).delete(delete_webhook))
             .route(&format!("{API_PREFIX}/delta/{{collection}}"), get(delta))
             .route(&format!("{API_PREFIX}/{{collection}}"), get(list_collection))
+            .route("/_simulator/advance", post(admin_advance))
+            .route("/_simulator/changes/{collection}", post(admin_change))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the simulator");
         let addr = listener.local_addr().expect("simulator address");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let http =
-            reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("delivery client");
-        Simulator { shared, addr, server, http }
+        Simulator { shared, addr, server }
     }
 
     pub fn base_url(&self) -> String {
@@ -291,21 +293,14 @@ impl Simulator {
     }
 
     /// Changes a record without delivering anything (as changes made while no webhook is enabled).
-    pub fn change_quietly(&self, collection: &str, mut data: Value) -> Value {
-        let mut sim = self.shared.lock();
-        sim.next_version += 1;
-        let seq = sim.next_version;
-        data["changeVersion"] = json!(seq.to_string());
-        let id = id_text(&data["id"]);
-        sim.records.entry(collection.into()).or_default().insert(id, data.clone());
-        sim.changes.push(Change { seq, collection: collection.into(), delete: false, data: data.clone() });
-        data
+    pub fn change_quietly(&self, collection: &str, data: Value) -> Value {
+        self.shared.change_quietly(collection, data)
     }
 
     /// Changes a record and delivers the event to every enabled webhook of the collection.
     pub async fn change(&self, collection: &str, data: Value) -> Delivery {
-        let data = self.change_quietly(collection, data);
-        self.deliver(collection, false, data).await
+        let data = self.shared.change_quietly(collection, data);
+        self.shared.deliver(collection, false, data).await
     }
 
     /// Deletes a record and delivers the Delete event.
@@ -319,13 +314,25 @@ impl Simulator {
             sim.changes.push(Change { seq, collection: collection.into(), delete: true, data: data.clone() });
             data
         };
-        self.deliver(collection, true, data).await
+        self.shared.deliver(collection, true, data).await
     }
+}
 
+impl Shared {
+    fn change_quietly(&self, collection: &str, mut data: Value) -> Value {
+        let mut sim = self.lock();
+        sim.next_version += 1;
+        let seq = sim.next_version;
+        data["changeVersion"] = json!(seq.to_string());
+        let id = id_text(&data["id"]);
+        sim.records.entry(collection.into()).or_default().insert(id, data.clone());
+        sim.changes.push(Change { seq, collection: collection.into(), delete: false, data: data.clone() });
+        data
+    }
     /// POSTs one signed event to each enabled webhook of the collection, retrying failed
     /// deliveries; a webhook whose retries are exhausted is Disabled, as Protime does.
     async fn deliver(&self, collection: &str, delete: bool, data: Value) -> Delivery {
-        let config = &self.shared.config;
+        let config = &self.config;
         let body = match (delete, config.body_shape) {
             (false, BodyShape::Flat) => data.clone(),
             (_, BodyShape::Array) => {
@@ -335,7 +342,7 @@ impl Simulator {
         }
         .to_string();
         let targets: Vec<String> = {
-            let mut sim = self.shared.lock();
+            let mut sim = self.lock();
             sim.expire();
             sim.webhooks
                 .iter()
@@ -372,7 +379,7 @@ impl Simulator {
                 delivery.delivered += 1;
             } else {
                 delivery.failed += 1;
-                let mut sim = self.shared.lock();
+                let mut sim = self.lock();
                 if let Some(w) = sim.webhooks.iter_mut().find(|w| w.id == id) {
                     w.enabled = false;
                 }
@@ -382,7 +389,7 @@ impl Simulator {
     }
 
     fn live_key(&self, id: &str) -> Option<(String, String)> {
-        let sim = self.shared.lock();
+        let sim = self.lock();
         sim.webhooks.iter().find(|w| w.id == id && !w.deleted).map(|w| (w.destination_url.clone(), w.key.clone()))
     }
 }
@@ -820,4 +827,35 @@ async fn delta(
     sim.delta_tokens.insert(token.clone(), (collection.clone(), seq, now));
     Json(json!({"value": value, "deltaLink": format!("{API_PREFIX}/delta/{collection}?deltaToken={token}")}))
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct AdvanceQuery {
+    hours: i64,
+}
+
+/// `POST /_simulator/advance?hours=N`: move the clock (not part of Protime's API).
+async fn admin_advance(State(shared): State<Shared>, Query(q): Query<AdvanceQuery>) -> Response {
+    let mut sim = shared.lock();
+    sim.clock_offset += Duration::hours(q.hours);
+    sim.expire();
+    Json(json!({"now": time(sim.now())})).into_response()
+}
+
+/// `POST /_simulator/changes/{collection}` with a record: change it and deliver the event.
+async fn admin_change(
+    State(shared): State<Shared>,
+    Path(collection): Path<String>,
+    Json(record): Json<Value>,
+) -> Response {
+    if collection.parse::<Collection>().is_err() || record.get("id").is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidChange",
+            "A known collection and a record with an id are required",
+        );
+    }
+    let data = shared.change_quietly(&collection, record);
+    let delivery = shared.deliver(&collection, false, data.clone()).await;
+    Json(json!({"record": data, "delivered": delivery.delivered, "failed": delivery.failed})).into_response()
 }

@@ -2,20 +2,27 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde_json::{json, Value};
+use protime_webhooks::aws::sdk_config;
+use protime_webhooks::config::RenewerConfig;
+use protime_webhooks::renewer::{Renewer, RunReport};
 
-async fn handle(event: LambdaEvent<EventBridgeEvent>) -> Result<Value, Error> {
-    tracing::info!(
-        request_id = %event.context.request_id,
-        detail_type = ?event.payload.detail_type,
-        time = ?event.payload.time,
-        "scheduled run"
-    );
-    Ok(json!({ "subscriptions": [] }))
+async fn handle(renewer: &Renewer, event: LambdaEvent<EventBridgeEvent>) -> Result<RunReport, Error> {
+    tracing::info!(detail_type = ?event.payload.detail_type, time = ?event.payload.time, "scheduled run");
+    let report = renewer.run(chrono::Utc::now()).await?;
+    tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
+    if !report.healthy {
+        // A failed invocation is what the alarms and the schedule's retry policy watch.
+        let failed: Vec<&str> = report.subscriptions.iter().filter(|s| !s.ok).map(|s| s.collection.as_str()).collect();
+        return Err(format!("subscriptions left unhealthy: {}", failed.join(", ")).into());
+    }
+    Ok(report)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    run(service_fn(handle)).await
+    let config = RenewerConfig::from_env()?;
+    let renewer = Renewer::from_config(config, &sdk_config().await);
+    let renewer = &renewer;
+    run(service_fn(move |event| handle(renewer, event))).await
 }
