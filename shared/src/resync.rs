@@ -217,7 +217,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let settings = ResyncSettings::default();
         let filters = settings.filters(Collection::PaidPresences, now - Duration::days(2), now);
-        assert_eq!(filters, [Some("date ge '2026-01-28' and date le '2026-06-01'".to_owned())]);
+        assert_eq!(filters, [Some("date ge '2026-01-27' and date le '2026-06-01'".to_owned())]);
         assert_eq!(settings.filters(Collection::People, now, now), [None]);
     }
 
