@@ -7,6 +7,7 @@ pub mod collection;
 pub mod config;
 pub mod event;
 pub mod json;
+pub mod metrics;
 pub mod protime;
 pub mod receiver;
 pub mod renewal;

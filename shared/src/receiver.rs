@@ -85,16 +85,33 @@ pub struct ItemOutcome {
     pub outcome: PutOutcome,
 }
 
+/// What an acknowledged request did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    pub collection: Collection,
+    pub accepted: AcceptedKey,
+    pub outcomes: Vec<ItemOutcome>,
+    /// Time spent in the conditional writes.
+    pub store_ms: f64,
+}
+
 /// The handler with the clients and caches it keeps across invocations.
 pub struct Receiver<K, S> {
     keys: SigningKeys<K>,
     store: S,
     max_body_bytes: usize,
+    metrics_namespace: String,
 }
 
 impl<K: KeySource, S: RecordStore> Receiver<K, S> {
     pub fn new(keys: SigningKeys<K>, store: S, max_body_bytes: usize) -> Self {
-        Receiver { keys, store, max_body_bytes }
+        Receiver { keys, store, max_body_bytes, metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.into() }
+    }
+
+    /// Publishes metrics under `namespace` instead of the default.
+    pub fn with_metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.metrics_namespace = namespace.into();
+        self
     }
 
     /// Answers one request; never fails and never panics on any input.
@@ -102,8 +119,11 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         let started = Instant::now();
         let result = self.receive(&request).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let collection = route_collection(&request).ok();
+        request_metrics(&self.metrics_namespace, collection, &result).emit();
         match result {
-            Ok((collection, accepted, outcomes)) => {
+            Ok(received) => {
+                let Received { collection, accepted, outcomes, .. } = received;
                 for o in &outcomes {
                     tracing::info!(
                         collection = %collection,
@@ -153,7 +173,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         }
     }
 
-    async fn receive(&self, request: &Request) -> Result<(Collection, AcceptedKey, Vec<ItemOutcome>), ReceiveError> {
+    async fn receive(&self, request: &Request) -> Result<Received, ReceiveError> {
         if request.method() != Method::POST {
             return Err(ReceiveError::MethodNotAllowed);
         }
@@ -169,8 +189,10 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
             _ => ReceiveError::Unauthorized(e),
         })?;
         let events = event::parse_body(body).map_err(ReceiveError::InvalidEvent)?;
+        let store_started = Instant::now();
         let outcomes = self.store_all(collection, &events).await?;
-        Ok((collection, accepted, outcomes))
+        let store_ms = store_started.elapsed().as_secs_f64() * 1000.0;
+        Ok(Received { collection, accepted, outcomes, store_ms })
     }
 
     /// Writes every event; the batch is acknowledged only if every write was decided.
@@ -201,6 +223,38 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
                 .map_err(ReceiveError::StoreUnavailable)
             })
             .collect()
+    }
+}
+
+/// The metrics of one request: counts by outcome, signature rejections by reason, batch size
+/// and store latency. Published per function and per collection.
+pub fn request_metrics(
+    namespace: &str,
+    collection: Option<Collection>,
+    result: &Result<Received, ReceiveError>,
+) -> crate::metrics::MetricDoc {
+    use crate::metrics::{MetricDoc, Unit};
+    let mut doc = MetricDoc::new(namespace, "receiver");
+    if let Some(c) = collection {
+        doc = doc.dimension("Collection", c.as_str());
+    }
+    doc = doc.count("Requests", 1);
+    match result {
+        Ok(r) => {
+            let count = |f: &dyn Fn(&ItemOutcome) -> bool| r.outcomes.iter().filter(|o| f(o)).count() as u64;
+            doc.count("EventsStored", count(&|o| o.outcome == PutOutcome::Stored))
+                .count("EventsDuplicate", count(&|o| o.outcome == PutOutcome::Duplicate))
+                .count("EventsStale", count(&|o| o.outcome == PutOutcome::Stale))
+                .count("EventsDeleted", count(&|o| o.outcome == PutOutcome::Stored && o.change_type == "Delete"))
+                .count("BatchSize", r.outcomes.len() as u64)
+                .count("PreviousKeyAccepted", u64::from(r.accepted == AcceptedKey::Previous))
+                .metric("StoreLatency", Unit::Milliseconds, r.store_ms)
+        }
+        Err(ReceiveError::Unauthorized(reason)) => {
+            doc.dimension("Reason", reason.reason()).count("SignatureRejected", 1)
+        }
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => doc.count("Unavailable", 1),
+        Err(_) => doc.count("InvalidRequests", 1),
     }
 }
 
@@ -247,6 +301,7 @@ impl AwsReceiver {
         );
         let store = crate::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
         Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
+            .with_metrics_namespace(crate::metrics::namespace_from_env())
     }
 }
 
@@ -430,6 +485,51 @@ mod tests {
             .body(Body::Text(body.to_string()))
             .unwrap();
         assert_eq!(answer(&r, req).await.0, 200);
+    }
+
+    #[test]
+    fn metrics_count_outcomes_and_rejection_reasons() {
+        let outcome =
+            |outcome, change_type| ItemOutcome { id: "1".into(), change_version: "1".into(), change_type, outcome };
+        let received = Received {
+            collection: Collection::Clockings,
+            accepted: AcceptedKey::Current,
+            outcomes: vec![
+                outcome(PutOutcome::Stored, "InsertOrUpdate"),
+                outcome(PutOutcome::Stored, "Delete"),
+                outcome(PutOutcome::Duplicate, "InsertOrUpdate"),
+                outcome(PutOutcome::Stale, "Delete"),
+            ],
+            store_ms: 3.5,
+        };
+        let v = request_metrics("Ns", Some(Collection::Clockings), &Ok(received)).to_json(0);
+        assert_eq!(
+            (
+                v["EventsStored"].as_f64(),
+                v["EventsDuplicate"].as_f64(),
+                v["EventsStale"].as_f64(),
+                v["EventsDeleted"].as_f64()
+            ),
+            (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
+        );
+        assert_eq!(v["BatchSize"], 4.0);
+        assert_eq!(v["StoreLatency"], 3.5);
+        assert_eq!(v["Collection"], "clockings");
+
+        let rejected = Err(ReceiveError::Unauthorized(SignatureError::Mismatch.into()));
+        let v = request_metrics("Ns", Some(Collection::Clockings), &rejected).to_json(0);
+        assert_eq!((v["SignatureRejected"].as_f64(), v["Reason"].as_str()), (Some(1.0), Some("mismatch")));
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function"], ["Function", "Collection"], ["Function", "Reason"]])
+        );
+
+        let unavailable = Err(ReceiveError::StoreUnavailable(StoreError("down".into())));
+        assert_eq!(request_metrics("Ns", None, &unavailable).to_json(0)["Unavailable"], 1.0);
+        let invalid = Err(ReceiveError::NoRoute);
+        let v = request_metrics("Ns", None, &invalid).to_json(0);
+        assert_eq!(v["InvalidRequests"], 1.0);
+        assert!(v.get("Collection").is_none());
     }
 
     impl Receiver<MemoryKeySource, MemoryRecordStore> {

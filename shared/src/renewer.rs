@@ -300,6 +300,45 @@ impl<K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<K, S, R> {
     }
 }
 
+/// The metrics of a run: one document per subscription (dimension `Collection`) and one summary.
+/// `run` is `None` when the run failed before planning.
+pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::metrics::MetricDoc> {
+    use crate::metrics::{MetricDoc, Unit};
+    let Some(report) = run else {
+        return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 1)];
+    };
+    let renewed = |s: &SubscriptionReport| s.ok && matches!(s.action, "create" | "renew" | "recreate");
+    let was_disabled = |s: &SubscriptionReport| s.action == "recover";
+    let mut docs: Vec<MetricDoc> = report
+        .subscriptions
+        .iter()
+        .map(|s| {
+            MetricDoc::new(namespace, "renewer")
+                .dimension("Collection", &s.collection)
+                .metric("HoursUntilExpiry", Unit::None, s.hours_until_expiry.unwrap_or(f64::NAN))
+                .count("Renewals", u64::from(renewed(s)))
+                .count("Recoveries", u64::from(s.ok && was_disabled(s)))
+                .count("Disabled", u64::from(was_disabled(s)))
+                .count("ResyncedRecords", s.resynced.map_or(0, |r| r.stored))
+                .count("Failures", u64::from(!s.ok))
+        })
+        .collect();
+    let min_hours = report.subscriptions.iter().filter_map(|s| s.hours_until_expiry).fold(f64::INFINITY, f64::min);
+    docs.push(
+        MetricDoc::new(namespace, "renewer")
+            .count("RunFailed", 0)
+            .count("Subscriptions", report.subscriptions.len() as u64)
+            .count("SubscriptionsUnhealthy", report.subscriptions.iter().filter(|s| !s.ok).count() as u64)
+            .count("SubscriptionsDisabled", report.subscriptions.iter().filter(|s| was_disabled(s)).count() as u64)
+            .count("Renewals", report.subscriptions.iter().filter(|s| renewed(s)).count() as u64)
+            .count("Recoveries", report.subscriptions.iter().filter(|s| s.ok && was_disabled(s)).count() as u64)
+            .count("ResyncedRecords", report.subscriptions.iter().filter_map(|s| s.resynced).map(|r| r.stored).sum())
+            .count("StrayWebhooks", report.strays.len() as u64)
+            .metric("MinHoursUntilExpiry", Unit::None, min_hours),
+    );
+    docs
+}
+
 fn log_report(report: &SubscriptionReport) {
     if report.ok {
         tracing::info!(
@@ -317,5 +356,58 @@ fn log_report(report: &SubscriptionReport) {
             error = report.error.as_deref().unwrap_or(""),
             "subscription left unhealthy"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(collection: &str, action: &'static str, ok: bool, hours: Option<f64>) -> SubscriptionReport {
+        SubscriptionReport {
+            collection: collection.into(),
+            action,
+            ok,
+            webhook_id: None,
+            valid_until: None,
+            hours_until_expiry: hours,
+            resynced: (action == "recover").then_some(ResyncCounts { stored: 7, ..Default::default() }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn run_metrics_have_one_document_per_subscription_and_a_summary() {
+        let report = RunReport {
+            healthy: false,
+            subscriptions: vec![
+                sub("clockings", "keep", true, Some(400.0)),
+                sub("breaks", "recover", true, Some(720.0)),
+                sub("people", "create", false, None),
+            ],
+            strays: vec![],
+        };
+        let docs: Vec<_> = run_metrics("Ns", Some(&report)).iter().map(|d| d.to_json(0)).collect();
+        assert_eq!(docs.len(), 4);
+        assert_eq!(
+            (docs[0]["Collection"].as_str(), docs[0]["HoursUntilExpiry"].as_f64()),
+            (Some("clockings"), Some(400.0))
+        );
+        assert_eq!(
+            (docs[1]["Recoveries"].as_f64(), docs[1]["Disabled"].as_f64(), docs[1]["ResyncedRecords"].as_f64()),
+            (Some(1.0), Some(1.0), Some(7.0))
+        );
+        assert_eq!(docs[2]["Failures"], 1.0);
+        assert!(docs[2].get("HoursUntilExpiry").is_none());
+        let summary = &docs[3];
+        assert!(summary.get("Collection").is_none());
+        assert_eq!(summary["MinHoursUntilExpiry"], 400.0);
+        assert_eq!(
+            (summary["SubscriptionsUnhealthy"].as_f64(), summary["SubscriptionsDisabled"].as_f64()),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(summary["RunFailed"], 0.0);
+        let failed = run_metrics("Ns", None);
+        assert_eq!(failed[0].to_json(0)["RunFailed"], 1.0);
     }
 }

@@ -4,11 +4,16 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::RenewerConfig;
-use protime_webhooks::renewer::{Renewer, RunReport};
+use protime_webhooks::metrics::namespace_from_env;
+use protime_webhooks::renewer::{run_metrics, Renewer, RunReport};
 
 async fn handle(renewer: &Renewer, event: LambdaEvent<EventBridgeEvent>) -> Result<RunReport, Error> {
     tracing::info!(detail_type = ?event.payload.detail_type, time = ?event.payload.time, "scheduled run");
-    let report = renewer.run(chrono::Utc::now()).await?;
+    let result = renewer.run(chrono::Utc::now()).await;
+    for doc in run_metrics(&namespace_from_env(), result.as_ref().ok()) {
+        doc.emit();
+    }
+    let report = result?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
     if !report.healthy {
         // A failed invocation is what the alarms and the schedule's retry policy watch.
