@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod collection;
 pub mod config;
+pub mod contract;
 pub mod event;
 pub mod json;
 pub mod metrics;

@@ -1,0 +1,206 @@
+//! template.yaml against the code: route, binaries, environment variables, IAM actions, table
+//! key schema, defaults and the metrics the alarms watch. Each check fails if either side drifts.
+
+use protime_webhooks::contract::{self, RECEIVER_ACTIONS, RECEIVER_ENV, RENEWER_ACTIONS, RENEWER_ENV};
+use serde_norway::Value;
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(harness::workspace_root().join("template.yaml")).expect("template.yaml");
+    serde_norway::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(v, |v, k| v.get(*k).unwrap_or_else(|| panic!("template has no {}", path.join("."))))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Tagged(t) => format!("!{} {}", t.tag.to_string().trim_start_matches('!'), text(&t.value)),
+        other => serde_norway::to_string(other).unwrap(),
+    }
+}
+
+fn function(name: &str) -> Value {
+    at(&template(), &["Resources", name]).clone()
+}
+
+fn env_keys(function: &Value) -> BTreeSet<String> {
+    at(function, &["Properties", "Environment", "Variables"])
+        .as_mapping()
+        .expect("variables")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn statements(function: &Value) -> Vec<Value> {
+    at(function, &["Properties", "Policies"])
+        .as_sequence()
+        .expect("policies")
+        .iter()
+        .flat_map(|p| at(p, &["Statement"]).as_sequence().expect("statements").clone())
+        .collect()
+}
+
+fn actions(function: &Value) -> BTreeSet<String> {
+    statements(function)
+        .iter()
+        .flat_map(|s| at(s, &["Action"]).as_sequence().expect("actions").iter().map(text).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn the_route_and_binaries_match_the_code() {
+    let receiver = function("ReceiverFunction");
+    let event = at(&receiver, &["Properties", "Events", "Webhook"]);
+    assert_eq!(text(at(event, &["Type"])), "HttpApi");
+    assert_eq!(text(at(event, &["Properties", "Method"])), contract::ROUTE_METHOD);
+    assert_eq!(text(at(event, &["Properties", "Path"])), contract::ROUTE_PATH);
+    assert_eq!(text(at(&receiver, &["Metadata", "BuildProperties", "Binary"])), contract::RECEIVER_BINARY);
+    assert_eq!(
+        text(at(&function("RenewerFunction"), &["Metadata", "BuildProperties", "Binary"])),
+        contract::RENEWER_BINARY
+    );
+    for (krate, binary) in
+        [("functions/receiver", contract::RECEIVER_BINARY), ("functions/renewer", contract::RENEWER_BINARY)]
+    {
+        let manifest = std::fs::read_to_string(harness::workspace_root().join(krate).join("Cargo.toml")).unwrap();
+        assert!(manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")), "{krate} builds {binary}");
+    }
+    let globals = at(&template(), &["Globals", "Function"]).clone();
+    assert_eq!(text(at(&globals, &["Runtime"])), "provided.al2023");
+    assert_eq!(text(at(&globals, &["Handler"])), "bootstrap");
+    assert_eq!(text(&at(&globals, &["Architectures"]).as_sequence().unwrap()[0]), "arm64");
+    for name in ["ReceiverFunction", "RenewerFunction"] {
+        assert_eq!(text(at(&function(name), &["Metadata", "BuildMethod"])), "rust-cargolambda");
+        assert_eq!(text(at(&function(name), &["Properties", "LoggingConfig", "LogFormat"])), "JSON");
+    }
+}
+
+#[test]
+fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
+    for (resource, declared) in [("ReceiverFunction", RECEIVER_ENV), ("RenewerFunction", RENEWER_ENV)] {
+        let set = env_keys(&function(resource));
+        let known: BTreeSet<String> = declared.iter().map(|(n, _)| n.to_string()).collect();
+        let unknown: Vec<_> = set.difference(&known).collect();
+        assert!(unknown.is_empty(), "{resource} sets variables the code never reads: {unknown:?}");
+        for (name, required) in declared {
+            if *required {
+                assert!(set.contains(*name), "{resource} must set {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn iam_actions_are_exactly_what_each_function_calls() {
+    for (resource, declared) in [("ReceiverFunction", RECEIVER_ACTIONS), ("RenewerFunction", RENEWER_ACTIONS)] {
+        let granted = actions(&function(resource));
+        let wanted: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
+        assert_eq!(granted, wanted, "{resource}");
+    }
+}
+
+#[test]
+fn no_statement_grants_a_wildcard_resource_or_action() {
+    for resource in ["ReceiverFunction", "RenewerFunction"] {
+        for statement in statements(&function(resource)) {
+            let target = text(at(&statement, &["Resource"]));
+            assert_ne!(target.trim(), "*", "{resource}: {statement:?}");
+            assert!(!target.contains(":*") && !target.ends_with(":secret:*"), "{resource}: {target}");
+            for action in at(&statement, &["Action"]).as_sequence().unwrap() {
+                assert!(!text(action).contains('*'), "{resource}: {}", text(action));
+            }
+            let sid = text(at(&statement, &["Sid"]));
+            if target.contains("secretsmanager") {
+                assert!(
+                    target.contains("secret:${SigningKeySecretPrefix}*"),
+                    "{sid}: scoped to the key prefix: {target}"
+                );
+            }
+            if text(action_list(&statement)).contains("dynamodb:") {
+                assert_eq!(target, "!GetAtt RecordTable.Arn", "{sid}");
+            }
+        }
+    }
+}
+
+fn action_list(statement: &Value) -> &Value {
+    at(statement, &["Action"])
+}
+
+#[test]
+fn the_table_key_schema_is_the_one_the_store_writes() {
+    let table = at(&template(), &["Resources", "RecordTable"]).clone();
+    let keys = at(&table, &["Properties", "KeySchema"]).as_sequence().unwrap().clone();
+    assert_eq!(keys.len(), 1, "one partition key, no sort key");
+    assert_eq!(text(at(&keys[0], &["AttributeName"])), contract::TABLE_PARTITION_KEY);
+    assert_eq!(text(at(&keys[0], &["KeyType"])), "HASH");
+    let attributes = at(&table, &["Properties", "AttributeDefinitions"]).as_sequence().unwrap().clone();
+    assert_eq!(text(at(&attributes[0], &["AttributeType"])), "S");
+    assert_eq!(text(at(&table, &["DeletionPolicy"])), "Retain");
+    assert_eq!(text(at(&table, &["Properties", "BillingMode"])), "PAY_PER_REQUEST");
+}
+
+#[test]
+fn parameter_defaults_match_the_code_defaults() {
+    let t = template();
+    assert_eq!(
+        text(at(&t, &["Parameters", "SigningKeySecretPrefix", "Default"])),
+        protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX
+    );
+    assert_eq!(
+        text(at(&t, &["Parameters", "MaxBodyBytes", "Default"])),
+        protime_webhooks::config::DEFAULT_MAX_BODY_BYTES.to_string()
+    );
+    assert_eq!(
+        text(at(&t, &["Parameters", "MetricsNamespace", "Default"])),
+        protime_webhooks::metrics::DEFAULT_NAMESPACE
+    );
+}
+
+#[test]
+fn alarms_watch_metrics_the_code_emits() {
+    use protime_webhooks::receiver::{request_metrics, ReceiveError};
+    use protime_webhooks::renewer::{run_metrics, RunReport};
+    let mut emitted = BTreeSet::new();
+    let mut collect = |doc: protime_webhooks::metrics::MetricDoc| {
+        let json = doc.to_json(0);
+        for m in json["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
+            emitted.insert(m["Name"].as_str().unwrap().to_owned());
+        }
+    };
+    let rejected = Err(ReceiveError::Unauthorized(protime_webhooks::signature::SignatureError::Mismatch.into()));
+    collect(request_metrics("Ns", None, &rejected));
+    let subscription = protime_webhooks::renewer::SubscriptionReport {
+        collection: "clockings".into(),
+        action: "recover",
+        ok: true,
+        webhook_id: None,
+        valid_until: None,
+        hours_until_expiry: Some(700.0),
+        resynced: None,
+        error: None,
+    };
+    let report = RunReport { healthy: true, subscriptions: vec![subscription], strays: vec![] };
+    run_metrics("Ns", Some(&report)).into_iter().for_each(&mut collect);
+
+    let t = template();
+    let resources = at(&t, &["Resources"]).as_mapping().unwrap();
+    let mut checked = 0;
+    for (name, resource) in resources {
+        if text(at(resource, &["Type"])) != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        if text(at(resource, &["Properties", "Namespace"])) == "!Ref MetricsNamespace" {
+            let metric = text(at(resource, &["Properties", "MetricName"]));
+            assert!(emitted.contains(&metric), "alarm {name:?} watches {metric}, which the code does not emit");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "signature rejections, expiry and disabled alarms");
+}
