@@ -532,6 +532,127 @@ mod tests {
         assert!(v.get("Collection").is_none());
     }
 
+    mod properties {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+            tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(future)
+        }
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| json!(n)),
+                any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+                ".{0,8}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 6, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    btree_map("[a-zA-Z]{1,6}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Objects that look like events, with each required field sometimes missing or mistyped.
+        fn arb_event() -> impl Strategy<Value = Value> {
+            (proptest::option::of(arb_json()), proptest::option::of(arb_json()), arb_json(), any::<bool>()).prop_map(
+                |(id, version, extra, delta)| {
+                    let mut data = serde_json::Map::new();
+                    if let Some(id) = id {
+                        data.insert("id".into(), id);
+                    }
+                    if let Some(v) = version {
+                        data.insert("changeVersion".into(), v);
+                    }
+                    data.insert("extra".into(), extra);
+                    if delta {
+                        json!({"changeType": "InsertOrUpdate", "data": data})
+                    } else {
+                        Value::Object(data)
+                    }
+                },
+            )
+        }
+
+        fn arb_body() -> impl Strategy<Value = Value> {
+            prop_oneof![arb_event(), vec(arb_event(), 0..5).prop_map(Value::Array), arb_json()]
+        }
+
+        /// Sends a correctly signed body; checks the status is documented and that something
+        /// was stored exactly when the body is a valid event or array of events.
+        fn check_signed(body: &[u8]) -> Result<(), TestCaseError> {
+            block_on(async {
+                let r = receiver();
+                let auth = authorization_header(&SigningKey::new(KEY), body);
+                let response = r.handle(request("/webhooks/clockings", body, Some(auth))).await;
+                let status = response.status().as_u16();
+                prop_assert!(matches!(status, 200 | 400 | 413), "status {}", status);
+                let valid = crate::event::parse_body(body).is_ok();
+                prop_assert_eq!(status == 200, valid && body.len() <= 4096);
+                prop_assert_eq!(stored(&r) > 0, status == 200);
+                Ok(())
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            #[test]
+            fn arbitrary_signed_bytes_get_a_documented_status(body in vec(any::<u8>(), 0..600)) {
+                check_signed(&body)?;
+            }
+
+            #[test]
+            fn arbitrary_signed_json_gets_a_documented_status(body in arb_body()) {
+                check_signed(body.to_string().as_bytes())?;
+            }
+
+            #[test]
+            fn arbitrary_authorization_headers_store_nothing(header in vec(any::<u8>(), 0..120)) {
+                block_on(async {
+                    let r = receiver();
+                    let mut req = request("/webhooks/clockings", br#"{"id":1,"changeVersion":"1"}"#, None);
+                    if let Ok(value) = header::HeaderValue::from_bytes(&header) {
+                        req.headers_mut().insert(header::AUTHORIZATION, value);
+                    }
+                    let status = r.handle(req).await.status().as_u16();
+                    prop_assert_eq!(status, 401);
+                    prop_assert_eq!(stored(&r), 0);
+                    Ok(())
+                })?;
+            }
+
+            #[test]
+            fn arbitrary_paths_are_routed_or_refused(path in "/[a-z/{}.%-]{0,40}") {
+                block_on(async {
+                    let r = receiver();
+                    let body = r#"{"id":1,"changeVersion":"1"}"#;
+                    let Ok(req) = lambda_http::http::Request::builder()
+                        .method("POST")
+                        .uri(path.as_str())
+                        .header("authorization", authorization_header(&SigningKey::new(KEY), body.as_bytes()))
+                        .body(Body::Text(body.into()))
+                    else {
+                        return Ok(());
+                    };
+                    let status = r.handle(req).await.status().as_u16();
+                    let expected = match collection_from_path(&path) {
+                        Some("clockings") => 200,
+                        Some(name) if name.parse::<Collection>().is_ok() => 401, // no key stored for it
+                        _ => 404,
+                    };
+                    prop_assert_eq!(status, expected, "{}", path);
+                    Ok(())
+                })?;
+            }
+        }
+    }
+
     impl Receiver<MemoryKeySource, MemoryRecordStore> {
         fn keys_source(&self) -> &MemoryKeySource {
             self.keys.source()

@@ -31,3 +31,16 @@ async fn main() -> Result<(), Error> {
     let renewer = &renewer;
     run(service_fn(move |event| handle(renewer, event))).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_scheduled_event_is_what_the_handler_takes() {
+        let text = include_str!("../../../events/scheduled.json");
+        let event: EventBridgeEvent = serde_json::from_str(text).expect("events/scheduled.json parses");
+        assert_eq!(event.detail_type, "Scheduled Event");
+        assert_eq!(event.source, "aws.events");
+    }
+}
