@@ -127,6 +127,7 @@ struct Sim {
     delta_tokens: HashMap<String, (String, u64, DateTime<Utc>)>,
     faults: HashMap<&'static str, VecDeque<Fault>>,
     seen: Vec<Seen>,
+    issued: Vec<String>,
 }
 
 impl Sim {
@@ -275,6 +276,11 @@ impl Simulator {
         for w in sim.webhooks.iter_mut().filter(|w| w.collection == collection) {
             w.enabled = false;
         }
+    }
+
+    /// Every access token issued so far (for checking that none is ever logged).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().issued.clone()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -499,6 +505,7 @@ async fn token(
     let mut sim = shared.lock();
     let expires = sim.now() + config.token_lifetime;
     sim.tokens.insert(token.clone(), (expires, scopes.clone()));
+    sim.issued.push(token.clone());
     Json(json!({
         "access_token": token,
         "expires_in": config.token_lifetime.num_seconds(),

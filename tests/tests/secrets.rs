@@ -1,0 +1,78 @@
+//! Secrets never reach the logs: a full run is captured (renewer with credentials and
+//! tokens, keys issued, rotated and renewed; valid, forged and previous-key events; a token
+//! lapsing mid-run) and no key, client secret, token or signature may appear in it.
+
+use harness::simulator::{Fault, FaultTarget, SimulatorConfig};
+use harness::{signed, Stack};
+use protime_webhooks::signature::{authorization_header, sign, SigningKey};
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_appears_in_the_logs_of_a_full_run() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // As deployed: JSON, INFO for everything; DEBUG for our own crate to be stricter.
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,protime_webhooks=debug"))
+        .with_writer(move || writer.clone())
+        .init();
+
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    let mut secrets: Vec<String> = vec![stack.simulator.config().client_secret.clone()];
+
+    // First run: token, creates, keys stored.
+    assert!(stack.renew().await.healthy);
+    let first_keys: Vec<String> = stack.simulator.webhooks().iter().map(|w| w.key.clone()).collect();
+    secrets.extend(first_keys.iter().cloned());
+
+    // Events: valid (delivered by the simulator), forged, malformed signature.
+    let date = stack.simulator.now().format("%Y-%m-%d").to_string();
+    assert_eq!(stack.simulator.change("clockings", json!({"id": 1, "date": date})).await.delivered, 1);
+    let body = r#"{"id":2,"changeVersion":"1"}"#;
+    let forged = authorization_header(&SigningKey::new("forged-key-123"), body.as_bytes());
+    secrets.push(sign(&SigningKey::new("forged-key-123"), body.as_bytes()));
+    assert_eq!(stack.receiver.send(harness::request("clockings", body.as_bytes(), Some(&forged))).await.0, 401);
+    let valid_signature = sign(&SigningKey::new(&first_keys[0]), body.as_bytes());
+    secrets.push(valid_signature);
+    stack.receiver.send(signed("clockings", body, &first_keys[0])).await;
+
+    // Renewal (rotation) with a token that lapses mid-run, then an event with the old key.
+    stack.simulator.advance(chrono::Duration::days(29));
+    stack.simulator.inject(FaultTarget::Api, Fault::Pass);
+    stack.simulator.inject(FaultTarget::Api, Fault::ExpireTokens);
+    assert!(stack.renew().await.healthy);
+    secrets.extend(stack.simulator.webhooks().iter().map(|w| w.key.clone()));
+    assert_eq!(stack.simulator.change("clockings", json!({"id": 3, "date": date})).await.delivered, 1);
+    stack.receiver.send(signed("clockings", r#"{"id":4,"changeVersion":"1"}"#, &first_keys[0])).await;
+
+    secrets.extend(stack.simulator.issued_tokens());
+    assert!(stack.simulator.issued_tokens().len() >= 3, "several tokens were issued and must be checked");
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The capture really holds the run: events, rejections, token fetches, renewals.
+    for expected in
+        ["\"event\"", "invalid_signature", "fetched a Protime access token", "Protime answered 401", "subscription"]
+    {
+        assert!(logs.contains(expected), "the captured logs lack {expected:?}");
+    }
+    for secret in &secrets {
+        assert!(secret.len() >= 8, "a secret this short would match by chance: {}", secret.len());
+        assert!(!logs.contains(secret.as_str()), "a secret appears in the logs ({} chars)", secret.len());
+    }
+}
