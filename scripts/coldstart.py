@@ -3,7 +3,8 @@ times, and measures process start -> first `next` request (init), -> first respo
 process's peak RSS (VmHWM). The receiver's invocation is a signed API Gateway v2 event stored in
 a moto server this script starts; nothing leaves the machine.
 
-  .venv/bin/python scripts/coldstart.py target/lambda/receiver/bootstrap [--runs 20]
+  .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap [--runs 20]
+  .venv/bin/python scripts/coldstart.py path/to/renewer/bootstrap --event events/scheduled.json
 """
 
 import argparse
@@ -118,6 +119,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--event", help="send this JSON file instead of a signed API Gateway event (e.g. events/scheduled.json)")
     args = parser.parse_args()
 
     moto_port = local_aws_free_port()
@@ -138,11 +140,14 @@ def main():
                    AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
                    AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1",
                    AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-                   TABLE_NAME=TABLE, SIGNING_KEY_SECRET_PREFIX=PREFIX)
+                   TABLE_NAME=TABLE, SIGNING_KEY_SECRET_PREFIX=PREFIX,
+                   # The renewer's required settings; its run then fails fast on the empty credentials.
+                   PROTIME_CREDENTIALS_SECRET="coldstart/credentials", DESTINATION_BASE_URL="http://127.0.0.1:9")
+        fixed_event = json.load(open(args.event)) if args.event else None
         runs = []
         for i in range(args.runs):
             body = json.dumps({"id": i, "changeVersion": "1", "person": {"id": 7}, "date": "2026-11-23"})
-            run = Run(api_gateway_event(body))
+            run = Run(fixed_event or api_gateway_event(body))
             state["run"] = run
             run.started = time.perf_counter()
             process = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
