@@ -1,0 +1,110 @@
+//! An HTTP proxy in front of moto that injects AWS faults (throttling, slowness, an outage).
+
+use std::time::Duration;
+
+/// What the fault proxy does to the requests it forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyMode {
+    Pass,
+    /// Answer the next N DynamoDB PutItem calls with a throttling error (u32::MAX: all of them).
+    ThrottlePutItem(u32),
+    /// Forward every request only after this delay (the upstream still receives it).
+    Delay(Duration),
+    /// Answer Secrets Manager calls with 503; let DynamoDB through.
+    SecretsManagerDown,
+}
+
+/// An HTTP proxy in front of moto that injects AWS faults.
+pub struct FaultProxy {
+    pub addr: std::net::SocketAddr,
+    mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: String) -> FaultProxy {
+        use axum::body::Bytes;
+        use axum::extract::State;
+        use axum::response::IntoResponse;
+
+        type Shared = (String, std::sync::Arc<std::sync::Mutex<ProxyMode>>, reqwest::Client);
+        async fn forward(
+            State((upstream, mode, client)): State<Shared>,
+            method: axum::http::Method,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: Bytes,
+        ) -> axum::response::Response {
+            let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let delay = {
+                let mut mode = mode.lock().unwrap();
+                match &mut *mode {
+                    ProxyMode::ThrottlePutItem(n) if *n > 0 && target.ends_with(".PutItem") => {
+                        *n = n.saturating_sub(u32::from(*n != u32::MAX));
+                        let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
+                        return (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            [("content-type", "application/x-amz-json-1.0")],
+                            body,
+                        )
+                            .into_response();
+                    }
+                    ProxyMode::SecretsManagerDown if target.starts_with("secretsmanager.") => {
+                        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+                    }
+                    ProxyMode::Delay(d) => Some(*d),
+                    _ => None,
+                }
+            };
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            let url = format!("{upstream}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+            let mut request = client.request(method, url).body(body.to_vec());
+            for (name, value) in &headers {
+                if name != "host" && name != "content-length" {
+                    request = request.header(name, value);
+                }
+            }
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let body = response.bytes().await.unwrap_or_default();
+                    let mut out = (status, body.to_vec()).into_response();
+                    for (name, value) in &headers {
+                        if name != "content-length" && name != "transfer-encoding" {
+                            out.headers_mut().insert(name, value.clone());
+                        }
+                    }
+                    out
+                }
+                Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+            }
+        }
+
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
+        let state: Shared = (upstream, mode.clone(), reqwest::Client::new());
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { addr, mode, server }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, mode: ProxyMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
