@@ -40,6 +40,26 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Each stage alone, for a typical event: where the time goes.
+    let body = event(1, 300);
+    let header = authorization_header(&key, body.as_bytes());
+    let signature = parse_authorization(Some(header.as_bytes())).unwrap();
+    let events = parse_body(body.as_bytes()).unwrap();
+    let mut stages = c.benchmark_group("stages_300B");
+    stages.bench_function("parse_header_and_verify", |b| {
+        b.iter(|| {
+            let sig = parse_authorization(Some(black_box(header.as_bytes()))).unwrap();
+            verify(black_box(&key), black_box(body.as_bytes()), &sig).unwrap()
+        })
+    });
+    stages
+        .bench_function("verify_only", |b| b.iter(|| verify(black_box(&key), black_box(body.as_bytes()), &signature)));
+    stages.bench_function("parse_body", |b| b.iter(|| parse_body(black_box(body.as_bytes())).unwrap()));
+    stages.bench_function("build_item", |b| {
+        b.iter(|| record_item(Collection::Clockings, black_box(&events[0]), Source::Webhook, "2026-11-23T12:00:00Z"))
+    });
+    stages.finish();
 }
 
 criterion_group!(benches, bench);

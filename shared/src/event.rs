@@ -91,8 +91,8 @@ impl EventError {
 /// Parses a request body into its events. Either every event is valid or the body is
 /// rejected as a whole, so a batch is never half-stored because of bad input.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
-    match json::split_array(body)? {
-        Some(items) => {
+    match json::split_top(body)? {
+        json::Top::Array(items) => {
             if items.is_empty() {
                 return Err(EventError::EmptyBatch);
             }
@@ -106,9 +106,9 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
                 })
                 .collect()
         }
-        None => {
+        json::Top::Value(raw) => {
             check_size(body.len())?;
-            parse_event(json::parse(body)?).map(|e| vec![e])
+            parse_event(json::parse_raw(raw, 0)?).map(|e| vec![e])
         }
     }
 }

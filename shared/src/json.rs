@@ -7,7 +7,6 @@
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::collections::HashSet;
 use std::fmt;
 
 /// DynamoDB allows 32 levels of nested maps and lists.
@@ -89,14 +88,20 @@ pub fn parse_raw(raw: &RawValue, depth: usize) -> Result<Json, JsonError> {
     }
 }
 
-/// The top-level items of a document that is an array, borrowed as raw text.
-pub fn split_array(bytes: &[u8]) -> Result<Option<Vec<&RawValue>>, JsonError> {
+/// The document's top level as raw text: its items if it is an array, else the whole value.
+pub fn split_top(bytes: &[u8]) -> Result<Top<'_>, JsonError> {
     let raw: &RawValue = serde_json::from_slice(bytes)?;
     if raw.get().starts_with('[') {
-        Ok(Some(serde_json::from_str(raw.get())?))
+        Ok(Top::Array(serde_json::from_str(raw.get())?))
     } else {
-        Ok(None)
+        Ok(Top::Value(raw))
     }
+}
+
+/// What [`split_top`] found.
+pub enum Top<'a> {
+    Array(Vec<&'a RawValue>),
+    Value(&'a RawValue),
 }
 
 /// An object's fields in order, borrowed as raw text; rejects duplicate keys.
@@ -114,21 +119,36 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut fields = Vec::new();
-                let mut seen = HashSet::new();
+                let mut fields: Vec<(String, &'de RawValue)> = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let value: &'de RawValue = map.next_value()?;
-                    if !seen.insert(key.clone()) {
-                        let shown: String = key.chars().take(64).collect();
-                        return Err(serde::de::Error::custom(format!("duplicate key {shown:?}")));
-                    }
                     fields.push((key, value));
+                }
+                if let Some(key) = first_duplicate(&fields) {
+                    let shown: String = key.chars().take(64).collect();
+                    return Err(serde::de::Error::custom(format!("duplicate key {shown:?}")));
                 }
                 Ok(RawObject(fields))
             }
         }
 
         deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// A key that occurs twice, if any. Pairwise for the small objects events are made of; sorted
+/// for large ones, so a huge object cannot make this quadratic.
+fn first_duplicate<V>(fields: &[(String, V)]) -> Option<&str> {
+    if fields.len() <= 16 {
+        fields
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| fields[..*i].iter().any(|(other, _)| other == k))
+            .map(|(_, (k, _))| k.as_str())
+    } else {
+        let mut keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
     }
 }
 
@@ -193,6 +213,15 @@ mod tests {
     fn duplicate_keys_are_rejected_at_any_depth() {
         assert!(matches!(parse(br#"{"a":1,"a":2}"#), Err(JsonError::Syntax(m)) if m.contains("duplicate key")));
         assert!(matches!(parse(br#"{"o":{"x":1,"x":1}}"#), Err(JsonError::Syntax(m)) if m.contains("duplicate key")));
+    }
+
+    #[test]
+    fn duplicates_are_found_in_small_and_large_objects() {
+        let many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        let unique = format!("{{{}}}", many.join(","));
+        assert!(parse(unique.as_bytes()).is_ok());
+        let doubled = format!("{{{},\"k7\":0}}", many.join(","));
+        assert!(matches!(parse(doubled.as_bytes()), Err(JsonError::Syntax(m)) if m.contains("\"k7\"")));
     }
 
     #[test]
