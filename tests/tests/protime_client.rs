@@ -133,3 +133,26 @@ async fn webhooks_can_be_filtered_by_status() {
     assert_eq!(client.get_webhook(&one.id).await.unwrap(), None);
     assert_eq!(client.list_webhooks(None).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_delta_round_starts_over_when_its_link_has_expired() {
+    let sim = Simulator::start(SimulatorConfig { page_size: 2, ..Default::default() }).await;
+    for id in 1..=3 {
+        sim.change_quietly("clockings", json!({"id": id, "date": "2026-02-01"}));
+    }
+    let client = client(&sim);
+    let first = client.delta("clockings", None, None).await.unwrap();
+    assert_eq!((first.records.len(), first.restarted), (3, false), "initial request: every record");
+    let link = first.delta_link.expect("a deltaLink to store");
+
+    sim.change_quietly("clockings", json!({"id": 4, "date": "2026-02-02"}));
+    let second = client.delta("clockings", None, Some(&link)).await.unwrap();
+    assert_eq!((second.records.len(), second.restarted), (1, false), "only the change since");
+    let link = second.delta_link.unwrap();
+
+    sim.advance(chrono::Duration::hours(73));
+    let third = client.delta("clockings", None, Some(&link)).await.unwrap();
+    assert!(third.restarted, "410 Gone: started over");
+    assert_eq!(third.records.len(), 4);
+    assert!(third.delta_link.is_some());
+}
