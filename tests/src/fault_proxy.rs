@@ -86,11 +86,7 @@ impl FaultProxy {
         let mode = std::sync::Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
         let state: Shared = (upstream, mode.clone(), reqwest::Client::new());
         let app = axum::Router::new().fallback(forward).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = crate::serve_on_loopback(app, 0).await;
         FaultProxy { addr, mode, server }
     }
 

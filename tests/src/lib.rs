@@ -252,3 +252,14 @@ impl ReceiverFixture {
         scan(&self.config, &self.table).await
     }
 }
+
+/// Serves `app` on 127.0.0.1:`port` (0: a free port) in the background; the server stops
+/// when the returned task is aborted.
+pub async fn serve_on_loopback(app: axum::Router, port: u16) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("local address");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, server)
+}

@@ -41,11 +41,7 @@ impl ReceiverServer {
 
         let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let app = axum::Router::new().fallback(forward).with_state((receiver, down.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = crate::serve_on_loopback(app, 0).await;
         ReceiverServer { addr, down, server }
     }
 

@@ -204,11 +204,7 @@ impl Simulator {
             .route("/_simulator/advance", post(admin_advance))
             .route("/_simulator/changes/{collection}", post(admin_change))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind the simulator");
-        let addr = listener.local_addr().expect("simulator address");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (addr, server) = crate::serve_on_loopback(app, port).await;
         Simulator { shared, addr, server }
     }
 
