@@ -8,7 +8,6 @@ use crate::event::{self, Event, EventError};
 use crate::signature::{self, SignatureError};
 use crate::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
 use crate::store::{PutOutcome, RecordStore, Source, StoreError};
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -117,10 +116,11 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
     /// Answers one request; never fails and never panics on any input.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
-        let result = self.receive(&request).await;
+        let route = route_collection(&request);
+        let routed = route.as_ref().ok().copied();
+        let result = self.receive(&request, route).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let collection = route_collection(&request).ok();
-        request_metrics(&self.metrics_namespace, collection, &result).emit();
+        request_metrics(&self.metrics_namespace, routed, &result).emit();
         match result {
             Ok(received) => {
                 let Received { collection, accepted, outcomes, .. } = received;
@@ -173,17 +173,22 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         }
     }
 
-    async fn receive(&self, request: &Request) -> Result<Received, ReceiveError> {
+    /// `route` is [`route_collection`] of the request, taken once by the caller for metrics too.
+    async fn receive(
+        &self,
+        request: &Request,
+        route: Result<Collection, ReceiveError>,
+    ) -> Result<Received, ReceiveError> {
         if request.method() != Method::POST {
             return Err(ReceiveError::MethodNotAllowed);
         }
-        let collection = route_collection(request)?;
+        let collection = route?;
         let body: &[u8] = request.body().as_ref();
         if body.len() > self.max_body_bytes {
             return Err(ReceiveError::BodyTooLarge(self.max_body_bytes));
         }
         let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
-        let sig = signature::parse_authorization(header).map_err(|e| ReceiveError::Unauthorized(e.into()))?;
+        let sig = signature::parse_authorization(header)?;
         let accepted = self.keys.verify(collection, body, &sig).await.map_err(|e| match e {
             VerifyError::Unavailable(_) => ReceiveError::KeysUnavailable(e),
             _ => ReceiveError::Unauthorized(e),
@@ -197,19 +202,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
 
     /// Writes every event; the batch is acknowledged only if every write was decided.
     async fn store_all(&self, collection: Collection, events: &[Event]) -> Result<Vec<ItemOutcome>, ReceiveError> {
-        // A loop rather than `stream::buffered` with a closure: the closure's future trips the
-        // compiler's higher-ranked lifetime check when the handler must be `Send`.
-        let mut pending = FuturesOrdered::new();
-        let mut results: Vec<Result<PutOutcome, StoreError>> = Vec::with_capacity(events.len());
-        for event in events {
-            if pending.len() >= WRITE_CONCURRENCY {
-                results.extend(pending.next().await);
-            }
-            pending.push_back(self.store.put(collection, event, Source::Webhook));
-        }
-        while let Some(result) = pending.next().await {
-            results.push(result);
-        }
+        let results = crate::store::put_all(&self.store, collection, events, Source::Webhook, WRITE_CONCURRENCY).await;
         events
             .iter()
             .zip(results)

@@ -7,7 +7,6 @@ use crate::event;
 use crate::protime::{ProtimeClient, ProtimeError};
 use crate::store::{PutOutcome, RecordStore, Source, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::collections::HashMap;
 
 /// Writes in flight at once while re-syncing.
@@ -166,18 +165,7 @@ pub async fn resync<R: RecordStore>(
                     }
                 }
             }
-            let mut pending = FuturesOrdered::new();
-            let mut outcomes = Vec::with_capacity(events.len());
-            for e in &events {
-                if pending.len() >= WRITE_CONCURRENCY {
-                    outcomes.extend(pending.next().await);
-                }
-                pending.push_back(store.put(collection, e, Source::Resync));
-            }
-            while let Some(outcome) = pending.next().await {
-                outcomes.push(outcome);
-            }
-            for outcome in outcomes {
+            for outcome in crate::store::put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await {
                 match outcome.map_err(|source| ResyncError::Store { collection, source })? {
                     PutOutcome::Stored => counts.stored += 1,
                     PutOutcome::Duplicate => counts.duplicate += 1,

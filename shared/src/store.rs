@@ -10,6 +10,7 @@ use crate::json::Json;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
@@ -103,6 +104,31 @@ pub trait RecordStore: Send + Sync {
         event: &Event,
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+}
+
+/// Writes every event with at most `concurrency` writes in flight; the results are in the
+/// events' order.
+pub async fn put_all<S: RecordStore>(
+    store: &S,
+    collection: Collection,
+    events: &[Event],
+    source: Source,
+    concurrency: usize,
+) -> Vec<Result<PutOutcome, StoreError>> {
+    // A loop rather than `stream::buffered` with a closure: the closure's future trips the
+    // compiler's higher-ranked lifetime check when the caller must be `Send`.
+    let mut pending = FuturesOrdered::new();
+    let mut results = Vec::with_capacity(events.len());
+    for event in events {
+        if pending.len() >= concurrency {
+            results.extend(pending.next().await);
+        }
+        pending.push_back(store.put(collection, event, source));
+    }
+    while let Some(result) = pending.next().await {
+        results.push(result);
+    }
+    results
 }
 
 /// Builds the item for an event: metadata, then the data fields as native attributes.

@@ -346,10 +346,9 @@ impl ProtimeClient {
                     let status = response.status();
                     let headers = response.headers().clone();
                     match response.bytes().await {
-                        Ok(body) if status == StatusCode::UNAUTHORIZED && !refreshed => {
+                        Ok(_) if status == StatusCode::UNAUTHORIZED && !refreshed => {
                             // The token was revoked or expired early: one new token, one more try.
                             tracing::info!(%url, "Protime answered 401; fetching a new token");
-                            let _ = body;
                             refreshed = true;
                             attempt -= 1;
                             *self.token.lock().await = None;
