@@ -5,6 +5,7 @@ a moto server this script starts; nothing leaves the machine.
 
   .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap [--runs 20]
   .venv/bin/python scripts/coldstart.py path/to/renewer/bootstrap --event events/scheduled.json
+  .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap --env SSL_CERT_DIR=/etc/ssl/certs
 """
 
 import argparse
@@ -120,6 +121,8 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--event", help="send this JSON file instead of a signed API Gateway event (e.g. events/scheduled.json)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="add a variable to the function's environment (e.g. SSL_CERT_DIR=/etc/ssl/certs)")
     args = parser.parse_args()
 
     moto_port = local_aws_free_port()
@@ -134,7 +137,10 @@ def main():
         state = {"run": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        env = dict(os.environ,
+        # A clean environment, as Lambda's: nothing inherited from this shell (no SSL_CERT_*, no
+        # HOME, no AWS profile), plus --env additions for comparisons.
+        env = dict(PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG="C.UTF-8", TZ=":UTC",
+                   LAMBDA_TASK_ROOT=os.path.dirname(os.path.abspath(args.binary)),
                    AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}",
                    AWS_LAMBDA_FUNCTION_NAME="coldstart", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
                    AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
@@ -143,6 +149,7 @@ def main():
                    TABLE_NAME=TABLE, SIGNING_KEY_SECRET_PREFIX=PREFIX,
                    # The renewer's required settings; its run then fails fast on the empty credentials.
                    PROTIME_CREDENTIALS_SECRET="coldstart/credentials", DESTINATION_BASE_URL="http://127.0.0.1:9")
+        env.update(pair.split("=", 1) for pair in args.env)
         fixed_event = json.load(open(args.event)) if args.event else None
         runs = []
         for i in range(args.runs):

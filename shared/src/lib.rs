@@ -8,6 +8,7 @@ pub mod config;
 pub mod contract;
 pub mod event;
 pub mod json;
+pub mod logging;
 pub mod metrics;
 pub mod protime;
 pub mod receiver;

@@ -4,10 +4,13 @@
 
 use harness::simulator::{Fault, FaultTarget, SimulatorConfig};
 use harness::{signed, Stack};
+use protime_webhooks::logging::log_filter;
 use protime_webhooks::signature::{authorization_header, sign, SigningKey};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -27,10 +30,11 @@ async fn no_secret_appears_in_the_logs_of_a_full_run() {
     let captured = Captured::default();
     let writer = captured.clone();
     // As deployed: JSON, INFO for everything; DEBUG for our own crate to be stricter.
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info,protime_webhooks=debug"))
-        .with_writer(move || writer.clone())
+    let (filter, problem) = log_filter(None, Some("info,protime_webhooks=debug"));
+    assert!(problem.is_none());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().json().with_writer(move || writer.clone()))
         .init();
 
     let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;

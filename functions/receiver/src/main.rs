@@ -6,9 +6,14 @@ use protime_webhooks::config::ReceiverConfig;
 use protime_webhooks::receiver::AwsReceiver;
 use std::convert::Infallible;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+fn main() -> Result<(), Error> {
+    // SAFETY: first thing in main; the runtime, and with it every other thread, starts below.
+    unsafe { protime_webhooks::aws::read_ca_bundle_file_only() };
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
+    protime_webhooks::logging::init();
     let config = ReceiverConfig::from_env()?;
     let receiver = AwsReceiver::from_config(&config, &sdk_config().await);
     let receiver = &receiver;

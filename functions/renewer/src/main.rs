@@ -23,9 +23,14 @@ async fn handle(renewer: &Renewer, event: LambdaEvent<EventBridgeEvent>) -> Resu
     Ok(report)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+fn main() -> Result<(), Error> {
+    // SAFETY: first thing in main; the runtime, and with it every other thread, starts below.
+    unsafe { protime_webhooks::aws::read_ca_bundle_file_only() };
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
+    protime_webhooks::logging::init();
     let config = RenewerConfig::from_env()?;
     let renewer = Renewer::from_config(config, &sdk_config().await);
     let renewer = &renewer;
