@@ -5,7 +5,8 @@ a moto server this script starts; nothing leaves the machine.
 
   .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap [--runs 20]
   .venv/bin/python scripts/coldstart.py path/to/renewer/bootstrap --event events/scheduled.json
-  .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap --env SSL_CERT_DIR=/etc/ssl/certs
+  .venv/bin/python scripts/coldstart.py path/to/receiver/bootstrap --env SSL_CERT_DIR=/etc/ssl/certs \
+      --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt   # the TLS stack's default: file and dir
 """
 
 import argparse
