@@ -25,13 +25,17 @@ grep -q '"healthy":true' .local/renewer-report.json || fail "the renewer's first
 passed=1
 
 # Events emitted by the simulator arrive signed with the keys the renewer stored.
+# The whole scan is read before matching: `scan | grep -q` would close the pipe at the first
+# match, and with pipefail the scanner's broken pipe would fail the check at random.
 scan() { "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME"; }
+in_table() { local table; table=$(scan) && grep -qF -- "$1" <<<"$table"; }
 for _ in $(seq 60); do
-  scan | grep -q '"source": "webhook"' && break
+  in_table '"source": "webhook"' && break
   sleep 1
 done
-scan | grep -q '"source": "webhook"' || fail "no simulator event reached the table"
-echo "events:   $(scan | grep -c '"source": "webhook"') simulator events stored"
+in_table '"source": "webhook"' || fail "no simulator event reached the table"
+table=$(scan)
+echo "events:   $(grep -cF '"source": "webhook"' <<<"$table") simulator events stored"
 passed=$((passed + 1))
 
 key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
@@ -40,7 +44,7 @@ auth=$("$PY" scripts/local_aws.py sign "$key" "$body")
 answer=$(curl -s -w ' %{http_code}' -X POST "$RECEIVER_URL/clockings" -H "Authorization: $auth" -d "$body")
 echo "signed:   $answer"
 [[ "$answer" == *'"outcome":"stored"'*' 200' ]] || fail "signed event not stored"
-scan | grep -q '"pk": "clockings#4242"' || fail "the signed event is not in the table"
+in_table '"pk": "clockings#4242"' || fail "the signed event is not in the table"
 passed=$((passed + 1))
 
 answer=$(curl -s -w ' %{http_code}' -X POST "$RECEIVER_URL/clockings" -H "Authorization: HMAC-SHA256 AAAA" -d '{"id":1,"changeVersion":"9"}')
