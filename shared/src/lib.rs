@@ -17,6 +17,7 @@ pub mod renewer;
 pub mod resync;
 pub mod signature;
 pub mod signing_keys;
+pub mod startup;
 pub mod store;
 pub mod subscriptions;
 

@@ -4,7 +4,7 @@
 //!   anything else gives tracing's plain text format.
 //! - `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`) wins over `RUST_LOG`;
 //!   `RUST_LOG` takes a level or per-target directives (`info,protime_webhooks=debug`); the default is
-//!   `INFO`. A value that cannot be read falls back to `INFO` and says so on stderr.
+//!   `INFO`. A value that cannot be read falls back to `INFO` and logs a warning saying so.
 //!
 //! This is what `lambda_runtime`'s `init_default_subscriber` does, without its `EnvFilter`: that
 //! filter's span-field matching pulls in a regex engine (about 230 KiB of the receiver's binary)
@@ -15,7 +15,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber, writing to stdout. Call once, first thing in `main`.
+/// Installs the global subscriber, writing to stdout. [`crate::startup::run`] calls it once.
 pub fn init() {
     let (filter, problem) =
         log_filter(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(), std::env::var("RUST_LOG").ok().as_deref());

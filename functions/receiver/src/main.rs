@@ -7,13 +7,11 @@ use protime_webhooks::receiver::AwsReceiver;
 use std::convert::Infallible;
 
 fn main() -> Result<(), Error> {
-    // SAFETY: first thing in main; the runtime, and with it every other thread, starts below.
-    unsafe { protime_webhooks::aws::read_ca_bundle_file_only() };
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+    // SAFETY: the only thing main does; no other thread exists before it starts the runtime.
+    unsafe { protime_webhooks::startup::run(serve()) }
 }
 
 async fn serve() -> Result<(), Error> {
-    protime_webhooks::logging::init();
     let config = ReceiverConfig::from_env()?;
     let receiver = AwsReceiver::from_config(&config, &sdk_config().await);
     let receiver = &receiver;

@@ -24,13 +24,11 @@ async fn handle(renewer: &Renewer, event: LambdaEvent<EventBridgeEvent>) -> Resu
 }
 
 fn main() -> Result<(), Error> {
-    // SAFETY: first thing in main; the runtime, and with it every other thread, starts below.
-    unsafe { protime_webhooks::aws::read_ca_bundle_file_only() };
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve())
+    // SAFETY: the only thing main does; no other thread exists before it starts the runtime.
+    unsafe { protime_webhooks::startup::run(serve()) }
 }
 
 async fn serve() -> Result<(), Error> {
-    protime_webhooks::logging::init();
     let config = RenewerConfig::from_env()?;
     let renewer = Renewer::from_config(config, &sdk_config().await);
     let renewer = &renewer;
