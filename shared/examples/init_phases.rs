@@ -70,7 +70,7 @@ fn measure_once() {
     marks.push(Instant::now());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     marks.push(Instant::now());
-    protime_webhooks::logging::init();
+    protime_webhooks::observability::logging::init();
     marks.push(Instant::now());
     let config = ReceiverConfig::from_env().expect("receiver config");
     let sdk = runtime.block_on(sdk_config());

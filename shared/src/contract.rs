@@ -11,7 +11,7 @@ pub const RECEIVER_BINARY: &str = "receiver";
 pub const RENEWER_BINARY: &str = "renewer";
 
 /// The table's key schema: one string partition key.
-pub const TABLE_PARTITION_KEY: &str = crate::store::attr::PK;
+pub const TABLE_PARTITION_KEY: &str = crate::records::item::attr::PK;
 
 /// Environment variables the receiver reads: (name, required).
 pub const RECEIVER_ENV: &[(&str, bool)] = &[
@@ -90,7 +90,7 @@ mod tests {
     }
 
     fn declared(list: &[(&str, bool)]) -> BTreeSet<String> {
-        list.iter().filter(|(n, _)| *n != "METRICS_NAMESPACE").map(|(n, _)| n.to_string()).collect()
+        list.iter().map(|(n, _)| n.to_string()).collect()
     }
 
     #[test]

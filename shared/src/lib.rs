@@ -1,24 +1,41 @@
 //! Receiving Protime webhook events into DynamoDB and keeping the subscriptions alive.
 //!
 //! Everything that is logic lives here; the Lambda functions in `functions/` only wire it up.
+//!
+//! # Layout
+//!
+//! One folder per concern; each `mod.rs` says what it holds and what it may use.
+//!
+//! - [`receiver`]: the HTTP handler, signature verification, the signing-key cache.
+//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout and
+//!   the conditional store.
+//! - [`renewer`]: the pure renewal plan, a renewer run, the subscription state items.
+//! - [`sync`]: copying records from Protime's list endpoints (re-sync).
+//! - [`protime`]: Protime's API: model, client, credentials, and the traits the renewer and
+//!   re-sync use, with in-memory fakes behind the `test-util` feature.
+//! - [`aws`]: the SDK configuration every client shares.
+//! - [`config`]: the functions' settings from environment variables, defaults defined once.
+//! - [`observability`]: logging and CloudWatch metrics.
+//!
+//! Crate-wide, at the top: [`collection`] (the 18 collections), [`contract`] (the names the
+//! template relies on), [`startup`] (the start-up every binary shares) and, for tests only,
+//! `testing` (in-memory fakes of Protime and every store; the `test-util` feature exports it).
+//!
+//! Pure modules — [`receiver::signature`], [`records::event`], [`records::order`],
+//! [`renewer::plan`] — import no AWS or HTTP client code.
 
 pub mod aws;
 pub mod collection;
 pub mod config;
 pub mod contract;
-pub mod event;
-pub mod json;
-pub mod logging;
-pub mod metrics;
+pub mod observability;
 pub mod protime;
 pub mod receiver;
-pub mod renewal;
+pub mod records;
 pub mod renewer;
-pub mod resync;
-pub mod signature;
-pub mod signing_keys;
 pub mod startup;
-pub mod store;
-pub mod subscriptions;
+pub mod sync;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use collection::Collection;

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use lambda_http::{Body, Request};
-use protime_webhooks::signature::{authorization_header, SigningKey};
+use protime_webhooks::receiver::signature::{authorization_header, SigningKey};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -229,12 +229,7 @@ impl ReceiverFixture {
         let prefix = format!("{}/signing-key/", unique("test"));
         create_table(&config, &table).await;
         put_secret(&config, &format!("{prefix}clockings"), key).await;
-        let receiver_config = protime_webhooks::config::ReceiverConfig {
-            table_name: table.clone(),
-            signing_key_secret_prefix: prefix.clone(),
-            key_cache: Default::default(),
-            max_body_bytes: protime_webhooks::config::DEFAULT_MAX_BODY_BYTES,
-        };
+        let receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), prefix.clone());
         let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &config);
         ReceiverFixture { config, table, prefix, receiver }
     }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use protime_webhooks::signature::{authorization_header, SigningKey};
+use protime_webhooks::receiver::signature::{authorization_header, SigningKey};
 use protime_webhooks::Collection;
 use rand::Rng;
 use serde::Deserialize;

@@ -17,12 +17,7 @@ impl Stack {
     pub async fn start(collections: &[&str], simulator: simulator::SimulatorConfig) -> Stack {
         let receiver = ReceiverFixture::new("unused-initial-key").await;
         let server = ReceiverServer::start(std::sync::Arc::new(protime_webhooks::receiver::AwsReceiver::from_config(
-            &protime_webhooks::config::ReceiverConfig {
-                table_name: receiver.table.clone(),
-                signing_key_secret_prefix: receiver.prefix.clone(),
-                key_cache: Default::default(),
-                max_body_bytes: protime_webhooks::config::DEFAULT_MAX_BODY_BYTES,
-            },
+            &protime_webhooks::config::ReceiverConfig::new(receiver.table.clone(), receiver.prefix.clone()),
             &receiver.config,
         )))
         .await;
@@ -45,10 +40,10 @@ impl Stack {
     }
 
     /// A renewer (as the Lambda builds it) with short retry delays for tests.
-    pub fn renewer(&self) -> protime_webhooks::renewer::Renewer {
+    pub fn renewer(&self) -> protime_webhooks::renewer::AwsRenewer {
         let mut renewer =
-            protime_webhooks::renewer::Renewer::from_config(self.renewer_config.clone(), &self.receiver.config);
-        fast_retries(&mut renewer.client_options);
+            protime_webhooks::renewer::AwsRenewer::from_config(self.renewer_config.clone(), &self.receiver.config);
+        fast_retries(&mut renewer.protime.options);
         renewer
     }
 

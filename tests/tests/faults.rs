@@ -64,12 +64,7 @@ async fn secrets_manager_down_while_warm_keeps_the_cached_key_and_cold_is_503() 
 
     // A cold receiver has no key to check with: 503, so Protime retries.
     let cold = protime_webhooks::receiver::AwsReceiver::from_config(
-        &protime_webhooks::config::ReceiverConfig {
-            table_name: warm.table.clone(),
-            signing_key_secret_prefix: warm.prefix.clone(),
-            key_cache: Default::default(),
-            max_body_bytes: protime_webhooks::config::DEFAULT_MAX_BODY_BYTES,
-        },
+        &protime_webhooks::config::ReceiverConfig::new(warm.table.clone(), warm.prefix.clone()),
         &warm.config,
     );
     let (status, answer) = harness::parse_response(cold.handle(signed("clockings", &event(6), KEY)).await);

@@ -2,9 +2,9 @@
 
 use harness::fast_retries;
 use harness::simulator::{Fault, FaultTarget, Simulator, SimulatorConfig};
-use protime_webhooks::json::Json;
 use protime_webhooks::protime::client::{scopes_for, ClientOptions, Page};
 use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials, ProtimeError};
+use protime_webhooks::records::json::Json;
 use serde_json::json;
 
 fn client(sim: &Simulator) -> ProtimeClient {

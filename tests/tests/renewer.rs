@@ -2,16 +2,17 @@
 
 use harness::simulator::{BodyShape, Fault, FaultTarget, SimulatorConfig};
 use harness::{s, Stack};
-use protime_webhooks::renewer::{Renewer, RunReport};
-use protime_webhooks::signature::SigningKey;
-use protime_webhooks::signing_keys::{KeySourceError, KeyWriter, SecretsManagerKeySource};
-use protime_webhooks::store::DynamoRecordStore;
-use protime_webhooks::subscriptions::DynamoSubscriptionStore;
+use protime_webhooks::protime::CredentialsFromSecret;
+use protime_webhooks::receiver::signature::SigningKey;
+use protime_webhooks::receiver::signing_keys::{KeySourceError, KeyWriter, SecretsManagerKeySource};
+use protime_webhooks::records::store::DynamoRecordStore;
+use protime_webhooks::renewer::state::DynamoSubscriptionStore;
+use protime_webhooks::renewer::{client_options, Renewer, RunReport};
 use protime_webhooks::Collection;
 use serde_json::json;
 
 fn actions(report: &RunReport) -> Vec<(String, &'static str, bool)> {
-    report.subscriptions.iter().map(|s| (s.collection.clone(), s.action, s.ok)).collect()
+    report.subscriptions.iter().map(|s| (s.collection.clone(), s.action.as_str(), s.ok)).collect()
 }
 
 fn today(stack: &Stack) -> String {
@@ -234,9 +235,15 @@ async fn a_crash_between_post_and_storing_the_key_is_repaired_next_run() {
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     let config = &stack.receiver.config;
     let table = stack.renewer_config.table_name.clone();
+    let mut protime = CredentialsFromSecret::new(
+        aws_sdk_secretsmanager::Client::new(config),
+        &stack.renewer_config.protime_credentials_secret,
+        client_options(&stack.renewer_config),
+    );
+    harness::stack::fast_retries(&mut protime.options);
     let crashing = Renewer::new(
         stack.renewer_config.clone(),
-        aws_sdk_secretsmanager::Client::new(config),
+        protime,
         CrashOnce {
             inner: SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(config), &stack.receiver.prefix),
             crashed: Default::default(),

@@ -159,7 +159,7 @@ fn parameter_defaults_match_the_code_defaults() {
     );
     assert_eq!(
         text(at(&t, &["Parameters", "MetricsNamespace", "Default"])),
-        protime_webhooks::metrics::DEFAULT_NAMESPACE
+        protime_webhooks::observability::metrics::DEFAULT_NAMESPACE
     );
 }
 
@@ -168,17 +168,19 @@ fn alarms_watch_metrics_the_code_emits() {
     use protime_webhooks::receiver::{request_metrics, ReceiveError};
     use protime_webhooks::renewer::{run_metrics, RunReport};
     let mut emitted = BTreeSet::new();
-    let mut collect = |doc: protime_webhooks::metrics::MetricDoc| {
+    let mut collect = |doc: protime_webhooks::observability::metrics::MetricDoc| {
         let json = doc.to_json(0);
         for m in json["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
             emitted.insert(m["Name"].as_str().unwrap().to_owned());
         }
     };
-    let rejected = Err(ReceiveError::Unauthorized(protime_webhooks::signature::SignatureError::Mismatch.into()));
+    let rejected =
+        Err(ReceiveError::Unauthorized(protime_webhooks::receiver::signature::SignatureError::Mismatch.into()));
     collect(request_metrics("Ns", None, &rejected));
     let subscription = protime_webhooks::renewer::SubscriptionReport {
         collection: "clockings".into(),
-        action: "recover",
+        action: protime_webhooks::renewer::plan::ActionKind::Recover,
+        reason: None,
         ok: true,
         webhook_id: None,
         valid_until: None,

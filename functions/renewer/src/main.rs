@@ -4,21 +4,19 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::RenewerConfig;
-use protime_webhooks::metrics::namespace_from_env;
-use protime_webhooks::renewer::{run_metrics, Renewer, RunReport};
+use protime_webhooks::renewer::{run_metrics, AwsRenewer, RunError, RunReport};
 
-async fn handle(renewer: &Renewer, event: LambdaEvent<EventBridgeEvent>) -> Result<RunReport, Error> {
+async fn handle(renewer: &AwsRenewer, event: LambdaEvent<EventBridgeEvent>) -> Result<RunReport, RunError> {
     tracing::info!(detail_type = ?event.payload.detail_type, time = ?event.payload.time, "scheduled run");
     let result = renewer.run(chrono::Utc::now()).await;
-    for doc in run_metrics(&namespace_from_env(), result.as_ref().ok()) {
+    for doc in run_metrics(&renewer.config.metrics_namespace, result.as_ref().ok()) {
         doc.emit();
     }
     let report = result?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
     if !report.healthy {
         // A failed invocation is what the alarms and the schedule's retry policy watch.
-        let failed: Vec<&str> = report.subscriptions.iter().filter(|s| !s.ok).map(|s| s.collection.as_str()).collect();
-        return Err(format!("subscriptions left unhealthy: {}", failed.join(", ")).into());
+        return Err(RunError::Unhealthy(report.unhealthy().into_iter().map(str::to_owned).collect()));
     }
     Ok(report)
 }
@@ -30,7 +28,7 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     let config = RenewerConfig::from_env()?;
-    let renewer = Renewer::from_config(config, &sdk_config().await);
+    let renewer = AwsRenewer::from_config(config, &sdk_config().await);
     let renewer = &renewer;
     run(service_fn(move |event| handle(renewer, event))).await
 }

@@ -8,7 +8,7 @@
 use super::credentials::ProtimeCredentials;
 use super::model::{parse_created, CreatedWebhook, Webhook, WireWebhook};
 use super::ProtimeError;
-use crate::json::{self, Json};
+use crate::records::json::{self, Json};
 use rand::Rng;
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
@@ -161,7 +161,7 @@ impl ProtimeClient {
             .map_err(|e| ProtimeError::Transport(e.to_string()))?;
         let base = options.api_base_url.clone().unwrap_or_else(|| credentials.api_base_url());
         let api_base = Url::parse(base.trim_end_matches('/'))
-            .map_err(|e| ProtimeError::InvalidResponse(format!("API base URL {base:?}: {e}")))?;
+            .map_err(|e| ProtimeError::InvalidSettings(format!("API base URL {base:?}: {e}")))?;
         Ok(ProtimeClient {
             http,
             api_base,
@@ -217,7 +217,7 @@ impl ProtimeClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
             .map(str::to_owned);
-        parse_created(&answer.body, location_id.as_deref()).map_err(ProtimeError::InvalidResponse)
+        parse_created(&answer.body, location_id.as_deref()).map_err(|e| ProtimeError::InvalidResponse(e.to_string()))
     }
 
     /// `DELETE /webhooks/{id}` (a soft delete). Already gone counts as deleted.
@@ -439,6 +439,35 @@ impl ProtimeClient {
             };
             self.pause_or_give_up(attempt, started, failure).await?;
         }
+    }
+}
+
+impl super::api::WebhookApi for ProtimeClient {
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, ProtimeError> {
+        ProtimeClient::list_webhooks(self, None).await
+    }
+
+    async fn create_webhook(
+        &self,
+        destination_url: &str,
+        collection: crate::Collection,
+        external_references: &str,
+    ) -> Result<CreatedWebhook, ProtimeError> {
+        ProtimeClient::create_webhook(self, destination_url, collection.as_str(), external_references).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<(), ProtimeError> {
+        ProtimeClient::delete_webhook(self, id).await
+    }
+}
+
+impl super::api::RecordPages for ProtimeClient {
+    fn list_url(&self, collection: crate::Collection, filter: Option<&str>, delta: bool) -> String {
+        ProtimeClient::list_url(self, collection.as_str(), filter, delta)
+    }
+
+    async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
+        ProtimeClient::fetch_page(self, link).await
     }
 }
 

@@ -1,5 +1,8 @@
 //! The client credentials secret: `{"tenant","environment","clientId","clientSecret"}`.
 
+use super::api::{Connect, ConnectError};
+use super::client::{ClientOptions, ProtimeClient};
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
@@ -25,14 +28,8 @@ impl ProtimeCredentials {
     }
 
     /// Parses the secret's JSON; the error never quotes the input.
-    pub fn from_json(json: &str) -> Result<Self, String> {
-        serde_json::from_str(json).map_err(|e| {
-            format!(
-                "the credentials secret must be JSON {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })
+    pub fn from_json(json: &str) -> Result<Self, CredentialsError> {
+        serde_json::from_str(json).map_err(|e| CredentialsError { line: e.line(), column: e.column() })
     }
 
     pub fn client_secret(&self) -> &str {
@@ -47,6 +44,52 @@ impl ProtimeCredentials {
     /// `https://authentication.<environment>/tenants/<tenant>/connect/token`
     pub fn token_url(&self) -> String {
         format!("https://authentication.{}/tenants/{}/connect/token", self.environment, self.tenant)
+    }
+}
+
+/// The credentials secret is not the JSON it must be. Says where, never what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the credentials secret must be JSON {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} (line {line}, column {column})")]
+pub struct CredentialsError {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Opens a [`ProtimeClient`] with the credentials read from Secrets Manager at each
+/// [`Connect::connect`], so rotated client credentials are used without a redeploy.
+#[derive(Debug, Clone)]
+pub struct CredentialsFromSecret {
+    secrets: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+    /// Client settings beyond the credentials (public so tests can shorten the retries).
+    pub options: ClientOptions,
+}
+
+impl CredentialsFromSecret {
+    pub fn new(secrets: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>, options: ClientOptions) -> Self {
+        CredentialsFromSecret { secrets, secret_id: secret_id.into(), options }
+    }
+}
+
+impl Connect for CredentialsFromSecret {
+    type Api = ProtimeClient;
+
+    async fn connect(&self) -> Result<ProtimeClient, ConnectError> {
+        let secret = &self.secret_id;
+        let answer =
+            self.secrets.get_secret_value().secret_id(secret).version_stage("AWSCURRENT").send().await.map_err(
+                |e| ConnectError::SecretUnavailable {
+                    secret: secret.clone(),
+                    message: DisplayErrorContext(e).to_string(),
+                },
+            )?;
+        let json = answer.secret_string().ok_or_else(|| ConnectError::InvalidCredentials {
+            secret: secret.clone(),
+            message: "it holds no SecretString".into(),
+        })?;
+        let credentials = ProtimeCredentials::from_json(json)
+            .map_err(|e| ConnectError::InvalidCredentials { secret: secret.clone(), message: e.to_string() })?;
+        Ok(ProtimeClient::new(credentials, self.options.clone())?)
     }
 }
 
@@ -81,6 +124,6 @@ mod tests {
         let c = ProtimeCredentials::new("t", "e", "id", "s3cr3t");
         assert!(!format!("{c:?}").contains("s3cr3t"));
         let err = ProtimeCredentials::from_json(r#"{"clientSecret":"s3cr3t"}"#).unwrap_err();
-        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
     }
 }

@@ -1,11 +1,20 @@
 //! Protime's API: OAuth2 client credentials, webhooks, and collection list/delta endpoints.
+//!
+//! - [`model`]: webhooks as Protime reports them, and the create answer (pure).
+//! - [`api`]: the traits the renewer and the re-sync use ([`WebhookApi`], [`RecordPages`], [`Connect`]).
+//! - [`client`]: the HTTP implementation: tokens, one retry policy, pages and links.
+//! - [`credentials`]: the client credentials and the secret they are read from.
+//!
+//! Uses `records::json` for pages; nothing of the receiver or the renewer.
 
+pub mod api;
 pub mod client;
 pub mod credentials;
 pub mod model;
 
-pub use client::{ProtimeClient, RetryPolicy};
-pub use credentials::ProtimeCredentials;
+pub use api::{Connect, ConnectError, RecordPages, WebhookApi};
+pub use client::{Page, ProtimeClient, RetryPolicy};
+pub use credentials::{CredentialsFromSecret, ProtimeCredentials};
 pub use model::{CreatedWebhook, Webhook, WebhookStatus};
 
 /// What went wrong talking to Protime. Never holds a token, key or client secret.
@@ -19,6 +28,8 @@ pub enum ProtimeError {
     Transport(String),
     #[error("Protime answered something unexpected: {0}")]
     InvalidResponse(String),
+    #[error("the client settings are invalid: {0}")]
+    InvalidSettings(String),
     #[error("the delta link has expired (410 Gone); start a new delta")]
     DeltaGone,
     #[error("another delta request is in progress (409 Conflict); retry later")]

@@ -1,8 +1,8 @@
 //! Protime's webhook resources as this project reads them.
 
-use crate::signature::SigningKey;
+use crate::receiver::signature::SigningKey;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookStatus {
@@ -30,6 +30,18 @@ impl WebhookStatus {
             WebhookStatus::Uninitialized => "Uninitialized",
             WebhookStatus::Other(s) => s,
         }
+    }
+}
+
+impl Serialize for WebhookStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| WebhookStatus::parse(&s))
     }
 }
 
@@ -77,22 +89,34 @@ pub struct CreatedWebhook {
 /// The docs do not name the key's field; these are tried in order, case-insensitively.
 pub const KEY_FIELDS: &[&str] = &["key", "webhookKey", "privateKey", "privateWebhookKey", "secret"];
 
+/// A create/re-enable answer that cannot be used. Never quotes the body (it holds the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateAnswerError {
+    #[error("the create answer is not a JSON object")]
+    NotAnObject,
+    #[error("the create answer has no webhook key (looked for {})", KEY_FIELDS.join(", "))]
+    NoKey,
+    #[error("the create answer has no id")]
+    NoId,
+    #[error("the create answer has no valid validUntil")]
+    NoValidUntil,
+}
+
 /// Reads a create/re-enable answer. `location_id` is the id from the `Location` header, used
-/// when the body has none. The error never includes the body (it holds the key).
-pub fn parse_created(body: &[u8], location_id: Option<&str>) -> Result<CreatedWebhook, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "the create answer is not JSON".to_owned())?;
-    let object = value.as_object().ok_or("the create answer is not a JSON object")?;
+/// when the body has none.
+pub fn parse_created(body: &[u8], location_id: Option<&str>) -> Result<CreatedWebhook, CreateAnswerError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| CreateAnswerError::NotAnObject)?;
+    let object = value.as_object().ok_or(CreateAnswerError::NotAnObject)?;
     let find = |name: &str| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v);
     let key = KEY_FIELDS
         .iter()
         .find_map(|name| find(name).and_then(|v| v.as_str()).filter(|s| !s.is_empty()))
-        .ok_or_else(|| format!("the create answer has no webhook key (looked for {})", KEY_FIELDS.join(", ")))?;
-    let id = find("id").map(id_text).or_else(|| location_id.map(str::to_owned)).ok_or("the create answer has no id")?;
+        .ok_or(CreateAnswerError::NoKey)?;
+    let id = find("id").map(id_text).or_else(|| location_id.map(str::to_owned)).ok_or(CreateAnswerError::NoId)?;
     let valid_until = find("validUntil")
         .and_then(|v| v.as_str())
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .ok_or("the create answer has no valid validUntil")?
+        .ok_or(CreateAnswerError::NoValidUntil)?
         .with_timezone(&Utc);
     let status = find("status").and_then(|v| v.as_str()).map(WebhookStatus::parse).unwrap_or(WebhookStatus::Enabled);
     Ok(CreatedWebhook { id, valid_until, status, key: SigningKey::new(key) })
@@ -124,7 +148,8 @@ mod tests {
     fn a_missing_key_is_an_error_that_does_not_echo_the_body() {
         let body = br#"{"id":"w1","validUntil":"2025-03-31T12:30:00Z","token":"do-not-show"}"#;
         let err = parse_created(body, None).unwrap_err();
-        assert!(err.contains("no webhook key") && !err.contains("do-not-show"), "{err}");
+        assert_eq!(err, CreateAnswerError::NoKey);
+        assert!(!err.to_string().contains("do-not-show"), "{err}");
     }
 
     #[test]

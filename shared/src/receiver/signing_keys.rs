@@ -7,9 +7,10 @@
 //! after it, so the `AWSPREVIOUS` key is honoured for `previous_grace` after the rotation.
 
 use crate::collection::Collection;
-use crate::signature::{self, Signature, SignatureError, SigningKey};
+use crate::receiver::signature::{self, Signature, SignatureError, SigningKey};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -39,10 +40,17 @@ pub struct KeyVersion {
     pub created: SystemTime,
 }
 
-/// Reading a key failed for a reason other than "there is none".
+/// Reading or writing a key failed for a reason other than "there is none". Names the secret,
+/// never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("signing keys are unavailable: {0}")]
-pub struct KeySourceError(pub String);
+pub enum KeySourceError {
+    #[error("signing keys are unavailable: reading {secret}: {message}")]
+    Read { secret: String, message: String },
+    #[error("signing key secret {secret} ({stage}) holds no SecretString")]
+    NotAString { secret: String, stage: &'static str },
+    #[error("could not store the signing key in {secret}: {message}")]
+    Write { secret: String, message: String },
+}
 
 /// Where keys are read from.
 pub trait KeySource: Send + Sync {
@@ -83,11 +91,10 @@ impl KeySource for SecretsManagerKeySource {
         match result {
             Ok(out) => {
                 let Some(key) = out.secret_string() else {
-                    return Err(KeySourceError(format!(
-                        "secret {} ({}) holds no SecretString",
-                        self.secret_id(collection),
-                        stage.label()
-                    )));
+                    return Err(KeySourceError::NotAString {
+                        secret: self.secret_id(collection),
+                        stage: stage.label(),
+                    });
                 };
                 let created =
                     out.created_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
@@ -97,7 +104,10 @@ impl KeySource for SecretsManagerKeySource {
                 Ok(None)
             }
             // The error text names the secret and the failure, never its value.
-            Err(e) => Err(KeySourceError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(KeySourceError::Read {
+                secret: self.secret_id(collection),
+                message: DisplayErrorContext(e).to_string(),
+            }),
         }
     }
 }
@@ -112,43 +122,30 @@ pub trait KeyWriter: Send + Sync {
 }
 
 impl KeyWriter for SecretsManagerKeySource {
-    /// PutSecretValue, creating the secret on first use; a few attempts, because a key Protime
-    /// has issued and we failed to store means every following event is rejected.
+    /// PutSecretValue, creating the secret on first use. Transient failures are retried by the
+    /// SDK's own retry policy ([`crate::aws::config_loader`]); no loop is stacked on top of it.
     async fn store(&self, collection: Collection, key: &SigningKey) -> Result<(), KeySourceError> {
         let id = self.secret_id(collection);
-        let mut last = String::new();
-        for attempt in 0..3u32 {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-            }
-            let put = self.client.put_secret_value().secret_id(&id).secret_string(key.expose()).send().await;
-            let error = match put {
-                Ok(_) => return Ok(()),
-                Err(SdkError::ServiceError(e))
-                    if matches!(
-                        e.err(),
-                        aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError::ResourceNotFoundException(_)
-                    ) =>
-                {
-                    let created = self
-                        .client
-                        .create_secret()
-                        .name(&id)
-                        .description(format!("Protime webhook signing key for {collection} (written by the renewer)"))
-                        .secret_string(key.expose())
-                        .send()
-                        .await;
-                    match created {
-                        Ok(_) => return Ok(()),
-                        Err(e) => DisplayErrorContext(e).to_string(),
-                    }
+        let put = self.client.put_secret_value().secret_id(&id).secret_string(key.expose()).send().await;
+        let failure = match put {
+            Ok(_) => return Ok(()),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutSecretValueError::ResourceNotFoundException(_)) => {
+                let created = self
+                    .client
+                    .create_secret()
+                    .name(&id)
+                    .description(format!("Protime webhook signing key for {collection} (written by the renewer)"))
+                    .secret_string(key.expose())
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => return Ok(()),
+                    Err(e) => DisplayErrorContext(e).to_string(),
                 }
-                Err(e) => DisplayErrorContext(e).to_string(),
-            };
-            tracing::warn!(collection = %collection, attempt, error = %error, "storing the signing key failed");
-            last = error;
-        }
-        Err(KeySourceError(format!("could not store the key in {id}: {last}")))
+            }
+            Err(e) => DisplayErrorContext(e).to_string(),
+        };
+        Err(KeySourceError::Write { secret: id, message: failure })
     }
 }
 
@@ -178,6 +175,16 @@ impl Default for KeyCacheConfig {
 pub enum AcceptedKey {
     Current,
     Previous,
+}
+
+impl AcceptedKey {
+    /// `current` or `previous`, as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcceptedKey::Current => "current",
+            AcceptedKey::Previous => "previous",
+        }
+    }
 }
 
 /// Why a signature was not accepted.
@@ -318,52 +325,10 @@ impl<S: KeySource> SigningKeys<S> {
 }
 
 #[cfg(test)]
-pub(crate) mod memory {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    /// (AWSCURRENT, AWSPREVIOUS)
-    type Versions = (Option<KeyVersion>, Option<KeyVersion>);
-
-    /// Keys held in memory; counts reads and can be made to fail.
-    #[derive(Default)]
-    pub struct MemoryKeySource {
-        pub versions: Mutex<HashMap<Collection, Versions>>,
-        pub fetches: AtomicUsize,
-        pub fail: AtomicBool,
-    }
-
-    impl MemoryKeySource {
-        /// Stores a new current key, moving the old one to previous, as PutSecretValue does.
-        pub fn rotate(&self, collection: Collection, key: &str, created: SystemTime) {
-            let mut versions = self.versions.lock().unwrap();
-            let slot = versions.entry(collection).or_default();
-            slot.1 = slot.0.take();
-            slot.0 = Some(KeyVersion { key: SigningKey::new(key), created });
-        }
-    }
-
-    impl KeySource for MemoryKeySource {
-        async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(KeySourceError("injected failure".into()));
-            }
-            let versions = self.versions.lock().unwrap();
-            let slot = versions.get(&collection);
-            Ok(match stage {
-                KeyStage::Current => slot.and_then(|s| s.0.clone()),
-                KeyStage::Previous => slot.and_then(|s| s.1.clone()),
-            })
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::memory::MemoryKeySource;
     use super::*;
-    use crate::signature::{authorization_header, parse_authorization};
+    use crate::receiver::signature::{authorization_header, parse_authorization};
+    use crate::testing::MemoryKeySource;
     use std::sync::atomic::Ordering;
 
     const C: Collection = Collection::Clockings;

@@ -7,6 +7,7 @@
 use serde_json::{json, Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// `METRICS_NAMESPACE` when unset (read by [`crate::config`]).
 pub const DEFAULT_NAMESPACE: &str = "ProtimeWebhooks";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +95,6 @@ impl MetricDoc {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         println!("{}", self.to_json(now));
     }
-}
-
-/// `METRICS_NAMESPACE` or the default.
-pub fn namespace_from_env() -> String {
-    std::env::var("METRICS_NAMESPACE").ok().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| DEFAULT_NAMESPACE.into())
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //! they arrive in.
 
 use crate::collection::Collection;
-use crate::event;
-use crate::protime::{ProtimeClient, ProtimeError};
-use crate::store::{PutOutcome, RecordStore, Source, StoreError};
+use crate::protime::{ProtimeError, RecordPages};
+use crate::records::event;
+use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 
@@ -137,15 +137,15 @@ pub enum ResyncError {
 }
 
 /// Fetches every page for each filter and writes each record conditionally.
-pub async fn resync<R: RecordStore>(
-    client: &ProtimeClient,
+pub async fn resync<P: RecordPages, R: RecordStore>(
+    client: &P,
     store: &R,
     collection: Collection,
     filters: &[Option<String>],
 ) -> Result<ResyncCounts, ResyncError> {
     let mut counts = ResyncCounts::default();
     for filter in filters {
-        let mut link = Some(client.list_url(collection.as_str(), filter.as_deref(), false));
+        let mut link = Some(client.list_url(collection, filter.as_deref(), false));
         let mut pages = 0;
         // An empty page is not the end: only a missing nextLink is.
         while let Some(current) = link.take() {
@@ -165,7 +165,7 @@ pub async fn resync<R: RecordStore>(
                     }
                 }
             }
-            for outcome in crate::store::put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await {
+            for outcome in put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await {
                 match outcome.map_err(|source| ResyncError::Store { collection, source })? {
                     PutOutcome::Stored => counts.stored += 1,
                     PutOutcome::Duplicate => counts.duplicate += 1,

@@ -1,7 +1,7 @@
 //! Protime webhook events: one event or an array of them, each a delta item
 //! `{"changeType","data":{…}}` or a flat record (an InsertOrUpdate).
 
-use crate::json::{self, Json, JsonError};
+use crate::records::json::{self, Json, JsonError};
 
 /// An event's raw JSON may not exceed this, so that its item stays under DynamoDB's 400 KB.
 pub const MAX_EVENT_BYTES: usize = 350 * 1024;

@@ -4,10 +4,10 @@
 //! parsed before its signature is verified, and nothing is acknowledged before it is stored.
 
 use crate::collection::Collection;
-use crate::event::{self, Event, EventError};
-use crate::signature::{self, SignatureError};
-use crate::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
-use crate::store::{PutOutcome, RecordStore, Source, StoreError};
+use crate::receiver::signature::{self, SignatureError};
+use crate::receiver::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
+use crate::records::event::{self, ChangeType, Event, EventError};
+use crate::records::{PutOutcome, RecordStore, Source, StoreError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -80,7 +80,7 @@ impl ReceiveError {
 pub struct ItemOutcome {
     pub id: String,
     pub change_version: String,
-    pub change_type: &'static str,
+    pub change_type: ChangeType,
     pub outcome: PutOutcome,
 }
 
@@ -104,7 +104,12 @@ pub struct Receiver<K, S> {
 
 impl<K: KeySource, S: RecordStore> Receiver<K, S> {
     pub fn new(keys: SigningKeys<K>, store: S, max_body_bytes: usize) -> Self {
-        Receiver { keys, store, max_body_bytes, metrics_namespace: crate::metrics::DEFAULT_NAMESPACE.into() }
+        Receiver {
+            keys,
+            store,
+            max_body_bytes,
+            metrics_namespace: crate::observability::metrics::DEFAULT_NAMESPACE.into(),
+        }
     }
 
     /// Publishes metrics under `namespace` instead of the default.
@@ -121,55 +126,10 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         let result = self.receive(&request, route).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         request_metrics(&self.metrics_namespace, routed, &result).emit();
+        log_request(&result, latency_ms);
         match result {
-            Ok(received) => {
-                let Received { collection, accepted, outcomes, .. } = received;
-                for o in &outcomes {
-                    tracing::info!(
-                        collection = %collection,
-                        id = %o.id,
-                        change_version = %o.change_version,
-                        change_type = o.change_type,
-                        outcome = o.outcome.as_str(),
-                        "event"
-                    );
-                }
-                tracing::info!(
-                    collection = %collection,
-                    status = 200,
-                    events = outcomes.len(),
-                    key_stage = match accepted { AcceptedKey::Current => "current", AcceptedKey::Previous => "previous" },
-                    latency_ms,
-                    "request"
-                );
-                let results: Vec<_> = outcomes
-                    .iter()
-                    .map(|o| json!({"id": o.id, "changeVersion": o.change_version, "changeType": o.change_type, "outcome": o.outcome.as_str()}))
-                    .collect();
-                json_response(StatusCode::OK, &json!({ "results": results }))
-            }
-            Err(error) => {
-                let status = error.status().as_u16();
-                match &error {
-                    ReceiveError::Unauthorized(reason) => {
-                        tracing::warn!(
-                            status,
-                            code = error.code(),
-                            reason = reason.reason(),
-                            latency_ms,
-                            "request rejected"
-                        )
-                    }
-                    ReceiveError::KeysUnavailable(e) => {
-                        tracing::error!(status, code = error.code(), error = %e, latency_ms, "request not acknowledged")
-                    }
-                    ReceiveError::StoreUnavailable(e) => {
-                        tracing::error!(status, code = error.code(), error = %e, latency_ms, "request not acknowledged")
-                    }
-                    _ => tracing::warn!(status, code = error.code(), error = %error, latency_ms, "request rejected"),
-                }
-                error.into_response()
-            }
+            Ok(received) => received.into_response(),
+            Err(error) => error.into_response(),
         }
     }
 
@@ -202,7 +162,8 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
 
     /// Writes every event; the batch is acknowledged only if every write was decided.
     async fn store_all(&self, collection: Collection, events: &[Event]) -> Result<Vec<ItemOutcome>, ReceiveError> {
-        let results = crate::store::put_all(&self.store, collection, events, Source::Webhook, WRITE_CONCURRENCY).await;
+        let results =
+            crate::records::store::put_all(&self.store, collection, events, Source::Webhook, WRITE_CONCURRENCY).await;
         events
             .iter()
             .zip(results)
@@ -210,7 +171,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
                 r.map(|outcome| ItemOutcome {
                     id: e.id.as_str().to_owned(),
                     change_version: e.change_version.clone(),
-                    change_type: e.change_type.as_str(),
+                    change_type: e.change_type,
                     outcome,
                 })
                 .map_err(ReceiveError::StoreUnavailable)
@@ -225,8 +186,8 @@ pub fn request_metrics(
     namespace: &str,
     collection: Option<Collection>,
     result: &Result<Received, ReceiveError>,
-) -> crate::metrics::MetricDoc {
-    use crate::metrics::{MetricDoc, Unit};
+) -> crate::observability::metrics::MetricDoc {
+    use crate::observability::metrics::{MetricDoc, Unit};
     let mut doc = MetricDoc::new(namespace, "receiver");
     if let Some(c) = collection {
         doc = doc.dimension("Collection", c.as_str());
@@ -238,7 +199,10 @@ pub fn request_metrics(
             doc.count("EventsStored", count(&|o| o.outcome == PutOutcome::Stored))
                 .count("EventsDuplicate", count(&|o| o.outcome == PutOutcome::Duplicate))
                 .count("EventsStale", count(&|o| o.outcome == PutOutcome::Stale))
-                .count("EventsDeleted", count(&|o| o.outcome == PutOutcome::Stored && o.change_type == "Delete"))
+                .count(
+                    "EventsDeleted",
+                    count(&|o| o.outcome == PutOutcome::Stored && o.change_type == ChangeType::Delete),
+                )
                 .count("BatchSize", r.outcomes.len() as u64)
                 .count("PreviousKeyAccepted", u64::from(r.accepted == AcceptedKey::Previous))
                 .metric("StoreLatency", Unit::Milliseconds, r.store_ms)
@@ -248,6 +212,66 @@ pub fn request_metrics(
         }
         Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => doc.count("Unavailable", 1),
         Err(_) => doc.count("InvalidRequests", 1),
+    }
+}
+
+/// One log line per event and one per request; a rejection says why without any secret.
+fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f64) {
+    match result {
+        Ok(Received { collection, accepted, outcomes, .. }) => {
+            for o in outcomes {
+                tracing::info!(
+                    collection = %collection,
+                    id = %o.id,
+                    change_version = %o.change_version,
+                    change_type = o.change_type.as_str(),
+                    outcome = o.outcome.as_str(),
+                    "event"
+                );
+            }
+            tracing::info!(
+                collection = %collection,
+                status = 200,
+                events = outcomes.len(),
+                key_stage = accepted.as_str(),
+                latency_ms,
+                "request"
+            );
+        }
+        Err(error) => {
+            let (status, code) = (error.status().as_u16(), error.code());
+            match error {
+                ReceiveError::Unauthorized(reason) => {
+                    tracing::warn!(status, code, reason = reason.reason(), latency_ms, "request rejected")
+                }
+                ReceiveError::KeysUnavailable(e) => {
+                    tracing::error!(status, code, error = %e, latency_ms, "request not acknowledged")
+                }
+                ReceiveError::StoreUnavailable(e) => {
+                    tracing::error!(status, code, error = %e, latency_ms, "request not acknowledged")
+                }
+                _ => tracing::warn!(status, code, error = %error, latency_ms, "request rejected"),
+            }
+        }
+    }
+}
+
+impl Received {
+    /// 200 with one result per event, in the body's order.
+    fn into_response(self) -> Response<Body> {
+        let results: Vec<_> = self
+            .outcomes
+            .iter()
+            .map(|o| {
+                json!({
+                    "id": o.id,
+                    "changeVersion": o.change_version,
+                    "changeType": o.change_type.as_str(),
+                    "outcome": o.outcome.as_str(),
+                })
+            })
+            .collect();
+        json_response(StatusCode::OK, &json!({ "results": results }))
     }
 }
 
@@ -283,28 +307,30 @@ impl From<SignatureError> for ReceiveError {
 }
 
 /// The receiver as deployed: keys from Secrets Manager, records in DynamoDB.
-pub type AwsReceiver = Receiver<crate::signing_keys::SecretsManagerKeySource, crate::store::DynamoRecordStore>;
+pub type AwsReceiver =
+    Receiver<crate::receiver::signing_keys::SecretsManagerKeySource, crate::records::store::DynamoRecordStore>;
 
 impl AwsReceiver {
     /// Builds the clients once; call at cold start, outside the handler.
     pub fn from_config(config: &crate::config::ReceiverConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let keys = crate::signing_keys::SecretsManagerKeySource::new(
+        let keys = crate::receiver::signing_keys::SecretsManagerKeySource::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             &config.signing_key_secret_prefix,
         );
-        let store = crate::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+        let store =
+            crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
         Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
-            .with_metrics_namespace(crate::metrics::namespace_from_env())
+            .with_metrics_namespace(config.metrics_namespace.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signature::{authorization_header, SigningKey};
-    use crate::signing_keys::memory::MemoryKeySource;
-    use crate::signing_keys::KeyCacheConfig;
-    use crate::store::memory::MemoryRecordStore;
+    use crate::receiver::signature::{authorization_header, SigningKey};
+    use crate::receiver::signing_keys::KeyCacheConfig;
+    use crate::testing::MemoryKeySource;
+    use crate::testing::MemoryRecordStore;
     use lambda_http::aws_lambda_events::query_map::QueryMap;
     use std::collections::HashMap;
     use std::sync::atomic::Ordering;
@@ -488,10 +514,10 @@ mod tests {
             collection: Collection::Clockings,
             accepted: AcceptedKey::Current,
             outcomes: vec![
-                outcome(PutOutcome::Stored, "InsertOrUpdate"),
-                outcome(PutOutcome::Stored, "Delete"),
-                outcome(PutOutcome::Duplicate, "InsertOrUpdate"),
-                outcome(PutOutcome::Stale, "Delete"),
+                outcome(PutOutcome::Stored, ChangeType::InsertOrUpdate),
+                outcome(PutOutcome::Stored, ChangeType::Delete),
+                outcome(PutOutcome::Duplicate, ChangeType::InsertOrUpdate),
+                outcome(PutOutcome::Stale, ChangeType::Delete),
             ],
             store_ms: 3.5,
         };
@@ -517,7 +543,7 @@ mod tests {
             json!([["Function"], ["Function", "Collection"], ["Function", "Reason"]])
         );
 
-        let unavailable = Err(ReceiveError::StoreUnavailable(StoreError("down".into())));
+        let unavailable = Err(ReceiveError::StoreUnavailable(StoreError::Unavailable("down".into())));
         assert_eq!(request_metrics("Ns", None, &unavailable).to_json(0)["Unavailable"], 1.0);
         let invalid = Err(ReceiveError::NoRoute);
         let v = request_metrics("Ns", None, &invalid).to_json(0);
@@ -585,7 +611,7 @@ mod tests {
                 let response = r.handle(request("/webhooks/clockings", body, Some(auth))).await;
                 let status = response.status().as_u16();
                 prop_assert!(matches!(status, 200 | 400 | 413), "status {}", status);
-                let valid = crate::event::parse_body(body).is_ok();
+                let valid = crate::records::event::parse_body(body).is_ok();
                 prop_assert_eq!(status == 200, valid && body.len() <= 4096);
                 prop_assert_eq!(stored(&r) > 0, status == 200);
                 Ok(())

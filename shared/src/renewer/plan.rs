@@ -8,6 +8,7 @@
 use crate::collection::Collection;
 use crate::protime::{Webhook, WebhookStatus};
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// A subscription we want: one per configured collection.
@@ -36,24 +37,37 @@ pub fn destination_url(base: &str, collection: Collection) -> String {
     format!("{}/webhooks/{}", base.trim_end_matches('/'), collection.as_str())
 }
 
-/// What the renewer stored about a subscription (in the table, under `subscription#<collection>`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the renewer stored about a subscription (in the table, under `subscription#<collection>`;
+/// the attribute names are these fields' names in camelCase, times in RFC 3339 UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SubscriptionState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_id: Option<String>,
-    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<WebhookStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_references: Option<String>,
     /// Set before a POST and cleared once the new key is stored: if still set, a run was
     /// interrupted after Protime may have issued a key we never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewing_since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_renewed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resync_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_enabled_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub enum RenewReason {
     /// `validUntil` is within the renewal window.
     Expiring,
@@ -66,25 +80,56 @@ pub enum RenewReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Healthy and not due.
-    Keep { webhook_id: String },
+    Keep { webhook: Webhook },
     /// No webhook for this destination and collection.
     Create,
     /// POST again: re-enables/renews and issues a new key.
-    Renew { webhook_id: String, reason: RenewReason },
+    Renew { webhook: Webhook, reason: RenewReason },
     /// Disabled: re-sync the gap since `gap_start`, then renew.
-    Recover { webhook_id: String, gap_start: DateTime<Utc> },
+    Recover { webhook: Webhook, gap_start: DateTime<Utc> },
     /// External references changed: delete and create (re-syncing first if it was Disabled).
-    Recreate { webhook_id: String, gap_start: Option<DateTime<Utc>> },
+    Recreate { webhook: Webhook, gap_start: Option<DateTime<Utc>> },
+}
+
+/// The kind of an [`Action`], as reported, logged and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ActionKind {
+    Keep,
+    Create,
+    Renew,
+    Recover,
+    Recreate,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Keep => "keep",
+            ActionKind::Create => "create",
+            ActionKind::Renew => "renew",
+            ActionKind::Recover => "recover",
+            ActionKind::Recreate => "recreate",
+        }
+    }
 }
 
 impl Action {
-    pub fn name(&self) -> &'static str {
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Action::Keep { .. } => "keep",
-            Action::Create => "create",
-            Action::Renew { .. } => "renew",
-            Action::Recover { .. } => "recover",
-            Action::Recreate { .. } => "recreate",
+            Action::Keep { .. } => ActionKind::Keep,
+            Action::Create => ActionKind::Create,
+            Action::Renew { .. } => ActionKind::Renew,
+            Action::Recover { .. } => ActionKind::Recover,
+            Action::Recreate { .. } => ActionKind::Recreate,
+        }
+    }
+
+    /// Why a renewal is due, where the action is one.
+    pub fn reason(&self) -> Option<RenewReason> {
+        match self {
+            Action::Renew { reason, .. } => Some(*reason),
+            _ => None,
         }
     }
 }
@@ -93,8 +138,6 @@ impl Action {
 pub struct Decision {
     pub desired: Desired,
     pub action: Action,
-    /// The webhook Protime reports for it, if any.
-    pub webhook: Option<Webhook>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,9 +172,9 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
             if let Some(i) = matched {
                 used[i] = true;
             }
-            let webhook = matched.map(|i| input.reported[i].clone());
-            let action = decide(&input, desired, webhook.as_ref(), input.stored.get(&desired.collection));
-            Decision { desired: desired.clone(), action, webhook }
+            let webhook = matched.map(|i| &input.reported[i]);
+            let action = decide(&input, desired, webhook, input.stored.get(&desired.collection));
+            Decision { desired: desired.clone(), action }
         })
         .collect();
     let ours = format!("{}/webhooks/", input.destination_base.trim_end_matches('/'));
@@ -168,7 +211,6 @@ fn decide(
     let Some(webhook) = webhook else {
         return Action::Create;
     };
-    let webhook_id = webhook.id.clone();
     let disabled = webhook.status == WebhookStatus::Disabled;
     let gap_start =
         || stored.and_then(|s| s.last_seen_enabled_at.or(s.last_renewed_at)).unwrap_or(input.now - input.default_gap);
@@ -176,23 +218,23 @@ fn decide(
         .and_then(|s| s.external_references.as_deref())
         .is_some_and(|stored_refs| stored_refs.trim() != desired.external_references);
     if references_changed {
-        return Action::Recreate { webhook_id, gap_start: disabled.then(gap_start) };
+        return Action::Recreate { webhook: webhook.clone(), gap_start: disabled.then(gap_start) };
     }
     match webhook.status {
-        WebhookStatus::Disabled => Action::Recover { webhook_id, gap_start: gap_start() },
+        WebhookStatus::Disabled => Action::Recover { webhook: webhook.clone(), gap_start: gap_start() },
         WebhookStatus::Enabled => {
             let key_confirmed = stored
                 .is_some_and(|s| s.renewing_since.is_none() && s.webhook_id.as_deref() == Some(webhook.id.as_str()));
             if !key_confirmed {
-                Action::Renew { webhook_id, reason: RenewReason::KeyUnconfirmed }
+                Action::Renew { webhook: webhook.clone(), reason: RenewReason::KeyUnconfirmed }
             } else if webhook.valid_until - input.now <= input.renew_before {
-                Action::Renew { webhook_id, reason: RenewReason::Expiring }
+                Action::Renew { webhook: webhook.clone(), reason: RenewReason::Expiring }
             } else {
-                Action::Keep { webhook_id }
+                Action::Keep { webhook: webhook.clone() }
             }
         }
         WebhookStatus::Uninitialized | WebhookStatus::Other(_) => {
-            Action::Renew { webhook_id, reason: RenewReason::NotEnabled }
+            Action::Renew { webhook: webhook.clone(), reason: RenewReason::NotEnabled }
         }
     }
 }
@@ -245,8 +287,31 @@ mod tests {
         })
     }
 
-    fn actions(plan: &Plan) -> Vec<Action> {
-        plan.decisions.iter().map(|d| d.action.clone()).collect()
+    /// An action with its webhook's id in place of the whole webhook, to compare in one line.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Expect {
+        Keep { webhook_id: String },
+        Create,
+        Renew { webhook_id: String, reason: RenewReason },
+        Recover { webhook_id: String, gap_start: DateTime<Utc> },
+        Recreate { webhook_id: String, gap_start: Option<DateTime<Utc>> },
+    }
+
+    fn actions(plan: &Plan) -> Vec<Expect> {
+        plan.decisions
+            .iter()
+            .map(|d| match &d.action {
+                Action::Keep { webhook } => Expect::Keep { webhook_id: webhook.id.clone() },
+                Action::Create => Expect::Create,
+                Action::Renew { webhook, reason } => Expect::Renew { webhook_id: webhook.id.clone(), reason: *reason },
+                Action::Recover { webhook, gap_start } => {
+                    Expect::Recover { webhook_id: webhook.id.clone(), gap_start: *gap_start }
+                }
+                Action::Recreate { webhook, gap_start } => {
+                    Expect::Recreate { webhook_id: webhook.id.clone(), gap_start: *gap_start }
+                }
+            })
+            .collect()
     }
 
     const C: Collection = Collection::Clockings;
@@ -263,15 +328,25 @@ mod tests {
 
     #[test]
     fn a_missing_webhook_is_created() {
-        assert_eq!(actions(&run(&one(""), &[], &[])), [Action::Create]);
+        assert_eq!(actions(&run(&one(""), &[], &[])), [Expect::Create]);
         // Even if we remember one: Protime no longer has it.
-        assert_eq!(actions(&run(&one(""), &[], &[(C, state("w1"))])), [Action::Create]);
+        assert_eq!(actions(&run(&one(""), &[], &[(C, state("w1"))])), [Expect::Create]);
     }
 
     #[test]
     fn a_healthy_webhook_is_kept() {
         let w = webhook("w1", C, WebhookStatus::Enabled, hours(49));
-        assert_eq!(actions(&run(&one(""), &[w], &[(C, state("w1"))])), [Action::Keep { webhook_id: "w1".into() }]);
+        let plan = run(&one(""), std::slice::from_ref(&w), &[(C, state("w1"))]);
+        assert_eq!(actions(&plan), [Expect::Keep { webhook_id: "w1".into() }]);
+    }
+
+    #[test]
+    fn an_action_carries_the_whole_reported_webhook_and_its_reason() {
+        let w = webhook("w1", C, WebhookStatus::Enabled, hours(1));
+        let plan = run(&one(""), std::slice::from_ref(&w), &[(C, state("w1"))]);
+        assert_eq!(plan.decisions[0].action, Action::Renew { webhook: w, reason: RenewReason::Expiring });
+        assert_eq!(plan.decisions[0].action.kind(), ActionKind::Renew);
+        assert_eq!(plan.decisions[0].action.reason(), Some(RenewReason::Expiring));
     }
 
     #[test]
@@ -280,7 +355,7 @@ mod tests {
             let w = webhook("w1", C, WebhookStatus::Enabled, left);
             assert_eq!(
                 actions(&run(&one(""), &[w], &[(C, state("w1"))])),
-                [Action::Renew { webhook_id: "w1".into(), reason: RenewReason::Expiring }],
+                [Expect::Renew { webhook_id: "w1".into(), reason: RenewReason::Expiring }],
                 "{left}"
             );
         }
@@ -289,7 +364,7 @@ mod tests {
     #[test]
     fn a_webhook_whose_key_we_may_not_hold_is_renewed() {
         let w = webhook("w1", C, WebhookStatus::Enabled, hours(500));
-        let unconfirmed = Action::Renew { webhook_id: "w1".into(), reason: RenewReason::KeyUnconfirmed };
+        let unconfirmed = Expect::Renew { webhook_id: "w1".into(), reason: RenewReason::KeyUnconfirmed };
         // No state at all (first run against an existing webhook).
         let expected = std::slice::from_ref(&unconfirmed);
         assert_eq!(actions(&run(&one(""), std::slice::from_ref(&w), &[])), expected);
@@ -304,17 +379,17 @@ mod tests {
     fn a_disabled_webhook_is_recovered_from_when_it_was_last_seen_enabled() {
         let w = webhook("w1", C, WebhookStatus::Disabled, hours(-5));
         let plan = run(&one(""), &[w], &[(C, state("w1"))]);
-        assert_eq!(actions(&plan), [Action::Recover { webhook_id: "w1".into(), gap_start: now() - hours(1) }]);
+        assert_eq!(actions(&plan), [Expect::Recover { webhook_id: "w1".into(), gap_start: now() - hours(1) }]);
     }
 
     #[test]
     fn a_recovery_without_history_re_syncs_the_default_gap() {
         let w = webhook("w1", C, WebhookStatus::Disabled, hours(-5));
         let plan = run(&one(""), std::slice::from_ref(&w), &[]);
-        assert_eq!(actions(&plan), [Action::Recover { webhook_id: "w1".into(), gap_start: now() - Duration::days(7) }]);
+        assert_eq!(actions(&plan), [Expect::Recover { webhook_id: "w1".into(), gap_start: now() - Duration::days(7) }]);
         let renewed_only = SubscriptionState { last_seen_enabled_at: None, ..state("w1") };
         let plan = run(&one(""), &[w], &[(C, renewed_only)]);
-        assert_eq!(actions(&plan), [Action::Recover { webhook_id: "w1".into(), gap_start: now() - hours(100) }]);
+        assert_eq!(actions(&plan), [Expect::Recover { webhook_id: "w1".into(), gap_start: now() - hours(100) }]);
     }
 
     #[test]
@@ -323,7 +398,7 @@ mod tests {
             let w = webhook("w1", C, status, hours(500));
             assert_eq!(
                 actions(&run(&one(""), &[w], &[(C, state("w1"))])),
-                [Action::Renew { webhook_id: "w1".into(), reason: RenewReason::NotEnabled }]
+                [Expect::Renew { webhook_id: "w1".into(), reason: RenewReason::NotEnabled }]
             );
         }
     }
@@ -332,15 +407,15 @@ mod tests {
     fn changed_external_references_recreate_the_webhook() {
         let enabled = webhook("w1", C, WebhookStatus::Enabled, hours(500));
         let plan = run(&one("(people,@badge-number)"), &[enabled], &[(C, state("w1"))]);
-        assert_eq!(actions(&plan), [Action::Recreate { webhook_id: "w1".into(), gap_start: None }]);
+        assert_eq!(actions(&plan), [Expect::Recreate { webhook_id: "w1".into(), gap_start: None }]);
         let disabled = webhook("w1", C, WebhookStatus::Disabled, hours(-1));
         let plan = run(&one("(people,@badge-number)"), &[disabled], &[(C, state("w1"))]);
-        assert_eq!(actions(&plan), [Action::Recreate { webhook_id: "w1".into(), gap_start: Some(now() - hours(1)) }]);
+        assert_eq!(actions(&plan), [Expect::Recreate { webhook_id: "w1".into(), gap_start: Some(now() - hours(1)) }]);
         // Same references, differently padded: no change.
         let enabled = webhook("w1", C, WebhookStatus::Enabled, hours(500));
         let refs = SubscriptionState { external_references: Some(" (people,@badge-number) ".into()), ..state("w1") };
         let plan = run(&one("(people,@badge-number)"), &[enabled], &[(C, refs)]);
-        assert_eq!(actions(&plan), [Action::Keep { webhook_id: "w1".into() }]);
+        assert_eq!(actions(&plan), [Expect::Keep { webhook_id: "w1".into() }]);
     }
 
     #[test]
@@ -349,7 +424,7 @@ mod tests {
         elsewhere.destination_url = "https://other.example.com/webhooks/clockings".into();
         let other_collection = webhook("w2", Collection::Breaks, WebhookStatus::Enabled, hours(500));
         let plan = run(&one(""), &[elsewhere, other_collection.clone()], &[(C, state("w1"))]);
-        assert_eq!(actions(&plan), [Action::Create]);
+        assert_eq!(actions(&plan), [Expect::Create]);
         // The breaks webhook points at our base but is not wanted: a stray. The other is not ours.
         assert_eq!(plan.strays, [other_collection]);
     }
@@ -359,7 +434,7 @@ mod tests {
         let disabled = webhook("old", C, WebhookStatus::Disabled, hours(-100));
         let enabled = webhook("new", C, WebhookStatus::Enabled, hours(500));
         let plan = run(&one(""), &[disabled.clone(), enabled], &[(C, state("new"))]);
-        assert_eq!(actions(&plan), [Action::Keep { webhook_id: "new".into() }]);
+        assert_eq!(actions(&plan), [Expect::Keep { webhook_id: "new".into() }]);
         assert_eq!(plan.strays, [disabled]);
     }
 
@@ -379,7 +454,7 @@ mod tests {
         let plan = run(&desired, &reported, &stored);
         assert_eq!(plan.decisions.len(), 18);
         assert!(plan.strays.is_empty());
-        let count = |name: &str| plan.decisions.iter().filter(|d| d.action.name() == name).count();
-        assert_eq!((count("create"), count("keep"), count("recover")), (6, 6, 6));
+        let count = |kind: ActionKind| plan.decisions.iter().filter(|d| d.action.kind() == kind).count();
+        assert_eq!((count(ActionKind::Create), count(ActionKind::Keep), count(ActionKind::Recover)), (6, 6, 6));
     }
 }

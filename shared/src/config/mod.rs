@@ -1,0 +1,85 @@
+//! The functions' settings from environment variables, read once at cold start.
+//!
+//! - `receiver.rs`: [`ReceiverConfig`], the receiver's settings.
+//! - `renewer.rs`: [`RenewerConfig`], the renewer's settings.
+//!
+//! Every default is defined once, here or beside the setting it belongs to. Settings are read
+//! through a lookup function, so tests never touch the process environment.
+
+mod receiver;
+mod renewer;
+
+pub use receiver::ReceiverConfig;
+pub use renewer::{resync_filter_variable, RenewerConfig};
+
+use std::time::Duration;
+
+pub const DEFAULT_SIGNING_KEY_SECRET_PREFIX: &str = "protime-webhooks/signing-key/";
+/// Well under API Gateway's 10 MB and Lambda's 6 MB payload limits, and far above any event.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {name} must be {expected}, got {value:?}")]
+    Invalid { name: &'static str, expected: &'static str, value: String },
+}
+
+/// Typed reads of the environment; blank values count as unset.
+pub(crate) struct Env<'a>(pub &'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, expected: "a whole number", value: v }),
+        }
+    }
+
+    pub fn seconds(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        self.number(name, default.as_secs()).map(Duration::from_secs)
+    }
+
+    pub fn hours(&self, name: &'static str, default_hours: u64) -> Result<chrono::Duration, ConfigError> {
+        Ok(chrono::Duration::hours(self.number(name, default_hours)? as i64))
+    }
+
+    pub fn days(&self, name: &'static str, default_days: u64) -> Result<chrono::Duration, ConfigError> {
+        Ok(chrono::Duration::days(self.number(name, default_days)? as i64))
+    }
+
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(name).as_deref() {
+            None => Ok(default),
+            Some("true") | Some("1") => Ok(true),
+            Some("false") | Some("0") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid { name, expected: "true or false", value: other.into() }),
+        }
+    }
+
+    /// `SIGNING_KEY_SECRET_PREFIX`, shared by the receiver and the renewer.
+    pub fn signing_key_secret_prefix(&self) -> String {
+        self.optional("SIGNING_KEY_SECRET_PREFIX").unwrap_or_else(|| DEFAULT_SIGNING_KEY_SECRET_PREFIX.into())
+    }
+
+    /// `METRICS_NAMESPACE`, shared by every function.
+    pub fn metrics_namespace(&self) -> String {
+        self.optional("METRICS_NAMESPACE").unwrap_or_else(|| crate::observability::metrics::DEFAULT_NAMESPACE.into())
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn lookup_from(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> =
+        vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}

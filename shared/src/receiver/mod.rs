@@ -1,0 +1,14 @@
+//! The receiver: `POST /webhooks/{collection}` → signature → events → conditional store → answer.
+//!
+//! - [`handler`]: the HTTP handler and the one place where errors become statuses.
+//! - [`signature`]: the `Authorization` header and HMAC verification (pure: no AWS, no HTTP client).
+//! - [`signing_keys`]: the cached per-collection keys, behind [`signing_keys::KeySource`]; the
+//!   Secrets Manager adapter lives here too, and the renewer writes new keys through it.
+//!
+//! May use `records` (parse and store events), `collection` and `observability`.
+
+pub mod handler;
+pub mod signature;
+pub mod signing_keys;
+
+pub use handler::{request_metrics, route_collection, AwsReceiver, ItemOutcome, ReceiveError, Received, Receiver};

@@ -1,0 +1,154 @@
+//! The item layout of a record: attribute names, the partition key, and the event's data
+//! fields as native DynamoDB attributes.
+
+use super::event::{ChangeType, Event, RecordId};
+use super::json::Json;
+use super::order::order_key;
+use crate::collection::Collection;
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+/// Attribute names of a record item. `id`, `changeVersion` and the data fields sit beside them.
+pub mod attr {
+    /// Partition key: `<collection>#<id>` for records, `subscription#<collection>` for state.
+    pub const PK: &str = "pk";
+    pub const COLLECTION: &str = "collection";
+    pub const ID: &str = "id";
+    pub const CHANGE_VERSION: &str = "changeVersion";
+    /// The comparable form of `changeVersion` (see [`super::order_key`]).
+    pub const CHANGE_ORDER: &str = "changeOrder";
+    pub const RECEIVED_AT: &str = "receivedAt";
+    /// `webhook` or `resync`.
+    pub const SOURCE: &str = "source";
+    /// `true` on a tombstone left by a Delete.
+    pub const DELETED: &str = "deleted";
+    /// Data fields whose names clash with the attributes above are kept here, under their own names.
+    pub const SHADOWED_FIELDS: &str = "shadowedFields";
+
+    pub const RESERVED: &[&str] = &[PK, COLLECTION, CHANGE_ORDER, RECEIVED_AT, SOURCE, DELETED, SHADOWED_FIELDS];
+}
+
+/// The partition key of a record.
+pub fn record_key(collection: Collection, id: &RecordId) -> String {
+    format!("{}#{}", collection.as_str(), id.as_str())
+}
+
+/// Where a change came from, kept on the item for auditing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Webhook,
+    Resync,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::Resync => "resync",
+        }
+    }
+}
+
+/// Builds the item for an event: metadata, then the data fields as native attributes.
+pub fn record_item(
+    collection: Collection,
+    event: &Event,
+    source: Source,
+    received_at: &str,
+) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::with_capacity(event.data.len() + 8);
+    let mut shadowed = HashMap::new();
+    for (name, value) in &event.data {
+        if attr::RESERVED.contains(&name.as_str()) {
+            shadowed.insert(name.clone(), attribute_value(value));
+        } else {
+            item.insert(name.clone(), attribute_value(value));
+        }
+    }
+    if !shadowed.is_empty() {
+        item.insert(attr::SHADOWED_FIELDS.into(), AttributeValue::M(shadowed));
+    }
+    item.insert(attr::PK.into(), AttributeValue::S(record_key(collection, &event.id)));
+    item.insert(attr::COLLECTION.into(), AttributeValue::S(collection.as_str().into()));
+    item.insert(
+        attr::ID.into(),
+        match &event.id {
+            RecordId::Number(n) => AttributeValue::N(n.clone()),
+            RecordId::String(s) => AttributeValue::S(s.clone()),
+        },
+    );
+    item.insert(attr::CHANGE_VERSION.into(), AttributeValue::S(event.change_version.clone()));
+    item.insert(attr::CHANGE_ORDER.into(), AttributeValue::S(order_key(&event.change_version).into_owned()));
+    item.insert(attr::RECEIVED_AT.into(), AttributeValue::S(received_at.into()));
+    item.insert(attr::SOURCE.into(), AttributeValue::S(source.as_str().into()));
+    item.insert(attr::DELETED.into(), AttributeValue::Bool(event.change_type == ChangeType::Delete));
+    item
+}
+
+/// A JSON value as a native DynamoDB attribute (numbers keep their exact text).
+pub fn attribute_value(value: &Json) -> AttributeValue {
+    match value {
+        Json::Null => AttributeValue::Null(true),
+        Json::Bool(b) => AttributeValue::Bool(*b),
+        Json::Number(n) => AttributeValue::N(n.clone()),
+        Json::String(s) => AttributeValue::S(s.clone()),
+        Json::Array(items) => AttributeValue::L(items.iter().map(attribute_value).collect()),
+        Json::Object(fields) => {
+            AttributeValue::M(fields.iter().map(|(k, v)| (k.clone(), attribute_value(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::event::parse_body;
+
+    fn event(body: &str) -> Event {
+        parse_body(body.as_bytes()).unwrap().remove(0)
+    }
+
+    #[test]
+    fn item_has_metadata_and_native_data_attributes() {
+        let e = event(
+            r#"{"id":42,"changeVersion":"10","person":{"id":123},"date":"2025-01-02","minutes":[1,2],"ok":true,"none":null}"#,
+        );
+        let item = record_item(Collection::PaidPresences, &e, Source::Webhook, "2026-01-01T00:00:00Z");
+        assert_eq!(item[attr::PK], AttributeValue::S("paid-presences#42".into()));
+        assert_eq!(item[attr::COLLECTION], AttributeValue::S("paid-presences".into()));
+        assert_eq!(item[attr::ID], AttributeValue::N("42".into()));
+        assert_eq!(item[attr::CHANGE_VERSION], AttributeValue::S("10".into()));
+        assert_eq!(item[attr::CHANGE_ORDER], AttributeValue::S(order_key("10").into_owned()));
+        assert_eq!(item[attr::RECEIVED_AT], AttributeValue::S("2026-01-01T00:00:00Z".into()));
+        assert_eq!(item[attr::SOURCE], AttributeValue::S("webhook".into()));
+        assert_eq!(item[attr::DELETED], AttributeValue::Bool(false));
+        assert_eq!(item["person"], AttributeValue::M(HashMap::from([("id".into(), AttributeValue::N("123".into()))])));
+        assert_eq!(
+            item["minutes"],
+            AttributeValue::L(vec![AttributeValue::N("1".into()), AttributeValue::N("2".into())])
+        );
+        assert_eq!(item["ok"], AttributeValue::Bool(true));
+        assert_eq!(item["none"], AttributeValue::Null(true));
+        assert!(!item.contains_key(attr::SHADOWED_FIELDS));
+    }
+
+    #[test]
+    fn a_delete_is_a_tombstone() {
+        let e = event(r#"{"changeType":"Delete","data":{"id":"a","changeVersion":"3"}}"#);
+        let item = record_item(Collection::Breaks, &e, Source::Resync, "t");
+        assert_eq!(item[attr::DELETED], AttributeValue::Bool(true));
+        assert_eq!(item[attr::ID], AttributeValue::S("a".into()));
+        assert_eq!(item[attr::SOURCE], AttributeValue::S("resync".into()));
+    }
+
+    #[test]
+    fn data_fields_named_like_metadata_are_kept_aside_not_lost() {
+        let e = event(r#"{"id":1,"changeVersion":"1","source":"terminal","deleted":"no","pk":7}"#);
+        let item = record_item(Collection::Clockings, &e, Source::Webhook, "t");
+        assert_eq!(item[attr::SOURCE], AttributeValue::S("webhook".into()));
+        let AttributeValue::M(shadowed) = &item[attr::SHADOWED_FIELDS] else { panic!("map expected") };
+        assert_eq!(shadowed["source"], AttributeValue::S("terminal".into()));
+        assert_eq!(shadowed["deleted"], AttributeValue::S("no".into()));
+        assert_eq!(shadowed["pk"], AttributeValue::N("7".into()));
+    }
+}

@@ -1,0 +1,20 @@
+//! Protime records as the table keeps them: from the bytes of an event to one conditional write.
+//!
+//! - [`json`]: a JSON tree that keeps numbers exact and refuses what DynamoDB cannot hold (pure).
+//! - [`event`]: the two event shapes and arrays of them (pure).
+//! - [`order`]: the comparable form of a `changeVersion` (pure).
+//! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
+//! - [`store`]: the [`store::RecordStore`] trait, its DynamoDB adapter and the bounded write loop.
+//!
+//! Used by the receiver, the re-sync and the renewer; uses nothing of theirs.
+
+pub mod event;
+pub mod item;
+pub mod json;
+pub mod order;
+pub mod store;
+
+pub use event::{ChangeType, Event, RecordId};
+pub use item::Source;
+pub use order::order_key;
+pub use store::{put_all, DynamoRecordStore, PutOutcome, RecordStore, StoreError};

@@ -1,0 +1,17 @@
+//! The renewer: keeps every subscription alive.
+//!
+//! - [`plan`]: the renewal plan, a pure function of "now, what we want, what Protime reports,
+//!   what we stored" to one action per subscription (no I/O, plain model types).
+//! - [`run`]: one scheduled run: plan, then intent → POST → key → state for each subscription.
+//! - [`state`]: the subscription state items in the table, behind [`state::SubscriptionStore`].
+//!
+//! May use `protime` (through its traits), `records`, `sync`, and the receiver's key writer.
+
+pub mod plan;
+pub mod run;
+pub mod state;
+
+pub use run::{
+    client_options, run_metrics, AwsRenewer, Renewer, RunError, RunReport, StrayReport, SubscriptionError,
+    SubscriptionReport,
+};

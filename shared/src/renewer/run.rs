@@ -1,0 +1,606 @@
+//! The renewer's run: load state, ask Protime, plan, and carry out each subscription's action.
+//!
+//! A renewal is ordered so that a crash anywhere is repaired by the next run: the intent is
+//! recorded first (`renewingSince`), then the POST, then the new key is stored at once (the old
+//! key stops matching the moment Protime issues the new one), then the state. A run that finds
+//! the intent still recorded renews again. One subscription's failure does not stop the others.
+
+use crate::collection::Collection;
+use crate::config::RenewerConfig;
+use crate::protime::client::{scopes_for, ClientOptions};
+use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, WebhookApi, WebhookStatus};
+use crate::receiver::signing_keys::{KeySourceError, KeyWriter, SecretsManagerKeySource};
+use crate::records::{DynamoRecordStore, RecordStore};
+use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
+use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
+use crate::sync::resync::{self, ResyncCounts, ResyncError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+/// The outcome of one subscription in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionReport {
+    pub collection: String,
+    pub action: ActionKind,
+    /// Why a renewal was due (only for `renew`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RenewReason>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hours_until_expiry: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resynced: Option<ResyncCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A webhook at our destination base that no wanted subscription uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrayReport {
+    pub webhook_id: String,
+    pub collection: String,
+    pub destination_url: String,
+    pub deleted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a run did; `healthy` is false if any subscription was left failing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub healthy: bool,
+    pub subscriptions: Vec<SubscriptionReport>,
+    pub strays: Vec<StrayReport>,
+}
+
+impl RunReport {
+    /// The collections left failing, in the report's order.
+    pub fn unhealthy(&self) -> Vec<&str> {
+        self.subscriptions.iter().filter(|s| !s.ok).map(|s| s.collection.as_str()).collect()
+    }
+}
+
+/// A run that could not even start planning, or ended with subscriptions left failing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Protime(#[from] ProtimeError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The run finished, but these subscriptions are failing (see the report).
+    #[error("subscriptions left unhealthy: {}", .0.join(", "))]
+    Unhealthy(Vec<String>),
+}
+
+impl RunError {
+    /// A stable name for the Lambda error type, so alarms and logs can tell the cases apart.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RunError::Connect(_) => "ProtimeCredentialsUnavailable",
+            RunError::Protime(_) => "ProtimeUnavailable",
+            RunError::State(_) => "StateUnavailable",
+            RunError::Unhealthy(_) => "SubscriptionsUnhealthy",
+        }
+    }
+}
+
+impl From<RunError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: RunError) -> Self {
+        lambda_http::lambda_runtime::Diagnostic {
+            error_type: error.error_type().into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Why one subscription's action failed, step by step.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("recording the renewal intent: {0}")]
+    RecordIntent(StateError),
+    #[error("creating or re-enabling the webhook: {0}")]
+    Post(ProtimeError),
+    #[error("storing the new key: {0}")]
+    StoreKey(KeySourceError),
+    #[error("recording the renewal: {0}")]
+    RecordRenewal(StateError),
+    #[error("Protime answered the renewal with status {0}")]
+    NotEnabled(String),
+    #[error("re-syncing: {0}")]
+    Resync(#[from] ResyncError),
+    #[error("deleting webhook {id}: {source}")]
+    Delete { id: String, source: ProtimeError },
+    #[error("saving the subscription state: {0}")]
+    SaveState(StateError),
+}
+
+/// The renewer as deployed: Protime through the credentials secret, keys in Secrets Manager,
+/// state and records in DynamoDB.
+pub type AwsRenewer =
+    Renewer<CredentialsFromSecret, SecretsManagerKeySource, DynamoSubscriptionStore, DynamoRecordStore>;
+
+pub struct Renewer<P, K, S, R> {
+    pub config: RenewerConfig,
+    /// Opens a Protime session per run (public so tests can shorten its retries).
+    pub protime: P,
+    keys: K,
+    subscriptions: S,
+    records: R,
+}
+
+impl AwsRenewer {
+    /// The renewer as deployed, on the AWS clients of `sdk`.
+    pub fn from_config(config: RenewerConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let protime =
+            CredentialsFromSecret::new(secrets.clone(), &config.protime_credentials_secret, client_options(&config));
+        let keys = SecretsManagerKeySource::new(secrets, &config.signing_key_secret_prefix);
+        let subscriptions = DynamoSubscriptionStore::new(dynamodb.clone(), &config.table_name);
+        let records = DynamoRecordStore::new(dynamodb, &config.table_name);
+        Renewer::new(config, protime, keys, subscriptions, records)
+    }
+}
+
+/// The Protime client settings the renewer's configuration asks for.
+pub fn client_options(config: &RenewerConfig) -> ClientOptions {
+    let mut options =
+        ClientOptions::new(scopes_for(config.collections.iter().map(|c| c.as_str())), &config.user_agent_company);
+    options.api_base_url = config.protime_api_base_url.clone();
+    options.token_url = config.protime_token_url.clone();
+    options
+}
+
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, K, S, R> {
+    pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
+        Renewer { config, protime, keys, subscriptions, records }
+    }
+
+    /// One scheduled run at `now`.
+    pub async fn run(&self, now: DateTime<Utc>) -> Result<RunReport, RunError> {
+        let protime = self.protime.connect().await?;
+        let stored = self.subscriptions.load(&self.config.collections).await?;
+        let reported = protime.list_webhooks().await?;
+        let desired =
+            Desired::all(&self.config.destination_base_url, &self.config.collections, &self.config.external_references);
+        let plan = plan::plan(PlanInput {
+            now,
+            desired: &desired,
+            reported: &reported,
+            stored: &stored,
+            renew_before: self.config.renew_before,
+            destination_base: &self.config.destination_base_url,
+            default_gap: self.config.default_gap,
+        });
+
+        let mut subscriptions = Vec::with_capacity(plan.decisions.len());
+        for decision in &plan.decisions {
+            let mut state = stored.get(&decision.desired.collection).cloned().unwrap_or_default();
+            let report = self.execute(&protime, decision, &mut state, now).await;
+            log_report(&report);
+            subscriptions.push(report);
+        }
+        let mut strays = Vec::with_capacity(plan.strays.len());
+        for webhook in &plan.strays {
+            strays.push(self.handle_stray(&protime, webhook).await);
+        }
+        let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
+        Ok(RunReport { healthy, subscriptions, strays })
+    }
+
+    /// Reports a stray webhook, and deletes it when configured to.
+    async fn handle_stray(&self, protime: &P::Api, webhook: &crate::protime::Webhook) -> StrayReport {
+        let mut report = StrayReport {
+            webhook_id: webhook.id.clone(),
+            collection: webhook.collection_name.clone(),
+            destination_url: webhook.destination_url.clone(),
+            deleted: false,
+            error: None,
+        };
+        if self.config.delete_stray_webhooks {
+            match protime.delete_webhook(&webhook.id).await {
+                Ok(()) => report.deleted = true,
+                Err(e) => report.error = Some(e.to_string()),
+            }
+        }
+        tracing::warn!(webhook_id = %report.webhook_id, collection = %report.collection, deleted = report.deleted, "stray webhook at our destination");
+        report
+    }
+
+    async fn execute(
+        &self,
+        protime: &P::Api,
+        decision: &Decision,
+        state: &mut SubscriptionState,
+        now: DateTime<Utc>,
+    ) -> SubscriptionReport {
+        let collection = decision.desired.collection;
+        let mut resynced = None;
+        let result = match &decision.action {
+            Action::Keep { webhook } => self.keep(collection, webhook, state, now).await,
+            Action::Create | Action::Renew { .. } => self.renew(protime, decision, state, now).await,
+            Action::Recover { gap_start, .. } => {
+                self.recover(protime, decision, state, *gap_start, now, &mut resynced).await
+            }
+            Action::Recreate { webhook, gap_start } => {
+                self.recreate(protime, decision, &webhook.id, *gap_start, state, now, &mut resynced).await
+            }
+        };
+        if let Err(error) = &result {
+            state.last_error = Some(error.to_string());
+            if let Err(e) = self.subscriptions.save(collection, state).await {
+                tracing::error!(collection = %collection, error = %e, "could not record the failure");
+            }
+        }
+        SubscriptionReport {
+            collection: collection.as_str().to_owned(),
+            action: decision.action.kind(),
+            reason: decision.action.reason(),
+            ok: result.is_ok(),
+            webhook_id: state.webhook_id.clone(),
+            valid_until: state.valid_until.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            hours_until_expiry: state
+                .valid_until
+                .map(|t| ((t - now).num_seconds() as f64 / 3600.0 * 10.0).round() / 10.0),
+            resynced,
+            error: result.err().map(|e| e.to_string()),
+        }
+    }
+
+    /// Healthy and not due: record that it was seen Enabled.
+    async fn keep(
+        &self,
+        collection: Collection,
+        webhook: &crate::protime::Webhook,
+        state: &mut SubscriptionState,
+        now: DateTime<Utc>,
+    ) -> Result<(), SubscriptionError> {
+        state.status = Some(webhook.status.clone());
+        state.valid_until = Some(webhook.valid_until);
+        state.webhook_id = Some(webhook.id.clone());
+        state.last_seen_enabled_at = Some(now);
+        state.last_error = None;
+        self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
+    }
+
+    /// Re-sync the gap, renew, then re-sync once more: changes made while the first pass ran
+    /// were neither delivered (the webhook was Disabled) nor necessarily fetched; after the
+    /// renewal every change is delivered, so the second pass closes the window.
+    async fn recover(
+        &self,
+        protime: &P::Api,
+        decision: &Decision,
+        state: &mut SubscriptionState,
+        gap_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+        resynced: &mut Option<ResyncCounts>,
+    ) -> Result<(), SubscriptionError> {
+        let collection = decision.desired.collection;
+        *resynced.get_or_insert_with(ResyncCounts::default) += self.resync(protime, collection, gap_start, now).await?;
+        state.last_resync_at = Some(now);
+        self.renew(protime, decision, state, now).await?;
+        *resynced.get_or_insert_with(ResyncCounts::default) += self.resync(protime, collection, gap_start, now).await?;
+        self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
+    }
+
+    /// External references changed: re-sync first if it was Disabled, delete, create anew.
+    #[allow(clippy::too_many_arguments)]
+    async fn recreate(
+        &self,
+        protime: &P::Api,
+        decision: &Decision,
+        webhook_id: &str,
+        gap_start: Option<DateTime<Utc>>,
+        state: &mut SubscriptionState,
+        now: DateTime<Utc>,
+        resynced: &mut Option<ResyncCounts>,
+    ) -> Result<(), SubscriptionError> {
+        if let Some(gap_start) = gap_start {
+            let counts = self.resync(protime, decision.desired.collection, gap_start, now).await?;
+            *resynced.get_or_insert_with(ResyncCounts::default) += counts;
+            state.last_resync_at = Some(now);
+        }
+        protime
+            .delete_webhook(webhook_id)
+            .await
+            .map_err(|source| SubscriptionError::Delete { id: webhook_id.to_owned(), source })?;
+        self.renew(protime, decision, state, now).await
+    }
+
+    async fn resync(
+        &self,
+        protime: &P::Api,
+        collection: Collection,
+        gap_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<ResyncCounts, SubscriptionError> {
+        let filters = self.config.resync.filters(collection, gap_start, now);
+        tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
+        Ok(resync::resync(protime, &self.records, collection, &filters).await?)
+    }
+
+    /// Intent, POST, key, state: in this order (see the module docs).
+    async fn renew(
+        &self,
+        protime: &P::Api,
+        decision: &Decision,
+        state: &mut SubscriptionState,
+        now: DateTime<Utc>,
+    ) -> Result<(), SubscriptionError> {
+        let collection = decision.desired.collection;
+        if let Some(reason) = decision.action.reason() {
+            tracing::info!(collection = %collection, reason = ?reason, "renewing");
+        }
+        state.renewing_since = Some(now);
+        self.subscriptions.save(collection, state).await.map_err(SubscriptionError::RecordIntent)?;
+        let created = protime
+            .create_webhook(&decision.desired.destination_url, collection, &decision.desired.external_references)
+            .await
+            .map_err(SubscriptionError::Post)?;
+        self.keys.store(collection, &created.key).await.map_err(SubscriptionError::StoreKey)?;
+        *state = SubscriptionState {
+            webhook_id: Some(created.id),
+            status: Some(created.status.clone()),
+            valid_until: Some(created.valid_until),
+            destination_url: Some(decision.desired.destination_url.clone()),
+            external_references: Some(decision.desired.external_references.clone()),
+            renewing_since: None,
+            last_renewed_at: Some(now),
+            last_resync_at: state.last_resync_at,
+            last_seen_enabled_at: Some(now),
+            last_error: None,
+        };
+        self.subscriptions.save(collection, state).await.map_err(SubscriptionError::RecordRenewal)?;
+        if created.status != WebhookStatus::Enabled {
+            return Err(SubscriptionError::NotEnabled(created.status.as_str().to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// The metrics of a run: one document per subscription (dimension `Collection`) and one summary.
+/// `run` is `None` when the run failed before planning.
+pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::observability::metrics::MetricDoc> {
+    use crate::observability::metrics::{MetricDoc, Unit};
+    let Some(report) = run else {
+        return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 1)];
+    };
+    let renewed = |s: &SubscriptionReport| {
+        s.ok && matches!(s.action, ActionKind::Create | ActionKind::Renew | ActionKind::Recreate)
+    };
+    let was_disabled = |s: &SubscriptionReport| s.action == ActionKind::Recover;
+    let mut docs: Vec<MetricDoc> = report
+        .subscriptions
+        .iter()
+        .map(|s| {
+            MetricDoc::new(namespace, "renewer")
+                .dimension("Collection", &s.collection)
+                .metric("HoursUntilExpiry", Unit::None, s.hours_until_expiry.unwrap_or(f64::NAN))
+                .count("Renewals", u64::from(renewed(s)))
+                .count("Recoveries", u64::from(s.ok && was_disabled(s)))
+                .count("Disabled", u64::from(was_disabled(s)))
+                .count("ResyncedRecords", s.resynced.map_or(0, |r| r.stored))
+                .count("Failures", u64::from(!s.ok))
+        })
+        .collect();
+    let min_hours = report.subscriptions.iter().filter_map(|s| s.hours_until_expiry).fold(f64::INFINITY, f64::min);
+    docs.push(
+        MetricDoc::new(namespace, "renewer")
+            .count("RunFailed", 0)
+            .count("Subscriptions", report.subscriptions.len() as u64)
+            .count("SubscriptionsUnhealthy", report.subscriptions.iter().filter(|s| !s.ok).count() as u64)
+            .count("SubscriptionsDisabled", report.subscriptions.iter().filter(|s| was_disabled(s)).count() as u64)
+            .count("Renewals", report.subscriptions.iter().filter(|s| renewed(s)).count() as u64)
+            .count("Recoveries", report.subscriptions.iter().filter(|s| s.ok && was_disabled(s)).count() as u64)
+            .count("ResyncedRecords", report.subscriptions.iter().filter_map(|s| s.resynced).map(|r| r.stored).sum())
+            .count("StrayWebhooks", report.strays.len() as u64)
+            .metric("MinHoursUntilExpiry", Unit::None, min_hours),
+    );
+    docs
+}
+
+fn log_report(report: &SubscriptionReport) {
+    if report.ok {
+        tracing::info!(
+            collection = %report.collection,
+            action = report.action.as_str(),
+            reason = report.reason.map(|r| format!("{r:?}")).unwrap_or_default(),
+            webhook_id = report.webhook_id.as_deref().unwrap_or(""),
+            valid_until = report.valid_until.as_deref().unwrap_or(""),
+            hours_until_expiry = report.hours_until_expiry.unwrap_or(f64::NAN),
+            "subscription"
+        );
+    } else {
+        tracing::error!(
+            collection = %report.collection,
+            action = report.action.as_str(),
+            error = report.error.as_deref().unwrap_or(""),
+            "subscription left unhealthy"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(collection: &str, action: ActionKind, ok: bool, hours: Option<f64>) -> SubscriptionReport {
+        SubscriptionReport {
+            collection: collection.into(),
+            action,
+            reason: None,
+            ok,
+            webhook_id: None,
+            valid_until: None,
+            hours_until_expiry: hours,
+            resynced: (action == ActionKind::Recover).then_some(ResyncCounts { stored: 7, ..Default::default() }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn run_metrics_have_one_document_per_subscription_and_a_summary() {
+        let report = RunReport {
+            healthy: false,
+            subscriptions: vec![
+                sub("clockings", ActionKind::Keep, true, Some(400.0)),
+                sub("breaks", ActionKind::Recover, true, Some(720.0)),
+                sub("people", ActionKind::Create, false, None),
+            ],
+            strays: vec![],
+        };
+        let docs: Vec<_> = run_metrics("Ns", Some(&report)).iter().map(|d| d.to_json(0)).collect();
+        assert_eq!(docs.len(), 4);
+        assert_eq!(
+            (docs[0]["Collection"].as_str(), docs[0]["HoursUntilExpiry"].as_f64()),
+            (Some("clockings"), Some(400.0))
+        );
+        assert_eq!(
+            (docs[1]["Recoveries"].as_f64(), docs[1]["Disabled"].as_f64(), docs[1]["ResyncedRecords"].as_f64()),
+            (Some(1.0), Some(1.0), Some(7.0))
+        );
+        assert_eq!(docs[2]["Failures"], 1.0);
+        assert!(docs[2].get("HoursUntilExpiry").is_none());
+        let summary = &docs[3];
+        assert!(summary.get("Collection").is_none());
+        assert_eq!(summary["MinHoursUntilExpiry"], 400.0);
+        assert_eq!(
+            (summary["SubscriptionsUnhealthy"].as_f64(), summary["SubscriptionsDisabled"].as_f64()),
+            (Some(1.0), Some(1.0))
+        );
+        assert_eq!(summary["RunFailed"], 0.0);
+        let failed = run_metrics("Ns", None);
+        assert_eq!(failed[0].to_json(0)["RunFailed"], 1.0);
+    }
+
+    use crate::protime::model::WebhookStatus;
+    use crate::testing::{FakeProtime, Journal, MemoryKeySource, MemoryRecordStore, MemorySubscriptionStore};
+    use chrono::{Duration, TimeZone};
+    use std::sync::Arc;
+
+    type FakeRenewer = Renewer<Arc<FakeProtime>, MemoryKeySource, MemorySubscriptionStore, MemoryRecordStore>;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn fake(journal: &Journal) -> (Arc<FakeProtime>, FakeRenewer) {
+        let vars = crate::config::lookup_from(&[
+            ("TABLE_NAME", "t"),
+            ("PROTIME_CREDENTIALS_SECRET", "creds"),
+            ("DESTINATION_BASE_URL", "https://api.example.com"),
+            ("COLLECTIONS", "clockings"),
+        ]);
+        let config = RenewerConfig::from_lookup(vars).unwrap();
+        let protime = Arc::new(FakeProtime::new(now(), journal.clone()));
+        let keys = MemoryKeySource { journal: journal.clone(), ..Default::default() };
+        let subscriptions = MemorySubscriptionStore { journal: journal.clone(), ..Default::default() };
+        let renewer = Renewer::new(config, protime.clone(), keys, subscriptions, MemoryRecordStore::default());
+        (protime, renewer)
+    }
+
+    fn record(id: u32, version: &str) -> crate::records::json::Json {
+        let text = format!(r#"{{"id":{id},"changeVersion":"{version}","date":"2026-02-28"}}"#);
+        crate::records::json::parse(text.as_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_renewal_records_the_intent_then_posts_then_stores_the_key_then_the_state() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        let report = renewer.run(now()).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        assert_eq!(report.subscriptions[0].action, ActionKind::Create);
+        assert_eq!(
+            journal.lines(),
+            [
+                "protime GET /webhooks",
+                "state save clockings intent",
+                "protime POST clockings",
+                "keys store clockings",
+                "state save clockings state",
+            ]
+        );
+        let issued = protime.webhooks()[0].key.clone();
+        assert_eq!(renewer.keys.current(Collection::Clockings), Some(issued));
+        let state = renewer.subscriptions.states.lock().unwrap()[&Collection::Clockings].clone();
+        assert_eq!((state.webhook_id.as_deref(), state.renewing_since), (Some("w1"), None));
+        assert_eq!(state.status, Some(WebhookStatus::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_failed_post_keeps_the_intent_and_the_next_run_renews() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        protime.fail_next_posts(1);
+        let report = renewer.run(now()).await.unwrap();
+        assert!(!report.healthy);
+        let error = report.subscriptions[0].error.clone().unwrap();
+        assert!(error.starts_with("creating or re-enabling the webhook"), "{error}");
+        let state = renewer.subscriptions.states.lock().unwrap()[&Collection::Clockings].clone();
+        assert!(state.renewing_since.is_some(), "the intent stays recorded: {state:?}");
+        assert_eq!(state.last_error.as_deref(), Some(error.as_str()));
+        assert_eq!(renewer.keys.current(Collection::Clockings), None);
+
+        let report = renewer.run(now()).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        assert_eq!(renewer.keys.current(Collection::Clockings), Some(protime.webhooks()[0].key.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_kept_subscription_makes_no_post_and_an_expiring_one_is_renewed_with_its_reason() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        renewer.run(now()).await.unwrap();
+        let report = renewer.run(now() + Duration::days(1)).await.unwrap();
+        assert_eq!((report.subscriptions[0].action, report.subscriptions[0].reason), (ActionKind::Keep, None));
+        assert_eq!(journal.lines().iter().filter(|l| l.starts_with("protime POST")).count(), 1);
+
+        let first_key = protime.webhooks()[0].key.clone();
+        let report = renewer.run(now() + Duration::days(29)).await.unwrap();
+        let renewed = &report.subscriptions[0];
+        assert_eq!((renewed.action, renewed.reason), (ActionKind::Renew, Some(RenewReason::Expiring)));
+        let json = serde_json::to_value(renewed).unwrap();
+        assert_eq!((json["action"].as_str(), json["reason"].as_str()), (Some("renew"), Some("expiring")));
+        let key = protime.webhooks()[0].key.clone();
+        assert_ne!(key, first_key);
+        assert_eq!(renewer.keys.current(Collection::Clockings), Some(key));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_subscription_is_re_synced_before_it_is_re_enabled() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        renewer.run(now()).await.unwrap();
+        protime.set_records(Collection::Clockings, vec![record(1, "5"), record(2, "6"), record(3, "7")]);
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        let before = journal.lines().len();
+
+        let report = renewer.run(now() + Duration::hours(2)).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        assert_eq!(report.subscriptions[0].action, ActionKind::Recover);
+        let counts = report.subscriptions[0].resynced.unwrap();
+        assert_eq!(
+            (counts.fetched, counts.stored, counts.duplicate),
+            (6, 3, 3),
+            "two passes, the second all duplicates"
+        );
+        let lines = journal.lines()[before..].to_vec();
+        let post = lines.iter().position(|l| l == "protime POST clockings").unwrap();
+        let first_page = lines.iter().position(|l| l == "protime GET clockings?page=0").unwrap();
+        assert!(first_page < post, "the gap is re-synced before the re-enable: {lines:?}");
+        for id in ["1", "2", "3"] {
+            assert!(renewer.records.change_version(Collection::Clockings, id).is_some(), "record {id}");
+        }
+        assert_eq!(protime.webhooks()[0].webhook.status, WebhookStatus::Enabled);
+    }
+}

@@ -1,0 +1,220 @@
+//! Subscription state in the record table, one item per collection under
+//! `subscription#<collection>`. The renewer is its only writer.
+//!
+//! Items go through serde ([`serde_dynamo`]): the attributes are [`SubscriptionState`]'s fields
+//! in camelCase beside `pk`, `collection` and `updatedAt`. An item that cannot be read is never
+//! taken for "no renewal in flight": it loads as [`SubscriptionState::unreadable`], which the
+//! plan renews, so a fresh key is stored.
+
+use crate::collection::Collection;
+use crate::records::item::attr;
+use crate::renewer::plan::SubscriptionState;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// BatchGetItem rounds for keys DynamoDB leaves unprocessed, with a growing pause between them.
+const UNPROCESSED_KEY_ROUNDS: u32 = 5;
+
+pub fn subscription_key(collection: Collection) -> String {
+    format!("subscription#{}", collection.as_str())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    #[error("reading the subscription state: {0}")]
+    Load(String),
+    #[error("DynamoDB left subscription state keys unprocessed after {UNPROCESSED_KEY_ROUNDS} rounds")]
+    UnprocessedKeys,
+    #[error("writing the subscription state: {0}")]
+    Save(String),
+    #[error("encoding the subscription state: {0}")]
+    Encode(String),
+}
+
+pub trait SubscriptionStore: Send + Sync {
+    fn load(
+        &self,
+        collections: &[Collection],
+    ) -> impl Future<Output = Result<HashMap<Collection, SubscriptionState>, StateError>> + Send;
+    fn save(
+        &self,
+        collection: Collection,
+        state: &SubscriptionState,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+}
+
+impl SubscriptionState {
+    /// What an item that cannot be read stands for: a renewal that may be in flight, so the key
+    /// we hold is unconfirmed and the next plan renews.
+    pub fn unreadable() -> Self {
+        SubscriptionState { renewing_since: Some(DateTime::UNIX_EPOCH), ..Default::default() }
+    }
+}
+
+/// The item as stored.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StateItem {
+    pk: String,
+    collection: String,
+    updated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    state: SubscriptionState,
+}
+
+pub fn state_item(
+    collection: Collection,
+    state: &SubscriptionState,
+) -> Result<HashMap<String, AttributeValue>, StateError> {
+    let item = StateItem {
+        pk: subscription_key(collection),
+        collection: collection.as_str().to_owned(),
+        updated_at: Utc::now(),
+        state: state.clone(),
+    };
+    serde_dynamo::to_item(item).map_err(|e| StateError::Encode(e.to_string()))
+}
+
+/// The state an item holds, or [`SubscriptionState::unreadable`] if it cannot be read.
+pub fn state_from_item(item: HashMap<String, AttributeValue>) -> SubscriptionState {
+    match serde_dynamo::from_item::<_, StateItem>(item) {
+        Ok(stored) => stored.state,
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable subscription state; treating it as a renewal in flight");
+            SubscriptionState::unreadable()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoSubscriptionStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoSubscriptionStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoSubscriptionStore { client, table: table.into() }
+    }
+}
+
+impl SubscriptionStore for DynamoSubscriptionStore {
+    async fn load(&self, collections: &[Collection]) -> Result<HashMap<Collection, SubscriptionState>, StateError> {
+        let mut states = HashMap::new();
+        // 18 collections fit one BatchGetItem (100 keys); unprocessed keys are asked again.
+        let keys: Vec<_> = collections
+            .iter()
+            .map(|&c| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(subscription_key(c)))]))
+            .collect();
+        if keys.is_empty() {
+            return Ok(states);
+        }
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StateError::Load(e.to_string()))?;
+        for round in 0..UNPROCESSED_KEY_ROUNDS {
+            if round > 0 {
+                // Unprocessed keys mean the table is throttling: back off before asking again.
+                tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            }
+            let answer = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(|e| StateError::Load(DisplayErrorContext(e).to_string()))?;
+            for item in answer.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                let collection = item.get(attr::COLLECTION).and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok());
+                if let Some(collection) = collection {
+                    states.insert(collection, state_from_item(item));
+                }
+            }
+            match answer.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => request = rest,
+                _ => return Ok(states),
+            }
+        }
+        Err(StateError::UnprocessedKeys)
+    }
+
+    async fn save(&self, collection: Collection, state: &SubscriptionState) -> Result<(), StateError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(state_item(collection, state)?))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| StateError::Save(DisplayErrorContext(e).to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protime::WebhookStatus;
+    use chrono::TimeZone;
+
+    #[test]
+    fn state_round_trips_through_an_item() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let state = SubscriptionState {
+            webhook_id: Some("w1".into()),
+            status: Some(WebhookStatus::Enabled),
+            valid_until: Some(t),
+            destination_url: Some("https://x/webhooks/breaks".into()),
+            external_references: Some(String::new()),
+            renewing_since: None,
+            last_renewed_at: Some(t),
+            last_resync_at: None,
+            last_seen_enabled_at: Some(t),
+            last_error: Some("boom".into()),
+        };
+        let item = state_item(Collection::Breaks, &state).unwrap();
+        assert_eq!(item[attr::PK], AttributeValue::S("subscription#breaks".into()));
+        assert_eq!(item[attr::COLLECTION], AttributeValue::S("breaks".into()));
+        assert_eq!(item["status"], AttributeValue::S("Enabled".into()));
+        assert_eq!(item["validUntil"], AttributeValue::S("2026-01-02T03:04:05Z".into()));
+        assert!(!item.contains_key("renewingSince"));
+        assert_eq!(state_from_item(item), state);
+    }
+
+    #[test]
+    fn items_written_before_serde_still_read() {
+        let item = HashMap::from([
+            (attr::PK.to_owned(), AttributeValue::S("subscription#breaks".into())),
+            (attr::COLLECTION.to_owned(), AttributeValue::S("breaks".into())),
+            ("updatedAt".to_owned(), AttributeValue::S("2026-01-02T03:04:05.000Z".into())),
+            ("webhookId".to_owned(), AttributeValue::S("w1".into())),
+            ("status".to_owned(), AttributeValue::S("Disabled".into())),
+            ("validUntil".to_owned(), AttributeValue::S("2026-01-02T03:04:05.123Z".into())),
+        ]);
+        let state = state_from_item(item);
+        assert_eq!(state.webhook_id.as_deref(), Some("w1"));
+        assert_eq!(state.status, Some(WebhookStatus::Disabled));
+        assert_eq!(state.valid_until, Some(Utc.timestamp_millis_opt(1_767_323_045_123).unwrap()));
+        assert_eq!(state.renewing_since, None);
+    }
+
+    #[test]
+    fn an_unreadable_renewing_since_is_never_read_as_no_renewal_in_flight() {
+        let item = HashMap::from([
+            (attr::PK.to_owned(), AttributeValue::S("subscription#breaks".into())),
+            (attr::COLLECTION.to_owned(), AttributeValue::S("breaks".into())),
+            ("updatedAt".to_owned(), AttributeValue::S("2026-01-02T03:04:05Z".into())),
+            ("webhookId".to_owned(), AttributeValue::S("w1".into())),
+            ("renewingSince".to_owned(), AttributeValue::S("yesterday-ish".into())),
+        ]);
+        let state = state_from_item(item);
+        assert!(state.renewing_since.is_some(), "{state:?}");
+        assert_eq!(state, SubscriptionState::unreadable());
+    }
+}

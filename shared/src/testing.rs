@@ -1,0 +1,305 @@
+//! In-memory fakes of everything the functions talk to, for unit tests without any server:
+//! the signing-key store, the record table, the subscription state table and Protime.
+//!
+//! Built for this crate's own tests and, with the `test-util` feature, for crates that use it.
+//! Each fake can share a [`Journal`], a log of the calls made to all of them in order, so a test
+//! can assert the order of operations across components (the renewer's intent → POST → key →
+//! state). The integration tests in `tests/` run the real adapters against moto and the
+//! Protime simulator instead.
+
+use crate::collection::Collection;
+use crate::protime::model::{CreatedWebhook, Webhook, WebhookStatus};
+use crate::protime::{Connect, ConnectError, Page, ProtimeError, RecordPages, WebhookApi};
+use crate::receiver::signature::SigningKey;
+use crate::receiver::signing_keys::{KeySource, KeySourceError, KeyStage, KeyVersion, KeyWriter};
+use crate::records::item::{attr, record_item, record_key, Source};
+use crate::records::json::Json;
+use crate::records::store::rejected_outcome;
+use crate::records::{order_key, Event, PutOutcome, RecordStore, StoreError};
+use crate::renewer::plan::SubscriptionState;
+use crate::renewer::state::{StateError, SubscriptionStore};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// The calls made to the fakes that share it, in order, as short lines (`"protime POST clockings"`).
+#[derive(Debug, Clone, Default)]
+pub struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    pub fn record(&self, line: impl Into<String>) {
+        lock(&self.0).push(line.into());
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        lock(&self.0).clone()
+    }
+}
+
+/// A fake's state is plain data: a panic in another test thread leaves nothing half-written.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// (AWSCURRENT, AWSPREVIOUS)
+type Versions = (Option<KeyVersion>, Option<KeyVersion>);
+
+/// Signing keys held in memory, as Secrets Manager stages them; counts reads, can be made to fail.
+#[derive(Default)]
+pub struct MemoryKeySource {
+    pub versions: Mutex<HashMap<Collection, Versions>>,
+    pub fetches: AtomicUsize,
+    pub fail: AtomicBool,
+    pub journal: Journal,
+}
+
+impl MemoryKeySource {
+    /// Stores a new current key, moving the old one to previous, as PutSecretValue does.
+    pub fn rotate(&self, collection: Collection, key: &str, created: SystemTime) {
+        let mut versions = lock(&self.versions);
+        let slot = versions.entry(collection).or_default();
+        slot.1 = slot.0.take();
+        slot.0 = Some(KeyVersion { key: SigningKey::new(key), created });
+    }
+
+    /// The current key of a collection, exposed for assertions.
+    pub fn current(&self, collection: Collection) -> Option<String> {
+        lock(&self.versions).get(&collection).and_then(|v| v.0.as_ref()).map(|v| v.key.expose().to_owned())
+    }
+}
+
+impl KeySource for MemoryKeySource {
+    async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(KeySourceError::Read { secret: collection.to_string(), message: "injected failure".into() });
+        }
+        let versions = lock(&self.versions);
+        let slot = versions.get(&collection);
+        Ok(match stage {
+            KeyStage::Current => slot.and_then(|s| s.0.clone()),
+            KeyStage::Previous => slot.and_then(|s| s.1.clone()),
+        })
+    }
+}
+
+impl KeyWriter for MemoryKeySource {
+    async fn store(&self, collection: Collection, key: &SigningKey) -> Result<(), KeySourceError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(KeySourceError::Write { secret: collection.to_string(), message: "injected failure".into() });
+        }
+        self.journal.record(format!("keys store {collection}"));
+        self.rotate(collection, key.expose(), SystemTime::now());
+        Ok(())
+    }
+}
+
+/// The record table in memory, with the same condition as the DynamoDB adapter.
+#[derive(Default)]
+pub struct MemoryRecordStore {
+    pub items: Mutex<HashMap<String, HashMap<String, AttributeValue>>>,
+    pub fail: AtomicBool,
+}
+
+impl MemoryRecordStore {
+    /// The stored `changeVersion` of a record, for assertions.
+    pub fn change_version(&self, collection: Collection, id: &str) -> Option<String> {
+        let items = lock(&self.items);
+        let item = items.get(&format!("{}#{id}", collection.as_str()))?;
+        item.get(attr::CHANGE_VERSION).and_then(|v| v.as_s().ok()).cloned()
+    }
+}
+
+impl RecordStore for MemoryRecordStore {
+    async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let order = order_key(&event.change_version);
+        let key = record_key(collection, &event.id);
+        let mut items = lock(&self.items);
+        if let Some(old) = items.get(&key) {
+            match old.get(attr::CHANGE_ORDER) {
+                Some(AttributeValue::S(stored)) if stored.as_str() < order.as_ref() => {}
+                _ => return Ok(rejected_outcome(Some(old), &order)),
+            }
+        }
+        items.insert(key, record_item(collection, event, source, "now"));
+        Ok(PutOutcome::Stored)
+    }
+}
+
+/// Subscription state in memory.
+#[derive(Default)]
+pub struct MemorySubscriptionStore {
+    pub states: Mutex<HashMap<Collection, SubscriptionState>>,
+    pub journal: Journal,
+}
+
+impl SubscriptionStore for MemorySubscriptionStore {
+    async fn load(&self, collections: &[Collection]) -> Result<HashMap<Collection, SubscriptionState>, StateError> {
+        let states = lock(&self.states);
+        Ok(collections.iter().filter_map(|c| states.get(c).map(|s| (*c, s.clone()))).collect())
+    }
+
+    async fn save(&self, collection: Collection, state: &SubscriptionState) -> Result<(), StateError> {
+        let what = if state.renewing_since.is_some() { "intent" } else { "state" };
+        self.journal.record(format!("state save {collection} {what}"));
+        lock(&self.states).insert(collection, state.clone());
+        Ok(())
+    }
+}
+
+/// A webhook as the fake keeps it.
+#[derive(Debug, Clone)]
+pub struct FakeWebhook {
+    pub webhook: Webhook,
+    pub key: String,
+}
+
+#[derive(Default)]
+struct FakeState {
+    webhooks: Vec<FakeWebhook>,
+    records: HashMap<Collection, Vec<Json>>,
+    issued: u64,
+    fail_posts: u32,
+}
+
+/// Protime in memory: webhooks (a POST for an existing destination and collection re-enables it
+/// with a new key and a new `validUntil`) and paged record lists. Links are
+/// `<collection>?page=<n>`; every call is journalled.
+pub struct FakeProtime {
+    state: Mutex<FakeState>,
+    /// `validUntil` of a created or renewed webhook: this long after `now`.
+    pub valid_for: Duration,
+    pub now: Mutex<DateTime<Utc>>,
+    pub page_size: usize,
+    pub journal: Journal,
+}
+
+impl FakeProtime {
+    pub fn new(now: DateTime<Utc>, journal: Journal) -> Self {
+        FakeProtime {
+            state: Mutex::new(FakeState::default()),
+            valid_for: Duration::days(30),
+            now: Mutex::new(now),
+            page_size: 2,
+            journal,
+        }
+    }
+
+    /// The webhooks as the fake holds them, with their current keys.
+    pub fn webhooks(&self) -> Vec<FakeWebhook> {
+        lock(&self.state).webhooks.clone()
+    }
+
+    /// Sets a webhook's status, as expiry or exhausted retries would.
+    pub fn set_status(&self, collection: Collection, status: WebhookStatus) {
+        for w in &mut lock(&self.state).webhooks {
+            if w.webhook.collection_name == collection.as_str() {
+                w.webhook.status = status.clone();
+            }
+        }
+    }
+
+    /// The collection's records as its list endpoint returns them.
+    pub fn set_records(&self, collection: Collection, records: Vec<Json>) {
+        lock(&self.state).records.insert(collection, records);
+    }
+
+    /// The next `n` POSTs answer 500.
+    pub fn fail_next_posts(&self, n: u32) {
+        lock(&self.state).fail_posts = n;
+    }
+}
+
+impl WebhookApi for FakeProtime {
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, ProtimeError> {
+        self.journal.record("protime GET /webhooks");
+        Ok(lock(&self.state).webhooks.iter().map(|w| w.webhook.clone()).collect())
+    }
+
+    async fn create_webhook(
+        &self,
+        destination_url: &str,
+        collection: Collection,
+        _external_references: &str,
+    ) -> Result<CreatedWebhook, ProtimeError> {
+        self.journal.record(format!("protime POST {collection}"));
+        let mut state = lock(&self.state);
+        if state.fail_posts > 0 {
+            state.fail_posts -= 1;
+            return Err(ProtimeError::Api {
+                status: 500,
+                code: "Injected".into(),
+                message: String::new(),
+                reasons: vec![],
+            });
+        }
+        state.issued += 1;
+        let key = format!("key-{}", state.issued);
+        let valid_until = *lock(&self.now) + self.valid_for;
+        let existing = state
+            .webhooks
+            .iter_mut()
+            .find(|w| w.webhook.collection_name == collection.as_str() && w.webhook.destination_url == destination_url);
+        let webhook = match existing {
+            Some(w) => {
+                w.webhook.status = WebhookStatus::Enabled;
+                w.webhook.valid_until = valid_until;
+                w.key = key.clone();
+                w.webhook.clone()
+            }
+            None => {
+                let webhook = Webhook {
+                    id: format!("w{}", state.issued),
+                    valid_until,
+                    status: WebhookStatus::Enabled,
+                    destination_url: destination_url.to_owned(),
+                    collection_name: collection.as_str().to_owned(),
+                };
+                state.webhooks.push(FakeWebhook { webhook: webhook.clone(), key: key.clone() });
+                webhook
+            }
+        };
+        Ok(CreatedWebhook { id: webhook.id, valid_until, status: webhook.status, key: SigningKey::new(key) })
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<(), ProtimeError> {
+        self.journal.record(format!("protime DELETE {id}"));
+        lock(&self.state).webhooks.retain(|w| w.webhook.id != id);
+        Ok(())
+    }
+}
+
+impl RecordPages for FakeProtime {
+    fn list_url(&self, collection: Collection, _filter: Option<&str>, _delta: bool) -> String {
+        format!("{collection}?page=0")
+    }
+
+    async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
+        self.journal.record(format!("protime GET {link}"));
+        let invalid = || ProtimeError::InvalidResponse(format!("the fake has no page {link}"));
+        let (collection, page) = link.split_once("?page=").ok_or_else(invalid)?;
+        let collection: Collection = collection.parse().map_err(|_| invalid())?;
+        let page: usize = page.parse().map_err(|_| invalid())?;
+        let state = lock(&self.state);
+        let all = state.records.get(&collection).map(Vec::as_slice).unwrap_or_default();
+        let start = (page * self.page_size).min(all.len());
+        let end = (start + self.page_size).min(all.len());
+        let next_link = (end < all.len()).then(|| format!("{collection}?page={}", page + 1));
+        Ok(Page { records: all[start..end].to_vec(), next_link, delta_link: None })
+    }
+}
+
+/// Hands out the same [`FakeProtime`] for every run.
+impl Connect for Arc<FakeProtime> {
+    type Api = Arc<FakeProtime>;
+
+    async fn connect(&self) -> Result<Arc<FakeProtime>, ConnectError> {
+        Ok(self.clone())
+    }
+}
