@@ -1,4 +1,5 @@
-//! Webhook signing keys from Secrets Manager, cached across invocations.
+//! Webhook signing keys from Secrets Manager, cached across invocations (read only: the
+//! renewer writes new keys through [`crate::renewer::keys`]).
 //!
 //! The renewer replaces a collection's key the moment Protime issues a new one, so a warm
 //! receiver must notice within seconds: a signature that does not match triggers one reload of
@@ -10,7 +11,6 @@ use crate::collection::Collection;
 use crate::receiver::signature::{self, Signature, SignatureError, SigningKey};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -77,6 +77,11 @@ impl SecretsManagerKeySource {
     pub fn secret_id(&self, collection: Collection) -> String {
         format!("{}{}", self.prefix, collection.as_str())
     }
+
+    /// The client, for the renewer's key writer ([`crate::renewer::keys`]).
+    pub(crate) fn client(&self) -> &aws_sdk_secretsmanager::Client {
+        &self.client
+    }
 }
 
 impl KeySource for SecretsManagerKeySource {
@@ -109,43 +114,6 @@ impl KeySource for SecretsManagerKeySource {
                 message: DisplayErrorContext(e).to_string(),
             }),
         }
-    }
-}
-
-/// Stores a new key as the secret's AWSCURRENT version (the old one becomes AWSPREVIOUS).
-pub trait KeyWriter: Send + Sync {
-    fn store(
-        &self,
-        collection: Collection,
-        key: &SigningKey,
-    ) -> impl Future<Output = Result<(), KeySourceError>> + Send;
-}
-
-impl KeyWriter for SecretsManagerKeySource {
-    /// PutSecretValue, creating the secret on first use. Transient failures are retried by the
-    /// SDK's own retry policy ([`crate::aws::config_loader`]); no loop is stacked on top of it.
-    async fn store(&self, collection: Collection, key: &SigningKey) -> Result<(), KeySourceError> {
-        let id = self.secret_id(collection);
-        let put = self.client.put_secret_value().secret_id(&id).secret_string(key.expose()).send().await;
-        let failure = match put {
-            Ok(_) => return Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutSecretValueError::ResourceNotFoundException(_)) => {
-                let created = self
-                    .client
-                    .create_secret()
-                    .name(&id)
-                    .description(format!("Protime webhook signing key for {collection} (written by the renewer)"))
-                    .secret_string(key.expose())
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => return Ok(()),
-                    Err(e) => DisplayErrorContext(e).to_string(),
-                }
-            }
-            Err(e) => DisplayErrorContext(e).to_string(),
-        };
-        Err(KeySourceError::Write { secret: id, message: failure })
     }
 }
 

@@ -4,9 +4,11 @@
 //!   what we stored" to one action per subscription (no I/O, plain model types).
 //! - [`run`]: one scheduled run: plan, then intent → POST → key → state for each subscription.
 //! - [`state`]: the subscription state items in the table, behind [`state::SubscriptionStore`].
+//! - [`keys`]: storing each new key in Secrets Manager, behind [`keys::KeyWriter`].
 //!
-//! May use `protime` (through its traits), `records`, `sync`, and the receiver's key writer.
+//! May use `protime` (through its traits), `records`, `sync`, and the receiver's key names.
 
+pub mod keys;
 pub mod plan;
 pub mod run;
 pub mod state;
