@@ -146,4 +146,78 @@ mod tests {
         assert_eq!(rejected_outcome(Some(&old), &order_key("4")), PutOutcome::Stale);
         assert_eq!(rejected_outcome(None, &order_key("4")), PutOutcome::Stale);
     }
+
+    /// The request-shape tests: what the adapter sends, checked without any service.
+    mod request_shape {
+        use super::*;
+        use crate::records::event::parse_body;
+        use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+        use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+        use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule};
+
+        fn client(rule: &Rule) -> aws_sdk_dynamodb::Client {
+            let config = aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("id", "secret", None, None, "test"))
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .interceptor(MockResponseInterceptor::new().with_rule(rule))
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(config)
+        }
+
+        fn event() -> Event {
+            parse_body(br#"{"id":7,"changeVersion":"0000090200004BD0000A","date":"2026-01-02"}"#).unwrap().remove(0)
+        }
+
+        /// The one conditional PutItem every record write is.
+        fn is_the_conditional_put(request: &aws_sdk_dynamodb::operation::put_item::PutItemInput) -> bool {
+            let order = order_key("0000090200004BD0000A");
+            let names = request.expression_attribute_names().cloned().unwrap_or_default();
+            let values = request.expression_attribute_values().cloned().unwrap_or_default();
+            let item = request.item().cloned().unwrap_or_default();
+            request.table_name() == Some("records")
+                && request.condition_expression() == Some("attribute_not_exists(#pk) OR #order < :order")
+                && names == HashMap::from([("#pk".into(), "pk".into()), ("#order".into(), "changeOrder".into())])
+                && values == HashMap::from([(":order".into(), AttributeValue::S(order.to_string()))])
+                && request.return_values_on_condition_check_failure()
+                    == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
+                && item.get(attr::PK) == Some(&AttributeValue::S("clockings#7".into()))
+                && item.get(attr::CHANGE_ORDER) == Some(&AttributeValue::S(order.to_string()))
+                && item.get(attr::CHANGE_VERSION) == Some(&AttributeValue::S("0000090200004BD0000A".into()))
+        }
+
+        #[tokio::test]
+        async fn a_record_write_is_one_put_conditional_on_a_newer_order_key_returning_the_old_item() {
+            let rule = mock!(aws_sdk_dynamodb::Client::put_item)
+                .match_requests(is_the_conditional_put)
+                .then_output(|| PutItemOutput::builder().build());
+            let store = DynamoRecordStore::new(client(&rule), "records");
+            let outcome = store.put(Collection::Clockings, &event(), Source::Webhook).await;
+            assert_eq!(outcome, Ok(PutOutcome::Stored));
+            assert_eq!(rule.num_calls(), 1);
+        }
+
+        #[tokio::test]
+        async fn a_failed_condition_is_told_apart_by_the_old_item_it_returns() {
+            for (stored, expected) in
+                [("0000090200004BD0000A", PutOutcome::Duplicate), ("0000090200004BD0000B", PutOutcome::Stale)]
+            {
+                let old = HashMap::from([(
+                    attr::CHANGE_ORDER.to_string(),
+                    AttributeValue::S(order_key(stored).into_owned()),
+                )]);
+                let rule = mock!(aws_sdk_dynamodb::Client::put_item).match_requests(is_the_conditional_put).then_error(
+                    move || {
+                        PutItemError::ConditionalCheckFailedException(
+                            ConditionalCheckFailedException::builder().set_item(Some(old.clone())).build(),
+                        )
+                    },
+                );
+                let store = DynamoRecordStore::new(client(&rule), "records");
+                let outcome = store.put(Collection::Clockings, &event(), Source::Webhook).await;
+                assert_eq!(outcome, Ok(expected), "stored {stored}");
+            }
+        }
+    }
 }
