@@ -14,8 +14,8 @@ use crate::receiver::signature::SigningKey;
 use crate::receiver::signing_keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
-use crate::records::store::rejected_outcome;
-use crate::records::{order_key, Event, PutOutcome, RecordStore, StoreError};
+use crate::records::store::{rejected_outcome, StoredHead};
+use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::SubscriptionState;
 use crate::renewer::state::{StateError, SubscriptionStore};
@@ -108,9 +108,12 @@ pub struct MemoryRecordStore {
 impl MemoryRecordStore {
     /// The stored `changeVersion` of a record, for assertions.
     pub fn change_version(&self, collection: Collection, id: &str) -> Option<String> {
-        let items = lock(&self.items);
-        let item = items.get(&format!("{}#{id}", collection.as_str()))?;
-        item.get(attr::CHANGE_VERSION).and_then(|v| v.as_s().ok()).cloned()
+        self.attribute(collection, id, attr::CHANGE_VERSION).and_then(|v| v.as_s().ok().cloned())
+    }
+
+    /// One attribute of a stored record, for assertions.
+    pub fn attribute(&self, collection: Collection, id: &str, name: &str) -> Option<AttributeValue> {
+        lock(&self.items).get(&format!("{}#{id}", collection.as_str()))?.get(name).cloned()
     }
 }
 
@@ -120,11 +123,12 @@ impl RecordStore for MemoryRecordStore {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
         let order = order_key(&event.change_version);
+        let deleting = event.change_type == ChangeType::Delete;
         let key = record_key(collection, &event.id);
         let mut items = lock(&self.items);
         if let Some(old) = items.get(&key) {
-            match old.get(attr::CHANGE_ORDER) {
-                Some(AttributeValue::S(stored)) if stored.as_str() < order.as_ref() => {}
+            match StoredHead::of(old) {
+                Some(head) if head.yields_to(&order, deleting) => {}
                 _ => return Ok(rejected_outcome(Some(old), &order)),
             }
         }

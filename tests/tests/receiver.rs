@@ -102,6 +102,80 @@ async fn version_10_replaces_version_9() {
     assert_eq!(outcomes(&answer), ["stale"]);
 }
 
+/// Protime's real versions: 20 characters of upper-case hex, some all digits.
+fn hex_version(rng: &mut impl rand::Rng) -> String {
+    let digits_only = rng.random_bool(0.5);
+    let alphabet: &[u8] = if digits_only { b"0123456789" } else { b"0123456789ABCDEF" };
+    (0..20).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protimes_hex_versions_in_random_order_leave_the_greatest_by_string_order() {
+    let f = ReceiverFixture::new(KEY).await;
+    let mut rng = rand::rng();
+    for id in 0..5 {
+        let mut versions: Vec<String> = (0..12).map(|_| hex_version(&mut rng)).collect();
+        // The case that was lost: a lettered version stored, then a newer all-digit one.
+        versions.extend(["0000090200004BD0000A".to_owned(), "00000902000050000000".to_owned()]);
+        versions.shuffle(&mut rng);
+        for v in &versions {
+            assert_eq!(send_version(&f, id, v).await.0, 200);
+        }
+        let item = f.item(&format!("clockings#{id}")).await.unwrap();
+        assert_eq!(s(&item, "changeVersion"), versions.iter().max().unwrap(), "arrival order {versions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_at_the_stored_version_wins_and_an_update_at_it_is_then_a_duplicate() {
+    let f = ReceiverFixture::new(KEY).await;
+    assert_eq!(outcomes(&send_version(&f, 4, "0000090200004BD0000A").await.1), ["stored"]);
+    let delete = r#"{"changeType":"Delete","data":{"id":4,"changeVersion":"0000090200004BD0000A"}}"#;
+    assert_eq!(outcomes(&f.send(signed("clockings", delete, KEY)).await.1), ["stored"]);
+    assert_eq!(f.item("clockings#4").await.unwrap()["deleted"], AttributeValue::Bool(true));
+    assert_eq!(outcomes(&send_version(&f, 4, "0000090200004BD0000A").await.1), ["duplicate"]);
+    assert_eq!(outcomes(&f.send(signed("clockings", delete, KEY)).await.1), ["duplicate"]);
+    assert_eq!(f.item("clockings#4").await.unwrap()["deleted"], AttributeValue::Bool(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_soft_deleted_clocking_is_stored_as_a_tombstone_with_its_fields() {
+    let f = ReceiverFixture::new(KEY).await;
+    let body = r#"{"id":8,"changeVersion":"0000090200004BD0000B","status":"Deleted","timeOfDayInMinutes":480}"#;
+    assert_eq!(outcomes(&f.send(signed("clockings", body, KEY)).await.1), ["stored"]);
+    let item = f.item("clockings#8").await.unwrap();
+    assert_eq!(item["deleted"], AttributeValue::Bool(true));
+    assert_eq!((s(&item, "status"), &item["timeOfDayInMinutes"]), ("Deleted", &AttributeValue::N("480".into())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_an_earlier_release_stored_are_replaced_by_newer_versions_only() {
+    let f = ReceiverFixture::new(KEY).await;
+    let client = aws_sdk_dynamodb::Client::new(&f.config);
+    // As an earlier release wrote them: decimal versions padded to 40, others raw.
+    for (id, version, order) in
+        [(20, "0000090200004BD0000A", "0000090200004BD0000A".to_owned()), (21, "9", format!("{:0>40}", "9"))]
+    {
+        let item = HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(format!("clockings#{id}"))),
+            ("collection".to_owned(), AttributeValue::S("clockings".into())),
+            ("id".to_owned(), AttributeValue::N(id.to_string())),
+            ("changeVersion".to_owned(), AttributeValue::S(version.into())),
+            ("changeOrder".to_owned(), AttributeValue::S(order)),
+            ("deleted".to_owned(), AttributeValue::Bool(false)),
+        ]);
+        client.put_item().table_name(&f.table).set_item(Some(item)).send().await.unwrap();
+    }
+    assert_eq!(outcomes(&send_version(&f, 20, "00000902000049999999").await.1), ["stale"]);
+    assert_eq!(outcomes(&send_version(&f, 20, "0000090200004BD0000A").await.1), ["duplicate"]);
+    assert_eq!(outcomes(&send_version(&f, 20, "00000902000050000000").await.1), ["stored"]);
+    assert_eq!(s(&f.item("clockings#20").await.unwrap(), "changeVersion"), "00000902000050000000");
+    assert_eq!(outcomes(&send_version(&f, 21, "8").await.1), ["stale"]);
+    assert_eq!(outcomes(&send_version(&f, 21, "10").await.1), ["stored"]);
+    let item = f.item("clockings#21").await.unwrap();
+    assert_eq!((s(&item, "changeVersion"), s(&item, "changeOrder").len()), ("10", 64));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_is_not_resurrected_by_an_older_insert() {
     let f = ReceiverFixture::new(KEY).await;

@@ -2,6 +2,7 @@
 //! `{"changeType","data":{…}}` or a flat record (an InsertOrUpdate).
 
 use crate::records::json::{self, Json, JsonError};
+use crate::records::order::ORDER_WIDTH;
 
 /// An event's raw JSON may not exceed this, so that its item stays under DynamoDB's 400 KB.
 pub const MAX_EVENT_BYTES: usize = 350 * 1024;
@@ -67,6 +68,8 @@ pub enum EventError {
     MissingChangeVersion,
     #[error("\"changeVersion\" must be a non-empty string")]
     InvalidChangeVersion,
+    #[error("\"changeVersion\" is longer than {ORDER_WIDTH} characters")]
+    ChangeVersionTooLong,
     #[error("the event is larger than {MAX_EVENT_BYTES} bytes")]
     TooLarge,
     #[error("event {index}: {source}")]
@@ -160,6 +163,9 @@ pub fn parse_event(value: Json) -> Result<Event, EventError> {
         Some(Json::Number(n)) if is_integer(n) => n.clone(),
         Some(_) => return Err(EventError::InvalidChangeVersion),
     };
+    if change_version.len() > ORDER_WIDTH {
+        return Err(EventError::ChangeVersionTooLong);
+    }
     Ok(Event { change_type, id, change_version, data })
 }
 
@@ -232,6 +238,10 @@ mod tests {
         assert_eq!(one(r#"{"id":1}"#), Err(EventError::MissingChangeVersion));
         assert_eq!(one(r#"{"id":1,"changeVersion":""}"#), Err(EventError::InvalidChangeVersion));
         assert_eq!(one(r#"{"id":1,"changeVersion":true}"#), Err(EventError::InvalidChangeVersion));
+        let longest = format!(r#"{{"id":1,"changeVersion":"{}"}}"#, "F".repeat(64));
+        assert!(one(&longest).is_ok());
+        let too_long = format!(r#"{{"id":1,"changeVersion":"{}"}}"#, "F".repeat(65));
+        assert_eq!(one(&too_long), Err(EventError::ChangeVersionTooLong));
         assert_eq!(
             one(r#"{"changeType":"Upsert","data":{"id":1,"changeVersion":"1"}}"#),
             Err(EventError::InvalidChangeType)

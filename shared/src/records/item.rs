@@ -20,7 +20,8 @@ pub mod attr {
     pub const RECEIVED_AT: &str = "receivedAt";
     /// `webhook` or `resync`.
     pub const SOURCE: &str = "source";
-    /// `true` on a tombstone left by a Delete.
+    /// `true` on a tombstone: left by a Delete, or a record Protime soft-deleted
+    /// (`"status": "Deleted"`, its fields kept).
     pub const DELETED: &str = "deleted";
     /// Data fields whose names clash with the attributes above are kept here, under their own names.
     pub const SHADOWED_FIELDS: &str = "shadowedFields";
@@ -81,8 +82,15 @@ pub fn record_item(
     item.insert(attr::CHANGE_ORDER.into(), AttributeValue::S(order_key(&event.change_version).into_owned()));
     item.insert(attr::RECEIVED_AT.into(), AttributeValue::S(received_at.into()));
     item.insert(attr::SOURCE.into(), AttributeValue::S(source.as_str().into()));
-    item.insert(attr::DELETED.into(), AttributeValue::Bool(event.change_type == ChangeType::Delete));
+    item.insert(attr::DELETED.into(), AttributeValue::Bool(is_deletion(event)));
     item
+}
+
+/// A Delete, or an InsertOrUpdate of a record Protime soft-deleted (a clocking deleted in
+/// myProtime keeps `"status": "Deleted"`): readers treat both kinds of deletion alike.
+pub fn is_deletion(event: &Event) -> bool {
+    event.change_type == ChangeType::Delete
+        || event.data.iter().any(|(name, value)| name == "status" && matches!(value, Json::String(s) if s == "Deleted"))
 }
 
 /// A JSON value as a native DynamoDB attribute (numbers keep their exact text).
@@ -130,6 +138,20 @@ mod tests {
         assert_eq!(item["ok"], AttributeValue::Bool(true));
         assert_eq!(item["none"], AttributeValue::Null(true));
         assert!(!item.contains_key(attr::SHADOWED_FIELDS));
+    }
+
+    #[test]
+    fn a_soft_deleted_record_is_a_tombstone_with_its_fields_kept() {
+        let e = event(r#"{"id":5,"changeVersion":"0000090200004BD0000A","status":"Deleted","timeOfDayInMinutes":480}"#);
+        let item = record_item(Collection::Clockings, &e, Source::Webhook, "t");
+        assert_eq!(item[attr::DELETED], AttributeValue::Bool(true));
+        assert_eq!(item["status"], AttributeValue::S("Deleted".into()));
+        assert_eq!(item["timeOfDayInMinutes"], AttributeValue::N("480".into()));
+        let live = event(r#"{"id":5,"changeVersion":"1","status":"AccessOk"}"#);
+        assert_eq!(
+            record_item(Collection::AccessClockings, &live, Source::Webhook, "t")[attr::DELETED],
+            AttributeValue::Bool(false)
+        );
     }
 
     #[test]

@@ -1,20 +1,33 @@
 //! The comparable form of a `changeVersion`, so that one string comparison in the table's
 //! condition decides which of two changes of a record is newer.
+//!
+//! Protime documents changeVersions as compared by string, and its real ones are fixed-width
+//! upper-case hex (`"0000090200004BD0000A"`): some all digits, some with letters. Every version
+//! is left-padded with `0` to [`ORDER_WIDTH`] characters, whatever its characters, so that
+//! versions of equal length compare exactly as Protime documents, and shorter decimal or hex
+//! versions compare as numbers (`"10"` after `"9"`). Padding only some versions would mix two
+//! orders and make a newer all-digit version look older than a lettered one.
 
 use std::borrow::Cow;
 
-/// Purely decimal versions up to this many digits compare numerically once zero-padded.
-pub const ORDER_WIDTH: usize = 40;
+/// Every order key is this long; a longer changeVersion is not a valid event.
+pub const ORDER_WIDTH: usize = 64;
 
-/// The comparable form of a changeVersion: a purely decimal version is left-padded with zeros
-/// to [`ORDER_WIDTH`] so that "10" sorts after "9"; anything else compares as the raw string.
+/// The comparable form of a changeVersion: left-padded with `0` to [`ORDER_WIDTH`].
+/// A version longer than that (refused by event parsing) is returned as it is.
 pub fn order_key(change_version: &str) -> Cow<'_, str> {
-    let decimal = !change_version.is_empty() && change_version.bytes().all(|b| b.is_ascii_digit());
-    if decimal && change_version.len() < ORDER_WIDTH {
-        Cow::Owned(format!("{change_version:0>ORDER_WIDTH$}"))
-    } else {
+    if change_version.len() >= ORDER_WIDTH {
         Cow::Borrowed(change_version)
+    } else {
+        Cow::Owned(format!("{change_version:0>ORDER_WIDTH$}"))
     }
+}
+
+/// Whether a stored `changeOrder` was written by this rule: keys of earlier releases (decimal
+/// versions padded to 40, anything else raw) are recognised by their length and compared by
+/// recomputing the key from the stored `changeVersion`.
+pub fn is_current_order_key(stored: &str) -> bool {
+    stored.len() == ORDER_WIDTH
 }
 
 #[cfg(test)]
@@ -23,26 +36,42 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn decimal_versions_compare_numerically() {
-        assert!(order_key("9") < order_key("10"));
-        assert!(order_key("99999") < order_key("100000"));
-        assert_eq!(order_key("7").len(), ORDER_WIDTH);
-        assert_eq!(order_key("007"), order_key("007"));
+    fn protimes_real_versions_keep_their_string_order_whether_or_not_they_hold_letters() {
+        // The case that was lost: a lettered version stored, a newer all-digit one arriving.
+        assert!(order_key("0000090200004BD0000A") < order_key("00000902000050000000"));
+        assert!(order_key("00000902000049999999") < order_key("0000090200004BD0000A"));
+        assert_eq!(order_key("0000090200004BD0000A").len(), ORDER_WIDTH);
     }
 
     #[test]
-    fn non_decimal_versions_compare_as_plain_strings() {
-        assert_eq!(order_key("AAAAAAAB"), "AAAAAAAB");
-        assert_eq!(order_key("1.5"), "1.5");
-        assert_eq!(order_key("-3"), "-3");
-        assert!(order_key("2024-01-02T10:00:00Z") < order_key("2024-01-02T10:00:01Z"));
-        let long = "1".repeat(ORDER_WIDTH);
-        assert_eq!(order_key(&long), long);
+    fn shorter_versions_compare_as_numbers() {
+        assert!(order_key("9") < order_key("10"));
+        assert!(order_key("99999") < order_key("100000"));
+        assert!(order_key("F") < order_key("10"));
+        assert_eq!(order_key("7"), format!("{}7", "0".repeat(ORDER_WIDTH - 1)));
+    }
+
+    #[test]
+    fn a_version_of_the_full_width_is_its_own_key() {
+        let full = "A".repeat(ORDER_WIDTH);
+        assert_eq!(order_key(&full), full.as_str());
+        assert!(is_current_order_key(&order_key("1")));
+        assert!(!is_current_order_key("0000090200004BD0000A"));
+    }
+
+    /// A fixed-width (20) upper-case hex version; about half are all digits.
+    fn version() -> impl Strategy<Value = String> {
+        prop_oneof!["[0-9]{20}", "[0-9A-F]{20}"]
     }
 
     proptest! {
         #[test]
-        fn order_of_decimal_versions_is_numeric_order(a in 0u128..u128::MAX, b in 0u128..u128::MAX) {
+        fn the_order_of_fixed_width_hex_versions_is_their_string_order(a in version(), b in version()) {
+            prop_assert_eq!(order_key(&a).cmp(&order_key(&b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn the_order_of_decimal_versions_is_numeric_order(a in 0u128..u128::MAX, b in 0u128..u128::MAX) {
             let (ka, kb) = (order_key(&a.to_string()).into_owned(), order_key(&b.to_string()).into_owned());
             prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
         }

@@ -4,9 +4,9 @@
 //! :order`, so duplicates, out-of-order delivery and concurrent writers (webhooks and re-sync)
 //! all converge on the highest version without reads or locks.
 
-use super::event::Event;
+use super::event::{ChangeType, Event};
 use super::item::{attr, record_item, Source};
-use super::order::order_key;
+use super::order::{is_current_order_key, order_key};
 use crate::collection::Collection;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -79,10 +79,50 @@ pub async fn put_all<S: RecordStore>(
     results
 }
 
+/// The condition of a write: the record is new, or this version is newer. A Delete also wins
+/// at the same version as a live record (it becomes a tombstone).
+const WRITE_CONDITION: &str = "attribute_not_exists(#pk) OR #order < :order";
+const DELETE_CONDITION: &str =
+    "attribute_not_exists(#pk) OR #order < :order OR (#order = :order AND #deleted <> :true)";
+/// The condition of the second write over an item whose key an earlier release wrote: that
+/// exact key is still there (see [`super::order::is_current_order_key`]).
+const LEGACY_CONDITION: &str = "#order = :seen";
+/// Second writes over an earlier release's key before giving up (another writer kept winning).
+const LEGACY_ATTEMPTS: usize = 3;
+
+/// The stored head of a record, as far as ordering goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredHead {
+    /// The order key under the current rule (recomputed for an earlier release's key).
+    pub order: String,
+    /// The `changeOrder` attribute exactly as stored.
+    pub raw: String,
+    pub deleted: bool,
+}
+
+impl StoredHead {
+    pub(crate) fn of(item: &HashMap<String, AttributeValue>) -> Option<StoredHead> {
+        let raw = item.get(attr::CHANGE_ORDER)?.as_s().ok()?.clone();
+        let order = if is_current_order_key(&raw) {
+            raw.clone()
+        } else {
+            order_key(item.get(attr::CHANGE_VERSION)?.as_s().ok()?).into_owned()
+        };
+        let deleted = matches!(item.get(attr::DELETED), Some(AttributeValue::Bool(true)));
+        Some(StoredHead { order, raw, deleted })
+    }
+
+    /// The rule the conditions express: a newer version wins, and a Delete wins at the same
+    /// version over a live record.
+    pub(crate) fn yields_to(&self, order: &str, deleting: bool) -> bool {
+        self.order.as_str() < order || (deleting && self.order == order && !self.deleted)
+    }
+}
+
 /// Classifies a rejected write from the item DynamoDB returned (`ALL_OLD`).
 pub(crate) fn rejected_outcome(old: Option<&HashMap<String, AttributeValue>>, order: &str) -> PutOutcome {
-    match old.and_then(|item| item.get(attr::CHANGE_ORDER)) {
-        Some(AttributeValue::S(stored)) if stored == order => PutOutcome::Duplicate,
+    match old.and_then(StoredHead::of) {
+        Some(head) if head.order == order => PutOutcome::Duplicate,
         _ => PutOutcome::Stale,
     }
 }
@@ -106,32 +146,75 @@ pub(crate) fn received_now() -> String {
         .unwrap_or_default()
 }
 
-impl RecordStore for DynamoRecordStore {
-    async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
-        let order = order_key(&event.change_version);
-        let item = record_item(collection, event, source, &received_now());
-        let result = self
+impl DynamoRecordStore {
+    /// One conditional PutItem; `Err(Ok(old item))` when the condition failed.
+    async fn put_once(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        order: &str,
+        deleting: bool,
+        legacy: Option<&str>,
+    ) -> Result<(), Result<Option<HashMap<String, AttributeValue>>, StoreError>> {
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #order < :order")
-            .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#order", attr::CHANGE_ORDER)
-            .expression_attribute_values(":order", AttributeValue::S(order.to_string()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Stored),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let request = match legacy {
+            Some(seen) => request
+                .condition_expression(LEGACY_CONDITION)
+                .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned())),
+            None => {
+                let request = request
+                    .expression_attribute_names("#pk", attr::PK)
+                    .expression_attribute_values(":order", AttributeValue::S(order.to_owned()));
+                if deleting {
+                    request
+                        .condition_expression(DELETE_CONDITION)
+                        .expression_attribute_names("#deleted", attr::DELETED)
+                        .expression_attribute_values(":true", AttributeValue::Bool(true))
+                } else {
+                    request.condition_expression(WRITE_CONDITION)
+                }
+            }
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
                 let PutItemError::ConditionalCheckFailedException(failed) = e.into_err() else {
                     unreachable!("matched above")
                 };
-                Ok(rejected_outcome(failed.item(), &order))
+                Err(Ok(failed.item))
             }
-            Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(Err(StoreError::Unavailable(DisplayErrorContext(e).to_string()))),
         }
+    }
+}
+
+impl RecordStore for DynamoRecordStore {
+    async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
+        let order = order_key(&event.change_version);
+        let deleting = event.change_type == ChangeType::Delete;
+        let item = record_item(collection, event, source, &received_now());
+        let mut legacy: Option<String> = None;
+        for _ in 0..=LEGACY_ATTEMPTS {
+            let old = match self.put_once(item.clone(), &order, deleting, legacy.as_deref()).await {
+                Ok(()) => return Ok(PutOutcome::Stored),
+                Err(Err(unavailable)) => return Err(unavailable),
+                Err(Ok(old)) => old,
+            };
+            // An item an earlier release wrote compares by another rule; decide in code and
+            // write over exactly that key, once it is certain this version is newer.
+            match old.as_ref().and_then(StoredHead::of) {
+                Some(head) if !is_current_order_key(&head.raw) && head.yields_to(&order, deleting) => {
+                    legacy = Some(head.raw)
+                }
+                _ => return Ok(rejected_outcome(old.as_ref(), &order)),
+            }
+        }
+        Err(StoreError::Unavailable("the record kept changing while its earlier key was replaced".into()))
     }
 }
 
@@ -139,12 +222,114 @@ impl RecordStore for DynamoRecordStore {
 mod tests {
     use super::*;
 
+    fn head(version: &str, deleted: bool) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (attr::CHANGE_ORDER.to_string(), AttributeValue::S(order_key(version).into_owned())),
+            (attr::CHANGE_VERSION.to_string(), AttributeValue::S(version.into())),
+            (attr::DELETED.to_string(), AttributeValue::Bool(deleted)),
+        ])
+    }
+
     #[test]
     fn rejected_write_is_duplicate_only_for_the_same_version() {
-        let old = HashMap::from([(attr::CHANGE_ORDER.to_string(), AttributeValue::S(order_key("5").into_owned()))]);
+        let old = head("5", false);
         assert_eq!(rejected_outcome(Some(&old), &order_key("5")), PutOutcome::Duplicate);
         assert_eq!(rejected_outcome(Some(&old), &order_key("4")), PutOutcome::Stale);
         assert_eq!(rejected_outcome(None, &order_key("4")), PutOutcome::Stale);
+    }
+
+    #[test]
+    fn a_delete_at_the_stored_version_wins_over_a_live_record_only() {
+        let live = StoredHead::of(&head("5", false)).unwrap();
+        assert!(live.yields_to(&order_key("5"), true));
+        assert!(!live.yields_to(&order_key("5"), false), "an update at the same version is a duplicate");
+        let tombstone = StoredHead::of(&head("5", true)).unwrap();
+        assert!(!tombstone.yields_to(&order_key("5"), true), "a second Delete is a duplicate");
+        assert!(tombstone.yields_to(&order_key("6"), false));
+        assert!(!live.yields_to(&order_key("4"), true));
+    }
+
+    #[test]
+    fn an_earlier_releases_key_is_compared_by_its_change_version() {
+        // Earlier releases padded decimal versions to 40 and kept others raw.
+        let mut decimal = head("5", false);
+        decimal.insert(attr::CHANGE_ORDER.into(), AttributeValue::S(format!("{:0>40}", "5")));
+        let stored = StoredHead::of(&decimal).unwrap();
+        assert_eq!((stored.order.as_str(), stored.raw.len()), (order_key("5").as_ref(), 40));
+        assert!(stored.yields_to(&order_key("6"), false));
+        let mut lettered = head("0000090200004BD0000A", false);
+        lettered.insert(attr::CHANGE_ORDER.into(), AttributeValue::S("0000090200004BD0000A".into()));
+        let stored = StoredHead::of(&lettered).unwrap();
+        assert!(stored.yields_to(&order_key("00000902000050000000"), false));
+        assert!(!stored.yields_to(&order_key("00000902000049999999"), false));
+    }
+
+    /// The rule as the in-memory store applies it (the DynamoDB condition is checked against
+    /// moto in the integration tests).
+    mod order_of_arrival {
+        use super::*;
+        use crate::records::event::parse_body;
+        use crate::testing::MemoryRecordStore;
+        use proptest::prelude::*;
+
+        fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+            tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+        }
+
+        fn change(version: &str, delete: bool) -> Event {
+            let body = if delete {
+                format!(r#"{{"changeType":"Delete","data":{{"id":1,"changeVersion":"{version}"}}}}"#)
+            } else {
+                format!(r#"{{"id":1,"changeVersion":"{version}","v":"{version}"}}"#)
+            };
+            parse_body(body.as_bytes()).unwrap().remove(0)
+        }
+
+        fn put(store: &MemoryRecordStore, version: &str, delete: bool) -> PutOutcome {
+            block_on(store.put(Collection::Clockings, &change(version, delete), Source::Webhook)).unwrap()
+        }
+
+        fn deleted(store: &MemoryRecordStore) -> Option<AttributeValue> {
+            store.attribute(Collection::Clockings, "1", attr::DELETED)
+        }
+
+        #[test]
+        fn a_delete_at_the_same_version_as_the_live_record_wins() {
+            let store = MemoryRecordStore::default();
+            assert_eq!(put(&store, "0000090200004BD0000A", false), PutOutcome::Stored);
+            assert_eq!(put(&store, "0000090200004BD0000A", true), PutOutcome::Stored);
+            assert_eq!(deleted(&store), Some(AttributeValue::Bool(true)));
+        }
+
+        #[test]
+        fn an_update_at_the_same_version_after_the_delete_is_a_duplicate() {
+            let store = MemoryRecordStore::default();
+            assert_eq!(put(&store, "0000090200004BD0000A", true), PutOutcome::Stored);
+            assert_eq!(put(&store, "0000090200004BD0000A", false), PutOutcome::Duplicate);
+            assert_eq!(put(&store, "0000090200004BD0000A", true), PutOutcome::Duplicate);
+            assert_eq!(deleted(&store), Some(AttributeValue::Bool(true)));
+        }
+
+        /// Fixed-width (20) upper-case hex versions; about half are all digits.
+        fn versions() -> impl Strategy<Value = Vec<String>> {
+            proptest::collection::vec(prop_oneof!["[0-9]{20}", "[0-9A-F]{20}"], 1..12)
+        }
+
+        proptest! {
+            #[test]
+            fn the_stored_version_is_the_greatest_whatever_the_arrival_order(
+                (versions, arrivals) in versions().prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+            ) {
+                let store = MemoryRecordStore::default();
+                for v in &arrivals {
+                    put(&store, v, false);
+                }
+                let greatest = versions.iter().max().cloned();
+                prop_assert_eq!(store.change_version(Collection::Clockings, "1"), greatest.clone());
+                let field = store.attribute(Collection::Clockings, "1", "v");
+                prop_assert_eq!(field, greatest.map(AttributeValue::S));
+            }
+        }
     }
 
     /// The request-shape tests: what the adapter sends, checked without any service.
