@@ -22,7 +22,7 @@ use crate::renewer::state::{StateError, SubscriptionStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -48,12 +48,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// (AWSCURRENT, AWSPREVIOUS)
 type Versions = (Option<KeyVersion>, Option<KeyVersion>);
 
-/// Signing keys held in memory, as Secrets Manager stages them; counts reads, can be made to fail.
+/// Signing keys held in memory, as Secrets Manager stages them; counts reads, can be made to
+/// fail (every read, or reads of AWSPREVIOUS only) or to take `delay` milliseconds.
 #[derive(Default)]
 pub struct MemoryKeySource {
     pub versions: Mutex<HashMap<Collection, Versions>>,
     pub fetches: AtomicUsize,
     pub fail: AtomicBool,
+    pub fail_previous: AtomicBool,
+    pub delay: AtomicU64,
     pub journal: Journal,
 }
 
@@ -75,7 +78,12 @@ impl MemoryKeySource {
 impl KeySource for MemoryKeySource {
     async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        if self.fail.load(Ordering::SeqCst) {
+        let delay = self.delay.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
+        let fail_previous = stage == KeyStage::Previous && self.fail_previous.load(Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) || fail_previous {
             return Err(KeySourceError::Read { secret: collection.to_string(), message: "injected failure".into() });
         }
         let versions = lock(&self.versions);

@@ -4,8 +4,11 @@
 //! The renewer replaces a collection's key the moment Protime issues a new one, so a warm
 //! receiver must notice within seconds: a signature that does not match triggers one reload of
 //! the secret (at most once per collection per `reload_min_interval`, so a flood of forged
-//! requests cannot hammer Secrets Manager). Events signed just before a renewal may arrive just
-//! after it, so the `AWSPREVIOUS` key is honoured for `previous_grace` after the rotation.
+//! requests cannot hammer Secrets Manager). Reloads are single-flight: concurrent requests of
+//! one instance wait for the one read in progress and use its result. A failed read is
+//! remembered for [`FAILURE_BACKOFF`], so an outage costs no call per request. Events signed
+//! just before a renewal may arrive just after it, so the `AWSPREVIOUS` key is honoured for
+//! `previous_grace` after the rotation; a failed read of it never fails the current key's load.
 
 use crate::collection::Collection;
 use crate::receiver::signature::{self, Signature, SignatureError, SigningKey};
@@ -50,7 +53,12 @@ pub enum KeySourceError {
     NotAString { secret: String, stage: &'static str },
     #[error("could not store the signing key in {secret}: {message}")]
     Write { secret: String, message: String },
+    #[error("signing keys are unavailable: the last read failed {0:?} ago and is not retried yet")]
+    BackingOff(Duration),
 }
+
+/// How long a failed read of a collection's keys is remembered before the next read is tried.
+pub const FAILURE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Where keys are read from.
 pub trait KeySource: Send + Sync {
@@ -132,7 +140,7 @@ impl Default for KeyCacheConfig {
     fn default() -> Self {
         KeyCacheConfig {
             ttl: Duration::from_secs(300),
-            reload_min_interval: Duration::from_secs(30),
+            reload_min_interval: Duration::from_secs(5),
             previous_grace: Duration::from_secs(600),
         }
     }
@@ -210,11 +218,21 @@ pub struct SigningKeys<S> {
     source: S,
     config: KeyCacheConfig,
     entries: Mutex<HashMap<Collection, Entry>>,
+    /// One gate per collection: whoever holds it reads the source; the others wait and reuse.
+    gates: Mutex<HashMap<Collection, Arc<tokio::sync::Mutex<()>>>>,
+    /// When a read of a collection's keys last failed.
+    failed_at: Mutex<HashMap<Collection, Instant>>,
 }
 
 impl<S: KeySource> SigningKeys<S> {
     pub fn new(source: S, config: KeyCacheConfig) -> Self {
-        SigningKeys { source, config, entries: Mutex::new(HashMap::new()) }
+        SigningKeys {
+            source,
+            config,
+            entries: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+            failed_at: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The source keys are read from.
@@ -229,43 +247,102 @@ impl<S: KeySource> SigningKeys<S> {
         body: &[u8],
         sig: &Signature,
     ) -> Result<AcceptedKey, VerifyError> {
+        let asked_at = Instant::now();
         let keys = self.keys(collection).await?;
         match keys.check(body, sig, self.config.previous_grace) {
             Ok(accepted) => Ok(accepted),
-            Err(VerifyError::Signature(_) | VerifyError::NoKey) if self.may_force_reload(collection) => {
-                tracing::info!(collection = %collection, "signature did not match the cached key; reloading it");
-                let keys = self.load(collection).await?;
-                keys.check(body, sig, self.config.previous_grace)
+            Err(mismatch @ (VerifyError::Signature(_) | VerifyError::NoKey)) => {
+                match self.reload_after_mismatch(collection, asked_at).await? {
+                    Some(fresh) => fresh.check(body, sig, self.config.previous_grace),
+                    None => Err(mismatch),
+                }
             }
             Err(e) => Err(e),
         }
     }
 
+    /// Keys read after `asked_at`: another request's reload if one finished meanwhile, else a
+    /// reload of our own if the interval allows one (`None` if not).
+    async fn reload_after_mismatch(
+        &self,
+        collection: Collection,
+        asked_at: Instant,
+    ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
+        let gate = self.gate(collection);
+        let _reading = gate.lock().await;
+        if let Some(fresh) = self.cached_since(collection, asked_at) {
+            return Ok(Some(fresh));
+        }
+        if !self.may_force_reload(collection) {
+            return Ok(None);
+        }
+        tracing::info!(collection = %collection, "signature did not match the cached key; reloading it");
+        self.load(collection).await.map(Some)
+    }
+
     /// Cached keys, or freshly loaded ones once the TTL has passed. If Secrets Manager fails,
     /// keys already cached keep working: an outage must not reject correctly signed events.
     async fn keys(&self, collection: Collection) -> Result<Arc<KeySet>, VerifyError> {
-        let cached = self.lock().get(&collection).map(|e| (e.keys.clone(), e.loaded_at));
-        match cached {
-            Some((keys, loaded_at)) if loaded_at.elapsed() < self.config.ttl => Ok(keys),
-            Some((stale, _)) => match self.load(collection).await {
-                Ok(keys) => Ok(keys),
-                Err(e) => {
-                    tracing::warn!(collection = %collection, error = %e, "could not refresh signing keys; using the cached ones");
-                    Ok(stale)
-                }
-            },
-            None => Ok(self.load(collection).await?),
+        if let Some(keys) = self.cached_within_ttl(collection) {
+            return Ok(keys);
+        }
+        let gate = self.gate(collection);
+        let _reading = gate.lock().await;
+        // Whoever held the gate before us may have loaded them.
+        if let Some(keys) = self.cached_within_ttl(collection) {
+            return Ok(keys);
+        }
+        let stale = self.lock().get(&collection).map(|e| e.keys.clone());
+        match (self.load(collection).await, stale) {
+            (Ok(keys), _) => Ok(keys),
+            (Err(e), Some(stale)) => {
+                tracing::warn!(collection = %collection, error = %e, "could not refresh signing keys; using the cached ones");
+                Ok(stale)
+            }
+            (Err(e), None) => Err(e.into()),
         }
     }
 
+    fn cached_within_ttl(&self, collection: Collection) -> Option<Arc<KeySet>> {
+        let entries = self.lock();
+        entries.get(&collection).filter(|e| e.loaded_at.elapsed() < self.config.ttl).map(|e| e.keys.clone())
+    }
+
+    fn cached_since(&self, collection: Collection, since: Instant) -> Option<Arc<KeySet>> {
+        self.lock().get(&collection).filter(|e| e.loaded_at > since).map(|e| e.keys.clone())
+    }
+
+    /// Reads the keys (the caller holds the collection's gate), unless a read failed within
+    /// [`FAILURE_BACKOFF`].
     async fn load(&self, collection: Collection) -> Result<Arc<KeySet>, KeySourceError> {
-        let current = self.source.fetch(collection, KeyStage::Current).await?;
+        if let Some(failed) = lock(&self.failed_at).get(&collection).map(|at| at.elapsed()) {
+            if failed < FAILURE_BACKOFF {
+                return Err(KeySourceError::BackingOff(failed));
+            }
+        }
+        let current = match self.source.fetch(collection, KeyStage::Current).await {
+            Ok(current) => current,
+            Err(e) => {
+                lock(&self.failed_at).insert(collection, Instant::now());
+                return Err(e);
+            }
+        };
+        lock(&self.failed_at).remove(&collection);
         // The previous key only matters within the grace window after the current one was stored.
         let in_grace = current.as_ref().is_some_and(|c| {
             !self.config.previous_grace.is_zero()
                 && SystemTime::now().duration_since(c.created).unwrap_or_default() < self.config.previous_grace
         });
-        let previous = if in_grace { self.source.fetch(collection, KeyStage::Previous).await? } else { None };
+        let previous = if in_grace {
+            // Without it only events signed before the rotation are refused; the current key
+            // must not be lost with it.
+            self.source.fetch(collection, KeyStage::Previous).await.unwrap_or_else(|e| {
+                tracing::warn!(collection = %collection, error = %e, "could not read the previous signing key");
+                None
+            })
+        } else {
+            None
+        };
         let keys = Arc::new(KeySet { current, previous });
         let mut entries = self.lock();
         let last_forced_reload = entries.get(&collection).and_then(|e| e.last_forced_reload);
@@ -286,10 +363,18 @@ impl<S: KeySource> SigningKeys<S> {
         allowed
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Collection, Entry>> {
-        // The map holds no invariants a panic could break half-way, so a poisoned lock is usable.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn gate(&self, collection: Collection) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.gates).entry(collection).or_default().clone()
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Collection, Entry>> {
+        lock(&self.entries)
+    }
+}
+
+/// The maps hold no invariants a panic could break half-way, so a poisoned lock is usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -369,7 +454,7 @@ mod tests {
             assert!(keys.verify(C, BODY, &signed_with("forged")).await.is_err());
         }
         assert_eq!(fetches(&keys), 2, "the initial load and one forced reload");
-        tokio::time::advance(Duration::from_secs(31)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
         assert!(keys.verify(C, BODY, &signed_with("forged")).await.is_err());
         assert_eq!(fetches(&keys), 3);
     }
@@ -399,5 +484,51 @@ mod tests {
         keys.source.fail.store(true, Ordering::SeqCst);
         let err = keys.verify(C, BODY, &signed_with("k")).await.unwrap_err();
         assert_eq!(err.reason(), "key_unavailable");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_mismatches_share_one_reload() {
+        let keys = Arc::new(cache(MemoryKeySource::default(), KeyCacheConfig::default()));
+        keys.source.rotate(C, "old", ago(3600));
+        keys.verify(C, BODY, &signed_with("old")).await.unwrap();
+        keys.source.rotate(C, "new", SystemTime::now());
+        keys.source.delay.store(50, Ordering::SeqCst);
+        let before = fetches(&keys);
+        let waiting: Vec<_> = (0..8)
+            .map(|_| {
+                let keys = keys.clone();
+                tokio::spawn(async move { keys.verify(C, BODY, &signed_with("new")).await })
+            })
+            .collect();
+        for task in waiting {
+            assert_eq!(task.await.unwrap(), Ok(AcceptedKey::Current));
+        }
+        // One reload: AWSCURRENT, then AWSPREVIOUS (inside the grace window).
+        assert_eq!(fetches(&keys) - before, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_is_not_retried_on_every_request() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "k", ago(3600));
+        keys.source.fail.store(true, Ordering::SeqCst);
+        for _ in 0..20 {
+            let err = keys.verify(C, BODY, &signed_with("k")).await.unwrap_err();
+            assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
+        }
+        assert_eq!(fetches(&keys), 1, "one failed read, then the back-off");
+        tokio::time::advance(FAILURE_BACKOFF).await;
+        keys.source.fail.store(false, Ordering::SeqCst);
+        assert_eq!(keys.verify(C, BODY, &signed_with("k")).await, Ok(AcceptedKey::Current));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_read_of_the_previous_key_keeps_the_current_one() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "old", ago(60));
+        keys.source.rotate(C, "new", ago(10));
+        keys.source.fail_previous.store(true, Ordering::SeqCst);
+        assert_eq!(keys.verify(C, BODY, &signed_with("new")).await, Ok(AcceptedKey::Current));
+        assert_eq!(keys.verify(C, BODY, &signed_with("old")).await, Err(SignatureError::Mismatch.into()));
     }
 }
