@@ -3,11 +3,24 @@ SHELL := /bin/bash
 VENV := .venv
 export MOTO_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The local stack's ports (see README, "make run"); the stack commands find a stack by WATCH_PORT.
+export MOTO_PORT ?= 5050
+export SIMULATOR_PORT ?= 5060
+export WATCH_PORT ?= 9000
 
-.PHONY: setup test check lint-template run clean
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-sam test check lint-template run scan send-event send-tampered invoke-renewer webhooks advance clean
 
-## setup: create .venv with moto (AWS emulator), cargo-lambda and cfn-lint, and .venv-sam with the SAM CLI
-setup: $(VENV)/.installed .venv-sam/.installed
+## help: list the targets (the default)
+help:
+	@echo "protime-webhooks: make TARGET"
+	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1\t\2/p' $(MAKEFILE_LIST) | expand -t 20
+
+## setup: create .venv with moto (AWS emulator), cargo-lambda and cfn-lint
+setup: $(VENV)/.installed
+
+## setup-sam: create .venv-sam with the SAM CLI (template lint, deploys)
+setup-sam: .venv-sam/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -30,13 +43,38 @@ check:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
-lint-template: setup
+lint-template: setup setup-sam
 	cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml
 
-## run: the local stack: moto with a table and key, and the receiver under cargo lambda watch
+## run: the local stack (moto, the Protime simulator, cargo lambda watch); Ctrl-C stops it
 run: setup
-	scripts/local-stack.sh
+	@scripts/local-stack.sh
 
+## scan: print every item of a running stack's table
+scan:
+	@scripts/stack.sh scan
+
+## send-event: sign a clocking with the stored key and POST it to a running stack (BODY='...' to choose)
+send-event:
+	@scripts/stack.sh send-event $(if $(BODY),'$(BODY)')
+
+## send-tampered: POST a clocking whose body was changed after signing (answered 401)
+send-tampered:
+	@scripts/stack.sh send-tampered
+
+## invoke-renewer: run the renewer of a running stack once and print its report
+invoke-renewer:
+	@scripts/stack.sh invoke-renewer
+
+## webhooks: the webhooks the stack's simulator holds, with their status
+webhooks:
+	@scripts/stack.sh webhooks
+
+## advance: move a running stack's simulator clock by HOURS (webhooks expire after 720)
+advance:
+	@scripts/stack.sh advance $(HOURS)
+
+## clean: remove the venvs, every stack's state and logs (not target/)
 clean:
-	rm -rf $(VENV) .venv-sam .local
+	rm -rf $(VENV) .venv-sam .local .local-smoke.log .local-bench.log

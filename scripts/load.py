@@ -3,7 +3,8 @@ N signed events through `cargo lambda watch` into moto, then, in the same run, t
 of plain PutItems from boto3 straight to moto, so the ratio shows how close the receiver gets
 to the store's own limit.
 
-  .venv/bin/python scripts/load.py [--events 2000] [--concurrency 8]   (reads .local/stack.env)
+  .venv/bin/python scripts/load.py [--events 2000] [--concurrency 8]
+  (reads $STACK_DIR/stack.env; default .local/$WATCH_PORT, WATCH_PORT default 9000)
 """
 
 import argparse
@@ -26,7 +27,8 @@ DEADLINE_SECONDS = 300
 
 def stack_env():
     env = {}
-    with open(".local/stack.env") as f:
+    stack_dir = os.environ.get("STACK_DIR") or f".local/{os.environ.get('WATCH_PORT', '9000')}"
+    with open(os.path.join(stack_dir, "stack.env")) as f:
         for line in f:
             if "=" in line:
                 k, v = line.strip().split("=", 1)

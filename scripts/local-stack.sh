@@ -4,7 +4,8 @@
 #   the Protime simulator (emitting a change every EMIT_EVERY seconds),
 #   the receiver and renewer under `cargo lambda watch`,
 #   and one renewer invocation that creates the subscriptions and stores their keys.
-# Ports: MOTO_PORT (5050), SIMULATOR_PORT (5060), WATCH_PORT (9000).
+# Ports: MOTO_PORT (5050), SIMULATOR_PORT (5060), WATCH_PORT (9000). Each stack keeps its logs
+# and state in STACK_DIR (default .local/<WATCH_PORT>), so stacks on other ports never meet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,29 +19,47 @@ SIGNING_KEY_SECRET_PREFIX=${SIGNING_KEY_SECRET_PREFIX:-protime-webhooks/signing-
 PROTIME_CREDENTIALS_SECRET=${PROTIME_CREDENTIALS_SECRET:-protime-webhooks/protime-credentials}
 COLLECTIONS=${COLLECTIONS:-clockings,paid-presences,breaks,people}
 PY=.venv/bin/python
-export PATH="$PWD/.venv/bin:$PATH"  # cargo-lambda and zig from `make setup`
-STATE=.local
-mkdir -p "$STATE"
-rm -f "$STATE/stack.env"
+export PATH="$PWD/.venv/bin:$PATH"  # cargo-lambda (and the ziglang it finds) from `make setup`
 
+# Ctrl-C is meant for the stack, not for `make` around it (which would report the interrupt as
+# a failure): from a terminal, this script's own process group takes the terminal's foreground,
+# so the interrupt reaches only the stack, which stops and exits 0.
+if [ -t 0 ] && [ -z "${LOCAL_STACK_FOREGROUND:-}" ]; then
+  export LOCAL_STACK_FOREGROUND=1
+  exec "$PY" -c 'import os, signal, sys
+signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+os.setpgid(0, 0)
+os.tcsetpgrp(sys.stdin.fileno(), os.getpgrp())
+os.execvp(sys.argv[1], sys.argv[1:])' "$0" "$@"
+fi
+
+# Nothing is touched before the ports are known to be free: a stack already running keeps its state.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "$MOTO_PORT" "$SIMULATOR_PORT" "$WATCH_PORT"; do
-  port_free "$port" || { echo "port $port on 127.0.0.1 is taken; set MOTO_PORT / SIMULATOR_PORT / WATCH_PORT" >&2; exit 1; }
+  port_free "$port" || { echo "port $port on 127.0.0.1 is taken (another stack?); set MOTO_PORT, SIMULATOR_PORT and WATCH_PORT to free ports" >&2; exit 1; }
 done
+STATE=${STACK_DIR:-.local/$WATCH_PORT}
+mkdir -p "$STATE"
+rm -f "$STATE/stack.env" "$STATE/renewer-report.json"
 
 pids=()
 stop() {
   for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  pids=()
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+# Ctrl-C (or a TERM) is how a stack is meant to end: stop everything, say so, exit 0.
+trap 'stop; echo; echo "local stack stopped"; exit 0' INT TERM
 wait_for() { # url, what
   for _ in $(seq 300); do curl -s -o /dev/null "$1" && return 0; sleep 0.2; done
   echo "$2 did not come up at $1" >&2; exit 1
 }
 
 endpoint="http://127.0.0.1:$MOTO_PORT"
-setsid "$PY" -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
+# moto's request log is coloured for a terminal; the file gets plain text.
+setsid bash -c 'exec "$0" -m moto.server -H 127.0.0.1 -p "$1" 2>&1 | sed -u "s/\x1b\[[0-9;]*m//g"' \
+  "$PY" "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
 pids+=($!)
 wait_for "$endpoint/moto-api/" moto
 
@@ -101,21 +120,20 @@ SIMULATOR_URL=$simulator
 AWS_ENDPOINT_URL=$endpoint
 TABLE_NAME=$TABLE_NAME
 SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
+WATCH_PORT=$WATCH_PORT
 ENV
 
+ports=""  # the stack commands find a stack by its WATCH_PORT
+[ "$WATCH_PORT" = 9000 ] || ports=" WATCH_PORT=$WATCH_PORT"
 cat <<MSG
 
-Local stack ready. The simulator emits a change every ${EMIT_EVERY}s to: $COLLECTIONS
-  see what is stored:     $PY scripts/local_aws.py scan $endpoint $TABLE_NAME
-  simulator log:          $STATE/simulator.log      functions' JSON logs: $STATE/watch.log
-  send your own event (signed with the key the renewer stored):
-    KEY=\$($PY scripts/local_aws.py key $endpoint ${SIGNING_KEY_SECRET_PREFIX}clockings)
-    BODY='{"id":1,"changeVersion":"1","person":{"id":7},"date":"2025-01-01"}'
-    curl -i -X POST $receiver_base/webhooks/clockings \\
-      -H "Authorization: HMAC-SHA256 \$(printf %s "\$BODY" | openssl dgst -sha256 -hmac "\$KEY" -binary | base64)" \\
-      -d "\$BODY"
-  run the renewer again:  cargo lambda invoke renewer --data-file events/scheduled.json --invoke-port $WATCH_PORT
-  expire the webhooks:    curl -X POST '$simulator/_simulator/advance?hours=721'  (then run the renewer: recover)
+Local stack ready (state and logs in $STATE). The simulator emits a change every ${EMIT_EVERY}s to: $COLLECTIONS
+From another terminal, in this folder:
+  what is stored:         make scan$ports
+  send a signed event:    make send-event$ports
+  run the renewer again:  make invoke-renewer$ports
+  expire every webhook:   make advance HOURS=721$ports   (then make invoke-renewer: every action recover)
+  logs:                   $STATE/watch.log (the functions' JSON logs), $STATE/simulator.log, $STATE/moto.log
 Ctrl-C stops everything.
 MSG
 

@@ -1,54 +1,89 @@
 #!/usr/bin/env bash
-# Starts the local stack exactly as `make run` does, on free ports, then checks that events
-# the simulator emits flow through `cargo lambda watch` into the table, that a signed request
-# is stored and an unsigned one refused, and stops the stack by PID.
+# Starts the local stack exactly as `make run` does, on free ports and in a folder of its own,
+# runs the README's walkthrough (the lines between its walkthrough markers, in order) and checks
+# each promised answer, checks that simulator events still flow and that no webhook is left
+# Disabled at the end, then stops the stack by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-fail() { echo "smoke: $*" >&2; tail -n 40 .local-smoke.log >&2 || true; exit 1; }
 
-rm -f .local/stack.env .local/renewer-report.json
 export MOTO_PORT=$(free_port) SIMULATOR_PORT=$(free_port) WATCH_PORT=$(free_port) WATCH_FLAGS=--ignore-changes EMIT_EVERY=1
-setsid scripts/local-stack.sh >.local-smoke.log 2>&1 &
+export STACK_DIR=.local/smoke-$WATCH_PORT
+mkdir -p "$STACK_DIR"
+log=$STACK_DIR/stack.log
+fail() { echo "smoke: $*" >&2; tail -n 40 "$log" >&2 || true; exit 1; }
+
+setsid scripts/local-stack.sh >"$log" 2>&1 &
 stack=$!
-trap 'kill -- -$stack 2>/dev/null || true; wait $stack 2>/dev/null || true' EXIT
+trap 'kill -- -$stack 2>/dev/null || true; wait $stack 2>/dev/null || true; rm -rf "$STACK_DIR"' EXIT
 
 for _ in $(seq 1200); do
-  [ -f .local/stack.env ] && break
+  [ -f "$STACK_DIR/stack.env" ] && break
   kill -0 "$stack" 2>/dev/null || fail "the local stack exited"
   sleep 1
 done
-[ -f .local/stack.env ] || fail "the local stack did not come up"
-source .local/stack.env
-grep -q '"healthy":true' .local/renewer-report.json || fail "the renewer's first run was not healthy"
+[ -f "$STACK_DIR/stack.env" ] || fail "the local stack did not come up"
+grep -q '"healthy":true' "$STACK_DIR/renewer-report.json" || fail "the renewer's first run was not healthy"
+collections=$(grep -o '"collection":"[a-z-]*"' "$STACK_DIR/renewer-report.json" | sort -u | wc -l)
 passed=1
 
-# Events emitted by the simulator arrive signed with the keys the renewer stored.
-# The whole scan is read before matching: `scan | grep -q` would close the pipe at the first
-# match, and with pipefail the scanner's broken pipe would fail the check at random.
-scan() { "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME"; }
-in_table() { local table; table=$(scan) && grep -qF -- "$1" <<<"$table"; }
-for _ in $(seq 60); do
-  in_table '"source": "webhook"' && break
+# The walkthrough's command lines, exactly as the README shows them.
+mapfile -t lines < <(sed -n '/^<!-- walkthrough:/,/^<!-- walkthrough end -->/p' README.md | grep '^make ' | sed 's/ *#.*//')
+# What each line promises, in the same order.
+expect=(
+  '"pk": "subscription#clockings"'
+  'HTTP 200|"outcome":"stored"'
+  'HTTP 200|"outcome":"duplicate"'
+  'HTTP 401|"invalid_signature"'
+  '"healthy":true|keep*'
+  '"now"'
+  '"healthy":true|recover*'
+  'Enabled*'
+)
+[ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
+
+# `keep*`: every subscription's action is keep; `Enabled*`: every webhook is Enabled.
+check() { # output, expectation
+  local part
+  IFS='|' read -ra parts <<<"$2"
+  for part in "${parts[@]}"; do
+    case "$part" in
+      *'*')
+        local word=${part%\*}
+        local key=action; [ "$word" = Enabled ] && key=status
+        local n
+        n=$(grep -o "\"$key\":\"$word\"" <<<"$1" | wc -l)
+        [ "$n" -ge "$collections" ] || return 1
+        ! grep -o "\"$key\":\"[A-Za-z]*\"" <<<"$1" | grep -vq "\"$word\"" || return 1
+        ;;
+      *) grep -qF -- "$part" <<<"$1" || return 1 ;;
+    esac
+  done
+}
+
+for i in "${!lines[@]}"; do
+  out=$(bash -c "${lines[$i]}" 2>&1) || fail "'${lines[$i]}' failed: $out"
+  check "$out" "${expect[$i]}" || fail "'${lines[$i]}' did not answer ${expect[$i]}: $out"
+  echo "walkthrough: ${lines[$i]}: ok"
+  passed=$((passed + 1))
+done
+
+# Events signed with the recovered webhooks' new keys land, and no webhook is Disabled again.
+# shellcheck source=/dev/null
+source "$STACK_DIR/stack.env"
+# The whole scan is read before counting (a pipe closed early would fail under pipefail).
+from_webhooks() { local table; table=$("$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME"); grep -cF '"source": "webhook"' <<<"$table" || true; }
+before=$(from_webhooks)
+for _ in $(seq 30); do
+  now=$(from_webhooks)
+  [ "$now" -gt "$before" ] && break
   sleep 1
 done
-in_table '"source": "webhook"' || fail "no simulator event reached the table"
-table=$(scan)
-echo "events:   $(grep -cF '"source": "webhook"' <<<"$table") simulator events stored"
-passed=$((passed + 1))
-
-key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
-body='{"id":4242,"changeVersion":"3","person":{"id":7},"date":"2025-01-01"}'
-auth=$("$PY" scripts/local_aws.py sign "$key" "$body")
-answer=$(curl -s -w ' %{http_code}' -X POST "$RECEIVER_URL/clockings" -H "Authorization: $auth" -d "$body")
-echo "signed:   $answer"
-[[ "$answer" == *'"outcome":"stored"'*' 200' ]] || fail "signed event not stored"
-in_table '"pk": "clockings#4242"' || fail "the signed event is not in the table"
-passed=$((passed + 1))
-
-answer=$(curl -s -w ' %{http_code}' -X POST "$RECEIVER_URL/clockings" -H "Authorization: HMAC-SHA256 AAAA" -d '{"id":1,"changeVersion":"9"}')
-echo "unsigned: $answer"
-[[ "$answer" == *' 401' ]] || fail "bad signature not rejected"
+[ "$now" -gt "$before" ] || fail "no simulator event reached the table after the recovery"
+sleep 3
+webhooks=$(make -s webhooks)
+check "$webhooks" 'Enabled*' || fail "a webhook is not Enabled at the end: $webhooks"
+echo "events:   $now simulator events stored; every webhook Enabled at the end"
 passed=$((passed + 1))
 echo "smoke: $passed passed, 0 failed"

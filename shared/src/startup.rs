@@ -12,6 +12,13 @@ use std::future::Future;
 /// yet: call it from `main`, as its first and only thing.
 pub unsafe fn run(serve: impl Future<Output = Result<(), lambda_http::Error>>) -> Result<(), lambda_http::Error> {
     crate::aws::read_ca_bundle_file_only();
+    // One request at a time is what the runtime loop does and what a value of 1 asks for (it is
+    // what `cargo lambda watch` sets); only a larger value deserves the runtime's warning that
+    // managed concurrency is not used.
+    if std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").is_ok_and(|v| v.trim() == "1") {
+        // SAFETY: no other thread exists yet (see the function's contract).
+        unsafe { std::env::remove_var("AWS_LAMBDA_MAX_CONCURRENCY") };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         crate::observability::logging::init();

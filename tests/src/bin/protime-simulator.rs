@@ -1,10 +1,15 @@
 //! The Protime simulator as a process, for the local stack.
 //!
-//! Usage: protime-simulator [--port N] [--emit-every SECONDS]
+//! Usage: protime-simulator [--port N] [--emit-every SECONDS] [--delivery-backoff-ms MS]
 //!
 //! Client credentials: tenant `sim`, client id `sim-client`, secret `sim-client-secret`.
-//! Besides Protime's API it serves `POST /_simulator/advance?hours=N` (move its clock) and
-//! `POST /_simulator/changes/<collection>` (change a record and deliver the event).
+//! Besides Protime's API it serves `POST /_simulator/advance?hours=N` (move its clock),
+//! `POST /_simulator/changes/<collection>` (change a record and deliver the event) and
+//! `GET /_simulator/webhooks` (the webhooks and their status, never their keys).
+//!
+//! A failed delivery is retried twice, after `MS` and `2 × MS` (default 2000): like Protime's,
+//! the retries span longer than the receiver's key-reload interval, so an event signed with a
+//! key issued seconds ago is not refused three times and its webhook Disabled.
 
 use harness::simulator::{Simulator, SimulatorConfig};
 use rand::Rng;
@@ -46,7 +51,9 @@ fn record(collection: &str, date: &str) -> Value {
 async fn main() {
     let port: u16 = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(0);
     let emit_every: Option<u64> = arg("--emit-every").and_then(|s| s.parse().ok()).filter(|s| *s > 0);
-    let sim = Simulator::start_on(SimulatorConfig::default(), port).await;
+    let backoff_ms: u64 = arg("--delivery-backoff-ms").and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let config = SimulatorConfig { delivery_backoff: Duration::from_millis(backoff_ms), ..SimulatorConfig::default() };
+    let sim = Simulator::start_on(config, port).await;
     println!("protime-simulator listening on {}", sim.base_url());
 
     let Some(every) = emit_every else {

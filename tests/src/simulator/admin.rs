@@ -32,3 +32,23 @@ pub(super) async fn admin_change(
     let delivery = shared.deliver(&collection, false, data.clone()).await;
     Json(json!({"record": data, "delivered": delivery.delivered, "failed": delivery.failed})).into_response()
 }
+
+/// `GET /_simulator/webhooks`: every webhook with its status (never its key), for checking a stack.
+pub(super) async fn admin_webhooks(State(shared): State<Shared>) -> Response {
+    let mut sim = shared.lock();
+    sim.expire();
+    let webhooks: Vec<Value> = sim
+        .webhooks
+        .iter()
+        .map(|w| {
+            json!({
+                "id": w.id,
+                "collection": w.collection,
+                "status": if w.enabled { "Enabled" } else { "Disabled" },
+                "deleted": w.deleted,
+                "validUntil": time(w.valid_until),
+            })
+        })
+        .collect();
+    Json(json!({ "webhooks": webhooks })).into_response()
+}

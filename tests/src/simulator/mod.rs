@@ -15,7 +15,7 @@ mod delivery;
 mod faults;
 mod listing;
 
-use admin::{admin_advance, admin_change};
+use admin::{admin_advance, admin_change, admin_webhooks};
 use api::{create_webhook, delete_webhook, get_webhook, list_webhooks, token};
 use delivery::id_text;
 pub use delivery::Delivery;
@@ -201,6 +201,7 @@ impl Simulator {
             .route(&format!("{API_PREFIX}/{{collection}}"), get(list_collection))
             .route("/_simulator/advance", post(admin_advance))
             .route("/_simulator/changes/{collection}", post(admin_change))
+            .route("/_simulator/webhooks", get(admin_webhooks))
             .with_state(shared.clone());
         let (addr, server) = crate::serve_on_loopback(app, port).await;
         Simulator { shared, addr, server }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Commands against a running local stack (`make run`), found by its WATCH_PORT (default 9000):
+#   scripts/stack.sh scan                  every item in the table, one JSON line each
+#   scripts/stack.sh send-event [BODY]     sign BODY with the stored clockings key and POST it
+#                                          (default: a clocking the simulator never changes)
+#   scripts/stack.sh send-tampered [BODY]  the same signature over BODY with one byte changed (401)
+#   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
+#   scripts/stack.sh webhooks              the webhooks as the simulator holds them
+#   scripts/stack.sh advance HOURS         move the simulator's clock (webhooks expire)
+# Each prints what the stack answered. The make targets of the same names call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export PATH="$PWD/.venv/bin:$PATH"
+WATCH_PORT=${WATCH_PORT:-9000}
+STATE=${STACK_DIR:-.local/$WATCH_PORT}
+[ -f "$STATE/stack.env" ] || { echo "no local stack is ready on WATCH_PORT=$WATCH_PORT ($STATE/stack.env is missing): start one with make run" >&2; exit 1; }
+# shellcheck source=/dev/null
+source "$STATE/stack.env"
+
+DEFAULT_BODY='{"id":900001,"changeVersion":"0000090200004BD0000A","person":{"id":7},"date":"2025-01-01","timeOfDayInMinutes":480,"kind":"InOut"}'
+
+post() { # body, authorization
+  curl -sS -w '\nHTTP %{http_code}\n' -X POST "$RECEIVER_URL/clockings" \
+    -H "Authorization: $2" -H 'Content-Type: application/json' --data-binary "$1"
+}
+
+case "${1:-}" in
+  scan) "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME" ;;
+  send-event | send-tampered)
+    body=${2:-$DEFAULT_BODY}
+    key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
+    auth=$("$PY" scripts/local_aws.py sign "$key" "$body")
+    if [ "$1" = send-tampered ]; then body=${body/900001/900002}; fi
+    post "$body" "$auth"
+    ;;
+  invoke-renewer)
+    cargo lambda invoke renewer --data-file events/scheduled.json \
+      --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT"
+    echo
+    ;;
+  webhooks) curl -sS "$SIMULATOR_URL/_simulator/webhooks"; echo ;;
+  advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
