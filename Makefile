@@ -9,7 +9,7 @@ export SIMULATOR_PORT ?= 5060
 export WATCH_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan send-event send-tampered invoke-renewer webhooks advance clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks advance clean
 
 ## help: list the targets (the default)
 help:
@@ -54,6 +54,10 @@ run: setup
 ## scan: print every item of a running stack's table
 scan:
 	@scripts/stack.sh scan
+
+## quarantine: print every body a running stack quarantined (signed, but never storable)
+quarantine:
+	@scripts/stack.sh quarantine
 
 ## send-event: sign a clocking with the stored key and POST it to a running stack (BODY='...' to choose)
 send-event:

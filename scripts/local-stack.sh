@@ -17,6 +17,7 @@ EMIT_EVERY=${EMIT_EVERY:-5}
 TABLE_NAME=${TABLE_NAME:-protime-webhooks-local}
 SIGNING_KEY_SECRET_PREFIX=${SIGNING_KEY_SECRET_PREFIX:-protime-webhooks/signing-key/}
 PROTIME_CREDENTIALS_SECRET=${PROTIME_CREDENTIALS_SECRET:-protime-webhooks/protime-credentials}
+QUARANTINE_BUCKET=${QUARANTINE_BUCKET:-protime-webhooks-quarantine}
 COLLECTIONS=${COLLECTIONS:-clockings,paid-presences,breaks,people}
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"  # cargo-lambda (and the ziglang it finds) from `make setup`
@@ -71,13 +72,14 @@ simulator="http://127.0.0.1:$SIMULATOR_PORT"
 wait_for "$simulator/" simulator
 
 credentials='{"tenant":"sim","environment":"simulator.local","clientId":"sim-client","clientSecret":"sim-client-secret"}'
-"$PY" scripts/local_aws.py bootstrap "$endpoint" "$TABLE_NAME" "$PROTIME_CREDENTIALS_SECRET" "$credentials"
-echo "moto on $endpoint (table $TABLE_NAME); simulator on $simulator"
+"$PY" scripts/local_aws.py bootstrap "$endpoint" "$TABLE_NAME" "$PROTIME_CREDENTIALS_SECRET" "$credentials" "$QUARANTINE_BUCKET"
+echo "moto on $endpoint (table $TABLE_NAME, quarantine bucket $QUARANTINE_BUCKET); simulator on $simulator"
 
 receiver_base="http://127.0.0.1:$WATCH_PORT/lambda-url/receiver"
 cat >"$STATE/functions.env" <<ENV
 TABLE_NAME=$TABLE_NAME
 SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
+QUARANTINE_BUCKET=$QUARANTINE_BUCKET
 PROTIME_CREDENTIALS_SECRET=$PROTIME_CREDENTIALS_SECRET
 DESTINATION_BASE_URL=$receiver_base
 COLLECTIONS=$COLLECTIONS
@@ -120,6 +122,7 @@ SIMULATOR_URL=$simulator
 AWS_ENDPOINT_URL=$endpoint
 TABLE_NAME=$TABLE_NAME
 SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
+QUARANTINE_BUCKET=$QUARANTINE_BUCKET
 WATCH_PORT=$WATCH_PORT
 ENV
 
@@ -130,6 +133,7 @@ cat <<MSG
 Local stack ready (state and logs in $STATE). The simulator emits a change every ${EMIT_EVERY}s to: $COLLECTIONS
 From another terminal, in this folder:
   what is stored:         make scan$ports
+  what is quarantined:    make quarantine$ports
   send a signed event:    make send-event$ports
   run the renewer again:  make invoke-renewer$ports
   expire every webhook:   make advance HOURS=721$ports   (then make invoke-renewer: every action recover)

@@ -1,9 +1,11 @@
 """Helpers for the local stack: create the table and keys in moto, sign a body, scan the table.
 
-  local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON   create the table and the credentials secret
+  local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON BUCKET   create the table, the
+                                                     credentials secret and the quarantine bucket
   local_aws.py key ENDPOINT SECRET_ID                print a secret's current value (a signing key)
   local_aws.py sign KEY BODY                         print the Authorization header for BODY
   local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
+  local_aws.py quarantine ENDPOINT BUCKET            print every quarantined object: key, metadata, body
 """
 
 import base64
@@ -21,7 +23,7 @@ def client(service, endpoint):
     )
 
 
-def bootstrap(endpoint, table, credentials_secret, credentials_json):
+def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket):
     dynamodb = client("dynamodb", endpoint)
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(
@@ -35,6 +37,19 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json):
         secrets.put_secret_value(SecretId=credentials_secret, SecretString=credentials_json)
     except secrets.exceptions.ResourceNotFoundException:
         secrets.create_secret(Name=credentials_secret, SecretString=credentials_json)
+    s3 = client("s3", endpoint)
+    if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=bucket)
+
+
+def quarantine(endpoint, bucket):
+    s3 = client("s3", endpoint)
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket):
+        for entry in page.get("Contents", []):
+            got = s3.get_object(Bucket=bucket, Key=entry["Key"])
+            body = got["Body"].read().decode("utf-8", errors="replace")
+            print(json.dumps({"key": entry["Key"], "metadata": got.get("Metadata", {}), "body": body}))
 
 
 def key(endpoint, secret_id):
@@ -67,5 +82,7 @@ if __name__ == "__main__":
         print(sign(*args))
     elif command == "scan":
         scan(*args)
+    elif command == "quarantine":
+        quarantine(*args)
     else:
         sys.exit(__doc__)

@@ -36,6 +36,8 @@ expect=(
   'HTTP 200|"outcome":"stored"'
   'HTTP 200|"outcome":"duplicate"'
   'HTTP 401|"invalid_signature"'
+  'HTTP 202|"quarantined"|"empty_attribute_name"'
+  '"reason": "empty_attribute_name"|a field without a name'
   '"healthy":true|keep*'
   '"now"'
   '"healthy":true|recover*'

@@ -4,6 +4,7 @@
 #   scripts/stack.sh send-event [BODY]     sign BODY with the stored clockings key and POST it
 #                                          (default: a clocking the simulator never changes)
 #   scripts/stack.sh send-tampered [BODY]  the same signature over BODY with one byte changed (401)
+#   scripts/stack.sh quarantine            every quarantined body: key, metadata (reason), bytes
 #   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
 #   scripts/stack.sh webhooks              the webhooks as the simulator holds them
 #   scripts/stack.sh advance HOURS         move the simulator's clock (webhooks expire)
@@ -27,6 +28,7 @@ post() { # body, authorization
 
 case "${1:-}" in
   scan) "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME" ;;
+  quarantine) "$PY" scripts/local_aws.py quarantine "$AWS_ENDPOINT_URL" "$QUARANTINE_BUCKET" ;;
   send-event | send-tampered)
     body=${2:-$DEFAULT_BODY}
     key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
@@ -41,5 +43,5 @@ case "${1:-}" in
     ;;
   webhooks) curl -sS "$SIMULATOR_URL/_simulator/webhooks"; echo ;;
   advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
-  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 //! In-memory fakes of everything the functions talk to, for unit tests without any server:
-//! the signing-key store, the record table, the subscription state table and Protime.
+//! the signing-key store, the record table, the quarantine, the subscription state table and
+//! Protime.
 //!
 //! Built for this crate's own tests and, with the `test-util` feature, for crates that use it.
 //! Each fake can share a [`Journal`], a log of the calls made to all of them in order, so a test
@@ -14,6 +15,7 @@ use crate::receiver::signature::SigningKey;
 use crate::receiver::signing_keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
+use crate::records::quarantine::{object_key, unique_suffix, Quarantine, QuarantineError};
 use crate::records::store::{rejected_outcome, StoredHead};
 use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
 use crate::renewer::keys::KeyWriter;
@@ -106,11 +108,14 @@ impl KeyWriter for MemoryKeySource {
     }
 }
 
-/// The record table in memory, with the same condition as the DynamoDB adapter.
+/// The record table in memory, with the same condition as the DynamoDB adapter. A write of a
+/// record id listed in `delays` takes that many milliseconds; each finished write is journalled.
 #[derive(Default)]
 pub struct MemoryRecordStore {
     pub items: Mutex<HashMap<String, HashMap<String, AttributeValue>>>,
     pub fail: AtomicBool,
+    pub delays: Mutex<HashMap<String, u64>>,
+    pub journal: Journal,
 }
 
 impl MemoryRecordStore {
@@ -127,8 +132,17 @@ impl MemoryRecordStore {
 
 impl RecordStore for MemoryRecordStore {
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
+        let delay = lock(&self.delays).get(event.id.as_str()).copied();
+        if let Some(ms) = delay {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        self.journal.record(format!("store put {}", event.id.as_str()));
+        let item = record_item(collection, event, source, "now");
+        if let Some(rejected) = StoreError::rejected_item(&item) {
+            return Err(rejected);
         }
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;
@@ -140,8 +154,54 @@ impl RecordStore for MemoryRecordStore {
                 _ => return Ok(rejected_outcome(Some(old), &order)),
             }
         }
-        items.insert(key, record_item(collection, event, source, "now"));
+        items.insert(key, item);
         Ok(PutOutcome::Stored)
+    }
+}
+
+/// One body the in-memory quarantine holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptBody {
+    pub key: String,
+    pub bytes: Vec<u8>,
+    pub reason: String,
+    pub record_id: Option<String>,
+}
+
+/// A quarantine in memory: every kept body with its reason and record id; can be made to fail.
+#[derive(Default)]
+pub struct MemoryQuarantine {
+    pub kept: Mutex<Vec<KeptBody>>,
+    pub fail: AtomicBool,
+}
+
+impl MemoryQuarantine {
+    /// The bytes kept under each reason, in order.
+    pub fn bodies(&self) -> Vec<(String, Vec<u8>)> {
+        lock(&self.kept).iter().map(|k| (k.reason.clone(), k.bytes.clone())).collect()
+    }
+}
+
+impl Quarantine for MemoryQuarantine {
+    async fn keep(
+        &self,
+        collection: Collection,
+        bytes: &[u8],
+        reason: &str,
+        record_id: Option<&str>,
+    ) -> Result<String, QuarantineError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(QuarantineError::Unavailable("injected failure".into()));
+        }
+        let key = object_key(collection, chrono::Utc::now(), &unique_suffix());
+        let kept = KeptBody {
+            key: key.clone(),
+            bytes: bytes.to_vec(),
+            reason: reason.to_owned(),
+            record_id: record_id.map(str::to_owned),
+        };
+        lock(&self.kept).push(kept);
+        Ok(key)
     }
 }
 
@@ -179,6 +239,7 @@ struct FakeState {
     records: HashMap<Collection, Vec<Json>>,
     issued: u64,
     fail_posts: u32,
+    fail_deletes: u32,
 }
 
 /// Protime in memory: webhooks (a POST for an existing destination and collection re-enables it
@@ -191,6 +252,9 @@ pub struct FakeProtime {
     pub now: Mutex<DateTime<Utc>>,
     pub page_size: usize,
     pub journal: Journal,
+    /// A POST for a Disabled webhook creates a new one instead of re-enabling it (Protime's
+    /// webhook reference says a disabled webhook is not reused).
+    pub new_webhook_on_re_enable: AtomicBool,
 }
 
 impl FakeProtime {
@@ -201,6 +265,7 @@ impl FakeProtime {
             now: Mutex::new(now),
             page_size: 2,
             journal,
+            new_webhook_on_re_enable: AtomicBool::new(false),
         }
     }
 
@@ -226,6 +291,11 @@ impl FakeProtime {
     /// The next `n` POSTs answer 500.
     pub fn fail_next_posts(&self, n: u32) {
         lock(&self.state).fail_posts = n;
+    }
+
+    /// The next `n` DELETEs answer 500.
+    pub fn fail_next_deletes(&self, n: u32) {
+        lock(&self.state).fail_deletes = n;
     }
 }
 
@@ -255,10 +325,12 @@ impl WebhookApi for FakeProtime {
         state.issued += 1;
         let key = format!("key-{}", state.issued);
         let valid_until = *lock(&self.now) + self.valid_for;
-        let existing = state
-            .webhooks
-            .iter_mut()
-            .find(|w| w.webhook.collection_name == collection.as_str() && w.webhook.destination_url == destination_url);
+        let fresh_for_disabled = self.new_webhook_on_re_enable.load(Ordering::SeqCst);
+        let existing = state.webhooks.iter_mut().find(|w| {
+            w.webhook.collection_name == collection.as_str()
+                && w.webhook.destination_url == destination_url
+                && !(fresh_for_disabled && w.webhook.status == WebhookStatus::Disabled)
+        });
         let webhook = match existing {
             Some(w) => {
                 w.webhook.status = WebhookStatus::Enabled;
@@ -283,7 +355,17 @@ impl WebhookApi for FakeProtime {
 
     async fn delete_webhook(&self, id: &str) -> Result<(), ProtimeError> {
         self.journal.record(format!("protime DELETE {id}"));
-        lock(&self.state).webhooks.retain(|w| w.webhook.id != id);
+        let mut state = lock(&self.state);
+        if state.fail_deletes > 0 {
+            state.fail_deletes -= 1;
+            return Err(ProtimeError::Api {
+                status: 500,
+                code: "Injected".into(),
+                message: String::new(),
+                reasons: vec![],
+            });
+        }
+        state.webhooks.retain(|w| w.webhook.id != id);
         Ok(())
     }
 }

@@ -208,11 +208,22 @@ pub fn shared_moto() -> &'static Moto {
     MOTO.get_or_init(Moto::start)
 }
 
-/// A receiver wired to its own table and secrets in an emulator.
+/// Creates an S3 bucket (the quarantine).
+pub async fn create_bucket(config: &SdkConfig, name: &str) {
+    protime_webhooks::records::quarantine::S3Quarantine::client(config)
+        .create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+}
+
+/// A receiver wired to its own table and secrets (and quarantine bucket, if any) in an emulator.
 pub struct ReceiverFixture {
     pub config: SdkConfig,
     pub table: String,
     pub prefix: String,
+    pub bucket: Option<String>,
     pub receiver: protime_webhooks::receiver::AwsReceiver,
 }
 
@@ -224,14 +235,44 @@ impl ReceiverFixture {
 
     /// The same, against the emulator at `endpoint`.
     pub async fn on(endpoint: &str, key: &str) -> Self {
+        Self::build(endpoint, key, false).await
+    }
+
+    /// A fresh table, key and quarantine bucket, in the shared emulator.
+    pub async fn with_quarantine(key: &str) -> Self {
+        Self::build(&shared_moto().endpoint(), key, true).await
+    }
+
+    async fn build(endpoint: &str, key: &str, quarantine: bool) -> Self {
         let config = sdk_config(endpoint).await;
         let table = unique("records");
         let prefix = format!("{}/signing-key/", unique("test"));
         create_table(&config, &table).await;
         put_secret(&config, &format!("{prefix}clockings"), key).await;
-        let receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), prefix.clone());
+        let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), prefix.clone());
+        let bucket = if quarantine { Some(unique("quarantine")) } else { None };
+        if let Some(bucket) = &bucket {
+            create_bucket(&config, bucket).await;
+            receiver_config.quarantine_bucket = Some(bucket.clone());
+        }
         let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &config);
-        ReceiverFixture { config, table, prefix, receiver }
+        ReceiverFixture { config, table, prefix, bucket, receiver }
+    }
+
+    /// Every quarantined object: (key, bytes, metadata).
+    pub async fn quarantined(&self) -> Vec<(String, Vec<u8>, HashMap<String, String>)> {
+        let Some(bucket) = &self.bucket else { return Vec::new() };
+        let s3 = protime_webhooks::records::quarantine::S3Quarantine::client(&self.config);
+        let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("list quarantine");
+        let mut objects = Vec::new();
+        for object in listed.contents() {
+            let key = object.key().unwrap_or_default().to_owned();
+            let got = s3.get_object().bucket(bucket).key(&key).send().await.expect("get quarantined");
+            let metadata = got.metadata().cloned().unwrap_or_default();
+            let bytes = got.body.collect().await.expect("read quarantined").into_bytes().to_vec();
+            objects.push((key, bytes, metadata));
+        }
+        objects
     }
 
     /// Sends a request through the real handler.

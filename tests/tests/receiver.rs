@@ -330,3 +330,50 @@ async fn an_unreachable_secrets_manager_at_cold_start_is_503() {
     let (status, answer) = send_version(&f, 1, "1").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (503, Some("keys_unavailable")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_body_that_is_no_event_is_kept_byte_for_byte_in_the_quarantine_bucket() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    let body = "{\"id\": 1, \"changeVersion\": not json at all";
+    let (status, answer) = f.send(signed("clockings", body, KEY)).await;
+    assert_eq!((status, answer["quarantined"]["reason"].as_str()), (202, Some("not_json")), "{answer}");
+    let kept = f.quarantined().await;
+    assert_eq!(kept.len(), 1);
+    let (key, bytes, metadata) = &kept[0];
+    assert_eq!(answer["quarantined"]["key"].as_str(), Some(key.as_str()));
+    assert!(key.starts_with("clockings/") && key.ends_with(".json"), "{key}");
+    assert_eq!(bytes.as_slice(), body.as_bytes());
+    assert_eq!(metadata.get("reason").map(String::as_str), Some("not_json"));
+    assert_eq!(metadata.get("collection").map(String::as_str), Some("clockings"));
+    assert_eq!(metadata.get("signature").map(String::as_str), Some("verified"));
+    assert!(f.items().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_unstorable_event_of_a_batch_is_quarantined_and_the_others_are_stored() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    // moto stores an empty attribute name; DynamoDB refuses it: checked before writing.
+    let unstorable = r#"{"id":2,"changeVersion":"1","person":{"":7}}"#;
+    let body = format!(r#"[{{"id":1,"changeVersion":"1"}},{unstorable},{{"id":3,"changeVersion":"1"}}]"#);
+    let (status, answer) = f.send(signed("clockings", &body, KEY)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(outcomes(&answer), ["stored", "quarantined", "stored"]);
+    assert_eq!(answer["results"][1]["reason"], "empty_attribute_name");
+    let kept = f.quarantined().await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.as_slice(), unstorable.as_bytes(), "the event's own text, byte for byte");
+    assert_eq!(kept[0].2.get("record-id").map(String::as_str), Some("2"));
+    let mut stored: Vec<String> = f.items().await.iter().map(|i| s(i, "pk").to_owned()).collect();
+    stored.sort();
+    assert_eq!(stored, ["clockings#1", "clockings#3"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsigned_bodies_never_reach_the_quarantine_bucket() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    let (status, _) = f.send(request("clockings", b"not json", None)).await;
+    assert_eq!(status, 401);
+    let (status, _) = f.send(signed("clockings", "not json", "another-key")).await;
+    assert_eq!(status, 401);
+    assert!(f.quarantined().await.is_empty());
+}

@@ -109,24 +109,73 @@ fn iam_actions_are_exactly_what_each_function_calls() {
 fn no_statement_grants_a_wildcard_resource_or_action() {
     for resource in ["ReceiverFunction", "RenewerFunction"] {
         for statement in statements(&function(resource)) {
-            let target = text(at(&statement, &["Resource"]));
-            assert_ne!(target.trim(), "*", "{resource}: {statement:?}");
-            assert!(!target.contains(":*") && !target.ends_with(":secret:*"), "{resource}: {target}");
+            let targets: Vec<String> = match at(&statement, &["Resource"]).as_sequence() {
+                Some(list) => list.iter().map(text).collect(),
+                None => vec![text(at(&statement, &["Resource"]))],
+            };
+            let sid = text(at(&statement, &["Sid"]));
+            for target in &targets {
+                assert_ne!(target.trim(), "*", "{resource}: {statement:?}");
+                if sid == "QuarantineUnstorableBodies" {
+                    // Objects of the one bucket, and only PutObject on them.
+                    assert_eq!(target, "!Sub ${QuarantineBucket.Arn}/*");
+                    assert_eq!(text(action_list(&statement)), "- s3:PutObject\n");
+                    continue;
+                }
+                assert!(!target.contains('*'), "{resource} {sid}: {target}");
+                if text(action_list(&statement)).contains("dynamodb:") {
+                    assert_eq!(target, "!GetAtt RecordTable.Arn", "{sid}");
+                }
+            }
             for action in at(&statement, &["Action"]).as_sequence().unwrap() {
                 assert!(!text(action).contains('*'), "{resource}: {}", text(action));
             }
-            let sid = text(at(&statement, &["Sid"]));
-            if target.contains("secretsmanager") {
-                assert!(
-                    target.contains("secret:${SigningKeySecretPrefix}*"),
-                    "{sid}: scoped to the key prefix: {target}"
-                );
-            }
-            if text(action_list(&statement)).contains("dynamodb:") {
-                assert_eq!(target, "!GetAtt RecordTable.Arn", "{sid}");
+            if sid.ends_with("SigningKeys") {
+                // Exactly one secret per collection: no pattern that could match another secret.
+                let expected: BTreeSet<String> = protime_webhooks::Collection::ALL
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "!Sub arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{SigningKeySecretPrefix}}{c}-??????"
+                        )
+                    })
+                    .collect();
+                assert_eq!(targets.iter().cloned().collect::<BTreeSet<_>>(), expected, "{resource} {sid}");
             }
         }
     }
+}
+
+#[test]
+fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
+    let t = template();
+    let bucket = at(&t, &["Resources", "QuarantineBucket", "Properties"]).clone();
+    let block = at(&bucket, &["PublicAccessBlockConfiguration"]);
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(text(at(block, &[setting])), "true", "{setting}");
+    }
+    let sse = &at(&bucket, &["BucketEncryption", "ServerSideEncryptionConfiguration"]).as_sequence().unwrap()[0];
+    assert_eq!(text(at(sse, &["ServerSideEncryptionByDefault", "SSEAlgorithm"])), "AES256");
+    let rule = &at(&bucket, &["LifecycleConfiguration", "Rules"]).as_sequence().unwrap()[0];
+    assert_eq!(text(at(rule, &["ExpirationInDays"])), "!Ref QuarantineRetentionDays");
+    assert_eq!(text(at(&t, &["Parameters", "QuarantineRetentionDays", "Default"])), "90");
+    let policy = at(&t, &["Resources", "QuarantineBucketPolicy", "Properties", "PolicyDocument"]).clone();
+    let deny = &at(&policy, &["Statement"]).as_sequence().unwrap()[0];
+    assert_eq!(text(at(deny, &["Effect"])), "Deny");
+    assert_eq!(text(at(deny, &["Condition", "Bool", "aws:SecureTransport"])), "false");
+}
+
+#[test]
+fn the_schedule_may_write_to_its_dead_letter_queue() {
+    let policy = at(&template(), &["Resources", "RenewerDeadLetterQueuePolicy", "Properties"]).clone();
+    let statement = &at(&policy, &["PolicyDocument", "Statement"]).as_sequence().unwrap()[0];
+    assert_eq!(text(at(statement, &["Principal", "Service"])), "events.amazonaws.com");
+    assert_eq!(text(at(statement, &["Action"])), "sqs:SendMessage");
+    assert_eq!(text(at(statement, &["Resource"])), "!GetAtt RenewerDeadLetterQueue.Arn");
+    assert_eq!(
+        text(at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])),
+        "!GetAtt RenewerFunctionSchedule.Arn"
+    );
 }
 
 fn action_list(statement: &Value) -> &Value {
@@ -176,7 +225,21 @@ fn alarms_watch_metrics_the_code_emits() {
     };
     let rejected =
         Err(ReceiveError::Unauthorized(protime_webhooks::receiver::signature::SignatureError::Mismatch.into()));
-    collect(request_metrics("Ns", None, &rejected));
+    request_metrics("Ns", None, &rejected).into_iter().for_each(&mut collect);
+    request_metrics("Ns", None, &Err(ReceiveError::NoRoute)).into_iter().for_each(&mut collect);
+    let quarantined = protime_webhooks::receiver::Received {
+        collection: protime_webhooks::Collection::Clockings,
+        accepted: protime_webhooks::receiver::signing_keys::AcceptedKey::Current,
+        outcomes: vec![protime_webhooks::receiver::ItemOutcome {
+            id: None,
+            change_version: None,
+            change_type: None,
+            outcome: protime_webhooks::receiver::EventOutcome::Quarantined { key: "k".into(), reason: "not_json" },
+        }],
+        whole_body_quarantined: true,
+        store_ms: 0.0,
+    };
+    request_metrics("Ns", None, &Ok(quarantined)).into_iter().for_each(&mut collect);
     let subscription = protime_webhooks::renewer::SubscriptionReport {
         collection: "clockings".into(),
         action: protime_webhooks::renewer::plan::ActionKind::Recover,
@@ -204,5 +267,5 @@ fn alarms_watch_metrics_the_code_emits() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3, "signature rejections, expiry and disabled alarms");
+    assert_eq!(checked, 5, "signature rejections, invalid requests, quarantined, expiry and disabled alarms");
 }

@@ -16,6 +16,8 @@ pub struct ReceiverConfig {
     pub max_body_bytes: usize,
     /// `METRICS_NAMESPACE`
     pub metrics_namespace: String,
+    /// `QUARANTINE_BUCKET`: where signed but unstorable bodies are kept (none: answered 400).
+    pub quarantine_bucket: Option<String>,
 }
 
 impl ReceiverConfig {
@@ -27,6 +29,7 @@ impl ReceiverConfig {
             key_cache: KeyCacheConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics_namespace: DEFAULT_NAMESPACE.into(),
+            quarantine_bucket: None,
         }
     }
 
@@ -49,6 +52,7 @@ impl ReceiverConfig {
             },
             max_body_bytes: env.number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
             metrics_namespace: env.metrics_namespace(),
+            quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
 }
@@ -83,6 +87,7 @@ mod tests {
             ("PREVIOUS_KEY_GRACE_SECONDS", "0"),
             ("MAX_BODY_BYTES", "2048"),
             ("METRICS_NAMESPACE", "Custom"),
+            ("QUARANTINE_BUCKET", "q"),
         ])
         .unwrap();
         assert_eq!(c.signing_key_secret_prefix, "p/");
@@ -91,6 +96,7 @@ mod tests {
         assert_eq!(c.key_cache.previous_grace, Duration::ZERO);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.metrics_namespace, "Custom");
+        assert_eq!(c.quarantine_bucket.as_deref(), Some("q"));
     }
 
     #[test]

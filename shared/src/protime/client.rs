@@ -98,6 +98,20 @@ pub struct Page {
     pub delta_link: Option<String>,
 }
 
+/// The links a paging loop has followed: one that comes back would loop forever.
+#[derive(Debug, Default)]
+pub struct LinksFollowed(std::collections::HashSet<String>);
+
+impl LinksFollowed {
+    pub fn first_time(&mut self, link: &str) -> Result<(), ProtimeError> {
+        if self.0.insert(link.to_owned()) {
+            Ok(())
+        } else {
+            Err(ProtimeError::InvalidResponse("Protime returned a page link already followed".into()))
+        }
+    }
+}
+
 /// The result of [`ProtimeClient::delta`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delta {
@@ -141,7 +155,20 @@ struct ErrorDetail {
 
 #[derive(Deserialize)]
 struct WebhookList {
-    value: Vec<WireWebhook>,
+    value: Vec<serde_json::Value>,
+}
+
+/// One item of the webhook list. Another integration's webhook, or one still `Uninitialized`,
+/// may lack fields ours always have: it is skipped and logged, and never fails the run.
+fn readable_webhook(item: serde_json::Value) -> Option<Webhook> {
+    let id = item.get("id").map(|id| id.to_string()).unwrap_or_default();
+    match serde_json::from_value::<WireWebhook>(item) {
+        Ok(wire) => Some(wire.into()),
+        Err(e) => {
+            tracing::warn!(webhook_id = %id, error = %e, "skipping a webhook Protime listed without the fields we read");
+            None
+        }
+    }
 }
 
 /// An answer that was not retried away.
@@ -182,7 +209,7 @@ impl ProtimeClient {
         let answer = self.expect_success(self.call(Method::GET, url, None).await?)?;
         let list: WebhookList = serde_json::from_slice(&answer.body)
             .map_err(|e| ProtimeError::InvalidResponse(format!("webhook list: {e}")))?;
-        Ok(list.value.into_iter().map(Webhook::from).collect())
+        Ok(list.value.into_iter().filter_map(readable_webhook).collect())
     }
 
     /// `GET /webhooks/{id}`; `None` if Protime does not know it.
@@ -287,11 +314,14 @@ impl ProtimeClient {
         Ok(Delta { records, delta_link, restarted: link.is_some() })
     }
 
-    /// Fetches pages from `link` until one has no `nextLink`; returns the records and its `deltaLink`.
+    /// Fetches pages from `link` until one has no `nextLink`; returns the records and its
+    /// `deltaLink`. A link that comes back a second time ends the round with an error.
     async fn follow(&self, link: String) -> Result<(Vec<Json>, Option<String>), ProtimeError> {
         let mut records = Vec::new();
+        let mut followed = LinksFollowed::default();
         let mut next = Some(link);
         while let Some(current) = next.take() {
+            followed.first_time(&current)?;
             let page = self.fetch_page(&current).await?;
             records.extend(page.records);
             match page.next_link {
@@ -302,7 +332,9 @@ impl ProtimeClient {
         Ok((records, None))
     }
 
-    /// Resolves a link: absolute, origin-relative (`/…`) or relative to the API base.
+    /// Resolves a link: absolute, origin-relative (`/…`) or relative to the API base. Only links
+    /// to the API base's own origin are followed: the bearer token never goes to another host.
+    /// Errors name the link's path only (a delta token is in its query).
     pub fn resolve(&self, link: &str) -> Result<Url, ProtimeError> {
         let parsed = if link.starts_with("http://") || link.starts_with("https://") {
             Url::parse(link)
@@ -311,7 +343,14 @@ impl ProtimeClient {
         } else {
             Url::parse(&format!("{}/{link}", self.api_base.as_str().trim_end_matches('/')))
         };
-        parsed.map_err(|e| ProtimeError::InvalidResponse(format!("link {link:?}: {e}")))
+        let url = parsed.map_err(|e| ProtimeError::InvalidResponse(format!("an unreadable link: {e}")))?;
+        if url.origin() != self.api_base.origin() {
+            return Err(ProtimeError::InvalidResponse(format!(
+                "a link to another origin ({}), not followed",
+                url.host_str().unwrap_or("no host")
+            )));
+        }
+        Ok(url)
     }
 
     fn url(&self, path: &str) -> Url {
@@ -348,7 +387,7 @@ impl ProtimeClient {
                     match response.bytes().await {
                         Ok(_) if status == StatusCode::UNAUTHORIZED && !refreshed => {
                             // The token was revoked or expired early: one new token, one more try.
-                            tracing::info!(%url, "Protime answered 401; fetching a new token");
+                            tracing::info!(path = url.path(), "Protime answered 401; fetching a new token");
                             refreshed = true;
                             attempt -= 1;
                             *self.token.lock().await = None;
@@ -421,7 +460,7 @@ impl ProtimeClient {
                             tracing::info!(expires_in_s = lifetime.as_secs(), "fetched a Protime access token");
                             return Ok(CachedToken {
                                 value: SecretString::from(answer.access_token),
-                                expires_at: Instant::now() + lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN),
+                                expires_at: Instant::now() + reuse_for(lifetime),
                             });
                         }
                         Ok(body) if retryable(status) => (api_error(status, &body), retry_after(&headers)),
@@ -469,6 +508,12 @@ impl super::api::RecordPages for ProtimeClient {
     async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
         ProtimeClient::fetch_page(self, link).await
     }
+}
+
+/// How long a token is reused: until [`TOKEN_EXPIRY_MARGIN`] before it expires, and at least half
+/// its life, so even a token that lives under a minute is not fetched again for every call.
+fn reuse_for(lifetime: Duration) -> Duration {
+    lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN).max(lifetime / 2)
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -534,11 +579,7 @@ mod tests {
 
     #[test]
     fn links_resolve_against_the_api_base() {
-        let client = ProtimeClient::new(
-            ProtimeCredentials::new("acme", "myprotime.eu", "id", "secret"),
-            ClientOptions::new(scopes_for(["clockings"]), "Acme"),
-        )
-        .unwrap();
+        let client = client();
         assert_eq!(
             client.resolve("/connector/protimeapi/api/v1/clockings?skip=2").unwrap().as_str(),
             "https://acme.myprotime.eu/connector/protimeapi/api/v1/clockings?skip=2"
@@ -547,7 +588,10 @@ mod tests {
             client.resolve("delta/clockings?deltaToken=x").unwrap().as_str(),
             "https://acme.myprotime.eu/connector/protimeapi/api/v1/delta/clockings?deltaToken=x"
         );
-        assert_eq!(client.resolve("https://other/x").unwrap().as_str(), "https://other/x");
+        assert_eq!(
+            client.resolve("https://acme.myprotime.eu/connector/protimeapi/api/v1/x").unwrap().as_str(),
+            "https://acme.myprotime.eu/connector/protimeapi/api/v1/x"
+        );
         assert_eq!(
             client.list_url("paid-presences", Some("date ge '2025-01-01'"), true),
             "https://acme.myprotime.eu/connector/protimeapi/api/v1/paid-presences?filter=date+ge+%272025-01-01%27&delta"
@@ -564,5 +608,56 @@ mod tests {
                 "connector-protimeapi-clockings.read"
             ]
         );
+    }
+
+    fn client() -> ProtimeClient {
+        ProtimeClient::new(
+            ProtimeCredentials::new("acme", "myprotime.eu", "id", "secret"),
+            ClientOptions::new(scopes_for(["clockings"]), "Acme"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn links_to_another_origin_are_never_followed_and_never_quoted() {
+        let client = client();
+        for link in [
+            "https://evil.example/connector/protimeapi/api/v1/delta/clockings?deltaToken=s3cr3t",
+            "http://acme.myprotime.eu/connector/protimeapi/api/v1/clockings?deltaToken=s3cr3t",
+            "https://acme.myprotime.eu:8443/x?deltaToken=s3cr3t",
+            "//evil.example/x?deltaToken=s3cr3t",
+        ] {
+            let err = client.resolve(link).unwrap_err().to_string();
+            assert!(err.contains("another origin") && !err.contains("s3cr3t"), "{link}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_link_followed_twice_is_refused() {
+        let mut followed = LinksFollowed::default();
+        followed.first_time("/a?page=1").unwrap();
+        followed.first_time("/a?page=2").unwrap();
+        assert!(followed.first_time("/a?page=1").is_err());
+    }
+
+    #[test]
+    fn tokens_are_reused_until_a_minute_before_expiry_and_at_least_half_their_life() {
+        assert_eq!(reuse_for(Duration::from_secs(1800)), Duration::from_secs(1740));
+        assert_eq!(reuse_for(Duration::from_secs(90)), Duration::from_secs(45));
+        assert_eq!(reuse_for(Duration::from_secs(30)), Duration::from_secs(15));
+        assert_eq!(reuse_for(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn webhooks_listed_without_our_fields_are_skipped_not_fatal() {
+        let body = serde_json::json!({"value": [
+            {"id": "w1", "validUntil": "2026-03-01T00:00:00Z", "status": "Enabled",
+             "destinationUrl": "https://x/webhooks/clockings", "collectionName": "clockings"},
+            {"id": "w2", "status": "Uninitialized", "destinationUrl": null, "collectionName": "breaks"},
+            {"id": "w3"},
+        ]});
+        let list: WebhookList = serde_json::from_value(body).unwrap();
+        let read: Vec<Webhook> = list.value.into_iter().filter_map(readable_webhook).collect();
+        assert_eq!(read.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["w1"]);
     }
 }

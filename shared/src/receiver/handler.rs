@@ -1,13 +1,15 @@
 //! The receiver's HTTP handler: `POST /webhooks/{collection}`.
 //!
 //! A request goes: route → size → signature → parse → conditional writes → answer. Nothing is
-//! parsed before its signature is verified, and nothing is acknowledged before it is stored.
+//! parsed before its signature is verified, and nothing is acknowledged before it is stored,
+//! deliberately skipped as older, or — signed but never storable — kept in the quarantine.
 
 use crate::collection::Collection;
 use crate::receiver::signature::{self, SignatureError};
 use crate::receiver::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
-use crate::records::event::{self, ChangeType, Event, EventError};
-use crate::records::{PutOutcome, RecordStore, Source, StoreError};
+use crate::records::event::{self, ChangeType, Event, EventError, Split};
+use crate::records::quarantine::{Quarantine, QuarantineError};
+use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -31,10 +33,17 @@ pub enum ReceiveError {
     Unauthorized(VerifyError),
     #[error("{0}")]
     InvalidEvent(EventError),
+    /// DynamoDB can never store this record, and no quarantine is configured.
+    #[error("the event can never be stored ({0})")]
+    Unstorable(&'static str),
+    #[error("the quarantine is unavailable; retry later")]
+    QuarantineUnavailable(QuarantineError),
     #[error("storage is unavailable; retry later")]
     KeysUnavailable(VerifyError),
     #[error("storage is unavailable; retry later")]
     StoreUnavailable(StoreError),
+    #[error("the invocation ran out of time before every event was stored; retry later")]
+    OutOfTime,
 }
 
 impl ReceiveError {
@@ -45,8 +54,11 @@ impl ReceiveError {
             ReceiveError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::InvalidEvent(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ReceiveError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
-            ReceiveError::KeysUnavailable(_) | ReceiveError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::InvalidEvent(_) | ReceiveError::Unstorable(_) => StatusCode::BAD_REQUEST,
+            ReceiveError::KeysUnavailable(_)
+            | ReceiveError::StoreUnavailable(_)
+            | ReceiveError::QuarantineUnavailable(_)
+            | ReceiveError::OutOfTime => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -60,8 +72,11 @@ impl ReceiveError {
             ReceiveError::InvalidEvent(e) if e.is_too_large() => "event_too_large",
             ReceiveError::Unauthorized(_) => "invalid_signature",
             ReceiveError::InvalidEvent(_) => "invalid_event",
+            ReceiveError::Unstorable(_) => "unstorable_event",
+            ReceiveError::QuarantineUnavailable(_) => "quarantine_unavailable",
             ReceiveError::KeysUnavailable(_) => "keys_unavailable",
             ReceiveError::StoreUnavailable(_) => "store_unavailable",
+            ReceiveError::OutOfTime => "out_of_time",
         }
     }
 
@@ -75,13 +90,51 @@ impl ReceiveError {
     }
 }
 
-/// The outcome of one stored or skipped event, as answered and logged.
+/// What became of one event of an acknowledged request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Decided by the conditional write: stored, duplicate or stale.
+    Written(PutOutcome),
+    /// It can never be stored as it is: kept byte for byte in the quarantine under `key`.
+    Quarantined { key: String, reason: &'static str },
+}
+
+impl EventOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventOutcome::Written(put) => put.as_str(),
+            EventOutcome::Quarantined { .. } => "quarantined",
+        }
+    }
+}
+
+/// The outcome of one event, as answered and logged. An event that could not be read has no
+/// id, version or type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemOutcome {
-    pub id: String,
-    pub change_version: String,
-    pub change_type: ChangeType,
-    pub outcome: PutOutcome,
+    pub id: Option<String>,
+    pub change_version: Option<String>,
+    pub change_type: Option<ChangeType>,
+    pub outcome: EventOutcome,
+}
+
+impl ItemOutcome {
+    fn of(event: &Event, outcome: EventOutcome) -> Self {
+        ItemOutcome {
+            id: Some(event.id.as_str().to_owned()),
+            change_version: Some(event.change_version.clone()),
+            change_type: Some(event.change_type),
+            outcome,
+        }
+    }
+
+    fn unread(outcome: EventOutcome) -> Self {
+        ItemOutcome { id: None, change_version: None, change_type: None, outcome }
+    }
+
+    fn is(&self, put: PutOutcome) -> bool {
+        self.outcome == EventOutcome::Written(put)
+    }
 }
 
 /// What an acknowledged request did.
@@ -90,14 +143,34 @@ pub struct Received {
     pub collection: Collection,
     pub accepted: AcceptedKey,
     pub outcomes: Vec<ItemOutcome>,
+    /// The whole body was one unstorable event or unusable, and was quarantined (answered 202).
+    pub whole_body_quarantined: bool,
     /// Time spent in the conditional writes.
     pub store_ms: f64,
 }
 
+/// An event to set aside: its own bytes, why, and its record id if it could be read.
+struct Unstorable<'a> {
+    index: usize,
+    bytes: &'a [u8],
+    reason: &'static str,
+    event: Option<Event>,
+}
+
+/// Where no quarantine is configured.
+pub struct NoQuarantine;
+
+impl Quarantine for NoQuarantine {
+    async fn keep(&self, _: Collection, _: &[u8], _: &str, _: Option<&str>) -> Result<String, QuarantineError> {
+        Err(QuarantineError::Unavailable("no quarantine bucket is configured".into()))
+    }
+}
+
 /// The handler with the clients and caches it keeps across invocations.
-pub struct Receiver<K, S> {
+pub struct Receiver<K, S, Q = NoQuarantine> {
     keys: SigningKeys<K>,
     store: S,
+    quarantine: Option<Q>,
     max_body_bytes: usize,
     metrics_namespace: String,
 }
@@ -107,9 +180,18 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         Receiver {
             keys,
             store,
+            quarantine: None,
             max_body_bytes,
             metrics_namespace: crate::observability::metrics::DEFAULT_NAMESPACE.into(),
         }
+    }
+}
+
+impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
+    /// Keeps signed but unstorable bodies in `quarantine` (acknowledged) instead of answering 400.
+    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Receiver<K, S, Q2> {
+        let Receiver { keys, store, max_body_bytes, metrics_namespace, .. } = self;
+        Receiver { keys, store, quarantine, max_body_bytes, metrics_namespace }
     }
 
     /// Publishes metrics under `namespace` instead of the default.
@@ -125,7 +207,9 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
         let routed = route.as_ref().ok().copied();
         let result = self.receive(&request, route).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        request_metrics(&self.metrics_namespace, routed, &result).emit();
+        for doc in request_metrics(&self.metrics_namespace, routed, &result) {
+            doc.emit();
+        }
         log_request(&result, latency_ms);
         match result {
             Ok(received) => received.into_response(),
@@ -153,40 +237,109 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
             VerifyError::Unavailable(_) => ReceiveError::KeysUnavailable(e),
             _ => ReceiveError::Unauthorized(e),
         })?;
-        let events = event::parse_body(body).map_err(ReceiveError::InvalidEvent)?;
+        let (items, single) = match event::split_body(body) {
+            Ok(Split::One(Ok(event))) => (vec![(body, Ok(event))], true),
+            Ok(Split::One(Err(e))) | Err(e) => return self.set_aside_body(collection, accepted, body, e).await,
+            Ok(Split::Batch(items)) => {
+                if self.quarantine.is_none() {
+                    // Without a quarantine a batch is all or nothing, as it always was.
+                    if let Some((index, (_, Err(e)))) = items.iter().enumerate().find(|(_, (_, r))| r.is_err()) {
+                        let source = Box::new(e.clone());
+                        return Err(ReceiveError::InvalidEvent(EventError::InBatch { index, source }));
+                    }
+                }
+                (items.into_iter().map(|(raw, event)| (raw.as_bytes(), event)).collect(), false)
+            }
+        };
         let store_started = Instant::now();
-        let outcomes = self.store_all(collection, &events).await?;
+        let mut outcomes = self.store_all(collection, items, invocation_deadline(request)).await?;
         let store_ms = store_started.elapsed().as_secs_f64() * 1000.0;
-        Ok(Received { collection, accepted, outcomes, store_ms })
+        let whole_body_quarantined = single && matches!(outcomes[0].outcome, EventOutcome::Quarantined { .. });
+        if whole_body_quarantined {
+            // The body was one event: what was kept is the whole body, under its record id.
+            outcomes.truncate(1);
+        }
+        Ok(Received { collection, accepted, outcomes, whole_body_quarantined, store_ms })
     }
 
-    /// Writes every event; the batch is acknowledged only if every write was decided.
-    async fn store_all(&self, collection: Collection, events: &[Event]) -> Result<Vec<ItemOutcome>, ReceiveError> {
-        let results =
-            crate::records::store::put_all(&self.store, collection, events, Source::Webhook, WRITE_CONCURRENCY).await;
-        events
-            .iter()
-            .zip(results)
-            .map(|(e, r)| {
-                r.map(|outcome| ItemOutcome {
-                    id: e.id.as_str().to_owned(),
-                    change_version: e.change_version.clone(),
-                    change_type: e.change_type,
-                    outcome,
-                })
-                .map_err(ReceiveError::StoreUnavailable)
-            })
-            .collect()
+    /// A signed body that is not an event at all (or is one event that can never be stored):
+    /// quarantined whole and answered 202, or refused with 400 without a quarantine.
+    async fn set_aside_body(
+        &self,
+        collection: Collection,
+        accepted: AcceptedKey,
+        body: &[u8],
+        error: EventError,
+    ) -> Result<Received, ReceiveError> {
+        let Some(quarantine) = &self.quarantine else {
+            return Err(ReceiveError::InvalidEvent(error));
+        };
+        let reason = error.reason();
+        let key = quarantine.keep(collection, body, reason, None).await.map_err(ReceiveError::QuarantineUnavailable)?;
+        let outcomes = vec![ItemOutcome::unread(EventOutcome::Quarantined { key, reason })];
+        Ok(Received { collection, accepted, outcomes, whole_body_quarantined: true, store_ms: 0.0 })
+    }
+
+    /// Writes every readable event and quarantines the others; the request is acknowledged only
+    /// if every event was decided before `deadline` (what was written by then is safe to retry:
+    /// the retry is a duplicate). The outcomes are in the body's order.
+    async fn store_all(
+        &self,
+        collection: Collection,
+        items: Vec<(&[u8], Result<Event, EventError>)>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Vec<ItemOutcome>, ReceiveError> {
+        let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
+        let mut readable = Vec::with_capacity(items.len());
+        let mut unstorable = Vec::new();
+        for (index, (bytes, event)) in items.into_iter().enumerate() {
+            match event {
+                Ok(event) => readable.push((index, bytes, event)),
+                Err(e) => unstorable.push(Unstorable { index, bytes, reason: e.reason(), event: None }),
+            }
+        }
+        let events: Vec<Event> = readable.iter().map(|(_, _, e)| e.clone()).collect();
+        let writes = put_all(&self.store, collection, &events, Source::Webhook, WRITE_CONCURRENCY);
+        let results = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, writes).await.map_err(|_| ReceiveError::OutOfTime)?,
+            None => writes.await,
+        };
+        for ((index, bytes, event), result) in readable.into_iter().zip(results) {
+            match result {
+                Ok(put) => outcomes[index] = Some(ItemOutcome::of(&event, EventOutcome::Written(put))),
+                Err(StoreError::Rejected { reason, .. }) => {
+                    unstorable.push(Unstorable { index, bytes, reason, event: Some(event) })
+                }
+                Err(e @ StoreError::Unavailable(_)) => return Err(ReceiveError::StoreUnavailable(e)),
+            }
+        }
+        for item in unstorable {
+            let Some(quarantine) = &self.quarantine else {
+                return Err(ReceiveError::Unstorable(item.reason));
+            };
+            let id = item.event.as_ref().map(|e| e.id.as_str());
+            let key = quarantine
+                .keep(collection, item.bytes, item.reason, id)
+                .await
+                .map_err(ReceiveError::QuarantineUnavailable)?;
+            let outcome = EventOutcome::Quarantined { key, reason: item.reason };
+            outcomes[item.index] = Some(match &item.event {
+                Some(event) => ItemOutcome::of(event, outcome),
+                None => ItemOutcome::unread(outcome),
+            });
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
 }
 
 /// The metrics of one request: counts by outcome, signature rejections by reason, batch size
-/// and store latency. Published per function and per collection.
+/// and store latency, published per function and per collection; and one document per
+/// quarantine reason (`Quarantined`, dimension `Reason`).
 pub fn request_metrics(
     namespace: &str,
     collection: Option<Collection>,
     result: &Result<Received, ReceiveError>,
-) -> crate::observability::metrics::MetricDoc {
+) -> Vec<crate::observability::metrics::MetricDoc> {
     use crate::observability::metrics::{MetricDoc, Unit};
     let mut doc = MetricDoc::new(namespace, "receiver");
     if let Some(c) = collection {
@@ -196,42 +349,63 @@ pub fn request_metrics(
     match result {
         Ok(r) => {
             let count = |f: &dyn Fn(&ItemOutcome) -> bool| r.outcomes.iter().filter(|o| f(o)).count() as u64;
-            doc.count("EventsStored", count(&|o| o.outcome == PutOutcome::Stored))
-                .count("EventsDuplicate", count(&|o| o.outcome == PutOutcome::Duplicate))
-                .count("EventsStale", count(&|o| o.outcome == PutOutcome::Stale))
+            let main = doc
+                .count("EventsStored", count(&|o| o.is(PutOutcome::Stored)))
+                .count("EventsDuplicate", count(&|o| o.is(PutOutcome::Duplicate)))
+                .count("EventsStale", count(&|o| o.is(PutOutcome::Stale)))
                 .count(
                     "EventsDeleted",
-                    count(&|o| o.outcome == PutOutcome::Stored && o.change_type == ChangeType::Delete),
+                    count(&|o| o.is(PutOutcome::Stored) && o.change_type == Some(ChangeType::Delete)),
                 )
                 .count("BatchSize", r.outcomes.len() as u64)
                 .count("PreviousKeyAccepted", u64::from(r.accepted == AcceptedKey::Previous))
-                .metric("StoreLatency", Unit::Milliseconds, r.store_ms)
+                .metric("StoreLatency", Unit::Milliseconds, r.store_ms);
+            let mut reasons: Vec<&'static str> = r
+                .outcomes
+                .iter()
+                .filter_map(|o| match o.outcome {
+                    EventOutcome::Quarantined { reason, .. } => Some(reason),
+                    EventOutcome::Written(_) => None,
+                })
+                .collect();
+            reasons.sort_unstable();
+            let mut docs = vec![main];
+            for reason in reasons.iter().copied().collect::<std::collections::BTreeSet<_>>() {
+                let n = reasons.iter().filter(|r| **r == reason).count() as u64;
+                docs.push(MetricDoc::new(namespace, "receiver").dimension("Reason", reason).count("Quarantined", n));
+            }
+            docs
         }
         Err(ReceiveError::Unauthorized(reason)) => {
-            doc.dimension("Reason", reason.reason()).count("SignatureRejected", 1)
+            vec![doc.dimension("Reason", reason.reason()).count("SignatureRejected", 1)]
         }
-        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => doc.count("Unavailable", 1),
-        Err(_) => doc.count("InvalidRequests", 1),
+        Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => vec![doc.count("Unavailable", 1)],
+        Err(_) => vec![doc.count("InvalidRequests", 1)],
     }
 }
 
 /// One log line per event and one per request; a rejection says why without any secret.
 fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f64) {
     match result {
-        Ok(Received { collection, accepted, outcomes, .. }) => {
+        Ok(received @ Received { collection, accepted, outcomes, .. }) => {
             for o in outcomes {
-                tracing::info!(
-                    collection = %collection,
-                    id = %o.id,
-                    change_version = %o.change_version,
-                    change_type = o.change_type.as_str(),
-                    outcome = o.outcome.as_str(),
-                    "event"
-                );
+                let (key, reason) = match &o.outcome {
+                    EventOutcome::Quarantined { key, reason } => (key.as_str(), *reason),
+                    EventOutcome::Written(_) => ("", ""),
+                };
+                let id = o.id.as_deref().unwrap_or("");
+                let change_version = o.change_version.as_deref().unwrap_or("");
+                let change_type = o.change_type.map(ChangeType::as_str).unwrap_or("");
+                let outcome = o.outcome.as_str();
+                if key.is_empty() {
+                    tracing::info!(collection = %collection, id, change_version, change_type, outcome, "event");
+                } else {
+                    tracing::warn!(collection = %collection, id, change_version, change_type, outcome, reason, key, "event quarantined");
+                }
             }
             tracing::info!(
                 collection = %collection,
-                status = 200,
+                status = received.status().as_u16(),
                 events = outcomes.len(),
                 key_stage = accepted.as_str(),
                 latency_ms,
@@ -250,6 +424,9 @@ fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f64) {
                 ReceiveError::StoreUnavailable(e) => {
                     tracing::error!(status, code, error = %e, latency_ms, "request not acknowledged")
                 }
+                ReceiveError::QuarantineUnavailable(e) => {
+                    tracing::error!(status, code, error = %e, latency_ms, "request not acknowledged")
+                }
                 _ => tracing::warn!(status, code, error = %error, latency_ms, "request rejected"),
             }
         }
@@ -257,22 +434,56 @@ fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f64) {
 }
 
 impl Received {
-    /// 200 with one result per event, in the body's order.
+    /// 202 when the whole body was quarantined, else 200.
+    pub fn status(&self) -> StatusCode {
+        if self.whole_body_quarantined {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        }
+    }
+
+    /// `{"quarantined":{"key","reason"}}` for a whole body, else one result per event in the
+    /// body's order.
     fn into_response(self) -> Response<Body> {
+        if let (true, Some(EventOutcome::Quarantined { key, reason })) =
+            (self.whole_body_quarantined, self.outcomes.first().map(|o| &o.outcome))
+        {
+            return json_response(StatusCode::ACCEPTED, &json!({"quarantined": {"key": key, "reason": reason}}));
+        }
         let results: Vec<_> = self
             .outcomes
             .iter()
             .map(|o| {
-                json!({
+                let mut result = json!({
                     "id": o.id,
                     "changeVersion": o.change_version,
-                    "changeType": o.change_type.as_str(),
+                    "changeType": o.change_type.map(ChangeType::as_str),
                     "outcome": o.outcome.as_str(),
-                })
+                });
+                if let EventOutcome::Quarantined { key, reason } = &o.outcome {
+                    result["reason"] = json!(reason);
+                    result["key"] = json!(key);
+                }
+                result
             })
             .collect();
         json_response(StatusCode::OK, &json!({ "results": results }))
     }
+}
+
+/// Time kept back from the invocation's deadline to answer 503 before Lambda ends the function.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// When the writes must be done by: the invocation's deadline less [`DEADLINE_MARGIN`]. None
+/// outside Lambda (no context), or when the deadline is not a time still ahead: Lambda ends an
+/// invocation at its deadline, so a past one is an emulator's placeholder (`cargo lambda watch`
+/// sends the timeout's length, 600000), not a deadline.
+fn invocation_deadline(request: &Request) -> Option<tokio::time::Instant> {
+    let deadline_ms = request.lambda_context_ref()?.deadline;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64;
+    let left = std::time::Duration::from_millis(deadline_ms.checked_sub(now_ms).filter(|ms| *ms > 0)?);
+    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// The collection named by the route: API Gateway's path parameter where it gives one, else
@@ -306,9 +517,13 @@ impl From<SignatureError> for ReceiveError {
     }
 }
 
-/// The receiver as deployed: keys from Secrets Manager, records in DynamoDB.
-pub type AwsReceiver =
-    Receiver<crate::receiver::signing_keys::SecretsManagerKeySource, crate::records::store::DynamoRecordStore>;
+/// The receiver as deployed: keys from Secrets Manager, records in DynamoDB, the quarantine in
+/// S3 (if `QUARANTINE_BUCKET` is set).
+pub type AwsReceiver = Receiver<
+    crate::receiver::signing_keys::SecretsManagerKeySource,
+    crate::records::store::DynamoRecordStore,
+    crate::records::quarantine::S3Quarantine,
+>;
 
 impl AwsReceiver {
     /// Builds the clients once; call at cold start, outside the handler.
@@ -319,8 +534,12 @@ impl AwsReceiver {
         );
         let store =
             crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+        let quarantine = config.quarantine_bucket.as_ref().map(|bucket| {
+            crate::records::quarantine::S3Quarantine::new(crate::records::quarantine::S3Quarantine::client(sdk), bucket)
+        });
         Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
             .with_metrics_namespace(config.metrics_namespace.clone())
+            .with_quarantine(quarantine)
     }
 }
 
@@ -329,8 +548,7 @@ mod tests {
     use super::*;
     use crate::receiver::signature::{authorization_header, SigningKey};
     use crate::receiver::signing_keys::KeyCacheConfig;
-    use crate::testing::MemoryKeySource;
-    use crate::testing::MemoryRecordStore;
+    use crate::testing::{MemoryKeySource, MemoryQuarantine, MemoryRecordStore};
     use lambda_http::aws_lambda_events::query_map::QueryMap;
     use std::collections::HashMap;
     use std::sync::atomic::Ordering;
@@ -356,15 +574,121 @@ mod tests {
         request(path, body.as_bytes(), Some(authorization_header(&SigningKey::new(KEY), body.as_bytes())))
     }
 
-    async fn answer(r: &Receiver<MemoryKeySource, MemoryRecordStore>, req: Request) -> (u16, serde_json::Value) {
+    async fn answer<Q: Quarantine>(
+        r: &Receiver<MemoryKeySource, MemoryRecordStore, Q>,
+        req: Request,
+    ) -> (u16, serde_json::Value) {
         let response = r.handle(req).await;
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         (response.status().as_u16(), body)
     }
 
-    fn stored(r: &Receiver<MemoryKeySource, MemoryRecordStore>) -> usize {
+    fn stored<Q>(r: &Receiver<MemoryKeySource, MemoryRecordStore, Q>) -> usize {
         r.store.items.lock().unwrap().len()
+    }
+
+    fn quarantining() -> Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine> {
+        receiver().with_quarantine(Some(MemoryQuarantine::default()))
+    }
+
+    fn kept(r: &Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine>) -> Vec<(String, String)> {
+        let q = r.quarantine.as_ref().unwrap();
+        q.bodies().into_iter().map(|(reason, bytes)| (reason, String::from_utf8(bytes).unwrap())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_signed_body_that_is_no_event_is_quarantined_whole_and_answered_202() {
+        let r = quarantining();
+        for (body, reason) in [
+            ("not json", "not_json"),
+            ("[]", "empty_batch"),
+            (r#"{"id":1}"#, "missing_change_version"),
+            (r#"{"id":1,"changeVersion":"1","n":1e400}"#, "number_out_of_range"),
+        ] {
+            let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body)).await;
+            assert_eq!((status, answer_body["quarantined"]["reason"].as_str()), (202, Some(reason)), "{body}");
+            let key = answer_body["quarantined"]["key"].as_str().unwrap();
+            assert!(key.starts_with("clockings/") && key.ends_with(".json"), "{key}");
+            assert_eq!(kept(&r).last().unwrap(), &(reason.to_owned(), body.to_owned()), "kept byte for byte");
+        }
+        assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn a_version_longer_than_64_characters_is_quarantined_not_stored() {
+        let r = quarantining();
+        let body = format!(r#"{{"id":1,"changeVersion":"{}"}}"#, "A".repeat(65));
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", &body)).await;
+        assert_eq!((status, answer_body["quarantined"]["reason"].as_str()), (202, Some("change_version_too_long")));
+        assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn one_unstorable_event_of_a_batch_is_quarantined_by_its_own_text_and_the_rest_stored() {
+        let r = quarantining();
+        let body = r#"[{"id":1,"changeVersion":"1"}, {"id":2, "data":true} ,{"id":3,"changeVersion":"1","a":{"":1}},{"id":4,"changeVersion":"1"}]"#;
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body)).await;
+        assert_eq!(status, 200, "{answer_body}");
+        let outcomes: Vec<&str> =
+            answer_body["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+        assert_eq!(outcomes, ["stored", "quarantined", "quarantined", "stored"]);
+        assert_eq!(answer_body["results"][1]["reason"], "missing_change_version");
+        assert_eq!(answer_body["results"][2]["reason"], "empty_attribute_name");
+        assert_eq!(answer_body["results"][2]["id"], "3");
+        assert_eq!(
+            kept(&r),
+            [
+                ("missing_change_version".to_owned(), r#"{"id":2, "data":true}"#.to_owned()),
+                ("empty_attribute_name".to_owned(), r#"{"id":3,"changeVersion":"1","a":{"":1}}"#.to_owned()),
+            ]
+        );
+        assert_eq!(stored(&r), 2);
+    }
+
+    #[tokio::test]
+    async fn a_single_record_dynamodb_would_refuse_is_quarantined_whole() {
+        let r = quarantining();
+        let body = r#"{"id":3,"changeVersion":"1","":"empty name"}"#;
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body)).await;
+        assert_eq!((status, answer_body["quarantined"]["reason"].as_str()), (202, Some("empty_attribute_name")));
+        assert_eq!(r.quarantine.as_ref().unwrap().kept.lock().unwrap()[0].record_id.as_deref(), Some("3"));
+        assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn without_a_quarantine_an_unstorable_record_is_400_not_503() {
+        let r = receiver();
+        let (status, answer_body) =
+            answer(&r, signed("/webhooks/clockings", r#"{"id":3,"changeVersion":"1","":1}"#)).await;
+        assert_eq!((status, answer_body["error"]["code"].as_str()), (400, Some("unstorable_event")));
+        let (status, _) = answer(&r, signed("/webhooks/clockings", "not json")).await;
+        assert_eq!(status, 400);
+    }
+
+    #[tokio::test]
+    async fn a_failed_quarantine_write_acknowledges_nothing() {
+        let r = quarantining();
+        r.quarantine.as_ref().unwrap().fail.store(true, Ordering::SeqCst);
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", "not json")).await;
+        assert_eq!((status, answer_body["error"]["code"].as_str()), (503, Some("quarantine_unavailable")));
+        let batch = r#"[{"id":1,"changeVersion":"1"},{"id":2}]"#;
+        let (status, _) = answer(&r, signed("/webhooks/clockings", batch)).await;
+        assert_eq!(status, 503, "the stored event's retry will be a duplicate");
+    }
+
+    #[tokio::test]
+    async fn nothing_unsigned_or_wrongly_signed_is_ever_quarantined() {
+        let r = quarantining();
+        let wrong = authorization_header(&SigningKey::new("another-key"), b"not json");
+        for req in [
+            request("/webhooks/clockings", b"not json", None),
+            request("/webhooks/clockings", b"not json", Some(wrong)),
+            request("/webhooks/clockings", b"not json", Some("HMAC-SHA256 AAAA".into())),
+        ] {
+            assert_eq!(answer(&r, req).await.0, 401);
+        }
+        assert!(kept(&r).is_empty());
     }
 
     #[tokio::test]
@@ -405,6 +729,29 @@ mod tests {
             assert_eq!(answer_body["error"]["code"], "invalid_signature");
         }
         assert_eq!(stored(&r), 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_finish_before_the_invocation_deadline_is_503() {
+        let r = receiver();
+        r.store.delays.lock().unwrap().insert("2".into(), 200);
+        let body = r#"[{"id":1,"changeVersion":"1"},{"id":2,"changeVersion":"1"}]"#;
+        let mut context = lambda_http::Context::default();
+        let now_ms = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        context.deadline = now_ms + 1600; // 100 ms left once the margin is kept back
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body).with_lambda_context(context)).await;
+        assert_eq!((status, answer_body["error"]["code"].as_str()), (503, Some("out_of_time")));
+        // A deadline that is not ahead (an emulator's placeholder) sets no limit.
+        let mut context = lambda_http::Context::default();
+        context.deadline = 600_000;
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body).with_lambda_context(context)).await;
+        assert_eq!(status, 200, "{answer_body}");
+        // With time enough, the same batch is stored again (the retries are duplicates).
+        let mut context = lambda_http::Context::default();
+        context.deadline = now_ms + 30_000;
+        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body).with_lambda_context(context)).await;
+        assert_eq!(status, 200, "{answer_body}");
+        assert_eq!(answer_body["results"][1]["outcome"], "duplicate");
     }
 
     #[tokio::test]
@@ -515,8 +862,13 @@ mod tests {
 
     #[test]
     fn metrics_count_outcomes_and_rejection_reasons() {
-        let outcome =
-            |outcome, change_type| ItemOutcome { id: "1".into(), change_version: "1".into(), change_type, outcome };
+        let outcome = |outcome, change_type| ItemOutcome {
+            id: Some("1".into()),
+            change_version: Some("1".into()),
+            change_type: Some(change_type),
+            outcome: EventOutcome::Written(outcome),
+        };
+        let quarantined = |reason| ItemOutcome::unread(EventOutcome::Quarantined { key: "k".into(), reason });
         let received = Received {
             collection: Collection::Clockings,
             accepted: AcceptedKey::Current,
@@ -525,10 +877,19 @@ mod tests {
                 outcome(PutOutcome::Stored, ChangeType::Delete),
                 outcome(PutOutcome::Duplicate, ChangeType::InsertOrUpdate),
                 outcome(PutOutcome::Stale, ChangeType::Delete),
+                quarantined("not_json"),
+                quarantined("missing_id"),
+                quarantined("not_json"),
             ],
+            whole_body_quarantined: false,
             store_ms: 3.5,
         };
-        let v = request_metrics("Ns", Some(Collection::Clockings), &Ok(received)).to_json(0);
+        let docs = request_metrics("Ns", Some(Collection::Clockings), &Ok(received));
+        let by_reason: Vec<serde_json::Value> =
+            docs[1..].iter().map(|d| d.to_json(0)).map(|v| json!([v["Reason"], v["Quarantined"]])).collect();
+        assert_eq!(by_reason, [json!(["missing_id", 1.0]), json!(["not_json", 2.0])]);
+        let v = docs[0].to_json(0);
+        assert!(v.get("Quarantined").is_none(), "counted once, per reason");
         assert_eq!(
             (
                 v["EventsStored"].as_f64(),
@@ -538,12 +899,12 @@ mod tests {
             ),
             (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
         );
-        assert_eq!(v["BatchSize"], 4.0);
+        assert_eq!(v["BatchSize"], 7.0);
         assert_eq!(v["StoreLatency"], 3.5);
         assert_eq!(v["Collection"], "clockings");
 
         let rejected = Err(ReceiveError::Unauthorized(SignatureError::Mismatch.into()));
-        let v = request_metrics("Ns", Some(Collection::Clockings), &rejected).to_json(0);
+        let v = request_metrics("Ns", Some(Collection::Clockings), &rejected)[0].to_json(0);
         assert_eq!((v["SignatureRejected"].as_f64(), v["Reason"].as_str()), (Some(1.0), Some("mismatch")));
         assert_eq!(
             v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -551,9 +912,9 @@ mod tests {
         );
 
         let unavailable = Err(ReceiveError::StoreUnavailable(StoreError::Unavailable("down".into())));
-        assert_eq!(request_metrics("Ns", None, &unavailable).to_json(0)["Unavailable"], 1.0);
+        assert_eq!(request_metrics("Ns", None, &unavailable)[0].to_json(0)["Unavailable"], 1.0);
         let invalid = Err(ReceiveError::NoRoute);
-        let v = request_metrics("Ns", None, &invalid).to_json(0);
+        let v = request_metrics("Ns", None, &invalid)[0].to_json(0);
         assert_eq!(v["InvalidRequests"], 1.0);
         assert!(v.get("Collection").is_none());
     }
@@ -730,7 +1091,7 @@ mod tests {
         }
     }
 
-    impl Receiver<MemoryKeySource, MemoryRecordStore> {
+    impl<Q> Receiver<MemoryKeySource, MemoryRecordStore, Q> {
         fn keys_source(&self) -> &MemoryKeySource {
             self.keys.source()
         }

@@ -11,4 +11,7 @@ pub mod handler;
 pub mod signature;
 pub mod signing_keys;
 
-pub use handler::{request_metrics, route_collection, AwsReceiver, ItemOutcome, ReceiveError, Received, Receiver};
+pub use handler::{
+    request_metrics, route_collection, AwsReceiver, EventOutcome, ItemOutcome, NoQuarantine, ReceiveError, Received,
+    Receiver,
+};

@@ -81,6 +81,27 @@ pub enum EventError {
 }
 
 impl EventError {
+    /// A stable name of what is wrong, for answers, metrics and quarantine metadata.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            EventError::Json(JsonError::Syntax(_)) => "not_json",
+            EventError::Json(JsonError::TooDeep) => "too_deep",
+            EventError::Json(JsonError::DuplicateKey(_)) => "duplicate_key",
+            EventError::Json(JsonError::NumberOutOfRange(_)) => "number_out_of_range",
+            EventError::NotAnEvent => "not_an_event",
+            EventError::EmptyBatch => "empty_batch",
+            EventError::InvalidChangeType => "invalid_change_type",
+            EventError::MissingData => "missing_data",
+            EventError::MissingId => "missing_id",
+            EventError::InvalidId => "invalid_id",
+            EventError::MissingChangeVersion => "missing_change_version",
+            EventError::InvalidChangeVersion => "invalid_change_version",
+            EventError::ChangeVersionTooLong => "change_version_too_long",
+            EventError::TooLarge => "event_too_large",
+            EventError::InBatch { source, .. } => source.reason(),
+        }
+    }
+
     /// Whether the request should be answered 413 rather than 400.
     pub fn is_too_large(&self) -> bool {
         match self {
@@ -94,24 +115,41 @@ impl EventError {
 /// Parses a request body into its events. Either every event is valid or the body is
 /// rejected as a whole, so a batch is never half-stored because of bad input.
 pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, EventError> {
+    match split_body(body)? {
+        Split::One(event) => event.map(|e| vec![e]),
+        Split::Batch(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(index, (_, event))| event.map_err(|e| EventError::InBatch { index, source: Box::new(e) }))
+            .collect(),
+    }
+}
+
+/// A body whose top level is usable, with each event parsed on its own.
+#[derive(Debug)]
+pub enum Split<'a> {
+    /// A single event: the body is its JSON text.
+    One(Result<Event, EventError>),
+    /// An array: every item with its own JSON text, so one unstorable event can be set aside
+    /// byte for byte while the others are stored.
+    Batch(Vec<(&'a str, Result<Event, EventError>)>),
+}
+
+/// Splits a body into its events; `Err` only when the body itself is unusable (not JSON, or an
+/// empty array).
+pub fn split_body(body: &[u8]) -> Result<Split<'_>, EventError> {
     match json::split_top(body)? {
         json::Top::Array(items) => {
             if items.is_empty() {
                 return Err(EventError::EmptyBatch);
             }
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(index, raw)| {
-                    check_size(raw.get().len())
-                        .and_then(|()| parse_event(json::parse_raw(raw, 1)?))
-                        .map_err(|e| EventError::InBatch { index, source: Box::new(e) })
-                })
-                .collect()
+            let parse = |raw: &serde_json::value::RawValue| {
+                check_size(raw.get().len()).and_then(|()| parse_event(json::parse_raw(raw, 1)?))
+            };
+            Ok(Split::Batch(items.into_iter().map(|raw| (raw.get(), parse(raw))).collect()))
         }
         json::Top::Value(raw) => {
-            check_size(body.len())?;
-            parse_event(json::parse_raw(raw, 0)?).map(|e| vec![e])
+            Ok(Split::One(check_size(body.len()).and_then(|()| parse_event(json::parse_raw(raw, 0)?))))
         }
     }
 }

@@ -93,6 +93,43 @@ pub fn is_deletion(event: &Event) -> bool {
         || event.data.iter().any(|(name, value)| name == "status" && matches!(value, Json::String(s) if s == "Deleted"))
 }
 
+/// DynamoDB's limits on an item: 400 KB, a partition key of at most 2048 bytes.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+
+/// Why DynamoDB would refuse an item (`ValidationException`). Checked before writing: the local
+/// emulator accepts some of these (an empty attribute name, for one), DynamoDB never does.
+pub fn unstorable(item: &HashMap<String, AttributeValue>) -> Option<&'static str> {
+    if let Some(AttributeValue::S(pk)) = item.get(attr::PK) {
+        if pk.len() > MAX_PARTITION_KEY_BYTES {
+            return Some("key_too_long");
+        }
+    }
+    if item.keys().any(String::is_empty) || item.values().any(has_empty_name) {
+        return Some("empty_attribute_name");
+    }
+    let size: usize = item.iter().map(|(name, value)| name.len() + value_size(value)).sum();
+    (size > MAX_ITEM_BYTES).then_some("item_too_large")
+}
+
+fn has_empty_name(value: &AttributeValue) -> bool {
+    match value {
+        AttributeValue::M(fields) => fields.iter().any(|(name, v)| name.is_empty() || has_empty_name(v)),
+        AttributeValue::L(items) => items.iter().any(has_empty_name),
+        _ => false,
+    }
+}
+
+/// An upper bound of an attribute value's size as DynamoDB counts it.
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+        AttributeValue::M(fields) => 3 + fields.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
 /// A JSON value as a native DynamoDB attribute (numbers keep their exact text).
 pub fn attribute_value(value: &Json) -> AttributeValue {
     match value {
@@ -172,5 +209,35 @@ mod tests {
         assert_eq!(shadowed["source"], AttributeValue::S("terminal".into()));
         assert_eq!(shadowed["deleted"], AttributeValue::S("no".into()));
         assert_eq!(shadowed["pk"], AttributeValue::N("7".into()));
+    }
+
+    #[test]
+    fn items_dynamodb_would_refuse_are_recognised_before_writing() {
+        let ok = record_item(
+            Collection::Clockings,
+            &event(r#"{"id":1,"changeVersion":"1","a":{"b":1}}"#),
+            Source::Webhook,
+            "t",
+        );
+        assert_eq!(unstorable(&ok), None);
+        let empty = event(r#"{"id":1,"changeVersion":"1","a":{"":1}}"#);
+        assert_eq!(
+            unstorable(&record_item(Collection::Clockings, &empty, Source::Webhook, "t")),
+            Some("empty_attribute_name")
+        );
+        let top = event(r#"{"id":1,"changeVersion":"1","":true}"#);
+        assert_eq!(
+            unstorable(&record_item(Collection::Clockings, &top, Source::Webhook, "t")),
+            Some("empty_attribute_name")
+        );
+        let long_id = event(&format!(r#"{{"id":"{}","changeVersion":"1"}}"#, "x".repeat(2100)));
+        assert_eq!(
+            unstorable(&record_item(Collection::Clockings, &long_id, Source::Webhook, "t")),
+            Some("key_too_long")
+        );
+        // Events over 350 KB are refused before an item is built; the item check is the backstop.
+        let mut big = ok.clone();
+        big.insert("a".into(), AttributeValue::S("x".repeat(MAX_ITEM_BYTES)));
+        assert_eq!(unstorable(&big), Some("item_too_large"));
     }
 }

@@ -5,6 +5,8 @@
 //! - [`order`]: the comparable form of a `changeVersion` (pure).
 //! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
 //! - [`store`]: the [`store::RecordStore`] trait, its DynamoDB adapter and the bounded write loop.
+//! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
+//!   with its S3 adapter.
 //!
 //! Used by the receiver, the re-sync and the renewer; uses nothing of theirs.
 
@@ -12,6 +14,7 @@ pub mod event;
 pub mod item;
 pub mod json;
 pub mod order;
+pub mod quarantine;
 pub mod store;
 
 pub use event::{ChangeType, Event, RecordId};

@@ -8,10 +8,10 @@ use super::event::{ChangeType, Event};
 use super::item::{attr, record_item, Source};
 use super::order::{is_current_order_key, order_key};
 use crate::collection::Collection;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -42,6 +42,17 @@ pub enum StoreError {
     /// The table could not be reached or refused for a passing reason (throttling, outage).
     #[error("the record table is unavailable: {0}")]
     Unavailable(String),
+    /// DynamoDB can never store this record (`ValidationException`, or a limit checked before
+    /// writing); retrying cannot help.
+    #[error("the record can never be stored ({reason}): {message}")]
+    Rejected { reason: &'static str, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn rejected_item(item: &HashMap<String, AttributeValue>) -> Option<StoreError> {
+        super::item::unstorable(item)
+            .map(|reason| StoreError::Rejected { reason, message: "it exceeds a DynamoDB item limit".into() })
+    }
 }
 
 /// Conditional writes of records.
@@ -55,7 +66,8 @@ pub trait RecordStore: Send + Sync {
 }
 
 /// Writes every event with at most `concurrency` writes in flight; the results are in the
-/// events' order.
+/// events' order. A slow write does not hold the others back: the window refills as soon as any
+/// write finishes.
 pub async fn put_all<S: RecordStore>(
     store: &S,
     collection: Collection,
@@ -63,20 +75,22 @@ pub async fn put_all<S: RecordStore>(
     source: Source,
     concurrency: usize,
 ) -> Vec<Result<PutOutcome, StoreError>> {
-    // A loop rather than `stream::buffered` with a closure: the closure's future trips the
-    // compiler's higher-ranked lifetime check when the caller must be `Send`.
-    let mut pending = FuturesOrdered::new();
-    let mut results = Vec::with_capacity(events.len());
-    for event in events {
-        if pending.len() >= concurrency {
-            results.extend(pending.next().await);
+    // A loop rather than `stream::buffer_unordered` with a closure: the closure's future trips
+    // the compiler's higher-ranked lifetime check when the caller must be `Send`.
+    let mut pending = FuturesUnordered::new();
+    let mut results: Vec<Option<Result<PutOutcome, StoreError>>> = vec![None; events.len()];
+    for (index, event) in events.iter().enumerate() {
+        if pending.len() >= concurrency.max(1) {
+            if let Some((done, result)) = pending.next().await {
+                results[done] = Some(result);
+            }
         }
-        pending.push_back(store.put(collection, event, source));
+        pending.push(async move { (index, store.put(collection, event, source).await) });
     }
-    while let Some(result) = pending.next().await {
-        results.push(result);
+    while let Some((done, result)) = pending.next().await {
+        results[done] = Some(result);
     }
-    results
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("write not run".into())))).collect()
 }
 
 /// The condition of a write: the record is new, or this version is newer. A Delete also wins
@@ -188,6 +202,10 @@ impl DynamoRecordStore {
                 };
                 Err(Ok(failed.item))
             }
+            Err(e) if e.code() == Some("ValidationException") => Err(Err(StoreError::Rejected {
+                reason: "dynamodb_validation",
+                message: DisplayErrorContext(e).to_string(),
+            })),
             Err(e) => Err(Err(StoreError::Unavailable(DisplayErrorContext(e).to_string()))),
         }
     }
@@ -198,6 +216,9 @@ impl RecordStore for DynamoRecordStore {
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;
         let item = record_item(collection, event, source, &received_now());
+        if let Some(rejected) = StoreError::rejected_item(&item) {
+            return Err(rejected);
+        }
         let mut legacy: Option<String> = None;
         for _ in 0..=LEGACY_ATTEMPTS {
             let old = match self.put_once(item.clone(), &order, deleting, legacy.as_deref()).await {
@@ -291,6 +312,24 @@ mod tests {
 
         fn deleted(store: &MemoryRecordStore) -> Option<AttributeValue> {
             store.attribute(Collection::Clockings, "1", attr::DELETED)
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_slow_write_does_not_hold_back_the_writes_behind_it() {
+            let store = MemoryRecordStore::default();
+            store.delays.lock().unwrap().insert("1".into(), 1000);
+            let events: Vec<Event> = (1..=5)
+                .map(|id| parse_body(format!(r#"{{"id":{id},"changeVersion":"1"}}"#).as_bytes()).unwrap().remove(0))
+                .collect();
+            let results = put_all(&store, Collection::Clockings, &events, Source::Webhook, 2).await;
+            assert!(results.iter().all(|r| *r == Ok(PutOutcome::Stored)), "{results:?}");
+            let order = store.journal.lines();
+            assert_eq!(
+                order.last().map(String::as_str),
+                Some("store put 1"),
+                "the slow write finishes last: {order:?}"
+            );
+            assert_eq!(order.len(), 5);
         }
 
         #[test]

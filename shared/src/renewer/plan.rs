@@ -125,6 +125,17 @@ impl Action {
         }
     }
 
+    /// The reported webhook the action is about (none for a create).
+    pub fn webhook(&self) -> Option<&Webhook> {
+        match self {
+            Action::Keep { webhook }
+            | Action::Renew { webhook, .. }
+            | Action::Recover { webhook, .. }
+            | Action::Recreate { webhook, .. } => Some(webhook),
+            Action::Create => None,
+        }
+    }
+
     /// Why a renewal is due, where the action is one.
     pub fn reason(&self) -> Option<RenewReason> {
         match self {
@@ -145,6 +156,9 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     /// Webhooks pointing at our destination base that no wanted subscription uses.
     pub strays: Vec<Webhook>,
+    /// Disabled webhooks at a wanted subscription's own destination and collection, beside the
+    /// Enabled one that replaced it: ours, and deleted whatever `DELETE_STRAY_WEBHOOKS` says.
+    pub leftovers: Vec<Webhook>,
 }
 
 /// The inputs of a plan.
@@ -178,14 +192,29 @@ pub fn plan(input: PlanInput<'_>) -> Plan {
         })
         .collect();
     let ours = format!("{}/webhooks/", input.destination_base.trim_end_matches('/'));
-    let strays = input
+    let replaced_by_enabled = |w: &Webhook| {
+        w.status == WebhookStatus::Disabled
+            && input.desired.iter().any(|d| {
+                same_subscription(d, w)
+                    && input.reported.iter().zip(&used).any(|(other, used)| {
+                        *used && other.status == WebhookStatus::Enabled && same_subscription(d, other)
+                    })
+            })
+    };
+    let (leftovers, strays) = input
         .reported
         .iter()
         .zip(&used)
         .filter(|(w, used)| !**used && w.destination_url.starts_with(&ours))
         .map(|(w, _)| w.clone())
-        .collect();
-    Plan { decisions, strays }
+        .partition(|w| replaced_by_enabled(w));
+    Plan { decisions, strays, leftovers }
+}
+
+/// Whether a webhook is for this subscription: its destination and collection, never its id.
+fn same_subscription(desired: &Desired, webhook: &Webhook) -> bool {
+    webhook.collection_name == desired.collection.as_str()
+        && webhook.destination_url.trim_end_matches('/') == desired.destination_url
 }
 
 /// Among webhooks for the same destination and collection, prefer Enabled, then the latest.
@@ -193,11 +222,7 @@ fn best_match(desired: &Desired, reported: &[Webhook], used: &[bool]) -> Option<
     reported
         .iter()
         .enumerate()
-        .filter(|(i, w)| {
-            !used[*i]
-                && w.collection_name == desired.collection.as_str()
-                && w.destination_url.trim_end_matches('/') == desired.destination_url
-        })
+        .filter(|(i, w)| !used[*i] && same_subscription(desired, w))
         .max_by_key(|(_, w)| (w.status == WebhookStatus::Enabled, w.valid_until))
         .map(|(i, _)| i)
 }
@@ -430,12 +455,16 @@ mod tests {
     }
 
     #[test]
-    fn of_duplicate_webhooks_the_enabled_one_is_used_and_the_rest_are_strays() {
+    fn of_duplicate_webhooks_the_enabled_one_is_used_and_a_disabled_leftover_is_ours_to_delete() {
         let disabled = webhook("old", C, WebhookStatus::Disabled, hours(-100));
         let enabled = webhook("new", C, WebhookStatus::Enabled, hours(500));
-        let plan = run(&one(""), &[disabled.clone(), enabled], &[(C, state("new"))]);
+        let plan = run(&one(""), &[disabled.clone(), enabled.clone()], &[(C, state("new"))]);
         assert_eq!(actions(&plan), [Expect::Keep { webhook_id: "new".into() }]);
-        assert_eq!(plan.strays, [disabled]);
+        assert_eq!((plan.leftovers.as_slice(), plan.strays.as_slice()), (std::slice::from_ref(&disabled), &[][..]));
+        // A second Enabled one is not a leftover: which is in use cannot be told, so it is a stray.
+        let twin = webhook("twin", C, WebhookStatus::Enabled, hours(400));
+        let plan = run(&one(""), &[twin.clone(), enabled], &[(C, state("new"))]);
+        assert_eq!((plan.leftovers.as_slice(), plan.strays.as_slice()), (&[][..], std::slice::from_ref(&twin)));
     }
 
     #[test]

@@ -190,16 +190,19 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
             log_report(&report);
             subscriptions.push(report);
         }
-        let mut strays = Vec::with_capacity(plan.strays.len());
+        let mut strays = Vec::with_capacity(plan.strays.len() + plan.leftovers.len());
         for webhook in &plan.strays {
-            strays.push(self.handle_stray(&protime, webhook).await);
+            strays.push(self.handle_stray(&protime, webhook, self.config.delete_stray_webhooks).await);
+        }
+        for webhook in &plan.leftovers {
+            strays.push(self.handle_stray(&protime, webhook, true).await);
         }
         let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
         Ok(RunReport { healthy, subscriptions, strays })
     }
 
-    /// Reports a stray webhook, and deletes it when configured to.
-    async fn handle_stray(&self, protime: &P::Api, webhook: &crate::protime::Webhook) -> StrayReport {
+    /// Reports a webhook at our destination that no subscription uses, and deletes it if `delete`.
+    async fn handle_stray(&self, protime: &P::Api, webhook: &crate::protime::Webhook, delete: bool) -> StrayReport {
         let mut report = StrayReport {
             webhook_id: webhook.id.clone(),
             collection: webhook.collection_name.clone(),
@@ -207,7 +210,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
             deleted: false,
             error: None,
         };
-        if self.config.delete_stray_webhooks {
+        if delete {
             match protime.delete_webhook(&webhook.id).await {
                 Ok(()) => report.deleted = true,
                 Err(e) => report.error = Some(e.to_string()),
@@ -349,7 +352,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
             .map_err(SubscriptionError::Post)?;
         self.keys.store(collection, &created.key).await.map_err(SubscriptionError::StoreKey)?;
         *state = SubscriptionState {
-            webhook_id: Some(created.id),
+            webhook_id: Some(created.id.clone()),
             status: Some(created.status.clone()),
             valid_until: Some(created.valid_until),
             destination_url: Some(decision.desired.destination_url.clone()),
@@ -363,6 +366,15 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::RecordRenewal)?;
         if created.status != WebhookStatus::Enabled {
             return Err(SubscriptionError::NotEnabled(created.status.as_str().to_owned()));
+        }
+        // Protime may answer a re-enable with a new webhook: the old one (ours, by destination and
+        // collection) is deleted once its replacement is Enabled; if that fails, the next run's
+        // plan finds it as a leftover.
+        let re_enabled = matches!(decision.action, Action::Renew { .. } | Action::Recover { .. });
+        if let Some(old) = decision.action.webhook().filter(|old| re_enabled && old.id != created.id) {
+            if let Err(e) = protime.delete_webhook(&old.id).await {
+                tracing::warn!(collection = %collection, webhook_id = %old.id, error = %e, "could not delete the replaced webhook");
+            }
         }
         Ok(())
     }
@@ -603,5 +615,43 @@ mod tests {
             assert!(renewer.records.change_version(Collection::Clockings, id).is_some(), "record {id}");
         }
         assert_eq!(protime.webhooks()[0].webhook.status, WebhookStatus::Enabled);
+    }
+
+    #[tokio::test]
+    async fn a_re_enable_answered_with_a_new_webhook_deletes_the_old_one() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        renewer.run(now()).await.unwrap();
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        protime.new_webhook_on_re_enable.store(true, std::sync::atomic::Ordering::SeqCst);
+
+        let report = renewer.run(now() + Duration::hours(1)).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        let webhooks = protime.webhooks();
+        assert_eq!(webhooks.len(), 1, "{webhooks:?}");
+        assert_eq!((webhooks[0].webhook.id.as_str(), &webhooks[0].webhook.status), ("w2", &WebhookStatus::Enabled));
+        let lines = journal.lines();
+        let post = lines.iter().rposition(|l| l == "protime POST clockings").unwrap();
+        // POST, key, state, then the old webhook goes.
+        assert_eq!(lines.iter().position(|l| l == "protime DELETE w1"), Some(post + 3), "{lines:?}");
+        assert_eq!(renewer.keys.current(Collection::Clockings), Some(webhooks[0].key.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_leftover_beside_its_enabled_replacement_is_deleted_even_without_stray_deletion() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        renewer.run(now()).await.unwrap();
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        protime.new_webhook_on_re_enable.store(true, std::sync::atomic::Ordering::SeqCst);
+        protime.fail_next_deletes(1);
+        renewer.run(now() + Duration::hours(1)).await.unwrap();
+        assert_eq!(protime.webhooks().len(), 2, "the first delete failed");
+
+        assert!(!renewer.config.delete_stray_webhooks);
+        let report = renewer.run(now() + Duration::hours(2)).await.unwrap();
+        assert_eq!(report.subscriptions[0].action, ActionKind::Keep);
+        assert_eq!((report.strays.len(), report.strays[0].deleted), (1, true));
+        assert_eq!(protime.webhooks().len(), 1);
     }
 }

@@ -3,6 +3,7 @@
 //! they arrive in.
 
 use crate::collection::Collection;
+use crate::protime::client::LinksFollowed;
 use crate::protime::{ProtimeError, RecordPages};
 use crate::records::event;
 use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
@@ -122,7 +123,8 @@ pub struct ResyncCounts {
     pub stored: u64,
     pub duplicate: u64,
     pub stale: u64,
-    /// Records without a usable `id`/`changeVersion`: logged and counted, not stored.
+    /// Records without a usable `id`/`changeVersion`, or that DynamoDB can never store: logged
+    /// and counted, not stored; the re-sync goes on.
     pub invalid: u64,
 }
 
@@ -147,12 +149,14 @@ pub async fn resync<P: RecordPages, R: RecordStore>(
     for filter in filters {
         let mut link = Some(client.list_url(collection, filter.as_deref(), false));
         let mut pages = 0;
+        let mut followed = LinksFollowed::default();
         // An empty page is not the end: only a missing nextLink is.
         while let Some(current) = link.take() {
             pages += 1;
             if pages > MAX_PAGES {
                 return Err(ResyncError::TooManyPages { collection });
             }
+            followed.first_time(&current).map_err(|source| ResyncError::Fetch { collection, source })?;
             let page = client.fetch_page(&current).await.map_err(|source| ResyncError::Fetch { collection, source })?;
             counts.fetched += page.records.len() as u64;
             let mut events = Vec::with_capacity(page.records.len());
@@ -165,11 +169,19 @@ pub async fn resync<P: RecordPages, R: RecordStore>(
                     }
                 }
             }
-            for outcome in put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await {
-                match outcome.map_err(|source| ResyncError::Store { collection, source })? {
-                    PutOutcome::Stored => counts.stored += 1,
-                    PutOutcome::Duplicate => counts.duplicate += 1,
-                    PutOutcome::Stale => counts.stale += 1,
+            for (event, outcome) in
+                events.iter().zip(put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await)
+            {
+                match outcome {
+                    Ok(PutOutcome::Stored) => counts.stored += 1,
+                    Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
+                    Ok(PutOutcome::Stale) => counts.stale += 1,
+                    // One record DynamoDB can never store does not stop the re-sync of the others.
+                    Err(StoreError::Rejected { reason, .. }) => {
+                        counts.invalid += 1;
+                        tracing::error!(collection = %collection, id = event.id.as_str(), reason, "re-synced record cannot be stored");
+                    }
+                    Err(source) => return Err(ResyncError::Store { collection, source }),
                 }
             }
             link = page.next_link;
