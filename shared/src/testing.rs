@@ -371,7 +371,8 @@ impl WebhookApi for FakeProtime {
 }
 
 impl RecordPages for FakeProtime {
-    fn list_url(&self, collection: Collection, _filter: Option<&str>, _delta: bool) -> String {
+    fn list_url(&self, collection: Collection, _filter: Option<&str>, _delta: bool, references: &str) -> String {
+        self.journal.record(format!("protime LIST {collection} externalReferences={references}"));
         format!("{collection}?page=0")
     }
 

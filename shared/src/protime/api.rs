@@ -28,8 +28,9 @@ pub trait WebhookApi: Send + Sync {
 
 /// A collection's records, page by page.
 pub trait RecordPages: Send + Sync {
-    /// The first page's link of a collection list (`delta`: a delta initial request).
-    fn list_url(&self, collection: Collection, filter: Option<&str>, delta: bool) -> String;
+    /// The first page's link of a collection list (`delta`: a delta initial request), asking for
+    /// `external_references` (Protime's syntax; empty: none) as the subscription does.
+    fn list_url(&self, collection: Collection, filter: Option<&str>, delta: bool, external_references: &str) -> String;
 
     /// One page: `link` is from [`Self::list_url`] or a `nextLink`/`deltaLink` Protime returned.
     fn fetch_page(&self, link: &str) -> impl Future<Output = Result<Page, ProtimeError>> + Send;
@@ -73,8 +74,8 @@ impl<T: WebhookApi> WebhookApi for Arc<T> {
 }
 
 impl<T: RecordPages> RecordPages for Arc<T> {
-    fn list_url(&self, collection: Collection, filter: Option<&str>, delta: bool) -> String {
-        (**self).list_url(collection, filter, delta)
+    fn list_url(&self, collection: Collection, filter: Option<&str>, delta: bool, external_references: &str) -> String {
+        (**self).list_url(collection, filter, delta, external_references)
     }
 
     fn fetch_page(&self, link: &str) -> impl Future<Output = Result<Page, ProtimeError>> + Send {

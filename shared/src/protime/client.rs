@@ -258,9 +258,24 @@ impl ProtimeClient {
 
     /// The first page's URL of a collection list (`delta`: a delta initial request).
     pub fn list_url(&self, collection: &str, filter: Option<&str>, delta: bool) -> String {
+        self.list_url_with_references(collection, filter, delta, "")
+    }
+
+    /// The same, asking for the external references a subscription carries (Protime's syntax,
+    /// e.g. `(people,@badge-number)`), so listed records look like the webhook's events.
+    pub fn list_url_with_references(
+        &self,
+        collection: &str,
+        filter: Option<&str>,
+        delta: bool,
+        external_references: &str,
+    ) -> String {
         let mut url = self.url(collection);
         if let Some(f) = filter {
             url.query_pairs_mut().append_pair("filter", f);
+        }
+        if !external_references.is_empty() {
+            url.query_pairs_mut().append_pair("externalReferences", external_references);
         }
         if delta {
             url.query_pairs_mut().append_key_only("delta");
@@ -501,8 +516,14 @@ impl super::api::WebhookApi for ProtimeClient {
 }
 
 impl super::api::RecordPages for ProtimeClient {
-    fn list_url(&self, collection: crate::Collection, filter: Option<&str>, delta: bool) -> String {
-        ProtimeClient::list_url(self, collection.as_str(), filter, delta)
+    fn list_url(
+        &self,
+        collection: crate::Collection,
+        filter: Option<&str>,
+        delta: bool,
+        external_references: &str,
+    ) -> String {
+        self.list_url_with_references(collection.as_str(), filter, delta, external_references)
     }
 
     async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
@@ -591,6 +612,10 @@ mod tests {
         assert_eq!(
             client.resolve("https://acme.myprotime.eu/connector/protimeapi/api/v1/x").unwrap().as_str(),
             "https://acme.myprotime.eu/connector/protimeapi/api/v1/x"
+        );
+        assert_eq!(
+            client.list_url_with_references("people", None, false, "(people,@badge-number)"),
+            "https://acme.myprotime.eu/connector/protimeapi/api/v1/people?externalReferences=%28people%2C%40badge-number%29"
         );
         assert_eq!(
             client.list_url("paid-presences", Some("date ge '2025-01-01'"), true),

@@ -329,7 +329,8 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
     ) -> Result<ResyncCounts, SubscriptionError> {
         let filters = self.config.resync.filters(collection, gap_start, now);
         tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
-        Ok(resync::resync(protime, &self.records, collection, &filters).await?)
+        let references = self.config.external_references.trim();
+        Ok(resync::resync(protime, &self.records, collection, &filters, references).await?)
     }
 
     /// Intent, POST, key, state: in this order (see the module docs).
@@ -653,5 +654,18 @@ mod tests {
         assert_eq!(report.subscriptions[0].action, ActionKind::Keep);
         assert_eq!((report.strays.len(), report.strays[0].deleted), (1, true));
         assert_eq!(protime.webhooks().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_re_sync_asks_for_the_subscriptions_external_references() {
+        let journal = Journal::default();
+        let (protime, mut renewer) = fake(&journal);
+        renewer.config.external_references = " (people,@badge-number) ".into();
+        renewer.run(now()).await.unwrap();
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        let report = renewer.run(now() + Duration::hours(1)).await.unwrap();
+        assert_eq!(report.subscriptions[0].action, ActionKind::Recover);
+        let lists: Vec<String> = journal.lines().into_iter().filter(|l| l.starts_with("protime LIST")).collect();
+        assert_eq!(lists, ["protime LIST clockings externalReferences=(people,@badge-number)"; 2]);
     }
 }

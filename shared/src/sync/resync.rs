@@ -138,16 +138,18 @@ pub enum ResyncError {
     TooManyPages { collection: Collection },
 }
 
-/// Fetches every page for each filter and writes each record conditionally.
+/// Fetches every page for each filter, with the subscription's external references (so the
+/// records carry them as webhook events do), and writes each record conditionally.
 pub async fn resync<P: RecordPages, R: RecordStore>(
     client: &P,
     store: &R,
     collection: Collection,
     filters: &[Option<String>],
+    external_references: &str,
 ) -> Result<ResyncCounts, ResyncError> {
     let mut counts = ResyncCounts::default();
     for filter in filters {
-        let mut link = Some(client.list_url(collection, filter.as_deref(), false));
+        let mut link = Some(client.list_url(collection, filter.as_deref(), false, external_references));
         let mut pages = 0;
         let mut followed = LinksFollowed::default();
         // An empty page is not the end: only a missing nextLink is.
