@@ -313,15 +313,7 @@ impl WebhookApi for FakeProtime {
     ) -> Result<CreatedWebhook, ProtimeError> {
         self.journal.record(format!("protime POST {collection}"));
         let mut state = lock(&self.state);
-        if state.fail_posts > 0 {
-            state.fail_posts -= 1;
-            return Err(ProtimeError::Api {
-                status: 500,
-                code: "Injected".into(),
-                message: String::new(),
-                reasons: vec![],
-            });
-        }
+        injected_failure(&mut state.fail_posts)?;
         state.issued += 1;
         let key = format!("key-{}", state.issued);
         let valid_until = *lock(&self.now) + self.valid_for;
@@ -356,15 +348,7 @@ impl WebhookApi for FakeProtime {
     async fn delete_webhook(&self, id: &str) -> Result<(), ProtimeError> {
         self.journal.record(format!("protime DELETE {id}"));
         let mut state = lock(&self.state);
-        if state.fail_deletes > 0 {
-            state.fail_deletes -= 1;
-            return Err(ProtimeError::Api {
-                status: 500,
-                code: "Injected".into(),
-                message: String::new(),
-                reasons: vec![],
-            });
-        }
+        injected_failure(&mut state.fail_deletes)?;
         state.webhooks.retain(|w| w.webhook.id != id);
         Ok(())
     }
@@ -389,6 +373,15 @@ impl RecordPages for FakeProtime {
         let next_link = (end < all.len()).then(|| format!("{collection}?page={}", page + 1));
         Ok(Page { records: all[start..end].to_vec(), next_link, delta_link: None })
     }
+}
+
+/// A 500 while `remaining` failures are still to be injected.
+fn injected_failure(remaining: &mut u32) -> Result<(), ProtimeError> {
+    if *remaining == 0 {
+        return Ok(());
+    }
+    *remaining -= 1;
+    Err(ProtimeError::Api { status: 500, code: "Injected".into(), message: String::new(), reasons: vec![] })
 }
 
 /// Hands out the same [`FakeProtime`] for every run.
