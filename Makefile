@@ -9,7 +9,7 @@ export SIMULATOR_PORT ?= 5060
 export WATCH_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks advance clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks advance bench-cpu clean
 
 ## help: list the targets (the default)
 help:
@@ -79,6 +79,16 @@ webhooks:
 advance:
 	@scripts/stack.sh advance $(HOURS)
 
+## bench-cpu: CPU per event of the release receiver beside a Python + boto3 peer (README, Performance)
+bench-cpu: setup .venv-bench/.installed
+	cargo build --release --locked -p receiver
+	.venv-bench/bin/python scripts/bench_cpu.py --rust target/release/receiver --python
+
+.venv-bench/.installed: requirements-bench.txt
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $@
+
 ## clean: remove the venvs, every stack's state and logs (not target/)
 clean:
-	rm -rf $(VENV) .venv-sam .local .local-smoke.log .local-bench.log
+	rm -rf $(VENV) .venv-sam .venv-bench .local .local-smoke.log .local-bench.log

@@ -132,7 +132,7 @@ def main():
     moto.stdout.readline()
     endpoint = f"http://127.0.0.1:{moto_port}"
     try:
-        local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}")
+        local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}", "coldstart-quarantine")
         local_aws.client("secretsmanager", endpoint).create_secret(Name=PREFIX + "clockings", SecretString=KEY)
 
         state = {"run": None}

@@ -68,7 +68,7 @@ fn measure_once() {
     // SAFETY: no other thread exists yet; the runtime starts on the next line.
     unsafe { read_ca_bundle_file_only() };
     marks.push(Instant::now());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     marks.push(Instant::now());
     protime_webhooks::observability::logging::init();
     marks.push(Instant::now());

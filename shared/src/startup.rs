@@ -19,7 +19,11 @@ pub unsafe fn run(serve: impl Future<Output = Result<(), lambda_http::Error>>) -
         // SAFETY: no other thread exists yet (see the function's contract).
         unsafe { std::env::remove_var("AWS_LAMBDA_MAX_CONCURRENCY") };
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // One thread: an instance handles one invocation at a time, and Lambda gives small functions
+    // a fraction of a vCPU, so a multi-thread runtime only adds wake-ups and hand-offs between
+    // workers (measured: `make bench-cpu`, README "Performance"). Concurrent writes of a batch
+    // still overlap: they are I/O on one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         crate::observability::logging::init();
         serve.await
