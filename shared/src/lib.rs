@@ -7,9 +7,10 @@
 //! One folder per concern; each `mod.rs` says what it holds and what it may use.
 //!
 //! - [`receiver`]: the HTTP handler, signature verification, the signing-key cache.
-//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout and
-//!   the conditional store.
-//! - [`renewer`]: the pure renewal plan, a renewer run, the subscription state items.
+//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, the
+//!   conditional store and the quarantine.
+//! - [`renewer`]: the pure renewal plan, a renewer run, the subscription state items, the key
+//!   writer.
 //! - [`sync`]: copying records from Protime's list endpoints (re-sync).
 //! - [`protime`]: Protime's API: model, client, credentials, and the traits the renewer and
 //!   re-sync use, with in-memory fakes behind the `test-util` feature.

@@ -2,10 +2,10 @@
 //!
 //! - [`handler`]: the HTTP handler and the one place where errors become statuses.
 //! - [`signature`]: the `Authorization` header and HMAC verification (pure: no AWS, no HTTP client).
-//! - [`signing_keys`]: the cached per-collection keys, behind [`signing_keys::KeySource`]; the
-//!   Secrets Manager adapter lives here too, and the renewer writes new keys through it.
+//! - [`signing_keys`]: the cached per-collection keys, behind [`signing_keys::KeySource`], with
+//!   the Secrets Manager reader (the renewer writes new keys: `renewer::keys`).
 //!
-//! May use `records` (parse and store events), `collection` and `observability`.
+//! May use `records` (parse, store and quarantine events), `collection` and `observability`.
 
 pub mod handler;
 pub mod signature;
