@@ -9,7 +9,7 @@ export SIMULATOR_PORT ?= 5060
 export WATCH_PORT ?= 9000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks advance bench-cpu clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks cli advance bench-cpu clean
 
 ## help: list the targets (the default)
 help:
@@ -74,6 +74,10 @@ invoke-renewer:
 ## webhooks: the webhooks the stack's simulator holds, with their status
 webhooks:
 	@scripts/stack.sh webhooks
+
+## cli: the protime-webhooks command line against a running stack (ARGS="status", ARGS="--help")
+cli:
+	@scripts/stack.sh cli $(ARGS)
 
 ## advance: move a running stack's simulator clock by HOURS (webhooks expire after 720)
 advance:

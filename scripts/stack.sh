@@ -8,6 +8,7 @@
 #   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
 #   scripts/stack.sh webhooks              the webhooks as the simulator holds them
 #   scripts/stack.sh advance HOURS         move the simulator's clock (webhooks expire)
+#   scripts/stack.sh cli ARGS...           the protime-webhooks command line, pointed at this stack
 # Each prints what the stack answered. The make targets of the same names call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +44,11 @@ case "${1:-}" in
     ;;
   webhooks) curl -sS "$SIMULATOR_URL/_simulator/webhooks"; echo ;;
   advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
-  *) sed -n '2,11p' "$0" >&2; exit 2 ;;
+  cli)
+    shift
+    export TABLE_NAME QUARANTINE_BUCKET SIGNING_KEY_SECRET_PREFIX AWS_ENDPOINT_URL
+    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+      cargo run --quiet --locked -p protime-webhooks-cli -- "$@"
+    ;;
+  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

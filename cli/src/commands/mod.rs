@@ -1,0 +1,7 @@
+//! One module per command.
+
+pub mod get;
+pub mod quarantine;
+pub mod send;
+pub mod status;
+pub mod verify;

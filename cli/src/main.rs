@@ -1,0 +1,113 @@
+//! `protime-webhooks`: the operator's command line for a deployment (or `make run`'s stack).
+//!
+//! Exit codes, so it can drive monitoring: 0 healthy, 1 an error (nothing could be checked),
+//! 2 it ran fine but found something unhealthy (an expiring or Disabled subscription, a
+//! signature that matches no key, a body the receiver did not accept).
+//!
+//! One command per file under `commands/`; `context` finds the AWS resources; `output` prints
+//! text (coloured only on a terminal, never with `NO_COLOR`) or `--json`.
+
+mod commands;
+mod context;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "protime-webhooks", version, about = "Operate a protime-webhooks deployment")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the deployment is. The AWS settings follow the standard credential chain.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Global {
+    /// AWS region (default: the standard chain, e.g. AWS_REGION).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile (default: the standard chain, e.g. AWS_PROFILE).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Endpoint for every AWS service, e.g. the local stack's moto: http://127.0.0.1:5050.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// The record table (the stack's TableName output).
+    #[arg(long, global = true, env = "TABLE_NAME")]
+    pub table: Option<String>,
+    /// The quarantine bucket (the stack's QuarantineBucketName output).
+    #[arg(long, global = true, env = "QUARANTINE_BUCKET")]
+    pub bucket: Option<String>,
+    /// Prefix of the signing-key secrets.
+    #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX", default_value = protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX)]
+    pub key_prefix: String,
+    /// Print JSON (a stable schema) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One row per collection: subscription status, webhook, validUntil and hours left, last
+    /// renewal and error, bodies quarantined in the last 24 h. Exit 2 if any row is unhealthy.
+    Status(commands::status::Args),
+    /// The stored record: changeVersion, source, receivedAt, tombstone and fields.
+    Get(commands::get::Args),
+    /// Check a captured body and Authorization value against the stored keys (never printed).
+    Verify(commands::verify::Args),
+    /// Sign a body with the stored key and POST it: the quickest end-to-end check.
+    Send(commands::send::Args),
+    /// What the receiver set aside: signed bodies that can never be stored.
+    #[command(subcommand)]
+    Quarantine(commands::quarantine::Command),
+}
+
+/// What a command found: all healthy, or something to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("could not start: {e}")),
+    };
+    let result = runtime.block_on(async {
+        let context = context::Context::new(&cli.global).await;
+        match cli.command {
+            Command::Status(args) => commands::status::run(&context, args).await,
+            Command::Get(args) => commands::get::run(&context, args).await,
+            Command::Verify(args) => commands::verify::run(&context, args).await,
+            Command::Send(args) => commands::send::run(&context, args).await,
+            Command::Quarantine(command) => commands::quarantine::run(&context, command).await,
+        }
+    });
+    match result {
+        Ok(Health::Healthy) => ExitCode::SUCCESS,
+        Ok(Health::Unhealthy) => ExitCode::from(2),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("protime-webhooks: {message}");
+    ExitCode::FAILURE
+}
+
+/// Reads a body from a file, or from standard input for `-`.
+pub fn read_body(path: &PathBuf) -> Result<Vec<u8>, context::CliError> {
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
+            .map_err(|e| context::CliError::Input(format!("standard input: {e}")))?;
+        return Ok(body);
+    }
+    std::fs::read(path).map_err(|e| context::CliError::Input(format!("{}: {e}", path.display())))
+}
