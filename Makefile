@@ -7,6 +7,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MOTO_PORT ?= 5050
 export SIMULATOR_PORT ?= 5060
 export WATCH_PORT ?= 9000
+# send-event's body, read from the environment by scripts/stack.sh (quotes and $ stay as typed).
+export BODY
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks cli advance bench-cpu clean
@@ -61,9 +63,9 @@ quarantine:
 
 ## send-event: sign a clocking with the stored key and POST it to a running stack (BODY='...' to choose)
 send-event:
-	@scripts/stack.sh send-event $(if $(BODY),'$(BODY)')
+	@scripts/stack.sh send-event
 
-## send-tampered: POST a clocking whose body was changed after signing (answered 401)
+## send-tampered: POST a clocking with a byte added after signing (answered 401)
 send-tampered:
 	@scripts/stack.sh send-tampered
 

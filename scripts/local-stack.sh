@@ -45,7 +45,7 @@ rm -f "$STATE/stack.env" "$STATE/renewer-report.json"
 
 pids=()
 stop() {
-  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
 }

@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-export MOTO_PORT=$(free_port) SIMULATOR_PORT=$(free_port) WATCH_PORT=$(free_port) WATCH_FLAGS=--ignore-changes EMIT_EVERY=1
+MOTO_PORT=$(free_port)
+SIMULATOR_PORT=$(free_port)
+WATCH_PORT=$(free_port)
+export MOTO_PORT SIMULATOR_PORT WATCH_PORT WATCH_FLAGS=--ignore-changes EMIT_EVERY=1
 export STACK_DIR=.local/smoke-$WATCH_PORT
 mkdir -p "$STACK_DIR"
 log=$STACK_DIR/stack.log
@@ -54,10 +57,11 @@ check() { # output, expectation
       *'*')
         local word=${part%\*}
         local key=action; [ "$word" = Enabled ] && key=status
-        local n
-        n=$(grep -o "\"$key\":\"$word\"" <<<"$1" | wc -l)
-        [ "$n" -ge "$collections" ] || return 1
-        ! grep -o "\"$key\":\"[A-Za-z]*\"" <<<"$1" | grep -vq "\"$word\"" || return 1
+        local values n others
+        values=$(grep -o "\"$key\":\"[A-Za-z]*\"" <<<"$1" || true)
+        n=$(grep -c "\"$word\"" <<<"$values" || true)
+        others=$(grep -vc "\"$word\"" <<<"$values" || true)
+        [ "$n" -ge "$collections" ] && [ "$others" = 0 ] || return 1
         ;;
       *) grep -qF -- "$part" <<<"$1" || return 1 ;;
     esac

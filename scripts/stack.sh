@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Commands against a running local stack (`make run`), found by its WATCH_PORT (default 9000):
 #   scripts/stack.sh scan                  every item in the table, one JSON line each
-#   scripts/stack.sh send-event [BODY]     sign BODY with the stored clockings key and POST it
-#                                          (default: a clocking the simulator never changes)
-#   scripts/stack.sh send-tampered [BODY]  the same signature over BODY with one byte changed (401)
+#   scripts/stack.sh send-event [BODY]     sign BODY (or $BODY) with the stored clockings key and
+#                                          POST it (default: a clocking the simulator never changes)
+#   scripts/stack.sh send-tampered [BODY]  the same, with a byte added after signing (401)
 #   scripts/stack.sh quarantine            every quarantined body: key, metadata (reason), bytes
 #   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
 #   scripts/stack.sh webhooks              the webhooks as the simulator holds them
@@ -31,10 +31,11 @@ case "${1:-}" in
   scan) "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME" ;;
   quarantine) "$PY" scripts/local_aws.py quarantine "$AWS_ENDPOINT_URL" "$QUARANTINE_BUCKET" ;;
   send-event | send-tampered)
-    body=${2:-$DEFAULT_BODY}
+    body=${2:-${BODY:-$DEFAULT_BODY}}
     key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
     auth=$("$PY" scripts/local_aws.py sign "$key" "$body")
-    if [ "$1" = send-tampered ]; then body=${body/900001/900002}; fi
+    # One byte more after signing: still JSON, no longer what was signed.
+    if [ "$1" = send-tampered ]; then body="$body "; fi
     post "$body" "$auth"
     ;;
   invoke-renewer)

@@ -240,6 +240,8 @@ struct FakeState {
     issued: u64,
     fail_posts: u32,
     fail_deletes: u32,
+    /// The next POST re-enables this webhook (and answers with it), whatever else is listed.
+    re_enable: Option<String>,
 }
 
 /// Protime in memory: webhooks (a POST for an existing destination and collection re-enables it
@@ -293,6 +295,22 @@ impl FakeProtime {
         lock(&self.state).fail_posts = n;
     }
 
+    /// Lists a Disabled webhook with this id beside the collection's others.
+    pub fn add_disabled_twin(&self, collection: Collection, id: &str) {
+        let mut state = lock(&self.state);
+        let Some(first) = state.webhooks.iter().find(|w| w.webhook.collection_name == collection.as_str()).cloned()
+        else {
+            return;
+        };
+        let webhook = Webhook { id: id.to_owned(), status: WebhookStatus::Disabled, ..first.webhook };
+        state.webhooks.push(FakeWebhook { webhook, key: "unknown".into() });
+    }
+
+    /// The next POST re-enables `id` and answers with it.
+    pub fn re_enable_instead(&self, id: &str) {
+        lock(&self.state).re_enable = Some(id.to_owned());
+    }
+
     /// The next `n` DELETEs answer 500.
     pub fn fail_next_deletes(&self, n: u32) {
         lock(&self.state).fail_deletes = n;
@@ -318,10 +336,14 @@ impl WebhookApi for FakeProtime {
         let key = format!("key-{}", state.issued);
         let valid_until = *lock(&self.now) + self.valid_for;
         let fresh_for_disabled = self.new_webhook_on_re_enable.load(Ordering::SeqCst);
-        let existing = state.webhooks.iter_mut().find(|w| {
-            w.webhook.collection_name == collection.as_str()
-                && w.webhook.destination_url == destination_url
-                && !(fresh_for_disabled && w.webhook.status == WebhookStatus::Disabled)
+        let chosen = state.re_enable.take();
+        let existing = state.webhooks.iter_mut().find(|w| match &chosen {
+            Some(id) => &w.webhook.id == id,
+            None => {
+                w.webhook.collection_name == collection.as_str()
+                    && w.webhook.destination_url == destination_url
+                    && !(fresh_for_disabled && w.webhook.status == WebhookStatus::Disabled)
+            }
         });
         let webhook = match existing {
             Some(w) => {

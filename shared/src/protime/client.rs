@@ -238,12 +238,13 @@ impl ProtimeClient {
         }
         let body = serde_json::json!({ "destinationUrl": destination_url, "collectionName": collection });
         let answer = self.expect_success(self.call(Method::POST, url, Some(&body)).await?)?;
+        // The last path segment of the Location URL (absolute or relative; no query, no fragment).
         let location_id = answer
             .headers
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
-            .map(str::to_owned);
+            .and_then(|l| self.api_base.join(l).ok())
+            .and_then(|url| url.path_segments()?.rev().find(|s| !s.is_empty()).map(str::to_owned));
         parse_created(&answer.body, location_id.as_deref()).map_err(|e| ProtimeError::InvalidResponse(e.to_string()))
     }
 

@@ -300,10 +300,7 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
         }
         let events: Vec<Event> = readable.iter().map(|(_, _, e)| e.clone()).collect();
         let writes = put_all(&self.store, collection, &events, Source::Webhook, WRITE_CONCURRENCY);
-        let results = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, writes).await.map_err(|_| ReceiveError::OutOfTime)?,
-            None => writes.await,
-        };
+        let results = before(deadline, writes).await?;
         for ((index, bytes, event), result) in readable.into_iter().zip(results) {
             match result {
                 Ok(put) => outcomes[index] = Some(ItemOutcome::of(&event, EventOutcome::Written(put))),
@@ -318,9 +315,8 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
                 return Err(ReceiveError::Unstorable(item.reason));
             };
             let id = item.event.as_ref().map(|e| e.id.as_str());
-            let key = quarantine
-                .keep(collection, item.bytes, item.reason, id)
-                .await
+            let key = before(deadline, quarantine.keep(collection, item.bytes, item.reason, id))
+                .await?
                 .map_err(ReceiveError::QuarantineUnavailable)?;
             let outcome = EventOutcome::Quarantined { key, reason: item.reason };
             outcomes[item.index] = Some(match &item.event {
@@ -469,6 +465,18 @@ impl Received {
             })
             .collect();
         json_response(StatusCode::OK, &json!({ "results": results }))
+    }
+}
+
+/// `work`, unless `deadline` passes first (then 503 `out_of_time`: nothing is acknowledged, and
+/// whatever was written is safe to retry).
+async fn before<T>(
+    deadline: Option<tokio::time::Instant>,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ReceiveError> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work).await.map_err(|_| ReceiveError::OutOfTime),
+        None => Ok(work.await),
     }
 }
 

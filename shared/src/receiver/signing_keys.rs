@@ -273,11 +273,21 @@ impl<S: KeySource> SigningKeys<S> {
         if let Some(fresh) = self.cached_since(collection, asked_at) {
             return Ok(Some(fresh));
         }
-        if !self.may_force_reload(collection) {
+        let Some(before) = self.claim_reload(collection) else {
             return Ok(None);
-        }
+        };
         tracing::info!(collection = %collection, "signature did not match the cached key; reloading it");
-        self.load(collection).await.map(Some)
+        match self.load(collection).await {
+            Ok(keys) => Ok(Some(keys)),
+            Err(e) => {
+                // Nothing was read: the slot is not used up, so the next mismatch is answered
+                // 503 while the source is down (Protime retries), not 401.
+                if let Some(entry) = self.lock().get_mut(&collection) {
+                    entry.last_forced_reload = before;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Cached keys, or freshly loaded ones once the TTL has passed. If Secrets Manager fails,
@@ -350,17 +360,19 @@ impl<S: KeySource> SigningKeys<S> {
         Ok(keys)
     }
 
-    /// Claims the collection's reload slot if the last forced reload is old enough.
-    fn may_force_reload(&self, collection: Collection) -> bool {
+    /// Claims the collection's reload slot if the last forced reload is old enough; returns what
+    /// the slot held before (to give it back if the reload reads nothing), or `None` if refused.
+    fn claim_reload(&self, collection: Collection) -> Option<Option<Instant>> {
         let mut entries = self.lock();
         let Some(entry) = entries.get_mut(&collection) else {
-            return true;
+            return Some(None);
         };
-        let allowed = entry.last_forced_reload.is_none_or(|at| at.elapsed() >= self.config.reload_min_interval);
-        if allowed {
+        let before = entry.last_forced_reload;
+        let allowed = before.is_none_or(|at| at.elapsed() >= self.config.reload_min_interval);
+        allowed.then(|| {
             entry.last_forced_reload = Some(Instant::now());
-        }
-        allowed
+            before
+        })
     }
 
     fn gate(&self, collection: Collection) -> Arc<tokio::sync::Mutex<()>> {
@@ -530,5 +542,22 @@ mod tests {
         keys.source.fail_previous.store(true, Ordering::SeqCst);
         assert_eq!(keys.verify(C, BODY, &signed_with("new")).await, Ok(AcceptedKey::Current));
         assert_eq!(keys.verify(C, BODY, &signed_with("old")).await, Err(SignatureError::Mismatch.into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_that_read_nothing_does_not_use_up_the_slot() {
+        let keys = cache(MemoryKeySource::default(), KeyCacheConfig::default());
+        keys.source.rotate(C, "old", ago(3600));
+        keys.verify(C, BODY, &signed_with("old")).await.unwrap();
+        keys.source.rotate(C, "new", SystemTime::now());
+        keys.source.fail.store(true, Ordering::SeqCst);
+        // Secrets Manager is down while the key rotates: 503 (retried), never 401.
+        let err = keys.verify(C, BODY, &signed_with("new")).await.unwrap_err();
+        assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
+        let err = keys.verify(C, BODY, &signed_with("new")).await.unwrap_err();
+        assert!(matches!(err, VerifyError::Unavailable(_)), "within the back-off: {err:?}");
+        tokio::time::advance(FAILURE_BACKOFF).await;
+        keys.source.fail.store(false, Ordering::SeqCst);
+        assert_eq!(keys.verify(C, BODY, &signed_with("new")).await, Ok(AcceptedKey::Current));
     }
 }

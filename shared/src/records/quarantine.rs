@@ -42,6 +42,19 @@ pub fn unique_suffix() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
+/// A record id as object metadata: S3 allows 2 KB of printable ASCII in all, and the body that
+/// is kept must never fail for its id (a key too long to store is one reason to quarantine). A
+/// long or non-ASCII id becomes `sha256:<hex>` of its bytes; the body holds the id itself.
+pub fn metadata_id(id: &str) -> String {
+    const MAX: usize = 256;
+    if id.len() <= MAX && id.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return id.to_owned();
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    format!("sha256:{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// The S3 adapter.
 #[derive(Debug, Clone)]
 pub struct S3Quarantine {
@@ -84,7 +97,7 @@ impl Quarantine for S3Quarantine {
             .metadata("received-at", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
             .metadata("signature", "verified");
         if let Some(id) = record_id {
-            request = request.metadata("record-id", id);
+            request = request.metadata("record-id", metadata_id(id));
         }
         request.send().await.map_err(|e| QuarantineError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(key)
@@ -102,5 +115,14 @@ mod tests {
         assert_eq!(object_key(Collection::Clockings, at, "ab12"), "clockings/2026/11/26/090507.042Z-ab12.json");
         assert_eq!(unique_suffix().len(), 16);
         assert_ne!(unique_suffix(), unique_suffix());
+    }
+
+    #[test]
+    fn ids_too_long_or_not_ascii_for_metadata_are_hashed() {
+        assert_eq!(metadata_id("42"), "42");
+        let long = metadata_id(&"x".repeat(2100));
+        assert!(long.starts_with("sha256:") && long.len() == 7 + 64, "{long}");
+        assert!(metadata_id("café").starts_with("sha256:"));
+        assert!(metadata_id("a\nb").starts_with("sha256:"));
     }
 }

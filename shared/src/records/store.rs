@@ -227,10 +227,12 @@ impl RecordStore for DynamoRecordStore {
                 Err(Ok(old)) => old,
             };
             // An item an earlier release wrote compares by another rule; decide in code and
-            // write over exactly that key, once it is certain this version is newer.
+            // write over exactly that key, once it is certain this version is newer. If another
+            // writer replaced that key meanwhile (our second write failed on it) and its version
+            // is still older than ours, the ordinary condition decides again.
             match old.as_ref().and_then(StoredHead::of) {
-                Some(head) if !is_current_order_key(&head.raw) && head.yields_to(&order, deleting) => {
-                    legacy = Some(head.raw)
+                Some(head) if head.yields_to(&order, deleting) => {
+                    legacy = (!is_current_order_key(&head.raw)).then_some(head.raw)
                 }
                 _ => return Ok(rejected_outcome(old.as_ref(), &order)),
             }
@@ -420,6 +422,31 @@ mod tests {
             let outcome = store.put(Collection::Clockings, &event(), Source::Webhook).await;
             assert_eq!(outcome, Ok(PutOutcome::Stored));
             assert_eq!(rule.num_calls(), 1);
+        }
+
+        fn failed_with(item: HashMap<String, AttributeValue>) -> PutItemError {
+            PutItemError::ConditionalCheckFailedException(
+                ConditionalCheckFailedException::builder().set_item(Some(item)).build(),
+            )
+        }
+
+        #[tokio::test]
+        async fn a_newer_version_racing_another_writer_over_an_earlier_releases_key_is_still_stored() {
+            // Stored by an earlier release: version 5 under its raw key. Another writer replaces
+            // it with version 6 between our two writes; ours (version 7) must still win.
+            let mut legacy = super::head("0000090200004BD00005", false);
+            legacy.insert(attr::CHANGE_ORDER.into(), AttributeValue::S("0000090200004BD00005".into()));
+            let (legacy_a, replaced) = (legacy.clone(), super::head("0000090200004BD00006", false));
+            let rule = mock!(aws_sdk_dynamodb::Client::put_item)
+                .sequence()
+                .error(move || failed_with(legacy_a.clone()))
+                .error(move || failed_with(replaced.clone()))
+                .output(|| PutItemOutput::builder().build())
+                .build();
+            let store = DynamoRecordStore::new(client(&rule), "records");
+            let event = parse_body(br#"{"id":7,"changeVersion":"0000090200004BD00007"}"#).unwrap().remove(0);
+            assert_eq!(store.put(Collection::Clockings, &event, Source::Webhook).await, Ok(PutOutcome::Stored));
+            assert_eq!(rule.num_calls(), 3, "ordinary write, write over the earlier key, ordinary write again");
         }
 
         #[tokio::test]

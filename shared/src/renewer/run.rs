@@ -8,7 +8,7 @@
 use crate::collection::Collection;
 use crate::config::RenewerConfig;
 use crate::protime::client::{scopes_for, ClientOptions};
-use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, WebhookApi, WebhookStatus};
+use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::receiver::signing_keys::{KeySourceError, SecretsManagerKeySource};
 use crate::records::{DynamoRecordStore, RecordStore};
 use crate::renewer::keys::KeyWriter;
@@ -190,12 +190,17 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
             log_report(&report);
             subscriptions.push(report);
         }
+        // The plan was made from the list before the POSTs: a webhook it called a stray or a
+        // leftover may be the one a re-enable just answered with, so it is never deleted.
+        let in_use: Vec<&str> = subscriptions.iter().filter_map(|s| s.webhook_id.as_deref()).collect();
         let mut strays = Vec::with_capacity(plan.strays.len() + plan.leftovers.len());
         for webhook in &plan.strays {
-            strays.push(self.handle_stray(&protime, webhook, self.config.delete_stray_webhooks).await);
+            let delete = self.config.delete_stray_webhooks && !in_use.contains(&webhook.id.as_str());
+            strays.push(self.handle_stray(&protime, webhook, delete).await);
         }
         for webhook in &plan.leftovers {
-            strays.push(self.handle_stray(&protime, webhook, true).await);
+            let delete = !in_use.contains(&webhook.id.as_str());
+            strays.push(self.handle_stray(&protime, webhook, delete).await);
         }
         let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
         Ok(RunReport { healthy, subscriptions, strays })
@@ -372,7 +377,8 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
         // collection) is deleted once its replacement is Enabled; if that fails, the next run's
         // plan finds it as a leftover.
         let re_enabled = matches!(decision.action, Action::Renew { .. } | Action::Recover { .. });
-        if let Some(old) = decision.action.webhook().filter(|old| re_enabled && old.id != created.id) {
+        let replaced = |old: &&Webhook| re_enabled && !old.id.trim().eq_ignore_ascii_case(created.id.trim());
+        if let Some(old) = decision.action.webhook().filter(replaced) {
             if let Err(e) = protime.delete_webhook(&old.id).await {
                 tracing::warn!(collection = %collection, webhook_id = %old.id, error = %e, "could not delete the replaced webhook");
             }
@@ -667,5 +673,26 @@ mod tests {
         assert_eq!(report.subscriptions[0].action, ActionKind::Recover);
         let lists: Vec<String> = journal.lines().into_iter().filter(|l| l.starts_with("protime LIST")).collect();
         assert_eq!(lists, ["protime LIST clockings externalReferences=(people,@badge-number)"; 2]);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_a_re_enable_answered_with_is_never_deleted_as_a_leftover() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        renewer.run(now()).await.unwrap();
+        // Protime lists a Disabled leftover D beside the Enabled E in use; E is due for renewal,
+        // and Protime answers the POST by re-enabling D.
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        protime.new_webhook_on_re_enable.store(true, std::sync::atomic::Ordering::SeqCst);
+        renewer.run(now() + Duration::hours(1)).await.unwrap();
+        assert_eq!(protime.webhooks().len(), 1);
+        protime.add_disabled_twin(Collection::Clockings, "d-old");
+        protime.re_enable_instead("d-old");
+        let report = renewer.run(now() + Duration::days(29)).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        let webhooks = protime.webhooks();
+        let live: Vec<&str> = webhooks.iter().map(|w| w.webhook.id.as_str()).collect();
+        assert_eq!(live, ["d-old"], "the re-enabled webhook stays; the replaced one goes");
+        assert_eq!(renewer.keys.current(Collection::Clockings), Some(webhooks[0].key.clone()));
     }
 }
