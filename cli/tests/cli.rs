@@ -194,6 +194,63 @@ async fn quarantine_list_and_show_give_back_what_the_receiver_kept() {
     assert!(text.ends_with("\ndefinitely not json\n"), "{text}");
 }
 
+/// Puts an object into the quarantine bucket as the receiver does.
+async fn kept(f: &ReceiverFixture, key: &str, body: &str, reason: &str) {
+    protime_webhooks::records::quarantine::S3Quarantine::client(&f.config)
+        .put_object()
+        .bucket(f.bucket.as_deref().unwrap())
+        .key(key)
+        .body(body.as_bytes().to_vec().into())
+        .metadata("reason", reason)
+        .metadata("collection", "clockings")
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_after_the_fix_stores_the_body_once_and_a_second_replay_changes_nothing() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    // Kept by a release that refused it (say, a changeVersion rule since relaxed): storable now.
+    kept(
+        &f,
+        "clockings/2026/11/01/090000.000Z-a.json",
+        r#"{"id":77,"changeVersion":"0000090200004BD0000A"}"#,
+        "dynamodb_validation",
+    )
+    .await;
+    // Still unstorable under today's rules.
+    kept(
+        &f,
+        "clockings/2026/11/01/090001.000Z-b.json",
+        r#"{"id":78,"changeVersion":"1","":"x"}"#,
+        "empty_attribute_name",
+    )
+    .await;
+
+    let (code, out) = cli(&f, &["quarantine", "replay", "--all", "--dry-run", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    let outcomes: Vec<String> =
+        json(&out)["objects"].as_array().unwrap().iter().map(|o| o["outcome"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(outcomes, ["would-replay", "still-unstorable"]);
+    assert!(f.item("clockings#77").await.is_none(), "a dry run writes nothing");
+
+    let (code, text) = cli(&f, &["quarantine", "replay", "--all"]);
+    assert_eq!(code, 2, "one body is still unstorable: {text}");
+    assert!(text.contains("090000.000Z-a.json  replayed: 77 stored\n"), "{text}");
+    assert!(text.contains("090001.000Z-b.json  still unstorable (empty_attribute_name)\n"), "{text}");
+    let stored = f.item("clockings#77").await.expect("replayed into the table");
+    assert_eq!(
+        (harness::s(&stored, "changeVersion"), harness::s(&stored, "source")),
+        ("0000090200004BD0000A", "webhook")
+    );
+
+    let (_, out) = cli(&f, &["quarantine", "replay", "clockings/2026/11/01/090000.000Z-a.json", "--json"]);
+    let object = &json(&out)["objects"][0];
+    assert_eq!(object["outcome"], "already-replayed", "{out}");
+    assert_eq!(f.item("clockings#77").await.unwrap(), stored, "the second replay changes nothing");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn send_signs_with_the_stored_key_and_prints_the_receivers_answer() {
     let f = ReceiverFixture::new(KEY).await;

@@ -3,9 +3,15 @@
 use crate::context::{aws_error, CliError, Context};
 use crate::output;
 use crate::Health;
+use aws_sdk_s3::types::{Tag, Tagging};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use protime_webhooks::records::quarantine::{self as quarantined, Replayed};
+use protime_webhooks::records::DynamoRecordStore;
 use protime_webhooks::Collection;
 use serde_json::json;
+
+/// The tag a replayed object carries: when it was replayed.
+const REPLAYED_TAG: &str = "replayed-at";
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -19,6 +25,21 @@ pub enum Command {
     },
     /// One body, byte for byte, with its metadata.
     Show { key: String },
+    /// Run quarantined bodies through the receiver's own parse and conditional store (after a
+    /// fix), each reporting its outcome. Replayed objects are tagged, not deleted, and never
+    /// replayed twice. Exit 2 if any body still cannot be stored.
+    Replay {
+        /// The objects to replay (keys as `list` shows them).
+        keys: Vec<String>,
+        /// Every object not replayed yet (of `--collection`, if given).
+        #[arg(long, conflicts_with = "keys")]
+        all: bool,
+        #[arg(long)]
+        collection: Option<Collection>,
+        /// Parse and report, write nothing, tag nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub async fn run(context: &Context, command: Command) -> Result<Health, CliError> {
@@ -27,6 +48,7 @@ pub async fn run(context: &Context, command: Command) -> Result<Health, CliError
             list(context, collection, since.as_deref().map(parse_since).transpose()?).await
         }
         Command::Show { key } => show(context, &key).await,
+        Command::Replay { keys, all, collection, dry_run } => replay(context, keys, all, collection, dry_run).await,
     }
 }
 
@@ -120,4 +142,112 @@ async fn show(context: &Context, key: &str) -> Result<Health, CliError> {
         println!("{body}");
     }
     Ok(Health::Healthy)
+}
+
+async fn keys_under(context: &Context, collection: Option<Collection>) -> Result<Vec<String>, CliError> {
+    let (s3, bucket) = (context.s3(), context.bucket()?);
+    let prefix = collection.map(|c| format!("{}/", c.as_str())).unwrap_or_default();
+    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    Ok(keys)
+}
+
+async fn replay(
+    context: &Context,
+    keys: Vec<String>,
+    all: bool,
+    collection: Option<Collection>,
+    dry_run: bool,
+) -> Result<Health, CliError> {
+    let keys = if all { keys_under(context, collection).await? } else { keys };
+    if keys.is_empty() {
+        return Err(CliError::Input("name the objects to replay, or pass --all".into()));
+    }
+    let (s3, bucket) = (context.s3(), context.bucket()?);
+    let store = DynamoRecordStore::new(context.dynamodb(), context.table()?);
+    let mut reports = Vec::new();
+    let mut healthy = true;
+    for key in keys {
+        let tags =
+            s3.get_object_tagging().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading tags", e))?;
+        if let Some(at) = tags.tag_set().iter().find(|t| t.key() == REPLAYED_TAG) {
+            reports.push(json!({"key": key, "outcome": "already-replayed", "replayedAt": at.value()}));
+            continue;
+        }
+        let got = s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading a body", e))?;
+        let named = got.metadata().and_then(|m| m.get("collection")).cloned();
+        let bytes = got.body.collect().await.map_err(|e| CliError::Aws(format!("reading {key}: {e}")))?.into_bytes();
+        let collection: Collection = named
+            .or_else(|| key.split('/').next().map(str::to_owned))
+            .and_then(|name| name.parse().ok())
+            .ok_or_else(|| CliError::Input(format!("{key}: no collection in its metadata or key")))?;
+        let outcome = quarantined::replay(&store, collection, &bytes, dry_run)
+            .await
+            .map_err(|e| CliError::Aws(format!("{key}: {e}")))?;
+        match outcome {
+            Replayed::StillUnstorable(reason) => {
+                healthy = false;
+                reports.push(json!({"key": key, "outcome": "still-unstorable", "reason": reason}));
+            }
+            Replayed::Written(events) => {
+                let events: Vec<_> = events.iter().map(|(id, o)| json!({"id": id, "outcome": o.as_str()})).collect();
+                if !dry_run {
+                    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+                    let tag = Tag::builder()
+                        .key(REPLAYED_TAG)
+                        .value(now)
+                        .build()
+                        .map_err(|e| CliError::Aws(e.to_string()))?;
+                    let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| CliError::Aws(e.to_string()))?;
+                    s3.put_object_tagging()
+                        .bucket(bucket)
+                        .key(&key)
+                        .tagging(tagging)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error("tagging a replayed body", e))?;
+                }
+                let outcome = if dry_run { "would-replay" } else { "replayed" };
+                reports.push(json!({"key": key, "outcome": outcome, "events": events}));
+            }
+        }
+    }
+    if context.global.json {
+        output::json(&json!({ "dryRun": dry_run, "objects": reports }));
+    } else {
+        for report in &reports {
+            let detail = match report["outcome"].as_str() {
+                Some("still-unstorable") => format!("still unstorable ({})", report["reason"].as_str().unwrap_or("")),
+                Some("already-replayed") => {
+                    format!("already replayed at {}", report["replayedAt"].as_str().unwrap_or(""))
+                }
+                Some(outcome) => {
+                    let events: Vec<String> = report["events"]
+                        .as_array()
+                        .map(|events| {
+                            events
+                                .iter()
+                                .map(|e| {
+                                    format!(
+                                        "{} {}",
+                                        e["id"].as_str().unwrap_or(""),
+                                        e["outcome"].as_str().unwrap_or("")
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    format!("{outcome}: {}", events.join(", "))
+                }
+                None => String::new(),
+            };
+            let line = format!("{}  {detail}", report["key"].as_str().unwrap_or(""));
+            println!("{}", if report["outcome"] == "still-unstorable" { output::alarm(&line) } else { line });
+        }
+    }
+    Ok(if healthy { Health::Healthy } else { Health::Unhealthy })
 }

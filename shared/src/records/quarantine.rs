@@ -6,7 +6,10 @@
 //! `reason`, `collection`, `received-at`, `signature` (`verified`: nothing unsigned is ever kept)
 //! and, when the event had one, `record-id`.
 
+use super::event::{split_body, Event, Split};
+use super::store::{put_all, PutOutcome, RecordStore, StoreError};
 use crate::collection::Collection;
+use crate::records::item::Source;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
@@ -40,6 +43,53 @@ pub fn object_key(collection: Collection, at: DateTime<Utc>, unique: &str) -> St
 /// 16 random hex digits.
 pub fn unique_suffix() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
+}
+
+/// What replaying one quarantined body did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Every event was decided by the conditional write, as a delivery's would have been:
+    /// (record id, outcome) in the body's order.
+    Written(Vec<(String, PutOutcome)>),
+    /// The body still cannot be stored, for this reason; nothing was written.
+    StillUnstorable(&'static str),
+}
+
+/// Runs a quarantined body through the receiver's own parse and conditional store (its
+/// signature was verified when it arrived). All or nothing: if any event still cannot be stored,
+/// nothing is written. With `dry_run`, only parses and reports the events that would be written.
+pub async fn replay<S: RecordStore>(
+    store: &S,
+    collection: Collection,
+    body: &[u8],
+    dry_run: bool,
+) -> Result<Replayed, StoreError> {
+    let events: Vec<Event> = match split_body(body) {
+        Err(e) | Ok(Split::One(Err(e))) => return Ok(Replayed::StillUnstorable(e.reason())),
+        Ok(Split::One(Ok(event))) => vec![event],
+        Ok(Split::Batch(items)) => match items.into_iter().map(|(_, e)| e).collect::<Result<Vec<_>, _>>() {
+            Ok(events) => events,
+            Err(e) => return Ok(Replayed::StillUnstorable(e.reason())),
+        },
+    };
+    for event in &events {
+        let item = super::item::record_item(collection, event, Source::Webhook, "");
+        if let Some(reason) = super::item::unstorable(&item) {
+            return Ok(Replayed::StillUnstorable(reason));
+        }
+    }
+    if dry_run {
+        return Ok(Replayed::Written(events.iter().map(|e| (e.id.as_str().to_owned(), PutOutcome::Stored)).collect()));
+    }
+    let mut written = Vec::with_capacity(events.len());
+    for (event, result) in events.iter().zip(put_all(store, collection, &events, Source::Webhook, 8).await) {
+        match result {
+            Ok(outcome) => written.push((event.id.as_str().to_owned(), outcome)),
+            Err(StoreError::Rejected { reason, .. }) => return Ok(Replayed::StillUnstorable(reason)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Replayed::Written(written))
 }
 
 /// A record id as object metadata: S3 allows 2 KB of printable ASCII in all, and the body that
@@ -115,6 +165,27 @@ mod tests {
         assert_eq!(object_key(Collection::Clockings, at, "ab12"), "clockings/2026/11/26/090507.042Z-ab12.json");
         assert_eq!(unique_suffix().len(), 16);
         assert_ne!(unique_suffix(), unique_suffix());
+    }
+
+    #[tokio::test]
+    async fn a_replayed_body_is_stored_as_a_delivery_would_be_and_an_unstorable_one_is_not() {
+        let store = crate::testing::MemoryRecordStore::default();
+        let body = br#"[{"id":1,"changeVersion":"2"},{"id":2,"changeVersion":"1"}]"#;
+        let dry = replay(&store, Collection::Clockings, body, true).await.unwrap();
+        assert_eq!(dry, Replayed::Written(vec![("1".into(), PutOutcome::Stored), ("2".into(), PutOutcome::Stored)]));
+        assert!(store.items.lock().unwrap().is_empty(), "a dry run writes nothing");
+        assert_eq!(replay(&store, Collection::Clockings, body, false).await.unwrap(), dry);
+        let again = replay(&store, Collection::Clockings, body, false).await.unwrap();
+        assert_eq!(
+            again,
+            Replayed::Written(vec![("1".into(), PutOutcome::Duplicate), ("2".into(), PutOutcome::Duplicate)])
+        );
+        let unstorable = br#"[{"id":3,"changeVersion":"1"},{"id":4,"changeVersion":"1","":"x"}]"#;
+        let outcome = replay(&store, Collection::Clockings, unstorable, false).await.unwrap();
+        assert_eq!(outcome, Replayed::StillUnstorable("empty_attribute_name"));
+        assert_eq!(store.change_version(Collection::Clockings, "3"), None, "all or nothing");
+        let outcome = replay(&store, Collection::Clockings, b"not json", false).await.unwrap();
+        assert_eq!(outcome, Replayed::StillUnstorable("not_json"));
     }
 
     #[test]
