@@ -42,19 +42,21 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("RESYNC_LOOKAHEAD_DAYS", false),
     ("RESYNC_DEFAULT_GAP_HOURS", false),
     ("METRICS_NAMESPACE", false),
+    ("QUARANTINE_BUCKET", false),
 ];
 
 /// AWS actions the receiver calls: reading keys, writing records, keeping unstorable bodies.
 pub const RECEIVER_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:PutItem", "s3:PutObject"];
 
 /// AWS actions the renewer calls: reading credentials, storing keys, reading and writing
-/// subscription state, writing re-synced records.
+/// subscription state, writing re-synced records, keeping those DynamoDB refuses.
 pub const RENEWER_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
     "secretsmanager:CreateSecret",
     "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
+    "s3:PutObject",
 ];
 
 /// The folders and files of `src/` whose AWS calls each function makes. Other code the functions
@@ -68,6 +70,7 @@ pub const RENEWER_MODULES: &[&str] = &[
     "records/item.rs",
     "records/json.rs",
     "records/order.rs",
+    "records/quarantine.rs",
     "records/store.rs",
 ];
 

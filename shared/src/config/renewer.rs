@@ -41,6 +41,8 @@ pub struct RenewerConfig {
     pub default_gap: chrono::Duration,
     /// `METRICS_NAMESPACE`
     pub metrics_namespace: String,
+    /// `QUARANTINE_BUCKET`: where re-synced records DynamoDB refuses are kept (none: counted only).
+    pub quarantine_bucket: Option<String>,
 }
 
 impl RenewerConfig {
@@ -67,6 +69,7 @@ impl RenewerConfig {
             resync: resync_settings(&env)?,
             default_gap: env.hours("RESYNC_DEFAULT_GAP_HOURS", DEFAULT_GAP_HOURS)?,
             metrics_namespace: env.metrics_namespace(),
+            quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
 }

@@ -8,7 +8,7 @@ use crate::collection::Collection;
 use crate::receiver::signature::{self, SignatureError};
 use crate::receiver::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
 use crate::records::event::{self, ChangeType, Event, EventError, Split};
-use crate::records::quarantine::{Quarantine, QuarantineError};
+use crate::records::quarantine::{NoQuarantine, Quarantine, QuarantineError};
 use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -155,15 +155,6 @@ struct Unstorable<'a> {
     bytes: &'a [u8],
     reason: &'static str,
     event: Option<Event>,
-}
-
-/// Where no quarantine is configured.
-pub struct NoQuarantine;
-
-impl Quarantine for NoQuarantine {
-    async fn keep(&self, _: Collection, _: &[u8], _: &str, _: Option<&str>) -> Result<String, QuarantineError> {
-        Err(QuarantineError::Unavailable("no quarantine bucket is configured".into()))
-    }
 }
 
 /// The handler with the clients and caches it keeps across invocations.

@@ -12,6 +12,5 @@ pub mod signature;
 pub mod signing_keys;
 
 pub use handler::{
-    request_metrics, route_collection, AwsReceiver, EventOutcome, ItemOutcome, NoQuarantine, ReceiveError, Received,
-    Receiver,
+    request_metrics, route_collection, AwsReceiver, EventOutcome, ItemOutcome, ReceiveError, Received, Receiver,
 };

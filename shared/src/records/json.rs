@@ -46,6 +46,38 @@ pub enum JsonError {
     NumberOutOfRange(String),
 }
 
+/// Compact JSON text: numbers exactly as they were written, fields in document order.
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Number(n) => f.write_str(n),
+            Json::String(s) => f.write_str(&serde_json::to_string(s).map_err(|_| fmt::Error)?),
+            Json::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Json::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (name, value)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{}:{value}", serde_json::to_string(name).map_err(|_| fmt::Error)?)?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
 impl From<serde_json::Error> for JsonError {
     fn from(e: serde_json::Error) -> Self {
         JsonError::Syntax(e.to_string())
@@ -262,5 +294,16 @@ mod tests {
         for bad in [&b""[..], b"{", b"{\"a\":}", b"\xff\xfe", b"[1,]", b"{\"a\":1} x"] {
             assert!(matches!(parse(bad), Err(JsonError::Syntax(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_parsed_document_prints_back_as_compact_json_with_exact_numbers() {
+        let text = r#"{"a":[1,2.50,1e400000,-0],"b":{"c\"d":null,"e":true},"f":"ü\n"}"#;
+        let doc = parse(text.replace("1e400000", "12345678901234567890123").as_bytes()).unwrap();
+        assert_eq!(
+            doc.to_string(),
+            r#"{"a":[1,2.50,12345678901234567890123,-0],"b":{"c\"d":null,"e":true},"f":"ü\n"}"#
+        );
+        assert_eq!(parse(doc.to_string().as_bytes()).unwrap(), doc);
     }
 }

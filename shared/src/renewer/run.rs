@@ -10,6 +10,7 @@ use crate::config::RenewerConfig;
 use crate::protime::client::{scopes_for, ClientOptions};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::receiver::signing_keys::{KeySourceError, SecretsManagerKeySource};
+use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::{DynamoRecordStore, RecordStore};
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
@@ -125,17 +126,18 @@ pub enum SubscriptionError {
 }
 
 /// The renewer as deployed: Protime through the credentials secret, keys in Secrets Manager,
-/// state and records in DynamoDB.
+/// state and records in DynamoDB, re-synced records DynamoDB refuses in the S3 quarantine.
 pub type AwsRenewer =
-    Renewer<CredentialsFromSecret, SecretsManagerKeySource, DynamoSubscriptionStore, DynamoRecordStore>;
+    Renewer<CredentialsFromSecret, SecretsManagerKeySource, DynamoSubscriptionStore, DynamoRecordStore, S3Quarantine>;
 
-pub struct Renewer<P, K, S, R> {
+pub struct Renewer<P, K, S, R, Q = NoQuarantine> {
     pub config: RenewerConfig,
     /// Opens a Protime session per run (public so tests can shorten its retries).
     pub protime: P,
     keys: K,
     subscriptions: S,
     records: R,
+    quarantine: Option<Q>,
 }
 
 impl AwsRenewer {
@@ -148,7 +150,9 @@ impl AwsRenewer {
         let keys = SecretsManagerKeySource::new(secrets, &config.signing_key_secret_prefix);
         let subscriptions = DynamoSubscriptionStore::new(dynamodb.clone(), &config.table_name);
         let records = DynamoRecordStore::new(dynamodb, &config.table_name);
-        Renewer::new(config, protime, keys, subscriptions, records)
+        let quarantine =
+            config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
+        Renewer::new(config, protime, keys, subscriptions, records).with_quarantine(quarantine)
     }
 }
 
@@ -163,7 +167,15 @@ pub fn client_options(config: &RenewerConfig) -> ClientOptions {
 
 impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, K, S, R> {
     pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
-        Renewer { config, protime, keys, subscriptions, records }
+        Renewer { config, protime, keys, subscriptions, records, quarantine: None }
+    }
+}
+
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine> Renewer<P, K, S, R, Q> {
+    /// Keeps re-synced records DynamoDB refuses in `quarantine` (counted either way).
+    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2> {
+        let Renewer { config, protime, keys, subscriptions, records, .. } = self;
+        Renewer { config, protime, keys, subscriptions, records, quarantine }
     }
 
     /// One scheduled run at `now`.
@@ -335,7 +347,8 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
         let filters = self.config.resync.filters(collection, gap_start, now);
         tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
         let references = self.config.external_references.trim();
-        Ok(resync::resync(protime, &self.records, collection, &filters, references).await?)
+        let quarantine = self.quarantine.as_ref();
+        Ok(resync::resync(protime, &self.records, quarantine, collection, &filters, references).await?)
     }
 
     /// Intent, POST, key, state: in this order (see the module docs).
@@ -694,5 +707,32 @@ mod tests {
         let live: Vec<&str> = webhooks.iter().map(|w| w.webhook.id.as_str()).collect();
         assert_eq!(live, ["d-old"], "the re-enabled webhook stays; the replaced one goes");
         assert_eq!(renewer.keys.current(Collection::Clockings), Some(webhooks[0].key.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_re_synced_record_dynamodb_refuses_is_quarantined_and_the_others_stored() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        let renewer = renewer.with_quarantine(Some(crate::testing::MemoryQuarantine::default()));
+        renewer.run(now()).await.unwrap();
+        let refused =
+            crate::records::json::parse(br#"{"id":2,"changeVersion":"6","":"a field without a name"}"#).unwrap();
+        protime.set_records(Collection::Clockings, vec![record(1, "5"), refused, record(3, "7")]);
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+
+        let report = renewer.run(now() + Duration::hours(2)).await.unwrap();
+        assert!(report.healthy, "the renewal is not held back: {report:?}");
+        let counts = report.subscriptions[0].resynced.unwrap();
+        assert_eq!((counts.stored, counts.quarantined, counts.invalid), (2, 2, 0), "two passes: {counts:?}");
+        let kept = renewer.quarantine.as_ref().unwrap().bodies();
+        assert_eq!(
+            kept[0],
+            (
+                "empty_attribute_name".to_owned(),
+                br#"{"id":2,"changeVersion":"6","":"a field without a name"}"#.to_vec()
+            )
+        );
+        assert_eq!(renewer.records.change_version(Collection::Clockings, "2"), None);
+        assert!(renewer.records.change_version(Collection::Clockings, "3").is_some());
     }
 }

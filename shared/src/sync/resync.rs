@@ -6,6 +6,7 @@ use crate::collection::Collection;
 use crate::protime::client::LinksFollowed;
 use crate::protime::{ProtimeError, RecordPages};
 use crate::records::event;
+use crate::records::quarantine::Quarantine;
 use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
@@ -113,6 +114,7 @@ impl std::ops::AddAssign for ResyncCounts {
         self.duplicate += o.duplicate;
         self.stale += o.stale;
         self.invalid += o.invalid;
+        self.quarantined += o.quarantined;
     }
 }
 
@@ -123,9 +125,11 @@ pub struct ResyncCounts {
     pub stored: u64,
     pub duplicate: u64,
     pub stale: u64,
-    /// Records without a usable `id`/`changeVersion`, or that DynamoDB can never store: logged
-    /// and counted, not stored; the re-sync goes on.
+    /// Records without a usable `id`/`changeVersion`, or that DynamoDB can never store and could
+    /// not be quarantined: logged and counted, not stored; the re-sync goes on.
     pub invalid: u64,
+    /// Records DynamoDB can never store, kept in the quarantine; the re-sync goes on.
+    pub quarantined: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -140,9 +144,10 @@ pub enum ResyncError {
 
 /// Fetches every page for each filter, with the subscription's external references (so the
 /// records carry them as webhook events do), and writes each record conditionally.
-pub async fn resync<P: RecordPages, R: RecordStore>(
+pub async fn resync<P: RecordPages, R: RecordStore, Q: Quarantine>(
     client: &P,
     store: &R,
+    quarantine: Option<&Q>,
     collection: Collection,
     filters: &[Option<String>],
     external_references: &str,
@@ -178,10 +183,10 @@ pub async fn resync<P: RecordPages, R: RecordStore>(
                     Ok(PutOutcome::Stored) => counts.stored += 1,
                     Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
                     Ok(PutOutcome::Stale) => counts.stale += 1,
-                    // One record DynamoDB can never store does not stop the re-sync of the others.
+                    // One record DynamoDB can never store does not stop the re-sync of the others:
+                    // it is quarantined (as listed) and counted.
                     Err(StoreError::Rejected { reason, .. }) => {
-                        counts.invalid += 1;
-                        tracing::error!(collection = %collection, id = event.id.as_str(), reason, "re-synced record cannot be stored");
+                        set_aside(quarantine, collection, event, reason, &mut counts).await;
                     }
                     Err(source) => return Err(ResyncError::Store { collection, source }),
                 }
@@ -190,6 +195,35 @@ pub async fn resync<P: RecordPages, R: RecordStore>(
         }
     }
     Ok(counts)
+}
+
+/// Keeps a re-synced record DynamoDB refuses in the quarantine (its JSON as listed), or counts it
+/// as invalid where there is none or the write fails; the record stays in Protime either way.
+async fn set_aside<Q: Quarantine>(
+    quarantine: Option<&Q>,
+    collection: Collection,
+    event: &crate::records::Event,
+    reason: &'static str,
+    counts: &mut ResyncCounts,
+) {
+    let id = event.id.as_str();
+    let text = crate::records::json::Json::Object(event.data.clone()).to_string();
+    match quarantine {
+        Some(q) => match q.keep(collection, text.as_bytes(), reason, Some(id)).await {
+            Ok(key) => {
+                counts.quarantined += 1;
+                tracing::warn!(collection = %collection, id, reason, key, "re-synced record quarantined");
+            }
+            Err(e) => {
+                counts.invalid += 1;
+                tracing::error!(collection = %collection, id, reason, error = %e, "re-synced record cannot be stored or quarantined");
+            }
+        },
+        None => {
+            counts.invalid += 1;
+            tracing::error!(collection = %collection, id, reason, "re-synced record cannot be stored");
+        }
+    }
 }
 
 #[cfg(test)]
