@@ -53,7 +53,8 @@ pub struct Global {
 #[derive(Subcommand)]
 enum Command {
     /// One row per collection: subscription status, webhook, validUntil and hours left, last
-    /// renewal and error, bodies quarantined in the last 24 h. Exit 2 if any row is unhealthy.
+    /// renewal and error, last event received, bodies quarantined in the last 24 h. Exit 2 if
+    /// any row is unhealthy.
     Status(commands::status::Args),
     /// The stored record: changeVersion, source, receivedAt, tombstone and fields.
     Get(commands::get::Args),

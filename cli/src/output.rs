@@ -17,11 +17,12 @@ pub fn alarm(text: &str) -> String {
 }
 
 /// Prints rows as aligned columns under a header (plain text widths: colour is added after).
+/// Every row has one cell per header column.
 pub fn table(header: &[&str], rows: &[Vec<String>], unhealthy: &[bool]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<String>| {

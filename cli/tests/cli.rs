@@ -82,7 +82,16 @@ async fn status_is_healthy_when_every_subscription_is_enabled_and_not_due() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("COLLECTION  STATUS   WEBHOOK"), "{text}");
     assert!(lines[2].starts_with("clockings   Enabled  w-clockings"), "{text}");
-    assert!(lines[2].ends_with("0                ok"), "{text}");
+    assert!(lines[2].ends_with("-           0                ok"), "no event yet: {text}");
+
+    // The receiver notes when it last acknowledged an event of the collection.
+    assert_eq!(clockings["lastEventAt"], Value::Null);
+    assert_eq!(f.send(signed("clockings", r#"{"id":5,"changeVersion":"1"}"#, KEY)).await.0, 200);
+    let (_, out) = cli(&f, &["status", "--json"]);
+    let noted = json(&out)["collections"][1]["lastEventAt"].as_str().map(str::to_owned).expect("lastEventAt");
+    let noted = chrono::DateTime::parse_from_rfc3339(&noted).unwrap();
+    assert!((Utc::now() - noted.with_timezone(&Utc)).num_seconds() < 60, "{noted}");
+    assert_eq!(json(&out)["collections"][0]["lastEventAt"], Value::Null, "breaks had no event");
 }
 
 #[tokio::test(flavor = "multi_thread")]

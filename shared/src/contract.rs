@@ -45,8 +45,10 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("QUARANTINE_BUCKET", false),
 ];
 
-/// AWS actions the receiver calls: reading keys, writing records, keeping unstorable bodies.
-pub const RECEIVER_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "dynamodb:PutItem", "s3:PutObject"];
+/// AWS actions the receiver calls: reading keys, writing records (and, once a minute, the last
+/// event's time on a subscription item), keeping unstorable bodies.
+pub const RECEIVER_ACTIONS: &[&str] =
+    &["secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject"];
 
 /// AWS actions the renewer calls: reading credentials, storing keys, reading and writing
 /// subscription state, writing re-synced records, keeping those DynamoDB refuses.

@@ -131,6 +131,11 @@ impl MemoryRecordStore {
 }
 
 impl RecordStore for MemoryRecordStore {
+    async fn note_event(&self, collection: Collection, _at: &str) -> Result<(), StoreError> {
+        self.journal.record(format!("store note {collection}"));
+        Ok(())
+    }
+
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let delay = lock(&self.delays).get(event.id.as_str()).copied();
         if let Some(ms) = delay {

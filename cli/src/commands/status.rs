@@ -100,13 +100,23 @@ fn row_json(row: &Row, now: DateTime<Utc>) -> serde_json::Value {
         "lastRenewedAt": time(state.last_renewed_at),
         "lastSeenEnabledAt": time(state.last_seen_enabled_at),
         "lastError": state.last_error,
+        "lastEventAt": time(state.last_event_at),
         "quarantinedLast24h": row.quarantined,
     })
 }
 
 fn print_table(rows: &[Row], now: DateTime<Utc>) {
-    let header =
-        ["COLLECTION", "STATUS", "WEBHOOK", "VALID UNTIL", "HOURS LEFT", "LAST RENEWAL", "QUARANTINED 24H", "PROBLEMS"];
+    let header = [
+        "COLLECTION",
+        "STATUS",
+        "WEBHOOK",
+        "VALID UNTIL",
+        "HOURS LEFT",
+        "LAST RENEWAL",
+        "LAST EVENT",
+        "QUARANTINED 24H",
+        "PROBLEMS",
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
@@ -119,6 +129,7 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
                 time(state.valid_until).unwrap_or_else(dash),
                 hours_left(&state, now).map(|h| format!("{h:.1}")).unwrap_or_else(dash),
                 time(state.last_renewed_at).unwrap_or_else(dash),
+                time(state.last_event_at).unwrap_or_else(dash),
                 row.quarantined.map(|n| n.to_string()).unwrap_or_else(dash),
                 if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") },
             ]

@@ -157,6 +157,9 @@ struct Unstorable<'a> {
     event: Option<Event>,
 }
 
+/// How often an instance notes the last event's time on a collection's subscription item.
+const NOTE_EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The handler with the clients and caches it keeps across invocations.
 pub struct Receiver<K, S, Q = NoQuarantine> {
     keys: SigningKeys<K>,
@@ -164,6 +167,8 @@ pub struct Receiver<K, S, Q = NoQuarantine> {
     quarantine: Option<Q>,
     max_body_bytes: usize,
     metrics_namespace: String,
+    /// When this instance last noted an event per collection.
+    noted: std::sync::Mutex<std::collections::HashMap<Collection, Instant>>,
 }
 
 impl<K: KeySource, S: RecordStore> Receiver<K, S> {
@@ -174,6 +179,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
             quarantine: None,
             max_body_bytes,
             metrics_namespace: crate::observability::metrics::DEFAULT_NAMESPACE.into(),
+            noted: Default::default(),
         }
     }
 }
@@ -181,8 +187,8 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
 impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
     /// Keeps signed but unstorable bodies in `quarantine` (acknowledged) instead of answering 400.
     pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Receiver<K, S, Q2> {
-        let Receiver { keys, store, max_body_bytes, metrics_namespace, .. } = self;
-        Receiver { keys, store, quarantine, max_body_bytes, metrics_namespace }
+        let Receiver { keys, store, max_body_bytes, metrics_namespace, noted, .. } = self;
+        Receiver { keys, store, quarantine, max_body_bytes, metrics_namespace, noted }
     }
 
     /// Publishes metrics under `namespace` instead of the default.
@@ -245,12 +251,30 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
         let store_started = Instant::now();
         let mut outcomes = self.store_all(collection, items, invocation_deadline(request)).await?;
         let store_ms = store_started.elapsed().as_secs_f64() * 1000.0;
+        if outcomes.iter().any(|o| matches!(o.outcome, EventOutcome::Written(_))) {
+            self.note_event(collection).await;
+        }
         let whole_body_quarantined = single && matches!(outcomes[0].outcome, EventOutcome::Quarantined { .. });
         if whole_body_quarantined {
             // The body was one event: what was kept is the whole body, under its record id.
             outcomes.truncate(1);
         }
         Ok(Received { collection, accepted, outcomes, whole_body_quarantined, store_ms })
+    }
+
+    /// Notes the time on the collection's subscription item, at most once a minute per instance:
+    /// a cheap write for `protime-webhooks status`, never one per event. A failure only logs.
+    async fn note_event(&self, collection: Collection) {
+        {
+            let mut noted = self.noted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if noted.get(&collection).is_some_and(|at| at.elapsed() < NOTE_EVENT_EVERY) {
+                return;
+            }
+            noted.insert(collection, Instant::now());
+        }
+        if let Err(e) = self.store.note_event(collection, &crate::records::store::received_now()).await {
+            tracing::warn!(collection = %collection, error = %e, "could not note the last event's time");
+        }
     }
 
     /// A signed body that is not an event at all (or is one event that can never be stored):
@@ -751,6 +775,18 @@ mod tests {
         let (status, answer_body) = answer(&r, signed("/webhooks/clockings", body).with_lambda_context(context)).await;
         assert_eq!(status, 200, "{answer_body}");
         assert_eq!(answer_body["results"][1]["outcome"], "duplicate");
+    }
+
+    #[tokio::test]
+    async fn the_last_events_time_is_noted_at_most_once_a_minute_per_collection() {
+        let r = receiver();
+        for version in ["1", "2", "3"] {
+            let body = format!(r#"{{"id":1,"changeVersion":"{version}"}}"#);
+            assert_eq!(answer(&r, signed("/webhooks/clockings", &body)).await.0, 200);
+        }
+        assert_eq!(answer(&r, signed("/webhooks/clockings", "not json")).await.0, 400);
+        let notes: Vec<String> = r.store.journal.lines().into_iter().filter(|l| l.starts_with("store note")).collect();
+        assert_eq!(notes, ["store note clockings"]);
     }
 
     #[tokio::test]

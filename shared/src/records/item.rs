@@ -29,6 +29,12 @@ pub mod attr {
     pub const RESERVED: &[&str] = &[PK, COLLECTION, CHANGE_ORDER, RECEIVED_AT, SOURCE, DELETED, SHADOWED_FIELDS];
 }
 
+/// The partition key of a collection's subscription state item (the renewer writes it; the
+/// receiver notes the time of the last event on it).
+pub fn subscription_key(collection: Collection) -> String {
+    format!("subscription#{}", collection.as_str())
+}
+
 /// The partition key of a record.
 pub fn record_key(collection: Collection, id: &RecordId) -> String {
     format!("{}#{}", collection.as_str(), id.as_str())

@@ -63,6 +63,13 @@ pub trait RecordStore: Send + Sync {
         event: &Event,
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    /// Notes on the collection's subscription item (if there is one) when an event was last
+    /// acknowledged, for operators (`protime-webhooks status`).
+    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (collection, at);
+        async { Ok(()) }
+    }
 }
 
 /// Writes every event with at most `concurrency` writes in flight; the results are in the
@@ -212,6 +219,11 @@ impl DynamoRecordStore {
 }
 
 impl RecordStore for DynamoRecordStore {
+    async fn note_event(&self, collection: Collection, at: &str) -> Result<(), StoreError> {
+        // Only the receiver notes events: the write is its code (and its IAM action).
+        crate::receiver::last_event::note(&self.client, &self.table, collection, at).await
+    }
+
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;

@@ -64,6 +64,10 @@ pub struct SubscriptionState {
     pub last_seen_enabled_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When the receiver last acknowledged an event of this collection (it notes it at most once
+    /// a minute per instance); the renewer keeps it as it found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

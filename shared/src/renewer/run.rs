@@ -381,6 +381,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
             last_resync_at: state.last_resync_at,
             last_seen_enabled_at: Some(now),
             last_error: None,
+            last_event_at: state.last_event_at,
         };
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::RecordRenewal)?;
         if created.status != WebhookStatus::Enabled {

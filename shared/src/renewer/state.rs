@@ -8,6 +8,7 @@
 
 use crate::collection::Collection;
 use crate::records::item::attr;
+pub use crate::records::item::subscription_key;
 use crate::renewer::plan::SubscriptionState;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -19,10 +20,6 @@ use std::time::Duration;
 
 /// BatchGetItem rounds for keys DynamoDB leaves unprocessed, with a growing pause between them.
 const UNPROCESSED_KEY_ROUNDS: u32 = 5;
-
-pub fn subscription_key(collection: Collection) -> String {
-    format!("subscription#{}", collection.as_str())
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -177,6 +174,7 @@ mod tests {
             last_resync_at: None,
             last_seen_enabled_at: Some(t),
             last_error: Some("boom".into()),
+            last_event_at: Some(t),
         };
         let item = state_item(Collection::Breaks, &state).unwrap();
         assert_eq!(item[attr::PK], AttributeValue::S("subscription#breaks".into()));
