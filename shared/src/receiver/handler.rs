@@ -234,9 +234,12 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
             VerifyError::Unavailable(_) => ReceiveError::KeysUnavailable(e),
             _ => ReceiveError::Unauthorized(e),
         })?;
+        let deadline = invocation_deadline(request);
         let (items, single) = match event::split_body(body) {
             Ok(Split::One(Ok(event))) => (vec![(body, Ok(event))], true),
-            Ok(Split::One(Err(e))) | Err(e) => return self.set_aside_body(collection, accepted, body, e).await,
+            Ok(Split::One(Err(e))) | Err(e) => {
+                return self.set_aside_body(collection, accepted, body, e, deadline).await
+            }
             Ok(Split::Batch(items)) => {
                 if self.quarantine.is_none() {
                     // Without a quarantine a batch is all or nothing, as it always was.
@@ -249,7 +252,7 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
             }
         };
         let store_started = Instant::now();
-        let mut outcomes = self.store_all(collection, items, invocation_deadline(request)).await?;
+        let mut outcomes = self.store_all(collection, items, deadline).await?;
         let store_ms = store_started.elapsed().as_secs_f64() * 1000.0;
         if outcomes.iter().any(|o| matches!(o.outcome, EventOutcome::Written(_))) {
             self.note_event(collection).await;
@@ -285,14 +288,32 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
         accepted: AcceptedKey,
         body: &[u8],
         error: EventError,
+        deadline: Option<tokio::time::Instant>,
     ) -> Result<Received, ReceiveError> {
-        let Some(quarantine) = &self.quarantine else {
+        if self.quarantine.is_none() {
             return Err(ReceiveError::InvalidEvent(error));
-        };
-        let reason = error.reason();
-        let key = quarantine.keep(collection, body, reason, None).await.map_err(ReceiveError::QuarantineUnavailable)?;
-        let outcomes = vec![ItemOutcome::unread(EventOutcome::Quarantined { key, reason })];
+        }
+        let outcome = self.keep(collection, body, error.reason(), None, deadline).await?;
+        let outcomes = vec![ItemOutcome::unread(outcome)];
         Ok(Received { collection, accepted, outcomes, whole_body_quarantined: true, store_ms: 0.0 })
+    }
+
+    /// Keeps `bytes` in the quarantine before `deadline`; without one, the event is unstorable.
+    async fn keep(
+        &self,
+        collection: Collection,
+        bytes: &[u8],
+        reason: &'static str,
+        record_id: Option<&str>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<EventOutcome, ReceiveError> {
+        let Some(quarantine) = &self.quarantine else {
+            return Err(ReceiveError::Unstorable(reason));
+        };
+        let key = before(deadline, quarantine.keep(collection, bytes, reason, record_id))
+            .await?
+            .map_err(ReceiveError::QuarantineUnavailable)?;
+        Ok(EventOutcome::Quarantined { key, reason })
     }
 
     /// Writes every readable event and quarantines the others; the request is acknowledged only
@@ -305,18 +326,21 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Vec<ItemOutcome>, ReceiveError> {
         let mut outcomes: Vec<Option<ItemOutcome>> = vec![None; items.len()];
-        let mut readable = Vec::with_capacity(items.len());
+        // The readable events, and where each stands in the body.
+        let (mut events, mut places) = (Vec::with_capacity(items.len()), Vec::with_capacity(items.len()));
         let mut unstorable = Vec::new();
         for (index, (bytes, event)) in items.into_iter().enumerate() {
             match event {
-                Ok(event) => readable.push((index, bytes, event)),
+                Ok(event) => {
+                    events.push(event);
+                    places.push((index, bytes));
+                }
                 Err(e) => unstorable.push(Unstorable { index, bytes, reason: e.reason(), event: None }),
             }
         }
-        let events: Vec<Event> = readable.iter().map(|(_, _, e)| e.clone()).collect();
-        let writes = put_all(&self.store, collection, &events, Source::Webhook, WRITE_CONCURRENCY);
-        let results = before(deadline, writes).await?;
-        for ((index, bytes, event), result) in readable.into_iter().zip(results) {
+        let results =
+            before(deadline, put_all(&self.store, collection, &events, Source::Webhook, WRITE_CONCURRENCY)).await?;
+        for (((index, bytes), event), result) in places.into_iter().zip(events).zip(results) {
             match result {
                 Ok(put) => outcomes[index] = Some(ItemOutcome::of(&event, EventOutcome::Written(put))),
                 Err(StoreError::Rejected { reason, .. }) => {
@@ -326,14 +350,8 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
             }
         }
         for item in unstorable {
-            let Some(quarantine) = &self.quarantine else {
-                return Err(ReceiveError::Unstorable(item.reason));
-            };
             let id = item.event.as_ref().map(|e| e.id.as_str());
-            let key = before(deadline, quarantine.keep(collection, item.bytes, item.reason, id))
-                .await?
-                .map_err(ReceiveError::QuarantineUnavailable)?;
-            let outcome = EventOutcome::Quarantined { key, reason: item.reason };
+            let outcome = self.keep(collection, item.bytes, item.reason, id, deadline).await?;
             outcomes[item.index] = Some(match &item.event {
                 Some(event) => ItemOutcome::of(event, outcome),
                 None => ItemOutcome::unread(outcome),
@@ -371,21 +389,16 @@ pub fn request_metrics(
                 .count("BatchSize", r.outcomes.len() as u64)
                 .count("PreviousKeyAccepted", u64::from(r.accepted == AcceptedKey::Previous))
                 .metric("StoreLatency", Unit::Milliseconds, r.store_ms);
-            let mut reasons: Vec<&'static str> = r
-                .outcomes
-                .iter()
-                .filter_map(|o| match o.outcome {
-                    EventOutcome::Quarantined { reason, .. } => Some(reason),
-                    EventOutcome::Written(_) => None,
-                })
-                .collect();
-            reasons.sort_unstable();
-            let mut docs = vec![main];
-            for reason in reasons.iter().copied().collect::<std::collections::BTreeSet<_>>() {
-                let n = reasons.iter().filter(|r| **r == reason).count() as u64;
-                docs.push(MetricDoc::new(namespace, "receiver").dimension("Reason", reason).count("Quarantined", n));
+            let mut by_reason = std::collections::BTreeMap::<&str, u64>::new();
+            for o in &r.outcomes {
+                if let EventOutcome::Quarantined { reason, .. } = o.outcome {
+                    *by_reason.entry(reason).or_default() += 1;
+                }
             }
-            docs
+            let per_reason = by_reason.into_iter().map(|(reason, n)| {
+                MetricDoc::new(namespace, "receiver").dimension("Reason", reason).count("Quarantined", n)
+            });
+            std::iter::once(main).chain(per_reason).collect()
         }
         Err(ReceiveError::Unauthorized(reason)) => {
             vec![doc.dimension("Reason", reason.reason()).count("SignatureRejected", 1)]
