@@ -56,6 +56,28 @@ impl Context {
     }
 }
 
+/// Every object in the quarantine bucket under `prefix` (all pages), with the time it was kept.
+pub async fn quarantined_under(context: &Context, prefix: &str) -> Result<Vec<Kept>, CliError> {
+    let mut pages = context.s3().list_objects_v2().bucket(context.bucket()?).prefix(prefix).into_paginator().send();
+    let mut objects = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
+        objects.extend(page.contents().iter().map(|o| Kept {
+            key: o.key().unwrap_or_default().to_owned(),
+            size: o.size(),
+            kept_at: o.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),
+        }));
+    }
+    Ok(objects)
+}
+
+/// One quarantined object as the listing shows it.
+pub struct Kept {
+    pub key: String,
+    pub size: Option<i64>,
+    pub kept_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// An SDK error as one line that names the service's answer.
 pub fn aws_error<E: std::error::Error + 'static>(what: &str, error: E) -> CliError {
     CliError::Aws(format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(error)))

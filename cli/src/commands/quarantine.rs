@@ -1,6 +1,6 @@
 //! `quarantine list|show`: the signed bodies the receiver set aside, and why.
 
-use crate::context::{aws_error, CliError, Context};
+use crate::context::{aws_error, quarantined_under, CliError, Context};
 use crate::output;
 use crate::Health;
 use aws_sdk_s3::types::{Tag, Tagging};
@@ -69,34 +69,27 @@ async fn list(
     since: Option<DateTime<Utc>>,
 ) -> Result<Health, CliError> {
     let (s3, bucket) = (context.s3(), context.bucket()?);
-    let prefix = collection.map(|c| format!("{}/", c.as_str())).unwrap_or_default();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
     let mut entries = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
-        for object in page.contents() {
-            let kept = object.last_modified().and_then(|t| DateTime::from_timestamp(t.secs(), 0));
-            if since.is_some_and(|since| kept.is_none_or(|k| k < since)) {
-                continue;
-            }
-            let key = object.key().unwrap_or_default().to_owned();
-            let head = s3
-                .head_object()
-                .bucket(bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| aws_error("reading a quarantined body", e))?;
-            let metadata = head.metadata().cloned().unwrap_or_default();
-            entries.push(json!({
-                "key": key,
-                "size": object.size(),
-                "keptAt": kept.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                "reason": metadata.get("reason"),
-                "collection": metadata.get("collection"),
-                "recordId": metadata.get("record-id"),
-            }));
+    for object in quarantined_under(context, &prefix_of(collection)).await? {
+        if since.is_some_and(|since| object.kept_at.is_none_or(|k| k < since)) {
+            continue;
         }
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key(&object.key)
+            .send()
+            .await
+            .map_err(|e| aws_error("reading a quarantined body", e))?;
+        let metadata = head.metadata().cloned().unwrap_or_default();
+        entries.push(json!({
+            "key": object.key,
+            "size": object.size,
+            "keptAt": object.kept_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            "reason": metadata.get("reason"),
+            "collection": metadata.get("collection"),
+            "recordId": metadata.get("record-id"),
+        }));
     }
     if context.global.json {
         output::json(&json!({ "bucket": bucket, "objects": entries }));
@@ -144,16 +137,9 @@ async fn show(context: &Context, key: &str) -> Result<Health, CliError> {
     Ok(Health::Healthy)
 }
 
-async fn keys_under(context: &Context, collection: Option<Collection>) -> Result<Vec<String>, CliError> {
-    let (s3, bucket) = (context.s3(), context.bucket()?);
-    let prefix = collection.map(|c| format!("{}/", c.as_str())).unwrap_or_default();
-    let mut pages = s3.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
-    let mut keys = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
-    }
-    Ok(keys)
+/// The key prefix of a collection's objects (all of them: none).
+fn prefix_of(collection: Option<Collection>) -> String {
+    collection.map(|c| format!("{}/", c.as_str())).unwrap_or_default()
 }
 
 async fn replay(
@@ -163,7 +149,11 @@ async fn replay(
     collection: Option<Collection>,
     dry_run: bool,
 ) -> Result<Health, CliError> {
-    let keys = if all { keys_under(context, collection).await? } else { keys };
+    let keys = if all {
+        quarantined_under(context, &prefix_of(collection)).await?.into_iter().map(|o| o.key).collect()
+    } else {
+        keys
+    };
     if keys.is_empty() {
         return Err(CliError::Input("name the objects to replay, or pass --all".into()));
     }

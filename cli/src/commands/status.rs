@@ -1,6 +1,6 @@
 //! `status`: is every subscription alive, and has anything been quarantined?
 
-use crate::context::{aws_error, CliError, Context};
+use crate::context::{quarantined_under, CliError, Context};
 use crate::output;
 use crate::Health;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -146,21 +146,12 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
 
 /// Objects quarantined for `collection` since `since` (the day folders of since and today).
 async fn quarantined_since(context: &Context, collection: Collection, since: DateTime<Utc>) -> Result<usize, CliError> {
-    let s3 = context.s3();
-    let bucket = context.bucket()?;
     let mut count = 0;
     let mut day = since.date_naive();
     while day <= Utc::now().date_naive() {
         let prefix = format!("{}/{}/", collection.as_str(), day.format("%Y/%m/%d"));
-        let mut pages = s3.list_objects_v2().bucket(bucket).prefix(&prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
-            count += page
-                .contents()
-                .iter()
-                .filter(|o| o.last_modified().is_some_and(|t| t.secs() >= since.timestamp()))
-                .count();
-        }
+        let kept = quarantined_under(context, &prefix).await?;
+        count += kept.iter().filter(|o| o.kept_at.is_some_and(|t| t >= since)).count();
         day = day.succ_opt().unwrap_or(day + Duration::days(1));
     }
     Ok(count)
