@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(__file__))
 import local_aws  # noqa: E402
-from coldstart import api_gateway_event, local_aws_free_port, peak_rss_kib  # noqa: E402
+from coldstart import api_gateway_event, lambda_env, peak_rss_kib, start_moto  # noqa: E402
 
 KEY = "coldstart-key"  # the key coldstart.api_gateway_event signs with
 TABLE = "bench"
@@ -178,14 +178,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    moto_port = local_aws_free_port()
     # moto runs from the dev venv (MOTO_PYTHON, set by the Makefile); this script and the Python
     # peer from .venv-bench.
-    moto_python = os.environ.get("MOTO_PYTHON", sys.executable)
-    moto = subprocess.Popen([moto_python, os.path.join(HERE, "moto_server.py"), str(moto_port), "--keep-alive"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    moto.stdout.readline()
-    endpoint = f"http://127.0.0.1:{moto_port}"
+    moto, endpoint = start_moto(os.environ.get("MOTO_PYTHON", sys.executable), keep_alive=True)
     results = []
     try:
         local_aws.bootstrap(endpoint, TABLE, "bench/credentials", "{}", "bench-quarantine")
@@ -193,13 +188,7 @@ def main():
         state = {"round": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        env = dict(PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG="C.UTF-8", TZ=":UTC",
-                   AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}",
-                   AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
-                   AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
-                   AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-                   TABLE_NAME=TABLE, SIGNING_KEY_SECRET_PREFIX=PREFIX)
+        env = lambda_env("bench", server.server_port, endpoint, TABLE, PREFIX)
         targets = []
         for i, binary in enumerate(args.rust):
             label = args.label[i] if i < len(args.label) else os.path.basename(binary)

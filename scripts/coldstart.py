@@ -126,11 +126,7 @@ def main():
                         help="add a variable to the function's environment (e.g. SSL_CERT_DIR=/etc/ssl/certs)")
     args = parser.parse_args()
 
-    moto_port = local_aws_free_port()
-    moto = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "moto_server.py"), str(moto_port)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    moto.stdout.readline()
-    endpoint = f"http://127.0.0.1:{moto_port}"
+    moto, endpoint = start_moto()
     try:
         local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}", "coldstart-quarantine")
         local_aws.client("secretsmanager", endpoint).create_secret(Name=PREFIX + "clockings", SecretString=KEY)
@@ -138,18 +134,10 @@ def main():
         state = {"run": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        # A clean environment, as Lambda's: nothing inherited from this shell (no SSL_CERT_*, no
-        # HOME, no AWS profile), plus --env additions for comparisons.
-        env = dict(PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG="C.UTF-8", TZ=":UTC",
-                   LAMBDA_TASK_ROOT=os.path.dirname(os.path.abspath(args.binary)),
-                   AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{server.server_port}",
-                   AWS_LAMBDA_FUNCTION_NAME="coldstart", AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
-                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
-                   AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1",
-                   AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-                   TABLE_NAME=TABLE, SIGNING_KEY_SECRET_PREFIX=PREFIX,
-                   # The renewer's required settings; its run then fails fast on the empty credentials.
-                   PROTIME_CREDENTIALS_SECRET="coldstart/credentials", DESTINATION_BASE_URL="http://127.0.0.1:9")
+        env = lambda_env("coldstart", server.server_port, endpoint, TABLE, PREFIX)
+        env["LAMBDA_TASK_ROOT"] = os.path.dirname(os.path.abspath(args.binary))
+        # The renewer's required settings; its run then fails fast on the empty credentials.
+        env.update(PROTIME_CREDENTIALS_SECRET="coldstart/credentials", DESTINATION_BASE_URL="http://127.0.0.1:9")
         env.update(pair.split("=", 1) for pair in args.env)
         fixed_event = json.load(open(args.event)) if args.event else None
         runs = []
@@ -179,6 +167,28 @@ def main():
     print(f"{os.path.basename(os.path.dirname(args.binary)) or args.binary}: {len(ok)}/{args.runs} runs, "
           f"init median {init:.1f} ms, first response median {first:.1f} ms (statuses {', '.join(statuses)}), "
           f"peak RSS {rss:.1f} MiB, binary {size:.1f} MiB")
+
+
+def start_moto(python=sys.executable, keep_alive=False):
+    """moto's server on a free port of 127.0.0.1, stopped by killing the returned process."""
+    port = local_aws_free_port()
+    command = [python, os.path.join(os.path.dirname(__file__), "moto_server.py"), str(port)]
+    moto = subprocess.Popen(command + (["--keep-alive"] if keep_alive else []),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    moto.stdout.readline()
+    return moto, f"http://127.0.0.1:{port}"
+
+
+def lambda_env(name, runtime_api_port, endpoint, table, prefix):
+    """A clean environment, as Lambda's: nothing inherited from this shell (no SSL_CERT_*, no
+    HOME, no AWS profile), the Runtime API and the emulator's endpoint, the receiver's settings."""
+    return dict(PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG="C.UTF-8", TZ=":UTC",
+                AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{runtime_api_port}",
+                AWS_LAMBDA_FUNCTION_NAME=name, AWS_LAMBDA_FUNCTION_VERSION="$LATEST",
+                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
+                AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+                AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
+                TABLE_NAME=table, SIGNING_KEY_SECRET_PREFIX=prefix)
 
 
 def local_aws_free_port():
