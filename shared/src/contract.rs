@@ -9,6 +9,7 @@ pub const ROUTE_PATH: &str = "/webhooks/{collection}";
 
 pub const RECEIVER_BINARY: &str = "receiver";
 pub const RENEWER_BINARY: &str = "renewer";
+pub const SYNCER_BINARY: &str = "syncer";
 
 /// The table's key schema: one string partition key.
 pub const TABLE_PARTITION_KEY: &str = crate::records::item::attr::PK;
@@ -45,6 +46,25 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("QUARANTINE_BUCKET", false),
 ];
 
+/// Environment variables the syncer reads (besides `SYNC_FILTER_<COLLECTION>`): (name, required).
+pub const SYNCER_ENV: &[(&str, bool)] = &[
+    ("TABLE_NAME", true),
+    ("PROTIME_CREDENTIALS_SECRET", true),
+    ("COLLECTIONS", false),
+    ("EXTERNAL_REFERENCES", false),
+    ("PROTIME_API_BASE_URL", false),
+    ("PROTIME_TOKEN_URL", false),
+    ("PROTIME_USER_AGENT_COMPANY", false),
+    ("SYNC_FROM", false),
+    ("SYNC_LIST_COLLECTIONS", false),
+    ("SYNC_CONCURRENCY", false),
+    ("SYNC_MAX_PAGES_PER_RUN", false),
+    ("SYNC_DEADLINE_MARGIN_SECONDS", false),
+    ("LIST_SYNC_INTERVAL_HOURS", false),
+    ("METRICS_NAMESPACE", false),
+    ("QUARANTINE_BUCKET", false),
+];
+
 /// AWS actions the receiver calls: reading keys, writing records (and, once a minute, the last
 /// event's time on a subscription item), keeping unstorable bodies.
 pub const RECEIVER_ACTIONS: &[&str] =
@@ -61,14 +81,45 @@ pub const RENEWER_ACTIONS: &[&str] = &[
     "s3:PutObject",
 ];
 
+/// AWS actions the syncer calls: reading credentials, reading stored heads, writing records and
+/// its state, taking a collection's lease, keeping records DynamoDB refuses.
+pub const SYNCER_ACTIONS: &[&str] = &[
+    "secretsmanager:GetSecretValue",
+    "dynamodb:BatchGetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "s3:PutObject",
+];
+
 /// The folders and files of `src/` whose AWS calls each function makes. Other code the functions
 /// share (config, observability, startup, aws) makes no AWS call; a unit test checks both claims.
-pub const RECEIVER_MODULES: &[&str] = &["receiver", "records"];
+pub const RECEIVER_MODULES: &[&str] = &[
+    "receiver",
+    "records/event.rs",
+    "records/item.rs",
+    "records/json.rs",
+    "records/order.rs",
+    "records/quarantine.rs",
+    "records/store.rs",
+];
 pub const RENEWER_MODULES: &[&str] = &[
     "renewer",
+    "sync/apply.rs",
+    "sync/resync.rs",
+    "protime",
+    "records/event.rs",
+    "records/heads.rs",
+    "records/item.rs",
+    "records/json.rs",
+    "records/order.rs",
+    "records/quarantine.rs",
+    "records/store.rs",
+];
+pub const SYNCER_MODULES: &[&str] = &[
     "sync",
     "protime",
     "records/event.rs",
+    "records/heads.rs",
     "records/item.rs",
     "records/json.rs",
     "records/order.rs",
@@ -222,8 +273,22 @@ mod tests {
     }
 
     #[test]
+    fn the_syncers_actions_are_exactly_the_calls_its_code_makes() {
+        assert_eq!(calls_in(SYNCER_MODULES), set(SYNCER_ACTIONS));
+    }
+
+    #[test]
+    fn the_syncer_env_list_is_exactly_what_its_config_reads() {
+        let read = names_read(|l| {
+            crate::config::SyncerConfig::from_lookup(l).unwrap();
+        });
+        let read: BTreeSet<String> = read.into_iter().filter(|n| !n.starts_with("SYNC_FILTER_")).collect();
+        assert_eq!(read, declared(SYNCER_ENV));
+    }
+
+    #[test]
     fn every_aws_call_in_the_library_belongs_to_a_listed_folder() {
-        let listed: Vec<&str> = RECEIVER_MODULES.iter().chain(RENEWER_MODULES).copied().collect();
+        let listed: Vec<&str> = RECEIVER_MODULES.iter().chain(RENEWER_MODULES).chain(SYNCER_MODULES).copied().collect();
         let unlisted: Vec<(String, String)> = sources("")
             .into_iter()
             .filter(|(path, _)| {

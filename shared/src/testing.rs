@@ -21,6 +21,7 @@ use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, Stor
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::SubscriptionState;
 use crate::renewer::state::{StateError, SubscriptionStore};
+use crate::sync::state::{SyncState, SyncStateError, SyncStateStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -131,6 +132,24 @@ impl MemoryRecordStore {
 }
 
 impl RecordStore for MemoryRecordStore {
+    async fn heads(
+        &self,
+        collection: Collection,
+        ids: &[crate::records::RecordId],
+    ) -> Result<HashMap<String, StoredHead>, StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let items = lock(&self.items);
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let head = StoredHead::of(items.get(&record_key(collection, id))?)?;
+                Some((id.as_str().to_owned(), head))
+            })
+            .collect())
+    }
+
     async fn note_event(&self, collection: Collection, _at: &str) -> Result<(), StoreError> {
         self.journal.record(format!("store note {collection}"));
         Ok(())
@@ -231,6 +250,55 @@ impl SubscriptionStore for MemorySubscriptionStore {
     }
 }
 
+/// Sync state in memory, with the same lease rule as the DynamoDB adapter.
+#[derive(Default)]
+pub struct MemorySyncStateStore {
+    pub states: Mutex<HashMap<Collection, SyncState>>,
+    pub fail: AtomicBool,
+    pub journal: Journal,
+}
+
+impl MemorySyncStateStore {
+    /// A collection's state, for assertions.
+    pub fn state(&self, collection: Collection) -> Option<SyncState> {
+        lock(&self.states).get(&collection).cloned()
+    }
+}
+
+impl SyncStateStore for MemorySyncStateStore {
+    async fn acquire(
+        &self,
+        collection: Collection,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<SyncState>, SyncStateError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SyncStateError::Unavailable("injected failure".into()));
+        }
+        let mut states = lock(&self.states);
+        let state = states.entry(collection).or_default();
+        if !crate::sync::plan::lease_free(state, owner, now) {
+            return Ok(None);
+        }
+        state.lease_owner = Some(owner.to_owned());
+        state.lease_until = Some(until.timestamp_millis());
+        self.journal.record(format!("sync lease {collection}"));
+        Ok(Some(state.clone()))
+    }
+
+    async fn checkpoint(&self, collection: Collection, state: &SyncState, owner: &str) -> Result<(), SyncStateError> {
+        let mut states = lock(&self.states);
+        let held = states.get(&collection).and_then(|s| s.lease_owner.as_deref()) == Some(owner);
+        if !held {
+            return Err(SyncStateError::LeaseLost);
+        }
+        self.journal.record(format!("sync checkpoint {collection} {}", state.cursor.as_deref().unwrap_or("-")));
+        states.insert(collection, state.clone());
+        Ok(())
+    }
+}
+
 /// A webhook as the fake keeps it.
 #[derive(Debug, Clone)]
 pub struct FakeWebhook {
@@ -262,6 +330,8 @@ pub struct FakeProtime {
     /// A POST for a Disabled webhook creates a new one instead of re-enabling it (Protime's
     /// webhook reference says a disabled webhook is not reused).
     pub new_webhook_on_re_enable: AtomicBool,
+    /// Scripted answers by link, served (in order) before the paged lists.
+    scripted: Mutex<HashMap<String, std::collections::VecDeque<Result<Page, ProtimeError>>>>,
 }
 
 impl FakeProtime {
@@ -273,7 +343,13 @@ impl FakeProtime {
             page_size: 2,
             journal,
             new_webhook_on_re_enable: AtomicBool::new(false),
+            scripted: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The next fetch of `link` gets `answer` (answers for one link are served in order).
+    pub fn script(&self, link: &str, answer: Result<Page, ProtimeError>) {
+        lock(&self.scripted).entry(link.to_owned()).or_default().push_back(answer);
     }
 
     /// The webhooks as the fake holds them, with their current keys.
@@ -389,6 +465,9 @@ impl RecordPages for FakeProtime {
 
     async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
         self.journal.record(format!("protime GET {link}"));
+        if let Some(answer) = lock(&self.scripted).get_mut(link).and_then(|q| q.pop_front()) {
+            return answer;
+        }
         let invalid = || ProtimeError::InvalidResponse(format!("the fake has no page {link}"));
         let (collection, page) = link.split_once("?page=").ok_or_else(invalid)?;
         let collection: Collection = collection.parse().map_err(|_| invalid())?;

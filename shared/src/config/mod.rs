@@ -2,15 +2,18 @@
 //!
 //! - `receiver.rs`: [`ReceiverConfig`], the receiver's settings.
 //! - `renewer.rs`: [`RenewerConfig`], the renewer's settings.
+//! - `syncer.rs`: [`SyncerConfig`], the syncer's settings.
 //!
 //! Every default is defined once, here or beside the setting it belongs to. Settings are read
 //! through a lookup function, so tests never touch the process environment.
 
 mod receiver;
 mod renewer;
+mod syncer;
 
 pub use receiver::ReceiverConfig;
 pub use renewer::{resync_filter_variable, RenewerConfig};
+pub use syncer::{default_filter, sync_filter_variable, SyncerConfig, SYNC_DATE_FILTER};
 
 use std::time::Duration;
 
@@ -55,6 +58,13 @@ impl Env<'_> {
 
     pub fn days(&self, name: &'static str, default_days: u64) -> Result<chrono::Duration, ConfigError> {
         Ok(chrono::Duration::days(self.number(name, default_days)? as i64))
+    }
+
+    /// A `YYYY-MM-DD` date, or `None` when unset.
+    pub fn date(&self, name: &'static str) -> Result<Option<chrono::NaiveDate>, ConfigError> {
+        self.optional(name)
+            .map(|v| v.parse().map_err(|_| ConfigError::Invalid { name, expected: "a date (YYYY-MM-DD)", value: v }))
+            .transpose()
     }
 
     pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {

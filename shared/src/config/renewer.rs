@@ -57,7 +57,7 @@ impl RenewerConfig {
             signing_key_secret_prefix: env.signing_key_secret_prefix(),
             protime_credentials_secret: env.required("PROTIME_CREDENTIALS_SECRET")?,
             destination_base_url: destination_base_url(&env)?,
-            collections: collections(&env)?,
+            collections: collections(&env, "COLLECTIONS")?.unwrap_or_else(|| Collection::ALL.to_vec()),
             external_references: env.optional("EXTERNAL_REFERENCES").unwrap_or_default(),
             renew_before: env.hours("RENEW_BEFORE_HOURS", DEFAULT_RENEW_BEFORE_HOURS)?,
             protime_api_base_url: env.optional("PROTIME_API_BASE_URL"),
@@ -74,23 +74,24 @@ impl RenewerConfig {
     }
 }
 
-/// `COLLECTIONS`: comma-separated names, each once, in the order given; all 18 when unset.
-fn collections(env: &Env<'_>) -> Result<Vec<Collection>, ConfigError> {
-    let Some(list) = env.optional("COLLECTIONS") else {
-        return Ok(Collection::ALL.to_vec());
+/// A comma-separated list of collection names (`COLLECTIONS`), each once, in the order given;
+/// `None` when unset.
+pub(super) fn collections(env: &Env<'_>, name: &'static str) -> Result<Option<Vec<Collection>>, ConfigError> {
+    let Some(list) = env.optional(name) else {
+        return Ok(None);
     };
     let mut collections = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let c: Collection = name.parse().map_err(|_| ConfigError::Invalid {
-            name: "COLLECTIONS",
+    for item in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let c: Collection = item.parse().map_err(|_| ConfigError::Invalid {
+            name,
             expected: "comma-separated collection names",
-            value: name.to_owned(),
+            value: item.to_owned(),
         })?;
         if !collections.contains(&c) {
             collections.push(c);
         }
     }
-    Ok(collections)
+    Ok(Some(collections))
 }
 
 /// `DESTINATION_BASE_URL`: an http(s) URL, kept without a trailing slash.

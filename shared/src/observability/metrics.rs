@@ -14,6 +14,7 @@ pub const DEFAULT_NAMESPACE: &str = "ProtimeWebhooks";
 pub enum Unit {
     Count,
     Milliseconds,
+    Seconds,
     None,
 }
 
@@ -22,6 +23,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
             Unit::None => "None",
         }
     }

@@ -18,7 +18,7 @@ pub mod attr {
     /// The comparable form of `changeVersion` (see [`super::order_key`]).
     pub const CHANGE_ORDER: &str = "changeOrder";
     pub const RECEIVED_AT: &str = "receivedAt";
-    /// `webhook` or `resync`.
+    /// `webhook`, `resync` or `delta`.
     pub const SOURCE: &str = "source";
     /// `true` on a tombstone: left by a Delete, or a record Protime soft-deleted
     /// (`"status": "Deleted"`, its fields kept).
@@ -44,7 +44,10 @@ pub fn record_key(collection: Collection, id: &RecordId) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Webhook,
+    /// A list page (re-sync, or a collection synced through its list endpoint).
     Resync,
+    /// A delta page (initial load or changes since a deltaLink).
+    Delta,
 }
 
 impl Source {
@@ -52,6 +55,7 @@ impl Source {
         match self {
             Source::Webhook => "webhook",
             Source::Resync => "resync",
+            Source::Delta => "delta",
         }
     }
 }

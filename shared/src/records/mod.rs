@@ -4,6 +4,7 @@
 //! - [`event`]: the two event shapes and arrays of them (pure).
 //! - [`order`]: the comparable form of a `changeVersion` (pure).
 //! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
+//! - [`heads`]: the stored order keys of a page's records in one read (sync skips unchanged ones).
 //! - [`store`]: the [`store::RecordStore`] trait, its DynamoDB adapter and the bounded write loop.
 //! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
 //!   with its S3 adapter.
@@ -11,6 +12,7 @@
 //! Used by the receiver, the re-sync and the renewer; uses nothing of theirs.
 
 pub mod event;
+pub mod heads;
 pub mod item;
 pub mod json;
 pub mod order;
@@ -20,4 +22,4 @@ pub mod store;
 pub use event::{ChangeType, Event, RecordId};
 pub use item::Source;
 pub use order::order_key;
-pub use store::{put_all, DynamoRecordStore, PutOutcome, RecordStore, StoreError};
+pub use store::{put_all, DynamoRecordStore, PutOutcome, RecordStore, StoreError, StoredHead};

@@ -4,7 +4,7 @@
 //! :order`, so duplicates, out-of-order delivery and concurrent writers (webhooks and re-sync)
 //! all converge on the highest version without reads or locks.
 
-use super::event::{ChangeType, Event};
+use super::event::{ChangeType, Event, RecordId};
 use super::item::{attr, record_item, Source};
 use super::order::{is_current_order_key, order_key};
 use crate::collection::Collection;
@@ -70,6 +70,41 @@ pub trait RecordStore: Send + Sync {
         let _ = (collection, at);
         async { Ok(()) }
     }
+
+    /// The stored heads of these records (keyed by id text; absent: no item, or not read). Used
+    /// to skip writes a page of unchanged records would make; the default reads nothing, so
+    /// every record is written and the conditional write decides.
+    fn heads(
+        &self,
+        collection: Collection,
+        ids: &[RecordId],
+    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
+        let _ = (collection, ids);
+        async { Ok(HashMap::new()) }
+    }
+}
+
+impl<T: RecordStore> RecordStore for std::sync::Arc<T> {
+    fn put(
+        &self,
+        collection: Collection,
+        event: &Event,
+        source: Source,
+    ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
+        (**self).put(collection, event, source)
+    }
+
+    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).note_event(collection, at)
+    }
+
+    fn heads(
+        &self,
+        collection: Collection,
+        ids: &[RecordId],
+    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
+        (**self).heads(collection, ids)
+    }
 }
 
 /// Writes every event with at most `concurrency` writes in flight; the results are in the
@@ -113,7 +148,7 @@ const LEGACY_ATTEMPTS: usize = 3;
 
 /// The stored head of a record, as far as ordering goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredHead {
+pub struct StoredHead {
     /// The order key under the current rule (recomputed for an earlier release's key).
     pub order: String,
     /// The `changeOrder` attribute exactly as stored.
@@ -135,7 +170,7 @@ impl StoredHead {
 
     /// The rule the conditions express: a newer version wins, and a Delete wins at the same
     /// version over a live record.
-    pub(crate) fn yields_to(&self, order: &str, deleting: bool) -> bool {
+    pub fn yields_to(&self, order: &str, deleting: bool) -> bool {
         self.order.as_str() < order || (deleting && self.order == order && !self.deleted)
     }
 }
@@ -158,6 +193,14 @@ pub struct DynamoRecordStore {
 impl DynamoRecordStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoRecordStore { client, table: table.into() }
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 }
 
@@ -219,6 +262,11 @@ impl DynamoRecordStore {
 }
 
 impl RecordStore for DynamoRecordStore {
+    async fn heads(&self, collection: Collection, ids: &[RecordId]) -> Result<HashMap<String, StoredHead>, StoreError> {
+        // Only the syncer and the renewer read heads: the read is their code (and IAM action).
+        self.read_heads(collection, ids).await
+    }
+
     async fn note_event(&self, collection: Collection, at: &str) -> Result<(), StoreError> {
         // Only the receiver notes events: the write is its code (and its IAM action).
         crate::receiver::last_event::note(&self.client, &self.table, collection, at).await

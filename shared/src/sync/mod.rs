@@ -1,8 +1,21 @@
-//! Copying Protime's records into the table outside of webhooks.
+//! Copying Protime's records into the table outside of webhooks: webhooks are the fast path,
+//! this is the guarantee.
 //!
-//! - [`resync`]: re-sync windows and the list-to-store copy the renewer runs before it
+//! - [`plan`]: the cursor, phase and lease rules as pure functions (no AWS or HTTP code).
+//! - [`state`]: the sync state item per collection (`sync#<collection>`) and its lease.
+//! - [`apply`]: one page of records into the table (skipping unchanged ones, quarantining
+//!   what DynamoDB refuses).
+//! - [`engine`]: the syncer's run: initial loads through delta, deltaLinks followed every run,
+//!   list collections re-listed, resumable from checkpoints, collections in parallel.
+//! - [`resync`]: the re-sync windows and list-to-store copy the renewer runs before it
 //!   re-enables a Disabled subscription.
 //!
-//! Writes only through `records::store`, so synced records and webhook events converge.
+//! Writes records only through `records::store`, so synced records and webhook events converge.
 
+pub mod apply;
+pub mod engine;
+pub mod plan;
 pub mod resync;
+pub mod state;
+
+pub use engine::{AwsSyncer, Budget, CollectionReport, Outcome, SyncReport, SyncRequest, SyncRunError, Syncer};

@@ -5,14 +5,12 @@
 use crate::collection::Collection;
 use crate::protime::client::LinksFollowed;
 use crate::protime::{ProtimeError, RecordPages};
-use crate::records::event;
 use crate::records::quarantine::Quarantine;
-use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
+use crate::records::{RecordStore, Source, StoreError};
+use crate::sync::apply::{apply_page, RecordCounts};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 
-/// Writes in flight at once while re-syncing.
-const WRITE_CONCURRENCY: usize = 16;
 /// Protime caps date-range filters (e.g. paid-presences) at one year.
 const MAX_WINDOW_DAYS: i64 = 365;
 /// Pages followed at most for one filter: a guard against a link that never ends.
@@ -107,30 +105,8 @@ fn date_windows(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)
     windows
 }
 
-impl std::ops::AddAssign for ResyncCounts {
-    fn add_assign(&mut self, o: Self) {
-        self.fetched += o.fetched;
-        self.stored += o.stored;
-        self.duplicate += o.duplicate;
-        self.stale += o.stale;
-        self.invalid += o.invalid;
-        self.quarantined += o.quarantined;
-    }
-}
-
-/// What a re-sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ResyncCounts {
-    pub fetched: u64,
-    pub stored: u64,
-    pub duplicate: u64,
-    pub stale: u64,
-    /// Records without a usable `id`/`changeVersion`, or that DynamoDB can never store and could
-    /// not be quarantined: logged and counted, not stored; the re-sync goes on.
-    pub invalid: u64,
-    /// Records DynamoDB can never store, kept in the quarantine; the re-sync goes on.
-    pub quarantined: u64,
-}
+/// What a re-sync did (the same counts as a sync's pages).
+pub type ResyncCounts = RecordCounts;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResyncError {
@@ -143,7 +119,7 @@ pub enum ResyncError {
 }
 
 /// Fetches every page for each filter, with the subscription's external references (so the
-/// records carry them as webhook events do), and writes each record conditionally.
+/// records carry them as webhook events do), and writes the records that are new or newer.
 pub async fn resync<P: RecordPages, R: RecordStore, Q: Quarantine>(
     client: &P,
     store: &R,
@@ -165,65 +141,13 @@ pub async fn resync<P: RecordPages, R: RecordStore, Q: Quarantine>(
             }
             followed.first_time(&current).map_err(|source| ResyncError::Fetch { collection, source })?;
             let page = client.fetch_page(&current).await.map_err(|source| ResyncError::Fetch { collection, source })?;
-            counts.fetched += page.records.len() as u64;
-            let mut events = Vec::with_capacity(page.records.len());
-            for record in page.records {
-                match event::parse_event(record) {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        counts.invalid += 1;
-                        tracing::error!(collection = %collection, error = %e, "re-synced record cannot be stored");
-                    }
-                }
-            }
-            for (event, outcome) in
-                events.iter().zip(put_all(store, collection, &events, Source::Resync, WRITE_CONCURRENCY).await)
-            {
-                match outcome {
-                    Ok(PutOutcome::Stored) => counts.stored += 1,
-                    Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
-                    Ok(PutOutcome::Stale) => counts.stale += 1,
-                    // One record DynamoDB can never store does not stop the re-sync of the others:
-                    // it is quarantined (as listed) and counted.
-                    Err(StoreError::Rejected { reason, .. }) => {
-                        set_aside(quarantine, collection, event, reason, &mut counts).await;
-                    }
-                    Err(source) => return Err(ResyncError::Store { collection, source }),
-                }
-            }
+            counts += apply_page(store, quarantine, collection, page.records, Source::Resync, true)
+                .await
+                .map_err(|source| ResyncError::Store { collection, source })?;
             link = page.next_link;
         }
     }
     Ok(counts)
-}
-
-/// Keeps a re-synced record DynamoDB refuses in the quarantine (its JSON as listed), or counts it
-/// as invalid where there is none or the write fails; the record stays in Protime either way.
-async fn set_aside<Q: Quarantine>(
-    quarantine: Option<&Q>,
-    collection: Collection,
-    event: &crate::records::Event,
-    reason: &'static str,
-    counts: &mut ResyncCounts,
-) {
-    let id = event.id.as_str();
-    let text = crate::records::json::Json::Object(event.data.clone()).to_string();
-    match quarantine {
-        Some(q) => match q.keep(collection, text.as_bytes(), reason, Some(id)).await {
-            Ok(key) => {
-                counts.quarantined += 1;
-                tracing::warn!(collection = %collection, id, reason, key, "re-synced record quarantined");
-            }
-            Err(e) => {
-                counts.invalid += 1;
-                tracing::error!(collection = %collection, id, reason, error = %e, "re-synced record cannot be stored or quarantined");
-            }
-        },
-        None => {
-            counts.invalid += 1;
-            tracing::error!(collection = %collection, id, reason, "re-synced record cannot be stored");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,80 @@
+//! Runs on its own EventBridge schedule and keeps the table a complete copy of Protime: an
+//! initial load through delta, then each collection's deltaLink followed every run.
+//!
+//! A scheduled event is a normal run. `{"collections":["clockings"],"reinitialize":true,
+//! "from":"2024-01-01"}` restarts those collections' initial load (a manual backfill). The
+//! answer is the run's report; the invocation fails only when a collection is in error.
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use protime_webhooks::aws::sdk_config;
+use protime_webhooks::config::SyncerConfig;
+use protime_webhooks::sync::engine::sync_metrics;
+use protime_webhooks::sync::{AwsSyncer, Budget, SyncReport, SyncRequest, SyncRunError};
+use std::time::{Duration, SystemTime};
+
+/// The payload as a request: unknown fields (a scheduled event's) are ignored.
+fn request(payload: serde_json::Value) -> Result<SyncRequest, Error> {
+    serde_json::from_value(payload).map_err(|e| format!("the invocation payload is not a sync request: {e}").into())
+}
+
+/// Time left until the invocation's deadline (`None` if the runtime gave none).
+fn time_left(deadline: SystemTime) -> Option<Duration> {
+    (deadline > SystemTime::UNIX_EPOCH + Duration::from_secs(1))
+        .then(|| deadline.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Result<SyncReport, Error> {
+    let request = request(event.payload)?;
+    let budget = Budget::new(chrono::Utc::now(), time_left(event.context.deadline()), syncer.config.deadline_margin);
+    tracing::info!(
+        collections = ?request.collections,
+        reinitialize = request.reinitialize,
+        from = ?request.from,
+        "sync run"
+    );
+    let report = syncer.run(&request, budget).await?;
+    for doc in sync_metrics(&syncer.config.metrics_namespace, &report) {
+        doc.emit();
+    }
+    tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
+    if !report.healthy {
+        // A failed invocation is what the alarms and the schedule's retry policy watch.
+        let failing = report.failing().into_iter().map(str::to_owned).collect();
+        return Err(Box::new(SyncRunError::Failing(failing)));
+    }
+    Ok(report)
+}
+
+fn main() -> Result<(), Error> {
+    // SAFETY: the only thing main does; no other thread exists before it starts the runtime.
+    unsafe { protime_webhooks::startup::run(serve()) }
+}
+
+async fn serve() -> Result<(), Error> {
+    let config = SyncerConfig::from_env()?;
+    let syncer = AwsSyncer::from_config(config, &sdk_config().await);
+    let syncer = &syncer;
+    run(service_fn(move |event| handle(syncer, event))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_events_are_requests() {
+        let scheduled = request(serde_json::from_str(include_str!("../../../events/scheduled.json")).unwrap()).unwrap();
+        assert_eq!(scheduled, SyncRequest::default());
+        let backfill = request(serde_json::from_str(include_str!("../../../events/backfill.json")).unwrap()).unwrap();
+        assert!(backfill.reinitialize && backfill.collections.is_some());
+        assert!(request(serde_json::json!({"collections": 5})).is_err());
+    }
+
+    #[test]
+    fn the_time_left_comes_from_the_deadline() {
+        assert_eq!(time_left(SystemTime::UNIX_EPOCH), None);
+        let left = time_left(SystemTime::now() + Duration::from_secs(900)).unwrap();
+        assert!(left > Duration::from_secs(890) && left <= Duration::from_secs(900));
+        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), Some(Duration::ZERO));
+    }
+}

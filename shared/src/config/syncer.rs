@@ -1,0 +1,180 @@
+//! The syncer's settings (it writes through the receiver's table and reads Protime as the
+//! renewer does).
+
+use super::renewer::{collections, DEFAULT_USER_AGENT_COMPANY};
+use super::{ConfigError, Env};
+use crate::collection::Collection;
+use crate::sync::plan::CollectionPlan;
+use crate::sync::state::SyncMode;
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// `SYNC_CONCURRENCY` when unset: collections worked on at once.
+pub const DEFAULT_SYNC_CONCURRENCY: u64 = 4;
+/// `SYNC_DEADLINE_MARGIN_SECONDS` when unset.
+pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 60;
+/// `LIST_SYNC_INTERVAL_HOURS` when unset.
+pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
+/// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
+pub const DEFAULT_LIST_COLLECTIONS: &[Collection] = &[Collection::People];
+/// The default filter of collections whose records carry a `date`.
+pub const SYNC_DATE_FILTER: &str = "date ge '{from}'";
+
+/// The syncer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncerConfig {
+    /// `TABLE_NAME`
+    pub table_name: String,
+    /// `PROTIME_CREDENTIALS_SECRET`
+    pub protime_credentials_secret: String,
+    /// `COLLECTIONS`: comma-separated (default: all 18).
+    pub collections: Vec<Collection>,
+    /// `EXTERNAL_REFERENCES`: asked for on every page, so synced records look like the events.
+    pub external_references: String,
+    /// `PROTIME_API_BASE_URL`, `PROTIME_TOKEN_URL`
+    pub protime_api_base_url: Option<String>,
+    pub protime_token_url: Option<String>,
+    /// `PROTIME_USER_AGENT_COMPANY`
+    pub user_agent_company: String,
+    /// `SYNC_FROM`: the `{from}` of initial loads (default: 1 January of the previous year).
+    pub sync_from: Option<NaiveDate>,
+    /// `SYNC_FILTER_<COLLECTION>`: a filter template with `{from}`, or `all` for none.
+    pub filters: HashMap<Collection, Option<String>>,
+    /// `SYNC_LIST_COLLECTIONS`: collections synced through their list endpoint (default `people`).
+    pub list_collections: Vec<Collection>,
+    /// `SYNC_CONCURRENCY` (default 4).
+    pub concurrency: usize,
+    /// `SYNC_MAX_PAGES_PER_RUN`: pages of one collection per run (default unlimited).
+    pub max_pages_per_run: Option<u64>,
+    /// `SYNC_DEADLINE_MARGIN_SECONDS`: no page starts with less time than this left (default 60).
+    pub deadline_margin: Duration,
+    /// `LIST_SYNC_INTERVAL_HOURS` (default 24).
+    pub list_interval: chrono::Duration,
+    /// `METRICS_NAMESPACE`
+    pub metrics_namespace: String,
+    /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.
+    pub quarantine_bucket: Option<String>,
+}
+
+impl SyncerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let concurrency = env.number("SYNC_CONCURRENCY", DEFAULT_SYNC_CONCURRENCY)?;
+        if concurrency == 0 {
+            return Err(ConfigError::Invalid { name: "SYNC_CONCURRENCY", expected: "at least 1", value: "0".into() });
+        }
+        let max_pages = env.number("SYNC_MAX_PAGES_PER_RUN", 0)?;
+        Ok(SyncerConfig {
+            table_name: env.required("TABLE_NAME")?,
+            protime_credentials_secret: env.required("PROTIME_CREDENTIALS_SECRET")?,
+            collections: collections(&env, "COLLECTIONS")?.unwrap_or_else(|| Collection::ALL.to_vec()),
+            external_references: env.optional("EXTERNAL_REFERENCES").unwrap_or_default(),
+            protime_api_base_url: env.optional("PROTIME_API_BASE_URL"),
+            protime_token_url: env.optional("PROTIME_TOKEN_URL"),
+            user_agent_company: env
+                .optional("PROTIME_USER_AGENT_COMPANY")
+                .unwrap_or_else(|| DEFAULT_USER_AGENT_COMPANY.into()),
+            sync_from: env.date("SYNC_FROM")?,
+            filters: Collection::ALL
+                .iter()
+                .filter_map(|&c| {
+                    let text = env.optional(&sync_filter_variable(c))?;
+                    Some((c, (!matches!(text.as_str(), "all" | "none")).then_some(text)))
+                })
+                .collect(),
+            list_collections: collections(&env, "SYNC_LIST_COLLECTIONS")?
+                .unwrap_or_else(|| DEFAULT_LIST_COLLECTIONS.to_vec()),
+            concurrency: concurrency as usize,
+            max_pages_per_run: (max_pages > 0).then_some(max_pages),
+            deadline_margin: env
+                .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
+            list_interval: env.hours("LIST_SYNC_INTERVAL_HOURS", DEFAULT_LIST_SYNC_INTERVAL_HOURS)?,
+            metrics_namespace: env.metrics_namespace(),
+            quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
+        })
+    }
+
+    /// How a collection is synced: list or delta, and its filter template.
+    pub fn plan(&self, collection: Collection) -> CollectionPlan {
+        let mode = if self.list_collections.contains(&collection) { SyncMode::List } else { SyncMode::Delta };
+        let filter_template = match self.filters.get(&collection) {
+            Some(overridden) => overridden.clone(),
+            None => default_filter(collection).map(str::to_owned),
+        };
+        CollectionPlan { mode, filter_template, list_interval: self.list_interval }
+    }
+}
+
+/// The built-in filter: dated collections from `{from}`, reference collections unfiltered.
+pub fn default_filter(collection: Collection) -> Option<&'static str> {
+    use Collection::*;
+    match collection {
+        Absences | AccessClockings | ActivityDurations | Assignments | Breaks | CalculatedTotals | Clockings
+        | Counters | PaidPresences | WorkInterruptions => Some(SYNC_DATE_FILTER),
+        AbsenceDefinitions | AbsenceGroups | BreakDefinitions | Contracts | CounterDefinitions | CounterGroups
+        | People | ShiftDefinitions => None,
+    }
+}
+
+/// `SYNC_FILTER_PAID_PRESENCES` for `paid-presences`.
+pub fn sync_filter_variable(collection: Collection) -> String {
+    format!("SYNC_FILTER_{}", collection.as_str().to_ascii_uppercase().replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(vars: &[(&str, &str)]) -> Result<SyncerConfig, ConfigError> {
+        SyncerConfig::from_lookup(crate::config::lookup_from(vars))
+    }
+
+    const REQUIRED: &[(&str, &str)] = &[("TABLE_NAME", "t"), ("PROTIME_CREDENTIALS_SECRET", "creds")];
+
+    #[test]
+    fn defaults() {
+        let c = from(REQUIRED).unwrap();
+        assert_eq!(c.collections.len(), 18);
+        assert_eq!((c.concurrency, c.max_pages_per_run, c.sync_from), (4, None, None));
+        assert_eq!(c.deadline_margin, Duration::from_secs(60));
+        assert_eq!(c.list_interval, chrono::Duration::hours(24));
+        assert_eq!(c.plan(Collection::People).mode, SyncMode::List);
+        assert_eq!(c.plan(Collection::Clockings).mode, SyncMode::Delta);
+        assert_eq!(c.plan(Collection::Clockings).filter_template.as_deref(), Some("date ge '{from}'"));
+        assert_eq!(c.plan(Collection::CounterGroups).filter_template, None);
+    }
+
+    #[test]
+    fn overrides() {
+        let mut vars = REQUIRED.to_vec();
+        vars.extend([
+            ("SYNC_FROM", "2024-01-01"),
+            ("SYNC_FILTER_CLOCKINGS", "all"),
+            ("SYNC_FILTER_PEOPLE", "hireDate ge '{from}'"),
+            ("SYNC_LIST_COLLECTIONS", "people,contracts"),
+            ("SYNC_CONCURRENCY", "2"),
+            ("SYNC_MAX_PAGES_PER_RUN", "10"),
+        ]);
+        let c = from(&vars).unwrap();
+        assert_eq!(c.sync_from, NaiveDate::from_ymd_opt(2024, 1, 1));
+        assert_eq!(c.plan(Collection::Clockings).filter_template, None);
+        assert_eq!(c.plan(Collection::People).filter_template.as_deref(), Some("hireDate ge '{from}'"));
+        assert_eq!(c.plan(Collection::Contracts).mode, SyncMode::List);
+        assert_eq!((c.concurrency, c.max_pages_per_run), (2, Some(10)));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("SYNC_FROM", "last year"));
+        assert!(from(&vars).unwrap_err().to_string().contains("SYNC_FROM"));
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("SYNC_CONCURRENCY", "0"));
+        assert!(from(&vars).is_err());
+    }
+}

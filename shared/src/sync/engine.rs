@@ -1,0 +1,705 @@
+//! The sync engine: for each collection, take its lease, start or resume its load, follow its
+//! pages in order until the round ends, the page budget is spent or the invocation's deadline
+//! nears, checkpointing the cursor after every page. Collections run in parallel (bounded);
+//! one collection's failure never stops the others.
+//!
+//! The rules (where to start, how a page moves the cursor, what an error does) are the pure
+//! functions of [`super::plan`]; this module carries them out against Protime, the record
+//! store and the state store.
+
+use super::apply::{apply_page, RecordCounts};
+use super::plan::{self, AfterPage, Start};
+use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
+use crate::collection::Collection;
+use crate::config::SyncerConfig;
+use crate::protime::client::{ClientOptions, LinksFollowed};
+use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, RecordPages};
+use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a lease lasts when the invocation's deadline is unknown (the function's timeout).
+const DEFAULT_LEASE: Duration = Duration::from_secs(900);
+
+/// What an invocation asks for. A scheduled event (or `{}`) is a normal run of every
+/// configured collection; `{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}`
+/// restarts those collections' initial load (a manual backfill).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SyncRequest {
+    pub collections: Option<Vec<String>>,
+    pub reinitialize: bool,
+    pub from: Option<NaiveDate>,
+}
+
+/// How a collection's part of a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The load, round or list pass reached its end.
+    Complete,
+    /// The page budget or the deadline stopped it; the next run resumes from the checkpoint.
+    Partial,
+    /// Nothing was due (a list collection between passes).
+    Idle,
+    /// Another invocation holds the collection's lease.
+    Busy,
+    /// Protime answered 409 (another delta request is in progress); retried next run.
+    Conflict,
+    Error,
+}
+
+/// One collection's part of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionReport {
+    pub collection: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SyncMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    pub outcome: Outcome,
+    /// Pages applied in this run.
+    pub pages: u64,
+    /// Records by outcome in this run.
+    pub records: RecordCounts,
+    /// Seconds since the cursor last moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_age_seconds: Option<i64>,
+    /// Seconds since the copy was last complete (list collections: past their due re-list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_completed_at: Option<DateTime<Utc>>,
+    /// Protime answered 410 Gone in this run; the collection went back to an initial load.
+    pub delta_expired: bool,
+    /// Runs in a row that ended in error or conflict on this collection.
+    pub error_runs: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CollectionReport {
+    fn new(collection: Collection, outcome: Outcome) -> Self {
+        CollectionReport {
+            collection: collection.as_str().to_owned(),
+            mode: None,
+            phase: None,
+            outcome,
+            pages: 0,
+            records: RecordCounts::default(),
+            cursor_age_seconds: None,
+            lag_seconds: None,
+            initial_completed_at: None,
+            delta_expired: false,
+            error_runs: 0,
+            error: None,
+        }
+    }
+
+    /// Waiting for the baseline: no initial load has completed yet.
+    pub fn initial_load_pending(&self) -> bool {
+        self.initial_completed_at.is_none() && self.outcome != Outcome::Busy
+    }
+}
+
+/// What a run did; `healthy` is false when any collection ended in error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    pub healthy: bool,
+    pub collections: Vec<CollectionReport>,
+}
+
+impl SyncReport {
+    /// The collections that ended in error.
+    pub fn failing(&self) -> Vec<&str> {
+        self.collections.iter().filter(|c| c.outcome == Outcome::Error).map(|c| c.collection.as_str()).collect()
+    }
+}
+
+/// A run that could not start, or ended with collections in error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncRunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("the request names collections that are not configured: {}", .0.join(", "))]
+    UnknownCollections(Vec<String>),
+    #[error("collections in error: {}", .0.join(", "))]
+    Failing(Vec<String>),
+}
+
+impl SyncRunError {
+    /// A stable name for the Lambda error type.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            SyncRunError::Connect(_) => "ProtimeCredentialsUnavailable",
+            SyncRunError::UnknownCollections(_) => "InvalidRequest",
+            SyncRunError::Failing(_) => "CollectionsFailing",
+        }
+    }
+}
+
+impl From<SyncRunError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: SyncRunError) -> Self {
+        lambda_http::lambda_runtime::Diagnostic {
+            error_type: error.error_type().into(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The time a run may use: no page starts once less than `margin` is left.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    started: Instant,
+    base: DateTime<Utc>,
+    time_left: Option<Duration>,
+    margin: Duration,
+}
+
+impl Budget {
+    /// `time_left`: until the invocation's deadline (`None`: unknown, e.g. a test).
+    pub fn new(now: DateTime<Utc>, time_left: Option<Duration>, margin: Duration) -> Self {
+        Budget { started: Instant::now(), base: now, time_left, margin }
+    }
+
+    /// The run's clock: its start time plus the time elapsed since.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.base + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    fn may_start_page(&self) -> bool {
+        self.time_left.is_none_or(|left| self.started.elapsed() + self.margin < left)
+    }
+
+    /// Leases last until the invocation's deadline: a crashed run's lease frees itself then.
+    fn lease_until(&self) -> DateTime<Utc> {
+        self.base + chrono::Duration::from_std(self.time_left.unwrap_or(DEFAULT_LEASE)).unwrap_or_default()
+    }
+}
+
+/// Why following a collection's pages stopped early.
+#[derive(Debug)]
+enum Stop {
+    Gone,
+    Conflict,
+    Failed(String),
+    LeaseLost,
+}
+
+impl From<ProtimeError> for Stop {
+    fn from(e: ProtimeError) -> Self {
+        match e {
+            ProtimeError::DeltaGone => Stop::Gone,
+            ProtimeError::DeltaConflict => Stop::Conflict,
+            other => Stop::Failed(format!("fetching a page: {other}")),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("writing records: {e}"))
+    }
+}
+
+impl From<SyncStateError> for Stop {
+    fn from(e: SyncStateError) -> Self {
+        match e {
+            SyncStateError::LeaseLost => Stop::LeaseLost,
+            other => Stop::Failed(format!("saving the checkpoint: {other}")),
+        }
+    }
+}
+
+/// The syncer as deployed.
+pub type AwsSyncer = Syncer<CredentialsFromSecret, DynamoRecordStore, DynamoSyncStateStore, S3Quarantine>;
+
+pub struct Syncer<P, R, S, Q = NoQuarantine> {
+    pub config: SyncerConfig,
+    /// Opens a Protime session per run (public so tests can shorten its retries).
+    pub protime: P,
+    records: R,
+    states: S,
+    quarantine: Option<Q>,
+}
+
+impl AwsSyncer {
+    pub fn from_config(config: SyncerConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let protime = CredentialsFromSecret::new(secrets, &config.protime_credentials_secret, client_options(&config));
+        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
+        let states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
+        let quarantine =
+            config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
+        Syncer::new(config, protime, records, states).with_quarantine(quarantine)
+    }
+}
+
+/// The Protime client settings of the syncer: read scopes of its collections only.
+pub fn client_options(config: &SyncerConfig) -> ClientOptions {
+    let scopes = config.collections.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
+    let mut options = ClientOptions::new(scopes, &config.user_agent_company);
+    options.api_base_url = config.protime_api_base_url.clone();
+    options.token_url = config.protime_token_url.clone();
+    options
+}
+
+impl<P: Connect, R: RecordStore, S: SyncStateStore> Syncer<P, R, S> {
+    pub fn new(config: SyncerConfig, protime: P, records: R, states: S) -> Self {
+        Syncer { config, protime, records, states, quarantine: None }
+    }
+}
+
+impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, S, Q> {
+    /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
+    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
+        let Syncer { config, protime, records, states, .. } = self;
+        Syncer { config, protime, records, states, quarantine }
+    }
+
+    /// One run over the requested (or every configured) collection.
+    pub async fn run(&self, request: &SyncRequest, budget: Budget) -> Result<SyncReport, SyncRunError> {
+        let collections = self.requested(request)?;
+        let api = self.protime.connect().await?;
+        let owner = format!("{:016x}", rand::random::<u64>());
+        let mut reports = Vec::with_capacity(collections.len());
+        let mut pending = FuturesUnordered::new();
+        for collection in collections {
+            if pending.len() >= self.config.concurrency.max(1) {
+                if let Some(report) = pending.next().await {
+                    reports.push(report);
+                }
+            }
+            pending.push(self.sync_collection(&api, collection, request, &budget, &owner));
+        }
+        while let Some(report) = pending.next().await {
+            reports.push(report);
+        }
+        let order = |r: &CollectionReport| self.config.collections.iter().position(|c| c.as_str() == r.collection);
+        reports.sort_by_key(order);
+        let healthy = reports.iter().all(|r| r.outcome != Outcome::Error);
+        Ok(SyncReport { healthy, collections: reports })
+    }
+
+    fn requested(&self, request: &SyncRequest) -> Result<Vec<Collection>, SyncRunError> {
+        let Some(names) = &request.collections else {
+            return Ok(self.config.collections.clone());
+        };
+        let mut wanted = Vec::new();
+        let mut unknown = Vec::new();
+        for name in names {
+            match name.parse::<Collection>() {
+                Ok(c) if self.config.collections.contains(&c) => {
+                    if !wanted.contains(&c) {
+                        wanted.push(c)
+                    }
+                }
+                _ => unknown.push(name.chars().take(64).collect()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(wanted)
+        } else {
+            Err(SyncRunError::UnknownCollections(unknown))
+        }
+    }
+
+    /// One collection: lease, start or resume, follow pages, record the outcome, release.
+    async fn sync_collection(
+        &self,
+        api: &P::Api,
+        collection: Collection,
+        request: &SyncRequest,
+        budget: &Budget,
+        owner: &str,
+    ) -> CollectionReport {
+        let plan = self.config.plan(collection);
+        let mut state = match self.states.acquire(collection, owner, budget.now(), budget.lease_until()).await {
+            Ok(Some(state)) => state,
+            Ok(None) => {
+                tracing::info!(collection = %collection, "another invocation is syncing this collection");
+                return CollectionReport::new(collection, Outcome::Busy);
+            }
+            Err(e) => {
+                tracing::error!(collection = %collection, error = %e, "cannot take the collection's lease");
+                let mut report = CollectionReport::new(collection, Outcome::Error);
+                report.error = Some(e.to_string());
+                return report;
+            }
+        };
+        if request.reinitialize {
+            tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
+            plan::reinitialize(&mut state, request.from);
+        }
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        let mut report = CollectionReport::new(collection, Outcome::Complete);
+        let ended = loop {
+            match plan::start(&state, &plan, default_from, budget.now()) {
+                Start::Idle => break Ok(Outcome::Idle),
+                Start::Follow => {}
+                Start::Begin { filter, from, why } => {
+                    tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
+                    let delta = plan.mode == SyncMode::Delta;
+                    let link =
+                        api.list_url(collection, filter.as_deref(), delta, self.config.external_references.trim());
+                    plan::begin(&mut state, &plan, filter, from, link, budget.now());
+                }
+            }
+            match self.follow(api, collection, &mut state, budget, owner, &mut report).await {
+                Ok(true) => break Ok(Outcome::Complete),
+                Ok(false) => break Ok(Outcome::Partial),
+                Err(Stop::Gone) if !report.delta_expired => {
+                    tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                    report.delta_expired = true;
+                    plan::delta_expired(&mut state, budget.now());
+                }
+                Err(Stop::Gone) => break Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned())),
+                Err(Stop::Conflict) => {
+                    break Err((Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()))
+                }
+                Err(Stop::Failed(message)) => break Err((Outcome::Error, message)),
+                Err(Stop::LeaseLost) => {
+                    // Another invocation owns the collection now: leave its state alone.
+                    tracing::warn!(collection = %collection, "the lease was taken over; stopping");
+                    report.outcome = Outcome::Error;
+                    report.error = Some(SyncStateError::LeaseLost.to_string());
+                    return self.finish(report, &state, &plan, budget);
+                }
+            }
+        };
+        match ended {
+            Ok(outcome) => {
+                report.outcome = outcome;
+                plan::succeeded(&mut state);
+            }
+            Err((outcome, message)) => {
+                tracing::error!(collection = %collection, error = %message, "sync stopped");
+                report.outcome = outcome;
+                report.error = Some(message.clone());
+                plan::failed(&mut state, message, budget.now());
+            }
+        }
+        state.lease_owner = None;
+        state.lease_until = None;
+        if let Err(e) = self.states.checkpoint(collection, &state, owner).await {
+            tracing::error!(collection = %collection, error = %e, "cannot save the sync state");
+            report.outcome = Outcome::Error;
+            report.error = Some(e.to_string());
+        }
+        self.finish(report, &state, &plan, budget)
+    }
+
+    fn finish(
+        &self,
+        mut report: CollectionReport,
+        state: &SyncState,
+        plan: &plan::CollectionPlan,
+        budget: &Budget,
+    ) -> CollectionReport {
+        let now = budget.now();
+        report.mode = state.mode;
+        report.phase = state.phase;
+        report.cursor_age_seconds = state.cursor_at.map(|at| (now - at).num_seconds().max(0));
+        report.lag_seconds = plan::lag_seconds(state, plan, now);
+        report.initial_completed_at = state.initial_completed_at;
+        report.error_runs = state.error_runs;
+        tracing::info!(
+            collection = %report.collection,
+            outcome = ?report.outcome,
+            phase = ?report.phase,
+            pages = report.pages,
+            stored = report.records.stored,
+            deleted = report.records.deleted,
+            lag_s = report.lag_seconds,
+            "collection synced"
+        );
+        report
+    }
+
+    /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)`
+    /// when the page budget or the deadline stopped it.
+    async fn follow(
+        &self,
+        api: &P::Api,
+        collection: Collection,
+        state: &mut SyncState,
+        budget: &Budget,
+        owner: &str,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        let mut followed = LinksFollowed::default();
+        loop {
+            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+                return Ok(false);
+            }
+            let Some(link) = state.cursor.clone() else {
+                return Err(Stop::Failed("no page to follow".into()));
+            };
+            followed.first_time(&link)?;
+            let page = api.fetch_page(&link).await?;
+            // Plain records (an initial load or a list): write only what is new or newer.
+            // A delta's changes are written as they come.
+            let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
+            let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
+            let quarantine = self.quarantine.as_ref();
+            let counts = apply_page(&self.records, quarantine, collection, page.records, source, plain).await?;
+            report.pages += 1;
+            report.records += counts;
+            let after = plan::after_page(state, counts, page.next_link, page.delta_link, budget.now());
+            self.states.checkpoint(collection, state, owner).await?;
+            match after {
+                AfterPage::More => continue,
+                AfterPage::Done => return Ok(true),
+                AfterPage::NoDeltaLink => {
+                    return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
+                }
+            }
+        }
+    }
+}
+
+/// The metric documents of a run: per collection (lag, pages, pending initial load, delta
+/// expiry, runs in error) and per record outcome.
+pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observability::metrics::MetricDoc> {
+    use crate::observability::metrics::{MetricDoc, Unit};
+    let mut docs = Vec::new();
+    let mut totals = RecordCounts::default();
+    for c in &report.collections {
+        totals += c.records;
+        let mut doc = MetricDoc::new(namespace, "syncer")
+            .dimension("Collection", &c.collection)
+            .count("SyncPages", c.pages)
+            .count("InitialLoadPending", u64::from(c.initial_load_pending()))
+            .count("DeltaExpired", u64::from(c.delta_expired))
+            .count("SyncErrorRuns", u64::from(c.error_runs));
+        if let Some(lag) = c.lag_seconds {
+            doc = doc.metric("SyncLagSeconds", Unit::Seconds, lag as f64);
+        }
+        docs.push(doc);
+    }
+    for (outcome, count) in totals.by_outcome() {
+        docs.push(MetricDoc::new(namespace, "syncer").dimension("Outcome", outcome).count("SyncRecords", count));
+    }
+    docs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protime::Page;
+    use crate::records::json::{parse, Json};
+    use crate::testing::{FakeProtime, Journal, MemoryRecordStore, MemorySyncStateStore};
+    use std::sync::Arc;
+
+    fn config(vars: &[(&str, &str)]) -> SyncerConfig {
+        let mut all =
+            vec![("TABLE_NAME", "t"), ("PROTIME_CREDENTIALS_SECRET", "c"), ("COLLECTIONS", "clockings,people")];
+        all.extend_from_slice(vars);
+        SyncerConfig::from_lookup(crate::config::lookup_from(&all)).unwrap()
+    }
+
+    type FakeSyncer = Syncer<Arc<FakeProtime>, Arc<MemoryRecordStore>, Arc<MemorySyncStateStore>>;
+
+    struct Fixture {
+        syncer: FakeSyncer,
+        protime: Arc<FakeProtime>,
+        records: Arc<MemoryRecordStore>,
+        states: Arc<MemorySyncStateStore>,
+    }
+
+    fn fixture(vars: &[(&str, &str)]) -> Fixture {
+        let protime = Arc::new(FakeProtime::new(Utc::now(), Journal::default()));
+        let records = Arc::new(MemoryRecordStore::default());
+        let states = Arc::new(MemorySyncStateStore::default());
+        let syncer = Syncer::new(config(vars), protime.clone(), records.clone(), states.clone());
+        Fixture { syncer, protime, records, states }
+    }
+
+    impl Fixture {
+        async fn run(&self, request: SyncRequest) -> SyncReport {
+            self.syncer.run(&request, Budget::new(Utc::now(), None, Duration::ZERO)).await.unwrap()
+        }
+
+        fn page(&self, link: &str, records: &[&str], next: Option<&str>, delta: Option<&str>) {
+            let records = records.iter().map(|r| parse(r.as_bytes()).unwrap()).collect();
+            let page = Page { records, next_link: next.map(Into::into), delta_link: delta.map(Into::into) };
+            self.protime.script(link, Ok(page));
+        }
+
+        fn cursor(&self, collection: Collection) -> Option<String> {
+            self.states.state(collection).and_then(|s| s.cursor)
+        }
+
+        /// The three-page initial load of clockings (an empty page in the middle).
+        fn initial_clockings(&self) {
+            self.page(
+                "clockings?page=0",
+                &[r#"{"id":1,"changeVersion":"01"}"#, r#"{"id":2,"changeVersion":"01"}"#],
+                Some("clockings?page=1"),
+                None,
+            );
+            self.page("clockings?page=1", &[], Some("clockings?page=2"), None);
+            self.page("clockings?page=2", &[r#"{"id":3,"changeVersion":"01"}"#], None, Some("delta/clockings?t=1"));
+        }
+    }
+
+    fn people(records: &[(u32, &str)]) -> Vec<Json> {
+        records
+            .iter()
+            .map(|(id, v)| parse(format!(r#"{{"id":{id},"changeVersion":"{v}"}}"#).as_bytes()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_initial_load_follows_every_page_then_the_next_run_follows_the_delta_link_once() {
+        let f = fixture(&[]);
+        f.initial_clockings();
+        f.protime.set_records(Collection::People, people(&[(7, "01")]));
+        let report = f.run(SyncRequest::default()).await;
+        assert!(report.healthy, "{report:?}");
+        let clockings = &report.collections[0];
+        assert_eq!((clockings.outcome, clockings.pages, clockings.records.stored), (Outcome::Complete, 3, 3));
+        assert_eq!((clockings.phase, clockings.initial_completed_at.is_some()), (Some(Phase::Incremental), true));
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=1"));
+        assert_eq!(f.states.state(Collection::Clockings).unwrap().lease_owner, None, "the lease is released");
+        assert_eq!(f.records.change_version(Collection::People, "7").as_deref(), Some("01"));
+        assert_eq!(f.records.attribute(Collection::Clockings, "1", "source"), Some(AttributeValue::S("delta".into())));
+        assert_eq!(f.records.attribute(Collection::People, "7", "source"), Some(AttributeValue::S("resync".into())));
+
+        f.page(
+            "delta/clockings?t=1",
+            &[r#"{"changeType":"Delete","data":{"id":2,"changeVersion":"02"}}"#],
+            None,
+            Some("delta/clockings?t=2"),
+        );
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!(report.collections[0].records.deleted, 1);
+        assert_eq!(report.collections[1].outcome, Outcome::Idle, "people is listed again only after its interval");
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=2"));
+        assert_eq!(f.records.attribute(Collection::Clockings, "2", "deleted"), Some(AttributeValue::Bool(true)));
+    }
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    #[tokio::test]
+    async fn the_page_budget_stops_a_run_and_the_next_resumes_from_the_checkpoint() {
+        let f = fixture(&[("SYNC_MAX_PAGES_PER_RUN", "2"), ("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!((report.collections[0].outcome, report.collections[0].pages), (Outcome::Partial, 2));
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("clockings?page=2"));
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!((report.collections[0].outcome, report.collections[0].pages), (Outcome::Complete, 1));
+        let gets: Vec<String> =
+            f.protime.journal.lines().into_iter().filter(|l| l.starts_with("protime GET")).collect();
+        assert_eq!(
+            gets,
+            ["protime GET clockings?page=0", "protime GET clockings?page=1", "protime GET clockings?page=2"],
+            "no page fetched twice, none skipped"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_delta_link_starts_the_initial_load_again_in_the_same_run() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        f.run(SyncRequest::default()).await;
+        f.protime.script("delta/clockings?t=1", Err(ProtimeError::DeltaGone));
+        f.initial_clockings();
+        let report = f.run(SyncRequest::default()).await;
+        let c = &report.collections[0];
+        assert!(c.delta_expired && report.healthy, "{report:?}");
+        assert_eq!((c.outcome, c.records.duplicate), (Outcome::Complete, 3), "unchanged records are not written again");
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=1"));
+        assert!(f.states.state(Collection::Clockings).unwrap().delta_expired_at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_conflict_is_recorded_and_retried_next_run_without_failing_the_run() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.protime.script("clockings?page=0", Err(ProtimeError::DeltaConflict));
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!((report.collections[0].outcome, report.healthy), (Outcome::Conflict, true));
+        let state = f.states.state(Collection::Clockings).unwrap();
+        assert_eq!((state.error_runs, state.last_error.is_some()), (1, true));
+        f.initial_clockings();
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!(report.collections[0].outcome, Outcome::Complete);
+        assert_eq!(f.states.state(Collection::Clockings).unwrap().error_runs, 0);
+    }
+
+    #[tokio::test]
+    async fn one_failing_collection_does_not_stop_the_others_and_fails_the_run() {
+        let f = fixture(&[]);
+        f.protime.script(
+            "clockings?page=0",
+            Err(ProtimeError::Api { status: 403, code: "Forbidden".into(), message: String::new(), reasons: vec![] }),
+        );
+        f.protime.set_records(Collection::People, people(&[(7, "01"), (8, "01"), (9, "01")]));
+        let report = f.run(SyncRequest::default()).await;
+        assert!(!report.healthy);
+        assert_eq!(report.failing(), ["clockings"]);
+        assert_eq!((report.collections[1].outcome, report.collections[1].records.stored), (Outcome::Complete, 3));
+    }
+
+    #[tokio::test]
+    async fn a_collection_leased_by_another_invocation_is_left_alone() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        let later = Utc::now() + chrono::Duration::minutes(10);
+        f.states.acquire(Collection::Clockings, "other", Utc::now(), later).await.unwrap().unwrap();
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!(report.collections[0].outcome, Outcome::Busy);
+        assert!(!f.protime.journal.lines().iter().any(|l| l.starts_with("protime GET")), "no page fetched");
+        assert_eq!(f.states.state(Collection::Clockings).unwrap().lease_owner.as_deref(), Some("other"));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_table_leaves_the_cursor_on_the_page_that_failed() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        f.records.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let report = f.run(SyncRequest::default()).await;
+        assert_eq!(report.collections[0].outcome, Outcome::Error);
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("clockings?page=0"));
+    }
+
+    #[tokio::test]
+    async fn a_manual_backfill_restarts_the_named_collections_from_its_date() {
+        let f = fixture(&[]);
+        f.initial_clockings();
+        f.protime.set_records(Collection::People, people(&[(7, "01")]));
+        f.run(SyncRequest::default()).await;
+        f.initial_clockings();
+        let request = SyncRequest {
+            collections: Some(vec!["clockings".into()]),
+            reinitialize: true,
+            from: NaiveDate::from_ymd_opt(2024, 1, 1),
+        };
+        let report = f.run(request).await;
+        assert_eq!(report.collections.len(), 1);
+        let state = f.states.state(Collection::Clockings).unwrap();
+        assert_eq!(state.filter.as_deref(), Some("date ge '2024-01-01'"));
+        assert_eq!(state.phase, Some(Phase::Incremental));
+        let unknown = SyncRequest { collections: Some(vec!["timesheets".into()]), ..Default::default() };
+        let err = f.syncer.run(&unknown, Budget::new(Utc::now(), None, Duration::ZERO)).await.unwrap_err();
+        assert_eq!(err, SyncRunError::UnknownCollections(vec!["timesheets".into()]));
+    }
+
+    #[test]
+    fn a_scheduled_event_is_a_normal_run_and_a_backfill_request_parses() {
+        let scheduled: SyncRequest =
+            serde_json::from_str(include_str!("../../../events/scheduled.json")).expect("scheduled event");
+        assert_eq!(scheduled, SyncRequest::default());
+        let backfill: SyncRequest =
+            serde_json::from_str(r#"{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}"#).unwrap();
+        assert_eq!(backfill.from, NaiveDate::from_ymd_opt(2024, 1, 1));
+        assert!(backfill.reinitialize);
+    }
+}

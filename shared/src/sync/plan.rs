@@ -1,0 +1,338 @@
+//! The cursor, phase and lease rules of a sync, as pure functions over [`SyncState`]: where a
+//! run starts, how a page moves the cursor, what an error does. The engine only carries them
+//! out. Imports no AWS or HTTP code.
+
+use super::apply::RecordCounts;
+use super::state::{Phase, SyncMode, SyncState};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+/// What one collection is synced with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionPlan {
+    pub mode: SyncMode,
+    /// A filter template with `{from}` (YYYY-MM-DD); `None`: unfiltered.
+    pub filter_template: Option<String>,
+    /// How often a list collection is listed again.
+    pub list_interval: Duration,
+}
+
+impl CollectionPlan {
+    /// The filter for a load starting at `from`.
+    pub fn filter(&self, from: NaiveDate) -> Option<String> {
+        self.filter_template.as_ref().map(|t| t.replace("{from}", &from.format("%Y-%m-%d").to_string()))
+    }
+}
+
+/// `SYNC_FROM` when unset: 1 January of the previous year (the earliest start Protime's
+/// clockings and assignments deltas accept).
+pub fn default_from(now: DateTime<Utc>) -> NaiveDate {
+    NaiveDate::from_ymd_opt(now.year() - 1, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// Where a run starts on a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Follow the state's cursor (the run's first page).
+    Follow,
+    /// Begin a new load or list pass: the caller builds the first page's link from the filter,
+    /// then calls [`begin`].
+    Begin { filter: Option<String>, from: NaiveDate, why: &'static str },
+    /// Nothing is due (a list collection between passes).
+    Idle,
+}
+
+/// Decides where this run starts. `from` is the load's start date when a new one begins.
+pub fn start(state: &SyncState, plan: &CollectionPlan, from: NaiveDate, now: DateTime<Utc>) -> Start {
+    let from = state.from.unwrap_or(from);
+    let begin = |why| Start::Begin { filter: plan.filter(from), from, why };
+    match (state.phase, &state.cursor) {
+        (None, _) => begin("no load has started"),
+        _ if state.mode != Some(plan.mode) => begin("the collection's mode changed"),
+        _ if state.filter != plan.filter(from) => begin("the collection's filter changed"),
+        (Some(_), Some(_)) => Start::Follow,
+        (Some(Phase::Initial), None) => begin("the load starts over"),
+        (Some(Phase::Incremental), None) => match plan.mode {
+            SyncMode::Delta => begin("no deltaLink is stored"),
+            SyncMode::List => match state.last_synced_at {
+                Some(last) if now < last + plan.list_interval => Start::Idle,
+                _ => Start::Begin { filter: state.filter.clone(), from, why: "the list is due" },
+            },
+        },
+    }
+}
+
+/// Records the start of a load or list pass at `first_link`. A list pass of a collection whose
+/// baseline is complete stays incremental; anything else is an initial load with fresh counters.
+pub fn begin(
+    state: &mut SyncState,
+    plan: &CollectionPlan,
+    filter: Option<String>,
+    from: NaiveDate,
+    first_link: String,
+    now: DateTime<Utc>,
+) {
+    let relist = plan.mode == SyncMode::List
+        && state.mode == Some(SyncMode::List)
+        && state.phase == Some(Phase::Incremental)
+        && state.filter == filter;
+    if !relist {
+        state.phase = Some(Phase::Initial);
+        state.initial_completed_at = None;
+        state.pages = 0;
+        state.records = RecordCounts::default();
+        state.started_at = Some(now);
+    }
+    state.mode = Some(plan.mode);
+    state.filter = filter;
+    state.from = Some(from);
+    state.cursor = Some(first_link);
+    state.cursor_at = Some(now);
+}
+
+/// Forgets the collection's load so the next [`start`] begins a new one (manual backfill),
+/// from `from` if given.
+pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
+    state.phase = None;
+    state.cursor = None;
+    state.from = from;
+}
+
+/// What a page did to the round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterPage {
+    /// More pages follow (the cursor is the nextLink).
+    More,
+    /// The round or pass is complete (the cursor is the new deltaLink, or none for a list).
+    Done,
+    /// The last page of a delta carried no deltaLink: the load must start over.
+    NoDeltaLink,
+}
+
+/// Advances the state past an applied page: the cursor moves only here, after every record of
+/// the page is stored.
+pub fn after_page(
+    state: &mut SyncState,
+    counts: RecordCounts,
+    next_link: Option<String>,
+    delta_link: Option<String>,
+    now: DateTime<Utc>,
+) -> AfterPage {
+    state.pages += 1;
+    state.records += counts;
+    state.cursor_at = Some(now);
+    if let Some(next) = next_link {
+        state.cursor = Some(next);
+        return AfterPage::More;
+    }
+    let complete = |state: &mut SyncState| {
+        if state.phase != Some(Phase::Incremental) {
+            state.phase = Some(Phase::Incremental);
+            state.initial_completed_at = Some(now);
+        }
+        state.last_synced_at = Some(now);
+    };
+    match (state.mode, delta_link) {
+        (Some(SyncMode::Delta), Some(link)) => {
+            state.cursor = Some(link);
+            complete(state);
+            AfterPage::Done
+        }
+        (Some(SyncMode::Delta), None) => {
+            state.phase = Some(Phase::Initial);
+            state.cursor = None;
+            AfterPage::NoDeltaLink
+        }
+        _ => {
+            state.cursor = None;
+            complete(state);
+            AfterPage::Done
+        }
+    }
+}
+
+/// The deltaLink expired (410 Gone): the collection goes back to an initial load.
+pub fn delta_expired(state: &mut SyncState, now: DateTime<Utc>) {
+    state.phase = Some(Phase::Initial);
+    state.cursor = None;
+    state.delta_expired_at = Some(now);
+}
+
+/// A run ended on this collection with an error (kept for operators and the alarm).
+pub fn failed(state: &mut SyncState, error: String, now: DateTime<Utc>) {
+    state.last_error = Some(error);
+    state.last_error_at = Some(now);
+    state.error_runs += 1;
+}
+
+/// A run ended on this collection without an error.
+pub fn succeeded(state: &mut SyncState) {
+    state.last_error = None;
+    state.error_runs = 0;
+}
+
+/// Seconds since the copy was last complete; for a list collection, only the time past its due
+/// re-list counts. `None` before the first complete round.
+pub fn lag_seconds(state: &SyncState, plan: &CollectionPlan, now: DateTime<Utc>) -> Option<i64> {
+    let last = state.last_synced_at?;
+    let grace = if plan.mode == SyncMode::List { plan.list_interval } else { Duration::zero() };
+    Some((now - last - grace).num_seconds().max(0))
+}
+
+/// Whether a lease read from the table is free for `owner` at `now` (the rule the store's
+/// condition expresses; used by the in-memory store).
+pub fn lease_free(state: &SyncState, owner: &str, now: DateTime<Utc>) -> bool {
+    match (&state.lease_owner, state.lease_until) {
+        (_, None) => true,
+        (Some(o), _) if o == owner => true,
+        (_, Some(until)) => until < now.timestamp_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn delta() -> CollectionPlan {
+        CollectionPlan {
+            mode: SyncMode::Delta,
+            filter_template: Some("date ge '{from}'".into()),
+            list_interval: Duration::hours(24),
+        }
+    }
+
+    fn list() -> CollectionPlan {
+        CollectionPlan { mode: SyncMode::List, filter_template: None, list_interval: Duration::hours(24) }
+    }
+
+    fn from() -> NaiveDate {
+        default_from(now())
+    }
+
+    /// Begins as `start` says and returns the state.
+    fn begun(plan: &CollectionPlan) -> SyncState {
+        let mut state = SyncState::default();
+        let Start::Begin { filter, from, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
+        begin(&mut state, plan, filter, from, "/first".into(), now());
+        state
+    }
+
+    #[test]
+    fn the_default_start_is_the_first_of_january_of_the_previous_year() {
+        assert_eq!(default_from(now()), NaiveDate::from_ymd_opt(2025, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn a_collection_without_state_begins_an_initial_load_with_its_filter() {
+        let state = SyncState::default();
+        let s = start(&state, &delta(), from(), now());
+        assert_eq!(
+            s,
+            Start::Begin { filter: Some("date ge '2025-01-01'".into()), from: from(), why: "no load has started" }
+        );
+        let state = begun(&delta());
+        assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Initial), Some("/first")));
+        assert_eq!(start(&state, &delta(), from(), now()), Start::Follow);
+    }
+
+    #[test]
+    fn the_cursor_follows_next_links_then_keeps_the_delta_link_and_the_load_completes() {
+        let mut state = begun(&delta());
+        let page = RecordCounts { fetched: 3, stored: 3, ..Default::default() };
+        assert_eq!(after_page(&mut state, page, Some("/p2".into()), None, now()), AfterPage::More);
+        assert_eq!((state.cursor.as_deref(), state.phase), (Some("/p2"), Some(Phase::Initial)));
+        assert_eq!(after_page(&mut state, page, None, Some("/delta?t=1".into()), now()), AfterPage::Done);
+        assert_eq!((state.cursor.as_deref(), state.phase), (Some("/delta?t=1"), Some(Phase::Incremental)));
+        assert_eq!((state.pages, state.records.stored), (2, 6));
+        assert_eq!(state.initial_completed_at, Some(now()));
+        // Next run: follow the deltaLink; its answer's deltaLink replaces it.
+        assert_eq!(start(&state, &delta(), from(), now()), Start::Follow);
+        let later = now() + Duration::minutes(15);
+        assert_eq!(
+            after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=2".into()), later),
+            AfterPage::Done
+        );
+        assert_eq!(
+            (state.cursor.as_deref(), state.initial_completed_at, state.last_synced_at),
+            (Some("/delta?t=2"), Some(now()), Some(later))
+        );
+    }
+
+    #[test]
+    fn a_delta_without_a_delta_link_at_its_end_starts_over() {
+        let mut state = begun(&delta());
+        assert_eq!(after_page(&mut state, RecordCounts::default(), None, None, now()), AfterPage::NoDeltaLink);
+        assert!(matches!(start(&state, &delta(), from(), now()), Start::Begin { why: "the load starts over", .. }));
+    }
+
+    #[test]
+    fn an_expired_delta_goes_back_to_an_initial_load_and_reinitialize_uses_the_new_start() {
+        let mut state = begun(&delta());
+        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        delta_expired(&mut state, now());
+        assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Initial), None));
+        assert!(matches!(start(&state, &delta(), from(), now()), Start::Begin { .. }));
+        let earlier = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+        reinitialize(&mut state, Some(earlier));
+        assert_eq!(
+            start(&state, &delta(), from(), now()),
+            Start::Begin { filter: Some("date ge '2024-01-01'".into()), from: earlier, why: "no load has started" }
+        );
+    }
+
+    #[test]
+    fn a_changed_filter_or_mode_begins_a_new_load() {
+        let mut state = begun(&delta());
+        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        let other = CollectionPlan { filter_template: Some("date ge '{from}' and kind eq 'InOut'".into()), ..delta() };
+        assert!(matches!(
+            start(&state, &other, from(), now()),
+            Start::Begin { why: "the collection's filter changed", .. }
+        ));
+        assert!(matches!(
+            start(&state, &list(), from(), now()),
+            Start::Begin { why: "the collection's mode changed", .. }
+        ));
+    }
+
+    #[test]
+    fn a_list_collection_is_listed_again_only_when_its_interval_has_passed() {
+        let mut state = begun(&list());
+        after_page(&mut state, RecordCounts { stored: 2, ..Default::default() }, None, None, now());
+        assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Incremental), None));
+        assert_eq!(start(&state, &list(), from(), now() + Duration::hours(23)), Start::Idle);
+        let due = now() + Duration::hours(24);
+        let Start::Begin { filter, from, why } = start(&state, &list(), from(), due) else { panic!("due") };
+        assert_eq!(why, "the list is due");
+        begin(&mut state, &list(), filter, from, "/people".into(), due);
+        assert_eq!(state.phase, Some(Phase::Incremental), "a re-list keeps the baseline complete");
+        assert_eq!(state.records.stored, 2, "and its counters");
+        assert_eq!(lag_seconds(&state, &list(), due), Some(0));
+        assert_eq!(lag_seconds(&state, &list(), due + Duration::hours(1)), Some(3600));
+    }
+
+    #[test]
+    fn errors_count_runs_in_a_row_and_a_success_clears_them() {
+        let mut state = SyncState::default();
+        failed(&mut state, "409".into(), now());
+        failed(&mut state, "409".into(), now());
+        assert_eq!((state.error_runs, state.last_error.as_deref()), (2, Some("409")));
+        succeeded(&mut state);
+        assert_eq!((state.error_runs, state.last_error), (0, None));
+    }
+
+    #[test]
+    fn a_lease_is_free_when_absent_expired_or_already_ours() {
+        let mut state = SyncState::default();
+        assert!(lease_free(&state, "a", now()));
+        state.lease_owner = Some("a".into());
+        state.lease_until = Some((now() + Duration::minutes(5)).timestamp_millis());
+        assert!(lease_free(&state, "a", now()));
+        assert!(!lease_free(&state, "b", now()));
+        assert!(lease_free(&state, "b", now() + Duration::minutes(6)));
+    }
+}

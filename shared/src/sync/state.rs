@@ -1,0 +1,286 @@
+//! Sync state, one item per collection under `sync#<collection>` in the record table: where the
+//! collection's load stands (mode, phase, cursor, filter, counters, times, last error) and who
+//! is working on it (a lease).
+//!
+//! The lease is taken with one conditional UpdateItem (free, expired, or already ours) and every
+//! checkpoint is a PutItem conditional on still holding it, so two invocations never work on
+//! one collection at once: the second finds it busy, and a run whose lease was taken over stops
+//! at its next checkpoint.
+
+use super::apply::RecordCounts;
+use crate::collection::Collection;
+use crate::records::item::attr;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::Future;
+
+/// The partition key of a collection's sync state.
+pub fn sync_key(collection: Collection) -> String {
+    format!("sync#{}", collection.as_str())
+}
+
+/// How a collection is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// A delta initial load, then the deltaLink followed every run (deletions included).
+    Delta,
+    /// The list endpoint, listed again every `LIST_SYNC_INTERVAL_HOURS` (`people` has no delta).
+    List,
+}
+
+/// Where a collection's copy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The baseline is being loaded, page by page.
+    Initial,
+    /// The baseline is complete; changes are followed (delta) or the list is re-read (list).
+    Incremental,
+}
+
+/// One collection's sync state. Every field is optional in the item, so an item holding only a
+/// lease (or written by an older release) still reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncState {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<SyncMode>,
+    /// `None`: no load has started (or one must start again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The next page's link, or (between delta rounds) the deltaLink. Holds an opaque delta
+    /// token: stored, never logged or reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// When the cursor was last advanced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor_at: Option<DateTime<Utc>>,
+    /// The filter of the current load (`None`: unfiltered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The `{from}` of the current load's filter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    /// Pages applied since the current load started.
+    pub pages: u64,
+    /// Records by outcome since the current load started.
+    pub records: RecordCounts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_completed_at: Option<DateTime<Utc>>,
+    /// The end of the last complete round (delta) or pass (list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_synced_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// Runs in a row that ended in error on this collection.
+    pub error_runs: u32,
+    /// When Protime last answered 410 Gone (the deltaLink expired; the load started over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_expired_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    /// Epoch milliseconds (a number, so the lease condition compares numerically).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SyncStateError {
+    #[error("reading or writing the sync state: {0}")]
+    Unavailable(String),
+    #[error("the sync state item cannot be read: {0}")]
+    Unreadable(String),
+    #[error("another invocation took over the collection's lease")]
+    LeaseLost,
+}
+
+/// Where sync state lives.
+pub trait SyncStateStore: Send + Sync {
+    /// Takes the collection's lease for `owner` until `until` if it is free, expired or already
+    /// `owner`'s, and returns the state; `None` when another invocation holds it.
+    fn acquire(
+        &self,
+        collection: Collection,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<SyncState>, SyncStateError>> + Send;
+
+    /// Writes the state while `owner` holds the lease ([`SyncStateError::LeaseLost`] otherwise).
+    /// A state without a lease owner releases it.
+    fn checkpoint(
+        &self,
+        collection: Collection,
+        state: &SyncState,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send;
+}
+
+impl<T: SyncStateStore> SyncStateStore for std::sync::Arc<T> {
+    fn acquire(
+        &self,
+        collection: Collection,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<SyncState>, SyncStateError>> + Send {
+        (**self).acquire(collection, owner, now, until)
+    }
+
+    fn checkpoint(
+        &self,
+        collection: Collection,
+        state: &SyncState,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send {
+        (**self).checkpoint(collection, state, owner)
+    }
+}
+
+/// The item as stored.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncItem {
+    pk: String,
+    collection: String,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    state: SyncState,
+}
+
+pub fn sync_item(collection: Collection, state: &SyncState) -> Result<HashMap<String, AttributeValue>, SyncStateError> {
+    let item = SyncItem {
+        pk: sync_key(collection),
+        collection: collection.as_str().to_owned(),
+        updated_at: Some(Utc::now()),
+        state: state.clone(),
+    };
+    serde_dynamo::to_item(item).map_err(|e| SyncStateError::Unreadable(e.to_string()))
+}
+
+pub fn state_from_item(item: HashMap<String, AttributeValue>) -> Result<SyncState, SyncStateError> {
+    serde_dynamo::from_item::<_, SyncItem>(item).map(|i| i.state).map_err(|e| SyncStateError::Unreadable(e.to_string()))
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoSyncStateStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoSyncStateStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoSyncStateStore { client, table: table.into() }
+    }
+}
+
+impl SyncStateStore for DynamoSyncStateStore {
+    async fn acquire(
+        &self,
+        collection: Collection,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<SyncState>, SyncStateError> {
+        let answer = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(sync_key(collection)))
+            .update_expression("SET #owner = :me, #until = :until, #collection = :collection")
+            .condition_expression("attribute_not_exists(#until) OR #until < :now OR #owner = :me")
+            .expression_attribute_names("#owner", "leaseOwner")
+            .expression_attribute_names("#until", "leaseUntil")
+            .expression_attribute_names("#collection", attr::COLLECTION)
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.timestamp_millis().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .expression_attribute_values(":collection", AttributeValue::S(collection.as_str().to_owned()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match answer {
+            Ok(output) => state_from_item(output.attributes.unwrap_or_default()).map(Some),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(SyncStateError::Unavailable(DisplayErrorContext(e).to_string())),
+        }
+    }
+
+    async fn checkpoint(&self, collection: Collection, state: &SyncState, owner: &str) -> Result<(), SyncStateError> {
+        let answer = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(sync_item(collection, state)?))
+            .condition_expression("#owner = :me")
+            .expression_attribute_names("#owner", "leaseOwner")
+            .expression_attribute_values(":me", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Err(SyncStateError::LeaseLost)
+            }
+            Err(e) => Err(SyncStateError::Unavailable(DisplayErrorContext(e).to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn state_round_trips_through_an_item_and_a_lease_only_item_reads() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let state = SyncState {
+            mode: Some(SyncMode::Delta),
+            phase: Some(Phase::Incremental),
+            cursor: Some("/delta/clockings?deltaToken=abc".into()),
+            cursor_at: Some(t),
+            filter: Some("date ge '2025-01-01'".into()),
+            from: NaiveDate::from_ymd_opt(2025, 1, 1),
+            pages: 4,
+            records: RecordCounts { stored: 3, deleted: 1, ..Default::default() },
+            started_at: Some(t),
+            initial_completed_at: Some(t),
+            last_synced_at: Some(t),
+            last_error: None,
+            last_error_at: None,
+            error_runs: 0,
+            delta_expired_at: None,
+            lease_owner: Some("run-1".into()),
+            lease_until: Some(t.timestamp_millis()),
+        };
+        let item = sync_item(Collection::Clockings, &state).unwrap();
+        assert_eq!(item[attr::PK], AttributeValue::S("sync#clockings".into()));
+        assert_eq!(item["phase"], AttributeValue::S("incremental".into()));
+        assert_eq!(item["leaseUntil"], AttributeValue::N(t.timestamp_millis().to_string()));
+        assert_eq!(state_from_item(item).unwrap(), state);
+        let lease_only = HashMap::from([
+            (attr::PK.to_owned(), AttributeValue::S("sync#clockings".into())),
+            (attr::COLLECTION.to_owned(), AttributeValue::S("clockings".into())),
+            ("leaseOwner".to_owned(), AttributeValue::S("run-1".into())),
+            ("leaseUntil".to_owned(), AttributeValue::N("1".into())),
+        ]);
+        let read = state_from_item(lease_only).unwrap();
+        assert_eq!((read.phase, read.lease_until), (None, Some(1)));
+    }
+}
