@@ -52,6 +52,84 @@ impl Stack {
         self.renewer().run(self.simulator.now()).await.expect("renewer run")
     }
 
+    /// The syncer's settings for this stack: its collections and the simulator, plus `vars`.
+    pub fn syncer_config(&self, vars: &[(&str, &str)]) -> protime_webhooks::config::SyncerConfig {
+        let c = &self.renewer_config;
+        let collections: Vec<&str> = c.collections.iter().map(|c| c.as_str()).collect();
+        let mut all: HashMap<String, String> = HashMap::from([
+            ("TABLE_NAME".into(), c.table_name.clone()),
+            ("PROTIME_CREDENTIALS_SECRET".into(), self.credentials_secret.clone()),
+            ("COLLECTIONS".into(), collections.join(",")),
+            ("PROTIME_API_BASE_URL".into(), self.simulator.api_base_url()),
+            ("PROTIME_TOKEN_URL".into(), self.simulator.token_url()),
+            ("PROTIME_USER_AGENT_COMPANY".into(), "Test Company".into()),
+        ]);
+        all.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        protime_webhooks::config::SyncerConfig::from_lookup(|k| all.get(k).cloned()).expect("syncer config")
+    }
+
+    /// A syncer (as the Lambda builds it) with short retry delays for tests.
+    pub fn syncer(&self, vars: &[(&str, &str)]) -> protime_webhooks::sync::AwsSyncer {
+        let mut syncer =
+            protime_webhooks::sync::AwsSyncer::from_config(self.syncer_config(vars), &self.receiver.config);
+        fast_retries(&mut syncer.protime.options);
+        syncer
+    }
+
+    /// One scheduled syncer run with no deadline.
+    pub async fn sync(&self, vars: &[(&str, &str)]) -> protime_webhooks::sync::SyncReport {
+        let budget = protime_webhooks::sync::Budget::new(self.simulator.now(), None, Duration::ZERO);
+        self.syncer(vars).run(&Default::default(), budget).await.expect("syncer run")
+    }
+
+    /// Asserts that the table holds exactly the simulator's records of `collection`: every live
+    /// record with its exact item (fields as native attributes, the same changeVersion), every
+    /// record deleted in the simulator a tombstone or never stored, nothing else. Returns the
+    /// number of live records compared.
+    pub async fn assert_table_matches_simulator(&self, collection: &str) -> usize {
+        use protime_webhooks::records::item::{attr, record_item};
+        use protime_webhooks::records::{event, json, Source};
+        let parsed: protime_webhooks::Collection = collection.parse().expect("a collection");
+        let prefix = format!("{collection}#");
+        let items = crate::scan(&self.receiver.config, &self.receiver.table).await;
+        let mut live = std::collections::BTreeMap::new();
+        let mut tombstones = std::collections::BTreeSet::new();
+        for item in items.into_iter().filter(|i| i[attr::PK].as_s().is_ok_and(|pk| pk.starts_with(&prefix))) {
+            let id = item[attr::PK].as_s().unwrap()[prefix.len()..].to_owned();
+            if item.get(attr::DELETED) == Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true)) {
+                tombstones.insert(id);
+            } else {
+                live.insert(id, item);
+            }
+        }
+        let mut expected_live = std::collections::BTreeMap::new();
+        for record in self.simulator.records(collection) {
+            let event = event::parse_event(json::parse(record.to_string().as_bytes()).unwrap()).expect("an event");
+            let id = event.id.as_str().to_owned();
+            if record["status"] == "Deleted" {
+                assert!(tombstones.contains(&id), "{collection} {id}: soft-deleted in Protime, not a tombstone");
+            } else {
+                expected_live.insert(id, record_item(parsed, &event, Source::Delta, ""));
+            }
+        }
+        for (id, _version) in self.simulator.deleted(collection) {
+            assert!(!live.contains_key(&id), "{collection} {id}: deleted in Protime, still live in the table");
+        }
+        let ids = |m: &std::collections::BTreeMap<String, _>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(ids(&live), ids(&expected_live), "{collection}: the live records differ");
+        let compared = live.len();
+        let volatile = [attr::RECEIVED_AT, attr::SOURCE];
+        for (id, mut item) in live {
+            let mut expected = expected_live.remove(&id).unwrap();
+            for name in volatile {
+                item.remove(name);
+                expected.remove(name);
+            }
+            assert_eq!(item, expected, "{collection} {id}: the stored item differs from the simulator's record");
+        }
+        compared
+    }
+
     /// The key stored in Secrets Manager (AWSCURRENT) for a collection.
     pub async fn stored_key(&self, collection: &str) -> Option<String> {
         aws_sdk_secretsmanager::Client::new(&self.receiver.config)

@@ -25,6 +25,16 @@ fn ids(records: &[Json]) -> Vec<String> {
         .collect()
 }
 
+/// A clockings delta must start no earlier than 1 January of the previous year.
+fn delta_filter(sim: &Simulator) -> String {
+    use chrono::Datelike;
+    format!("date ge '{}-01-01'", sim.now().year() - 1)
+}
+
+fn today(sim: &Simulator) -> String {
+    sim.now().format("%Y-%m-%d").to_string()
+}
+
 /// Follows nextLink until there is none; returns every record and the last page.
 async fn fetch_all(client: &ProtimeClient, first: String) -> (Vec<Json>, Page, usize) {
     let mut records = Vec::new();
@@ -68,13 +78,13 @@ async fn protime_errors_are_reported_with_code_and_message() {
 #[tokio::test]
 async fn delta_returns_changes_since_the_last_link_and_410_means_start_over() {
     let sim = Simulator::start(SimulatorConfig { page_size: 10, ..Default::default() }).await;
-    sim.change_quietly("clockings", json!({"id": 1, "date": "2026-02-01"}));
+    sim.change_quietly("clockings", json!({"id": 1, "date": today(&sim)}));
     let client = client(&sim);
-    let (records, last, _) = fetch_all(&client, client.list_url("clockings", None, true)).await;
+    let (records, last, _) = fetch_all(&client, client.list_url("clockings", Some(&delta_filter(&sim)), true)).await;
     assert_eq!(ids(&records), ["1"]);
     let delta_link = last.delta_link.expect("the last page of a delta initial request carries a deltaLink");
 
-    sim.change_quietly("clockings", json!({"id": 2, "date": "2026-02-02"}));
+    sim.change_quietly("clockings", json!({"id": 2, "date": today(&sim)}));
     sim.delete("clockings", json!(1)).await;
     let page = client.fetch_page(&delta_link).await.unwrap();
     let kinds: Vec<(String, String)> = page
@@ -138,20 +148,21 @@ async fn webhooks_can_be_filtered_by_status() {
 async fn a_delta_round_starts_over_when_its_link_has_expired() {
     let sim = Simulator::start(SimulatorConfig { page_size: 2, ..Default::default() }).await;
     for id in 1..=3 {
-        sim.change_quietly("clockings", json!({"id": id, "date": "2026-02-01"}));
+        sim.change_quietly("clockings", json!({"id": id, "date": today(&sim)}));
     }
     let client = client(&sim);
-    let first = client.delta("clockings", None, None).await.unwrap();
+    let filter = delta_filter(&sim);
+    let first = client.delta("clockings", Some(&filter), None).await.unwrap();
     assert_eq!((first.records.len(), first.restarted), (3, false), "initial request: every record");
     let link = first.delta_link.expect("a deltaLink to store");
 
-    sim.change_quietly("clockings", json!({"id": 4, "date": "2026-02-02"}));
-    let second = client.delta("clockings", None, Some(&link)).await.unwrap();
+    sim.change_quietly("clockings", json!({"id": 4, "date": today(&sim)}));
+    let second = client.delta("clockings", Some(&filter), Some(&link)).await.unwrap();
     assert_eq!((second.records.len(), second.restarted), (1, false), "only the change since");
     let link = second.delta_link.unwrap();
 
     sim.advance(chrono::Duration::hours(73));
-    let third = client.delta("clockings", None, Some(&link)).await.unwrap();
+    let third = client.delta("clockings", Some(&filter), Some(&link)).await.unwrap();
     assert!(third.restarted, "410 Gone: started over");
     assert_eq!(third.records.len(), 4);
     assert!(third.delta_link.is_some());

@@ -1,9 +1,24 @@
 //! template.yaml against the code: route, binaries, environment variables, IAM actions, table
 //! key schema, defaults and the metrics the alarms watch. Each check fails if either side drifts.
 
-use protime_webhooks::contract::{self, RECEIVER_ACTIONS, RECEIVER_ENV, RENEWER_ACTIONS, RENEWER_ENV};
+use protime_webhooks::contract::{
+    self, RECEIVER_ACTIONS, RECEIVER_ENV, RENEWER_ACTIONS, RENEWER_ENV, SYNCER_ACTIONS, SYNCER_ENV,
+};
 use serde_norway::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The function resources, each with the binary it runs.
+const FUNCTIONS: &[(&str, &str)] = &[
+    ("ReceiverFunction", contract::RECEIVER_BINARY),
+    ("RenewerFunction", contract::RENEWER_BINARY),
+    ("SyncerFunction", contract::SYNCER_BINARY),
+];
+
+/// The scheduled functions: (resource, schedule parameter, dead-letter queue).
+const SCHEDULED: &[(&str, &str, &str)] = &[
+    ("RenewerFunction", "ScheduleExpression", "RenewerDeadLetterQueue"),
+    ("SyncerFunction", "SyncSchedule", "SyncerDeadLetterQueue"),
+];
 
 fn template() -> Value {
     let text = std::fs::read_to_string(harness::workspace_root().join("template.yaml")).expect("template.yaml");
@@ -60,14 +75,14 @@ fn the_route_and_binaries_match_the_code() {
     assert_eq!(text(at(event, &["Type"])), "HttpApi");
     assert_eq!(text(at(event, &["Properties", "Method"])), contract::ROUTE_METHOD);
     assert_eq!(text(at(event, &["Properties", "Path"])), contract::ROUTE_PATH);
-    assert_eq!(text(at(&receiver, &["Metadata", "BuildProperties", "Binary"])), contract::RECEIVER_BINARY);
-    assert_eq!(
-        text(at(&function("RenewerFunction"), &["Metadata", "BuildProperties", "Binary"])),
-        contract::RENEWER_BINARY
-    );
-    for (krate, binary) in
-        [("functions/receiver", contract::RECEIVER_BINARY), ("functions/renewer", contract::RENEWER_BINARY)]
-    {
+    for (resource, binary) in FUNCTIONS {
+        assert_eq!(text(at(&function(resource), &["Metadata", "BuildProperties", "Binary"])), *binary, "{resource}");
+    }
+    for (krate, binary) in [
+        ("functions/receiver", contract::RECEIVER_BINARY),
+        ("functions/renewer", contract::RENEWER_BINARY),
+        ("functions/syncer", contract::SYNCER_BINARY),
+    ] {
         let manifest = std::fs::read_to_string(harness::workspace_root().join(krate).join("Cargo.toml")).unwrap();
         assert!(manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")), "{krate} builds {binary}");
     }
@@ -75,7 +90,7 @@ fn the_route_and_binaries_match_the_code() {
     assert_eq!(text(at(&globals, &["Runtime"])), "provided.al2023");
     assert_eq!(text(at(&globals, &["Handler"])), "bootstrap");
     assert_eq!(text(&at(&globals, &["Architectures"]).as_sequence().unwrap()[0]), "arm64");
-    for name in ["ReceiverFunction", "RenewerFunction"] {
+    for (name, _) in FUNCTIONS {
         assert_eq!(text(at(&function(name), &["Metadata", "BuildMethod"])), "rust-cargolambda");
         assert_eq!(text(at(&function(name), &["Properties", "LoggingConfig", "LogFormat"])), "JSON");
     }
@@ -83,7 +98,9 @@ fn the_route_and_binaries_match_the_code() {
 
 #[test]
 fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
-    for (resource, declared) in [("ReceiverFunction", RECEIVER_ENV), ("RenewerFunction", RENEWER_ENV)] {
+    for (resource, declared) in
+        [("ReceiverFunction", RECEIVER_ENV), ("RenewerFunction", RENEWER_ENV), ("SyncerFunction", SYNCER_ENV)]
+    {
         let set = env_keys(&function(resource));
         let known: BTreeSet<String> = declared.iter().map(|(n, _)| n.to_string()).collect();
         let unknown: Vec<_> = set.difference(&known).collect();
@@ -97,8 +114,22 @@ fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
 }
 
 #[test]
+fn the_syncer_sets_every_variable_but_the_local_overrides_and_the_code_defaults() {
+    // Left to the code: the simulator's endpoints, the list collections (people: it cannot be
+    // used in a delta) and the deadline margin.
+    let unset = ["PROTIME_API_BASE_URL", "PROTIME_TOKEN_URL", "SYNC_LIST_COLLECTIONS", "SYNC_DEADLINE_MARGIN_SECONDS"];
+    let expected: BTreeSet<String> =
+        SYNCER_ENV.iter().map(|(n, _)| n.to_string()).filter(|n| !unset.contains(&n.as_str())).collect();
+    assert_eq!(env_keys(&function("SyncerFunction")), expected);
+}
+
+#[test]
 fn iam_actions_are_exactly_what_each_function_calls() {
-    for (resource, declared) in [("ReceiverFunction", RECEIVER_ACTIONS), ("RenewerFunction", RENEWER_ACTIONS)] {
+    for (resource, declared) in [
+        ("ReceiverFunction", RECEIVER_ACTIONS),
+        ("RenewerFunction", RENEWER_ACTIONS),
+        ("SyncerFunction", SYNCER_ACTIONS),
+    ] {
         let granted = actions(&function(resource));
         let wanted: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
         assert_eq!(granted, wanted, "{resource}");
@@ -107,7 +138,7 @@ fn iam_actions_are_exactly_what_each_function_calls() {
 
 #[test]
 fn no_statement_grants_a_wildcard_resource_or_action() {
-    for resource in ["ReceiverFunction", "RenewerFunction"] {
+    for (resource, _) in FUNCTIONS {
         for statement in statements(&function(resource)) {
             let targets: Vec<String> = match at(&statement, &["Resource"]).as_sequence() {
                 Some(list) => list.iter().map(text).collect(),
@@ -166,16 +197,61 @@ fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
 }
 
 #[test]
-fn the_schedule_may_write_to_its_dead_letter_queue() {
-    let policy = at(&template(), &["Resources", "RenewerDeadLetterQueuePolicy", "Properties"]).clone();
-    let statement = &at(&policy, &["PolicyDocument", "Statement"]).as_sequence().unwrap()[0];
-    assert_eq!(text(at(statement, &["Principal", "Service"])), "events.amazonaws.com");
-    assert_eq!(text(at(statement, &["Action"])), "sqs:SendMessage");
-    assert_eq!(text(at(statement, &["Resource"])), "!GetAtt RenewerDeadLetterQueue.Arn");
+fn each_schedule_may_write_to_its_dead_letter_queue() {
+    for (resource, _, queue) in SCHEDULED {
+        let policy = at(&template(), &["Resources", &format!("{queue}Policy"), "Properties"]).clone();
+        assert_eq!(text(&at(&policy, &["Queues"]).as_sequence().unwrap()[0]), format!("!Ref {queue}"));
+        let statement = &at(&policy, &["PolicyDocument", "Statement"]).as_sequence().unwrap()[0];
+        assert_eq!(text(at(statement, &["Principal", "Service"])), "events.amazonaws.com");
+        assert_eq!(text(at(statement, &["Action"])), "sqs:SendMessage");
+        assert_eq!(text(at(statement, &["Resource"])), format!("!GetAtt {queue}.Arn"));
+        assert_eq!(
+            text(at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])),
+            format!("!GetAtt {resource}Schedule.Arn")
+        );
+    }
+}
+
+#[test]
+fn scheduled_functions_run_one_at_a_time_on_their_schedule_and_dead_letter_what_fails() {
+    let t = template();
+    for (resource, schedule, queue) in SCHEDULED {
+        let f = function(resource);
+        assert_eq!(text(at(&f, &["Properties", "ReservedConcurrentExecutions"])), "1", "{resource}");
+        assert_eq!(text(at(&f, &["Properties", "Timeout"])), "900", "{resource}");
+        let event = at(&f, &["Properties", "Events", "Schedule"]);
+        assert_eq!(text(at(event, &["Type"])), "Schedule");
+        assert_eq!(text(at(event, &["Properties", "Schedule"])), format!("!Ref {schedule}"), "{resource}");
+        assert_eq!(text(at(event, &["Properties", "DeadLetterConfig", "Arn"])), format!("!GetAtt {queue}.Arn"));
+        let retries = at(event, &["Properties", "RetryPolicy", "MaximumRetryAttempts"]);
+        assert_eq!(text(retries), "2", "{resource}");
+        let invoke = at(&f, &["Properties", "EventInvokeConfig"]);
+        assert_eq!(text(at(invoke, &["MaximumRetryAttempts"])), "2", "{resource}");
+        assert_eq!(text(at(invoke, &["DestinationConfig", "OnFailure", "Type"])), "SQS");
+        assert_eq!(
+            text(at(invoke, &["DestinationConfig", "OnFailure", "Destination"])),
+            format!("!GetAtt {queue}.Arn")
+        );
+        assert!(text(at(&t, &["Parameters", schedule, "Default"])).starts_with("rate("), "{schedule}");
+    }
+    assert_eq!(text(at(&t, &["Parameters", "SyncSchedule", "Default"])), "rate(15 minutes)");
+}
+
+#[test]
+fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
+    let renewer = function("RenewerFunction");
+    let credentials = text(at(&renewer, &["Properties", "Environment", "Variables", "PROTIME_CREDENTIALS_SECRET"]));
+    let syncer = function("SyncerFunction");
     assert_eq!(
-        text(at(statement, &["Condition", "ArnEquals", "aws:SourceArn"])),
-        "!GetAtt RenewerFunctionSchedule.Arn"
+        text(at(&syncer, &["Properties", "Environment", "Variables", "PROTIME_CREDENTIALS_SECRET"])),
+        credentials
     );
+    let secrets: Vec<Value> =
+        statements(&syncer).into_iter().filter(|s| text(action_list(s)).contains("secretsmanager:")).collect();
+    assert_eq!(secrets.len(), 1, "one statement for Secrets Manager");
+    assert_eq!(text(action_list(&secrets[0])), "- secretsmanager:GetSecretValue\n");
+    assert_eq!(text(at(&secrets[0], &["Resource"])), credentials, "the credentials secret only");
+    assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeySecretPrefix"));
 }
 
 fn action_list(statement: &Value) -> &Value {
@@ -213,14 +289,45 @@ fn parameter_defaults_match_the_code_defaults() {
 }
 
 #[test]
+fn the_syncer_parameter_defaults_are_the_code_defaults() {
+    use protime_webhooks::config::SyncerConfig;
+    let t = template();
+    let syncer = function("SyncerFunction");
+    let variables = at(&syncer, &["Properties", "Environment", "Variables"]).as_mapping().unwrap().clone();
+    // Every syncer setting taken from a parameter, given that parameter's default.
+    let mut defaults: Vec<(String, String)> =
+        vec![("TABLE_NAME".into(), "t".into()), ("PROTIME_CREDENTIALS_SECRET".into(), "c".into())];
+    for (name, value) in &variables {
+        let name = name.as_str().unwrap();
+        let Some(parameter) = text(value).strip_prefix("!Ref ").map(str::to_owned) else { continue };
+        if name.starts_with("SYNC_") || name == "LIST_SYNC_INTERVAL_HOURS" {
+            defaults.push((name.to_owned(), text(at(&t, &["Parameters", &parameter, "Default"]))));
+        }
+    }
+    let names: BTreeSet<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
+    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS"] {
+        assert!(names.contains(name), "{name} comes from a parameter");
+    }
+    let from_template = SyncerConfig::from_lookup(|n| defaults.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
+    let from_code = SyncerConfig::from_lookup(|n| match n {
+        "TABLE_NAME" => Some("t".into()),
+        "PROTIME_CREDENTIALS_SECRET" => Some("c".into()),
+        _ => None,
+    });
+    assert_eq!(from_template.unwrap(), from_code.unwrap());
+}
+
+#[test]
 fn alarms_watch_metrics_the_code_emits() {
     use protime_webhooks::receiver::{request_metrics, ReceiveError};
     use protime_webhooks::renewer::{run_metrics, RunReport};
-    let mut emitted = BTreeSet::new();
+    // Metric name -> the functions (the `Function` dimension) that emit it.
+    let mut emitted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut collect = |doc: protime_webhooks::observability::metrics::MetricDoc| {
         let json = doc.to_json(0);
         for m in json["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
-            emitted.insert(m["Name"].as_str().unwrap().to_owned());
+            let function = json["Function"].as_str().unwrap().to_owned();
+            emitted.entry(m["Name"].as_str().unwrap().to_owned()).or_default().insert(function);
         }
     };
     let rejected =
@@ -253,6 +360,22 @@ fn alarms_watch_metrics_the_code_emits() {
     };
     let report = RunReport { healthy: true, subscriptions: vec![subscription], strays: vec![] };
     run_metrics("Ns", Some(&report)).into_iter().for_each(&mut collect);
+    let collection = protime_webhooks::sync::CollectionReport {
+        collection: "clockings".into(),
+        mode: None,
+        phase: None,
+        outcome: protime_webhooks::sync::Outcome::Error,
+        pages: 1,
+        records: Default::default(),
+        cursor_age_seconds: Some(60),
+        lag_seconds: Some(60),
+        initial_completed_at: None,
+        delta_expired: true,
+        error_runs: 2,
+        error: Some("e".into()),
+    };
+    let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
+    protime_webhooks::sync::engine::sync_metrics("Ns", &sync).into_iter().for_each(&mut collect);
 
     let t = template();
     let resources = at(&t, &["Resources"]).as_mapping().unwrap();
@@ -263,9 +386,73 @@ fn alarms_watch_metrics_the_code_emits() {
         }
         if text(at(resource, &["Properties", "Namespace"])) == "!Ref MetricsNamespace" {
             let metric = text(at(resource, &["Properties", "MetricName"]));
-            assert!(emitted.contains(&metric), "alarm {name:?} watches {metric}, which the code does not emit");
+            let Some(functions) = emitted.get(&metric) else {
+                panic!("alarm {name:?} watches {metric}, which the code does not emit")
+            };
+            let dimensions = at(resource, &["Properties", "Dimensions"]).as_sequence().unwrap();
+            let function = dimensions
+                .iter()
+                .find(|d| text(at(d, &["Name"])) == "Function")
+                .map(|d| text(at(d, &["Value"])))
+                .unwrap_or_else(|| panic!("alarm {name:?} has no Function dimension"));
+            assert!(
+                functions.contains(&function),
+                "alarm {name:?}: {metric} is emitted by {functions:?}, not {function}"
+            );
             checked += 1;
         }
     }
-    assert_eq!(checked, 5, "signature rejections, invalid requests, quarantined, expiry and disabled alarms");
+    assert_eq!(
+        checked, 8,
+        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors and delta expired alarms"
+    );
+}
+
+#[test]
+fn the_syncer_has_its_alarms() {
+    let t = template();
+    let alarm = |name: &str| at(&t, &["Resources", name, "Properties"]).clone();
+    let dimension = |a: &Value| text(at(&at(a, &["Dimensions"]).as_sequence().unwrap()[0], &["Value"]));
+    let failure = alarm("SyncerFailureAlarm");
+    assert_eq!(
+        (text(at(&failure, &["Namespace"])), text(at(&failure, &["MetricName"]))),
+        ("AWS/Lambda".into(), "Errors".into())
+    );
+    assert_eq!(dimension(&failure), "!Ref SyncerFunction");
+    let dead_letters = alarm("SyncerDeadLetterAlarm");
+    assert_eq!(dimension(&dead_letters), "!GetAtt SyncerDeadLetterQueue.QueueName");
+    let lag = alarm("SyncLagAlarm");
+    assert_eq!(text(at(&lag, &["MetricName"])), "SyncLagSeconds");
+    assert_eq!(text(at(&lag, &["Statistic"])), "Maximum");
+    assert_eq!(text(at(&lag, &["Threshold"])), "!Ref SyncLagAlarmSeconds");
+    assert_eq!(text(at(&lag, &["ComparisonOperator"])), "GreaterThanThreshold");
+    assert_eq!(text(at(&t, &["Parameters", "SyncLagAlarmSeconds", "Default"])), "2700", "3 x rate(15 minutes)");
+    let errors = alarm("SyncErrorRunsAlarm");
+    assert_eq!(
+        (text(at(&errors, &["MetricName"])), text(at(&errors, &["Statistic"]))),
+        ("SyncErrorRuns".into(), "Maximum".into())
+    );
+    assert_eq!(
+        (text(at(&errors, &["Threshold"])), text(at(&errors, &["ComparisonOperator"]))),
+        ("2".into(), "GreaterThanOrEqualToThreshold".into())
+    );
+    let expired = alarm("DeltaExpiredAlarm");
+    assert_eq!(
+        (text(at(&expired, &["MetricName"])), text(at(&expired, &["Statistic"]))),
+        ("DeltaExpired".into(), "Sum".into())
+    );
+    assert_eq!(
+        (text(at(&expired, &["Threshold"])), text(at(&expired, &["ComparisonOperator"]))),
+        ("1".into(), "GreaterThanOrEqualToThreshold".into())
+    );
+    // The same actions as every other alarm.
+    let actions = text(at(&alarm("RenewerFailureAlarm"), &["AlarmActions"]));
+    for name in
+        ["SyncerFailureAlarm", "SyncerDeadLetterAlarm", "SyncLagAlarm", "SyncErrorRunsAlarm", "DeltaExpiredAlarm"]
+    {
+        assert_eq!(text(at(&alarm(name), &["AlarmActions"])), actions, "{name}");
+    }
+    for output in ["SyncerFunctionName", "SyncerDeadLetterQueueUrl"] {
+        at(&t, &["Outputs", output, "Value"]);
+    }
 }

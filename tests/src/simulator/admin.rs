@@ -30,7 +30,63 @@ pub(super) async fn admin_change(
     }
     let data = shared.change_quietly(&collection, record);
     let delivery = shared.deliver(&collection, false, data.clone()).await;
-    Json(json!({"record": data, "delivered": delivery.delivered, "failed": delivery.failed})).into_response()
+    Json(json!({
+        "record": data,
+        "delivered": delivery.delivered,
+        "failed": delivery.failed,
+        "dropped": delivery.dropped,
+    }))
+    .into_response()
+}
+
+/// The most records one seed request may add.
+const MAX_SEED: usize = 1_000_000;
+
+/// `?count=N`, a whole number up to `max`; `Err` is the 400 to answer.
+fn count(q: &HashMap<String, String>, max: usize) -> Result<usize, Box<Response>> {
+    q.get("count").and_then(|c| c.parse::<usize>().ok()).filter(|c| *c <= max).ok_or_else(|| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "InvalidCount",
+            &format!("count must be a whole number from 0 to {max}"),
+        ))
+    })
+}
+
+/// `POST /_simulator/seed/{collection}?count=N`: insert N plausible records quietly (no
+/// delivery) → `{"seeded":N}`.
+pub(super) async fn admin_seed(
+    State(shared): State<Shared>,
+    Path(collection): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if collection.parse::<Collection>().is_err() {
+        return error(StatusCode::BAD_REQUEST, "UnknownCollection", "Unknown collection name");
+    }
+    let n = match count(&q, MAX_SEED) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    // Seeding a large count takes a while: keep it off the request threads.
+    match tokio::task::spawn_blocking(move || shared.seed(&collection, n).len()).await {
+        Ok(seeded) => Json(json!({ "seeded": seeded })).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "SeedFailed", "Seeding failed"),
+    }
+}
+
+/// `POST /_simulator/drop-deliveries?count=N`: the next N deliveries are silently dropped
+/// (not POSTed; the webhook stays Enabled) → `{"dropping": <deliveries still to drop>}`.
+pub(super) async fn admin_drop_deliveries(
+    State(shared): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let n = match count(&q, usize::MAX) {
+        Ok(n) => n,
+        Err(r) => return *r,
+    };
+    let mut sim = shared.lock();
+    sim.drop_deliveries = sim.drop_deliveries.saturating_add(n);
+    Json(json!({ "dropping": sim.drop_deliveries })).into_response()
 }
 
 /// `GET /_simulator/webhooks`: every webhook with its status (never its key), for checking a stack.

@@ -24,10 +24,9 @@ fn allowed_scope(scope: &str) -> bool {
 pub(super) async fn token(
     State(shared): State<Shared>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if let Some(r) = intercept(&shared, "token", "POST", "/token", &headers).await {
+    if let Some(r) = intercept(&shared, "token", "/token").await {
         return r;
     }
     let config = &shared.config;
@@ -58,14 +57,8 @@ pub(super) async fn token(
 }
 
 /// Checks the bearer token and scope of an API request; `Err` is the answer to send.
-pub(super) async fn authorize(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    headers: &HeaderMap,
-    scope: &str,
-) -> Result<(), Response> {
-    if let Some(r) = intercept(shared, "api", method, path, headers).await {
+pub(super) async fn authorize(shared: &Shared, path: &str, headers: &HeaderMap, scope: &str) -> Result<(), Response> {
+    if let Some(r) = intercept(shared, "api", path).await {
         return Err(r);
     }
     if headers.get("user-agent").is_none() {
@@ -109,8 +102,7 @@ pub(super) async fn list_webhooks(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     if let Err(r) =
-        authorize(&shared, "GET", &format!("{API_PREFIX}/webhooks"), &headers, "connector-protimeapi-webhooks.read")
-            .await
+        authorize(&shared, &format!("{API_PREFIX}/webhooks"), &headers, "connector-protimeapi-webhooks.read").await
     {
         return r;
     }
@@ -132,14 +124,8 @@ pub(super) async fn list_webhooks(
 }
 
 pub(super) async fn get_webhook(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = authorize(
-        &shared,
-        "GET",
-        &format!("{API_PREFIX}/webhooks/{id}"),
-        &headers,
-        "connector-protimeapi-webhooks.read",
-    )
-    .await
+    if let Err(r) =
+        authorize(&shared, &format!("{API_PREFIX}/webhooks/{id}"), &headers, "connector-protimeapi-webhooks.read").await
     {
         return r;
     }
@@ -156,14 +142,9 @@ pub(super) async fn delete_webhook(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = authorize(
-        &shared,
-        "DELETE",
-        &format!("{API_PREFIX}/webhooks/{id}"),
-        &headers,
-        "connector-protimeapi-webhooks.write",
-    )
-    .await
+    if let Err(r) =
+        authorize(&shared, &format!("{API_PREFIX}/webhooks/{id}"), &headers, "connector-protimeapi-webhooks.write")
+            .await
     {
         return r;
     }
@@ -192,8 +173,7 @@ pub(super) async fn create_webhook(
     body: Option<Json<CreateBody>>,
 ) -> Response {
     if let Err(r) =
-        authorize(&shared, "POST", &format!("{API_PREFIX}/webhooks"), &headers, "connector-protimeapi-webhooks.write")
-            .await
+        authorize(&shared, &format!("{API_PREFIX}/webhooks"), &headers, "connector-protimeapi-webhooks.write").await
     {
         return r;
     }

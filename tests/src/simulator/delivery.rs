@@ -3,18 +3,14 @@
 use super::*;
 
 impl Shared {
-    pub(super) fn change_quietly(&self, collection: &str, mut data: Value) -> Value {
-        let mut sim = self.lock();
-        sim.next_version += 1;
-        let seq = sim.next_version;
-        data["changeVersion"] = json!(seq.to_string());
-        let id = id_text(&data["id"]);
-        sim.records.entry(collection.into()).or_default().insert(id, data.clone());
-        sim.changes.push(Change { seq, collection: collection.into(), delete: false, data: data.clone() });
-        data
+    /// Inserts or replaces a record under a new changeVersion, delivering nothing.
+    pub(super) fn change_quietly(&self, collection: &str, data: Value) -> Value {
+        self.lock().upsert(collection, data)
     }
+
     /// POSTs one signed event to each enabled webhook of the collection, retrying failed
     /// deliveries; a webhook whose retries are exhausted is Disabled, as Protime does.
+    /// A delivery picked by [`Simulator::drop_deliveries`] is not POSTed but counts as done.
     pub(super) async fn deliver(&self, collection: &str, delete: bool, data: Value) -> Delivery {
         let config = &self.config;
         let body = match (delete, config.body_shape) {
@@ -36,6 +32,10 @@ impl Shared {
         };
         let mut delivery = Delivery::default();
         for id in targets {
+            if self.take_drop() {
+                delivery.dropped += 1;
+                continue;
+            }
             let mut delivered = false;
             for attempt in 0..config.delivery_attempts {
                 if attempt > 0 {
@@ -72,6 +72,14 @@ impl Shared {
         delivery
     }
 
+    /// Whether the next delivery is one to drop (and counts it off).
+    fn take_drop(&self) -> bool {
+        let mut sim = self.lock();
+        let drop = sim.drop_deliveries > 0;
+        sim.drop_deliveries = sim.drop_deliveries.saturating_sub(1);
+        drop
+    }
+
     fn live_key(&self, id: &str) -> Option<(String, String)> {
         let sim = self.lock();
         sim.webhooks.iter().find(|w| w.id == id && !w.deleted).map(|w| (w.destination_url.clone(), w.key.clone()))
@@ -83,10 +91,14 @@ impl Shared {
 pub struct Delivery {
     pub delivered: usize,
     pub failed: usize,
+    /// Deliveries silently dropped ([`Simulator::drop_deliveries`]): never POSTed, yet the
+    /// webhook stays Enabled as if they had been delivered.
+    pub dropped: usize,
     /// Every attempt's HTTP status (0: no answer).
     pub statuses: Vec<u16>,
 }
 
+/// A record id as text (a string as is, a number in its JSON form): the records' key.
 pub(super) fn id_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),

@@ -24,47 +24,74 @@ pub enum Fault {
     ExpireTokens,
 }
 
-/// Records the request and applies an injected fault, if one is queued for `target`.
-pub(super) async fn intercept(
-    shared: &Shared,
-    target: &'static str,
-    method: &str,
-    path: &str,
-    headers: &HeaderMap,
-) -> Option<Response> {
-    let fault = shared.lock().faults.get_mut(target).and_then(|q| q.pop_front());
-    let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let record = |status: u16| {
-        shared.lock().seen.push(Seen {
-            method: method.into(),
-            path: path.into(),
-            user_agent: user_agent.clone(),
-            status,
-        })
+/// Protime's error code for an injected status.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Gone",
+        414 => "UriTooLong",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        _ => "Injected",
+    }
+}
+
+/// Applies an injected fault, if one is queued for this request: for `api`, first one aimed
+/// at the path ([`Simulator::inject_on`]), then the `api` queue; for `token`, the token queue.
+pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str) -> Option<Response> {
+    let fault = {
+        let mut sim = shared.lock();
+        let rest = path.strip_prefix(API_PREFIX).unwrap_or(path);
+        let aimed = if target == "api" {
+            sim.path_faults.iter().position(|(prefix, _)| rest.starts_with(prefix.as_str()))
+        } else {
+            None
+        };
+        match aimed {
+            Some(i) => Some(sim.path_faults.remove(i).1),
+            None => sim.faults.get_mut(target).and_then(|q| q.pop_front()),
+        }
     };
     match fault {
         Some(Fault::Status { status, retry_after_secs }) => {
-            record(status);
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error(code, "Injected", "injected fault");
+            let mut response = error(code, code_for(code), "injected fault");
             if let Some(secs) = retry_after_secs {
-                response.headers_mut().insert("Retry-After", secs.to_string().parse().unwrap());
+                response.headers_mut().insert("Retry-After", secs.into());
             }
             Some(response)
         }
         Some(Fault::Delay(by)) => {
             tokio::time::sleep(by).await;
-            record(0);
             None
         }
         Some(Fault::ExpireTokens) => {
             shared.lock().tokens.clear();
-            record(200);
             None
         }
-        Some(Fault::Pass) | None => {
-            record(200);
-            None
-        }
+        Some(Fault::Pass) | None => None,
     }
+}
+
+/// Middleware on Protime's endpoints: records every request (the token endpoint as `/token`)
+/// with the status it was answered.
+pub(super) async fn record(
+    State(shared): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path();
+    let path = if path.ends_with("/connect/token") { "/token".to_owned() } else { path.to_owned() };
+    let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let response = next.run(request).await;
+    shared.lock().seen.push(Seen { method, path, user_agent, status: response.status().as_u16() });
+    response
 }

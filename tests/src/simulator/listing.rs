@@ -1,12 +1,31 @@
-//! The collection list endpoints and delta (initial requests, delta links, expiry, conflicts).
+//! The collection list endpoints and delta (initial requests, delta links, expiry, one active
+//! delta per collection).
+//!
+//! Lists are paged in id-text order. `skipToken` carries the position (the last id served) and
+//! the sequence number at the first page, so a delta initial request's deltaLink covers every
+//! change made since the listing began (a record changed meanwhile may come twice, never zero
+//! times), and paging 100,000 records costs no more than listing them once.
 
 use super::api::authorize;
 use super::*;
+use std::ops::Bound;
+
+/// How long a delta link lives after its last use.
+const DELTA_LIFETIME_HOURS: i64 = 72;
+
+impl DateBounds {
+    /// Whether a record's `date` is within the bounds (no bound: every record; a bound and no
+    /// date: outside).
+    fn contains(&self, record: &Value) -> bool {
+        let date = record["date"].as_str();
+        self.from.as_deref().is_none_or(|from| date.is_some_and(|d| d >= from))
+            && self.to.as_deref().is_none_or(|to| date.is_some_and(|d| d <= to))
+    }
+}
 
 /// `date ge 'A' and date le 'B'` (either bound optional) → the bounds.
-fn parse_date_filter(filter: &str) -> Option<(Option<String>, Option<String>)> {
-    let mut from = None;
-    let mut to = None;
+fn parse_date_filter(filter: &str) -> Option<DateBounds> {
+    let mut bounds = DateBounds::default();
     for part in filter.split(" and ") {
         let part = part.trim();
         let (op_value, is_from) = if let Some(rest) = part.strip_prefix("date ge ") {
@@ -18,14 +37,104 @@ fn parse_date_filter(filter: &str) -> Option<(Option<String>, Option<String>)> {
         };
         let value = op_value.trim().strip_prefix('\'')?.strip_suffix('\'')?.to_owned();
         if is_from {
-            from = Some(value);
+            bounds.from = Some(value);
         } else {
-            to = Some(value);
+            bounds.to = Some(value);
         }
     }
-    Some((from, to))
+    Some(bounds)
 }
 
+/// The day a filter bound names (`2025-01-01`, possibly followed by a time).
+fn day(bound: &str) -> Option<NaiveDate> {
+    bound.get(..10)?.parse().ok()
+}
+
+/// Whether the bounds name both days, at most a year apart.
+fn within_a_year(bounds: &DateBounds) -> bool {
+    match (bounds.from.as_deref().and_then(day), bounds.to.as_deref().and_then(day)) {
+        (Some(from), Some(to)) => (to - from).num_days() < 366,
+        _ => false,
+    }
+}
+
+/// Protime's rules on a list or delta initial request; `Err` is the 400's code and message.
+fn check_request(sim: &Sim, collection: &str, bounds: &DateBounds, delta: bool) -> Result<(), (&'static str, String)> {
+    let invalid = |message: String| Err(("InvalidFilter", message));
+    let start = bounds.from.as_deref().and_then(day);
+    match collection {
+        "people" if delta => Err(("DeltaNotSupported", "people cannot be used in a delta: list it instead".into())),
+        "paid-presences" if !delta && !within_a_year(bounds) => {
+            invalid("A date range of at most one year is required".into())
+        }
+        "paid-presences" if delta && (start.is_none() || bounds.to.is_some() && !within_a_year(bounds)) => {
+            invalid("A delta needs a start date (date ge) and a range of at most one year".into())
+        }
+        "clockings" | "assignments" if delta => {
+            let earliest = sim.earliest_delta_start();
+            if start.is_some_and(|s| s >= earliest) {
+                Ok(())
+            } else {
+                invalid(format!("A delta needs a start date (date ge) no earlier than {earliest}"))
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where a list page starts.
+struct Position {
+    /// The sequence number when the first page was served.
+    since: u64,
+    /// The id text of the last record served (none: the first page).
+    after: Option<String>,
+    /// An empty page that leads to the data page at the same position.
+    empty: bool,
+}
+
+impl Position {
+    /// `d<since>~<after>` (a data page) or `e<since>~<after>` (an empty page before it).
+    fn token(&self) -> String {
+        let kind = if self.empty { 'e' } else { 'd' };
+        format!("{kind}{}~{}", self.since, self.after.as_deref().unwrap_or(""))
+    }
+
+    fn parse(token: &str) -> Option<Position> {
+        let empty = match token.get(..1)? {
+            "d" => false,
+            "e" => true,
+            _ => return None,
+        };
+        let (since, after) = token[1..].split_once('~')?;
+        Some(Position { since: since.parse().ok()?, after: Some(after.to_owned()), empty })
+    }
+}
+
+/// The relative nextLink for `position`, keeping the request's filter, references and delta flag.
+fn next_link(path: &str, q: &HashMap<String, String>, delta: bool, position: &Position) -> String {
+    let mut pairs = reqwest::Url::parse("http://simulator.local/").expect("a constant, valid URL");
+    {
+        let mut query = pairs.query_pairs_mut();
+        for name in ["filter", "externalReferences"] {
+            if let Some(value) = q.get(name) {
+                query.append_pair(name, value);
+            }
+        }
+        query.append_pair("skipToken", &position.token());
+        if delta {
+            query.append_key_only("delta");
+        }
+    }
+    format!("{path}?{}", pairs.query().unwrap_or(""))
+}
+
+fn delta_link(collection: &str, token: &str) -> String {
+    format!("{API_PREFIX}/delta/{collection}?deltaToken={token}")
+}
+
+/// `GET /<collection>[?filter=…][&delta][&skipToken=…]`: a list page, or a delta initial
+/// request's page (its last page carries the deltaLink and ends every other delta of the
+/// collection).
 pub(super) async fn list_collection(
     State(shared): State<Shared>,
     headers: HeaderMap,
@@ -36,78 +145,64 @@ pub(super) async fn list_collection(
     if collection.parse::<Collection>().is_err() {
         return error(StatusCode::NOT_FOUND, "NotFound", "Unknown collection");
     }
-    if let Err(r) = authorize(&shared, "GET", &path, &headers, &format!("connector-protimeapi-{collection}.read")).await
-    {
+    if let Err(r) = authorize(&shared, &path, &headers, &format!("connector-protimeapi-{collection}.read")).await {
         return r;
     }
-    let filter = q.get("filter").cloned();
-    let bounds = match filter.as_deref().map(parse_date_filter) {
-        None => (None, None),
+    let bounds = match q.get("filter").map(|f| parse_date_filter(f)) {
+        None => DateBounds::default(),
         Some(Some(b)) => b,
         Some(None) => return error(StatusCode::BAD_REQUEST, "InvalidFilter", "Unsupported filter"),
     };
-    if collection == "paid-presences" {
-        // Protime requires a date range of at most one year here.
-        let ok = match &bounds {
-            (Some(from), Some(to)) => match (from.parse::<chrono::NaiveDate>(), to.parse::<chrono::NaiveDate>()) {
-                (Ok(f), Ok(t)) => (t - f).num_days() < 366,
-                _ => false,
-            },
-            _ => false,
-        };
-        if !ok {
-            return error(StatusCode::BAD_REQUEST, "InvalidFilter", "A date range of at most one year is required");
-        }
-    }
     let delta = q.contains_key("delta");
-    let skip_token = q.get("skipToken").cloned().unwrap_or_default();
-    let config = shared.config.clone();
     let mut sim = shared.lock();
-    let in_range = |r: &Value| {
-        let date = r["date"].as_str();
-        bounds.0.as_deref().is_none_or(|from| date.is_some_and(|d| d >= from))
-            && bounds.1.as_deref().is_none_or(|to| date.is_some_and(|d| d <= to))
-    };
-    let records: Vec<Value> =
-        sim.records.get(&collection).map(|r| r.values().filter(|r| in_range(r)).cloned().collect()).unwrap_or_default();
-    // skipToken "N" → data page from N; "N.e" → an empty page that leads to "N".
-    let (start, empty) = match skip_token.strip_suffix(".e") {
-        Some(n) => (n.parse().unwrap_or(0), true),
-        None => (skip_token.parse::<usize>().unwrap_or(0), false),
-    };
-    let link = |token: String| {
-        let mut url = reqwest::Url::parse("http://x").unwrap();
-        url.set_path(&path);
-        if let Some(f) = &filter {
-            url.query_pairs_mut().append_pair("filter", f);
-        }
-        url.query_pairs_mut().append_pair("skipToken", &token);
-        if delta {
-            url.query_pairs_mut().append_key_only("delta");
-        }
-        format!("{}?{}", url.path(), url.query().unwrap_or(""))
-    };
-    let mut page = json!({});
-    if empty {
-        page["value"] = json!([]);
-        page["nextLink"] = json!(link(start.to_string()));
-        return Json(page).into_response();
+    if let Err((code, message)) = check_request(&sim, &collection, &bounds, delta) {
+        return error(StatusCode::BAD_REQUEST, code, &message);
     }
-    let end = (start + config.page_size).min(records.len());
-    page["value"] = json!(records[start.min(end)..end]);
-    if end < records.len() {
-        let next = if config.empty_pages { format!("{end}.e") } else { end.to_string() };
-        page["nextLink"] = json!(link(next));
+    let position = match q.get("skipToken").map(|t| Position::parse(t)) {
+        None => Position { since: sim.next_version, after: None, empty: false },
+        Some(Some(p)) => p,
+        Some(None) => return error(StatusCode::BAD_REQUEST, "InvalidSkipToken", "Unknown skipToken"),
+    };
+    if position.empty {
+        let next = next_link(&path, &q, delta, &Position { empty: false, ..position });
+        return Json(json!({"value": [], "nextLink": next})).into_response();
+    }
+    let page_size = shared.config.page_size.max(1);
+    let (value, last, more) = {
+        let lower = position.after.clone().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page: Vec<(&String, &Arc<Value>)> = sim
+            .records
+            .get(&collection)
+            .map(|r| {
+                r.range((lower, Bound::Unbounded)).filter(|(_, v)| bounds.contains(v)).take(page_size + 1).collect()
+            })
+            .unwrap_or_default();
+        let more = page.len() > page_size;
+        page.truncate(page_size);
+        let last = page.last().map(|(id, _)| (*id).clone());
+        (page.into_iter().map(|(_, v)| Value::clone(v)).collect::<Vec<Value>>(), last, more)
+    };
+    let mut answer = json!({ "value": value });
+    if more {
+        let next = Position { since: position.since, after: last, empty: shared.config.empty_pages };
+        answer["nextLink"] = json!(next_link(&path, &q, delta, &next));
     } else if delta {
+        // One active delta per collection: this one replaces every other.
+        sim.delta_tokens.retain(|_, t| t.collection != collection);
         let token = random_hex(16);
-        let seq = sim.next_version;
-        let now = sim.now();
-        sim.delta_tokens.insert(token.clone(), (collection.clone(), seq, now));
-        page["deltaLink"] = json!(format!("{API_PREFIX}/delta/{collection}?deltaToken={token}"));
+        let last_use = sim.now();
+        sim.delta_tokens.insert(
+            token.clone(),
+            DeltaToken { collection: collection.clone(), since: position.since, bounds, last_use },
+        );
+        answer["deltaLink"] = json!(delta_link(&collection, &token));
     }
-    Json(page).into_response()
+    Json(answer).into_response()
 }
 
+/// `GET /delta/<collection>?deltaToken=…`: in one page, every change since the token (the
+/// latest of each record: its current state or its Delete) and a new deltaLink. The token is
+/// used up; an unknown one, or one unused for 72 hours, is 410 Gone.
 pub(super) async fn delta(
     State(shared): State<Shared>,
     headers: HeaderMap,
@@ -115,28 +210,31 @@ pub(super) async fn delta(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let path = format!("{API_PREFIX}/delta/{collection}");
-    if let Err(r) = authorize(&shared, "GET", &path, &headers, &format!("connector-protimeapi-{collection}.read")).await
-    {
+    if let Err(r) = authorize(&shared, &path, &headers, &format!("connector-protimeapi-{collection}.read")).await {
         return r;
     }
     let mut sim = shared.lock();
     let now = sim.now();
-    let Some((token_collection, since, last_call)) = q.get("deltaToken").and_then(|t| sim.delta_tokens.remove(t))
-    else {
-        return error(StatusCode::GONE, "Gone", "The delta link is unknown or expired");
+    let gone = || error(StatusCode::GONE, "Gone", "The delta link is unknown or expired");
+    let Some(token) = q.get("deltaToken").and_then(|t| sim.delta_tokens.remove(t)) else {
+        return gone();
     };
-    if token_collection != collection || now - last_call > Duration::hours(72) {
-        return error(StatusCode::GONE, "Gone", "The delta link is unknown or expired");
+    if token.collection != collection || now - token.last_use > Duration::hours(DELTA_LIFETIME_HOURS) {
+        return gone();
     }
-    let value: Vec<Value> = sim
-        .changes
-        .iter()
-        .filter(|c| c.collection == collection && c.seq > since)
-        .map(|c| json!({"changeType": if c.delete { "Delete" } else { "InsertOrUpdate" }, "data": c.data}))
-        .collect();
-    let token = random_hex(16);
-    let seq = sim.next_version;
-    sim.delta_tokens.insert(token.clone(), (collection.clone(), seq, now));
-    Json(json!({"value": value, "deltaLink": format!("{API_PREFIX}/delta/{collection}?deltaToken={token}")}))
-        .into_response()
+    let value: Vec<Value> = {
+        let log = sim.changes.get(&collection).map(Vec::as_slice).unwrap_or_default();
+        let recent = &log[log.partition_point(|c| c.seq <= token.since)..];
+        let latest: HashMap<&str, u64> = recent.iter().map(|c| (c.id.as_str(), c.seq)).collect();
+        recent
+            .iter()
+            .filter(|c| latest.get(c.id.as_str()) == Some(&c.seq))
+            .filter(|c| c.delete || token.bounds.contains(&c.data))
+            .map(|c| json!({"changeType": if c.delete { "Delete" } else { "InsertOrUpdate" }, "data": *c.data}))
+            .collect()
+    };
+    let next = random_hex(16);
+    let since = sim.next_version;
+    sim.delta_tokens.insert(next.clone(), DeltaToken { since, last_use: now, ..token });
+    Json(json!({"value": value, "deltaLink": delta_link(&collection, &next)})).into_response()
 }

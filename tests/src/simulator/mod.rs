@@ -7,27 +7,33 @@
 //! - `listing.rs`: the collection list and delta endpoints;
 //! - `delivery.rs`: changing records and POSTing signed events to the destinations;
 //! - `faults.rs`: injected faults and the record of every request;
+//! - `seed.rs`: plausible records in bulk, for load runs;
 //! - `admin.rs`: the `/_simulator/…` endpoints of the local stack.
+//!
+//! Every changeVersion it issues looks like Protime's: 20 upper-case hex digits
+//! (`0000000000000000002A`), from one counter shared by every collection.
 
 mod admin;
 mod api;
 mod delivery;
 mod faults;
 mod listing;
+mod seed;
 
-use admin::{admin_advance, admin_change, admin_webhooks};
+use admin::{admin_advance, admin_change, admin_drop_deliveries, admin_seed, admin_webhooks};
 use api::{create_webhook, delete_webhook, get_webhook, list_webhooks, token};
 use delivery::id_text;
 pub use delivery::Delivery;
 pub use faults::{Fault, FaultTarget};
 use listing::{delta, list_collection};
+pub use seed::{sample_record, DATED_COLLECTIONS};
 
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
 use protime_webhooks::receiver::signature::{authorization_header, SigningKey};
 use protime_webhooks::Collection;
 use rand::Rng;
@@ -97,7 +103,8 @@ pub struct SimWebhook {
     pub deleted: bool,
 }
 
-/// One request the simulator answered, for assertions.
+/// One request to Protime's endpoints, for assertions: its path (the token endpoint as
+/// `/token`) and the status it was answered (an injected fault's included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     pub method: String,
@@ -106,12 +113,33 @@ pub struct Seen {
     pub status: u16,
 }
 
+/// One entry of a collection's change log (what a delta returns).
 #[derive(Debug, Clone)]
 struct Change {
     seq: u64,
-    collection: String,
+    /// The record's id as text.
+    id: String,
     delete: bool,
-    data: Value,
+    /// Shared with the listed record: one copy of each version in memory.
+    data: Arc<Value>,
+}
+
+/// The `date ge` / `date le` bounds of a list filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DateBounds {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// What a delta token stands for.
+#[derive(Debug, Clone)]
+struct DeltaToken {
+    collection: String,
+    /// Changes after this sequence number are returned when the token is followed.
+    since: u64,
+    /// The filter of the delta initial request.
+    bounds: DateBounds,
+    last_use: DateTime<Utc>,
 }
 
 #[derive(Default)]
@@ -119,11 +147,19 @@ struct Sim {
     clock_offset: Duration,
     tokens: HashMap<String, (DateTime<Utc>, Vec<String>)>,
     webhooks: Vec<SimWebhook>,
-    records: HashMap<String, BTreeMap<String, Value>>,
-    changes: Vec<Change>,
+    /// Listed records per collection, by id text.
+    records: HashMap<String, BTreeMap<String, Arc<Value>>>,
+    /// Hard-deleted ids per collection (not re-created since) → the Delete's changeVersion.
+    deleted: HashMap<String, BTreeMap<String, String>>,
+    /// Change log per collection, in sequence order.
+    changes: HashMap<String, Vec<Change>>,
     next_version: u64,
-    delta_tokens: HashMap<String, (String, u64, DateTime<Utc>)>,
+    delta_tokens: HashMap<String, DeltaToken>,
     faults: HashMap<&'static str, VecDeque<Fault>>,
+    /// Faults for the next API request whose path (after the API prefix) starts with the prefix.
+    path_faults: Vec<(String, Fault)>,
+    /// How many of the next (event, webhook) deliveries are silently dropped.
+    drop_deliveries: usize,
     seen: Vec<Seen>,
     issued: Vec<String>,
 }
@@ -131,6 +167,48 @@ struct Sim {
 impl Sim {
     fn now(&self) -> DateTime<Utc> {
         Utc::now() + self.clock_offset
+    }
+
+    /// 1 January of the previous year on the simulator's clock: the earliest start a clockings
+    /// or assignments delta accepts.
+    fn earliest_delta_start(&self) -> NaiveDate {
+        let year = self.now().year() - 1;
+        NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    /// Inserts or replaces a record under a new changeVersion and logs the change.
+    fn upsert(&mut self, collection: &str, mut data: Value) -> Value {
+        self.next_version += 1;
+        let seq = self.next_version;
+        data["changeVersion"] = json!(version(seq));
+        let id = id_text(&data["id"]);
+        if let Some(deleted) = self.deleted.get_mut(collection) {
+            deleted.remove(&id);
+        }
+        let shared = Arc::new(data);
+        self.records.entry(collection.into()).or_default().insert(id.clone(), shared.clone());
+        let data = Value::clone(&shared);
+        self.changes.entry(collection.into()).or_default().push(Change { seq, id, delete: false, data: shared });
+        data
+    }
+
+    /// Removes a record under a new changeVersion and logs the Delete; returns its data.
+    fn remove(&mut self, collection: &str, id: Value) -> Value {
+        self.next_version += 1;
+        let seq = self.next_version;
+        let id_key = id_text(&id);
+        let data = json!({"id": id, "changeVersion": version(seq)});
+        if let Some(records) = self.records.get_mut(collection) {
+            records.remove(&id_key);
+        }
+        self.deleted.entry(collection.into()).or_default().insert(id_key.clone(), version(seq));
+        self.changes.entry(collection.into()).or_default().push(Change {
+            seq,
+            id: id_key,
+            delete: true,
+            data: Arc::new(data.clone()),
+        });
+        data
     }
 
     /// Webhooks whose validUntil passed are Disabled.
@@ -170,6 +248,11 @@ impl Drop for Simulator {
     }
 }
 
+/// A changeVersion as Protime writes them: 20 upper-case hex digits.
+pub fn version(seq: u64) -> String {
+    format!("{seq:020X}")
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
     (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
@@ -179,6 +262,7 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Protime's error body: `{"error":{"code","message"}}`.
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
 }
@@ -193,14 +277,19 @@ impl Simulator {
         let http =
             reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("delivery client");
         let shared = Shared { sim: Arc::new(Mutex::new(Sim::default())), config: Arc::new(config), http };
-        let app = Router::new()
+        // Protime's endpoints: every request is recorded in `seen` with the status it got.
+        let protime = Router::new()
             .route("/tenants/{tenant}/connect/token", post(token))
             .route(&format!("{API_PREFIX}/webhooks"), get(list_webhooks).post(create_webhook))
             .route(&format!("{API_PREFIX}/webhooks/{{id}}"), get(get_webhook).delete(delete_webhook))
             .route(&format!("{API_PREFIX}/delta/{{collection}}"), get(delta))
             .route(&format!("{API_PREFIX}/{{collection}}"), get(list_collection))
+            .route_layer(axum::middleware::from_fn_with_state(shared.clone(), faults::record));
+        let app = protime
             .route("/_simulator/advance", post(admin_advance))
             .route("/_simulator/changes/{collection}", post(admin_change))
+            .route("/_simulator/seed/{collection}", post(admin_seed))
+            .route("/_simulator/drop-deliveries", post(admin_drop_deliveries))
             .route("/_simulator/webhooks", get(admin_webhooks))
             .with_state(shared.clone());
         let (addr, server) = crate::serve_on_loopback(app, port).await;
@@ -246,12 +335,27 @@ impl Simulator {
         self.shared.lock().tokens.clear();
     }
 
+    /// Queues a fault for the next request of `target` (after any [`Self::inject_on`] fault).
     pub fn inject(&self, target: FaultTarget, fault: Fault) {
         let key = match target {
             FaultTarget::Token => "token",
             FaultTarget::Api => "api",
         };
         self.shared.lock().faults.entry(key).or_default().push_back(fault);
+    }
+
+    /// Queues a fault for the next API request whose path after the API prefix starts with
+    /// `path_prefix` (`/delta/clockings`, `/clockings`, `/people`, `/webhooks`, …). Checked
+    /// before the [`FaultTarget::Api`] queue; several for one prefix apply in order.
+    pub fn inject_on(&self, path_prefix: &str, fault: Fault) {
+        self.shared.lock().path_faults.push((path_prefix.to_owned(), fault));
+    }
+
+    /// The next `n` deliveries (one event to one webhook each) silently fail: nothing is POSTed,
+    /// yet Protime counts them delivered and the webhook stays Enabled.
+    pub fn drop_deliveries(&self, n: usize) {
+        let mut sim = self.shared.lock();
+        sim.drop_deliveries = sim.drop_deliveries.saturating_add(n);
     }
 
     pub fn webhooks(&self) -> Vec<SimWebhook> {
@@ -290,7 +394,30 @@ impl Simulator {
 
     /// The record as the simulator holds it (with its changeVersion).
     pub fn record(&self, collection: &str, id: &str) -> Option<Value> {
-        self.shared.lock().records.get(collection).and_then(|r| r.get(id)).cloned()
+        self.shared.lock().records.get(collection).and_then(|r| r.get(id)).map(|r| Value::clone(r))
+    }
+
+    /// Every listed record of a collection (soft-deleted ones included, with status Deleted),
+    /// sorted by id text: the truth a sync should end with.
+    pub fn records(&self, collection: &str) -> Vec<Value> {
+        let sim = self.shared.lock();
+        sim.records.get(collection).map(|r| r.values().map(|v| Value::clone(v)).collect()).unwrap_or_default()
+    }
+
+    /// Hard-deleted records of a collection not re-created since: (id text, the Delete's
+    /// changeVersion), sorted by id text.
+    pub fn deleted(&self, collection: &str) -> Vec<(String, String)> {
+        let sim = self.shared.lock();
+        sim.deleted
+            .get(collection)
+            .map(|d| d.iter().map(|(id, v)| (id.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Inserts `count` plausible records with fresh ids, quietly (no delivery; they are in the
+    /// change log). Dated collections get dates spread over the last ~300 days. Returns them.
+    pub fn seed(&self, collection: &str, count: usize) -> Vec<Value> {
+        self.shared.seed(collection, count)
     }
 
     /// Changes a record without delivering anything (as changes made while no webhook is enabled).
@@ -306,15 +433,30 @@ impl Simulator {
 
     /// Deletes a record and delivers the Delete event.
     pub async fn delete(&self, collection: &str, id: Value) -> Delivery {
-        let data = {
-            let mut sim = self.shared.lock();
-            sim.next_version += 1;
-            let seq = sim.next_version;
-            let data = json!({"id": id, "changeVersion": seq.to_string()});
-            sim.records.entry(collection.into()).or_default().remove(&id_text(&id));
-            sim.changes.push(Change { seq, collection: collection.into(), delete: true, data: data.clone() });
-            data
-        };
+        let data = self.delete_quietly(collection, id);
         self.shared.deliver(collection, true, data).await
+    }
+
+    /// Deletes a record without delivering anything; returns the Delete's data
+    /// `{id, changeVersion}` (a delta returns it).
+    pub fn delete_quietly(&self, collection: &str, id: Value) -> Value {
+        self.shared.lock().remove(collection, id)
+    }
+
+    /// Soft-deletes a record as myProtime does for clockings: it stays listed with
+    /// `"status":"Deleted"` under a new changeVersion, delivered as an InsertOrUpdate.
+    /// An unknown id becomes a record `{id, status: Deleted}`.
+    pub async fn soft_delete(&self, collection: &str, id: Value) -> Delivery {
+        let data = self.soft_delete_quietly(collection, id);
+        self.shared.deliver(collection, false, data).await
+    }
+
+    /// [`Self::soft_delete`] without delivering anything; returns the record as changed.
+    pub fn soft_delete_quietly(&self, collection: &str, id: Value) -> Value {
+        let mut sim = self.shared.lock();
+        let existing = sim.records.get(collection).and_then(|r| r.get(&id_text(&id))).map(|r| Value::clone(r));
+        let mut data = existing.unwrap_or_else(|| json!({"id": id}));
+        data["status"] = json!("Deleted");
+        sim.upsert(collection, data)
     }
 }

@@ -1,0 +1,300 @@
+//! The syncer against the Protime simulator and moto: after every scenario the table must equal
+//! the simulator's records exactly (live records equal, deleted ones tombstoned).
+
+use harness::simulator::{Fault, SimulatorConfig};
+use harness::Stack;
+use protime_webhooks::sync::{Budget, Outcome, SyncReport, SyncRequest};
+use serde_json::json;
+use std::time::Duration;
+
+fn outcomes(report: &SyncReport) -> Vec<(String, Outcome)> {
+    report.collections.iter().map(|c| (c.collection.clone(), c.outcome)).collect()
+}
+
+fn report_of<'a>(report: &'a SyncReport, collection: &str) -> &'a protime_webhooks::sync::CollectionReport {
+    report.collections.iter().find(|c| c.collection == collection).expect("collection reported")
+}
+
+fn today(stack: &Stack) -> String {
+    stack.simulator.now().format("%Y-%m-%d").to_string()
+}
+
+/// Pages of a collection's list or delta the simulator answered (its first page and nextLinks).
+fn list_requests(stack: &Stack, collection: &str) -> usize {
+    stack.simulator.count("GET", &format!("/{collection}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_initial_load_across_many_pages_and_empty_pages_copies_every_collection_exactly() {
+    let stack =
+        Stack::start(&["clockings", "paid-presences", "people", "counter-groups"], SimulatorConfig::default()).await;
+    for collection in ["clockings", "paid-presences", "people", "counter-groups"] {
+        stack.simulator.seed(collection, 40);
+    }
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert!(outcomes(&report).iter().all(|(_, o)| *o == Outcome::Complete), "{report:?}");
+    let clockings = report_of(&report, "clockings");
+    // 40 records, 3 per page, an empty page between data pages: 27 pages.
+    assert_eq!((clockings.pages, clockings.records.stored), (27, 40), "{clockings:?}");
+    for collection in ["clockings", "paid-presences", "people", "counter-groups"] {
+        assert_eq!(stack.assert_table_matches_simulator(collection).await, 40, "{collection}");
+    }
+    let state = stack.receiver.item("sync#clockings").await.expect("sync state");
+    assert_eq!(harness::s(&state, "phase"), "incremental");
+    assert!(harness::s(&state, "cursor").contains("deltaToken="));
+    assert_eq!(harness::s(&state, "mode"), "delta");
+    assert_eq!(harness::s(&harness_item(&stack, "sync#people").await, "mode"), "list");
+    assert!(!state.contains_key("leaseOwner"), "the lease is released");
+
+    // The next run follows each deltaLink once and finds nothing; people is not due.
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy);
+    assert_eq!(report_of(&report, "clockings").records.fetched, 0);
+    assert_eq!(report_of(&report, "people").outcome, Outcome::Idle);
+}
+
+async fn harness_item(
+    stack: &Stack,
+    pk: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    stack.receiver.item(pk).await.expect(pk)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_and_deletions_made_while_webhooks_were_disabled_arrive_through_delta() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 12);
+    stack.simulator.seed("breaks", 6);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.disable("clockings");
+    stack.simulator.disable("breaks");
+    let ids: Vec<String> = stack.simulator.records("clockings").iter().map(|r| r["id"].to_string()).collect();
+    let date = today(&stack);
+    stack.simulator.change_quietly("clockings", json!({"id": 9001, "date": date, "kind": "InOut"}));
+    stack
+        .simulator
+        .change_quietly("clockings", json!({"id": ids[0].parse::<u64>().unwrap(), "date": date, "v": "updated"}));
+    stack.simulator.delete_quietly("clockings", json!(ids[1].parse::<u64>().unwrap()));
+    let soft = stack.simulator.soft_delete("clockings", json!(ids[2].parse::<u64>().unwrap())).await;
+    assert_eq!(soft.delivered, 0, "the webhook is Disabled");
+    let breaks: Vec<String> = stack.simulator.records("breaks").iter().map(|r| r["id"].to_string()).collect();
+    stack.simulator.delete_quietly("breaks", json!(breaks[0].parse::<u64>().unwrap()));
+
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    let clockings = report_of(&report, "clockings");
+    assert_eq!((clockings.records.stored, clockings.records.deleted), (4, 2), "{clockings:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 11);
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 5);
+    let tombstone = harness_item(&stack, &format!("clockings#{}", ids[1])).await;
+    assert_eq!(tombstone["deleted"], aws_sdk_dynamodb::types::AttributeValue::Bool(true));
+    assert_eq!(harness::s(&tombstone, "source"), "delta");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_delivery_the_simulator_dropped_is_reconciled_by_the_next_run() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 5);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.drop_deliveries(2);
+    let date = today(&stack);
+    let lost = stack.simulator.change("clockings", json!({"id": 7001, "date": date})).await;
+    assert_eq!((lost.delivered, lost.dropped), (0, 1), "{lost:?}");
+    stack.simulator.change("clockings", json!({"id": 7002, "date": date})).await;
+    let kept = stack.simulator.change("clockings", json!({"id": 7003, "date": date})).await;
+    assert_eq!(kept.delivered, 1);
+    assert!(stack.receiver.item("clockings#7001").await.is_none(), "the lost event never arrived");
+    assert!(stack.simulator.webhook("clockings").unwrap().enabled, "Protime believes it was delivered");
+
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    let c = report_of(&report, "clockings");
+    assert_eq!((c.records.stored, c.records.duplicate), (2, 1), "7003 came by webhook too: {c:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 8);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_delta_link_goes_back_to_an_initial_load() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 10);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.advance(chrono::Duration::hours(73));
+    stack.simulator.change_quietly("clockings", json!({"id": 8001, "date": today(&stack)}));
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    let c = report_of(&report, "clockings");
+    assert!(c.delta_expired, "{c:?}");
+    assert_eq!((c.outcome, c.records.stored, c.records.duplicate), (Outcome::Complete, 1, 10), "{c:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 11);
+    assert!(harness_item(&stack, "sync#clockings").await.contains_key("deltaExpiredAt"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_is_recorded_and_the_next_run_succeeds() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 6);
+    stack.simulator.seed("breaks", 6);
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 409, retry_after_secs: None });
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "a conflict does not fail the run: {report:?}");
+    assert_eq!(outcomes(&report), [("clockings".into(), Outcome::Conflict), ("breaks".into(), Outcome::Complete)]);
+    let state = harness_item(&stack, "sync#clockings").await;
+    assert!(harness::s(&state, "lastError").contains("409"));
+    let report = stack.sync(&[]).await;
+    assert_eq!(report_of(&report, "clockings").outcome, Outcome::Complete, "{report:?}");
+    assert!(!harness_item(&stack, "sync#clockings").await.contains_key("lastError"));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 6);
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_resumes_from_its_checkpoint_after_the_page_budget_without_fetching_a_page_twice() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 30);
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        let report = stack.sync(&[("SYNC_MAX_PAGES_PER_RUN", "4")]).await;
+        assert!(report.healthy, "{report:?}");
+        let c = report_of(&report, "clockings");
+        assert!(c.pages <= 4);
+        if c.outcome == Outcome::Complete {
+            break;
+        }
+        assert_eq!(c.outcome, Outcome::Partial);
+        assert!(runs < 20, "the load never completed");
+    }
+    // 30 records, 3 per page with empty pages between: 19 pages, 4 per run.
+    assert_eq!(runs, 5);
+    assert_eq!(list_requests(&stack, "clockings"), 19, "every page fetched exactly once");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_mid_page_is_resumed_from_the_last_checkpoint_once_its_lease_expires() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 30);
+    // The fourth page hangs (longer than the test waits): the process is killed there.
+    for _ in 0..3 {
+        stack.simulator.inject_on("/clockings", Fault::Pass);
+    }
+    stack.simulator.inject_on("/clockings", Fault::Delay(Duration::from_secs(30)));
+    let syncer = stack.syncer(&[]);
+    let budget = Budget::new(stack.simulator.now(), Some(Duration::from_secs(3)), Duration::ZERO);
+    let killed = tokio::spawn(async move { syncer.run(&SyncRequest::default(), budget).await });
+    let checkpointed = |pages: &str| {
+        let pages = pages.to_owned();
+        let stack = &stack;
+        async move {
+            let state = stack.receiver.item("sync#clockings").await;
+            state.and_then(|s| s.get("pages").cloned()) == Some(aws_sdk_dynamodb::types::AttributeValue::N(pages))
+        }
+    };
+    for _ in 0..100 {
+        if checkpointed("3").await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Now fetching the fourth page, which hangs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    killed.abort();
+    assert!(killed.await.unwrap_err().is_cancelled());
+    let state = harness_item(&stack, "sync#clockings").await;
+    assert!(state.contains_key("leaseOwner"), "a killed run cannot release its lease");
+    assert_eq!(state["pages"], aws_sdk_dynamodb::types::AttributeValue::N("3".into()), "three pages checkpointed");
+
+    // While the lease holds, another run leaves the collection alone.
+    let report = stack.sync(&[]).await;
+    assert_eq!(report_of(&report, "clockings").outcome, Outcome::Busy);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    let c = report_of(&report, "clockings");
+    assert_eq!(c.outcome, Outcome::Complete);
+    assert_eq!(c.pages, 19 - 3, "resumed at the page the killed run was fetching");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_overlapping_invocations_never_work_on_one_collection_at_once() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 20);
+    stack.simulator.seed("breaks", 20);
+    let (a, b) = (stack.syncer(&[]), stack.syncer(&[]));
+    let budget = Budget::new(stack.simulator.now(), None, Duration::ZERO);
+    let request = SyncRequest::default();
+    let (first, second) = tokio::join!(a.run(&request, budget), b.run(&request, budget));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    for collection in ["clockings", "breaks"] {
+        let mut both = [report_of(&first, collection).outcome, report_of(&second, collection).outcome];
+        both.sort_by_key(|o| format!("{o:?}"));
+        assert_eq!(both, [Outcome::Busy, Outcome::Complete], "{collection}: {first:?} {second:?}");
+    }
+    // 20 records, 3 per page with empty pages: 13 pages, each fetched once.
+    assert_eq!(list_requests(&stack, "clockings"), 13);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 20);
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failing_collection_never_stops_the_others() {
+    let stack = Stack::start(&["clockings", "paid-presences", "breaks"], SimulatorConfig::default()).await;
+    for collection in ["clockings", "paid-presences", "breaks"] {
+        stack.simulator.seed(collection, 9);
+    }
+    stack.simulator.inject_on("/paid-presences", Fault::Status { status: 403, retry_after_secs: None });
+    let report = stack.sync(&[]).await;
+    assert!(!report.healthy);
+    assert_eq!(report.failing(), ["paid-presences"]);
+    assert_eq!(report_of(&report, "clockings").outcome, Outcome::Complete);
+    assert_eq!(report_of(&report, "breaks").outcome, Outcome::Complete);
+    assert!(report_of(&report, "paid-presences").error.as_deref().unwrap_or_default().contains("403"));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 9);
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("paid-presences").await, 9);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_sync_of_unchanged_data_makes_no_writes() {
+    let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
+    stack.simulator.seed("people", 25);
+    let relist_every_run = [("LIST_SYNC_INTERVAL_HOURS", "0")];
+    let first = stack.sync(&relist_every_run).await;
+    assert_eq!(report_of(&first, "people").records.stored, 25);
+    let before = harness::scan(&stack.receiver.config, &stack.receiver.table).await;
+    let again = stack.sync(&relist_every_run).await;
+    let people = report_of(&again, "people");
+    assert_eq!((people.outcome, people.records.stored, people.records.duplicate), (Outcome::Complete, 0, 25));
+    let after = harness::scan(&stack.receiver.config, &stack.receiver.table).await;
+    let records = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
+        let mut r: Vec<_> = items.iter().filter(|i| harness::s(i, "pk").starts_with("people#")).cloned().collect();
+        r.sort_by_key(|i| harness::s(i, "pk").to_owned());
+        r
+    };
+    assert_eq!(records(&before), records(&after), "not one record item was rewritten (receivedAt unchanged)");
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 25);
+    assert!(stack.simulator.count("GET", "/people") >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manual_backfill_reloads_the_named_collection_from_its_date() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 6);
+    stack.simulator.seed("breaks", 6);
+    assert!(stack.sync(&[]).await.healthy);
+    let request: SyncRequest =
+        serde_json::from_value(json!({"collections": ["clockings"], "reinitialize": true, "from": "2026-01-01"}))
+            .unwrap();
+    let budget = Budget::new(stack.simulator.now(), None, Duration::ZERO);
+    let report = stack.syncer(&[]).run(&request, budget).await.unwrap();
+    assert_eq!(outcomes(&report), [("clockings".into(), Outcome::Complete)]);
+    let state = harness_item(&stack, "sync#clockings").await;
+    assert_eq!(harness::s(&state, "filter"), "date ge '2026-01-01'");
+    assert_eq!(harness::s(&state, "phase"), "incremental");
+}
