@@ -11,7 +11,7 @@ export WATCH_PORT ?= 9000
 export BODY
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer webhooks cli advance bench-cpu clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync clean
 
 ## help: list the targets (the default)
 help:
@@ -72,6 +72,18 @@ send-tampered:
 ## invoke-renewer: run the renewer of a running stack once and print its report
 invoke-renewer:
 	@scripts/stack.sh invoke-renewer
+
+## invoke-syncer: run the syncer of a running stack once (a scheduled run) and print its report
+invoke-syncer:
+	@scripts/stack.sh invoke-syncer
+
+## backfill: restart the initial load of COLLECTIONS (comma-separated), from FROM (YYYY-MM-DD) if given
+backfill:
+	@scripts/stack.sh backfill "$(COLLECTIONS)" $(FROM)
+
+## drop-deliveries: the stack's simulator silently drops its next COUNT webhook deliveries
+drop-deliveries:
+	@scripts/stack.sh drop-deliveries $(COUNT)
 
 ## webhooks: the webhooks the stack's simulator holds, with their status
 webhooks:

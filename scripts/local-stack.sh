@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The local stack, all on 127.0.0.1, in the foreground; Ctrl-C stops everything it started (by PID):
 #   moto (DynamoDB + Secrets Manager) with the table and the Protime credentials secret,
-#   the Protime simulator (emitting a change every EMIT_EVERY seconds),
-#   the receiver and renewer under `cargo lambda watch`,
-#   and one renewer invocation that creates the subscriptions and stores their keys.
+#   the Protime simulator (SEED records per collection, emitting a change every EMIT_EVERY seconds),
+#   the receiver, renewer and syncer under `cargo lambda watch`,
+#   one renewer invocation that creates the subscriptions and stores their keys,
+#   one syncer invocation that loads the simulator's records (the initial load), and then the
+#   syncer every SYNC_EVERY seconds (0: only on demand, `make invoke-syncer`).
 # Ports: MOTO_PORT (5050), SIMULATOR_PORT (5060), WATCH_PORT (9000). Each stack keeps its logs
 # and state in STACK_DIR (default .local/<WATCH_PORT>), so stacks on other ports never meet.
 set -euo pipefail
@@ -14,6 +16,9 @@ SIMULATOR_PORT=${SIMULATOR_PORT:-5060}
 WATCH_PORT=${WATCH_PORT:-9000}
 WATCH_FLAGS=${WATCH_FLAGS:-}
 EMIT_EVERY=${EMIT_EVERY:-5}
+SEED=${SEED:-30}
+PAGE_SIZE=${PAGE_SIZE:-10}
+SYNC_EVERY=${SYNC_EVERY:-60}
 TABLE_NAME=${TABLE_NAME:-protime-webhooks-local}
 SIGNING_KEY_SECRET_PREFIX=${SIGNING_KEY_SECRET_PREFIX:-protime-webhooks/signing-key/}
 PROTIME_CREDENTIALS_SECRET=${PROTIME_CREDENTIALS_SECRET:-protime-webhooks/protime-credentials}
@@ -41,7 +46,7 @@ for port in "$MOTO_PORT" "$SIMULATOR_PORT" "$WATCH_PORT"; do
 done
 STATE=${STACK_DIR:-.local/$WATCH_PORT}
 mkdir -p "$STATE"
-rm -f "$STATE/stack.env" "$STATE/renewer-report.json"
+rm -f "$STATE/stack.env" "$STATE/renewer-report.json" "$STATE/syncer-report.json"
 
 pids=()
 stop() {
@@ -66,7 +71,8 @@ wait_for "$endpoint/moto-api/" moto
 
 echo "building the Protime simulator ..."
 cargo build --quiet -p integration-tests --bin protime-simulator
-setsid target/debug/protime-simulator --port "$SIMULATOR_PORT" --emit-every "$EMIT_EVERY" >"$STATE/simulator.log" 2>&1 &
+setsid target/debug/protime-simulator --port "$SIMULATOR_PORT" --emit-every "$EMIT_EVERY" \
+  --seed "$SEED" --page-size "$PAGE_SIZE" >"$STATE/simulator.log" 2>&1 &
 pids+=($!)
 simulator="http://127.0.0.1:$SIMULATOR_PORT"
 wait_for "$simulator/" simulator
@@ -116,6 +122,21 @@ cargo lambda invoke renewer --data-file events/scheduled.json \
   --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" | tee "$STATE/renewer-report.json"
 echo
 
+echo "invoking the syncer once (the initial load of the simulator's records through delta; people through its list) ..."
+cargo lambda invoke syncer --data-file events/scheduled.json \
+  --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" | tee "$STATE/syncer-report.json"
+echo
+
+# The syncer's schedule, short: each run follows every deltaLink (and re-lists people when due).
+if [ "$SYNC_EVERY" -gt 0 ]; then
+  setsid bash -c 'while sleep "$0"; do
+      date -u +"%FT%TZ scheduled syncer run"
+      cargo lambda invoke syncer --data-file events/scheduled.json --invoke-address 127.0.0.1 --invoke-port "$1"
+      echo
+    done' "$SYNC_EVERY" "$WATCH_PORT" >"$STATE/syncer.log" 2>&1 &
+  pids+=($!)
+fi
+
 cat >"$STATE/stack.env" <<ENV
 RECEIVER_URL=$receiver_base/webhooks
 SIMULATOR_URL=$simulator
@@ -131,13 +152,18 @@ ports=""  # the stack commands find a stack by its WATCH_PORT
 cat <<MSG
 
 Local stack ready (state and logs in $STATE). The simulator emits a change every ${EMIT_EVERY}s to: $COLLECTIONS
+The syncer loaded the simulator's $SEED records per collection and runs every ${SYNC_EVERY}s (0: on demand).
 From another terminal, in this folder:
   what is stored:         make scan$ports
   what is quarantined:    make quarantine$ports
   send a signed event:    make send-event$ports
   run the renewer again:  make invoke-renewer$ports
+  run the syncer now:     make invoke-syncer$ports
+  reload one collection:  make backfill COLLECTIONS=clockings FROM=2025-01-01$ports
+  lose webhook events:    make drop-deliveries COUNT=3$ports   (the next syncer run brings them in)
   expire every webhook:   make advance HOURS=721$ports   (then make invoke-renewer: every action recover)
-  logs:                   $STATE/watch.log (the functions' JSON logs), $STATE/simulator.log, $STATE/moto.log
+  logs:                   $STATE/watch.log (the functions' JSON logs), $STATE/syncer.log (the scheduled
+                          syncer runs' reports), $STATE/simulator.log, $STATE/moto.log
 Ctrl-C stops everything.
 MSG
 

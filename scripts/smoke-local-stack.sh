@@ -11,7 +11,8 @@ free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)
 MOTO_PORT=$(free_port)
 SIMULATOR_PORT=$(free_port)
 WATCH_PORT=$(free_port)
-export MOTO_PORT SIMULATOR_PORT WATCH_PORT WATCH_FLAGS=--ignore-changes EMIT_EVERY=1
+# No scheduled syncer runs: the walkthrough's own invocations are then the only ones.
+export MOTO_PORT SIMULATOR_PORT WATCH_PORT WATCH_FLAGS=--ignore-changes EMIT_EVERY=1 SYNC_EVERY=0
 export STACK_DIR=.local/smoke-$WATCH_PORT
 mkdir -p "$STACK_DIR"
 log=$STACK_DIR/stack.log
@@ -28,6 +29,8 @@ for _ in $(seq 1200); do
 done
 [ -f "$STACK_DIR/stack.env" ] || fail "the local stack did not come up"
 grep -q '"healthy":true' "$STACK_DIR/renewer-report.json" || fail "the renewer's first run was not healthy"
+grep -q '"healthy":true' "$STACK_DIR/syncer-report.json" || fail "the syncer's initial load was not healthy"
+grep -q '"phase":"incremental"' "$STACK_DIR/syncer-report.json" || fail "the syncer's initial load did not complete"
 collections=$(grep -o '"collection":"[a-z-]*"' "$STACK_DIR/renewer-report.json" | sort -u | wc -l)
 passed=1
 
@@ -35,7 +38,8 @@ passed=1
 mapfile -t lines < <(sed -n '/^<!-- walkthrough:/,/^<!-- walkthrough end -->/p' README.md | grep '^make ' | sed 's/ *#.*//')
 # What each line promises, in the same order.
 expect=(
-  '"pk": "subscription#clockings"'
+  '"pk": "subscription#clockings"|"pk": "sync#clockings"|"source": "delta"'
+  '"healthy":true|"outcome":"complete"|"outcome":"idle"'
   'HTTP 200|"outcome":"stored"'
   'HTTP 200|"outcome":"duplicate"'
   'HTTP 401|"invalid_signature"'
@@ -45,6 +49,8 @@ expect=(
   '"now"'
   '"healthy":true|recover*'
   'Enabled*'
+  '"healthy":true|"deltaExpired":true'
+  '"healthy":true|"collection":"clockings"|"phase":"incremental"'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
 

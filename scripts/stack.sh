@@ -6,6 +6,10 @@
 #   scripts/stack.sh send-tampered [BODY]  the same, with a byte added after signing (401)
 #   scripts/stack.sh quarantine            every quarantined body: key, metadata (reason), bytes
 #   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
+#   scripts/stack.sh invoke-syncer         one scheduled syncer run through `cargo lambda invoke`
+#   scripts/stack.sh backfill COLLECTIONS [FROM]
+#                                          restart those collections' initial load (comma-separated)
+#   scripts/stack.sh drop-deliveries N     the simulator silently drops its next N deliveries
 #   scripts/stack.sh webhooks              the webhooks as the simulator holds them
 #   scripts/stack.sh advance HOURS         move the simulator's clock (webhooks expire)
 #   scripts/stack.sh cli ARGS...           the protime-webhooks command line, pointed at this stack
@@ -43,6 +47,19 @@ case "${1:-}" in
       --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT"
     echo
     ;;
+  invoke-syncer)
+    cargo lambda invoke syncer --data-file events/scheduled.json \
+      --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT"
+    echo
+    ;;
+  backfill)
+    names=${2:?comma-separated collections}
+    list=$(printf '"%s",' ${names//,/ })
+    payload="{\"collections\":[${list%,}],\"reinitialize\":true${3:+,\"from\":\"$3\"}}"
+    cargo lambda invoke syncer --data-ascii "$payload" --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT"
+    echo
+    ;;
+  drop-deliveries) curl -sS -X POST "$SIMULATOR_URL/_simulator/drop-deliveries?count=${2:?count}"; echo ;;
   webhooks) curl -sS "$SIMULATOR_URL/_simulator/webhooks"; echo ;;
   advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
   cli)
@@ -51,5 +68,5 @@ case "${1:-}" in
     AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
       cargo run --quiet --locked -p protime-webhooks-cli -- "$@"
     ;;
-  *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

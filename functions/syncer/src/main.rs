@@ -17,16 +17,18 @@ fn request(payload: serde_json::Value) -> Result<SyncRequest, Error> {
     serde_json::from_value(payload).map_err(|e| format!("the invocation payload is not a sync request: {e}").into())
 }
 
-/// Time left until the invocation's deadline (`None` if the runtime gave none).
+/// Time left until the invocation's deadline; `None` when the runtime gave none in the future
+/// (Lambda always does; `cargo lambda watch` sends one already past).
 fn time_left(deadline: SystemTime) -> Option<Duration> {
-    (deadline > SystemTime::UNIX_EPOCH + Duration::from_secs(1))
-        .then(|| deadline.duration_since(SystemTime::now()).unwrap_or_default())
+    deadline.duration_since(SystemTime::now()).ok().filter(|left| !left.is_zero())
 }
 
 async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Result<SyncReport, Error> {
     let request = request(event.payload)?;
-    let budget = Budget::new(chrono::Utc::now(), time_left(event.context.deadline()), syncer.config.deadline_margin);
+    let left = time_left(event.context.deadline());
+    let budget = Budget::new(chrono::Utc::now(), left, syncer.config.deadline_margin);
     tracing::info!(
+        time_left_ms = left.map(|d| d.as_millis() as u64),
         collections = ?request.collections,
         reinitialize = request.reinitialize,
         from = ?request.from,
@@ -75,6 +77,6 @@ mod tests {
         assert_eq!(time_left(SystemTime::UNIX_EPOCH), None);
         let left = time_left(SystemTime::now() + Duration::from_secs(900)).unwrap();
         assert!(left > Duration::from_secs(890) && left <= Duration::from_secs(900));
-        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), Some(Duration::ZERO));
+        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), None);
     }
 }
