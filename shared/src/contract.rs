@@ -71,13 +71,15 @@ pub const RECEIVER_ACTIONS: &[&str] =
     &["secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject"];
 
 /// AWS actions the renewer calls: reading credentials, storing keys, reading and writing
-/// subscription state, writing re-synced records, keeping those DynamoDB refuses.
+/// subscription state, writing re-synced records, keeping those DynamoDB refuses, and (to catch
+/// up through a deltaLink) taking a collection's sync lease and checkpointing its state.
 pub const RENEWER_ACTIONS: &[&str] = &[
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
     "secretsmanager:CreateSecret",
     "dynamodb:BatchGetItem",
     "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
     "s3:PutObject",
 ];
 
@@ -104,8 +106,7 @@ pub const RECEIVER_MODULES: &[&str] = &[
 ];
 pub const RENEWER_MODULES: &[&str] = &[
     "renewer",
-    "sync/apply.rs",
-    "sync/resync.rs",
+    "sync",
     "protime",
     "records/event.rs",
     "records/heads.rs",

@@ -298,3 +298,46 @@ async fn a_manual_backfill_reloads_the_named_collection_from_its_date() {
     assert_eq!(harness::s(&state, "filter"), "date ge '2026-01-01'");
     assert_eq!(harness::s(&state, "phase"), "incremental");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_renewer_recovers_a_disabled_subscription_through_the_delta_link_not_the_list() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 9);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    let ids: Vec<u64> = stack.simulator.records("clockings").iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    stack.simulator.disable("clockings");
+    stack.simulator.change_quietly("clockings", json!({"id": ids[0], "date": today(&stack), "v": "missed"}));
+    stack.simulator.delete_quietly("clockings", json!(ids[1]));
+    let listed = list_requests(&stack, "clockings");
+
+    let report = stack.renew().await;
+    assert!(report.healthy, "{report:?}");
+    let recovered = &report.subscriptions[0];
+    assert_eq!(recovered.action.as_str(), "recover");
+    let caught_up = recovered.resynced.expect("caught up");
+    assert_eq!((caught_up.stored, caught_up.deleted), (2, 1), "{caught_up:?}");
+    assert_eq!(list_requests(&stack, "clockings"), listed, "no list request: the deltaLink carried the gap");
+    assert!(stack.simulator.count("GET", "/delta/clockings") >= 2, "a delta round before and after the re-enable");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 8);
+    // The syncer's next round follows the deltaLink the renewer left.
+    let report = stack.sync(&[]).await;
+    assert_eq!(
+        (report_of(&report, "clockings").outcome, report_of(&report, "clockings").delta_expired),
+        (Outcome::Complete, false)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_delta_link_the_renewer_lists_the_gap_as_before() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    stack.simulator.disable("clockings");
+    stack.simulator.change_quietly("clockings", json!({"id": 1, "date": today(&stack)}));
+    let report = stack.renew().await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(report.subscriptions[0].resynced.unwrap().stored, 1);
+    assert!(list_requests(&stack, "clockings") >= 1);
+    assert_eq!(stack.simulator.count("GET", "/delta/clockings"), 0);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 1);
+}

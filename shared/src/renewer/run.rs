@@ -15,7 +15,9 @@ use crate::records::{DynamoRecordStore, RecordStore};
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
+use crate::sync::engine::{delta_round, Budget};
 use crate::sync::resync::{self, ResyncCounts, ResyncError};
+use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -127,10 +129,17 @@ pub enum SubscriptionError {
 
 /// The renewer as deployed: Protime through the credentials secret, keys in Secrets Manager,
 /// state and records in DynamoDB, re-synced records DynamoDB refuses in the S3 quarantine.
-pub type AwsRenewer =
-    Renewer<CredentialsFromSecret, SecretsManagerKeySource, DynamoSubscriptionStore, DynamoRecordStore, S3Quarantine>;
+pub type AwsRenewer = Renewer<
+    CredentialsFromSecret,
+    SecretsManagerKeySource,
+    DynamoSubscriptionStore,
+    DynamoRecordStore,
+    S3Quarantine,
+    DynamoSyncStateStore,
+>;
 
-pub struct Renewer<P, K, S, R, Q = NoQuarantine> {
+/// `T`: the syncer's state, so a recovery can catch up through the collection's deltaLink.
+pub struct Renewer<P, K, S, R, Q = NoQuarantine, T = NoSyncState> {
     pub config: RenewerConfig,
     /// Opens a Protime session per run (public so tests can shorten its retries).
     pub protime: P,
@@ -138,6 +147,7 @@ pub struct Renewer<P, K, S, R, Q = NoQuarantine> {
     subscriptions: S,
     records: R,
     quarantine: Option<Q>,
+    sync_states: T,
 }
 
 impl AwsRenewer {
@@ -149,10 +159,13 @@ impl AwsRenewer {
             CredentialsFromSecret::new(secrets.clone(), &config.protime_credentials_secret, client_options(&config));
         let keys = SecretsManagerKeySource::new(secrets, &config.signing_key_secret_prefix);
         let subscriptions = DynamoSubscriptionStore::new(dynamodb.clone(), &config.table_name);
-        let records = DynamoRecordStore::new(dynamodb, &config.table_name);
+        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
+        let sync_states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
         let quarantine =
             config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
-        Renewer::new(config, protime, keys, subscriptions, records).with_quarantine(quarantine)
+        Renewer::new(config, protime, keys, subscriptions, records)
+            .with_quarantine(quarantine)
+            .with_sync_state(sync_states)
     }
 }
 
@@ -167,15 +180,23 @@ pub fn client_options(config: &RenewerConfig) -> ClientOptions {
 
 impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, K, S, R> {
     pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
-        Renewer { config, protime, keys, subscriptions, records, quarantine: None }
+        Renewer { config, protime, keys, subscriptions, records, quarantine: None, sync_states: NoSyncState }
     }
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine> Renewer<P, K, S, R, Q> {
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine, T: SyncStateStore>
+    Renewer<P, K, S, R, Q, T>
+{
     /// Keeps re-synced records DynamoDB refuses in `quarantine` (counted either way).
-    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2> {
-        let Renewer { config, protime, keys, subscriptions, records, .. } = self;
-        Renewer { config, protime, keys, subscriptions, records, quarantine }
+    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2, T> {
+        let Renewer { config, protime, keys, subscriptions, records, sync_states, .. } = self;
+        Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
+    }
+
+    /// Reads the syncer's state, so a recovery catches up through a live deltaLink.
+    pub fn with_sync_state<T2: SyncStateStore>(self, sync_states: T2) -> Renewer<P, K, S, R, Q, T2> {
+        let Renewer { config, protime, keys, subscriptions, records, quarantine, .. } = self;
+        Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
     }
 
     /// One scheduled run at `now`.
@@ -337,6 +358,9 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         self.renew(protime, decision, state, now).await
     }
 
+    /// Catches up on the gap: one delta round when the syncer holds a live deltaLink for the
+    /// collection (every change since its last round, deletions included), otherwise the list
+    /// window around the gap.
     async fn resync(
         &self,
         protime: &P::Api,
@@ -344,10 +368,19 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         gap_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<ResyncCounts, SubscriptionError> {
+        let quarantine = self.quarantine.as_ref();
+        let budget = Budget::new(now, None, std::time::Duration::ZERO);
+        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, &budget).await {
+            Ok(Some(counts)) => {
+                tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
+                return Ok(counts);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(collection = %collection, error = %e, "the delta round failed; listing the gap"),
+        }
         let filters = self.config.resync.filters(collection, gap_start, now);
         tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
         let references = self.config.external_references.trim();
-        let quarantine = self.quarantine.as_ref();
         Ok(resync::resync(protime, &self.records, quarantine, collection, &filters, references).await?)
     }
 

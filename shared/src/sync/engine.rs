@@ -352,7 +352,10 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
                     plan::begin(&mut state, &plan, filter, from, link, budget.now());
                 }
             }
-            match self.follow(api, collection, &mut state, budget, owner, &mut report).await {
+            let sink =
+                Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
+            let max_pages = self.config.max_pages_per_run;
+            match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
                 Ok(true) => break Ok(Outcome::Complete),
                 Ok(false) => break Ok(Outcome::Partial),
                 Err(Stop::Gone) if !report.delta_expired => {
@@ -422,47 +425,98 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
         );
         report
     }
+}
 
-    /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)`
-    /// when the page budget or the deadline stopped it.
-    async fn follow(
-        &self,
-        api: &P::Api,
-        collection: Collection,
-        state: &mut SyncState,
-        budget: &Budget,
-        owner: &str,
-        report: &mut CollectionReport,
-    ) -> Result<bool, Stop> {
-        let mut followed = LinksFollowed::default();
-        loop {
-            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
-                return Ok(false);
-            }
-            let Some(link) = state.cursor.clone() else {
-                return Err(Stop::Failed("no page to follow".into()));
-            };
-            followed.first_time(&link)?;
-            let page = api.fetch_page(&link).await?;
-            // Plain records (an initial load or a list): write only what is new or newer.
-            // A delta's changes are written as they come.
-            let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
-            let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
-            let quarantine = self.quarantine.as_ref();
-            let counts = apply_page(&self.records, quarantine, collection, page.records, source, plain).await?;
-            report.pages += 1;
-            report.records += counts;
-            let after = plan::after_page(state, counts, page.next_link, page.delta_link, budget.now());
-            self.states.checkpoint(collection, state, owner).await?;
-            match after {
-                AfterPage::More => continue,
-                AfterPage::Done => return Ok(true),
-                AfterPage::NoDeltaLink => {
-                    return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
-                }
+/// Where followed pages go: the record table (and quarantine), and the checkpoints under the
+/// lease of `owner`.
+struct Sink<'a, R, S, Q> {
+    records: &'a R,
+    states: &'a S,
+    quarantine: Option<&'a Q>,
+    owner: &'a str,
+}
+
+/// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
+/// the page budget or the deadline stopped it. The cursor moves (and is checkpointed) only after
+/// every record of its page is stored.
+async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine>(
+    api: &A,
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    budget: &Budget,
+    max_pages: Option<u64>,
+    report: &mut CollectionReport,
+) -> Result<bool, Stop> {
+    let mut followed = LinksFollowed::default();
+    loop {
+        if max_pages.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+            return Ok(false);
+        }
+        let Some(link) = state.cursor.clone() else {
+            return Err(Stop::Failed("no page to follow".into()));
+        };
+        followed.first_time(&link)?;
+        let page = api.fetch_page(&link).await?;
+        // Plain records (an initial load or a list): write only what is new or newer.
+        // A delta's changes are written as they come.
+        let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
+        let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
+        let counts = apply_page(sink.records, sink.quarantine, collection, page.records, source, plain).await?;
+        report.pages += 1;
+        report.records += counts;
+        let after = plan::after_page(state, counts, page.next_link, page.delta_link, budget.now());
+        sink.states.checkpoint(collection, state, sink.owner).await?;
+        match after {
+            AfterPage::More => continue,
+            AfterPage::Done => return Ok(true),
+            AfterPage::NoDeltaLink => {
+                return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
             }
         }
     }
+}
+
+/// One delta round for the renewer's recovery of a Disabled subscription: takes the
+/// collection's lease, follows its stored deltaLink to the end (every change since, deletions
+/// included), checkpoints and releases. `Ok(None)` when there is no live deltaLink to follow (no
+/// complete delta load yet, the syncer is working on the collection, or the link expired and
+/// the collection goes back to an initial load): the caller lists the gap instead.
+pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine>(
+    api: &A,
+    records: &R,
+    states: &S,
+    quarantine: Option<&Q>,
+    collection: Collection,
+    budget: &Budget,
+) -> Result<Option<RecordCounts>, String> {
+    let owner = format!("renewer-{:016x}", rand::random::<u64>());
+    let Some(mut state) =
+        states.acquire(collection, &owner, budget.now(), budget.lease_until()).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let live = state.mode == Some(SyncMode::Delta) && state.phase == Some(Phase::Incremental) && state.cursor.is_some();
+    let sink = Sink { records, states, quarantine, owner: &owner };
+    let mut report = CollectionReport::new(collection, Outcome::Complete);
+    let result = if live {
+        match follow(api, &sink, collection, &mut state, budget, None, &mut report).await {
+            Ok(_) => Ok(Some(report.records)),
+            Err(Stop::Gone) => {
+                plan::delta_expired(&mut state, budget.now());
+                Ok(None)
+            }
+            Err(Stop::LeaseLost) => return Err(SyncStateError::LeaseLost.to_string()),
+            Err(Stop::Conflict) => Ok(None),
+            Err(Stop::Failed(message)) => Err(message),
+        }
+    } else {
+        Ok(None)
+    };
+    state.lease_owner = None;
+    state.lease_until = None;
+    states.checkpoint(collection, &state, &owner).await.map_err(|e| e.to_string())?;
+    result
 }
 
 /// The metric documents of a run: per collection (lag, pages, pending initial load, delta
