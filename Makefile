@@ -102,6 +102,10 @@ bench-cpu: setup .venv-bench/.installed
 	cargo build --release --locked -p receiver
 	.venv-bench/bin/python scripts/bench_cpu.py --rust target/release/receiver --python
 
+## bench-sync: the syncer's initial load of 100,000 records into moto beside moto's raw PutItem rate (README, Performance)
+bench-sync: setup
+	cargo run --release --locked -p integration-tests --example sync_load -- $(RECORDS)
+
 .venv-bench/.installed: requirements-bench.txt
 	python3 -m venv .venv-bench
 	.venv-bench/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt
