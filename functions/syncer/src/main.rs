@@ -12,9 +12,9 @@ use protime_webhooks::sync::engine::sync_metrics;
 use protime_webhooks::sync::{AwsSyncer, Budget, SyncReport, SyncRequest, SyncRunError};
 use std::time::{Duration, SystemTime};
 
-/// The payload as a request: unknown fields (a scheduled event's) are ignored.
-fn request(payload: serde_json::Value) -> Result<SyncRequest, Error> {
-    serde_json::from_value(payload).map_err(|e| format!("the invocation payload is not a sync request: {e}").into())
+/// The payload as a request (a scheduled event is a normal run).
+fn request(payload: serde_json::Value) -> Result<SyncRequest, SyncRunError> {
+    SyncRequest::from_payload(payload)
 }
 
 /// Time left until the invocation's deadline; `None` when the runtime gave none in the future
@@ -70,6 +70,7 @@ mod tests {
         let backfill = request(serde_json::from_str(include_str!("../../../events/backfill.json")).unwrap()).unwrap();
         assert!(backfill.reinitialize && backfill.collections.is_some());
         assert!(request(serde_json::json!({"collections": 5})).is_err());
+        assert!(request(serde_json::json!({"collection": ["clockings"], "reinitialize": true})).is_err());
     }
 
     #[test]

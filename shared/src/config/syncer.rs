@@ -14,6 +14,8 @@ use std::time::Duration;
 pub const DEFAULT_SYNC_CONCURRENCY: u64 = 4;
 /// `SYNC_DEADLINE_MARGIN_SECONDS` when unset.
 pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 60;
+/// `SYNC_DEADLINE_MARGIN_SECONDS` must stay under Lambda's longest timeout.
+const MAX_DEADLINE_MARGIN_SECONDS: u64 = 900;
 /// `LIST_SYNC_INTERVAL_HOURS` when unset.
 pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
 /// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
@@ -69,6 +71,15 @@ impl SyncerConfig {
             return Err(ConfigError::Invalid { name: "SYNC_CONCURRENCY", expected: "at least 1", value: "0".into() });
         }
         let max_pages = env.number("SYNC_MAX_PAGES_PER_RUN", 0)?;
+        let margin = env.number("SYNC_DEADLINE_MARGIN_SECONDS", DEFAULT_DEADLINE_MARGIN_SECONDS)?;
+        if margin >= MAX_DEADLINE_MARGIN_SECONDS {
+            // A margin as long as the function's timeout would start no page, ever.
+            return Err(ConfigError::Invalid {
+                name: "SYNC_DEADLINE_MARGIN_SECONDS",
+                expected: "under 900 (Lambda's longest timeout)",
+                value: margin.to_string(),
+            });
+        }
         Ok(SyncerConfig {
             table_name: env.required("TABLE_NAME")?,
             protime_credentials_secret: env.required("PROTIME_CREDENTIALS_SECRET")?,
@@ -176,5 +187,8 @@ mod tests {
         let mut vars = REQUIRED.to_vec();
         vars.push(("SYNC_CONCURRENCY", "0"));
         assert!(from(&vars).is_err());
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("SYNC_DEADLINE_MARGIN_SECONDS", "900"));
+        assert!(from(&vars).unwrap_err().to_string().contains("SYNC_DEADLINE_MARGIN_SECONDS"));
     }
 }

@@ -414,10 +414,10 @@ impl ProtimeClient {
                             (api_error(status, &body), wait)
                         }
                         Ok(body) => return Ok(Answer { status, headers, body }),
-                        Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                        Err(e) => (transport(e), None),
                     }
                 }
-                Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                Err(e) => (transport(e), None),
             };
             self.pause_or_give_up(attempt, started, failure).await?;
         }
@@ -487,10 +487,10 @@ impl ProtimeClient {
                             let message = if message.is_empty() { code } else { message };
                             return Err(ProtimeError::Auth { status: status.as_u16(), message });
                         }
-                        Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                        Err(e) => (transport(e), None),
                     }
                 }
-                Err(e) => (ProtimeError::Transport(e.to_string()), None),
+                Err(e) => (transport(e), None),
             };
             self.pause_or_give_up(attempt, started, failure).await?;
         }
@@ -536,6 +536,12 @@ impl super::api::RecordPages for ProtimeClient {
 /// its life, so even a token that lives under a minute is not fetched again for every call.
 fn reuse_for(lifetime: Duration) -> Duration {
     lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN).max(lifetime / 2)
+}
+
+/// A transport failure, without the request's URL: reqwest names it in its message, and a
+/// deltaLink's query holds the delta token.
+fn transport(error: reqwest::Error) -> ProtimeError {
+    ProtimeError::Transport(error.without_url().to_string())
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -656,6 +662,14 @@ mod tests {
             let err = client.resolve(link).unwrap_err().to_string();
             assert!(err.contains("another origin") && !err.contains("s3cr3t"), "{link}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_never_names_the_link_and_its_delta_token() {
+        // Nothing listens on port 9 of 127.0.0.1: the connection is refused.
+        let error = reqwest::Client::new().get("http://127.0.0.1:9/delta/clockings?deltaToken=s3cr3t").send().await;
+        let text = transport(error.unwrap_err()).to_string();
+        assert!(!text.contains("s3cr3t") && !text.contains("deltaToken"), "{text}");
     }
 
     #[test]

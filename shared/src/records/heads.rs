@@ -2,9 +2,9 @@
 //! list or initial-load page writes only the records that are new or newer: a sync of unchanged
 //! data makes no writes.
 //!
-//! A head that cannot be read (throttled, unprocessed) is simply missing from the answer: that
-//! record is written, and the conditional write decides as always. Reading heads is an
-//! optimisation, never a correctness step.
+//! A head that cannot be read (unprocessed after a few rounds, or the read failed) is simply
+//! missing from the answer: that record is written, and the conditional write decides as
+//! always. Reading heads is an optimisation, never a correctness step.
 
 use super::event::RecordId;
 use super::item::{attr, record_key};
@@ -28,22 +28,22 @@ impl DynamoRecordStore {
         ids: &[RecordId],
     ) -> Result<HashMap<String, StoredHead>, StoreError> {
         let mut heads = HashMap::with_capacity(ids.len());
-        let mut unique: Vec<&RecordId> = Vec::with_capacity(ids.len());
-        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        // Answers are matched by their key (DynamoDB normalises numbers: an `id` attribute may
+        // not read back as it was sent).
+        let mut by_key: HashMap<String, &str> = HashMap::with_capacity(ids.len());
         for id in ids {
-            if seen.insert(id.as_str()) {
-                unique.push(id);
-            }
+            by_key.entry(record_key(collection, id)).or_insert(id.as_str());
         }
-        for chunk in unique.chunks(KEYS_PER_BATCH) {
+        let keys: Vec<&String> = by_key.keys().collect();
+        for chunk in keys.chunks(KEYS_PER_BATCH) {
             let keys: Vec<_> = chunk
                 .iter()
-                .map(|id| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(record_key(collection, id)))]))
+                .map(|key| HashMap::from([(attr::PK.to_owned(), AttributeValue::S((*key).clone()))]))
                 .collect();
             let mut request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .projection_expression("#id, #order, #version, #deleted")
-                .expression_attribute_names("#id", attr::ID)
+                .projection_expression("#pk, #order, #version, #deleted")
+                .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_names("#order", attr::CHANGE_ORDER)
                 .expression_attribute_names("#version", attr::CHANGE_VERSION)
                 .expression_attribute_names("#deleted", attr::DELETED)
@@ -53,20 +53,23 @@ impl DynamoRecordStore {
                 if round > 0 {
                     tokio::time::sleep(Duration::from_millis(50 << round)).await;
                 }
-                let answer = self
+                let answer = match self
                     .client()
                     .batch_get_item()
                     .request_items(self.table(), request.clone())
                     .send()
                     .await
-                    .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+                {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        tracing::warn!(error = %DisplayErrorContext(e), "reading stored heads failed; writing the page");
+                        break;
+                    }
+                };
                 for item in answer.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-                    let id = match item.get(attr::ID) {
-                        Some(AttributeValue::N(n)) | Some(AttributeValue::S(n)) => n.clone(),
-                        _ => continue,
-                    };
-                    if let Some(head) = StoredHead::of(&item) {
-                        heads.insert(id, head);
+                    let id = item.get(attr::PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| by_key.get(pk));
+                    if let (Some(id), Some(head)) = (id, StoredHead::of(&item)) {
+                        heads.insert((*id).to_owned(), head);
                     }
                 }
                 match answer.unprocessed_keys.and_then(|mut u| u.remove(self.table())) {

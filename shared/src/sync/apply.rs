@@ -6,7 +6,7 @@ use crate::collection::Collection;
 use crate::records::item::is_deletion;
 use crate::records::json::Json;
 use crate::records::quarantine::Quarantine;
-use crate::records::{event, order_key, put_all, ChangeType, Event, PutOutcome, RecordStore, Source, StoreError};
+use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Writes in flight at once for one page.
@@ -26,10 +26,11 @@ pub struct RecordCounts {
     pub stale: u64,
     /// Of `stored`: Deletes and soft deletes, kept as tombstones.
     pub deleted: u64,
-    /// Records DynamoDB can never store, kept in the quarantine.
+    /// Records that can never be stored (not an event, or refused by DynamoDB), kept in the
+    /// quarantine.
     pub quarantined: u64,
-    /// Records without a usable `id`/`changeVersion`, or unstorable and not quarantined: logged
-    /// and counted, not stored.
+    /// Records without a usable `id`/`changeVersion`, or DynamoDB can never store, where no
+    /// quarantine is configured: logged and counted, not stored.
     pub invalid: u64,
 }
 
@@ -75,12 +76,11 @@ pub async fn apply_page<R: RecordStore, Q: Quarantine>(
     let mut counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
     let mut events = Vec::with_capacity(records.len());
     for record in records {
+        // The record's JSON as listed, for the quarantine, if it cannot be read as an event.
+        let text = quarantine.map(|_| record.to_string());
         match event::parse_event(record) {
             Ok(e) => events.push(e),
-            Err(e) => {
-                counts.invalid += 1;
-                tracing::error!(collection = %collection, error = %e, "a synced record cannot be stored");
-            }
+            Err(e) => set_aside(quarantine, collection, text, None, e.reason(), &mut counts).await?,
         }
     }
     if skip_unchanged && !events.is_empty() {
@@ -111,7 +111,8 @@ pub async fn apply_page<R: RecordStore, Q: Quarantine>(
             // One record DynamoDB can never store does not stop the others: it is quarantined
             // (as listed) and counted.
             Err(StoreError::Rejected { reason, .. }) => {
-                set_aside(quarantine, collection, event, reason, &mut counts).await
+                let text = quarantine.map(|_| Json::Object(event.data.clone()).to_string());
+                set_aside(quarantine, collection, text, Some(event.id.as_str()), reason, &mut counts).await?
             }
             Err(unavailable) => return Err(unavailable),
         }
@@ -119,33 +120,33 @@ pub async fn apply_page<R: RecordStore, Q: Quarantine>(
     Ok(counts)
 }
 
-/// Keeps a synced record DynamoDB refuses in the quarantine (its JSON as listed), or counts it
-/// as invalid where there is none or the write fails; the record stays in Protime either way.
+/// Keeps a synced record that can never be stored in the quarantine (its JSON as listed), or,
+/// without a quarantine, counts it as invalid; the record stays in Protime either way. A
+/// quarantine that cannot be written fails the page (like an unavailable table), so the cursor
+/// does not move past a record kept nowhere.
 async fn set_aside<Q: Quarantine>(
     quarantine: Option<&Q>,
     collection: Collection,
-    event: &Event,
+    text: Option<String>,
+    id: Option<&str>,
     reason: &'static str,
     counts: &mut RecordCounts,
-) {
-    let id = event.id.as_str();
-    let text = Json::Object(event.data.clone()).to_string();
-    match quarantine {
-        Some(q) => match q.keep(collection, text.as_bytes(), reason, Some(id)).await {
-            Ok(key) => {
-                counts.quarantined += 1;
-                tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
-            }
-            Err(e) => {
-                counts.invalid += 1;
-                tracing::error!(collection = %collection, id, reason, error = %e, "synced record cannot be stored or quarantined");
-            }
-        },
-        None => {
+) -> Result<(), StoreError> {
+    match (quarantine, text) {
+        (Some(q), Some(text)) => {
+            let key = q
+                .keep(collection, text.as_bytes(), reason, id)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
+            counts.quarantined += 1;
+            tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
+        }
+        _ => {
             counts.invalid += 1;
-            tracing::error!(collection = %collection, id, reason, "synced record cannot be stored");
+            tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -182,6 +183,27 @@ mod tests {
         .unwrap();
         assert_eq!((changed.stored, changed.deleted, changed.stale), (1, 1, 1));
         assert_eq!(store.journal.lines().len(), writes + 1);
+    }
+
+    #[tokio::test]
+    async fn records_that_can_never_be_stored_are_quarantined_and_a_failed_quarantine_fails_the_page() {
+        use crate::testing::MemoryQuarantine;
+        let store = MemoryRecordStore::default();
+        let quarantine = MemoryQuarantine::default();
+        let page = r#"[{"id":1,"changeVersion":"1","":"no name"},{"changeVersion":"1"},{"id":2,"changeVersion":"1"}]"#;
+        let counts = apply_page(&store, Some(&quarantine), Collection::People, records(page), Source::Resync, false)
+            .await
+            .unwrap();
+        assert_eq!((counts.stored, counts.quarantined, counts.invalid), (1, 2, 0));
+        let reasons: Vec<String> = quarantine.bodies().into_iter().map(|(reason, _)| reason).collect();
+        assert_eq!(reasons, ["missing_id", "empty_attribute_name"]);
+        quarantine.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+        let failed =
+            apply_page(&store, Some(&quarantine), Collection::People, records(page), Source::Resync, false).await;
+        assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
+        let without =
+            apply_page(&store, None::<&NoQuarantine>, Collection::People, records(page), Source::Resync, false);
+        assert_eq!(without.await.unwrap().invalid, 2);
     }
 
     #[tokio::test]

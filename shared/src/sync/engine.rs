@@ -22,18 +22,33 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long a lease lasts when the invocation's deadline is unknown (the function's timeout).
+/// How long a lease lasts when the invocation's deadline is unknown (the function's timeout);
+/// it is extended at every checkpoint.
 const DEFAULT_LEASE: Duration = Duration::from_secs(900);
+/// Pages one delta round of the renewer follows at most (a round is normally one page).
+const MAX_ROUND_PAGES: u64 = 1_000;
 
 /// What an invocation asks for. A scheduled event (or `{}`) is a normal run of every
 /// configured collection; `{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}`
 /// restarts those collections' initial load (a manual backfill).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SyncRequest {
     pub collections: Option<Vec<String>>,
     pub reinitialize: bool,
     pub from: Option<NaiveDate>,
+}
+
+impl SyncRequest {
+    /// The invocation's payload as a request: an EventBridge event (it has a `detail-type`) is a
+    /// scheduled run; anything else must be a request with no unknown field, so a misspelt
+    /// `collection` never turns a backfill of one collection into a run of all.
+    pub fn from_payload(payload: serde_json::Value) -> Result<SyncRequest, SyncRunError> {
+        if payload.get("detail-type").is_some() {
+            return Ok(SyncRequest::default());
+        }
+        serde_json::from_value(payload).map_err(|e| SyncRunError::InvalidRequest(e.to_string()))
+    }
 }
 
 /// How a collection's part of a run ended.
@@ -101,9 +116,10 @@ impl CollectionReport {
         }
     }
 
-    /// Waiting for the baseline: no initial load has completed yet.
+    /// Waiting for the baseline: no initial load has completed yet (unknown when the state could
+    /// not be read, or another invocation holds it).
     pub fn initial_load_pending(&self) -> bool {
-        self.initial_completed_at.is_none() && self.outcome != Outcome::Busy
+        self.mode.is_some() && self.initial_completed_at.is_none()
     }
 }
 
@@ -129,6 +145,8 @@ pub enum SyncRunError {
     Connect(#[from] ConnectError),
     #[error("the request names collections that are not configured: {}", .0.join(", "))]
     UnknownCollections(Vec<String>),
+    #[error("the request is invalid: {0}")]
+    InvalidRequest(String),
     #[error("collections in error: {}", .0.join(", "))]
     Failing(Vec<String>),
 }
@@ -138,7 +156,7 @@ impl SyncRunError {
     pub fn error_type(&self) -> &'static str {
         match self {
             SyncRunError::Connect(_) => "ProtimeCredentialsUnavailable",
-            SyncRunError::UnknownCollections(_) => "InvalidRequest",
+            SyncRunError::UnknownCollections(_) | SyncRunError::InvalidRequest(_) => "InvalidRequest",
             SyncRunError::Failing(_) => "CollectionsFailing",
         }
     }
@@ -178,8 +196,12 @@ impl Budget {
     }
 
     /// Leases last until the invocation's deadline: a crashed run's lease frees itself then.
+    /// Without a known deadline, [`DEFAULT_LEASE`] from now (extended at every checkpoint).
     fn lease_until(&self) -> DateTime<Utc> {
-        self.base + chrono::Duration::from_std(self.time_left.unwrap_or(DEFAULT_LEASE)).unwrap_or_default()
+        match self.time_left {
+            Some(left) => self.base + chrono::Duration::from_std(left).unwrap_or_default(),
+            None => self.now() + chrono::Duration::from_std(DEFAULT_LEASE).unwrap_or_default(),
+        }
     }
 }
 
@@ -290,6 +312,10 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
 
     fn requested(&self, request: &SyncRequest) -> Result<Vec<Collection>, SyncRunError> {
         let Some(names) = &request.collections else {
+            if request.reinitialize {
+                // Reloading every collection must be asked for by name.
+                return Err(SyncRunError::InvalidRequest("reinitialize needs the collections to reload".into()));
+            }
             return Ok(self.config.collections.clone());
         };
         let mut wanted = Vec::new();
@@ -323,6 +349,14 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
         let plan = self.config.plan(collection);
         let mut state = match self.states.acquire(collection, owner, budget.now(), budget.lease_until()).await {
             Ok(Some(state)) => state,
+            Ok(None) if request.reinitialize => {
+                // A backfill that did not start must not look like one that did.
+                tracing::error!(collection = %collection, "another invocation is syncing this collection; not reinitialized");
+                let mut report = CollectionReport::new(collection, Outcome::Error);
+                report.error =
+                    Some("another invocation holds the collection's lease: not reinitialized, try again".into());
+                return report;
+            }
             Ok(None) => {
                 tracing::info!(collection = %collection, "another invocation is syncing this collection");
                 return CollectionReport::new(collection, Outcome::Busy);
@@ -466,6 +500,7 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
         report.pages += 1;
         report.records += counts;
         let after = plan::after_page(state, counts, page.next_link, page.delta_link, budget.now());
+        state.lease_until = Some(budget.lease_until().timestamp_millis());
         sink.states.checkpoint(collection, state, sink.owner).await?;
         match after {
             AfterPage::More => continue,
@@ -500,8 +535,10 @@ pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Q
     let sink = Sink { records, states, quarantine, owner: &owner };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
     let result = if live {
-        match follow(api, &sink, collection, &mut state, budget, None, &mut report).await {
-            Ok(_) => Ok(Some(report.records)),
+        match follow(api, &sink, collection, &mut state, budget, Some(MAX_ROUND_PAGES), &mut report).await {
+            Ok(true) => Ok(Some(report.records)),
+            // Not at the end after MAX_ROUND_PAGES: what was applied is stored; list the gap too.
+            Ok(false) => Ok(None),
             Err(Stop::Gone) => {
                 plan::delta_expired(&mut state, budget.now());
                 Ok(None)
@@ -747,13 +784,27 @@ mod tests {
     }
 
     #[test]
-    fn a_scheduled_event_is_a_normal_run_and_a_backfill_request_parses() {
-        let scheduled: SyncRequest =
-            serde_json::from_str(include_str!("../../../events/scheduled.json")).expect("scheduled event");
-        assert_eq!(scheduled, SyncRequest::default());
-        let backfill: SyncRequest =
-            serde_json::from_str(r#"{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}"#).unwrap();
+    fn a_scheduled_event_is_a_normal_run_and_a_backfill_request_parses_strictly() {
+        let payload = |text: &str| SyncRequest::from_payload(serde_json::from_str(text).unwrap());
+        assert_eq!(payload(include_str!("../../../events/scheduled.json")).unwrap(), SyncRequest::default());
+        assert_eq!(payload("{}").unwrap(), SyncRequest::default());
+        let backfill = payload(r#"{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}"#).unwrap();
         assert_eq!(backfill.from, NaiveDate::from_ymd_opt(2024, 1, 1));
         assert!(backfill.reinitialize);
+        assert!(payload(r#"{"collection":["clockings"],"reinitialize":true}"#).is_err(), "a misspelt field");
+        assert!(payload(r#"{"collections":5}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_backfill_must_name_its_collections_and_one_that_cannot_start_is_an_error() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        let all = SyncRequest { reinitialize: true, ..Default::default() };
+        let err = f.syncer.run(&all, Budget::new(Utc::now(), None, Duration::ZERO)).await.unwrap_err();
+        assert!(matches!(err, SyncRunError::InvalidRequest(_)), "{err:?}");
+        let later = Utc::now() + chrono::Duration::minutes(10);
+        f.states.acquire(Collection::Clockings, "other", Utc::now(), later).await.unwrap().unwrap();
+        let one = SyncRequest { collections: Some(vec!["clockings".into()]), reinitialize: true, from: None };
+        let report = f.run(one).await;
+        assert_eq!((report.collections[0].outcome, report.healthy), (Outcome::Error, false));
     }
 }

@@ -41,21 +41,27 @@ pub enum Start {
     Idle,
 }
 
-/// Decides where this run starts. `from` is the load's start date when a new one begins.
-pub fn start(state: &SyncState, plan: &CollectionPlan, from: NaiveDate, now: DateTime<Utc>) -> Start {
-    let from = state.from.unwrap_or(from);
+/// Decides where this run starts. A new load starts from the date a backfill asked for, else
+/// `default_from` (`SYNC_FROM`, or 1 January of the previous year, as of now): a load that
+/// starts again on its own (after a 410) moves forward with the calendar.
+pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, now: DateTime<Utc>) -> Start {
+    let from = state.requested_from.unwrap_or(default_from);
     let begin = |why| Start::Begin { filter: plan.filter(from), from, why };
     match (state.phase, &state.cursor) {
         (None, _) => begin("no load has started"),
         _ if state.mode != Some(plan.mode) => begin("the collection's mode changed"),
-        _ if state.filter != plan.filter(from) => begin("the collection's filter changed"),
+        _ if state.filter_template != plan.filter_template => begin("the collection's filter changed"),
         (Some(_), Some(_)) => Start::Follow,
         (Some(Phase::Initial), None) => begin("the load starts over"),
         (Some(Phase::Incremental), None) => match plan.mode {
             SyncMode::Delta => begin("no deltaLink is stored"),
             SyncMode::List => match state.last_synced_at {
                 Some(last) if now < last + plan.list_interval => Start::Idle,
-                _ => Start::Begin { filter: state.filter.clone(), from, why: "the list is due" },
+                _ => Start::Begin {
+                    filter: state.filter.clone(),
+                    from: state.from.unwrap_or(from),
+                    why: "the list is due",
+                },
             },
         },
     }
@@ -84,17 +90,18 @@ pub fn begin(
     }
     state.mode = Some(plan.mode);
     state.filter = filter;
+    state.filter_template = plan.filter_template.clone();
     state.from = Some(from);
     state.cursor = Some(first_link);
     state.cursor_at = Some(now);
 }
 
 /// Forgets the collection's load so the next [`start`] begins a new one (manual backfill),
-/// from `from` if given.
+/// from `from` if given (and from then on), else from the configured start.
 pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
     state.phase = None;
     state.cursor = None;
-    state.from = from;
+    state.requested_from = from;
 }
 
 /// What a page did to the round.
@@ -281,6 +288,26 @@ mod tests {
         assert_eq!(
             start(&state, &delta(), from(), now()),
             Start::Begin { filter: Some("date ge '2024-01-01'".into()), from: earlier, why: "no load has started" }
+        );
+    }
+
+    #[test]
+    fn a_load_that_starts_again_on_its_own_moves_its_start_forward_and_a_backfill_date_sticks() {
+        let mut state = begun(&delta());
+        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        let next_year = now() + Duration::days(365);
+        // A new year passing changes nothing while the deltaLink lives: the template is the same.
+        assert_eq!(start(&state, &delta(), default_from(next_year), next_year), Start::Follow);
+        delta_expired(&mut state, next_year);
+        let Start::Begin { from, filter, .. } = start(&state, &delta(), default_from(next_year), next_year) else {
+            panic!("a new load")
+        };
+        assert_eq!((from, filter.as_deref()), (default_from(next_year), Some("date ge '2026-01-01'")));
+        let asked = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
+        reinitialize(&mut state, Some(asked));
+        delta_expired(&mut state, next_year);
+        assert!(
+            matches!(start(&state, &delta(), default_from(next_year), next_year), Start::Begin { from, .. } if from == asked)
         );
     }
 

@@ -64,9 +64,16 @@ pub struct SyncState {
     /// The filter of the current load (`None`: unfiltered).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// The template the filter was made from: a changed template starts a new load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_template: Option<String>,
     /// The `{from}` of the current load's filter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<NaiveDate>,
+    /// A start date a manual backfill asked for; loads that start again on their own (after a
+    /// 410) use it too. `None`: `SYNC_FROM`, or its default, at the time the load starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_from: Option<NaiveDate>,
     /// Pages applied since the current load started.
     pub pages: u64,
     /// Records by outcome since the current load started.
@@ -277,7 +284,9 @@ mod tests {
             cursor: Some("/delta/clockings?deltaToken=abc".into()),
             cursor_at: Some(t),
             filter: Some("date ge '2025-01-01'".into()),
+            filter_template: Some("date ge '{from}'".into()),
             from: NaiveDate::from_ymd_opt(2025, 1, 1),
+            requested_from: None,
             pages: 4,
             records: RecordCounts { stored: 3, deleted: 1, ..Default::default() },
             started_at: Some(t),
