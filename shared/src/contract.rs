@@ -301,6 +301,17 @@ mod tests {
     }
 
     #[test]
+    fn the_pure_modules_import_no_aws_or_http_client_code() {
+        for file in ["receiver/signature.rs", "records/event.rs", "records/order.rs", "renewer/plan.rs", "sync/plan.rs"]
+        {
+            let (_, text) = sources(file).pop().expect(file);
+            for client in ["aws_sdk", "aws_config", "aws_smithy", "reqwest", "lambda_http"] {
+                assert!(!text.contains(client), "{file} uses {client}");
+            }
+        }
+    }
+
+    #[test]
     fn operations_map_to_iam_actions() {
         assert_eq!(iam_action("dynamodb", "batch_get_item"), "dynamodb:BatchGetItem");
         assert_eq!(iam_action("secretsmanager", "get_secret_value"), "secretsmanager:GetSecretValue");

@@ -1,4 +1,5 @@
-//! Receiving Protime webhook events into DynamoDB and keeping the subscriptions alive.
+//! Receiving Protime webhook events into DynamoDB, keeping the subscriptions alive, and keeping
+//! the copy complete through Protime's delta.
 //!
 //! Everything that is logic lives here; the Lambda functions in `functions/` only wire it up.
 //!
@@ -11,7 +12,8 @@
 //!   conditional store and the quarantine.
 //! - [`renewer`]: the pure renewal plan, a renewer run, the subscription state items, the key
 //!   writer.
-//! - [`sync`]: copying records from Protime's list endpoints (re-sync).
+//! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
+//!   checkpoints and leases), its pure cursor/phase rules, and the renewer's re-sync.
 //! - [`protime`]: Protime's API: model, client, credentials, and the traits the renewer and
 //!   re-sync use, with in-memory fakes behind the `test-util` feature.
 //! - [`aws`]: the SDK configuration every client shares.
@@ -23,7 +25,7 @@
 //! `testing` (in-memory fakes of Protime and every store; the `test-util` feature exports it).
 //!
 //! Pure modules — [`receiver::signature`], [`records::event`], [`records::order`],
-//! [`renewer::plan`] — import no AWS or HTTP client code.
+//! [`renewer::plan`], [`sync::plan`] — import no AWS or HTTP client code.
 
 pub mod aws;
 pub mod collection;

@@ -1,4 +1,4 @@
-//! Log setup shared by both functions, following Lambda's advanced logging controls.
+//! Log setup shared by every function, following Lambda's advanced logging controls.
 //!
 //! - `AWS_LAMBDA_LOG_FORMAT=JSON` (what `template.yaml` sets) gives one JSON object per line;
 //!   anything else gives tracing's plain text format.
