@@ -65,6 +65,9 @@ case "${1:-}" in
   cli)
     shift
     export TABLE_NAME QUARANTINE_BUCKET SIGNING_KEY_SECRET_PREFIX AWS_ENDPOINT_URL
+    # `cargo lambda watch` serves Lambda's Invoke API on its port: `sync` invokes the syncer
+    # there (this variable wins over AWS_ENDPOINT_URL for Lambda only).
+    export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$WATCH_PORT" SYNCER_FUNCTION=syncer
     AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
       cargo run --quiet --locked -p protime-webhooks-cli -- "$@"
     ;;

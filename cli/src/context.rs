@@ -1,8 +1,18 @@
 //! The AWS clients and the resource names a command needs, and what can go wrong finding them.
+//!
+//! Resources come from flags or the functions' own variables first, then from the outputs of
+//! `--stack` (CloudFormation DescribeStacks). Endpoints: `--endpoint-url` (or
+//! `AWS_ENDPOINT_URL`) for every service, except that a service's own variable
+//! (`AWS_ENDPOINT_URL_LAMBDA`, `AWS_ENDPOINT_URL_DYNAMODB`, …) wins for that service, as the
+//! SDK's documented precedence has it for the environment.
 
 use crate::Global;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
 use protime_webhooks::receiver::signing_keys::SecretsManagerKeySource;
+use std::collections::HashMap;
+use std::time::Duration;
 
 /// Why a command could not run. Never holds a key, a signature or a body.
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +23,22 @@ pub enum CliError {
     Input(String),
     #[error("{0}")]
     Aws(String),
+    /// The function ran and failed (Lambda's `X-Amz-Function-Error`).
+    #[error("{0}")]
+    Function(String),
 }
+
+/// The stack outputs the CLI reads (template.yaml's `Outputs`).
+pub mod outputs {
+    pub const TABLE: &str = "TableName";
+    pub const BUCKET: &str = "QuarantineBucketName";
+    pub const SYNCER: &str = "SyncerFunctionName";
+    /// `arn:…:secret:<prefix><collection>`: the key prefix is what stands between.
+    pub const KEY_PATTERN: &str = "SigningKeySecretArnPattern";
+}
+
+/// How long a synchronous invoke may take: the syncer's timeout (900 s) and some.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(16 * 60);
 
 pub struct Context {
     pub global: Global,
@@ -21,7 +46,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub async fn new(global: &Global) -> Self {
+    /// Loads the SDK configuration and, with `--stack`, fills what no flag or variable named
+    /// from the stack's outputs.
+    pub async fn new(global: &Global) -> Result<Self, CliError> {
         let mut loader = protime_webhooks::aws::config_loader();
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
@@ -32,7 +59,12 @@ impl Context {
         if let Some(endpoint) = &global.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
-        Context { global: global.clone(), sdk: loader.load().await }
+        let mut context = Context { global: global.clone(), sdk: loader.load().await };
+        if let Some(stack) = global.stack.clone() {
+            let outputs = context.stack_outputs(&stack).await?;
+            apply_stack_outputs(&mut context.global, &outputs);
+        }
+        Ok(context)
     }
 
     pub fn table(&self) -> Result<&str, CliError> {
@@ -43,17 +75,100 @@ impl Context {
         self.global.bucket.as_deref().ok_or(CliError::Missing("no quarantine bucket", "bucket", "QUARANTINE_BUCKET"))
     }
 
+    pub fn syncer_function(&self) -> Result<&str, CliError> {
+        self.global.syncer_function.as_deref().ok_or(CliError::Missing(
+            "no syncer function",
+            "syncer-function",
+            "SYNCER_FUNCTION",
+        ))
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        self.global.key_prefix.as_deref().unwrap_or(protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX)
+    }
+
+    /// The SDK configuration for one service: its own endpoint variable
+    /// (`AWS_ENDPOINT_URL_<SERVICE>`) wins over `--endpoint-url`.
+    pub fn sdk_for(&self, service: &str) -> SdkConfig {
+        match service_endpoint(service, |name| std::env::var(name).ok()) {
+            Some(endpoint) => self.sdk.to_builder().endpoint_url(endpoint).build(),
+            None => self.sdk.clone(),
+        }
+    }
+
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        aws_sdk_dynamodb::Client::new(&self.sdk_for("DYNAMODB"))
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        protime_webhooks::records::quarantine::S3Quarantine::client(&self.sdk)
+        protime_webhooks::records::quarantine::S3Quarantine::client(&self.sdk_for("S3"))
     }
 
     pub fn keys(&self) -> SecretsManagerKeySource {
-        SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(&self.sdk), &self.global.key_prefix)
+        SecretsManagerKeySource::new(
+            aws_sdk_secretsmanager::Client::new(&self.sdk_for("SECRETS_MANAGER")),
+            self.key_prefix(),
+        )
     }
+
+    /// A Lambda client for synchronous invokes of the syncer: it may run for its whole timeout,
+    /// and is never retried by the SDK (a second run would only find the collections busy).
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let config = aws_sdk_lambda::config::Builder::from(&self.sdk_for("LAMBDA"))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(INVOKE_TIMEOUT)
+                    .operation_timeout(INVOKE_TIMEOUT)
+                    .build(),
+            )
+            .retry_config(RetryConfig::disabled())
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    }
+
+    /// The outputs of a deployed stack, by name.
+    async fn stack_outputs(&self, stack: &str) -> Result<HashMap<String, String>, CliError> {
+        let client = aws_sdk_cloudformation::Client::new(&self.sdk_for("CLOUDFORMATION"));
+        let answer = client
+            .describe_stacks()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("reading the outputs of stack {stack}"), e))?;
+        let found = answer.stacks().first().ok_or_else(|| CliError::Input(format!("no stack {stack}")))?;
+        Ok(found
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect())
+    }
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE>` if set and not empty.
+fn service_endpoint(service: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    var(&format!("AWS_ENDPOINT_URL_{service}")).filter(|v| !v.trim().is_empty())
+}
+
+/// Fills every resource no flag or variable named from the stack's outputs.
+pub fn apply_stack_outputs(global: &mut Global, outputs: &HashMap<String, String>) {
+    let fill = |slot: &mut Option<String>, name: &str| {
+        if slot.is_none() {
+            *slot = outputs.get(name).filter(|v| !v.is_empty()).cloned();
+        }
+    };
+    fill(&mut global.table, outputs::TABLE);
+    fill(&mut global.bucket, outputs::BUCKET);
+    fill(&mut global.syncer_function, outputs::SYNCER);
+    if global.key_prefix.is_none() {
+        global.key_prefix = outputs.get(outputs::KEY_PATTERN).and_then(|p| key_prefix_of(p));
+    }
+}
+
+/// The secret-name prefix in `arn:aws:secretsmanager:…:secret:<prefix><collection>`.
+fn key_prefix_of(pattern: &str) -> Option<String> {
+    let (_, name) = pattern.split_once(":secret:")?;
+    name.strip_suffix("<collection>").filter(|p| !p.is_empty()).map(str::to_owned)
 }
 
 /// Every object in the quarantine bucket under `prefix` (all pages), with the time it was kept.
@@ -81,4 +196,82 @@ pub struct Kept {
 /// An SDK error as one line that names the service's answer.
 pub fn aws_error<E: std::error::Error + 'static>(what: &str, error: E) -> CliError {
     CliError::Aws(format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global() -> Global {
+        Global {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            stack: Some("pw".into()),
+            table: None,
+            bucket: None,
+            syncer_function: None,
+            key_prefix: None,
+            json: false,
+        }
+    }
+
+    fn deployed() -> HashMap<String, String> {
+        HashMap::from([
+            ("TableName".into(), "pw-RecordTable-1X".into()),
+            ("QuarantineBucketName".into(), "pw-quarantinebucket-9z".into()),
+            ("SyncerFunctionName".into(), "pw-SyncerFunction-AB".into()),
+            ("RenewerFunctionName".into(), "pw-RenewerFunction-CD".into()),
+            (
+                "SigningKeySecretArnPattern".into(),
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:protime-webhooks/signing-key/<collection>".into(),
+            ),
+        ])
+    }
+
+    #[test]
+    fn the_stack_outputs_fill_the_table_bucket_syncer_and_key_prefix() {
+        let mut g = global();
+        apply_stack_outputs(&mut g, &deployed());
+        assert_eq!(g.table.as_deref(), Some("pw-RecordTable-1X"));
+        assert_eq!(g.bucket.as_deref(), Some("pw-quarantinebucket-9z"));
+        assert_eq!(g.syncer_function.as_deref(), Some("pw-SyncerFunction-AB"));
+        assert_eq!(g.key_prefix.as_deref(), Some("protime-webhooks/signing-key/"));
+    }
+
+    #[test]
+    fn flags_and_variables_win_over_the_stack_outputs() {
+        let mut g = global();
+        g.table = Some("mine".into());
+        g.syncer_function = Some("syncer".into());
+        g.key_prefix = Some("other/".into());
+        apply_stack_outputs(&mut g, &deployed());
+        assert_eq!(
+            (g.table.as_deref(), g.syncer_function.as_deref(), g.key_prefix.as_deref()),
+            (Some("mine"), Some("syncer"), Some("other/"))
+        );
+        assert_eq!(g.bucket.as_deref(), Some("pw-quarantinebucket-9z"));
+    }
+
+    #[test]
+    fn missing_or_empty_outputs_leave_the_settings_unset() {
+        let mut g = global();
+        let outputs = HashMap::from([("TableName".to_owned(), String::new())]);
+        apply_stack_outputs(&mut g, &outputs);
+        assert_eq!((g.table, g.bucket, g.syncer_function, g.key_prefix), (None, None, None, None));
+        assert_eq!(key_prefix_of("arn:aws:secretsmanager:r:1:secret:<collection>"), None);
+        assert_eq!(key_prefix_of("not an arn"), None);
+    }
+
+    #[test]
+    fn a_services_own_endpoint_variable_is_read_when_set_and_not_empty() {
+        let vars = HashMap::from([
+            ("AWS_ENDPOINT_URL_LAMBDA".to_owned(), "http://127.0.0.1:9000".to_owned()),
+            ("AWS_ENDPOINT_URL_S3".to_owned(), " ".to_owned()),
+        ]);
+        let var = |name: &str| vars.get(name).cloned();
+        assert_eq!(service_endpoint("LAMBDA", var).as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(service_endpoint("S3", var), None);
+        assert_eq!(service_endpoint("DYNAMODB", var), None);
+    }
 }

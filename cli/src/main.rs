@@ -1,11 +1,12 @@
 //! `protime-webhooks`: the operator's command line for a deployment (or `make run`'s stack).
 //!
 //! Exit codes, so it can drive monitoring: 0 healthy, 1 an error (nothing could be checked),
-//! 2 it ran fine but found something unhealthy (an expiring or Disabled subscription, a
-//! signature that matches no key, a body the receiver did not accept).
+//! 2 it ran fine but found something unhealthy (an expiring or Disabled subscription, a lagging
+//! or failing sync, a signature that matches no key, a body the receiver did not accept).
 //!
-//! One command per file under `commands/`; `context` finds the AWS resources; `output` prints
-//! text (coloured only on a terminal, never with `NO_COLOR`) or `--json`.
+//! One command per file under `commands/`; `context` finds the AWS resources (flags, the
+//! functions' variables, or a stack's outputs); `output` prints text (coloured only on a
+//! terminal, never with `NO_COLOR`) or `--json`, and progress on standard error (a terminal only).
 
 mod commands;
 mod context;
@@ -33,18 +34,27 @@ pub struct Global {
     /// AWS profile (default: the standard chain, e.g. AWS_PROFILE).
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Endpoint for every AWS service, e.g. the local stack's moto: http://127.0.0.1:5050.
+    /// Endpoint for every AWS service, e.g. the local stack's moto: http://127.0.0.1:5050. A
+    /// service's own variable wins for that service (AWS_ENDPOINT_URL_LAMBDA for the syncer).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
+    /// The deployed stack: its outputs give the table, bucket, syncer function and key prefix
+    /// that no flag or variable names.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub stack: Option<String>,
     /// The record table (the stack's TableName output).
     #[arg(long, global = true, env = "TABLE_NAME")]
     pub table: Option<String>,
     /// The quarantine bucket (the stack's QuarantineBucketName output).
     #[arg(long, global = true, env = "QUARANTINE_BUCKET")]
     pub bucket: Option<String>,
-    /// Prefix of the signing-key secrets.
-    #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX", default_value = protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX)]
-    pub key_prefix: String,
+    /// The syncer function (the stack's SyncerFunctionName output).
+    #[arg(long, global = true, env = "SYNCER_FUNCTION")]
+    pub syncer_function: Option<String>,
+    /// Prefix of the signing-key secrets [default: protime-webhooks/signing-key/, or the
+    /// stack's].
+    #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX")]
+    pub key_prefix: Option<String>,
     /// Print JSON (a stable schema) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -53,9 +63,12 @@ pub struct Global {
 #[derive(Subcommand)]
 enum Command {
     /// One row per collection: subscription status, webhook, validUntil and hours left, last
-    /// renewal and error, last event received, bodies quarantined in the last 24 h. Exit 2 if
-    /// any row is unhealthy.
+    /// renewal and error, last event received, bodies quarantined in the last 24 h; sync mode
+    /// and phase, initial-load progress, lag, sync errors. Exit 2 if any row is unhealthy.
     Status(commands::status::Args),
+    /// Ask the deployed syncer for a run or a backfill of collections and print its report.
+    /// Exit 2 if a collection ended in error or conflict.
+    Sync(commands::sync::Args),
     /// The stored record: changeVersion, source, receivedAt, tombstone and fields.
     Get(commands::get::Args),
     /// Check a captured body and Authorization value against the stored keys (never printed).
@@ -81,9 +94,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(&format!("could not start: {e}")),
     };
     let result = runtime.block_on(async {
-        let context = context::Context::new(&cli.global).await;
+        let context = context::Context::new(&cli.global).await?;
         match cli.command {
             Command::Status(args) => commands::status::run(&context, args).await,
+            Command::Sync(args) => commands::sync::run(&context, args).await,
             Command::Get(args) => commands::get::run(&context, args).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,

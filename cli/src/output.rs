@@ -39,3 +39,100 @@ pub fn table(header: &[&str], rows: &[Vec<String>], unhealthy: &[bool]) {
 pub fn json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
+
+/// Whether progress is shown: standard error is a terminal and the output is not JSON.
+pub fn show_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal()
+}
+
+/// A progress bar of `len` steps (a spinner without one) on standard error, drawn only when
+/// [`show_progress`]; hidden otherwise, so callers tick it unconditionally.
+pub fn progress(json: bool, len: Option<u64>, message: &str) -> indicatif::ProgressBar {
+    if !show_progress(json) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(len) => indicatif::ProgressBar::new(len).with_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(message.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// A duration for people: `42s`, `17m`, `3h05m`, `2d04h` (rounded down).
+pub fn duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_at_a_glance() {
+        let d = super::duration;
+        assert_eq!([d(-3), d(0), d(59), d(60), d(3599)], ["0s", "0s", "59s", "1m", "59m"]);
+        assert_eq!([d(3600), d(3600 + 5 * 60 + 59), d(86400 + 4 * 3600 + 1)], ["1h00m", "1h05m", "1d04h"]);
+    }
+}
+
+/// `text` with the value of every URL query parameter whose name contains `token` (a
+/// deltaToken, a skip token) replaced by `[redacted]`: error messages can quote a page's URL.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let name_end = rest.find(|c: char| c == '=' || c == '&' || c == '?' || c.is_whitespace()).unwrap_or(rest.len());
+        if rest[name_end..].starts_with('=') && rest[..name_end].to_ascii_lowercase().contains("token") {
+            out.push_str(&rest[..=name_end]);
+            rest = &rest[name_end + 1..];
+            let value_end = rest
+                .find(|c: char| matches!(c, '&' | ')' | '"' | '\'' | ',' | '>' | ']') || c.is_whitespace())
+                .unwrap_or(rest.len());
+            out.push_str("[redacted]");
+            rest = &rest[value_end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// [`redact`] on every string of a JSON value.
+pub fn redact_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = redact(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redact;
+
+    #[test]
+    fn token_parameters_in_urls_are_redacted_and_nothing_else() {
+        assert_eq!(
+            redact("error sending request for url (https://h/delta/clockings?deltaToken=s3cr3t&x=1)"),
+            "error sending request for url (https://h/delta/clockings?deltaToken=[redacted]&x=1)"
+        );
+        assert_eq!(redact("/a?page=2&$skipToken=abc def"), "/a?page=2&$skipToken=[redacted] def");
+        assert_eq!(redact("Protime answered 409: what? & why"), "Protime answered 409: what? & why");
+        assert_eq!(redact("x?token="), "x?token=[redacted]");
+    }
+}

@@ -1,15 +1,21 @@
 //! The `protime-webhooks` binary against moto: every command, its text and its JSON, and its exit
 //! code (0 healthy, 1 error, 2 something unhealthy).
 
+use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
-use harness::{signed, ReceiverFixture};
+use harness::simulator::{Fault, SimulatorConfig};
+use harness::{signed, ReceiverFixture, Stack};
 use protime_webhooks::protime::WebhookStatus;
 use protime_webhooks::renewer::plan::SubscriptionState;
 use protime_webhooks::renewer::state::{DynamoSubscriptionStore, SubscriptionStore};
+use protime_webhooks::sync::apply::RecordCounts;
+use protime_webhooks::sync::state::{sync_item, Phase, SyncMode, SyncState};
+use protime_webhooks::sync::{AwsSyncer, Budget, SyncRequest, SyncRunError};
 use protime_webhooks::Collection;
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 const KEY: &str = "cli-key-1";
 
@@ -20,19 +26,47 @@ fn cli(f: &ReceiverFixture, args: &[&str]) -> (i32, String) {
 }
 
 fn command(f: &ReceiverFixture, args: &[&str]) -> Command {
+    let mut command = bare_command();
+    command
+        .args(["--table", &f.table, "--key-prefix", &f.prefix])
+        .args(f.bucket.iter().flat_map(|b| ["--bucket", b.as_str()]))
+        .args(args);
+    command
+}
+
+/// The CLI against moto, naming no resource: they come from `--stack` or the variables set.
+fn bare_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_protime-webhooks"));
     command
         .args(["--endpoint-url", &harness::shared_moto().endpoint(), "--region", "us-east-1"])
-        .args(["--table", &f.table, "--key-prefix", &f.prefix])
-        .args(f.bucket.iter().flat_map(|b| ["--bucket", b.as_str()]))
-        .args(args)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env_remove("TABLE_NAME")
-        .env_remove("QUARANTINE_BUCKET")
         .env("NO_COLOR", "1");
+    for name in [
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "AWS_ENDPOINT_URL_CLOUDFORMATION",
+        "TABLE_NAME",
+        "QUARANTINE_BUCKET",
+        "SYNCER_FUNCTION",
+        "SIGNING_KEY_SECRET_PREFIX",
+    ] {
+        command.env_remove(name);
+    }
     command
+}
+
+/// Runs a command off the async runtime (the test's own servers keep answering); returns
+/// (exit code, stdout, stderr).
+async fn run(mut command: Command) -> (i32, String, String) {
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().expect("run protime-webhooks");
+    let stderr = String::from_utf8(output.stderr.clone()).expect("utf-8 errors");
+    let (code, stdout) = result(output);
+    (code, stdout, stderr)
 }
 
 fn result(output: Output) -> (i32, String) {
@@ -49,7 +83,8 @@ async fn subscription(f: &ReceiverFixture, collection: Collection, status: Webho
     let state = SubscriptionState {
         webhook_id: Some(format!("w-{collection}")),
         status: Some(status),
-        valid_until: Some(now + Duration::hours(hours_left)),
+        // 90 s more, so the hours left read the same while the test runs (snapshots).
+        valid_until: Some(now + Duration::hours(hours_left) + Duration::seconds(90)),
         destination_url: Some(format!("https://api.example.com/webhooks/{collection}")),
         external_references: Some(String::new()),
         last_renewed_at: Some(now - Duration::hours(1)),
@@ -82,7 +117,10 @@ async fn status_is_healthy_when_every_subscription_is_enabled_and_not_due() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("COLLECTION  STATUS   WEBHOOK"), "{text}");
     assert!(lines[2].starts_with("clockings   Enabled  w-clockings"), "{text}");
-    assert!(lines[2].ends_with("-           0                ok"), "no event yet: {text}");
+    // LAST EVENT, QUARANTINED 24H, SYNC, INITIAL LOAD, LAG, PROBLEMS: no event, no sync item yet.
+    let last: Vec<&str> = lines[2].split_whitespace().rev().take(6).collect();
+    assert_eq!(last, ["ok", "-", "-", "-", "0", "-"], "no event yet: {text}");
+    assert_eq!(clockings["sync"], Value::Null, "no sync item");
 
     // The receiver notes when it last acknowledged an event of the collection.
     assert_eq!(clockings["lastEventAt"], Value::Null);
@@ -285,7 +323,13 @@ async fn send_signs_with_the_stored_key_and_prints_the_receivers_answer() {
 
 #[test]
 fn every_command_has_help_and_a_missing_table_is_a_clear_error() {
-    for args in [&["--help"][..], &["status", "--help"], &["verify", "--help"], &["quarantine", "list", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["status", "--help"],
+        &["sync", "--help"],
+        &["verify", "--help"],
+        &["quarantine", "list", "--help"],
+    ] {
         let output = Command::new(env!("CARGO_BIN_EXE_protime-webhooks")).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"), "{args:?}");
@@ -299,5 +343,596 @@ fn every_command_has_help_and_a_missing_table_is_a_clear_error() {
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
         "protime-webhooks: no record table: pass --table or set TABLE_NAME\n"
+    );
+}
+
+// ---- sync state in `status` -------------------------------------------------------------------
+
+/// Writes a collection's `sync#<collection>` item as the syncer's checkpoints do.
+async fn sync_state(f: &ReceiverFixture, collection: Collection, state: &SyncState) {
+    aws_sdk_dynamodb::Client::new(&f.config)
+        .put_item()
+        .table_name(&f.table)
+        .set_item(Some(sync_item(collection, state).unwrap()))
+        .send()
+        .await
+        .expect("put the sync item");
+}
+
+/// A collection whose baseline is complete and whose last round ended `ago`.
+fn synced(mode: SyncMode, ago: Duration) -> SyncState {
+    let now = Utc::now();
+    SyncState {
+        mode: Some(mode),
+        phase: Some(Phase::Incremental),
+        cursor: (mode == SyncMode::Delta).then(|| format!("/delta/x?deltaToken={CURSOR_TOKEN}")),
+        cursor_at: Some(now - ago),
+        filter: Some("date ge '2025-01-01'".into()),
+        from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1),
+        pages: 40,
+        records: RecordCounts { fetched: 100, stored: 100, ..Default::default() },
+        started_at: Some(now - Duration::days(3)),
+        initial_completed_at: Some(now - Duration::days(2)),
+        last_synced_at: Some(now - ago),
+        ..Default::default()
+    }
+}
+
+const CURSOR_TOKEN: &str = "cursor-s3cr3t";
+const ERROR_TOKEN: &str = "error-s3cr3t";
+
+/// Timestamps vary from run to run (replaced by a placeholder of the same width, so the columns
+/// stay aligned); everything else in these snapshots is fixed.
+fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
+    vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDThh:mm:ssZ")]
+}
+
+fn row<'a>(report: &'a Value, collection: &str) -> &'a Value {
+    report["collections"].as_array().unwrap().iter().find(|r| r["collection"] == collection).expect(collection)
+}
+
+fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().expect("an object").keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+/// The `sync` object's schema: every key always present (null when unknown).
+const SYNC_KEYS: [&str; 13] = [
+    "cursorAt",
+    "deltaExpiredAt",
+    "errorRuns",
+    "filter",
+    "from",
+    "initialLoad",
+    "lagSeconds",
+    "lastError",
+    "lastErrorAt",
+    "lastSyncedAt",
+    "mode",
+    "phase",
+    "running",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_sync_progress_and_lag_and_an_initial_load_alone_is_not_unhealthy() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    for collection in [Collection::Clockings, Collection::Breaks, Collection::People] {
+        subscription(&f, collection, WebhookStatus::Enabled, 700).await;
+    }
+    // Incremental, last round 5 minutes ago.
+    sync_state(&f, Collection::Clockings, &synced(SyncMode::Delta, Duration::seconds(5 * 60 + 10))).await;
+    // The initial load is under way: 4 pages, 12 records so far.
+    let loading = SyncState {
+        mode: Some(SyncMode::Delta),
+        phase: Some(Phase::Initial),
+        cursor: Some(format!("/breaks?$skipToken={CURSOR_TOKEN}")),
+        cursor_at: Some(Utc::now()),
+        pages: 4,
+        records: RecordCounts { fetched: 12, stored: 12, ..Default::default() },
+        started_at: Some(Utc::now() - Duration::minutes(10)),
+        ..Default::default()
+    };
+    sync_state(&f, Collection::Breaks, &loading).await;
+    // A list collection listed 24 h 10 min ago: 10 minutes past its due re-list.
+    sync_state(&f, Collection::People, &synced(SyncMode::List, Duration::minutes(24 * 60 + 10))).await;
+
+    let (code, out) = cli(&f, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let report = json(&out);
+    assert_eq!(report["healthy"], true);
+    let clockings = &row(&report, "clockings")["sync"];
+    assert_eq!(keys(clockings), SYNC_KEYS, "the sync object's schema");
+    assert_eq!(keys(&clockings["initialLoad"]), ["complete", "completedAt", "pages", "startedAt", "stored"]);
+    assert_eq!((clockings["mode"].as_str(), clockings["phase"].as_str()), (Some("delta"), Some("incremental")));
+    assert_eq!(
+        (clockings["initialLoad"]["complete"].as_bool(), clockings["initialLoad"]["pages"].clone()),
+        (Some(true), Value::Null)
+    );
+    let lag = clockings["lagSeconds"].as_i64().unwrap();
+    assert!((310..400).contains(&lag), "{lag}");
+    assert_eq!((clockings["errorRuns"].as_u64(), clockings["running"].as_bool()), (Some(0), Some(false)));
+    let breaks = row(&report, "breaks");
+    assert_eq!(breaks["problems"], serde_json::json!([]), "a load under way is shown, not unhealthy");
+    let load = &breaks["sync"]["initialLoad"];
+    assert_eq!(
+        (load["complete"].as_bool(), load["pages"].as_u64(), load["stored"].as_u64()),
+        (Some(false), Some(4), Some(12))
+    );
+    assert_eq!(breaks["sync"]["lagSeconds"], Value::Null, "never complete: no lag yet");
+    let people = &row(&report, "people")["sync"];
+    let lag = people["lagSeconds"].as_i64().unwrap();
+    assert!((600..700).contains(&lag), "only the time past the 24 h re-list counts: {lag}");
+    assert!(!out.contains(CURSOR_TOKEN) && !out.contains("cursor\""), "the cursor is never printed: {out}");
+
+    let (code, text) = cli(&f, &["status"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains(CURSOR_TOKEN));
+    insta::with_settings!({ filters => snapshot_filters() }, {
+        insta::assert_snapshot!("status_sync_healthy", text);
+    });
+
+    // With a 1 h re-list interval, people is 23 h late.
+    let (code, out) = cli(&f, &["status", "--json", "--list-interval-hours", "1"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(row(&json(&out), "people")["problems"], serde_json::json!(["lagging"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_flags_a_lagging_copy_and_a_sync_error_with_exit_code_2_and_never_prints_a_token() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    for collection in [Collection::Clockings, Collection::PaidPresences, Collection::Absences] {
+        subscription(&f, collection, WebhookStatus::Enabled, 700).await;
+    }
+    sync_state(&f, Collection::Clockings, &synced(SyncMode::Delta, Duration::seconds(5 * 60 + 10))).await;
+    // Last complete round 2 hours ago: over the 2700 s alarm threshold.
+    sync_state(&f, Collection::PaidPresences, &synced(SyncMode::Delta, Duration::minutes(120))).await;
+    // The last two runs failed; the message quotes a page URL with its delta token.
+    let failing = SyncState {
+        last_error: Some(format!(
+            "fetching a page: could not reach Protime: error sending request for url \
+             (http://127.0.0.1:1/api/v1/delta/absences?deltaToken={ERROR_TOKEN})"
+        )),
+        last_error_at: Some(Utc::now() - Duration::minutes(1)),
+        error_runs: 2,
+        ..synced(SyncMode::Delta, Duration::minutes(20))
+    };
+    sync_state(&f, Collection::Absences, &failing).await;
+    // A sync item without a subscription still gets its row.
+    sync_state(&f, Collection::Counters, &synced(SyncMode::Delta, Duration::minutes(3))).await;
+
+    let (code, out) = cli(&f, &["status", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    let report = json(&out);
+    assert_eq!(report["healthy"], false);
+    let names: Vec<&str> =
+        report["collections"].as_array().unwrap().iter().map(|r| r["collection"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert!(names.contains(&"counters"), "a row for every sync item: {names:?}");
+    assert_eq!(row(&report, "clockings")["problems"], serde_json::json!([]));
+    assert_eq!(row(&report, "paid-presences")["problems"], serde_json::json!(["lagging"]));
+    assert_eq!(row(&report, "absences")["problems"], serde_json::json!(["sync error"]));
+    assert_eq!(row(&report, "counters")["problems"], serde_json::json!(["no subscription"]));
+    let absences = &row(&report, "absences")["sync"];
+    assert_eq!(absences["errorRuns"], 2);
+    assert!(absences["lastError"].as_str().unwrap().contains("deltaToken=[redacted])"), "{absences}");
+    for secret in [CURSOR_TOKEN, ERROR_TOKEN] {
+        assert!(!out.contains(secret), "{out}");
+    }
+
+    let (code, text) = cli(&f, &["status"]);
+    assert_eq!(code, 2, "{text}");
+    for secret in [CURSOR_TOKEN, ERROR_TOKEN] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    insta::with_settings!({ filters => snapshot_filters() }, {
+        insta::assert_snapshot!("status_sync_unhealthy", text);
+    });
+
+    // A higher threshold: the 2 h lag is no longer a problem.
+    let (_, out) = cli(&f, &["status", "--json", "--max-lag-seconds", "10000"]);
+    assert_eq!(row(&json(&out), "paid-presences")["problems"], serde_json::json!([]));
+}
+
+// ---- `sync`: Lambda's Invoke API served by a real syncer -------------------------------------
+
+/// Lambda's Invoke API for one function name, running a real syncer on each payload as the
+/// syncer function does: its report, or Lambda's function error for a run that failed.
+struct LambdaServer {
+    url: String,
+    payloads: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LambdaServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Lambda {
+    name: String,
+    syncer: AwsSyncer,
+    payloads: Arc<Mutex<Vec<Value>>>,
+    style: Style,
+}
+
+/// How errors are answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// As Lambda: a failed invocation is 200 with `X-Amz-Function-Error`; an unknown function
+    /// 404 `ResourceNotFoundException`.
+    Lambda,
+    /// As `cargo lambda watch` (the local stack): a failed invocation is 500 with the error as
+    /// the body, its type the handler's Rust type name; an unknown function 404 "Missing
+    /// function".
+    CargoLambdaWatch,
+}
+
+impl LambdaServer {
+    async fn start(stack: &Stack, name: &str, vars: &[(&str, &str)]) -> LambdaServer {
+        LambdaServer::start_as(Style::Lambda, stack, name, vars).await
+    }
+
+    async fn start_as(style: Style, stack: &Stack, name: &str, vars: &[(&str, &str)]) -> LambdaServer {
+        let payloads = Arc::new(Mutex::new(Vec::new()));
+        let syncer = stack.syncer(vars);
+        let lambda = Arc::new(Lambda { name: name.into(), syncer, payloads: payloads.clone(), style });
+        let app = axum::Router::new()
+            .route("/2015-03-31/functions/{name}/invocations", axum::routing::post(invoke))
+            .with_state(lambda);
+        let (addr, task) = harness::serve_on_loopback(app, 0).await;
+        LambdaServer { url: format!("http://{addr}"), payloads, task }
+    }
+
+    fn payloads(&self) -> Vec<Value> {
+        self.payloads.lock().unwrap().clone()
+    }
+}
+
+async fn invoke(
+    State(lambda): State<Arc<Lambda>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let watch = lambda.style == Style::CargoLambdaWatch;
+    if name != lambda.name && watch {
+        let detail = "that function doesn't exist as a binary in your project. Available functions: {\"syncer\"}";
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({ "detail": detail, "title": "Missing function" })),
+        )
+            .into_response();
+    }
+    if name != lambda.name {
+        let message = format!("Function not found: arn:aws:lambda:us-east-1:123456789012:function:{name}");
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            [("x-amzn-ErrorType", "ResourceNotFoundException")],
+            axum::Json(serde_json::json!({ "Type": "User", "Message": message })),
+        )
+            .into_response();
+    }
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    lambda.payloads.lock().unwrap().push(payload.clone());
+    let function_error = |error: SyncRunError| {
+        if watch {
+            let error_type = "&alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>";
+            let body = serde_json::json!({ "errorType": error_type, "errorMessage": error.to_string() });
+            return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+        }
+        (
+            [("X-Amz-Function-Error", "Unhandled")],
+            axum::Json(serde_json::json!({ "errorType": error.error_type(), "errorMessage": error.to_string() })),
+        )
+            .into_response()
+    };
+    let Ok(request) = serde_json::from_value::<SyncRequest>(payload) else {
+        return function_error(SyncRunError::UnknownCollections(vec!["(not a sync request)".into()]));
+    };
+    let budget = Budget::new(Utc::now(), None, std::time::Duration::ZERO);
+    match lambda.syncer.run(&request, budget).await {
+        // As the function: a run with a collection in error fails the invocation.
+        Ok(report) if !report.healthy => {
+            function_error(SyncRunError::Failing(report.failing().into_iter().map(str::to_owned).collect()))
+        }
+        Ok(report) => axum::Json(report).into_response(),
+        Err(error) => function_error(error),
+    }
+}
+
+/// The CLI against the stack's table, invoking the syncer at `lambda` (which wins over
+/// `--endpoint-url` for Lambda only: DynamoDB still goes to moto).
+fn sync_command(stack: &Stack, lambda: &LambdaServer, args: &[&str]) -> Command {
+    let mut command = command(&stack.receiver, args);
+    command.env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url).env("SYNCER_FUNCTION", "syncer");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_runs_a_backfill_through_the_deployed_syncer_and_prints_its_report() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 10);
+    stack.simulator.seed("breaks", 5);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    let today = stack.simulator.now().format("%Y-%m-%d").to_string();
+    stack.simulator.change_quietly("clockings", serde_json::json!({"id": 9001, "date": today, "kind": "InOut"}));
+    let lambda = LambdaServer::start(&stack, "syncer", &[]).await;
+
+    let (code, text, stderr) =
+        run(sync_command(&stack, &lambda, &["sync", "clockings", "--reinitialize", "--from", "2025-01-01"])).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert_eq!(
+        lambda.payloads(),
+        [serde_json::json!({"collections": ["clockings"], "reinitialize": true, "from": "2025-01-01"})]
+    );
+    insta::assert_snapshot!("sync_backfill", text);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 11);
+    let state = stack.receiver.item("sync#clockings").await.unwrap();
+    assert_eq!(harness::s(&state, "filter"), "date ge '2025-01-01'");
+
+    // A normal run, as JSON: the report as the syncer returned it.
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["sync", "clockings,breaks", "--json"])).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        lambda.payloads()[1],
+        serde_json::json!({"collections": ["clockings", "breaks"], "reinitialize": false})
+    );
+    let report = json(&out);
+    assert_eq!(keys(&report), ["collections", "healthy"], "no totals without --wait");
+    let first = &report["collections"][0];
+    assert_eq!(
+        keys(first),
+        [
+            "collection",
+            "cursorAgeSeconds",
+            "deltaExpired",
+            "errorRuns",
+            "initialCompletedAt",
+            "lagSeconds",
+            "mode",
+            "outcome",
+            "pages",
+            "phase",
+            "records"
+        ]
+    );
+    assert_eq!((first["collection"].as_str(), first["outcome"].as_str()), (Some("clockings"), Some("complete")));
+    assert!(!out.contains("deltaToken"), "{out}");
+
+    // The copy is complete and current: status agrees.
+    let (code, out) = cli(&stack.receiver, &["status", "--json", "--collections", "clockings,breaks"]);
+    assert_eq!(code, 0, "{out}");
+    let report = json(&out);
+    let clockings = &row(&report, "clockings")["sync"];
+    assert_eq!(
+        (clockings["phase"].as_str(), clockings["initialLoad"]["complete"].as_bool()),
+        (Some("incremental"), Some(true))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_wait_invokes_again_until_every_collection_is_complete() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 30);
+    let lambda = LambdaServer::start(&stack, "syncer", &[("SYNC_MAX_PAGES_PER_RUN", "4")]).await;
+
+    let (code, out, stderr) =
+        run(sync_command(&stack, &lambda, &["sync", "clockings", "--wait", "--pause-seconds", "0", "--json"])).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    assert!(stderr.is_empty(), "no progress bar off a terminal: {stderr:?}");
+    let report = json(&out);
+    // 30 records, 3 per page with empty pages between: 19 pages, 4 per run.
+    assert_eq!(report["runs"], 5, "{out}");
+    assert_eq!(report["collections"][0]["outcome"], "complete");
+    assert_eq!(report["totals"]["clockings"]["pages"], 19);
+    assert_eq!(report["totals"]["clockings"]["records"]["stored"], 30);
+    assert_eq!(lambda.payloads().len(), 5);
+    assert!(lambda
+        .payloads()
+        .iter()
+        .all(|p| *p == serde_json::json!({"collections": ["clockings"], "reinitialize": false})));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
+
+    // A backfill with --wait, as text: the first run reinitializes, the ones after resume it.
+    let args = ["sync", "clockings", "--reinitialize", "--wait", "--pause-seconds", "0"];
+    let (code, text, _) = run(sync_command(&stack, &lambda, &args)).await;
+    assert_eq!(code, 0, "{text}");
+    let payloads = lambda.payloads();
+    assert_eq!(payloads.len(), 10);
+    assert_eq!(payloads[5]["reinitialize"], true);
+    assert!(payloads[6..].iter().all(|p| p["reinitialize"] == false));
+    insta::assert_snapshot!("sync_wait", text);
+
+    // --max-runs gives up early: exit 2.
+    let args = ["sync", "clockings", "--reinitialize", "--wait", "--pause-seconds", "0", "--max-runs", "2"];
+    let (code, _, stderr) = run(sync_command(&stack, &lambda, &args)).await;
+    assert_eq!(code, 2);
+    assert_eq!(stderr, "protime-webhooks: gave up after 2 runs: clockings not done yet\n");
+
+    // Without --wait, a partial run says how it goes on, and is not unhealthy.
+    let (code, text, _) = run(sync_command(&stack, &lambda, &["sync", "clockings", "--reinitialize"])).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("\nclockings   partial  initial  4      0       6 "), "{text}");
+    assert!(
+        text.ends_with("\nclockings: partial: the next run resumes from its checkpoint (--wait keeps invoking)\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_failures_exit_1_and_a_conflict_exits_2() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 3);
+    let lambda = LambdaServer::start(&stack, "syncer", &[]).await;
+
+    // No function named anywhere.
+    let mut unnamed = command(&stack.receiver, &["sync", "clockings"]);
+    unnamed.env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url);
+    let (code, _, stderr) = run(unnamed).await;
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "protime-webhooks: no syncer function: pass --syncer-function or set SYNCER_FUNCTION\n")
+    );
+
+    // A function that does not exist.
+    let (code, _, stderr) =
+        run(sync_command(&stack, &lambda, &["sync", "clockings", "--syncer-function", "nope"])).await;
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("invoking the syncer function nope") && stderr.contains("ResourceNotFoundException"),
+        "{stderr}"
+    );
+
+    // The function fails: a collection it does not sync.
+    let (code, out, stderr) = run(sync_command(&stack, &lambda, &["sync", "breaks"])).await;
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "protime-webhooks: the syncer function syncer failed: InvalidRequest: the request names collections that \
+         are not configured: breaks\n"
+    );
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["sync", "breaks", "--json"])).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"functionError": "Unhandled", "error": {"errorType": "InvalidRequest",
+            "errorMessage": "the request names collections that are not configured: breaks"}})
+    );
+
+    // A collection in error fails the invocation (as deployed); status then shows the error.
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 403, retry_after_secs: None });
+    let (code, _, stderr) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("CollectionsFailing: collections in error: clockings"), "{stderr}");
+    let (code, out) = cli(&stack.receiver, &["status", "--json", "--collections", "clockings"]);
+    assert_eq!(code, 2);
+    assert!(row(&json(&out), "clockings")["problems"].as_array().unwrap().contains(&serde_json::json!("sync error")));
+
+    // 409: the run answers, the collection ended in conflict: exit 2.
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 409, retry_after_secs: None });
+    let (code, text, _) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
+    assert_eq!(code, 2, "{text}");
+    insta::assert_snapshot!("sync_conflict", text);
+    let (code, _, _) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
+    assert_eq!(code, 0, "the next run completes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_reads_the_answers_of_cargo_lambda_watch_as_the_local_stack_gives_them() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 3);
+    let lambda = LambdaServer::start_as(Style::CargoLambdaWatch, &stack, "syncer", &[]).await;
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["sync", "clockings", "--json"])).await;
+    assert_eq!((code, json(&out)["collections"][0]["outcome"].as_str()), (0, Some("complete")), "{out}");
+
+    let (code, _, stderr) = run(sync_command(&stack, &lambda, &["sync", "breaks"])).await;
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            1,
+            "protime-webhooks: the syncer function syncer failed: the request names collections that are not \
+             configured: breaks\n"
+        ),
+        "a Rust type name is no error type worth printing"
+    );
+    let (code, _, stderr) =
+        run(sync_command(&stack, &lambda, &["sync", "clockings", "--syncer-function", "nope"])).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "protime-webhooks: invoking the syncer function nope: HTTP 404: that function doesn't exist as a binary in \
+         your project. Available functions: {\"syncer\"}\n"
+    );
+}
+
+// ---- `--stack`: resources from a CloudFormation stack's outputs -------------------------------
+
+/// A stack in moto whose outputs name the fixture's resources (literal values, as a deployed
+/// stack's outputs are to the CLI).
+async fn create_stack(f: &ReceiverFixture, syncer: &str) -> String {
+    let name = harness::unique("pw");
+    let outputs = serde_json::json!({
+        "TableName": {"Value": f.table},
+        "QuarantineBucketName": {"Value": f.bucket.clone().unwrap_or_default()},
+        "SyncerFunctionName": {"Value": syncer},
+        "SigningKeySecretArnPattern": {
+            "Value": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{}<collection>", f.prefix)
+        },
+    });
+    let template = serde_json::json!({
+        "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": outputs,
+    });
+    aws_sdk_cloudformation::Client::new(&f.config)
+        .create_stack()
+        .stack_name(&name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("create the stack in moto");
+    name
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stack_outputs_name_the_table_bucket_syncer_and_keys_and_flags_win() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 3);
+    let mut f = ReceiverFixture::with_quarantine(KEY).await;
+    // The stack's resources: the syncer's table, a quarantine bucket, the fixture's keys.
+    f.table = stack.receiver.table.clone();
+    let name = create_stack(&f, "pw-SyncerFunction-X1").await;
+    let lambda = LambdaServer::start(&stack, "pw-SyncerFunction-X1", &[]).await;
+    subscription(&f, Collection::Clockings, WebhookStatus::Enabled, 700).await;
+
+    let mut sync = bare_command();
+    sync.args(["--stack", &name, "sync", "clockings", "--json"]).env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url);
+    let (code, out, stderr) = run(sync).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    assert_eq!(json(&out)["collections"][0]["outcome"], "complete");
+
+    let mut status = bare_command();
+    status.args(["--stack", &name, "status", "--json"]);
+    let (code, out, stderr) = run(status).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    let report = json(&out);
+    let clockings = row(&report, "clockings");
+    assert_eq!(
+        (clockings["quarantinedLast24h"].as_u64(), clockings["sync"]["phase"].as_str()),
+        (Some(0), Some("incremental"))
+    );
+
+    // The key prefix comes from SigningKeySecretArnPattern.
+    let body = std::env::temp_dir().join(harness::unique("cli-stack-body"));
+    std::fs::write(&body, b"{}").unwrap();
+    let signature = protime_webhooks::receiver::signature::authorization_header(
+        &protime_webhooks::receiver::signature::SigningKey::new(KEY),
+        b"{}",
+    );
+    let mut verify = bare_command();
+    verify.args(["--stack", &name, "verify", "clockings", "--body", body.to_str().unwrap(), "--signature", &signature]);
+    assert_eq!(run(verify).await.1, "the signature matches the current key\n");
+
+    // An explicit flag (or variable) wins over the stack's output.
+    let mut other = bare_command();
+    other
+        .args(["--stack", &name, "--syncer-function", "nope", "sync", "clockings"])
+        .env("AWS_ENDPOINT_URL_LAMBDA", &lambda.url);
+    let (code, _, stderr) = run(other).await;
+    assert!(code == 1 && stderr.contains("function nope"), "{stderr}");
+    let mut other = bare_command();
+    other.args(["--stack", &name, "status"]).env("TABLE_NAME", "no-such-table");
+    let (code, _, stderr) = run(other).await;
+    assert!(code == 1 && stderr.contains("ResourceNotFound"), "{stderr}");
+
+    let mut missing = bare_command();
+    missing.args(["--stack", "no-such-stack", "status"]);
+    let (code, _, stderr) = run(missing).await;
+    assert!(
+        code == 1 && stderr.starts_with("protime-webhooks: reading the outputs of stack no-such-stack: "),
+        "{stderr}"
     );
 }

@@ -4,4 +4,5 @@ pub mod get;
 pub mod quarantine;
 pub mod send;
 pub mod status;
+pub mod sync;
 pub mod verify;

@@ -69,11 +69,15 @@ async fn list(
     since: Option<DateTime<Utc>>,
 ) -> Result<Health, CliError> {
     let (s3, bucket) = (context.s3(), context.bucket()?);
+    let objects: Vec<_> = quarantined_under(context, &prefix_of(collection))
+        .await?
+        .into_iter()
+        .filter(|object| since.is_none_or(|since| object.kept_at.is_some_and(|k| k >= since)))
+        .collect();
+    let bar = output::progress(context.global.json, Some(objects.len() as u64), "reading the metadata");
     let mut entries = Vec::new();
-    for object in quarantined_under(context, &prefix_of(collection)).await? {
-        if since.is_some_and(|since| object.kept_at.is_none_or(|k| k < since)) {
-            continue;
-        }
+    for object in objects {
+        bar.inc(1);
         let head = s3
             .head_object()
             .bucket(bucket)
@@ -91,6 +95,7 @@ async fn list(
             "recordId": metadata.get("record-id"),
         }));
     }
+    bar.finish_and_clear();
     if context.global.json {
         output::json(&json!({ "bucket": bucket, "objects": entries }));
     } else if entries.is_empty() {
@@ -161,7 +166,10 @@ async fn replay(
     let store = DynamoRecordStore::new(context.dynamodb(), context.table()?);
     let mut reports = Vec::new();
     let mut healthy = true;
+    let bar =
+        output::progress(context.global.json, Some(keys.len() as u64), if dry_run { "checking" } else { "replaying" });
     for key in keys {
+        bar.inc(1);
         let tags =
             s3.get_object_tagging().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading tags", e))?;
         if let Some(at) = tags.tag_set().iter().find(|t| t.key() == REPLAYED_TAG) {
@@ -206,6 +214,7 @@ async fn replay(
             }
         }
     }
+    bar.finish_and_clear();
     if context.global.json {
         output::json(&json!({ "dryRun": dry_run, "objects": reports }));
     } else {

@@ -1,29 +1,49 @@
-//! `status`: is every subscription alive, and has anything been quarantined?
+//! `status`: is every subscription alive, is the copy complete and current, and has anything
+//! been quarantined?
 
-use crate::context::{quarantined_under, CliError, Context};
+use crate::context::{aws_error, quarantined_under, CliError, Context};
 use crate::output;
 use crate::Health;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use protime_webhooks::protime::WebhookStatus;
+use protime_webhooks::records::item::attr;
 use protime_webhooks::renewer::plan::SubscriptionState;
 use protime_webhooks::renewer::state::{DynamoSubscriptionStore, SubscriptionStore};
+use protime_webhooks::sync::plan::{lag_seconds, CollectionPlan};
+use protime_webhooks::sync::state::{state_from_item, sync_key, Phase, SyncMode, SyncState};
 use protime_webhooks::Collection;
 use serde_json::json;
+use std::collections::HashMap;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Collections to report (default: every collection with a subscription item).
+    /// Collections to report (default: every collection with a subscription or a sync item).
     #[arg(long, value_delimiter = ',')]
     collections: Vec<Collection>,
     /// A subscription expiring within this many hours is unhealthy (the renewer's window).
     #[arg(long, default_value_t = 48)]
     renew_before_hours: i64,
+    /// A copy not complete for longer than this is unhealthy (the stack's SyncLagAlarmSeconds).
+    #[arg(long, default_value_t = 2700)]
+    max_lag_seconds: i64,
+    /// How often list collections are listed again (the syncer's LIST_SYNC_INTERVAL_HOURS):
+    /// their lag counts only past it.
+    #[arg(long, default_value_t = 24)]
+    list_interval_hours: i64,
+}
+
+/// A collection's sync item as read.
+enum SyncItem {
+    Read(Box<SyncState>),
+    Unreadable(String),
 }
 
 /// One row of the report.
 struct Row {
     collection: Collection,
     state: Option<SubscriptionState>,
+    sync: Option<SyncItem>,
     quarantined: Option<usize>,
     problems: Vec<&'static str>,
 }
@@ -33,32 +53,86 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let store = DynamoSubscriptionStore::new(context.dynamodb(), context.table()?);
     let asked = if args.collections.is_empty() { Collection::ALL.to_vec() } else { args.collections.clone() };
     let states = store.load(&asked).await.map_err(|e| CliError::Aws(e.to_string()))?;
+    let mut syncs = load_sync_items(context, &asked).await?;
+    let shown: Vec<Collection> = asked
+        .into_iter()
+        .filter(|c| !args.collections.is_empty() || states.contains_key(c) || syncs.contains_key(c))
+        .collect();
+    let bar = output::progress(context.global.json, Some(shown.len() as u64), "reading the quarantine");
     let mut rows = Vec::new();
-    for collection in asked {
+    for collection in shown {
         let state = states.get(&collection).cloned();
-        if state.is_none() && args.collections.is_empty() {
-            continue;
-        }
+        let sync = syncs.remove(&collection);
         let quarantined = match &context.global.bucket {
             Some(_) => Some(quarantined_since(context, collection, now - Duration::hours(24)).await?),
             None => None,
         };
-        let problems = problems(state.as_ref(), now, Duration::hours(args.renew_before_hours));
-        rows.push(Row { collection, state, quarantined, problems });
+        bar.inc(1);
+        let mut problems = problems(state.as_ref(), now, Duration::hours(args.renew_before_hours));
+        problems.extend(sync_problems(sync.as_ref(), &args, now));
+        rows.push(Row { collection, state, sync, quarantined, problems });
     }
+    bar.finish_and_clear();
     let healthy = !rows.is_empty() && rows.iter().all(|r| r.problems.is_empty());
     if context.global.json {
-        let collections: Vec<_> = rows.iter().map(|r| row_json(r, now)).collect();
+        let collections: Vec<_> = rows.iter().map(|r| row_json(r, &args, now)).collect();
         output::json(&json!({ "healthy": healthy, "collections": collections }));
     } else if rows.is_empty() {
-        println!("{}", output::alarm("no subscriptions yet: has the renewer run?"));
+        println!("{}", output::alarm("no subscriptions and no sync state yet: have the renewer and the syncer run?"));
     } else {
-        print_table(&rows, now);
+        print_table(&rows, &args, now);
     }
     Ok(if healthy { Health::Healthy } else { Health::Unhealthy })
 }
 
-/// What makes a row unhealthy.
+/// The `sync#<collection>` items of `collections` (one BatchGetItem; unprocessed keys again).
+async fn load_sync_items(
+    context: &Context,
+    collections: &[Collection],
+) -> Result<HashMap<Collection, SyncItem>, CliError> {
+    let table = context.table()?;
+    let by_key: HashMap<String, Collection> = collections.iter().map(|&c| (sync_key(c), c)).collect();
+    let mut found = HashMap::new();
+    let keys: Vec<_> =
+        by_key.keys().map(|k| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(k.clone()))])).collect();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let mut request = KeysAndAttributes::builder()
+        .set_keys(Some(keys))
+        .consistent_read(true)
+        .build()
+        .map_err(|e| CliError::Aws(e.to_string()))?;
+    let client = context.dynamodb();
+    for round in 0..5u32 {
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+        }
+        let answer = client
+            .batch_get_item()
+            .request_items(table, request.clone())
+            .send()
+            .await
+            .map_err(|e| aws_error("reading the sync state", e))?;
+        for item in answer.responses.unwrap_or_default().remove(table).unwrap_or_default() {
+            let Some(&collection) = item.get(attr::PK).and_then(|v| v.as_s().ok()).and_then(|pk| by_key.get(pk)) else {
+                continue;
+            };
+            let read = match state_from_item(item) {
+                Ok(state) => SyncItem::Read(Box::new(state)),
+                Err(e) => SyncItem::Unreadable(e.to_string()),
+            };
+            found.insert(collection, read);
+        }
+        match answer.unprocessed_keys.and_then(|mut u| u.remove(table)) {
+            Some(rest) if !rest.keys().is_empty() => request = rest,
+            _ => return Ok(found),
+        }
+    }
+    Err(CliError::Aws("reading the sync state: the table kept some keys unprocessed".into()))
+}
+
+/// What makes a row's subscription unhealthy.
 fn problems(state: Option<&SubscriptionState>, now: DateTime<Utc>, window: Duration) -> Vec<&'static str> {
     let Some(state) = state else { return vec!["no subscription"] };
     let mut problems = Vec::new();
@@ -79,6 +153,58 @@ fn problems(state: Option<&SubscriptionState>, now: DateTime<Utc>, window: Durat
     problems
 }
 
+/// What makes a row's sync unhealthy: an error recorded by the last run(s), or a copy not
+/// complete for longer than the alarm's threshold. An initial load still running is not.
+fn sync_problems(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> Vec<&'static str> {
+    match sync {
+        None => Vec::new(),
+        Some(SyncItem::Unreadable(_)) => vec!["sync state unreadable"],
+        Some(SyncItem::Read(state)) => {
+            let mut problems = Vec::new();
+            if state.error_runs >= 1 && state.last_error.is_some() {
+                problems.push("sync error");
+            }
+            if lag(state, args, now).is_some_and(|lag| lag > args.max_lag_seconds) {
+                problems.push("lagging");
+            }
+            problems
+        }
+    }
+}
+
+/// Seconds since the copy was last complete, as the syncer's `SyncLagSeconds` counts them.
+fn lag(state: &SyncState, args: &Args, now: DateTime<Utc>) -> Option<i64> {
+    let plan = CollectionPlan {
+        mode: state.mode.unwrap_or(SyncMode::Delta),
+        filter_template: None,
+        list_interval: Duration::hours(args.list_interval_hours),
+    };
+    lag_seconds(state, &plan, now)
+}
+
+/// Another invocation holds the collection's lease right now.
+fn running(state: &SyncState, now: DateTime<Utc>) -> bool {
+    state.lease_until.is_some_and(|until| until >= now.timestamp_millis())
+}
+
+fn initial_complete(state: &SyncState) -> bool {
+    state.phase != Some(Phase::Initial) && state.initial_completed_at.is_some()
+}
+
+fn mode_name(mode: SyncMode) -> &'static str {
+    match mode {
+        SyncMode::Delta => "delta",
+        SyncMode::List => "list",
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Initial => "initial",
+        Phase::Incremental => "incremental",
+    }
+}
+
 fn time(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
@@ -87,7 +213,35 @@ fn hours_left(state: &SubscriptionState, now: DateTime<Utc>) -> Option<f64> {
     state.valid_until.map(|t| ((t - now).num_minutes() as f64 / 60.0 * 10.0).round() / 10.0)
 }
 
-fn row_json(row: &Row, now: DateTime<Utc>) -> serde_json::Value {
+/// The `sync` object of a row: `null` without a sync item. Never the cursor (it holds a delta
+/// token) nor the lease owner.
+fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
+    let Some(SyncItem::Read(state)) = sync else { return serde_json::Value::Null };
+    let complete = initial_complete(state);
+    json!({
+        "mode": state.mode.map(mode_name),
+        "phase": state.phase.map(phase_name),
+        "filter": state.filter,
+        "from": state.from.map(|d| d.format("%Y-%m-%d").to_string()),
+        "initialLoad": {
+            "complete": complete,
+            "startedAt": time(state.started_at),
+            "completedAt": time(state.initial_completed_at),
+            "pages": (!complete).then_some(state.pages),
+            "stored": (!complete).then_some(state.records.stored),
+        },
+        "lastSyncedAt": time(state.last_synced_at),
+        "lagSeconds": lag(state, args, now),
+        "cursorAt": time(state.cursor_at),
+        "running": running(state, now),
+        "lastError": state.last_error.as_deref().map(output::redact),
+        "lastErrorAt": time(state.last_error_at),
+        "errorRuns": state.error_runs,
+        "deltaExpiredAt": time(state.delta_expired_at),
+    })
+}
+
+fn row_json(row: &Row, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
     let state = row.state.clone().unwrap_or_default();
     json!({
         "collection": row.collection.as_str(),
@@ -102,10 +256,36 @@ fn row_json(row: &Row, now: DateTime<Utc>) -> serde_json::Value {
         "lastError": state.last_error,
         "lastEventAt": time(state.last_event_at),
         "quarantinedLast24h": row.quarantined,
+        "sync": sync_json(row.sync.as_ref(), args, now),
     })
 }
 
-fn print_table(rows: &[Row], now: DateTime<Utc>) {
+/// The text cells of a row's sync: mode/phase, initial load, lag.
+fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [String; 3] {
+    let dash = || "-".to_owned();
+    let state = match sync {
+        None => return [dash(), dash(), dash()],
+        Some(SyncItem::Unreadable(_)) => return ["unreadable".into(), dash(), dash()],
+        Some(SyncItem::Read(state)) => state,
+    };
+    let mode = match (state.mode, state.phase) {
+        (Some(mode), Some(phase)) => format!("{}/{}", mode_name(mode), phase_name(phase)),
+        (Some(mode), None) => format!("{}/pending", mode_name(mode)),
+        (None, _) => "pending".to_owned(),
+    };
+    let initial = if initial_complete(state) {
+        "complete".to_owned()
+    } else if state.phase == Some(Phase::Initial) {
+        let running = if running(state, now) { " (running)" } else { "" };
+        format!("{} pages, {} stored{running}", state.pages, state.records.stored)
+    } else {
+        "not started".to_owned()
+    };
+    let lag = lag(state, args, now).map(output::duration).unwrap_or_else(dash);
+    [mode, initial, lag]
+}
+
+fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
     let header = [
         "COLLECTION",
         "STATUS",
@@ -115,6 +295,9 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
         "LAST RENEWAL",
         "LAST EVENT",
         "QUARANTINED 24H",
+        "SYNC",
+        "INITIAL LOAD",
+        "LAG",
         "PROBLEMS",
     ];
     let cells: Vec<Vec<String>> = rows
@@ -122,7 +305,7 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
         .map(|row| {
             let state = row.state.clone().unwrap_or_default();
             let dash = || "-".to_owned();
-            vec![
+            let mut cells = vec![
                 row.collection.as_str().to_owned(),
                 state.status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(dash),
                 state.webhook_id.clone().unwrap_or_else(dash),
@@ -131,8 +314,10 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
                 time(state.last_renewed_at).unwrap_or_else(dash),
                 time(state.last_event_at).unwrap_or_else(dash),
                 row.quarantined.map(|n| n.to_string()).unwrap_or_else(dash),
-                if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") },
-            ]
+            ];
+            cells.extend(sync_cells(row.sync.as_ref(), args, now));
+            cells.push(if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") });
+            cells
         })
         .collect();
     let unhealthy: Vec<bool> = rows.iter().map(|r| !r.problems.is_empty()).collect();
@@ -140,6 +325,19 @@ fn print_table(rows: &[Row], now: DateTime<Utc>) {
     for row in rows {
         if let Some(error) = row.state.as_ref().and_then(|s| s.last_error.as_deref()) {
             println!("{}: last error: {error}", row.collection);
+        }
+        match &row.sync {
+            Some(SyncItem::Read(state)) if state.error_runs >= 1 => {
+                if let Some(error) = &state.last_error {
+                    let runs =
+                        if state.error_runs == 1 { "1 run".to_owned() } else { format!("{} runs", state.error_runs) };
+                    println!("{}: sync error ({runs} in a row): {}", row.collection, output::redact(error));
+                }
+            }
+            Some(SyncItem::Unreadable(why)) => {
+                println!("{}: sync state unreadable: {}", row.collection, output::redact(why))
+            }
+            _ => {}
         }
     }
 }

@@ -23,7 +23,9 @@ fn time_left(deadline: SystemTime) -> Option<Duration> {
     deadline.duration_since(SystemTime::now()).ok().filter(|left| !left.is_zero())
 }
 
-async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Result<SyncReport, Error> {
+/// Errors are [`SyncRunError`], so Lambda reports their stable `errorType` (alarms and the CLI
+/// read it), never a Rust type name.
+async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Result<SyncReport, SyncRunError> {
     let request = request(event.payload)?;
     let left = time_left(event.context.deadline());
     let budget = Budget::new(chrono::Utc::now(), left, syncer.config.deadline_margin);
@@ -42,7 +44,7 @@ async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Re
     if !report.healthy {
         // A failed invocation is what the alarms and the schedule's retry policy watch.
         let failing = report.failing().into_iter().map(str::to_owned).collect();
-        return Err(Box::new(SyncRunError::Failing(failing)));
+        return Err(SyncRunError::Failing(failing));
     }
     Ok(report)
 }

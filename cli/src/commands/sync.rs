@@ -1,0 +1,323 @@
+//! `sync COLLECTION… [--from DATE] [--reinitialize] [--wait]`: asks the deployed syncer for a run
+//! (or a manual backfill) with Lambda Invoke and prints its report.
+//!
+//! The payload is the syncer's manual request, `{"collections":[…],"reinitialize":bool,
+//! "from":"YYYY-MM-DD"}`. With `--wait`, while a collection ends `partial` (page budget or
+//! deadline) or `busy` (another invocation holds its lease), the syncer is invoked again for a
+//! normal run of the same collections, until every one has ended otherwise.
+
+use crate::context::{aws_error, CliError, Context};
+use crate::output;
+use crate::Health;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use chrono::NaiveDate;
+use protime_webhooks::sync::apply::RecordCounts;
+use protime_webhooks::Collection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The pause of `--wait` when every collection still to do is busy.
+const BUSY_PAUSE_SECONDS: u64 = 30;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The collections to sync (configured in the syncer's COLLECTIONS); commas or spaces.
+    #[arg(required = true, num_args = 1.., value_delimiter = ',')]
+    collections: Vec<Collection>,
+    /// Start the collections' initial load again (a manual backfill); unchanged records are
+    /// skipped.
+    #[arg(long)]
+    reinitialize: bool,
+    /// The backfill's start date (YYYY-MM-DD) instead of the syncer's SYNC_FROM.
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "reinitialize")]
+    from: Option<NaiveDate>,
+    /// Invoke again (a normal run) while any collection ends partial or busy, then print the
+    /// last report and the records of all runs.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds between invocations with --wait (at least 30 while every collection left is
+    /// busy: another invocation holds it).
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    pause_seconds: u64,
+    /// With --wait: give up after this many invocations (exit 2 if a collection is still partial
+    /// or busy).
+    #[arg(long, value_name = "N", requires = "wait")]
+    max_runs: Option<u32>,
+}
+
+/// A collection's part of the syncer's report, as far as the CLI reads it (unknown fields are
+/// kept in the JSON output, which is the report as returned).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct CollectionRun {
+    collection: String,
+    phase: Option<String>,
+    outcome: String,
+    pages: u64,
+    records: RecordCounts,
+    lag_seconds: Option<i64>,
+    delta_expired: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct Report {
+    collections: Vec<CollectionRun>,
+}
+
+/// What the syncer answered.
+enum Answer {
+    Report(Value, Report),
+    /// `X-Amz-Function-Error` (the payload is `{"errorType","errorMessage"}`).
+    Failed(String, Value),
+}
+
+/// Pages and records of a collection over every run.
+#[derive(Debug, Clone, Default)]
+struct Total {
+    collection: String,
+    pages: u64,
+    records: RecordCounts,
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
+    let function = context.syncer_function()?.to_owned();
+    let client = context.lambda();
+    let json_out = context.global.json;
+    let names: Vec<&str> = args.collections.iter().map(|c| c.as_str()).collect();
+    let mut payload = request(&names, args.reinitialize, args.from);
+    let bar = output::progress(json_out, None, &format!("invoking {function}"));
+    let mut runs = 0u32;
+    let mut totals: Vec<Total> = Vec::new();
+    let (raw, report) = loop {
+        runs += 1;
+        bar.set_message(format!("run {runs}: waiting for {function}"));
+        let (raw, report) = match invoke(&client, &function, &payload).await {
+            Ok(Answer::Report(raw, report)) => (raw, report),
+            Ok(Answer::Failed(kind, mut error)) => {
+                bar.finish_and_clear();
+                return Err(function_failed(&function, &kind, &mut error, json_out));
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+        };
+        add(&mut totals, &report);
+        let again = pending(&report);
+        if !args.wait || again.is_empty() || args.max_runs.is_some_and(|max| runs >= max) {
+            break (raw, report);
+        }
+        // Only busy collections: another invocation (the schedule) holds them until it ends;
+        // asking every few seconds would only add invocations.
+        let only_busy =
+            report.collections.iter().filter(|c| again.contains(&c.collection)).all(|c| c.outcome == "busy");
+        let pause = if only_busy { args.pause_seconds.max(BUSY_PAUSE_SECONDS) } else { args.pause_seconds };
+        bar.set_message(format!(
+            "run {runs}: {} not done yet ({}); again in {pause}s",
+            again.join(", "),
+            progress_of(&totals),
+        ));
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+        payload = request(&names, false, None);
+    };
+    bar.finish_and_clear();
+    let failed: Vec<&CollectionRun> =
+        report.collections.iter().filter(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
+    let unfinished = args.wait && !pending(&report).is_empty();
+    if json_out {
+        let mut out = raw;
+        output::redact_json(&mut out);
+        if args.wait {
+            if let Value::Object(map) = &mut out {
+                map.insert("runs".into(), json!(runs));
+                map.insert("totals".into(), totals_json(&totals));
+            }
+        }
+        output::json(&out);
+    } else {
+        print_report(&report, args.wait);
+        if args.wait {
+            print_totals(&totals, runs);
+        }
+    }
+    if unfinished {
+        eprintln!("protime-webhooks: gave up after {runs} runs: {} not done yet", pending(&report).join(", "));
+    }
+    Ok(if failed.is_empty() && !unfinished { Health::Healthy } else { Health::Unhealthy })
+}
+
+/// The syncer's manual request (`from` only when given).
+fn request(collections: &[&str], reinitialize: bool, from: Option<NaiveDate>) -> Value {
+    let mut payload = json!({ "collections": collections, "reinitialize": reinitialize });
+    if let Some(from) = from {
+        payload["from"] = json!(from.format("%Y-%m-%d").to_string());
+    }
+    payload
+}
+
+/// One synchronous invoke (RequestResponse) with `payload`.
+async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Answer, CliError> {
+    let sent = client
+        .invoke()
+        .function_name(function)
+        .invocation_type(InvocationType::RequestResponse)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(SdkError::ServiceError(service)) => {
+            let body = service.raw().body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
+            // `cargo lambda watch` answers a failed invocation 500 with the function's error as
+            // the body, where Lambda answers 200 with `X-Amz-Function-Error`.
+            if let Some(error) = body.as_ref().filter(|b| b.get("errorMessage").is_some()) {
+                return Ok(Answer::Failed("Unhandled".into(), error.clone()));
+            }
+            let status = service.raw().status().as_u16();
+            let error = service.err();
+            let code = error.code().map(str::to_owned).unwrap_or_else(|| format!("HTTP {status}"));
+            let message = error.message().map(str::to_owned).or_else(|| {
+                let body = body?;
+                ["message", "Message", "detail", "title"].iter().find_map(|k| body.get(*k)?.as_str().map(str::to_owned))
+            });
+            let message = message.map(|m| format!(": {}", output::redact(&m))).unwrap_or_default();
+            return Err(CliError::Aws(format!("invoking the syncer function {function}: {code}{message}")));
+        }
+        Err(other) => return Err(aws_error(&format!("invoking the syncer function {function}"), other)),
+    };
+    let bytes = answer.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+    let body: Value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    if let Some(kind) = answer.function_error() {
+        return Ok(Answer::Failed(kind.to_owned(), body));
+    }
+    let report = serde_json::from_value::<Report>(body.clone()).map_err(|e| {
+        CliError::Aws(format!("the syncer function {function} answered something that is not a sync report: {e}"))
+    })?;
+    Ok(Answer::Report(body, report))
+}
+
+/// The error of a failed invocation: its type (when it is a name) and message, redacted; also
+/// as JSON on standard output in `--json` mode.
+fn function_failed(function: &str, kind: &str, error: &mut Value, json_out: bool) -> CliError {
+    output::redact_json(error);
+    if json_out {
+        output::json(&json!({ "functionError": kind, "error": error }));
+    }
+    let message = match error.get("errorMessage").and_then(Value::as_str) {
+        Some(message) => message.to_owned(),
+        None => error.as_str().map(str::to_owned).unwrap_or_else(|| error.to_string()),
+    };
+    // A handler returning a boxed error reports its Rust type name: no help to anyone.
+    let error_type = error
+        .get("errorType")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_'));
+    let named = error_type.map(|t| format!("{t}: ")).unwrap_or_default();
+    let hint = if message.starts_with("collections in error") {
+        " (`protime-webhooks status` shows each collection's sync error)"
+    } else {
+        ""
+    };
+    CliError::Function(format!("the syncer function {function} failed: {named}{message}{hint}"))
+}
+
+/// The collections a `--wait` invokes again for: their run stopped early, or another
+/// invocation held them.
+fn pending(report: &Report) -> Vec<String> {
+    report
+        .collections
+        .iter()
+        .filter(|c| matches!(c.outcome.as_str(), "partial" | "busy"))
+        .map(|c| c.collection.clone())
+        .collect()
+}
+
+fn add(totals: &mut Vec<Total>, report: &Report) {
+    for run in &report.collections {
+        let index = match totals.iter().position(|t| t.collection == run.collection) {
+            Some(index) => index,
+            None => {
+                totals.push(Total { collection: run.collection.clone(), ..Default::default() });
+                totals.len() - 1
+            }
+        };
+        totals[index].pages += run.pages;
+        totals[index].records += run.records;
+    }
+}
+
+/// `12 pages, 30 stored so far`, over every collection.
+fn progress_of(totals: &[Total]) -> String {
+    let pages: u64 = totals.iter().map(|t| t.pages).sum();
+    let stored: u64 = totals.iter().map(|t| t.records.stored).sum();
+    format!("{pages} pages, {stored} stored so far")
+}
+
+fn totals_json(totals: &[Total]) -> Value {
+    let map: serde_json::Map<String, Value> =
+        totals.iter().map(|t| (t.collection.clone(), json!({ "pages": t.pages, "records": t.records }))).collect();
+    Value::Object(map)
+}
+
+fn print_report(report: &Report, waited: bool) {
+    let dash = || "-".to_owned();
+    let header = ["COLLECTION", "OUTCOME", "PHASE", "PAGES", "STORED", "DUPLICATE", "DELETED", "LAG", "ERROR"];
+    let rows: Vec<Vec<String>> = report
+        .collections
+        .iter()
+        .map(|c| {
+            vec![
+                c.collection.clone(),
+                c.outcome.clone(),
+                c.phase.clone().unwrap_or_else(dash),
+                c.pages.to_string(),
+                c.records.stored.to_string(),
+                c.records.duplicate.to_string(),
+                c.records.deleted.to_string(),
+                c.lag_seconds.map(output::duration).unwrap_or_else(dash),
+                c.error.as_deref().map(output::redact).unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    let unhealthy: Vec<bool> =
+        report.collections.iter().map(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
+    output::table(&header, &rows, &unhealthy);
+    for c in &report.collections {
+        if c.delta_expired {
+            println!("{}: the deltaLink had expired (410 Gone): its initial load started again", c.collection);
+        }
+        match c.outcome.as_str() {
+            "partial" if !waited => {
+                println!("{}: partial: the next run resumes from its checkpoint (--wait keeps invoking)", c.collection)
+            }
+            "busy" if !waited => println!("{}: busy: another invocation holds its lease", c.collection),
+            _ => {}
+        }
+    }
+}
+
+fn print_totals(totals: &[Total], runs: u32) {
+    println!();
+    println!("{runs} {} in all:", if runs == 1 { "run" } else { "runs" });
+    let header =
+        ["COLLECTION", "PAGES", "FETCHED", "STORED", "DUPLICATE", "STALE", "DELETED", "QUARANTINED", "INVALID"];
+    let rows: Vec<Vec<String>> = totals
+        .iter()
+        .map(|t| {
+            let r = t.records;
+            [t.collection.clone(), t.pages.to_string()]
+                .into_iter()
+                .chain(
+                    [r.fetched, r.stored, r.duplicate, r.stale, r.deleted, r.quarantined, r.invalid]
+                        .map(|n| n.to_string()),
+                )
+                .collect()
+        })
+        .collect();
+    output::table(&header, &rows, &vec![false; rows.len()]);
+}
