@@ -51,6 +51,8 @@ expect=(
   'Enabled*'
   '"healthy":true|"deltaExpired":true'
   '"healthy":true|"collection":"clockings"|"phase":"incremental"'
+  'clockings|breaks|complete|incremental'
+  'delta/incremental|list/incremental|complete'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
 

@@ -341,3 +341,21 @@ async fn without_a_delta_link_the_renewer_lists_the_gap_as_before() {
     assert_eq!(stack.simulator.count("GET", "/delta/clockings"), 0);
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_delta_link_met_by_the_renewer_is_left_for_the_syncer_to_report() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 4);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.disable("clockings");
+    stack.simulator.advance(chrono::Duration::hours(73));
+    stack.simulator.change_quietly("clockings", json!({"id": 6001, "date": today(&stack)}));
+    let report = stack.renew().await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(report.subscriptions[0].resynced.unwrap().stored, 1, "the gap was listed instead");
+    let report = stack.sync(&[]).await;
+    let c = report_of(&report, "clockings");
+    assert!(c.delta_expired, "the syncer meets the 410 itself, and reports it: {c:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 5);
+}

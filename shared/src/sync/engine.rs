@@ -539,10 +539,9 @@ pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Q
             Ok(true) => Ok(Some(report.records)),
             // Not at the end after MAX_ROUND_PAGES: what was applied is stored; list the gap too.
             Ok(false) => Ok(None),
-            Err(Stop::Gone) => {
-                plan::delta_expired(&mut state, budget.now());
-                Ok(None)
-            }
+            // The state is left as it is: the syncer's next run meets the 410 itself, reports
+            // and alarms on it, and loads the collection again.
+            Err(Stop::Gone) => Ok(None),
             Err(Stop::LeaseLost) => return Err(SyncStateError::LeaseLost.to_string()),
             Err(Stop::Conflict) => Ok(None),
             Err(Stop::Failed(message)) => Err(message),
