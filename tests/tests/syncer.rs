@@ -359,3 +359,17 @@ async fn an_expired_delta_link_met_by_the_renewer_is_left_for_the_syncer_to_repo
     assert!(c.delta_expired, "the syncer meets the 410 itself, and reports it: {c:?}");
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limiting_is_waited_out_and_the_load_completes() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 7);
+    stack.simulator.inject_on("/clockings", Fault::Pass);
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 429, retry_after_secs: Some(1) });
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(report_of(&report, "clockings").outcome, Outcome::Complete);
+    let throttled = stack.simulator.seen().iter().filter(|s| s.status == 429).count();
+    assert_eq!(throttled, 1);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 7);
+}
