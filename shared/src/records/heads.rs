@@ -5,6 +5,9 @@
 //! A head that cannot be read (unprocessed after a few rounds, or the read failed) is simply
 //! missing from the answer: that record is written, and the conditional write decides as
 //! always. Reading heads is an optimisation, never a correctness step.
+//!
+//! [`batch_get`], the BatchGetItem with rounds for unprocessed keys, also reads the renewer's
+//! subscription state.
 
 use super::event::RecordId;
 use super::item::{attr, record_key};
@@ -40,7 +43,7 @@ impl DynamoRecordStore {
                 .iter()
                 .map(|key| HashMap::from([(attr::PK.to_owned(), AttributeValue::S((*key).clone()))]))
                 .collect();
-            let mut request = KeysAndAttributes::builder()
+            let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
                 .projection_expression("#pk, #order, #version, #deleted")
                 .expression_attribute_names("#pk", attr::PK)
@@ -49,35 +52,56 @@ impl DynamoRecordStore {
                 .expression_attribute_names("#deleted", attr::DELETED)
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            for round in 0..UNPROCESSED_ROUNDS {
-                if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+            let items = match batch_get(self.client(), self.table(), request, UNPROCESSED_ROUNDS).await {
+                Ok(items) => items,
+                Err((read, e)) => {
+                    tracing::warn!(error = %e, "reading stored heads incompletely; writing the records not read");
+                    read
                 }
-                let answer = match self
-                    .client()
-                    .batch_get_item()
-                    .request_items(self.table(), request.clone())
-                    .send()
-                    .await
-                {
-                    Ok(answer) => answer,
-                    Err(e) => {
-                        tracing::warn!(error = %DisplayErrorContext(e), "reading stored heads failed; writing the page");
-                        break;
-                    }
-                };
-                for item in answer.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-                    let id = item.get(attr::PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| by_key.get(pk));
-                    if let (Some(id), Some(head)) = (id, StoredHead::of(&item)) {
-                        heads.insert((*id).to_owned(), head);
-                    }
-                }
-                match answer.unprocessed_keys.and_then(|mut u| u.remove(self.table())) {
-                    Some(rest) if !rest.keys().is_empty() => request = rest,
-                    _ => break,
+            };
+            for item in items {
+                let id = item.get(attr::PK).and_then(|pk| pk.as_s().ok()).and_then(|pk| by_key.get(pk));
+                if let (Some(id), Some(head)) = (id, StoredHead::of(&item)) {
+                    heads.insert((*id).to_owned(), head);
                 }
             }
         }
         Ok(heads)
     }
+}
+
+/// Why a [`batch_get`] read less than it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BatchGetError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("DynamoDB left keys unprocessed after {0} rounds")]
+    Unprocessed(u32),
+}
+
+/// One BatchGetItem of at most 100 keys of `table`, asking again for the keys DynamoDB leaves
+/// unprocessed (it is throttling) after a growing pause, for at most `rounds` calls. On failure
+/// the items read so far come with the error.
+pub(crate) async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    mut request: KeysAndAttributes,
+    rounds: u32,
+) -> Result<Vec<HashMap<String, AttributeValue>>, (Vec<HashMap<String, AttributeValue>>, BatchGetError)> {
+    let mut items = Vec::new();
+    for round in 0..rounds {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(50 << round)).await;
+        }
+        let answer = match client.batch_get_item().request_items(table, request.clone()).send().await {
+            Ok(answer) => answer,
+            Err(e) => return Err((items, BatchGetError::Failed(DisplayErrorContext(e).to_string()))),
+        };
+        items.extend(answer.responses.unwrap_or_default().remove(table).unwrap_or_default());
+        match answer.unprocessed_keys.and_then(|mut u| u.remove(table)) {
+            Some(rest) if !rest.keys().is_empty() => request = rest,
+            _ => return Ok(items),
+        }
+    }
+    Err((items, BatchGetError::Unprocessed(rounds)))
 }

@@ -7,6 +7,7 @@
 //! plan renews, so a fresh key is stored.
 
 use crate::collection::Collection;
+use crate::records::heads::{batch_get, BatchGetError};
 use crate::records::item::attr;
 pub use crate::records::item::subscription_key;
 use crate::renewer::plan::SubscriptionState;
@@ -16,7 +17,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
 /// BatchGetItem rounds for keys DynamoDB leaves unprocessed, with a growing pause between them.
 const UNPROCESSED_KEY_ROUNDS: u32 = 5;
@@ -111,35 +111,23 @@ impl SubscriptionStore for DynamoSubscriptionStore {
         if keys.is_empty() {
             return Ok(states);
         }
-        let mut request = KeysAndAttributes::builder()
+        let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
             .build()
             .map_err(|e| StateError::Load(e.to_string()))?;
-        for round in 0..UNPROCESSED_KEY_ROUNDS {
-            if round > 0 {
-                // Unprocessed keys mean the table is throttling: back off before asking again.
-                tokio::time::sleep(Duration::from_millis(50 << round)).await;
-            }
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request.clone())
-                .send()
-                .await
-                .map_err(|e| StateError::Load(DisplayErrorContext(e).to_string()))?;
-            for item in answer.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                let collection = item.get(attr::COLLECTION).and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok());
-                if let Some(collection) = collection {
-                    states.insert(collection, state_from_item(item));
-                }
-            }
-            match answer.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
-                Some(rest) if !rest.keys().is_empty() => request = rest,
-                _ => return Ok(states),
+        let items =
+            batch_get(&self.client, &self.table, request, UNPROCESSED_KEY_ROUNDS).await.map_err(|(_, e)| match e {
+                BatchGetError::Failed(message) => StateError::Load(message),
+                BatchGetError::Unprocessed(_) => StateError::UnprocessedKeys,
+            })?;
+        for item in items {
+            let collection = item.get(attr::COLLECTION).and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok());
+            if let Some(collection) = collection {
+                states.insert(collection, state_from_item(item));
             }
         }
-        Err(StateError::UnprocessedKeys)
+        Ok(states)
     }
 
     async fn save(&self, collection: Collection, state: &SubscriptionState) -> Result<(), StateError> {
