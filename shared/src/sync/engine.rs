@@ -116,6 +116,11 @@ impl CollectionReport {
         }
     }
 
+    /// A collection that ended in error before its state was read or worked on.
+    fn failed(collection: Collection, message: impl Into<String>) -> Self {
+        CollectionReport { error: Some(message.into()), ..CollectionReport::new(collection, Outcome::Error) }
+    }
+
     /// Waiting for the baseline: no initial load has completed yet (unknown when the state could
     /// not be read, or another invocation holds it).
     pub fn initial_load_pending(&self) -> bool {
@@ -352,10 +357,8 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
             Ok(None) if request.reinitialize => {
                 // A backfill that did not start must not look like one that did.
                 tracing::error!(collection = %collection, "another invocation is syncing this collection; not reinitialized");
-                let mut report = CollectionReport::new(collection, Outcome::Error);
-                report.error =
-                    Some("another invocation holds the collection's lease: not reinitialized, try again".into());
-                return report;
+                let message = "another invocation holds the collection's lease: not reinitialized, try again";
+                return CollectionReport::failed(collection, message);
             }
             Ok(None) => {
                 tracing::info!(collection = %collection, "another invocation is syncing this collection");
@@ -363,9 +366,7 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
             }
             Err(e) => {
                 tracing::error!(collection = %collection, error = %e, "cannot take the collection's lease");
-                let mut report = CollectionReport::new(collection, Outcome::Error);
-                report.error = Some(e.to_string());
-                return report;
+                return CollectionReport::failed(collection, e.to_string());
             }
         };
         if request.reinitialize {
@@ -374,6 +375,7 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
         }
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let mut report = CollectionReport::new(collection, Outcome::Complete);
+        let sink = Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
         let ended = loop {
             match plan::start(&state, &plan, default_from, budget.now()) {
                 Start::Idle => break Ok(Outcome::Idle),
@@ -386,8 +388,6 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
                     plan::begin(&mut state, &plan, filter, from, link, budget.now());
                 }
             }
-            let sink =
-                Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
             let max_pages = self.config.max_pages_per_run;
             match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
                 Ok(true) => break Ok(Outcome::Complete),
@@ -423,9 +423,7 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
                 plan::failed(&mut state, message, budget.now());
             }
         }
-        state.lease_owner = None;
-        state.lease_until = None;
-        if let Err(e) = self.states.checkpoint(collection, &state, owner).await {
+        if let Err(e) = release(&self.states, collection, &mut state, owner).await {
             tracing::error!(collection = %collection, error = %e, "cannot save the sync state");
             report.outcome = Outcome::Error;
             report.error = Some(e.to_string());
@@ -512,6 +510,18 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
     }
 }
 
+/// Saves the state with the lease cleared: the collection is free for the next invocation.
+async fn release<S: SyncStateStore>(
+    states: &S,
+    collection: Collection,
+    state: &mut SyncState,
+    owner: &str,
+) -> Result<(), SyncStateError> {
+    state.lease_owner = None;
+    state.lease_until = None;
+    states.checkpoint(collection, state, owner).await
+}
+
 /// One delta round for the renewer's recovery of a Disabled subscription: takes the
 /// collection's lease, follows its stored deltaLink to the end (every change since, deletions
 /// included), checkpoints and releases. `Ok(None)` when there is no live deltaLink to follow (no
@@ -549,9 +559,7 @@ pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Q
     } else {
         Ok(None)
     };
-    state.lease_owner = None;
-    state.lease_until = None;
-    states.checkpoint(collection, &state, &owner).await.map_err(|e| e.to_string())?;
+    release(states, collection, &mut state, &owner).await.map_err(|e| e.to_string())?;
     result
 }
 
