@@ -151,19 +151,19 @@ async fn a_delta_round_starts_over_when_its_link_has_expired() {
         sim.change_quietly("clockings", json!({"id": id, "date": today(&sim)}));
     }
     let client = client(&sim);
-    let filter = delta_filter(&sim);
-    let first = client.delta("clockings", Some(&filter), None).await.unwrap();
-    assert_eq!((first.records.len(), first.restarted), (3, false), "initial request: every record");
-    let link = first.delta_link.expect("a deltaLink to store");
+    let initial = || client.list_url("clockings", Some(&delta_filter(&sim)), true);
+    let (first, last, _) = fetch_all(&client, initial()).await;
+    assert_eq!(first.len(), 3, "initial request: every record");
+    let link = last.delta_link.expect("a deltaLink to store");
 
     sim.change_quietly("clockings", json!({"id": 4, "date": today(&sim)}));
-    let second = client.delta("clockings", Some(&filter), Some(&link)).await.unwrap();
-    assert_eq!((second.records.len(), second.restarted), (1, false), "only the change since");
-    let link = second.delta_link.unwrap();
+    let (second, last, _) = fetch_all(&client, link).await;
+    assert_eq!(second.len(), 1, "only the change since");
+    let link = last.delta_link.unwrap();
 
     sim.advance(chrono::Duration::hours(73));
-    let third = client.delta("clockings", Some(&filter), Some(&link)).await.unwrap();
-    assert!(third.restarted, "410 Gone: started over");
-    assert_eq!(third.records.len(), 4);
-    assert!(third.delta_link.is_some());
+    assert_eq!(client.fetch_page(&link).await.unwrap_err(), ProtimeError::DeltaGone, "410 Gone: start over");
+    let (third, last, _) = fetch_all(&client, initial()).await;
+    assert_eq!(third.len(), 4);
+    assert!(last.delta_link.is_some());
 }

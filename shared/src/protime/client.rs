@@ -112,16 +112,6 @@ impl LinksFollowed {
     }
 }
 
-/// The result of [`ProtimeClient::delta`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delta {
-    /// Delta items `{changeType, data}` after a delta link; plain records after an initial request.
-    pub records: Vec<Json>,
-    pub delta_link: Option<String>,
-    /// The stored link had expired and the delta started over from an initial request.
-    pub restarted: bool,
-}
-
 pub struct ProtimeClient {
     http: reqwest::Client,
     api_base: Url,
@@ -305,47 +295,6 @@ impl ProtimeClient {
             _ => None,
         };
         Ok(Page { records, next_link: link("nextLink"), delta_link: link("deltaLink") })
-    }
-
-    /// One delta round for a collection: follows `link` (a stored `deltaLink`) through every
-    /// page, or, with no link or when Protime answers 410 Gone (a link expires 72 h after its
-    /// last use), starts over with a delta initial request. Returns what was fetched and the
-    /// `deltaLink` to store for next time. A 409 (another delta request in progress) is
-    /// returned as [`ProtimeError::DeltaConflict`] for the caller to retry later.
-    pub async fn delta(
-        &self,
-        collection: &str,
-        filter: Option<&str>,
-        link: Option<&str>,
-    ) -> Result<Delta, ProtimeError> {
-        if let Some(link) = link {
-            match self.follow(link.to_owned()).await {
-                Err(ProtimeError::DeltaGone) => {
-                    tracing::info!(collection, "the delta link has expired; starting over");
-                }
-                other => return other.map(|(records, delta_link)| Delta { records, delta_link, restarted: false }),
-            }
-        }
-        let (records, delta_link) = self.follow(self.list_url(collection, filter, true)).await?;
-        Ok(Delta { records, delta_link, restarted: link.is_some() })
-    }
-
-    /// Fetches pages from `link` until one has no `nextLink`; returns the records and its
-    /// `deltaLink`. A link that comes back a second time ends the round with an error.
-    async fn follow(&self, link: String) -> Result<(Vec<Json>, Option<String>), ProtimeError> {
-        let mut records = Vec::new();
-        let mut followed = LinksFollowed::default();
-        let mut next = Some(link);
-        while let Some(current) = next.take() {
-            followed.first_time(&current)?;
-            let page = self.fetch_page(&current).await?;
-            records.extend(page.records);
-            match page.next_link {
-                Some(link) => next = Some(link),
-                None => return Ok((records, page.delta_link)),
-            }
-        }
-        Ok((records, None))
     }
 
     /// Resolves a link: absolute, origin-relative (`/…`) or relative to the API base. Only links
