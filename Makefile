@@ -35,13 +35,16 @@ $(VENV)/.installed: requirements-dev.txt
 	touch $@
 
 ## test: formatting, lints, every test (unit, integration against moto) and the local-stack smoke test
+# --tests: the targets with tests only (there are no doc tests); clippy has already
+# checked that the examples and benchmarks compile, so they are not linked here as well.
 test: setup check lint-template
-	cargo test --workspace --locked
+	cargo test --workspace --locked --tests
 	scripts/smoke-local-stack.sh
 
-## check: formatting and clippy with warnings as errors
+## check: formatting, one feature set for every build, and clippy with warnings as errors
 check:
 	cargo fmt --all --check
+	scripts/check-features.sh
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)

@@ -175,7 +175,7 @@ async fn verify_says_which_key_matched_or_why_none_did_and_never_prints_a_key() 
     let bare = sign(KEY).split_once(' ').unwrap().1.to_owned();
     assert_eq!(cli(&f, &["verify", "clockings", "--body", body_path, "--signature", &bare]).0, 0);
 
-    harness::put_secret(&f.config, &format!("{}clockings", f.prefix), "cli-key-2").await;
+    harness::put_secret(&f.setup, &format!("{}clockings", f.prefix), "cli-key-2").await;
     let (code, out) = cli(&f, &["verify", "clockings", "--body", body_path, "--signature", &sign(KEY), "--json"]);
     assert_eq!((code, json(&out)["matched"].as_str()), (0, Some("previous")));
 

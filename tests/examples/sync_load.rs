@@ -29,7 +29,7 @@ async fn main() {
     // The floor: the same records written straight through the conditional store into an empty
     // table, WRITE_CONCURRENCY at a time, with no Protime and no sync state.
     let table = harness::unique("raw");
-    harness::create_table(&stack.receiver.config, &table).await;
+    harness::create_table(&stack.receiver.setup, &table).await;
     let store = DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(&stack.receiver.config), &table);
     let events: Vec<_> = stack
         .simulator

@@ -17,6 +17,7 @@ pub enum ProxyMode {
 /// An HTTP proxy in front of moto that injects AWS faults.
 pub struct FaultProxy {
     pub addr: std::net::SocketAddr,
+    upstream: String,
     mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -84,10 +85,15 @@ impl FaultProxy {
         }
 
         let mode = std::sync::Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
-        let state: Shared = (upstream, mode.clone(), reqwest::Client::new());
+        let state: Shared = (upstream.clone(), mode.clone(), reqwest::Client::new());
         let app = axum::Router::new().fallback(forward).with_state(state);
         let (addr, server) = crate::serve_on_loopback(app, 0).await;
-        FaultProxy { addr, mode, server }
+        FaultProxy { addr, upstream, mode, server }
+    }
+
+    /// The emulator behind the proxy.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
     }
 
     pub fn endpoint(&self) -> String {

@@ -106,14 +106,32 @@ impl Drop for Moto {
     }
 }
 
-/// SDK configuration for the emulator at `endpoint`, with the production timeouts and retries.
+/// SDK configuration for the emulator at `endpoint`, with the production timeouts and retries:
+/// what the code under test uses.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    emulator_config_loader(endpoint).load().await
+}
+
+/// SDK configuration for setting up a test (tables, secrets, buckets): timeouts far above any
+/// answer moto gives, so a set-up never depends on how warm or busy the machine is.
+pub async fn setup_config(endpoint: &str) -> SdkConfig {
+    emulator_config_loader(endpoint)
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+fn emulator_config_loader(endpoint: &str) -> aws_config::ConfigLoader {
     protime_webhooks::aws::config_loader()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .load()
-        .await
 }
 
 /// A unique suffix so tests sharing one emulator never share a table or secret.
@@ -122,9 +140,11 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
-/// Creates the record table with the key schema the store writes.
+/// Creates the record table with the key schema the store writes; a table that already exists
+/// is fine (a set-up retried after a lost answer meets the table its first attempt made).
+/// Pass a [`setup_config`].
 pub async fn create_table(config: &SdkConfig, name: &str) {
-    aws_sdk_dynamodb::Client::new(config)
+    let created = aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
@@ -133,17 +153,22 @@ pub async fn create_table(config: &SdkConfig, name: &str) {
         )
         .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
         .send()
-        .await
-        .expect("create table");
+        .await;
+    if let Err(error) = created {
+        let exists = error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception());
+        assert!(exists, "create table {name}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&error));
+    }
 }
 
 /// Stores `value` as the secret's new AWSCURRENT version, creating the secret if needed.
+/// Pass a [`setup_config`].
 pub async fn put_secret(config: &SdkConfig, id: &str, value: &str) {
     let client = aws_sdk_secretsmanager::Client::new(config);
-    let put = client.put_secret_value().secret_id(id).secret_string(value).send().await;
-    if put.is_err() {
-        client.create_secret().name(id).secret_string(value).send().await.expect("create secret");
-    }
+    let created = client.create_secret().name(id).secret_string(value).send().await;
+    let Err(error) = created else { return };
+    let exists = error.as_service_error().is_some_and(|e| e.is_resource_exists_exception());
+    assert!(exists, "create secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&error));
+    client.put_secret_value().secret_id(id).secret_string(value).send().await.expect("put secret value");
 }
 
 /// Every item in the table.
@@ -208,19 +233,22 @@ pub fn shared_moto() -> &'static Moto {
     MOTO.get_or_init(Moto::start)
 }
 
-/// Creates an S3 bucket (the quarantine).
+/// Creates an S3 bucket (the quarantine); one this test already owns is fine. Pass a [`setup_config`].
 pub async fn create_bucket(config: &SdkConfig, name: &str) {
-    protime_webhooks::records::quarantine::S3Quarantine::client(config)
-        .create_bucket()
-        .bucket(name)
-        .send()
-        .await
-        .expect("create bucket");
+    let created =
+        protime_webhooks::records::quarantine::S3Quarantine::client(config).create_bucket().bucket(name).send().await;
+    if let Err(error) = created {
+        let ours = error.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you());
+        assert!(ours, "create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(&error));
+    }
 }
 
 /// A receiver wired to its own table and secrets (and quarantine bucket, if any) in an emulator.
 pub struct ReceiverFixture {
+    /// What the receiver's clients use: the production timeouts, maybe through a fault proxy.
     pub config: SdkConfig,
+    /// Straight to the emulator with generous timeouts: for setting up and inspecting.
+    pub setup: SdkConfig,
     pub table: String,
     pub prefix: String,
     pub bucket: Option<String>,
@@ -235,34 +263,44 @@ impl ReceiverFixture {
 
     /// The same, against the emulator at `endpoint`.
     pub async fn on(endpoint: &str, key: &str) -> Self {
-        Self::build(endpoint, key, false).await
+        Self::build(endpoint, endpoint, key, false).await
+    }
+
+    /// The same in the shared emulator, with the receiver (and `config`) talking to it through
+    /// `proxy`. The set-up goes straight to the emulator: a fault meant for the code under test
+    /// never meets the fixture's own requests.
+    pub async fn behind(proxy: &FaultProxy, key: &str) -> Self {
+        Self::build(proxy.upstream(), &proxy.endpoint(), key, false).await
     }
 
     /// A fresh table, key and quarantine bucket, in the shared emulator.
     pub async fn with_quarantine(key: &str) -> Self {
-        Self::build(&shared_moto().endpoint(), key, true).await
+        let endpoint = shared_moto().endpoint();
+        Self::build(&endpoint, &endpoint, key, true).await
     }
 
-    async fn build(endpoint: &str, key: &str, quarantine: bool) -> Self {
+    /// Resources made at `emulator`, the receiver's clients pointed at `endpoint`.
+    async fn build(emulator: &str, endpoint: &str, key: &str, quarantine: bool) -> Self {
+        let setup = setup_config(emulator).await;
         let config = sdk_config(endpoint).await;
         let table = unique("records");
         let prefix = format!("{}/signing-key/", unique("test"));
-        create_table(&config, &table).await;
-        put_secret(&config, &format!("{prefix}clockings"), key).await;
+        create_table(&setup, &table).await;
+        put_secret(&setup, &format!("{prefix}clockings"), key).await;
         let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), prefix.clone());
         let bucket = if quarantine { Some(unique("quarantine")) } else { None };
         if let Some(bucket) = &bucket {
-            create_bucket(&config, bucket).await;
+            create_bucket(&setup, bucket).await;
             receiver_config.quarantine_bucket = Some(bucket.clone());
         }
         let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &config);
-        ReceiverFixture { config, table, prefix, bucket, receiver }
+        ReceiverFixture { config, setup, table, prefix, bucket, receiver }
     }
 
     /// Every quarantined object: (key, bytes, metadata).
     pub async fn quarantined(&self) -> Vec<(String, Vec<u8>, HashMap<String, String>)> {
         let Some(bucket) = &self.bucket else { return Vec::new() };
-        let s3 = protime_webhooks::records::quarantine::S3Quarantine::client(&self.config);
+        let s3 = protime_webhooks::records::quarantine::S3Quarantine::client(&self.setup);
         let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("list quarantine");
         let mut objects = Vec::new();
         for object in listed.contents() {
@@ -280,12 +318,14 @@ impl ReceiverFixture {
         parse_response(self.receiver.handle(request).await)
     }
 
+    /// The stored item `pk`, read straight from the emulator.
     pub async fn item(&self, pk: &str) -> Option<HashMap<String, AttributeValue>> {
-        get_item(&self.config, &self.table, pk).await
+        get_item(&self.setup, &self.table, pk).await
     }
 
+    /// Every stored item, read straight from the emulator.
     pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
-        scan(&self.config, &self.table).await
+        scan(&self.setup, &self.table).await
     }
 }
 

@@ -23,7 +23,7 @@ impl Stack {
         .await;
         let simulator = simulator::Simulator::start(simulator).await;
         let credentials_secret = unique("protime-credentials");
-        put_secret(&receiver.config, &credentials_secret, &simulator.credentials_json()).await;
+        put_secret(&receiver.setup, &credentials_secret, &simulator.credentials_json()).await;
         let vars: HashMap<&str, String> = HashMap::from([
             ("TABLE_NAME", receiver.table.clone()),
             ("SIGNING_KEY_SECRET_PREFIX", receiver.prefix.clone()),
@@ -91,7 +91,7 @@ impl Stack {
         use protime_webhooks::records::{event, json, Source};
         let parsed: protime_webhooks::Collection = collection.parse().expect("a collection");
         let prefix = format!("{collection}#");
-        let items = crate::scan(&self.receiver.config, &self.receiver.table).await;
+        let items = crate::scan(&self.receiver.setup, &self.receiver.table).await;
         let mut live = std::collections::BTreeMap::new();
         let mut tombstones = std::collections::BTreeSet::new();
         for item in items.into_iter().filter(|i| i[attr::PK].as_s().is_ok_and(|pk| pk.starts_with(&prefix))) {
@@ -132,7 +132,7 @@ impl Stack {
 
     /// The key stored in Secrets Manager (AWSCURRENT) for a collection.
     pub async fn stored_key(&self, collection: &str) -> Option<String> {
-        aws_sdk_secretsmanager::Client::new(&self.receiver.config)
+        aws_sdk_secretsmanager::Client::new(&self.receiver.setup)
             .get_secret_value()
             .secret_id(format!("{}{collection}", self.receiver.prefix))
             .version_stage("AWSCURRENT")

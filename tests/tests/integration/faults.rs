@@ -8,7 +8,7 @@ const KEY: &str = "fault-key";
 
 async fn through_proxy() -> (FaultProxy, ReceiverFixture) {
     let proxy = FaultProxy::start(shared_moto().endpoint()).await;
-    let fixture = ReceiverFixture::on(&proxy.endpoint(), KEY).await;
+    let fixture = ReceiverFixture::behind(&proxy, KEY).await;
     (proxy, fixture)
 }
 

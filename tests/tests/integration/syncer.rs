@@ -267,11 +267,11 @@ async fn a_list_sync_of_unchanged_data_makes_no_writes() {
     let relist_every_run = [("LIST_SYNC_INTERVAL_HOURS", "0")];
     let first = stack.sync(&relist_every_run).await;
     assert_eq!(report_of(&first, "people").records.stored, 25);
-    let before = harness::scan(&stack.receiver.config, &stack.receiver.table).await;
+    let before = harness::scan(&stack.receiver.setup, &stack.receiver.table).await;
     let again = stack.sync(&relist_every_run).await;
     let people = report_of(&again, "people");
     assert_eq!((people.outcome, people.records.stored, people.records.duplicate), (Outcome::Complete, 0, 25));
-    let after = harness::scan(&stack.receiver.config, &stack.receiver.table).await;
+    let after = harness::scan(&stack.receiver.setup, &stack.receiver.table).await;
     let records = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
         let mut r: Vec<_> = items.iter().filter(|i| harness::s(i, "pk").starts_with("people#")).cloned().collect();
         r.sort_by_key(|i| harness::s(i, "pk").to_owned());

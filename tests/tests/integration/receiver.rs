@@ -283,7 +283,7 @@ async fn an_oversized_body_is_413() {
 async fn a_key_rotated_while_warm_is_honoured_without_a_restart() {
     let f = ReceiverFixture::new(KEY).await;
     assert_eq!(send_version(&f, 1, "1").await.0, 200, "warms the key cache");
-    put_secret(&f.config, &format!("{}clockings", f.prefix), "webhook-key-2").await;
+    put_secret(&f.setup, &format!("{}clockings", f.prefix), "webhook-key-2").await;
 
     let (status, answer) = f.send(signed("clockings", r#"{"id":1,"changeVersion":"2"}"#, "webhook-key-2")).await;
     assert_eq!((status, outcomes(&answer)), (200, vec!["stored"]));
@@ -313,8 +313,8 @@ async fn nothing_is_acknowledged_while_the_emulator_is_down_and_the_retry_is_sto
 
     // The emulator comes back empty: recreate what the deployment holds, then Protime retries.
     let moto = Moto::start_on(port);
-    harness::create_table(&f.config, &f.table).await;
-    put_secret(&f.config, &format!("{}clockings", f.prefix), KEY).await;
+    harness::create_table(&f.setup, &f.table).await;
+    put_secret(&f.setup, &format!("{}clockings", f.prefix), KEY).await;
     let (status, answer) = f.send(signed("clockings", event, KEY)).await;
     assert_eq!((status, outcomes(&answer)), (200, vec!["stored"]));
     let items: Vec<HashMap<_, _>> = f.items().await;

@@ -1,0 +1,14 @@
+//! The integration tests, one module per part of the system, in one test binary: linked once
+//! (the SDK, axum and the simulator), and sharing one emulator (`harness::shared_moto`).
+//! Run one part with `cargo test -p integration-tests --test integration syncer::`.
+
+mod emulator;
+mod faults;
+mod load;
+mod protime_client;
+mod receiver;
+mod renewer;
+mod secrets;
+mod simulator;
+mod syncer;
+mod template;
