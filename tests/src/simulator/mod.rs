@@ -169,10 +169,13 @@ impl Sim {
         Utc::now() + self.clock_offset
     }
 
-    /// 1 January of the previous year on the simulator's clock: the earliest start a clockings
-    /// or assignments delta accepts.
+    /// 1 January of the previous year: the earliest start a clockings or assignments delta
+    /// accepts. Reckoned on the machine's date, not on the advanced clock: advancing stands for
+    /// time passing for webhooks, tokens and deltas, while the functions under `cargo lambda
+    /// watch` keep the machine's clock. On the advanced clock, `make advance HOURS=721` in
+    /// December would move "the previous year" past the start the syncer (rightly) computes.
     fn earliest_delta_start(&self) -> NaiveDate {
-        let year = self.now().year() - 1;
+        let year = Utc::now().year() - 1;
         NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(NaiveDate::MIN)
     }
 

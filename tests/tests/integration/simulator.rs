@@ -92,7 +92,7 @@ impl Raw {
     }
 }
 
-/// 1 January of the previous year on the simulator's clock.
+/// 1 January of the previous year (the simulator reckons it on the machine's date; these tests do not advance).
 fn earliest(sim: &Simulator) -> NaiveDate {
     NaiveDate::from_ymd_opt(sim.now().year() - 1, 1, 1).unwrap()
 }
