@@ -9,6 +9,8 @@ export SIMULATOR_PORT ?= 5060
 export WATCH_PORT ?= 9000
 # send-event's body, read from the environment by scripts/stack.sh (quotes and $ stay as typed).
 export BODY
+# Each stage of `make test` prints its duration ("stage: NAME N s").
+STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync clean
@@ -26,31 +28,32 @@ setup-sam: .venv-sam/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(STAGE) venv $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 .venv-sam/.installed: requirements-sam.txt
 	python3 -m venv .venv-sam
-	.venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	$(STAGE) venv-sam .venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
 	touch $@
 
 ## test: formatting, lints, every test (unit, integration against moto) and the local-stack smoke test
 # --tests: the targets with tests only (there are no doc tests); clippy has already
 # checked that the examples and benchmarks compile, so they are not linked here as well.
 test: setup check lint-template
-	cargo test --workspace --locked --tests
-	scripts/smoke-local-stack.sh
+	$(STAGE) test-build cargo test --workspace --locked --tests --no-run
+	$(STAGE) test-run cargo test --workspace --locked --tests
+	$(STAGE) smoke scripts/smoke-local-stack.sh
 
 ## check: formatting, one feature set for every build, and clippy with warnings as errors
 check:
 	cargo fmt --all --check
-	scripts/check-features.sh
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(STAGE) features scripts/check-features.sh
+	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
 lint-template: setup setup-sam
-	cfn-lint template.yaml
-	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml
+	$(STAGE) cfn-lint cfn-lint template.yaml
+	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(STAGE) sam-validate .venv-sam/bin/sam validate --lint --template template.yaml
 
 ## run: the local stack (moto, the Protime simulator, cargo lambda watch); Ctrl-C stops it
 run: setup

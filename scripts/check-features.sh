@@ -5,9 +5,9 @@
 # See docs/decisions/0002-one-feature-set-for-every-build.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-features() { cargo tree --locked --offline "$@" --prefix none -f '{p} {f}' | sed 's/ (\*)$//; s/ (proc-macro)$//; s/ *$//' | sort -u; }
+features() { cargo tree --locked "$@" --prefix none -f '{p} {f}' | sed 's/ (\*)$//; s/ (proc-macro)$//; s/ *$//' | sort -u; }
 workspace=$(features --workspace -e normal,build,dev)
-members=$(cargo metadata --locked --offline --no-deps --format-version 1 \
+members=$(cargo metadata --locked --no-deps --format-version 1 \
   | python3 -c 'import json,sys; print("\n".join(p["name"] for p in json.load(sys.stdin)["packages"]))')
 drift=0
 for member in $members; do

@@ -65,8 +65,10 @@ wait_for() { # url, what
 endpoint="http://127.0.0.1:$MOTO_PORT"
 # moto's request log is coloured for a terminal; the file gets plain text.
 # scripts/moto_server.py serializes requests, so conditional writes are atomic as on DynamoDB.
-setsid bash -c 'exec "$0" scripts/moto_server.py "$1" --serve-forever 2>&1 | sed -u "s/\x1b\[[0-9;]*m//g"' \
-  "$PY" "$MOTO_PORT" >"$STATE/moto.log" 2>&1 &
+# MOTO_SERVER_FLAGS: extra launcher options (`--concurrent` only to measure what the lock costs).
+# shellcheck disable=SC2016
+setsid bash -c 'exec "$0" scripts/moto_server.py "$1" --serve-forever $2 2>&1 | sed -u "s/\x1b\[[0-9;]*m//g"' \
+  "$PY" "$MOTO_PORT" "${MOTO_SERVER_FLAGS:-}" >"$STATE/moto.log" 2>&1 &
 pids+=($!)
 wait_for "$endpoint/moto-api/" moto
 

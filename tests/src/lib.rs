@@ -59,9 +59,12 @@ impl Moto {
 
     /// Starts moto on `port` (used to restart an emulator at the same address).
     pub fn start_on(port: u16) -> Moto {
+        // MOTO_SERVER_FLAGS: extra launcher options; `--concurrent` only to measure the lock's cost.
+        let flags = std::env::var("MOTO_SERVER_FLAGS").unwrap_or_default();
         let mut child = Command::new(python())
             .arg(workspace_root().join("scripts/moto_server.py"))
             .arg(port.to_string())
+            .args(flags.split_whitespace())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
