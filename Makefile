@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -111,6 +111,11 @@ bench-cpu: setup .venv-bench/.installed
 ## bench-sync: the syncer's initial load of 100,000 records into moto beside moto's raw PutItem rate (README, Performance)
 bench-sync: setup
 	cargo run --release --locked -p integration-tests --example sync_load -- $(RECORDS)
+
+## bench-memory: the syncer's peak RSS for deltaLink answers of 50,000 to 200,000 changes (docs: Performance)
+bench-memory:
+	cargo build --release --locked -p integration-tests --bin protime-simulator --example sync_memory
+	target/release/examples/sync_memory $(CHANGES)
 
 .venv-bench/.installed: requirements-bench.txt
 	python3 -m venv .venv-bench

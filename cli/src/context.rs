@@ -11,6 +11,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
 use protime_webhooks::receiver::signing_keys::SecretsManagerKeySource;
+use protime_webhooks::sync::kept::KEPT_PAGES_PREFIX;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -177,7 +178,10 @@ pub async fn quarantined_under(context: &Context, prefix: &str) -> Result<Vec<Ke
     let mut objects = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| aws_error("listing the quarantine", e))?;
-        objects.extend(page.contents().iter().map(|o| Kept {
+        // The sync's kept pages share the bucket under `pages/`: they are not quarantined bodies.
+        let quarantined =
+            page.contents().iter().filter(|o| !o.key().unwrap_or_default().starts_with(KEPT_PAGES_PREFIX));
+        objects.extend(quarantined.map(|o| Kept {
             key: o.key().unwrap_or_default().to_owned(),
             size: o.size(),
             kept_at: o.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0)),

@@ -81,6 +81,8 @@ pub const RENEWER_ACTIONS: &[&str] = &[
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "s3:PutObject",
+    "s3:GetObject",
+    "s3:DeleteObject",
 ];
 
 /// AWS actions the syncer calls: reading credentials, reading stored heads, writing records and
@@ -91,6 +93,8 @@ pub const SYNCER_ACTIONS: &[&str] = &[
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "s3:PutObject",
+    "s3:GetObject",
+    "s3:DeleteObject",
 ];
 
 /// The folders and files of `src/` whose AWS calls each function makes. Other code the functions

@@ -15,12 +15,13 @@ use crate::receiver::signature::SigningKey;
 use crate::receiver::signing_keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
-use crate::records::quarantine::{object_key, unique_suffix, Quarantine, QuarantineError};
+use crate::records::quarantine::{object_key, unique_suffix, Note, Quarantine, QuarantineError};
 use crate::records::store::{rejected_outcome, StoredHead};
 use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::SubscriptionState;
 use crate::renewer::state::{StateError, SubscriptionStore};
+use crate::sync::kept::{page_key, KeepError, PageKeep};
 use crate::sync::state::{SyncState, SyncStateError, SyncStateStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
@@ -190,6 +191,8 @@ pub struct KeptBody {
     pub bytes: Vec<u8>,
     pub reason: String,
     pub record_id: Option<String>,
+    pub source: Option<String>,
+    pub change_type: Option<String>,
 }
 
 /// A quarantine in memory: every kept body with its reason and record id; can be made to fail.
@@ -197,6 +200,10 @@ pub struct KeptBody {
 pub struct MemoryQuarantine {
     pub kept: Mutex<Vec<KeptBody>>,
     pub fail: AtomicBool,
+    /// Kept pages by key (the bucket's `pages/`).
+    pub pages: Mutex<HashMap<String, bytes::Bytes>>,
+    /// Every kept-page call fails while set.
+    pub pages_fail: AtomicBool,
 }
 
 impl MemoryQuarantine {
@@ -207,13 +214,7 @@ impl MemoryQuarantine {
 }
 
 impl Quarantine for MemoryQuarantine {
-    async fn keep(
-        &self,
-        collection: Collection,
-        bytes: &[u8],
-        reason: &str,
-        record_id: Option<&str>,
-    ) -> Result<String, QuarantineError> {
+    async fn keep(&self, collection: Collection, bytes: &[u8], note: Note<'_>) -> Result<String, QuarantineError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(QuarantineError::Unavailable("injected failure".into()));
         }
@@ -221,11 +222,36 @@ impl Quarantine for MemoryQuarantine {
         let kept = KeptBody {
             key: key.clone(),
             bytes: bytes.to_vec(),
-            reason: reason.to_owned(),
-            record_id: record_id.map(str::to_owned),
+            reason: note.reason.to_owned(),
+            record_id: note.record_id.map(str::to_owned),
+            source: Some(note.source.as_str().to_owned()),
+            change_type: note.change_type.map(|c| c.as_str().to_owned()),
         };
         lock(&self.kept).push(kept);
         Ok(key)
+    }
+}
+
+impl PageKeep for MemoryQuarantine {
+    async fn put_page(&self, collection: Collection, body: bytes::Bytes) -> Result<String, KeepError> {
+        if self.pages_fail.load(Ordering::SeqCst) {
+            return Err(KeepError::Unavailable("injected failure".into()));
+        }
+        let key = page_key(collection, chrono::Utc::now(), &unique_suffix());
+        lock(&self.pages).insert(key.clone(), body);
+        Ok(key)
+    }
+
+    async fn get_page(&self, key: &str) -> Result<bytes::Bytes, KeepError> {
+        if self.pages_fail.load(Ordering::SeqCst) {
+            return Err(KeepError::Unavailable("injected failure".into()));
+        }
+        lock(&self.pages).get(key).cloned().ok_or_else(|| KeepError::Missing(key.to_owned()))
+    }
+
+    async fn discard_page(&self, key: &str) -> Result<(), KeepError> {
+        lock(&self.pages).remove(key);
+        Ok(())
     }
 }
 
@@ -477,7 +503,7 @@ impl RecordPages for FakeProtime {
         let start = (page * self.page_size).min(all.len());
         let end = (start + self.page_size).min(all.len());
         let next_link = (end < all.len()).then(|| format!("{collection}?page={}", page + 1));
-        Ok(Page { records: all[start..end].to_vec(), next_link, delta_link: None })
+        Ok(Page::from_parts(&all[start..end], next_link.as_deref(), None))
     }
 }
 

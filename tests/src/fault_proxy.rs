@@ -10,6 +10,12 @@ pub enum ProxyMode {
     ThrottlePutItem(u32),
     /// Forward every request only after this delay (the upstream still receives it).
     Delay(Duration),
+    /// Answer every DynamoDB PutItem whose request body contains this text with a throttling
+    /// error (e.g. `"clockings#`: one collection's record writes, not its sync state).
+    ThrottlePutItemMatching(String),
+    /// Let this many more DynamoDB PutItem calls through, then answer every DynamoDB call with
+    /// 500: from that write on, the caller can write nothing (as if its process were killed).
+    DynamoDbDiesAfterPutItems(u32),
     /// Answer Secrets Manager calls with 503; let DynamoDB through.
     SecretsManagerDown,
 }
@@ -37,18 +43,39 @@ impl FaultProxy {
             body: Bytes,
         ) -> axum::response::Response {
             let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let throttled = || {
+                let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
+                (axum::http::StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.0")], body)
+                    .into_response()
+            };
             let delay = {
                 let mut mode = mode.lock().unwrap();
                 match &mut *mode {
                     ProxyMode::ThrottlePutItem(n) if *n > 0 && target.ends_with(".PutItem") => {
                         *n = n.saturating_sub(u32::from(*n != u32::MAX));
-                        let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
-                        return (
-                            axum::http::StatusCode::BAD_REQUEST,
-                            [("content-type", "application/x-amz-json-1.0")],
-                            body,
-                        )
-                            .into_response();
+                        return throttled();
+                    }
+                    ProxyMode::ThrottlePutItemMatching(text)
+                        if target.ends_with(".PutItem")
+                            && !text.is_empty()
+                            && body.windows(text.len()).any(|w| w == text.as_bytes()) =>
+                    {
+                        return throttled();
+                    }
+                    ProxyMode::DynamoDbDiesAfterPutItems(n) if target.starts_with("DynamoDB_") => {
+                        if *n == 0 {
+                            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected: the caller is dead"}"#;
+                            return (
+                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                [("content-type", "application/x-amz-json-1.0")],
+                                body,
+                            )
+                                .into_response();
+                        }
+                        if target.ends_with(".PutItem") {
+                            *n -= 1;
+                        }
+                        None
                     }
                     ProxyMode::SecretsManagerDown if target.starts_with("secretsmanager.") => {
                         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();

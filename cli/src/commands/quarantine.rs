@@ -6,7 +6,7 @@ use crate::Health;
 use aws_sdk_s3::types::{Tag, Tagging};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use protime_webhooks::records::quarantine::{self as quarantined, Replayed};
-use protime_webhooks::records::DynamoRecordStore;
+use protime_webhooks::records::{DynamoRecordStore, Source};
 use protime_webhooks::Collection;
 use serde_json::json;
 
@@ -93,6 +93,8 @@ async fn list(
             "reason": metadata.get("reason"),
             "collection": metadata.get("collection"),
             "recordId": metadata.get("record-id"),
+            "source": metadata.get("source"),
+            "changeType": metadata.get("change-type"),
         }));
     }
     bar.finish_and_clear();
@@ -178,12 +180,18 @@ async fn replay(
         }
         let got = s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading a body", e))?;
         let named = got.metadata().and_then(|m| m.get("collection")).cloned();
+        // Replayed as written by whoever kept it: a synced record as `delta` or `resync`.
+        let source = match got.metadata().and_then(|m| m.get("source")).map(String::as_str) {
+            Some("delta") => Source::Delta,
+            Some("resync") => Source::Resync,
+            _ => Source::Webhook,
+        };
         let bytes = got.body.collect().await.map_err(|e| CliError::Aws(format!("reading {key}: {e}")))?.into_bytes();
         let collection: Collection = named
             .or_else(|| key.split('/').next().map(str::to_owned))
             .and_then(|name| name.parse().ok())
             .ok_or_else(|| CliError::Input(format!("{key}: no collection in its metadata or key")))?;
-        let outcome = quarantined::replay(&store, collection, &bytes, dry_run)
+        let outcome = quarantined::replay(&store, collection, &bytes, source, dry_run)
             .await
             .map_err(|e| CliError::Aws(format!("{key}: {e}")))?;
         match outcome {

@@ -5,10 +5,18 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::RenewerConfig;
 use protime_webhooks::renewer::{run_metrics, AwsRenewer, RunError, RunReport};
+use protime_webhooks::sync::engine::time_left;
+use protime_webhooks::sync::Budget;
+
+/// Time kept free after a delta round for the rest of the run (the renewal's POST, the key, the
+/// state, the strays), each call bounded by its client's timeouts.
+const DELTA_ROUND_MARGIN: std::time::Duration = std::time::Duration::from_secs(120);
 
 async fn handle(renewer: &AwsRenewer, event: LambdaEvent<EventBridgeEvent>) -> Result<RunReport, RunError> {
     tracing::info!(detail_type = ?event.payload.detail_type, time = ?event.payload.time, "scheduled run");
-    let result = renewer.run(chrono::Utc::now()).await;
+    // A recovery's delta round never starts a page it could not finish before the deadline.
+    let left = time_left(event.context.deadline());
+    let result = renewer.run_within(Budget::new(chrono::Utc::now(), left, DELTA_ROUND_MARGIN)).await;
     for doc in run_metrics(&renewer.config.metrics_namespace, result.as_ref().ok()) {
         doc.emit();
     }

@@ -9,18 +9,12 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::SyncerConfig;
 use protime_webhooks::sync::engine::sync_metrics;
+use protime_webhooks::sync::engine::time_left;
 use protime_webhooks::sync::{AwsSyncer, Budget, SyncReport, SyncRequest, SyncRunError};
-use std::time::{Duration, SystemTime};
 
 /// The payload as a request (a scheduled event is a normal run).
 fn request(payload: serde_json::Value) -> Result<SyncRequest, SyncRunError> {
     SyncRequest::from_payload(payload)
-}
-
-/// Time left until the invocation's deadline; `None` when the runtime gave none in the future
-/// (Lambda always does; `cargo lambda watch` sends one already past).
-fn time_left(deadline: SystemTime) -> Option<Duration> {
-    deadline.duration_since(SystemTime::now()).ok().filter(|left| !left.is_zero())
 }
 
 /// Errors are [`SyncRunError`], so Lambda reports their stable `errorType` (alarms and the CLI
@@ -73,13 +67,5 @@ mod tests {
         assert!(backfill.reinitialize && backfill.collections.is_some());
         assert!(request(serde_json::json!({"collections": 5})).is_err());
         assert!(request(serde_json::json!({"collection": ["clockings"], "reinitialize": true})).is_err());
-    }
-
-    #[test]
-    fn the_time_left_comes_from_the_deadline() {
-        assert_eq!(time_left(SystemTime::UNIX_EPOCH), None);
-        let left = time_left(SystemTime::now() + Duration::from_secs(900)).unwrap();
-        assert!(left > Duration::from_secs(890) && left <= Duration::from_secs(900));
-        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), None);
     }
 }

@@ -13,7 +13,7 @@ pub mod credentials;
 pub mod model;
 
 pub use api::{Connect, ConnectError, RecordPages, WebhookApi};
-pub use client::{Page, ProtimeClient, RetryPolicy};
+pub use client::{Envelope, Page, ProtimeClient, ReadPage, RetryPolicy};
 pub use credentials::{CredentialsFromSecret, ProtimeCredentials};
 pub use model::{CreatedWebhook, Webhook, WebhookStatus};
 

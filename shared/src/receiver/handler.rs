@@ -8,7 +8,7 @@ use crate::collection::Collection;
 use crate::receiver::signature::{self, SignatureError};
 use crate::receiver::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
 use crate::records::event::{self, ChangeType, Event, EventError, Split};
-use crate::records::quarantine::{NoQuarantine, Quarantine, QuarantineError};
+use crate::records::quarantine::{NoQuarantine, Note, Quarantine, QuarantineError};
 use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -310,7 +310,7 @@ impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
         let Some(quarantine) = &self.quarantine else {
             return Err(ReceiveError::Unstorable(reason));
         };
-        let key = before(deadline, quarantine.keep(collection, bytes, reason, record_id))
+        let key = before(deadline, quarantine.keep(collection, bytes, Note::webhook(reason, record_id)))
             .await?
             .map_err(ReceiveError::QuarantineUnavailable)?;
         Ok(EventOutcome::Quarantined { key, reason })

@@ -207,6 +207,45 @@ pub fn parse_event(value: Json) -> Result<Event, EventError> {
     Ok(Event { change_type, id, change_version, data })
 }
 
+/// The deletion a change carries, read leniently: only its `changeType`, `data.id` and
+/// `data.changeVersion` are looked at, so a Delete whose other fields cannot be stored (a
+/// duplicate key, a number out of range, too deep) still deletes its record. `None` unless the
+/// body is one Delete change with a usable `id` and `changeVersion`.
+pub fn delete_of(body: &[u8]) -> Option<Event> {
+    #[derive(serde::Deserialize)]
+    struct LooseChange<'a> {
+        #[serde(rename = "changeType")]
+        change_type: Option<String>,
+        #[serde(borrow)]
+        data: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LooseData<'a> {
+        #[serde(borrow)]
+        id: Option<&'a serde_json::value::RawValue>,
+        #[serde(rename = "changeVersion", borrow)]
+        change_version: Option<&'a serde_json::value::RawValue>,
+    }
+    let change: LooseChange<'_> = serde_json::from_slice(body).ok()?;
+    if change.change_type.as_deref() != Some("Delete") {
+        return None;
+    }
+    let data: LooseData<'_> = serde_json::from_str(change.data?.get()).ok()?;
+    let id = json::parse_raw(data.id?, 1).ok()?;
+    let version = json::parse_raw(data.change_version?, 1).ok()?;
+    let data = Json::Object(vec![("id".into(), id), ("changeVersion".into(), version)]);
+    parse_event(Json::Object(vec![("changeType".into(), Json::String("Delete".into())), ("data".into(), data)])).ok()
+}
+
+/// Reads one record of a list or delta page from its own text: at most [`MAX_EVENT_BYTES`],
+/// then the strict rules of [`json::parse_raw`] and [`parse_event`].
+pub fn parse_record(raw: &serde_json::value::RawValue) -> Result<Event, EventError> {
+    if raw.get().len() > MAX_EVENT_BYTES {
+        return Err(EventError::TooLarge);
+    }
+    parse_event(json::parse_raw(raw, 0)?)
+}
+
 fn field<'a>(fields: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
     fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }

@@ -3,10 +3,14 @@
 //! they are acknowledged instead of retried forever, alarmed on, and replayable after a fix.
 //!
 //! Objects are named `<collection>/<yyyy>/<mm>/<dd>/<HHMMSS.mmm>Z-<unique>.json`; their metadata:
-//! `reason`, `collection`, `received-at`, `signature` (`verified`: nothing unsigned is ever kept)
-//! and, when the event had one, `record-id`.
+//! `reason`, `collection`, `received-at`, `source` (`webhook`, `delta` or `resync`: who fetched
+//! it), `signature` (`verified`, on webhook bodies: nothing unsigned is ever kept) and, when they
+//! could be read, `record-id`, `change-type` and `change-version`.
+//!
+//! The same bucket holds the sync's kept pages under `pages/` (see [`crate::sync::kept`]); they
+//! are not quarantined bodies and are never listed or replayed as such.
 
-use super::event::{split_body, Event, Split};
+use super::event::{delete_of, split_body, ChangeType, Event, Split};
 use super::store::{put_all, PutOutcome, RecordStore, StoreError};
 use crate::collection::Collection;
 use crate::records::item::Source;
@@ -23,6 +27,25 @@ pub enum QuarantineError {
     Unavailable(String),
 }
 
+/// What is known of a kept body, for its metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Note<'a> {
+    /// A stable name of what is wrong (`duplicate_key`, `number_out_of_range`, …).
+    pub reason: &'a str,
+    /// Who received the body: a webhook (its signature verified) or the sync (`delta`, `resync`).
+    pub source: Source,
+    pub record_id: Option<&'a str>,
+    pub change_type: Option<ChangeType>,
+    pub change_version: Option<&'a str>,
+}
+
+impl<'a> Note<'a> {
+    /// A webhook body (or one event of it) that was signed and cannot be stored.
+    pub fn webhook(reason: &'a str, record_id: Option<&'a str>) -> Self {
+        Note { reason, source: Source::Webhook, record_id, change_type: None, change_version: None }
+    }
+}
+
 /// Where unstorable bodies are kept.
 pub trait Quarantine: Send + Sync {
     /// Keeps `bytes` exactly; returns the object's key.
@@ -30,8 +53,7 @@ pub trait Quarantine: Send + Sync {
         &self,
         collection: Collection,
         bytes: &[u8],
-        reason: &str,
-        record_id: Option<&str>,
+        note: Note<'_>,
     ) -> impl Future<Output = Result<String, QuarantineError>> + Send;
 }
 
@@ -39,7 +61,7 @@ pub trait Quarantine: Send + Sync {
 pub struct NoQuarantine;
 
 impl Quarantine for NoQuarantine {
-    async fn keep(&self, _: Collection, _: &[u8], _: &str, _: Option<&str>) -> Result<String, QuarantineError> {
+    async fn keep(&self, _: Collection, _: &[u8], _: Note<'_>) -> Result<String, QuarantineError> {
         Err(QuarantineError::Unavailable("no quarantine bucket is configured".into()))
     }
 }
@@ -64,34 +86,45 @@ pub enum Replayed {
     StillUnstorable(&'static str),
 }
 
-/// Runs a quarantined body through the receiver's own parse and conditional store (its
-/// signature was verified when it arrived). All or nothing: if any event still cannot be stored,
-/// nothing is written. With `dry_run`, only parses and reports the events that would be written.
+/// Runs a quarantined body through the receiver's own parse and conditional store (a webhook's
+/// signature was verified when it arrived; a synced record was fetched from Protime's API), as
+/// written by `source`. All or nothing: if any event still cannot be stored, nothing is written.
+/// A Delete whose fields cannot be stored replays as the deletion of its `id` at its
+/// `changeVersion` (a tombstone needs nothing else). With `dry_run`, only parses and reports the
+/// events that would be written.
 pub async fn replay<S: RecordStore>(
     store: &S,
     collection: Collection,
     body: &[u8],
+    source: Source,
     dry_run: bool,
 ) -> Result<Replayed, StoreError> {
     let events: Vec<Event> = match split_body(body) {
-        Err(e) | Ok(Split::One(Err(e))) => return Ok(Replayed::StillUnstorable(e.reason())),
+        Err(e) | Ok(Split::One(Err(e))) => match delete_of(body) {
+            Some(delete) => vec![delete],
+            None => return Ok(Replayed::StillUnstorable(e.reason())),
+        },
         Ok(Split::One(Ok(event))) => vec![event],
         Ok(Split::Batch(items)) => match items.into_iter().map(|(_, e)| e).collect::<Result<Vec<_>, _>>() {
             Ok(events) => events,
             Err(e) => return Ok(Replayed::StillUnstorable(e.reason())),
         },
     };
-    for event in &events {
-        let item = super::item::record_item(collection, event, Source::Webhook, "");
+    let mut events = events;
+    for event in &mut events {
+        let item = super::item::record_item(collection, event, source, "");
         if let Some(reason) = super::item::unstorable(&item) {
-            return Ok(Replayed::StillUnstorable(reason));
+            match (event.change_type, delete_of(body)) {
+                (ChangeType::Delete, Some(delete)) if delete.id == event.id => *event = delete,
+                _ => return Ok(Replayed::StillUnstorable(reason)),
+            }
         }
     }
     if dry_run {
         return Ok(Replayed::Written(events.iter().map(|e| (e.id.as_str().to_owned(), PutOutcome::Stored)).collect()));
     }
     let mut written = Vec::with_capacity(events.len());
-    for (event, result) in events.iter().zip(put_all(store, collection, &events, Source::Webhook, 8).await) {
+    for (event, result) in events.iter().zip(put_all(store, collection, &events, source, 8).await) {
         match result {
             Ok(outcome) => written.push((event.id.as_str().to_owned(), outcome)),
             Err(StoreError::Rejected { reason, .. }) => return Ok(Replayed::StillUnstorable(reason)),
@@ -126,6 +159,14 @@ impl S3Quarantine {
         S3Quarantine { client, bucket: bucket.into() }
     }
 
+    pub(crate) fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub(crate) fn bucket_name(&self) -> &str {
+        &self.bucket
+    }
+
     /// The client for `sdk`: path-style addressing when an endpoint is configured (a local
     /// emulator has no per-bucket host names), virtual-hosted otherwise, as AWS prefers.
     pub fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
@@ -135,13 +176,7 @@ impl S3Quarantine {
 }
 
 impl Quarantine for S3Quarantine {
-    async fn keep(
-        &self,
-        collection: Collection,
-        bytes: &[u8],
-        reason: &str,
-        record_id: Option<&str>,
-    ) -> Result<String, QuarantineError> {
+    async fn keep(&self, collection: Collection, bytes: &[u8], note: Note<'_>) -> Result<String, QuarantineError> {
         let now = Utc::now();
         let key = object_key(collection, now, &unique_suffix());
         let mut request = self
@@ -151,12 +186,21 @@ impl Quarantine for S3Quarantine {
             .key(&key)
             .content_type("application/json")
             .body(ByteStream::from(bytes.to_vec()))
-            .metadata("reason", reason)
+            .metadata("reason", note.reason)
             .metadata("collection", collection.as_str())
             .metadata("received-at", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .metadata("signature", "verified");
-        if let Some(id) = record_id {
+            .metadata("source", note.source.as_str());
+        if note.source == Source::Webhook {
+            request = request.metadata("signature", "verified");
+        }
+        if let Some(id) = note.record_id {
             request = request.metadata("record-id", metadata_id(id));
+        }
+        if let Some(change_type) = note.change_type {
+            request = request.metadata("change-type", change_type.as_str());
+        }
+        if let Some(version) = note.change_version {
+            request = request.metadata("change-version", metadata_id(version));
         }
         request.send().await.map_err(|e| QuarantineError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok(key)
@@ -180,20 +224,20 @@ mod tests {
     async fn a_replayed_body_is_stored_as_a_delivery_would_be_and_an_unstorable_one_is_not() {
         let store = crate::testing::MemoryRecordStore::default();
         let body = br#"[{"id":1,"changeVersion":"2"},{"id":2,"changeVersion":"1"}]"#;
-        let dry = replay(&store, Collection::Clockings, body, true).await.unwrap();
+        let dry = replay(&store, Collection::Clockings, body, Source::Webhook, true).await.unwrap();
         assert_eq!(dry, Replayed::Written(vec![("1".into(), PutOutcome::Stored), ("2".into(), PutOutcome::Stored)]));
         assert!(store.items.lock().unwrap().is_empty(), "a dry run writes nothing");
-        assert_eq!(replay(&store, Collection::Clockings, body, false).await.unwrap(), dry);
-        let again = replay(&store, Collection::Clockings, body, false).await.unwrap();
+        assert_eq!(replay(&store, Collection::Clockings, body, Source::Webhook, false).await.unwrap(), dry);
+        let again = replay(&store, Collection::Clockings, body, Source::Webhook, false).await.unwrap();
         assert_eq!(
             again,
             Replayed::Written(vec![("1".into(), PutOutcome::Duplicate), ("2".into(), PutOutcome::Duplicate)])
         );
         let unstorable = br#"[{"id":3,"changeVersion":"1"},{"id":4,"changeVersion":"1","":"x"}]"#;
-        let outcome = replay(&store, Collection::Clockings, unstorable, false).await.unwrap();
+        let outcome = replay(&store, Collection::Clockings, unstorable, Source::Webhook, false).await.unwrap();
         assert_eq!(outcome, Replayed::StillUnstorable("empty_attribute_name"));
         assert_eq!(store.change_version(Collection::Clockings, "3"), None, "all or nothing");
-        let outcome = replay(&store, Collection::Clockings, b"not json", false).await.unwrap();
+        let outcome = replay(&store, Collection::Clockings, b"not json", Source::Webhook, false).await.unwrap();
         assert_eq!(outcome, Replayed::StillUnstorable("not_json"));
     }
 

@@ -16,6 +16,7 @@ use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
 use crate::sync::engine::{delta_round, Budget};
+use crate::sync::kept::PageKeep;
 use crate::sync::resync::{self, ResyncCounts, ResyncError};
 use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -184,11 +185,11 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, 
     }
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine, T: SyncStateStore>
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine + PageKeep, T: SyncStateStore>
     Renewer<P, K, S, R, Q, T>
 {
     /// Keeps re-synced records DynamoDB refuses in `quarantine` (counted either way).
-    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2, T> {
+    pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2, T> {
         let Renewer { config, protime, keys, subscriptions, records, sync_states, .. } = self;
         Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
     }
@@ -199,8 +200,16 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
     }
 
-    /// One scheduled run at `now`.
+    /// One scheduled run at `now`, with no deadline (tests, the CLI).
     pub async fn run(&self, now: DateTime<Utc>) -> Result<RunReport, RunError> {
+        self.run_within(Budget::new(now, None, std::time::Duration::ZERO)).await
+    }
+
+    /// One scheduled run within `budget`: a delta round of a recovery never starts a page once
+    /// less than the budget's margin is left before the invocation's deadline.
+    pub async fn run_within(&self, budget: Budget) -> Result<RunReport, RunError> {
+        let now = budget.now();
+        let budget = &budget;
         let protime = self.protime.connect().await?;
         let stored = self.subscriptions.load(&self.config.collections).await?;
         let reported = protime.list_webhooks().await?;
@@ -219,7 +228,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         let mut subscriptions = Vec::with_capacity(plan.decisions.len());
         for decision in &plan.decisions {
             let mut state = stored.get(&decision.desired.collection).cloned().unwrap_or_default();
-            let report = self.execute(&protime, decision, &mut state, now).await;
+            let report = self.execute(&protime, decision, &mut state, now, budget).await;
             log_report(&report);
             subscriptions.push(report);
         }
@@ -264,6 +273,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         decision: &Decision,
         state: &mut SubscriptionState,
         now: DateTime<Utc>,
+        budget: &Budget,
     ) -> SubscriptionReport {
         let collection = decision.desired.collection;
         let mut resynced = None;
@@ -271,10 +281,10 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
             Action::Keep { webhook } => self.keep(collection, webhook, state, now).await,
             Action::Create | Action::Renew { .. } => self.renew(protime, decision, state, now).await,
             Action::Recover { gap_start, .. } => {
-                self.recover(protime, decision, state, *gap_start, now, &mut resynced).await
+                self.recover(protime, decision, state, *gap_start, now, budget, &mut resynced).await
             }
             Action::Recreate { webhook, gap_start } => {
-                self.recreate(protime, decision, &webhook.id, *gap_start, state, now, &mut resynced).await
+                self.recreate(protime, decision, &webhook.id, *gap_start, state, now, budget, &mut resynced).await
             }
         };
         if let Err(error) = &result {
@@ -317,6 +327,7 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
     /// Re-sync the gap, renew, then re-sync once more: changes made while the first pass ran
     /// were neither delivered (the webhook was Disabled) nor necessarily fetched; after the
     /// renewal every change is delivered, so the second pass closes the window.
+    #[allow(clippy::too_many_arguments)]
     async fn recover(
         &self,
         protime: &P::Api,
@@ -324,13 +335,16 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         state: &mut SubscriptionState,
         gap_start: DateTime<Utc>,
         now: DateTime<Utc>,
+        budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         let collection = decision.desired.collection;
-        *resynced.get_or_insert_with(ResyncCounts::default) += self.resync(protime, collection, gap_start, now).await?;
+        let counts = self.resync(protime, collection, gap_start, now, budget).await?;
+        *resynced.get_or_insert_with(ResyncCounts::default) += counts;
         state.last_resync_at = Some(now);
         self.renew(protime, decision, state, now).await?;
-        *resynced.get_or_insert_with(ResyncCounts::default) += self.resync(protime, collection, gap_start, now).await?;
+        let counts = self.resync(protime, collection, gap_start, now, budget).await?;
+        *resynced.get_or_insert_with(ResyncCounts::default) += counts;
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
     }
 
@@ -344,10 +358,11 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         gap_start: Option<DateTime<Utc>>,
         state: &mut SubscriptionState,
         now: DateTime<Utc>,
+        budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         if let Some(gap_start) = gap_start {
-            let counts = self.resync(protime, decision.desired.collection, gap_start, now).await?;
+            let counts = self.resync(protime, decision.desired.collection, gap_start, now, budget).await?;
             *resynced.get_or_insert_with(ResyncCounts::default) += counts;
             state.last_resync_at = Some(now);
         }
@@ -367,10 +382,10 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
         collection: Collection,
         gap_start: DateTime<Utc>,
         now: DateTime<Utc>,
+        budget: &Budget,
     ) -> Result<ResyncCounts, SubscriptionError> {
         let quarantine = self.quarantine.as_ref();
-        let budget = Budget::new(now, None, std::time::Duration::ZERO);
-        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, &budget).await {
+        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget).await {
             Ok(Some(counts)) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
                 return Ok(counts);

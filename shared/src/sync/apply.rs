@@ -1,13 +1,14 @@
-//! One page of records into the table: parse, skip what is already stored (list and
-//! initial-load pages), write the rest through the conditional store, and set aside what
-//! DynamoDB can never hold. Shared by the re-sync and the sync engine.
+//! One page of records into the table, record by record: parse each from its own text, skip
+//! what is already stored (list and initial-load pages), write the rest through the
+//! conditional store, and set aside what can never be stored. Shared by the re-sync and the
+//! sync engine.
 
 use crate::collection::Collection;
 use crate::records::item::is_deletion;
-use crate::records::json::Json;
-use crate::records::quarantine::Quarantine;
+use crate::records::quarantine::{Note, Quarantine};
 use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Writes in flight at once for one page.
 pub const WRITE_CONCURRENCY: usize = 16;
@@ -61,46 +62,93 @@ impl RecordCounts {
     }
 }
 
-/// Writes one page's records. `skip_unchanged`: read the stored heads first and write only
-/// records that are new or newer (list and initial-load pages; a delta's changes are written
-/// directly). Returns an error only when the table is unavailable: the caller must not advance
-/// its cursor past this page.
-pub async fn apply_page<R: RecordStore, Q: Quarantine>(
+/// Records read, checked against the stored heads and written at a time: a page's records are
+/// parsed into trees one chunk at a time, so memory holds the page's text once and one chunk of
+/// trees, whatever the page's size.
+pub const APPLY_CHUNK: usize = 500;
+
+/// Writes one page's records (each its own JSON text, as the page holds it), each to its own
+/// verdict: stored, skipped, or quarantined (its text as received) when it can never be stored.
+/// `skip_unchanged`: read the stored heads first and write only records that are new or newer
+/// (list and initial-load pages; a delta's changes are written directly). `source`: `delta` or
+/// `resync`, for the items and the quarantine's metadata. Returns an error only when the table
+/// (or the quarantine) is unavailable: the caller must not advance its cursor past this page.
+pub async fn apply_records<R: RecordStore, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
-    records: Vec<Json>,
+    records: &[&RawValue],
     source: Source,
     skip_unchanged: bool,
 ) -> Result<RecordCounts, StoreError> {
     let mut counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
-    let mut events = Vec::with_capacity(records.len());
-    for record in records {
-        // The record's JSON as listed, for the quarantine, if it cannot be read as an event.
-        let text = quarantine.map(|_| record.to_string());
-        match event::parse_event(record) {
-            Ok(e) => events.push(e),
-            Err(e) => set_aside(quarantine, collection, text, None, e.reason(), &mut counts).await?,
+    for chunk in records.chunks(APPLY_CHUNK) {
+        apply_chunk(store, quarantine, collection, chunk, source, skip_unchanged, &mut counts).await?;
+    }
+    Ok(counts)
+}
+
+async fn apply_chunk<R: RecordStore, Q: Quarantine>(
+    store: &R,
+    quarantine: Option<&Q>,
+    collection: Collection,
+    chunk: &[&RawValue],
+    source: Source,
+    skip_unchanged: bool,
+    counts: &mut RecordCounts,
+) -> Result<(), StoreError> {
+    let mut events = Vec::with_capacity(chunk.len());
+    let mut texts = Vec::with_capacity(chunk.len());
+    for raw in chunk {
+        match event::parse_record(raw) {
+            Ok(e) => {
+                events.push(e);
+                texts.push(*raw);
+            }
+            Err(e) => {
+                // What can still be read of it (a Delete's id and version), for its metadata.
+                let loose = event::delete_of(raw.get().as_bytes());
+                let note = Note {
+                    reason: e.reason(),
+                    source,
+                    record_id: loose.as_ref().map(|d| d.id.as_str()),
+                    change_type: loose.as_ref().map(|d| d.change_type),
+                    change_version: loose.as_ref().map(|d| d.change_version.as_str()),
+                };
+                set_aside(quarantine, collection, raw.get(), note, counts).await?
+            }
         }
     }
     if skip_unchanged && !events.is_empty() {
         let ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
         let heads = store.heads(collection, &ids).await?;
-        events.retain(|e| {
-            let Some(head) = heads.get(e.id.as_str()) else { return true };
-            let order = order_key(&e.change_version);
-            if head.yields_to(&order, e.change_type == ChangeType::Delete) {
-                return true;
-            }
-            if head.order == order.as_ref() {
-                counts.duplicate += 1;
-            } else {
-                counts.stale += 1;
-            }
-            false
-        });
+        let mut keep = Vec::with_capacity(events.len());
+        for e in &events {
+            let wanted = match heads.get(e.id.as_str()) {
+                None => true,
+                Some(head) => {
+                    let order = order_key(&e.change_version);
+                    if head.yields_to(&order, e.change_type == ChangeType::Delete) {
+                        true
+                    } else {
+                        if head.order == order.as_ref() {
+                            counts.duplicate += 1;
+                        } else {
+                            counts.stale += 1;
+                        }
+                        false
+                    }
+                }
+            };
+            keep.push(wanted);
+        }
+        let mut wanted = keep.iter();
+        events.retain(|_| *wanted.next().unwrap_or(&true));
+        let mut wanted = keep.iter();
+        texts.retain(|_| *wanted.next().unwrap_or(&true));
     }
-    for (event, outcome) in events.iter().zip(put_all(store, collection, &events, source, WRITE_CONCURRENCY).await) {
+    let written = put_all(store, collection, &events, source, WRITE_CONCURRENCY).await;
+    for ((event, text), outcome) in events.iter().zip(texts).zip(written) {
         match outcome {
             Ok(PutOutcome::Stored) => {
                 counts.stored += 1;
@@ -109,39 +157,45 @@ pub async fn apply_page<R: RecordStore, Q: Quarantine>(
             Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
             Ok(PutOutcome::Stale) => counts.stale += 1,
             // One record DynamoDB can never store does not stop the others: it is quarantined
-            // (as listed) and counted.
+            // (its text as received, so a Delete replays as a Delete) and counted.
             Err(StoreError::Rejected { reason, .. }) => {
-                let text = quarantine.map(|_| Json::Object(event.data.clone()).to_string());
-                set_aside(quarantine, collection, text, Some(event.id.as_str()), reason, &mut counts).await?
+                let note = Note {
+                    reason,
+                    source,
+                    record_id: Some(event.id.as_str()),
+                    change_type: Some(event.change_type),
+                    change_version: Some(event.change_version.as_str()),
+                };
+                set_aside(quarantine, collection, text.get(), note, counts).await?
             }
             Err(unavailable) => return Err(unavailable),
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
-/// Keeps a synced record that can never be stored in the quarantine (its JSON as listed), or,
+/// Keeps a synced record that can never be stored in the quarantine (its JSON as received), or,
 /// without a quarantine, counts it as invalid; the record stays in Protime either way. A
 /// quarantine that cannot be written fails the page (like an unavailable table), so the cursor
 /// does not move past a record kept nowhere.
 async fn set_aside<Q: Quarantine>(
     quarantine: Option<&Q>,
     collection: Collection,
-    text: Option<String>,
-    id: Option<&str>,
-    reason: &'static str,
+    text: &str,
+    note: Note<'_>,
     counts: &mut RecordCounts,
 ) -> Result<(), StoreError> {
-    match (quarantine, text) {
-        (Some(q), Some(text)) => {
+    let (id, reason) = (note.record_id, note.reason);
+    match quarantine {
+        Some(q) => {
             let key = q
-                .keep(collection, text.as_bytes(), reason, id)
+                .keep(collection, text.as_bytes(), note)
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
             counts.quarantined += 1;
             tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
         }
-        _ => {
+        None => {
             counts.invalid += 1;
             tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
         }
@@ -155,11 +209,8 @@ mod tests {
     use crate::records::quarantine::NoQuarantine;
     use crate::testing::MemoryRecordStore;
 
-    fn records(text: &str) -> Vec<Json> {
-        match crate::records::json::parse(text.as_bytes()).unwrap() {
-            Json::Array(items) => items,
-            _ => unreachable!(),
-        }
+    fn records(text: &str) -> Vec<&RawValue> {
+        serde_json::from_str(text).unwrap()
     }
 
     #[tokio::test]
@@ -168,7 +219,11 @@ mod tests {
         let page =
             r#"[{"id":1,"changeVersion":"0000090200004BD0000A"},{"id":2,"changeVersion":"0000090200004BD0000B"}]"#;
         let apply = |text: &'static str| {
-            apply_page(&store, None::<&NoQuarantine>, Collection::People, records(text), Source::Resync, true)
+            let store = &store;
+            async move {
+                let records = records(text);
+                apply_records(store, None::<&NoQuarantine>, Collection::People, &records, Source::Resync, true).await
+            }
         };
         let first = apply(page).await.unwrap();
         assert_eq!((first.fetched, first.stored), (2, 2));
@@ -191,18 +246,19 @@ mod tests {
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let page = r#"[{"id":1,"changeVersion":"1","":"no name"},{"changeVersion":"1"},{"id":2,"changeVersion":"1"}]"#;
-        let counts = apply_page(&store, Some(&quarantine), Collection::People, records(page), Source::Resync, false)
-            .await
-            .unwrap();
+        let counts =
+            apply_records(&store, Some(&quarantine), Collection::People, &records(page), Source::Resync, false)
+                .await
+                .unwrap();
         assert_eq!((counts.stored, counts.quarantined, counts.invalid), (1, 2, 0));
         let reasons: Vec<String> = quarantine.bodies().into_iter().map(|(reason, _)| reason).collect();
         assert_eq!(reasons, ["missing_id", "empty_attribute_name"]);
         quarantine.fail.store(true, std::sync::atomic::Ordering::SeqCst);
         let failed =
-            apply_page(&store, Some(&quarantine), Collection::People, records(page), Source::Resync, false).await;
+            apply_records(&store, Some(&quarantine), Collection::People, &records(page), Source::Resync, false).await;
         assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
-        let without =
-            apply_page(&store, None::<&NoQuarantine>, Collection::People, records(page), Source::Resync, false);
+        let page = records(page);
+        let without = apply_records(&store, None::<&NoQuarantine>, Collection::People, &page, Source::Resync, false);
         assert_eq!(without.await.unwrap().invalid, 2);
     }
 
@@ -210,15 +266,52 @@ mod tests {
     async fn an_unavailable_table_fails_the_page() {
         let store = MemoryRecordStore::default();
         store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        let result = apply_page(
+        let result = apply_records(
             &store,
             None::<&NoQuarantine>,
             Collection::People,
-            records(r#"[{"id":1,"changeVersion":"1"}]"#),
+            &records(r#"[{"id":1,"changeVersion":"1"}]"#),
             Source::Resync,
             false,
         )
         .await;
         assert!(matches!(result, Err(StoreError::Unavailable(_))));
+    }
+
+    #[tokio::test]
+    async fn each_record_gets_its_own_verdict_and_a_quarantined_delete_replays_as_a_delete() {
+        use crate::records::quarantine::replay;
+        use crate::testing::MemoryQuarantine;
+        let store = MemoryRecordStore::default();
+        let quarantine = MemoryQuarantine::default();
+        let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+        let page = format!(
+            r#"[{{"changeType":"InsertOrUpdate","data":{{"id":1,"changeVersion":"01","a":1,"a":2}}}},
+               {{"changeType":"InsertOrUpdate","data":{{"id":2,"changeVersion":"01"}}}},
+               {{"changeType":"Delete","data":{{"id":3,"changeVersion":"02","hours":1e400}}}},
+               {{"changeType":"InsertOrUpdate","data":{{"id":4,"changeVersion":"01","deep":{deep}}}}},
+               {{"changeType":"Delete","data":{{"id":5,"changeVersion":"02"}}}}]"#
+        );
+        let records: Vec<&RawValue> = serde_json::from_str(&page).unwrap();
+        let counts = apply_records(&store, Some(&quarantine), Collection::Clockings, &records, Source::Delta, false)
+            .await
+            .unwrap();
+        assert_eq!((counts.fetched, counts.stored, counts.deleted, counts.quarantined), (5, 2, 1, 3));
+        assert!(store.change_version(Collection::Clockings, "2").is_some());
+        let kept = quarantine.kept.lock().unwrap().clone();
+        let verdicts: Vec<_> = kept.iter().map(|k| (k.reason.as_str(), k.record_id.as_deref())).collect();
+        assert_eq!(
+            verdicts,
+            [("duplicate_key", None), ("number_out_of_range", Some("3")), ("too_deep", None)],
+            "each record quarantined for its own reason"
+        );
+        assert_eq!(kept[1].bytes, records[2].get().as_bytes(), "its text as received");
+        assert_eq!((kept[1].source.as_deref(), kept[1].change_type.as_deref()), (Some("delta"), Some("Delete")));
+        let replayed = replay(&store, Collection::Clockings, &kept[1].bytes, Source::Delta, false).await.unwrap();
+        assert_eq!(replayed, crate::records::quarantine::Replayed::Written(vec![("3".into(), PutOutcome::Stored)]));
+        assert_eq!(
+            store.attribute(Collection::Clockings, "3", "deleted"),
+            Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! functions of [`super::plan`]; this module carries them out against Protime, the record
 //! store and the state store.
 
-use super::apply::{apply_page, RecordCounts};
+use super::apply::{apply_records, RecordCounts};
+use super::kept::{self, PageKeep};
 use super::plan::{self, AfterPage, Start};
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
 use crate::collection::Collection;
@@ -176,6 +177,12 @@ impl From<SyncRunError> for lambda_http::lambda_runtime::Diagnostic {
     }
 }
 
+/// Time left until an invocation's deadline; `None` when the runtime gave none in the future
+/// (Lambda always does; `cargo lambda watch` sends one already past).
+pub fn time_left(deadline: std::time::SystemTime) -> Option<Duration> {
+    deadline.duration_since(std::time::SystemTime::now()).ok().filter(|left| !left.is_zero())
+}
+
 /// The time a run may use: no page starts once less than `margin` is left.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -284,9 +291,9 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore> Syncer<P, R, S> {
     }
 }
 
-impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, S, Q> {
+impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep> Syncer<P, R, S, Q> {
     /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
-    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
+    pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
         let Syncer { config, protime, records, states, .. } = self;
         Syncer { config, protime, records, states, quarantine }
     }
@@ -369,28 +376,46 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine> Syncer<P, R, 
                 return CollectionReport::failed(collection, e.to_string());
             }
         };
-        if request.reinitialize {
-            tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
-            plan::reinitialize(&mut state, request.from);
-        }
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let mut report = CollectionReport::new(collection, Outcome::Complete);
         let sink = Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
+        // Before anything new starts: a kept page is applied, and a load about to start (asked
+        // for, or because the mode or the filter changed) first follows a live deltaLink to its
+        // end, so the changes since the last round, deletions included, are not lost.
+        let reloading = request.reinitialize
+            || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
+        let mut catch_up = state.kept.is_some() || (reloading && plan::live_delta(&state));
+        let mut reinitialize = request.reinitialize;
+        let max_pages = self.config.max_pages_per_run;
         let ended = loop {
-            match plan::start(&state, &plan, default_from, budget.now()) {
-                Start::Idle => break Ok(Outcome::Idle),
-                Start::Follow => {}
-                Start::Begin { filter, from, why } => {
-                    tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
-                    let delta = plan.mode == SyncMode::Delta;
-                    let link =
-                        api.list_url(collection, filter.as_deref(), delta, self.config.external_references.trim());
-                    plan::begin(&mut state, &plan, filter, from, link, budget.now());
+            let catching_up = std::mem::take(&mut catch_up);
+            if catching_up {
+                tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
+            } else {
+                if std::mem::take(&mut reinitialize) {
+                    tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
+                    plan::reinitialize(&mut state, request.from);
+                }
+                match plan::start(&state, &plan, default_from, budget.now()) {
+                    Start::Idle => break Ok(Outcome::Idle),
+                    Start::Follow => {}
+                    Start::Begin { filter, from, why } => {
+                        tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
+                        let delta = plan.mode == SyncMode::Delta;
+                        let link =
+                            api.list_url(collection, filter.as_deref(), delta, self.config.external_references.trim());
+                        plan::begin(&mut state, &plan, filter, from, link, budget.now());
+                    }
                 }
             }
-            let max_pages = self.config.max_pages_per_run;
             match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
+                Ok(true) if catching_up && reloading => continue,
                 Ok(true) => break Ok(Outcome::Complete),
+                Ok(false) if reinitialize => {
+                    let message = "the deadline or page budget came before the deltaLink was followed to its end: \
+                                   not reinitialized, try again";
+                    break Err((Outcome::Error, message.to_owned()));
+                }
                 Ok(false) => break Ok(Outcome::Partial),
                 Err(Stop::Gone) if !report.delta_expired => {
                     tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
@@ -469,9 +494,11 @@ struct Sink<'a, R, S, Q> {
 }
 
 /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
-/// the page budget or the deadline stopped it. The cursor moves (and is checkpointed) only after
-/// every record of its page is stored.
-async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine>(
+/// the page budget or the deadline stopped it. Each fetched page is kept (and the state points
+/// at it) before any of its records is written; a page already kept is applied before anything
+/// is fetched. The cursor moves (and is checkpointed) only after every record of its page has
+/// its verdict.
+async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -485,21 +512,45 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
         if max_pages.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
             return Ok(false);
         }
-        let Some(link) = state.cursor.clone() else {
-            return Err(Stop::Failed("no page to follow".into()));
+        let page = match &state.kept {
+            Some(kept) => {
+                tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
+                kept::load(sink.quarantine, kept)
+                    .await
+                    .map_err(|e| Stop::Failed(format!("reading the kept page: {e}")))?
+            }
+            None => {
+                let Some(link) = state.cursor.clone() else {
+                    return Err(Stop::Failed("no page to follow".into()));
+                };
+                followed.first_time(&link)?;
+                let page = api.fetch_page(&link).await?;
+                keep_page(sink, collection, state, &page, budget).await?;
+                page
+            }
         };
-        followed.first_time(&link)?;
-        let page = api.fetch_page(&link).await?;
+        let envelope = page
+            .envelope()
+            .map_err(|e| Stop::Failed(format!("the page cannot be read (it is kept and read again next run): {e}")))?;
         // Plain records (an initial load or a list): write only what is new or newer.
         // A delta's changes are written as they come.
         let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
         let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
-        let counts = apply_page(sink.records, sink.quarantine, collection, page.records, source, plain).await?;
+        let counts = apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?;
         report.pages += 1;
         report.records += counts;
-        let after = plan::after_page(state, counts, page.next_link, page.delta_link, budget.now());
+        let discard = state.kept.as_ref().and_then(|k| k.object.clone());
+        let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
+        drop(page);
+        let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
         state.lease_until = Some(budget.lease_until().timestamp_millis());
         sink.states.checkpoint(collection, state, sink.owner).await?;
+        if let (Some(key), Some(store)) = (discard, sink.quarantine) {
+            // Best effort: an object left behind expires by the bucket's lifecycle rule.
+            if let Err(e) = store.discard_page(&key).await {
+                tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
+            }
+        }
         match after {
             AfterPage::More => continue,
             AfterPage::Done => return Ok(true),
@@ -508,6 +559,29 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
             }
         }
     }
+}
+
+/// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
+/// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
+/// for certain), and the log says so.
+async fn keep_page<R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    page: &crate::protime::Page,
+    budget: &Budget,
+) -> Result<(), Stop> {
+    match kept::keep(sink.quarantine, collection, page, budget.now()).await {
+        Ok(kept) => {
+            state.kept = Some(kept);
+            state.lease_until = Some(budget.lease_until().timestamp_millis());
+            sink.states.checkpoint(collection, state, sink.owner).await?;
+        }
+        Err(e) => {
+            tracing::warn!(collection = %collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
+        }
+    }
+    Ok(())
 }
 
 /// Saves the state with the lease cleared: the collection is free for the next invocation.
@@ -527,7 +601,7 @@ async fn release<S: SyncStateStore>(
 /// included), checkpoints and releases. `Ok(None)` when there is no live deltaLink to follow (no
 /// complete delta load yet, the syncer is working on the collection, or the link expired and
 /// the collection goes back to an initial load): the caller lists the gap instead.
-pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine>(
+pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     records: &R,
     states: &S,
@@ -541,11 +615,15 @@ pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Q
     else {
         return Ok(None);
     };
-    let live = state.mode == Some(SyncMode::Delta) && state.phase == Some(Phase::Incremental) && state.cursor.is_some();
+    // A live deltaLink is followed (a page kept by an earlier run first); a page kept during
+    // an initial load is applied alone (the syncer goes on with the load).
+    let live = plan::live_delta(&state);
+    let max_pages = if live { MAX_ROUND_PAGES } else { 1 };
     let sink = Sink { records, states, quarantine, owner: &owner };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
-    let result = if live {
-        match follow(api, &sink, collection, &mut state, budget, Some(MAX_ROUND_PAGES), &mut report).await {
+    let result = if live || state.kept.is_some() {
+        match follow(api, &sink, collection, &mut state, budget, Some(max_pages), &mut report).await {
+            Ok(true) if !live => Ok(None),
             Ok(true) => Ok(Some(report.records)),
             // Not at the end after MAX_ROUND_PAGES: what was applied is stored; list the gap too.
             Ok(false) => Ok(None),
@@ -626,8 +704,8 @@ mod tests {
         }
 
         fn page(&self, link: &str, records: &[&str], next: Option<&str>, delta: Option<&str>) {
-            let records = records.iter().map(|r| parse(r.as_bytes()).unwrap()).collect();
-            let page = Page { records, next_link: next.map(Into::into), delta_link: delta.map(Into::into) };
+            let records: Vec<Json> = records.iter().map(|r| parse(r.as_bytes()).unwrap()).collect();
+            let page = Page::from_parts(&records, next, delta);
             self.protime.script(link, Ok(page));
         }
 
@@ -774,6 +852,13 @@ mod tests {
         f.initial_clockings();
         f.protime.set_records(Collection::People, people(&[(7, "01")]));
         f.run(SyncRequest::default()).await;
+        // The live deltaLink is followed to its end first: its Delete is not lost to the reload.
+        f.page(
+            "delta/clockings?t=1",
+            &[r#"{"changeType":"Delete","data":{"id":3,"changeVersion":"02"}}"#],
+            None,
+            Some("delta/clockings?t=2"),
+        );
         f.initial_clockings();
         let request = SyncRequest {
             collections: Some(vec!["clockings".into()]),
@@ -782,12 +867,30 @@ mod tests {
         };
         let report = f.run(request).await;
         assert_eq!(report.collections.len(), 1);
+        assert_eq!(report.collections[0].records.deleted, 1, "{report:?}");
+        assert_eq!(f.records.attribute(Collection::Clockings, "3", "deleted"), Some(AttributeValue::Bool(true)));
+        let gets: Vec<String> =
+            f.protime.journal.lines().into_iter().filter(|l| l.starts_with("protime GET clockings")).collect();
+        assert_eq!(gets.len(), 6, "the load ran twice: {gets:?}");
+        let lines = f.protime.journal.lines();
+        let delta = lines.iter().position(|l| l == "protime GET delta/clockings?t=1").expect("the deltaLink followed");
+        let reload = lines.iter().rposition(|l| l == "protime GET clockings?page=0").unwrap();
+        assert!(delta < reload, "the deltaLink before the reload: {lines:?}");
         let state = f.states.state(Collection::Clockings).unwrap();
         assert_eq!(state.filter.as_deref(), Some("date ge '2024-01-01'"));
         assert_eq!(state.phase, Some(Phase::Incremental));
         let unknown = SyncRequest { collections: Some(vec!["timesheets".into()]), ..Default::default() };
         let err = f.syncer.run(&unknown, Budget::new(Utc::now(), None, Duration::ZERO)).await.unwrap_err();
         assert_eq!(err, SyncRunError::UnknownCollections(vec!["timesheets".into()]));
+    }
+
+    #[test]
+    fn the_time_left_comes_from_the_deadline() {
+        use std::time::SystemTime;
+        assert_eq!(time_left(SystemTime::UNIX_EPOCH), None);
+        let left = time_left(SystemTime::now() + Duration::from_secs(900)).unwrap();
+        assert!(left > Duration::from_secs(890) && left <= Duration::from_secs(900));
+        assert_eq!(time_left(SystemTime::now() - Duration::from_secs(5)), None);
     }
 
     #[test]

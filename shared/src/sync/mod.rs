@@ -5,6 +5,7 @@
 //! - [`state`]: the sync state item per collection (`sync#<collection>`) and its lease.
 //! - [`apply`]: one page of records into the table (skipping unchanged ones, quarantining
 //!   what DynamoDB refuses).
+//! - [`kept`]: a fetched page kept (in the sync item, or as an object) before it is applied.
 //! - [`engine`]: the syncer's run: initial loads through delta, deltaLinks followed every run,
 //!   list collections re-listed, resumable from checkpoints, collections in parallel.
 //! - [`resync`]: the re-sync windows and list-to-store copy the renewer runs before it
@@ -14,6 +15,7 @@
 
 pub mod apply;
 pub mod engine;
+pub mod kept;
 pub mod plan;
 pub mod resync;
 pub mod state;

@@ -96,6 +96,13 @@ pub fn begin(
     state.cursor_at = Some(now);
 }
 
+/// Whether the collection holds a deltaLink that has not expired as far as is known: a load
+/// that starts now must follow it to its end first, or the changes since the last round
+/// (deletions included) are never seen.
+pub fn live_delta(state: &SyncState) -> bool {
+    state.mode == Some(SyncMode::Delta) && state.phase == Some(Phase::Incremental) && state.cursor.is_some()
+}
+
 /// Forgets the collection's load so the next [`start`] begins a new one (manual backfill),
 /// from `from` if given (and from then on), else from the configured start.
 pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
@@ -127,6 +134,7 @@ pub fn after_page(
     state.pages += 1;
     state.records += counts;
     state.cursor_at = Some(now);
+    state.kept = None;
     if let Some(next) = next_link {
         state.cursor = Some(next);
         return AfterPage::More;

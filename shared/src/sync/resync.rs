@@ -7,7 +7,7 @@ use crate::protime::client::LinksFollowed;
 use crate::protime::{ProtimeError, RecordPages};
 use crate::records::quarantine::Quarantine;
 use crate::records::{RecordStore, Source, StoreError};
-use crate::sync::apply::{apply_page, RecordCounts};
+use crate::sync::apply::{apply_records, RecordCounts};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
 
@@ -141,10 +141,11 @@ pub async fn resync<P: RecordPages, R: RecordStore, Q: Quarantine>(
             }
             followed.first_time(&current).map_err(|source| ResyncError::Fetch { collection, source })?;
             let page = client.fetch_page(&current).await.map_err(|source| ResyncError::Fetch { collection, source })?;
-            counts += apply_page(store, quarantine, collection, page.records, Source::Resync, true)
+            let envelope = page.envelope().map_err(|source| ResyncError::Fetch { collection, source })?;
+            counts += apply_records(store, quarantine, collection, &envelope.records, Source::Resync, true)
                 .await
                 .map_err(|source| ResyncError::Store { collection, source })?;
-            link = page.next_link;
+            link = envelope.next_link;
         }
     }
     Ok(counts)

@@ -58,6 +58,10 @@ pub struct SyncState {
     /// token: stored, never logged or reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
+    /// A page fetched and kept but not yet applied (the cursor still names the link it came
+    /// from): the next run applies it before it fetches anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<super::kept::KeptPage>,
     /// When the cursor was last advanced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_at: Option<DateTime<Utc>>,
@@ -282,6 +286,12 @@ mod tests {
             mode: Some(SyncMode::Delta),
             phase: Some(Phase::Incremental),
             cursor: Some("/delta/clockings?deltaToken=abc".into()),
+            kept: Some(super::super::kept::KeptPage {
+                object: None,
+                body: Some(r#"{"value":[]}"#.into()),
+                bytes: 12,
+                kept_at: t,
+            }),
             cursor_at: Some(t),
             filter: Some("date ge '2025-01-01'".into()),
             filter_template: Some("date ge '{from}'".into()),

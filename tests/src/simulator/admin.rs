@@ -39,6 +39,20 @@ pub(super) async fn admin_change(
     .into_response()
 }
 
+/// `POST /_simulator/raw-change/{collection}` with any text: served verbatim as one change item
+/// of the collection's next delta answer (a malformed record) → `{"injected":true}`.
+pub(super) async fn admin_raw_change(
+    State(shared): State<Shared>,
+    Path(collection): Path<String>,
+    body: String,
+) -> Response {
+    if collection.parse::<Collection>().is_err() {
+        return error(StatusCode::BAD_REQUEST, "UnknownCollection", "Unknown collection name");
+    }
+    shared.inject_raw(&collection, &body);
+    Json(json!({ "injected": true })).into_response()
+}
+
 /// The most records one seed request may add.
 const MAX_SEED: usize = 1_000_000;
 

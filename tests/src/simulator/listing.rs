@@ -233,8 +233,20 @@ pub(super) async fn delta(
             .map(|c| json!({"changeType": if c.delete { "Delete" } else { "InsertOrUpdate" }, "data": *c.data}))
             .collect()
     };
+    let raw: Vec<String> = sim
+        .raw_changes
+        .get(&collection)
+        .map(|changes| changes.iter().filter(|(seq, _)| *seq > token.since).map(|(_, text)| text.clone()).collect())
+        .unwrap_or_default();
     let next = random_hex(16);
     let since = sim.next_version;
     sim.delta_tokens.insert(next.clone(), DeltaToken { since, last_use: now, ..token });
-    Json(json!({"value": value, "deltaLink": delta_link(&collection, &next)})).into_response()
+    let link = delta_link(&collection, &next);
+    if raw.is_empty() {
+        return Json(json!({"value": value, "deltaLink": link})).into_response();
+    }
+    // Injected items are spliced in as text: they need not be valid as a JSON value would be.
+    let items: Vec<String> = value.iter().map(Value::to_string).chain(raw).collect();
+    let body = format!(r#"{{"value":[{}],"deltaLink":{}}}"#, items.join(","), Value::from(link));
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -20,7 +20,7 @@ mod faults;
 mod listing;
 mod seed;
 
-use admin::{admin_advance, admin_change, admin_drop_deliveries, admin_seed, admin_webhooks};
+use admin::{admin_advance, admin_change, admin_drop_deliveries, admin_raw_change, admin_seed, admin_webhooks};
 use api::{create_webhook, delete_webhook, get_webhook, list_webhooks, token};
 use delivery::id_text;
 pub use delivery::Delivery;
@@ -154,6 +154,9 @@ struct Sim {
     /// Change log per collection, in sequence order.
     changes: HashMap<String, Vec<Change>>,
     next_version: u64,
+    /// Change items served verbatim by the deltas that cover them (a malformed record Protime
+    /// might send), per collection, at their sequence number; never listed.
+    raw_changes: HashMap<String, Vec<(u64, String)>>,
     delta_tokens: HashMap<String, DeltaToken>,
     faults: HashMap<&'static str, VecDeque<Fault>>,
     /// Faults for the next API request whose path (after the API prefix) starts with the prefix.
@@ -162,6 +165,16 @@ struct Sim {
     drop_deliveries: usize,
     seen: Vec<Seen>,
     issued: Vec<String>,
+}
+
+impl Shared {
+    /// See [`Simulator::inject_raw_change`].
+    fn inject_raw(&self, collection: &str, text: &str) {
+        let mut sim = self.lock();
+        sim.next_version += 1;
+        let seq = sim.next_version;
+        sim.raw_changes.entry(collection.to_owned()).or_default().push((seq, text.to_owned()));
+    }
 }
 
 impl Sim {
@@ -292,6 +305,7 @@ impl Simulator {
             .route("/_simulator/advance", post(admin_advance))
             .route("/_simulator/changes/{collection}", post(admin_change))
             .route("/_simulator/seed/{collection}", post(admin_seed))
+            .route("/_simulator/raw-change/{collection}", post(admin_raw_change))
             .route("/_simulator/drop-deliveries", post(admin_drop_deliveries))
             .route("/_simulator/webhooks", get(admin_webhooks))
             .with_state(shared.clone());
@@ -444,6 +458,13 @@ impl Simulator {
     /// `{id, changeVersion}` (a delta returns it).
     pub fn delete_quietly(&self, collection: &str, id: Value) -> Value {
         self.shared.lock().remove(collection, id)
+    }
+
+    /// Puts `text` verbatim, as one item of `value`, into the next delta answer of `collection`
+    /// (e.g. a record with a duplicate key, a number DynamoDB cannot hold, or nested too deep,
+    /// which a JSON value could not even represent). It is never listed.
+    pub fn inject_raw_change(&self, collection: &str, text: &str) {
+        self.shared.inject_raw(collection, text)
     }
 
     /// Soft-deletes a record as myProtime does for clockings: it stays listed with

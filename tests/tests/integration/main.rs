@@ -4,6 +4,7 @@
 
 mod emulator;
 mod faults;
+mod kept_pages;
 mod load;
 mod protime_client;
 mod receiver;

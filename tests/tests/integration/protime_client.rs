@@ -2,7 +2,7 @@
 
 use harness::fast_retries;
 use harness::simulator::{Fault, FaultTarget, Simulator, SimulatorConfig};
-use protime_webhooks::protime::client::{scopes_for, ClientOptions, Page};
+use protime_webhooks::protime::client::{scopes_for, ClientOptions, ReadPage};
 use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials, ProtimeError};
 use protime_webhooks::records::json::Json;
 use serde_json::json;
@@ -36,12 +36,12 @@ fn today(sim: &Simulator) -> String {
 }
 
 /// Follows nextLink until there is none; returns every record and the last page.
-async fn fetch_all(client: &ProtimeClient, first: String) -> (Vec<Json>, Page, usize) {
+async fn fetch_all(client: &ProtimeClient, first: String) -> (Vec<Json>, ReadPage, usize) {
     let mut records = Vec::new();
     let mut link = Some(first);
     let mut pages = 0;
     loop {
-        let page = client.fetch_page(&link.take().unwrap()).await.unwrap();
+        let page = client.fetch_page(&link.take().unwrap()).await.unwrap().read().unwrap();
         pages += 1;
         records.extend(page.records.clone());
         match &page.next_link {
@@ -86,7 +86,7 @@ async fn delta_returns_changes_since_the_last_link_and_410_means_start_over() {
 
     sim.change_quietly("clockings", json!({"id": 2, "date": today(&sim)}));
     sim.delete("clockings", json!(1)).await;
-    let page = client.fetch_page(&delta_link).await.unwrap();
+    let page = client.fetch_page(&delta_link).await.unwrap().read().unwrap();
     let kinds: Vec<(String, String)> = page
         .records
         .iter()

@@ -174,7 +174,7 @@ async fn seeded_records_are_fresh_plausible_and_come_back_through_a_delta_initia
     let mut link = Some(client.list_url("clockings", Some(&filter), true));
     let mut read = 0;
     while let Some(current) = link.take() {
-        let page = client.fetch_page(&current).await.unwrap();
+        let page = client.fetch_page(&current).await.unwrap().read().unwrap();
         read += page.records.len();
         link = page.next_link;
     }
