@@ -107,8 +107,9 @@ impl Connect for Simulator {
 
     async fn connect(&self) -> Result<Measured, ConnectError> {
         let credentials = ProtimeCredentials::new("sim", "", "sim-client", "sim-client-secret");
-        let mut options = ClientOptions::new(vec!["connector-protimeapi-clockings.read".into()], "Bench");
-        options.api_base_url = Some(format!("{}/connector/protimeapi/v1", self.base));
+        let scopes = COLLECTIONS.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
+        let mut options = ClientOptions::new(scopes, "Bench");
+        options.api_base_url = Some(format!("{}{}", self.base, harness::simulator::API_PREFIX));
         options.token_url = Some(format!("{}/tenants/sim/connect/token", self.base));
         options.request_timeout = Duration::from_secs(300);
         let client = ProtimeClient::new(credentials, options).expect("a client");

@@ -431,7 +431,7 @@ impl ProtimeClient {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
-                    match response.bytes().await {
+                    match read_body(response).await {
                         Ok(_) if status == StatusCode::UNAUTHORIZED && !refreshed => {
                             // The token was revoked or expired early: one new token, one more try.
                             tracing::info!(path = url.path(), "Protime answered 401; fetching a new token");
@@ -561,6 +561,19 @@ impl super::api::RecordPages for ProtimeClient {
     async fn fetch_page(&self, link: &str) -> Result<Page, ProtimeError> {
         ProtimeClient::fetch_page(self, link).await
     }
+}
+
+/// Reads a body into one buffer of the length the answer announces, chunk by chunk as it
+/// arrives: a page of tens of MB is in memory once, not as its chunks and then their copy.
+async fn read_body(mut response: reqwest::Response) -> Result<bytes::Bytes, reqwest::Error> {
+    /// What is reserved up front at most, whatever the answer announces.
+    const MAX_RESERVED: u64 = 256 * 1024 * 1024;
+    let announced = response.content_length().unwrap_or(0).min(MAX_RESERVED);
+    let mut body = Vec::with_capacity(announced as usize);
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
 }
 
 /// How long a token is reused: until [`TOKEN_EXPIRY_MARGIN`] before it expires, and at least half
