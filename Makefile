@@ -44,10 +44,11 @@ test: setup check lint-template
 	$(STAGE) test-run cargo test --workspace --locked --tests
 	$(STAGE) smoke scripts/smoke-local-stack.sh
 
-## check: formatting, one feature set for every build, and clippy with warnings as errors
+## check: formatting, one feature set for every build, the docs' links, and clippy with warnings as errors
 check:
 	cargo fmt --all --check
 	$(STAGE) features scripts/check-features.sh
+	$(STAGE) docs python3 scripts/check_docs.py
 	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 
 ## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
@@ -103,16 +104,16 @@ cli:
 advance:
 	@scripts/stack.sh advance $(HOURS)
 
-## bench-cpu: CPU per event of the release receiver beside a Python + boto3 peer (README, Performance)
+## bench-cpu: CPU per event of the release receiver beside a Python + boto3 peer (docs/performance.md)
 bench-cpu: setup .venv-bench/.installed
 	cargo build --release --locked -p receiver
 	.venv-bench/bin/python scripts/bench_cpu.py --rust target/release/receiver --python
 
-## bench-sync: the syncer's initial load of 100,000 records into moto beside moto's raw PutItem rate (README, Performance)
+## bench-sync: the syncer's initial load of 100,000 records into moto beside moto's raw PutItem rate (docs/performance.md)
 bench-sync: setup
 	cargo run --release --locked -p integration-tests --example sync_load -- $(RECORDS)
 
-## bench-memory: the syncer's peak RSS for deltaLink answers of 50,000 to 200,000 changes (docs: Performance)
+## bench-memory: the syncer's peak RSS for deltaLink answers of 50,000 to 200,000 changes (docs/performance.md)
 bench-memory:
 	cargo build --release --locked -p integration-tests --bin protime-simulator --example sync_memory
 	target/release/examples/sync_memory $(CHANGES)

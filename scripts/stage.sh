@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one stage of `make test` and prints how long it took ("stage: NAME 123 s"), so a run's
-# log carries its own breakdown (docs: README, Performance). Usage: scripts/stage.sh NAME CMD...
+# log carries its own breakdown (docs/performance.md). Usage: scripts/stage.sh NAME CMD...
 set -uo pipefail
 name=$1
 shift

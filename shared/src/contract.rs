@@ -268,6 +268,17 @@ mod tests {
     }
 
     #[test]
+    fn every_environment_variable_is_in_the_configuration_page() {
+        let page = include_str!("../../docs/configuration.md");
+        let all = RECEIVER_ENV.iter().chain(RENEWER_ENV).chain(SYNCER_ENV).map(|(name, _)| *name);
+        let missing: Vec<&str> = all
+            .chain(["RESYNC_FILTER_<COLLECTION>", "SYNC_FILTER_<COLLECTION>"])
+            .filter(|n| !page.contains(&format!("`{n}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/configuration.md does not document {missing:?}");
+    }
+
+    #[test]
     fn the_receivers_actions_are_exactly_the_calls_its_code_makes() {
         assert_eq!(calls_in(RECEIVER_MODULES), set(RECEIVER_ACTIONS));
     }

@@ -35,7 +35,7 @@ pub fn config_loader() -> ConfigLoader {
 /// first client is built. Left to itself it reads the bundle file *and* every file in the
 /// certificate directory, which holds the same roots again (Debian: one file per root; Amazon
 /// Linux 2023: the bundle again plus its OpenSSL trust variant). Parsing them twice is most of a
-/// cold start's own work (see README "Performance"). This sets `SSL_CERT_FILE` to the bundle that
+/// cold start's own work (see docs/performance.md, "Where init goes"). This sets `SSL_CERT_FILE` to the bundle that
 /// the same probe finds, so the roots are read once; it does nothing when `SSL_CERT_FILE` or
 /// `SSL_CERT_DIR` is already set (an operator's choice wins) or when no bundle file exists.
 ///

@@ -108,11 +108,21 @@ impl std::fmt::Debug for Page {
 
 /// A page read: its records, each its own JSON text in the body (parsed one at a time, by
 /// whoever applies them), and its links.
-#[derive(Debug)]
 pub struct Envelope<'a> {
     pub records: Vec<&'a RawValue>,
     pub next_link: Option<String>,
     pub delta_link: Option<String>,
+}
+
+/// How many records and which links, never their text (records, and a delta's next token).
+impl std::fmt::Debug for Envelope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("records", &self.records.len())
+            .field("next_link", &self.next_link.is_some())
+            .field("delta_link", &self.delta_link.is_some())
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]

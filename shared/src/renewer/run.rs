@@ -15,7 +15,7 @@ use crate::records::{DynamoRecordStore, RecordStore};
 use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
-use crate::sync::engine::{delta_round, Budget};
+use crate::sync::engine::{delta_round, Budget, DeltaRound};
 use crate::sync::kept::PageKeep;
 use crate::sync::resync::{self, ResyncCounts, ResyncError};
 use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
@@ -126,6 +126,8 @@ pub enum SubscriptionError {
     Delete { id: String, source: ProtimeError },
     #[error("saving the subscription state: {0}")]
     SaveState(StateError),
+    #[error("too little of the invocation is left to catch up on the gap; the next run does")]
+    OutOfTime,
 }
 
 /// The renewer as deployed: Protime through the credentials secret, keys in Secrets Manager,
@@ -386,12 +388,16 @@ impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quaranti
     ) -> Result<ResyncCounts, SubscriptionError> {
         let quarantine = self.quarantine.as_ref();
         match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget).await {
-            Ok(Some(counts)) => {
+            Ok(DeltaRound::CaughtUp(counts)) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
                 return Ok(counts);
             }
-            Ok(None) => {}
+            Ok(DeltaRound::OutOfTime) => return Err(SubscriptionError::OutOfTime),
+            Ok(DeltaRound::NotLive) => {}
             Err(e) => tracing::warn!(collection = %collection, error = %e, "the delta round failed; listing the gap"),
+        }
+        if !budget.may_start_page() {
+            return Err(SubscriptionError::OutOfTime);
         }
         let filters = self.config.resync.filters(collection, gap_start, now);
         tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");

@@ -8,14 +8,14 @@
 //! store and the state store.
 
 use super::apply::{apply_records, RecordCounts};
-use super::kept::{self, PageKeep};
+use super::kept::{self, KeepError, PageKeep};
 use super::plan::{self, AfterPage, Start};
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
 use crate::collection::Collection;
 use crate::config::SyncerConfig;
 use crate::protime::client::{ClientOptions, LinksFollowed};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, RecordPages};
-use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::quarantine::{NoQuarantine, Note, Quarantine, S3Quarantine};
 use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -203,7 +203,8 @@ impl Budget {
         self.base + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
     }
 
-    fn may_start_page(&self) -> bool {
+    /// Whether a page may start: more than the margin is left before the deadline.
+    pub fn may_start_page(&self) -> bool {
         self.time_left.is_none_or(|left| self.started.elapsed() + self.margin < left)
     }
 
@@ -224,6 +225,19 @@ enum Stop {
     Conflict,
     Failed(String),
     LeaseLost,
+}
+
+impl Stop {
+    /// How a collection's part of a run ends on this stop (a 410 and a lost lease are handled
+    /// before this).
+    fn outcome(self) -> (Outcome, String) {
+        match self {
+            Stop::Conflict => (Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()),
+            Stop::Gone => (Outcome::Error, "Protime answered 410 Gone".into()),
+            Stop::Failed(message) => (Outcome::Error, message),
+            Stop::LeaseLost => (Outcome::Error, SyncStateError::LeaseLost.to_string()),
+        }
+    }
 }
 
 impl From<ProtimeError> for Stop {
@@ -384,20 +398,36 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep> Sy
         // end, so the changes since the last round, deletions included, are not lost.
         let reloading = request.reinitialize
             || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
-        let mut catch_up = state.kept.is_some() || (reloading && plan::live_delta(&state));
-        let mut reinitialize = request.reinitialize;
         let max_pages = self.config.max_pages_per_run;
-        let ended = loop {
-            let catching_up = std::mem::take(&mut catch_up);
-            if catching_up {
+        let ended = 'run: {
+            if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
                 tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
-            } else {
-                if std::mem::take(&mut reinitialize) {
-                    tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
-                    plan::reinitialize(&mut state, request.from);
+                match catch_up(api, &sink, collection, &mut state, budget, max_pages, &mut report, reloading).await {
+                    Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
+                    Ok(CatchUp::Round | CatchUp::Applied) => {}
+                    Ok(CatchUp::Stopped) if request.reinitialize => {
+                        let message = "the deadline or page budget came before the deltaLink was followed to its \
+                                       end: not reinitialized, try again";
+                        break 'run Err((Outcome::Error, message.to_owned()));
+                    }
+                    Ok(CatchUp::Stopped) => break 'run Ok(Outcome::Partial),
+                    // The deltaLink expired: nothing to catch up on; the load goes on.
+                    Err(Stop::Gone) => {
+                        tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                        report.delta_expired = true;
+                        plan::delta_expired(&mut state, budget.now());
+                    }
+                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                    Err(stop) => break 'run Err(stop.outcome()),
                 }
+            }
+            if request.reinitialize {
+                tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
+                plan::reinitialize(&mut state, request.from);
+            }
+            loop {
                 match plan::start(&state, &plan, default_from, budget.now()) {
-                    Start::Idle => break Ok(Outcome::Idle),
+                    Start::Idle => break 'run Ok(Outcome::Idle),
                     Start::Follow => {}
                     Start::Begin { filter, from, why } => {
                         tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
@@ -407,32 +437,19 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep> Sy
                         plan::begin(&mut state, &plan, filter, from, link, budget.now());
                     }
                 }
-            }
-            match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
-                Ok(true) if catching_up && reloading => continue,
-                Ok(true) => break Ok(Outcome::Complete),
-                Ok(false) if reinitialize => {
-                    let message = "the deadline or page budget came before the deltaLink was followed to its end: \
-                                   not reinitialized, try again";
-                    break Err((Outcome::Error, message.to_owned()));
-                }
-                Ok(false) => break Ok(Outcome::Partial),
-                Err(Stop::Gone) if !report.delta_expired => {
-                    tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
-                    report.delta_expired = true;
-                    plan::delta_expired(&mut state, budget.now());
-                }
-                Err(Stop::Gone) => break Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned())),
-                Err(Stop::Conflict) => {
-                    break Err((Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()))
-                }
-                Err(Stop::Failed(message)) => break Err((Outcome::Error, message)),
-                Err(Stop::LeaseLost) => {
-                    // Another invocation owns the collection now: leave its state alone.
-                    tracing::warn!(collection = %collection, "the lease was taken over; stopping");
-                    report.outcome = Outcome::Error;
-                    report.error = Some(SyncStateError::LeaseLost.to_string());
-                    return self.finish(report, &state, &plan, budget);
+                match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
+                    Ok(true) => break 'run Ok(Outcome::Complete),
+                    Ok(false) => break 'run Ok(Outcome::Partial),
+                    Err(Stop::Gone) if !report.delta_expired => {
+                        tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                        report.delta_expired = true;
+                        plan::delta_expired(&mut state, budget.now());
+                    }
+                    Err(Stop::Gone) => {
+                        break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
+                    }
+                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                    Err(stop) => break 'run Err(stop.outcome()),
                 }
             }
         };
@@ -454,6 +471,20 @@ impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep> Sy
             report.error = Some(e.to_string());
         }
         self.finish(report, &state, &plan, budget)
+    }
+
+    /// Another invocation owns the collection now: its state is left alone.
+    fn lease_lost(
+        &self,
+        mut report: CollectionReport,
+        state: &SyncState,
+        plan: &plan::CollectionPlan,
+        budget: &Budget,
+    ) -> CollectionReport {
+        tracing::warn!(collection = %report.collection, "the lease was taken over; stopping");
+        report.outcome = Outcome::Error;
+        report.error = Some(SyncStateError::LeaseLost.to_string());
+        self.finish(report, state, plan, budget)
     }
 
     fn finish(
@@ -512,12 +543,28 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
         if max_pages.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
             return Ok(false);
         }
-        let page = match &state.kept {
+        // Plain records (an initial load or a list): write only what is new or newer.
+        // A delta's changes are written as they come.
+        let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
+        let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
+        let loaded = match &state.kept {
             Some(kept) => {
                 tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
-                kept::load(sink.quarantine, kept)
-                    .await
-                    .map_err(|e| Stop::Failed(format!("reading the kept page: {e}")))?
+                Some(kept::load(sink.quarantine, kept).await)
+            }
+            None => None,
+        };
+        let page = match loaded {
+            Some(Ok(page)) => page,
+            Some(Err(KeepError::Unavailable(e))) => {
+                return Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
+            }
+            Some(Err(e)) => {
+                // Gone for good (expired, or its bucket no longer configured): its link is
+                // fetched again (a spent deltaLink answers 410 and the collection reloads).
+                tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
+                state.kept = None;
+                continue;
             }
             None => {
                 let Some(link) = state.cursor.clone() else {
@@ -529,13 +576,10 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
                 page
             }
         };
-        let envelope = page
-            .envelope()
-            .map_err(|e| Stop::Failed(format!("the page cannot be read (it is kept and read again next run): {e}")))?;
-        // Plain records (an initial load or a list): write only what is new or newer.
-        // A delta's changes are written as they come.
-        let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
-        let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
+        let envelope = match page.envelope() {
+            Ok(envelope) => envelope,
+            Err(e) => return Err(set_aside_page(sink, collection, state, &page, source, e).await),
+        };
         let counts = apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?;
         report.pages += 1;
         report.records += counts;
@@ -559,6 +603,82 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
             }
         }
     }
+}
+
+/// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
+/// collection is not stuck on it; its link is fetched again next run. While the quarantine
+/// cannot be written it stays kept and is read again next run.
+async fn set_aside_page<R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    page: &crate::protime::Page,
+    source: Source,
+    error: ProtimeError,
+) -> Stop {
+    let Some(quarantine) = sink.quarantine else {
+        state.kept = None;
+        return Stop::Failed(format!(
+            "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
+        ));
+    };
+    let note = Note { reason: "unreadable_page", source, record_id: None, change_type: None, change_version: None };
+    match quarantine.keep(collection, &page.body, note).await {
+        Ok(key) => {
+            tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
+            if let Some(object) = state.kept.take().and_then(|k| k.object) {
+                if let Err(e) = quarantine.discard_page(&object).await {
+                    tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
+                }
+            }
+            Stop::Failed(format!("{error}; the page is quarantined as {key} and its link fetched again next run"))
+        }
+        Err(e) => Stop::Failed(format!("{error}; the page stays kept and is read again next run ({e})")),
+    }
+}
+
+/// What catching up did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatchUp {
+    /// A delta round was followed to its end (a kept page of it first, if there was one).
+    Round,
+    /// A kept page of a load or list pass was applied; the pass goes on (or is replaced).
+    Applied,
+    /// The page budget or the deadline came first.
+    Stopped,
+}
+
+/// Before anything new starts on a collection: a kept page is applied; with a load about to
+/// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
+/// that ended a round, so the changes since it are not lost either.
+#[allow(clippy::too_many_arguments)]
+async fn catch_up<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    api: &A,
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    budget: &Budget,
+    max_pages: Option<u64>,
+    report: &mut CollectionReport,
+    reloading: bool,
+) -> Result<CatchUp, Stop> {
+    if state.kept.is_some() && !plan::live_delta(state) {
+        // A page of a load or list pass: applied alone.
+        let ended = follow(api, sink, collection, state, budget, Some(report.pages + 1), report).await?;
+        return Ok(if ended || state.kept.is_none() { CatchUp::Applied } else { CatchUp::Stopped });
+    }
+    let from_kept = state.kept.is_some();
+    if !follow(api, sink, collection, state, budget, max_pages, report).await? {
+        return Ok(CatchUp::Stopped);
+    }
+    if from_kept
+        && reloading
+        && plan::live_delta(state)
+        && !follow(api, sink, collection, state, budget, max_pages, report).await?
+    {
+        return Ok(CatchUp::Stopped);
+    }
+    Ok(CatchUp::Round)
 }
 
 /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
@@ -596,11 +716,31 @@ async fn release<S: SyncStateStore>(
     states.checkpoint(collection, state, owner).await
 }
 
+/// What a delta round of the renewer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeltaRound {
+    /// The deltaLink was followed to its end: every change since the syncer's last round.
+    CaughtUp(RecordCounts),
+    /// No live deltaLink to follow (no complete delta load yet, the syncer is working on the
+    /// collection, the link expired or answered 409, or the round did not reach its end): the
+    /// caller lists the gap instead.
+    NotLive,
+    /// Less than the budget's margin is left before the invocation's deadline: no page started.
+    OutOfTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaRoundError {
+    #[error(transparent)]
+    State(#[from] SyncStateError),
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// One delta round for the renewer's recovery of a Disabled subscription: takes the
-/// collection's lease, follows its stored deltaLink to the end (every change since, deletions
-/// included), checkpoints and releases. `Ok(None)` when there is no live deltaLink to follow (no
-/// complete delta load yet, the syncer is working on the collection, or the link expired and
-/// the collection goes back to an initial load): the caller lists the gap instead.
+/// collection's lease, applies a page the syncer kept, follows the stored deltaLink to the end
+/// (every change since, deletions included), checkpoints and releases. No page starts once less
+/// than the budget's margin is left.
 pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     records: &R,
@@ -608,36 +748,42 @@ pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Q
     quarantine: Option<&Q>,
     collection: Collection,
     budget: &Budget,
-) -> Result<Option<RecordCounts>, String> {
+) -> Result<DeltaRound, DeltaRoundError> {
+    if !budget.may_start_page() {
+        return Ok(DeltaRound::OutOfTime);
+    }
     let owner = format!("renewer-{:016x}", rand::random::<u64>());
-    let Some(mut state) =
-        states.acquire(collection, &owner, budget.now(), budget.lease_until()).await.map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
+    let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
+        return Ok(DeltaRound::NotLive);
     };
-    // A live deltaLink is followed (a page kept by an earlier run first); a page kept during
-    // an initial load is applied alone (the syncer goes on with the load).
+    // A live deltaLink is followed (a page kept by an earlier run first, then the round after
+    // it); a page kept during an initial load is applied alone (the syncer goes on with the load).
     let live = plan::live_delta(&state);
-    let max_pages = if live { MAX_ROUND_PAGES } else { 1 };
+    let from_kept = state.kept.is_some();
+    let max_pages = Some(if live { MAX_ROUND_PAGES } else { 1 });
     let sink = Sink { records, states, quarantine, owner: &owner };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
-    let result = if live || state.kept.is_some() {
-        match follow(api, &sink, collection, &mut state, budget, Some(max_pages), &mut report).await {
-            Ok(true) if !live => Ok(None),
-            Ok(true) => Ok(Some(report.records)),
-            // Not at the end after MAX_ROUND_PAGES: what was applied is stored; list the gap too.
-            Ok(false) => Ok(None),
+    let result = if live || from_kept {
+        let mut followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
+        if live && from_kept && matches!(followed, Ok(true)) && plan::live_delta(&state) {
+            followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
+        }
+        match followed {
+            Ok(true) if live => Ok(DeltaRound::CaughtUp(report.records)),
+            Ok(_) if !budget.may_start_page() => Ok(DeltaRound::OutOfTime),
+            // A kept page of a load applied, or not at the end after MAX_ROUND_PAGES: what was
+            // applied is stored; the gap is listed too.
+            Ok(_) => Ok(DeltaRound::NotLive),
             // The state is left as it is: the syncer's next run meets the 410 itself, reports
             // and alarms on it, and loads the collection again.
-            Err(Stop::Gone) => Ok(None),
-            Err(Stop::LeaseLost) => return Err(SyncStateError::LeaseLost.to_string()),
-            Err(Stop::Conflict) => Ok(None),
-            Err(Stop::Failed(message)) => Err(message),
+            Err(Stop::Gone | Stop::Conflict) => Ok(DeltaRound::NotLive),
+            Err(Stop::LeaseLost) => return Err(SyncStateError::LeaseLost.into()),
+            Err(Stop::Failed(message)) => Err(DeltaRoundError::Failed(message)),
         }
     } else {
-        Ok(None)
+        Ok(DeltaRound::NotLive)
     };
-    release(states, collection, &mut state, &owner).await.map_err(|e| e.to_string())?;
+    release(states, collection, &mut state, &owner).await?;
     result
 }
 

@@ -86,7 +86,7 @@ pub fn page_key(collection: Collection, at: DateTime<Utc>, unique: &str) -> Stri
 }
 
 /// Keeps `page`: in the item when it is small (or there is no bucket and it fits), else as an
-/// object. `Err` when it can be kept nowhere; the caller applies it anyway (better than
+/// object (in the item as well when the bucket fails and it fits). `Err` when it can be kept nowhere; the caller applies it anyway (better than
 /// dropping a spent page) and says so.
 pub async fn keep<K: PageKeep>(
     store: Option<&K>,
@@ -114,7 +114,8 @@ pub async fn keep<K: PageKeep>(
     };
     match stored {
         Ok(key) => Ok(KeptPage { object: Some(key), body: None, bytes: bytes as u64, kept_at: now }),
-        Err(KeepError::NotConfigured) if bytes <= MAX_INLINE_PAGE_BYTES => inline().ok_or(KeepError::NotConfigured),
+        // No bucket, or the bucket down: a page that fits still goes in the item.
+        Err(e) if bytes <= MAX_INLINE_PAGE_BYTES => inline().ok_or(e),
         Err(e) => Err(e),
     }
 }
@@ -161,14 +162,21 @@ impl PageKeep for S3Quarantine {
 
     async fn get_page(&self, key: &str) -> Result<bytes::Bytes, KeepError> {
         let got = self.s3().get_object().bucket(self.bucket_name()).key(key).send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|e| e.is_no_such_key()) {
+            // Without s3:ListBucket, S3 answers a missing key with 403: gone either way.
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            if e.as_service_error().is_some_and(|e| e.is_no_such_key()) || matches!(status, Some(403 | 404)) {
                 KeepError::Missing(key.to_owned())
             } else {
                 KeepError::Unavailable(DisplayErrorContext(e).to_string())
             }
         })?;
-        let body = got.body.collect().await.map_err(|e| KeepError::Unavailable(e.to_string()))?;
-        Ok(body.into_bytes())
+        // Into one buffer of the announced length: the page is in memory once.
+        let mut body = Vec::with_capacity(got.content_length().unwrap_or(0).clamp(0, 256 << 20) as usize);
+        let mut stream = got.body;
+        while let Some(chunk) = stream.next().await {
+            body.extend_from_slice(&chunk.map_err(|e| KeepError::Unavailable(e.to_string()))?);
+        }
+        Ok(bytes::Bytes::from(body))
     }
 
     async fn discard_page(&self, key: &str) -> Result<(), KeepError> {

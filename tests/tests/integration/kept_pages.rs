@@ -85,10 +85,16 @@ async fn a_syncer_killed_at_any_step_after_the_fetch_ends_in_the_same_state() {
         proxy.set(ProxyMode::DynamoDbDiesAfterPutItems(writes_before_death));
         let before = loads(&stack);
         let dying = syncer_behind(&stack, &proxy, &[]).await;
+        let deltas = stack.simulator.count("GET", "/delta/clockings");
         // A short deadline, so the dead run's lease (it cannot release it) lapses soon.
-        let budget = Budget::new(stack.simulator.now(), Some(Duration::from_secs(2)), Duration::ZERO);
+        let lease = Duration::from_secs(3);
+        let started = std::time::Instant::now();
+        let budget = Budget::new(stack.simulator.now(), Some(lease), Duration::ZERO);
         let _ = dying.run(&SyncRequest::default(), budget).await;
-        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        assert_eq!(stack.simulator.count("GET", "/delta/clockings"), deltas + 1, "the dying run spent the deltaLink");
+        let state = stack.receiver.item("sync#clockings").await.expect("sync state");
+        assert!(has_kept_page(&state), "killed after {writes_before_death} writes: the page was kept first");
+        tokio::time::sleep((lease + Duration::from_millis(200)).saturating_sub(started.elapsed())).await;
 
         let report = stack.sync(&[]).await;
         assert!(report.healthy, "killed after {writes_before_death} writes: {report:?}");
@@ -228,12 +234,22 @@ async fn the_renewers_delta_round_starts_no_page_it_cannot_finish_before_its_dea
     stack.simulator.change_quietly("clockings", json!({"id": 66_001, "date": date}));
     let deltas = stack.simulator.count("GET", "/delta/clockings");
 
-    // 10 s left, 120 s of margin: no delta page may start; the gap is listed instead.
+    // 10 s left, 120 s of margin: no delta page may start, and no list either.
+    let listed = loads(&stack);
     let budget = Budget::new(stack.simulator.now(), Some(Duration::from_secs(10)), Duration::from_secs(120));
     let report = stack.renewer().run_within(budget).await.expect("renewer run");
-    assert!(report.healthy, "{report:?}");
+    assert!(!report.healthy, "{report:?}");
+    let clockings = &report.subscriptions[0];
+    assert!(clockings.error.as_deref().is_some_and(|e| e.contains("too little")), "{clockings:?}");
     assert_eq!(stack.simulator.count("GET", "/delta/clockings"), deltas, "no delta page started");
-    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 6, "the listed gap holds the change");
+    assert_eq!(loads(&stack), listed, "no list page started");
+    assert!(!stack.simulator.webhook("clockings").unwrap().enabled, "not re-enabled before the gap is caught up");
     let state = stack.receiver.item("sync#clockings").await.expect("sync state");
     assert!(!state.contains_key("leaseOwner"), "the lease is released");
+
+    // With time, the next run catches up through the deltaLink and re-enables it.
+    let report = stack.renew().await;
+    assert!(report.healthy, "{report:?}");
+    assert!(stack.simulator.webhook("clockings").unwrap().enabled);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 6);
 }
