@@ -91,7 +91,7 @@ async fn subscription(f: &ReceiverFixture, collection: Collection, status: Webho
         last_seen_enabled_at: Some(now),
         ..Default::default()
     };
-    let store = DynamoSubscriptionStore::new(aws_sdk_dynamodb::Client::new(&f.config), &f.table);
+    let store = DynamoSubscriptionStore::new(aws_sdk_dynamodb::Client::new(&f.setup), &f.table);
     store.save(collection, &state).await.expect("save state");
 }
 
@@ -243,7 +243,7 @@ async fn quarantine_list_and_show_give_back_what_the_receiver_kept() {
 
 /// Puts an object into the quarantine bucket as the receiver does.
 async fn kept(f: &ReceiverFixture, key: &str, body: &str, reason: &str) {
-    protime_webhooks::records::quarantine::S3Quarantine::client(&f.config)
+    protime_webhooks::records::quarantine::S3Quarantine::client(&f.setup)
         .put_object()
         .bucket(f.bucket.as_deref().unwrap())
         .key(key)
@@ -350,7 +350,7 @@ fn every_command_has_help_and_a_missing_table_is_a_clear_error() {
 
 /// Writes a collection's `sync#<collection>` item as the syncer's checkpoints do.
 async fn sync_state(f: &ReceiverFixture, collection: Collection, state: &SyncState) {
-    aws_sdk_dynamodb::Client::new(&f.config)
+    aws_sdk_dynamodb::Client::new(&f.setup)
         .put_item()
         .table_name(&f.table)
         .set_item(Some(sync_item(collection, state).unwrap()))
@@ -867,13 +867,17 @@ async fn create_stack(f: &ReceiverFixture, syncer: &str) -> String {
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": outputs,
     });
-    aws_sdk_cloudformation::Client::new(&f.config)
+    // Set-up: generous timeouts, and a stack a retried attempt already created is fine.
+    let created = aws_sdk_cloudformation::Client::new(&f.setup)
         .create_stack()
         .stack_name(&name)
         .template_body(template.to_string())
         .send()
-        .await
-        .expect("create the stack in moto");
+        .await;
+    if let Err(e) = created {
+        let exists = e.as_service_error().is_some_and(|e| e.is_already_exists_exception());
+        assert!(exists, "create the stack in moto: {}", aws_sdk_cloudformation::error::DisplayErrorContext(&e));
+    }
     name
 }
 
