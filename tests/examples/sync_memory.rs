@@ -143,21 +143,13 @@ impl RecordPages for Measured {
     }
 }
 
-/// The process's peak resident set (kB) since the last reset.
-fn peak_rss_kb() -> u64 {
+/// A `kB` field of `/proc/self/status` (`VmHWM`: the peak resident set since the last reset;
+/// `VmRSS`: the current one); 0 if it cannot be read.
+fn status_kb(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn current_rss_kb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -237,12 +229,12 @@ async fn main() {
             seed(collection, 50).await;
         }
         largest_page.store(0, Ordering::Relaxed);
-        let before = current_rss_kb();
+        let before = status_kb("VmRSS");
         reset_peak();
         let started = Instant::now();
         let report = run(&syncer).await;
         let elapsed = started.elapsed();
-        let peak = peak_rss_kb();
+        let peak = status_kb("VmHWM");
         assert!(report.healthy, "{report:?}");
         let fetched = report.collections.iter().find(|c| c.collection == "clockings").unwrap().records.fetched;
         assert_eq!(fetched, n as u64, "the whole page applied");
