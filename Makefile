@@ -44,12 +44,13 @@ test: setup check lint-template
 	$(STAGE) test-run cargo test --workspace --locked --tests
 	$(STAGE) smoke scripts/smoke-local-stack.sh
 
-## check: formatting, one feature set for every build, the docs' links, and clippy with warnings as errors
+## check: formatting, one feature set for every build, the docs' links, clippy and rustdoc with warnings as errors
 check:
 	cargo fmt --all --check
 	$(STAGE) features scripts/check-features.sh
 	$(STAGE) docs python3 scripts/check_docs.py
 	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 ## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
 lint-template: setup setup-sam

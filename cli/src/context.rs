@@ -10,7 +10,7 @@ use crate::Global;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
-use protime_webhooks::receiver::signing_keys::SecretsManagerKeySource;
+use protime_webhooks::signing::keys::SecretsManagerKeySource;
 use protime_webhooks::sync::kept::KEPT_PAGES_PREFIX;
 use std::collections::HashMap;
 use std::time::Duration;

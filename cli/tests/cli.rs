@@ -163,8 +163,8 @@ async fn verify_says_which_key_matched_or_why_none_did_and_never_prints_a_key() 
     std::fs::write(&body_file, body).unwrap();
     let body_path = body_file.to_str().unwrap();
     let sign = |key: &str| {
-        protime_webhooks::receiver::signature::authorization_header(
-            &protime_webhooks::receiver::signature::SigningKey::new(key),
+        protime_webhooks::signing::signature::authorization_header(
+            &protime_webhooks::signing::signature::SigningKey::new(key),
             body,
         )
     };
@@ -912,8 +912,8 @@ async fn stack_outputs_name_the_table_bucket_syncer_and_keys_and_flags_win() {
     // The key prefix comes from SigningKeySecretArnPattern.
     let body = std::env::temp_dir().join(harness::unique("cli-stack-body"));
     std::fs::write(&body, b"{}").unwrap();
-    let signature = protime_webhooks::receiver::signature::authorization_header(
-        &protime_webhooks::receiver::signature::SigningKey::new(KEY),
+    let signature = protime_webhooks::signing::signature::authorization_header(
+        &protime_webhooks::signing::signature::SigningKey::new(KEY),
         b"{}",
     );
     let mut verify = bare_command();

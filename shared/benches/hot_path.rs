@@ -2,9 +2,9 @@
 //! DynamoDB items. Run with `cargo bench -p protime-webhooks --bench hot_path`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use protime_webhooks::receiver::signature::{authorization_header, parse_authorization, verify, SigningKey};
 use protime_webhooks::records::event::parse_body;
 use protime_webhooks::records::item::{record_item, Source};
+use protime_webhooks::signing::signature::{authorization_header, parse_authorization, verify, SigningKey};
 use protime_webhooks::Collection;
 use std::hint::black_box;
 

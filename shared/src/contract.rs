@@ -2,6 +2,9 @@
 //! the environment variables each function reads and the AWS actions each one calls. The
 //! template test in `tests/` checks template.yaml against these lists, and the unit tests
 //! below check the lists against the code.
+//!
+//! A function's AWS actions are those of the capabilities (traits) it composes; see
+//! `docs/decisions/0005-capability-traits.md`.
 
 /// The receiver's route (API Gateway syntax).
 pub const ROUTE_METHOD: &str = "POST";
@@ -65,72 +68,142 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("QUARANTINE_BUCKET", false),
 ];
 
-/// AWS actions the receiver calls: reading keys, writing records (and, once a minute, the last
-/// event's time on a subscription item), keeping unstorable bodies.
-pub const RECEIVER_ACTIONS: &[&str] =
-    &["secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject"];
+/// One thing a function may do in AWS: the trait that stands for it in the code, the files that
+/// make its calls and the IAM actions those calls need. A function's permissions are the union
+/// of the capabilities it composes ([`RECEIVER`], [`RENEWER`], [`SYNCER`]); the unit tests below
+/// check each capability's actions against the calls in its files and each function's list
+/// against the traits its code names, and the template test checks each function's policy
+/// against the union.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capability {
+    pub name: &'static str,
+    /// The trait through which the code reaches it.
+    pub through: &'static str,
+    /// The files, relative to `shared/src`, whose AWS calls it makes.
+    pub files: &'static [&'static str],
+    pub actions: &'static [&'static str],
+}
 
-/// AWS actions the renewer calls: reading credentials, storing keys, reading and writing
-/// subscription state, writing re-synced records, keeping those DynamoDB refuses, and (to catch
-/// up through a deltaLink) taking a collection's sync lease and checkpointing its state.
-pub const RENEWER_ACTIONS: &[&str] = &[
-    "secretsmanager:GetSecretValue",
-    "secretsmanager:PutSecretValue",
-    "secretsmanager:CreateSecret",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "s3:PutObject",
-    "s3:GetObject",
-    "s3:DeleteObject",
+/// Conditional writes of records (every writer).
+pub const WRITE_RECORDS: Capability = Capability {
+    name: "write records",
+    through: "records::RecordStore",
+    files: &["records/store.rs"],
+    actions: &["dynamodb:PutItem"],
+};
+
+/// The stored heads of a page's records, so unchanged records are not written again.
+pub const READ_HEADS: Capability = Capability {
+    name: "read stored heads",
+    through: "records::StoredHeads",
+    files: &["records/heads.rs"],
+    actions: &["dynamodb:BatchGetItem"],
+};
+
+/// The receiver's `lastEventAt` note on a subscription item.
+pub const NOTE_EVENTS: Capability = Capability {
+    name: "note the last event",
+    through: "receiver::last_event::EventNotes",
+    files: &["receiver/last_event.rs"],
+    actions: &["dynamodb:UpdateItem"],
+};
+
+/// Keeping what was signed (or fetched) but cannot be stored, for replay.
+pub const QUARANTINE: Capability = Capability {
+    name: "quarantine",
+    through: "records::quarantine::Quarantine",
+    files: &["records/quarantine.rs"],
+    actions: &["s3:PutObject"],
+};
+
+/// Keeping a fetched page before it is applied, reading it back, discarding it.
+pub const KEEP_PAGES: Capability = Capability {
+    name: "keep fetched pages",
+    through: "sync::kept::PageKeep",
+    files: &["sync/kept.rs"],
+    actions: &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+};
+
+/// Reading the webhook signing keys.
+pub const READ_SIGNING_KEYS: Capability = Capability {
+    name: "read signing keys",
+    through: "signing::keys::KeySource",
+    files: &["signing/keys.rs"],
+    actions: &["secretsmanager:GetSecretValue"],
+};
+
+/// Storing each new signing key the moment Protime issues it.
+pub const WRITE_SIGNING_KEYS: Capability = Capability {
+    name: "write signing keys",
+    through: "signing::writer::KeyWriter",
+    files: &["signing/writer.rs"],
+    actions: &["secretsmanager:PutSecretValue", "secretsmanager:CreateSecret"],
+};
+
+/// Opening a Protime session with the client credentials secret.
+pub const PROTIME_SESSION: Capability = Capability {
+    name: "open a Protime session",
+    through: "protime::Connect",
+    files: &["protime/connect.rs"],
+    actions: &["secretsmanager:GetSecretValue"],
+};
+
+/// The subscription state items (read in one batch, written whole).
+pub const SUBSCRIPTION_STATE: Capability = Capability {
+    name: "subscription state",
+    through: "renewer::state::SubscriptionStore",
+    files: &["renewer/state.rs", "records/heads.rs"],
+    actions: &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+};
+
+/// A collection's sync state: its lease (conditional updates) and checkpoints.
+pub const SYNC_STATE: Capability = Capability {
+    name: "sync state and leases",
+    through: "sync::state::SyncStateStore",
+    files: &["sync/state.rs"],
+    actions: &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+};
+
+/// Every capability, for the checks.
+pub const CAPABILITIES: &[Capability] = &[
+    WRITE_RECORDS,
+    READ_HEADS,
+    NOTE_EVENTS,
+    QUARANTINE,
+    KEEP_PAGES,
+    READ_SIGNING_KEYS,
+    WRITE_SIGNING_KEYS,
+    PROTIME_SESSION,
+    SUBSCRIPTION_STATE,
+    SYNC_STATE,
 ];
 
-/// AWS actions the syncer calls: reading credentials, reading stored heads, writing records and
-/// its state, taking a collection's lease, keeping records DynamoDB refuses.
-pub const SYNCER_ACTIONS: &[&str] = &[
-    "secretsmanager:GetSecretValue",
-    "dynamodb:BatchGetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "s3:PutObject",
-    "s3:GetObject",
-    "s3:DeleteObject",
+/// The receiver: reads keys, writes records (and, once a minute, the last event's time on a
+/// subscription item), keeps unstorable bodies. `receiver::AwsReceiver` composes these.
+pub const RECEIVER: &[Capability] = &[READ_SIGNING_KEYS, WRITE_RECORDS, NOTE_EVENTS, QUARANTINE];
+
+/// The renewer: reads credentials, stores keys, keeps subscription state, re-syncs records
+/// (reading heads, keeping what DynamoDB refuses) and catches up through a deltaLink under the
+/// collection's sync lease, keeping each fetched page. `renewer::AwsRenewer` composes these.
+pub const RENEWER: &[Capability] = &[
+    PROTIME_SESSION,
+    WRITE_SIGNING_KEYS,
+    SUBSCRIPTION_STATE,
+    WRITE_RECORDS,
+    READ_HEADS,
+    QUARANTINE,
+    KEEP_PAGES,
+    SYNC_STATE,
 ];
 
-/// The folders and files of `src/` whose AWS calls each function makes. Other code the functions
-/// share (config, observability, startup, aws) makes no AWS call; a unit test checks both claims.
-pub const RECEIVER_MODULES: &[&str] = &[
-    "receiver",
-    "records/event.rs",
-    "records/item.rs",
-    "records/json.rs",
-    "records/order.rs",
-    "records/quarantine.rs",
-    "records/store.rs",
-];
-pub const RENEWER_MODULES: &[&str] = &[
-    "renewer",
-    "sync",
-    "protime",
-    "records/event.rs",
-    "records/heads.rs",
-    "records/item.rs",
-    "records/json.rs",
-    "records/order.rs",
-    "records/quarantine.rs",
-    "records/store.rs",
-];
-pub const SYNCER_MODULES: &[&str] = &[
-    "sync",
-    "protime",
-    "records/event.rs",
-    "records/heads.rs",
-    "records/item.rs",
-    "records/json.rs",
-    "records/order.rs",
-    "records/quarantine.rs",
-    "records/store.rs",
-];
+/// The syncer: reads credentials, reads heads, writes records and its state under a lease, keeps
+/// each fetched page and what DynamoDB refuses. `sync::AwsSyncer` composes these.
+pub const SYNCER: &[Capability] = &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, KEEP_PAGES, SYNC_STATE];
+
+/// The IAM actions a function composed of these capabilities needs, sorted, once each.
+pub fn actions(function: &[Capability]) -> std::collections::BTreeSet<&'static str> {
+    function.iter().flat_map(|c| c.actions.iter().copied()).collect()
+}
 
 /// The IAM action of an SDK operation as the code calls it (`.put_item()` → `dynamodb:PutItem`).
 pub fn iam_action(service: &str, operation: &str) -> String {
@@ -259,12 +332,67 @@ mod tests {
         found
     }
 
-    fn calls_in(folders: &[&str]) -> BTreeSet<String> {
-        actions_called(&folders.iter().flat_map(|f| sources(f)).collect::<Vec<_>>())
+    fn calls_in(files: &[&str]) -> BTreeSet<String> {
+        actions_called(&files.iter().flat_map(|f| sources(f)).collect::<Vec<_>>())
     }
 
-    fn set(actions: &[&str]) -> BTreeSet<String> {
-        actions.iter().map(|a| a.to_string()).collect()
+    #[test]
+    fn each_capabilitys_actions_are_exactly_the_calls_its_files_make() {
+        for capability in CAPABILITIES {
+            let wanted: BTreeSet<String> = capability.actions.iter().map(|a| a.to_string()).collect();
+            assert_eq!(calls_in(capability.files), wanted, "{}", capability.name);
+        }
+    }
+
+    #[test]
+    fn every_file_that_calls_aws_belongs_to_a_capability() {
+        let listed: BTreeSet<&str> = CAPABILITIES.iter().flat_map(|c| c.files.iter().copied()).collect();
+        for (path, text) in sources("") {
+            if path == "testing.rs" || listed.contains(path.as_str()) {
+                continue;
+            }
+            let called = actions_called(&[(path.clone(), text)]);
+            assert!(called.is_empty(), "{path} calls {called:?} but belongs to no capability in contract.rs");
+        }
+    }
+
+    /// The traits each function's core type is bounded by, as its file spells them, are the
+    /// capabilities its list names: a new bound without a new capability (or the reverse) fails.
+    #[test]
+    fn each_function_lists_exactly_the_capabilities_its_code_is_bounded_by() {
+        for (function, file, capabilities) in [
+            ("receiver", "receiver/handler.rs", RECEIVER),
+            ("renewer", "renewer/run.rs", RENEWER),
+            ("syncer", "sync/engine.rs", SYNCER),
+        ] {
+            let (_, text) = sources(file).pop().expect(file);
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for capability in CAPABILITIES {
+                let name = capability.through.rsplit("::").next().unwrap_or_default();
+                let bound = [": ", "+ "].iter().any(|p| {
+                    code.match_indices(&format!("{p}{name}")).any(|(at, found)| {
+                        !code[at + found.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                    })
+                });
+                assert_eq!(
+                    bound,
+                    capabilities.contains(capability),
+                    "{function}: {file} {} {name}, its list {} {}",
+                    if bound { "is bounded by" } else { "is not bounded by" },
+                    if capabilities.contains(capability) { "names" } else { "does not name" },
+                    capability.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_functions_actions_are_the_union_of_its_capabilities() {
+        assert_eq!(
+            actions(RECEIVER).into_iter().collect::<Vec<_>>(),
+            ["dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject", "secretsmanager:GetSecretValue"]
+        );
+        assert!(actions(SYNCER).is_subset(&actions(RENEWER)));
     }
 
     #[test]
@@ -279,21 +407,6 @@ mod tests {
     }
 
     #[test]
-    fn the_receivers_actions_are_exactly_the_calls_its_code_makes() {
-        assert_eq!(calls_in(RECEIVER_MODULES), set(RECEIVER_ACTIONS));
-    }
-
-    #[test]
-    fn the_renewers_actions_are_exactly_the_calls_its_code_makes() {
-        assert_eq!(calls_in(RENEWER_MODULES), set(RENEWER_ACTIONS));
-    }
-
-    #[test]
-    fn the_syncers_actions_are_exactly_the_calls_its_code_makes() {
-        assert_eq!(calls_in(SYNCER_MODULES), set(SYNCER_ACTIONS));
-    }
-
-    #[test]
     fn the_syncer_env_list_is_exactly_what_its_config_reads() {
         let read = names_read(|l| {
             crate::config::SyncerConfig::from_lookup(l).unwrap();
@@ -303,21 +416,8 @@ mod tests {
     }
 
     #[test]
-    fn every_aws_call_in_the_library_belongs_to_a_listed_folder() {
-        let listed: Vec<&str> = RECEIVER_MODULES.iter().chain(RENEWER_MODULES).chain(SYNCER_MODULES).copied().collect();
-        let unlisted: Vec<(String, String)> = sources("")
-            .into_iter()
-            .filter(|(path, _)| {
-                path != "testing.rs" && !listed.iter().any(|f| path == f || path.starts_with(&format!("{f}/")))
-            })
-            .collect();
-        let called = actions_called(&unlisted);
-        assert!(called.is_empty(), "AWS calls outside the folders listed in contract.rs: {called:?}");
-    }
-
-    #[test]
     fn the_pure_modules_import_no_aws_or_http_client_code() {
-        for file in ["receiver/signature.rs", "records/event.rs", "records/order.rs", "renewer/plan.rs", "sync/plan.rs"]
+        for file in ["signing/signature.rs", "records/event.rs", "records/order.rs", "renewer/plan.rs", "sync/plan.rs"]
         {
             let (_, text) = sources(file).pop().expect(file);
             for client in ["aws_sdk", "aws_config", "aws_smithy", "reqwest", "lambda_http"] {

@@ -5,37 +5,44 @@
 //!
 //! # Layout
 //!
-//! One folder per concern; each `mod.rs` says what it holds and what it may use.
+//! One folder per concern; each `mod.rs` says what it holds and what it may use. Every import
+//! runs downhill, in this order from the top:
 //!
-//! - [`receiver`]: the HTTP handler, signature verification, the signing-key cache.
-//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, the
-//!   conditional store and the quarantine.
-//! - [`renewer`]: the pure renewal plan, a renewer run, the subscription state items, the key
-//!   writer.
+//! - [`receiver`], [`renewer`]: one function each — the HTTP handler with its `lastEventAt` note;
+//!   the pure renewal plan, a renewer run and the subscription state items.
+//! - [`config`]: the functions' settings from environment variables, defaults defined once,
+//!   read into the types of the folders below.
 //! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
-//!   checkpoints and leases), its pure cursor/phase rules, and the renewer's re-sync.
-//! - [`protime`]: Protime's API: model, client, credentials, and the traits the renewer and
-//!   re-sync use, with in-memory fakes behind the `test-util` feature.
-//! - [`aws`]: the SDK configuration every client shares.
-//! - [`config`]: the functions' settings from environment variables, defaults defined once.
-//! - [`observability`]: logging and CloudWatch metrics.
+//!   checkpoints and leases, kept pages), its settings, its pure cursor/phase rules, and the
+//!   renewer's re-sync.
+//! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
+//!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
+//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and
+//!   one capability trait each for the conditional store, the stored heads and the quarantine.
+//! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
+//!   receiver, the renewer and the CLI.
+//! - [`aws`], [`observability`], [`collection`]: the SDK configuration every client shares,
+//!   logging and CloudWatch metrics, the 18 collections; and the crate-private poison-tolerant
+//!   `lock` both key caches and the fakes share.
 //!
-//! Crate-wide, at the top: [`collection`] (the 18 collections), [`contract`] (the names the
-//! template relies on), [`startup`] (the start-up every binary shares) and, for tests only,
+//! Beside them: [`contract`] (the names the template relies on, and the AWS capabilities each
+//! function composes), [`startup`] (the start-up every binary shares) and, for tests only,
 //! `testing` (in-memory fakes of Protime and every store; the `test-util` feature exports it).
 //!
-//! Pure modules — [`receiver::signature`], [`records::event`], [`records::order`],
-//! [`renewer::plan`], [`sync::plan`] — import no AWS or HTTP client code.
+//! Pure modules — [`signing::signature`], [`records::event`], [`records::order`],
+//! [`renewer::plan`], [`sync::plan`], [`protime::page`] — import no AWS or HTTP client code.
 
 pub mod aws;
 pub mod collection;
 pub mod config;
 pub mod contract;
+mod mutex;
 pub mod observability;
 pub mod protime;
 pub mod receiver;
 pub mod records;
 pub mod renewer;
+pub mod signing;
 pub mod startup;
 pub mod sync;
 #[cfg(any(test, feature = "test-util"))]

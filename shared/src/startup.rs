@@ -21,7 +21,7 @@ pub unsafe fn run(serve: impl Future<Output = Result<(), lambda_http::Error>>) -
     }
     // One thread: an instance handles one invocation at a time, and Lambda gives small functions
     // a fraction of a vCPU, so a multi-thread runtime only adds wake-ups and hand-offs between
-    // workers (measured: `make bench-cpu`, docs/performance.md, "CPU per event"). Concurrent writes of a batch
+    // workers (measured: `make bench-cpu`; docs/decisions/0008-a-current-thread-runtime.md). Concurrent writes of a batch
     // still overlap: they are I/O on one thread.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {

@@ -9,25 +9,28 @@
 //! Protime simulator instead.
 
 use crate::collection::Collection;
+use crate::mutex::lock;
 use crate::protime::model::{CreatedWebhook, Webhook, WebhookStatus};
 use crate::protime::{Connect, ConnectError, Page, ProtimeError, RecordPages, WebhookApi};
-use crate::receiver::signature::SigningKey;
-use crate::receiver::signing_keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
+use crate::receiver::last_event::EventNotes;
+use crate::records::heads::StoredHeads;
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
 use crate::records::quarantine::{object_key, unique_suffix, Note, Quarantine, QuarantineError};
 use crate::records::store::{rejected_outcome, StoredHead};
 use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
-use crate::renewer::keys::KeyWriter;
 use crate::renewer::plan::SubscriptionState;
 use crate::renewer::state::{StateError, SubscriptionStore};
+use crate::signing::keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
+use crate::signing::signature::SigningKey;
+use crate::signing::writer::KeyWriter;
 use crate::sync::kept::{page_key, KeepError, PageKeep};
 use crate::sync::state::{SyncState, SyncStateError, SyncStateStore};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 /// The calls made to the fakes that share it, in order, as short lines (`"protime POST clockings"`).
@@ -42,11 +45,6 @@ impl Journal {
     pub fn lines(&self) -> Vec<String> {
         lock(&self.0).clone()
     }
-}
-
-/// A fake's state is plain data: a panic in another test thread leaves nothing half-written.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// (AWSCURRENT, AWSPREVIOUS)
@@ -132,7 +130,7 @@ impl MemoryRecordStore {
     }
 }
 
-impl RecordStore for MemoryRecordStore {
+impl StoredHeads for MemoryRecordStore {
     async fn heads(
         &self,
         collection: Collection,
@@ -150,12 +148,16 @@ impl RecordStore for MemoryRecordStore {
             })
             .collect())
     }
+}
 
+impl EventNotes for MemoryRecordStore {
     async fn note_event(&self, collection: Collection, _at: &str) -> Result<(), StoreError> {
         self.journal.record(format!("store note {collection}"));
         Ok(())
     }
+}
 
+impl RecordStore for MemoryRecordStore {
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let delay = lock(&self.delays).get(event.id.as_str()).copied();
         if let Some(ms) = delay {

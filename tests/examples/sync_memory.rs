@@ -22,7 +22,7 @@ use protime_webhooks::protime::{
 };
 use protime_webhooks::records::item::record_item;
 use protime_webhooks::records::quarantine::{Note, Quarantine, QuarantineError};
-use protime_webhooks::records::{Event, PutOutcome, RecordStore, Source, StoreError};
+use protime_webhooks::records::{Event, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use protime_webhooks::sync::kept::{KeepError, PageKeep};
 use protime_webhooks::sync::state::{SyncState, SyncStateError, SyncStateStore};
 use protime_webhooks::sync::{Budget, Syncer};
@@ -45,6 +45,9 @@ impl RecordStore for Sink {
         Ok(PutOutcome::Stored)
     }
 }
+
+/// Reads no heads: every record is written, as on a first load.
+impl StoredHeads for Sink {}
 
 /// The sync state in memory; every lease is granted.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use lambda_http::{Body, Request};
-use protime_webhooks::receiver::signature::{authorization_header, SigningKey};
+use protime_webhooks::signing::signature::{authorization_header, SigningKey};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

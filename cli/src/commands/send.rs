@@ -3,8 +3,8 @@
 use crate::context::{CliError, Context};
 use crate::output;
 use crate::Health;
-use protime_webhooks::receiver::signature::authorization_header;
-use protime_webhooks::receiver::signing_keys::{KeySource, KeyStage};
+use protime_webhooks::signing::keys::{KeySource, KeyStage};
+use protime_webhooks::signing::signature::authorization_header;
 use protime_webhooks::Collection;
 use serde_json::json;
 use std::path::PathBuf;

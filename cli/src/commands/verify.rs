@@ -3,8 +3,8 @@
 use crate::context::{CliError, Context};
 use crate::output;
 use crate::Health;
-use protime_webhooks::receiver::signature::{self, SCHEME};
-use protime_webhooks::receiver::signing_keys::{KeySource, KeyStage};
+use protime_webhooks::signing::keys::{KeySource, KeyStage};
+use protime_webhooks::signing::signature::{self, SCHEME};
 use protime_webhooks::Collection;
 use serde_json::json;
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let fetch = |stage| keys.fetch(args.collection, stage);
     let current = fetch(KeyStage::Current).await.map_err(|e| CliError::Aws(e.to_string()))?;
     let previous = fetch(KeyStage::Previous).await.map_err(|e| CliError::Aws(e.to_string()))?;
-    let matches = |version: &Option<protime_webhooks::receiver::signing_keys::KeyVersion>| {
+    let matches = |version: &Option<protime_webhooks::signing::keys::KeyVersion>| {
         version.as_ref().is_some_and(|v| signature::verify(&v.key, &body, &sig).is_ok())
     };
     let (matched, reason, message) = if current.is_none() {

@@ -2,7 +2,8 @@
 //!
 //! - `receiver.rs`: [`ReceiverConfig`], the receiver's settings.
 //! - `renewer.rs`: [`RenewerConfig`], the renewer's settings.
-//! - `syncer.rs`: [`SyncerConfig`], the syncer's settings.
+//! - `syncer.rs`: [`SyncerConfig`], the syncer's settings (the type lives in `sync::settings`,
+//!   beside the engine that uses it, so `sync` never imports `config`).
 //!
 //! Every default is defined once, here or beside the setting it belongs to. Settings are read
 //! through a lookup function, so tests never touch the process environment.
@@ -11,9 +12,10 @@ mod receiver;
 mod renewer;
 mod syncer;
 
+pub use crate::sync::settings::{default_filter, SyncerConfig, SYNC_DATE_FILTER};
 pub use receiver::ReceiverConfig;
 pub use renewer::{resync_filter_variable, RenewerConfig};
-pub use syncer::{default_filter, sync_filter_variable, SyncerConfig, SYNC_DATE_FILTER};
+pub use syncer::sync_filter_variable;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 use super::{ConfigError, Env, DEFAULT_MAX_BODY_BYTES};
 use crate::observability::metrics::DEFAULT_NAMESPACE;
-use crate::receiver::signing_keys::KeyCacheConfig;
+use crate::signing::keys::KeyCacheConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiverConfig {

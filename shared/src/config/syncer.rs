@@ -1,13 +1,11 @@
-//! The syncer's settings (it writes through the receiver's table and reads Protime as the
-//! renewer does).
+//! Reading the syncer's settings ([`SyncerConfig`], defined beside the engine that uses them)
+//! from the environment: it writes through the receiver's table and reads Protime as the
+//! renewer does.
 
 use super::renewer::{collections, DEFAULT_USER_AGENT_COMPANY};
 use super::{ConfigError, Env};
 use crate::collection::Collection;
-use crate::sync::plan::CollectionPlan;
-use crate::sync::state::SyncMode;
-use chrono::NaiveDate;
-use std::collections::HashMap;
+use crate::sync::settings::SyncerConfig;
 use std::time::Duration;
 
 /// `SYNC_CONCURRENCY` when unset: collections worked on at once.
@@ -20,44 +18,6 @@ const MAX_DEADLINE_MARGIN_SECONDS: u64 = 900;
 pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
 /// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
 pub const DEFAULT_LIST_COLLECTIONS: &[Collection] = &[Collection::People];
-/// The default filter of collections whose records carry a `date`.
-pub const SYNC_DATE_FILTER: &str = "date ge '{from}'";
-
-/// The syncer's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncerConfig {
-    /// `TABLE_NAME`
-    pub table_name: String,
-    /// `PROTIME_CREDENTIALS_SECRET`
-    pub protime_credentials_secret: String,
-    /// `COLLECTIONS`: comma-separated (default: all 18).
-    pub collections: Vec<Collection>,
-    /// `EXTERNAL_REFERENCES`: asked for on every page, so synced records look like the events.
-    pub external_references: String,
-    /// `PROTIME_API_BASE_URL`, `PROTIME_TOKEN_URL`
-    pub protime_api_base_url: Option<String>,
-    pub protime_token_url: Option<String>,
-    /// `PROTIME_USER_AGENT_COMPANY`
-    pub user_agent_company: String,
-    /// `SYNC_FROM`: the `{from}` of initial loads (default: 1 January of the previous year).
-    pub sync_from: Option<NaiveDate>,
-    /// `SYNC_FILTER_<COLLECTION>`: a filter template with `{from}`, or `all` for none.
-    pub filters: HashMap<Collection, Option<String>>,
-    /// `SYNC_LIST_COLLECTIONS`: collections synced through their list endpoint (default `people`).
-    pub list_collections: Vec<Collection>,
-    /// `SYNC_CONCURRENCY` (default 4).
-    pub concurrency: usize,
-    /// `SYNC_MAX_PAGES_PER_RUN`: pages of one collection per run (default unlimited).
-    pub max_pages_per_run: Option<u64>,
-    /// `SYNC_DEADLINE_MARGIN_SECONDS`: no page starts with less time than this left (default 60).
-    pub deadline_margin: Duration,
-    /// `LIST_SYNC_INTERVAL_HOURS` (default 24).
-    pub list_interval: chrono::Duration,
-    /// `METRICS_NAMESPACE`
-    pub metrics_namespace: String,
-    /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.
-    pub quarantine_bucket: Option<String>,
-}
 
 impl SyncerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -109,27 +69,6 @@ impl SyncerConfig {
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
-
-    /// How a collection is synced: list or delta, and its filter template.
-    pub fn plan(&self, collection: Collection) -> CollectionPlan {
-        let mode = if self.list_collections.contains(&collection) { SyncMode::List } else { SyncMode::Delta };
-        let filter_template = match self.filters.get(&collection) {
-            Some(overridden) => overridden.clone(),
-            None => default_filter(collection).map(str::to_owned),
-        };
-        CollectionPlan { mode, filter_template, list_interval: self.list_interval }
-    }
-}
-
-/// The built-in filter: dated collections from `{from}`, reference collections unfiltered.
-pub fn default_filter(collection: Collection) -> Option<&'static str> {
-    use Collection::*;
-    match collection {
-        Absences | AccessClockings | ActivityDurations | Assignments | Breaks | CalculatedTotals | Clockings
-        | Counters | PaidPresences | WorkInterruptions => Some(SYNC_DATE_FILTER),
-        AbsenceDefinitions | AbsenceGroups | BreakDefinitions | Contracts | CounterDefinitions | CounterGroups
-        | People | ShiftDefinitions => None,
-    }
 }
 
 /// `SYNC_FILTER_PAID_PRESENCES` for `paid-presences`.
@@ -140,6 +79,8 @@ pub fn sync_filter_variable(collection: Collection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::state::SyncMode;
+    use chrono::NaiveDate;
 
     fn from(vars: &[(&str, &str)]) -> Result<SyncerConfig, ConfigError> {
         SyncerConfig::from_lookup(crate::config::lookup_from(vars))

@@ -1,9 +1,9 @@
 //! What the renewer and the re-sync need of Protime, as traits: [`ProtimeClient`](super::ProtimeClient) is the HTTP
 //! implementation, and `crate::testing::FakeProtime` an in-memory one for unit tests.
 
-use super::client::Page;
+use super::error::ProtimeError;
 use super::model::{CreatedWebhook, Webhook};
-use super::ProtimeError;
+use super::page::Page;
 use crate::collection::Collection;
 use std::future::Future;
 use std::sync::Arc;

@@ -1,8 +1,5 @@
 //! The client credentials secret: `{"tenant","environment","clientId","clientSecret"}`.
 
-use super::api::{Connect, ConnectError};
-use super::client::{ClientOptions, ProtimeClient};
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
@@ -53,44 +50,6 @@ impl ProtimeCredentials {
 pub struct CredentialsError {
     pub line: usize,
     pub column: usize,
-}
-
-/// Opens a [`ProtimeClient`] with the credentials read from Secrets Manager at each
-/// [`Connect::connect`], so rotated client credentials are used without a redeploy.
-#[derive(Debug, Clone)]
-pub struct CredentialsFromSecret {
-    secrets: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-    /// Client settings beyond the credentials (public so tests can shorten the retries).
-    pub options: ClientOptions,
-}
-
-impl CredentialsFromSecret {
-    pub fn new(secrets: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>, options: ClientOptions) -> Self {
-        CredentialsFromSecret { secrets, secret_id: secret_id.into(), options }
-    }
-}
-
-impl Connect for CredentialsFromSecret {
-    type Api = ProtimeClient;
-
-    async fn connect(&self) -> Result<ProtimeClient, ConnectError> {
-        let secret = &self.secret_id;
-        let answer =
-            self.secrets.get_secret_value().secret_id(secret).version_stage("AWSCURRENT").send().await.map_err(
-                |e| ConnectError::SecretUnavailable {
-                    secret: secret.clone(),
-                    message: DisplayErrorContext(e).to_string(),
-                },
-            )?;
-        let json = answer.secret_string().ok_or_else(|| ConnectError::InvalidCredentials {
-            secret: secret.clone(),
-            message: "it holds no SecretString".into(),
-        })?;
-        let credentials = ProtimeCredentials::from_json(json)
-            .map_err(|e| ConnectError::InvalidCredentials { secret: secret.clone(), message: e.to_string() })?;
-        Ok(ProtimeClient::new(credentials, self.options.clone())?)
-    }
 }
 
 impl fmt::Debug for ProtimeCredentials {

@@ -1,47 +1,31 @@
 //! Protime's API: OAuth2 client credentials, webhooks, and collection list/delta endpoints.
 //!
-//! - [`model`]: webhooks as Protime reports them, and the create answer (pure).
-//! - [`api`]: the traits the renewer and the re-sync use ([`WebhookApi`], [`RecordPages`], [`Connect`]).
-//! - [`client`]: the HTTP implementation: tokens, one retry policy, pages and links.
-//! - [`credentials`]: the client credentials and the secret they are read from.
+//! From the bottom up (each file uses only those above it in this list):
 //!
-//! Uses `records::json` for pages; nothing of the receiver or the renewer.
+//! - [`error`]: [`ProtimeError`], what went wrong talking to Protime (never a token or secret).
+//! - [`model`]: webhooks as Protime reports them, and the create answer (pure).
+//! - [`page`]: a page kept as Protime sent it, read through its envelope (pure).
+//! - [`credentials`]: the client credentials and the JSON of the secret they are read from (pure).
+//! - [`api`]: the traits the renewer, the syncer and the re-sync use ([`WebhookApi`],
+//!   [`RecordPages`], [`Connect`]).
+//! - [`client`]: the HTTP implementation of those traits: tokens, one retry policy, links.
+//! - [`connect`]: [`Connect`] through the credentials secret in Secrets Manager.
+//!
+//! Uses `records::json` for pages and `signing` for the key a created webhook carries; nothing
+//! of the receiver, the renewer or the syncer.
 
 pub mod api;
 pub mod client;
+pub mod connect;
 pub mod credentials;
+pub mod error;
 pub mod model;
+pub mod page;
 
 pub use api::{Connect, ConnectError, RecordPages, WebhookApi};
-pub use client::{Envelope, Page, ProtimeClient, ReadPage, RetryPolicy};
-pub use credentials::{CredentialsFromSecret, ProtimeCredentials};
+pub use client::{ProtimeClient, RetryPolicy};
+pub use connect::CredentialsFromSecret;
+pub use credentials::ProtimeCredentials;
+pub use error::ProtimeError;
 pub use model::{CreatedWebhook, Webhook, WebhookStatus};
-
-/// What went wrong talking to Protime. Never holds a token, key or client secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProtimeError {
-    #[error("Protime answered {status}: {code} {message}{}", fmt_reasons(.reasons))]
-    Api { status: u16, code: String, message: String, reasons: Vec<String> },
-    #[error("the token endpoint refused the client credentials ({status}): {message}")]
-    Auth { status: u16, message: String },
-    #[error("could not reach Protime: {0}")]
-    Transport(String),
-    #[error("Protime answered something unexpected: {0}")]
-    InvalidResponse(String),
-    #[error("the client settings are invalid: {0}")]
-    InvalidSettings(String),
-    #[error("the delta link has expired (410 Gone); start a new delta")]
-    DeltaGone,
-    #[error("another delta request is in progress (409 Conflict); retry later")]
-    DeltaConflict,
-    #[error("gave up after {attempts} attempts: {last}")]
-    RetriesExhausted { attempts: u32, last: Box<ProtimeError> },
-}
-
-fn fmt_reasons(reasons: &[String]) -> String {
-    if reasons.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", reasons.join("; "))
-    }
-}
+pub use page::{Envelope, LinksFollowed, Page, ReadPage};

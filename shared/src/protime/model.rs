@@ -1,6 +1,6 @@
 //! Protime's webhook resources as this project reads them.
 
-use crate::receiver::signature::SigningKey;
+use crate::signing::signature::SigningKey;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -3,13 +3,15 @@
 //! A request goes: route → size → signature → parse → conditional writes → answer. Nothing is
 //! parsed before its signature is verified, and nothing is acknowledged before it is stored,
 //! deliberately skipped as older, or — signed but never storable — kept in the quarantine.
+//! Why verify comes first: `docs/decisions/0009-verify-before-parse.md`.
 
 use crate::collection::Collection;
-use crate::receiver::signature::{self, SignatureError};
-use crate::receiver::signing_keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
+use crate::receiver::last_event::EventNotes;
 use crate::records::event::{self, ChangeType, Event, EventError, Split};
 use crate::records::quarantine::{NoQuarantine, Note, Quarantine, QuarantineError};
 use crate::records::{put_all, PutOutcome, RecordStore, Source, StoreError};
+use crate::signing::keys::{AcceptedKey, KeySource, SigningKeys, VerifyError};
+use crate::signing::signature::{self, SignatureError};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -171,7 +173,7 @@ pub struct Receiver<K, S, Q = NoQuarantine> {
     noted: std::sync::Mutex<std::collections::HashMap<Collection, Instant>>,
 }
 
-impl<K: KeySource, S: RecordStore> Receiver<K, S> {
+impl<K: KeySource, S: RecordStore + EventNotes> Receiver<K, S> {
     pub fn new(keys: SigningKeys<K>, store: S, max_body_bytes: usize) -> Self {
         Receiver {
             keys,
@@ -184,7 +186,7 @@ impl<K: KeySource, S: RecordStore> Receiver<K, S> {
     }
 }
 
-impl<K: KeySource, S: RecordStore, Q: Quarantine> Receiver<K, S, Q> {
+impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q> {
     /// Keeps signed but unstorable bodies in `quarantine` (acknowledged) instead of answering 400.
     pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Receiver<K, S, Q2> {
         let Receiver { keys, store, max_body_bytes, metrics_namespace, noted, .. } = self;
@@ -556,7 +558,7 @@ impl From<SignatureError> for ReceiveError {
 /// The receiver as deployed: keys from Secrets Manager, records in DynamoDB, the quarantine in
 /// S3 (if `QUARANTINE_BUCKET` is set).
 pub type AwsReceiver = Receiver<
-    crate::receiver::signing_keys::SecretsManagerKeySource,
+    crate::signing::keys::SecretsManagerKeySource,
     crate::records::store::DynamoRecordStore,
     crate::records::quarantine::S3Quarantine,
 >;
@@ -564,7 +566,7 @@ pub type AwsReceiver = Receiver<
 impl AwsReceiver {
     /// Builds the clients once; call at cold start, outside the handler.
     pub fn from_config(config: &crate::config::ReceiverConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let keys = crate::receiver::signing_keys::SecretsManagerKeySource::new(
+        let keys = crate::signing::keys::SecretsManagerKeySource::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             &config.signing_key_secret_prefix,
         );
@@ -582,8 +584,8 @@ impl AwsReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::signature::{authorization_header, SigningKey};
-    use crate::receiver::signing_keys::KeyCacheConfig;
+    use crate::signing::keys::KeyCacheConfig;
+    use crate::signing::signature::{authorization_header, SigningKey};
     use crate::testing::{MemoryKeySource, MemoryQuarantine, MemoryRecordStore};
     use lambda_http::aws_lambda_events::query_map::QueryMap;
     use std::collections::HashMap;

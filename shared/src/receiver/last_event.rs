@@ -3,12 +3,35 @@
 
 use crate::collection::Collection;
 use crate::records::item::{attr, subscription_key};
-use crate::records::StoreError;
+use crate::records::{DynamoRecordStore, StoreError};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
+use std::future::Future;
 
-/// `SET lastEventAt = at` on an existing subscription item; none is created.
-pub(crate) async fn note(
+/// Noting when a collection's last event was acknowledged (the receiver's capability).
+pub trait EventNotes: Send + Sync {
+    /// Notes on the collection's subscription item (if there is one) when an event was last
+    /// acknowledged, for operators (`protime-webhooks status`). The default notes nothing.
+    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (collection, at);
+        async { Ok(()) }
+    }
+}
+
+impl<T: EventNotes> EventNotes for std::sync::Arc<T> {
+    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).note_event(collection, at)
+    }
+}
+
+impl EventNotes for DynamoRecordStore {
+    /// `SET lastEventAt = at` on an existing subscription item; none is created.
+    async fn note_event(&self, collection: Collection, at: &str) -> Result<(), StoreError> {
+        note(self.client(), self.table(), collection, at).await
+    }
+}
+
+async fn note(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     collection: Collection,

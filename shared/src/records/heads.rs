@@ -6,7 +6,7 @@
 //! missing from the answer: that record is written, and the conditional write decides as
 //! always. Reading heads is an optimisation, never a correctness step.
 //!
-//! [`batch_get`], the BatchGetItem with rounds for unprocessed keys, also reads the renewer's
+//! `batch_get`, the BatchGetItem with rounds for unprocessed keys, also reads the renewer's
 //! subscription state.
 
 use super::event::RecordId;
@@ -16,6 +16,7 @@ use crate::collection::Collection;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// BatchGetItem takes at most 100 keys.
@@ -23,13 +24,34 @@ const KEYS_PER_BATCH: usize = 100;
 /// Rounds for keys DynamoDB leaves unprocessed before they are left to the conditional write.
 const UNPROCESSED_ROUNDS: u32 = 3;
 
-impl DynamoRecordStore {
-    /// The stored heads of `ids` (keyed by id text); ids without an item are absent.
-    pub(crate) async fn read_heads(
+/// Reading the stored heads of a page's records (the syncer and the renewer's re-sync).
+pub trait StoredHeads: Send + Sync {
+    /// The stored heads of these records (keyed by id text; absent: no item, or not read). Used
+    /// to skip writes a page of unchanged records would make; the default reads nothing, so
+    /// every record is written and the conditional write decides.
+    fn heads(
         &self,
         collection: Collection,
         ids: &[RecordId],
-    ) -> Result<HashMap<String, StoredHead>, StoreError> {
+    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
+        let _ = (collection, ids);
+        async { Ok(HashMap::new()) }
+    }
+}
+
+impl<T: StoredHeads> StoredHeads for std::sync::Arc<T> {
+    fn heads(
+        &self,
+        collection: Collection,
+        ids: &[RecordId],
+    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
+        (**self).heads(collection, ids)
+    }
+}
+
+impl StoredHeads for DynamoRecordStore {
+    /// The stored heads of `ids` (keyed by id text); ids without an item are absent.
+    async fn heads(&self, collection: Collection, ids: &[RecordId]) -> Result<HashMap<String, StoredHead>, StoreError> {
         let mut heads = HashMap::with_capacity(ids.len());
         // Answers are matched by their key (DynamoDB normalises numbers: an `id` attribute may
         // not read back as it was sent).

@@ -4,8 +4,10 @@
 //! - [`event`]: the two event shapes and arrays of them (pure).
 //! - [`order`]: the comparable form of a `changeVersion` (pure).
 //! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
-//! - [`heads`]: the stored order keys of a page's records in one read (sync skips unchanged ones).
-//! - [`store`]: the [`store::RecordStore`] trait, its DynamoDB adapter and the bounded write loop.
+//! - [`heads`]: the stored order keys of a page's records in one read, behind
+//!   [`heads::StoredHeads`] (sync skips unchanged ones).
+//! - [`store`]: the [`store::RecordStore`] trait (conditional writes), its DynamoDB adapter and the
+//!   bounded write loop.
 //! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
 //!   with its S3 adapter.
 //!
@@ -20,6 +22,7 @@ pub mod quarantine;
 pub mod store;
 
 pub use event::{ChangeType, Event, RecordId};
+pub use heads::StoredHeads;
 pub use item::Source;
 pub use order::order_key;
 pub use store::{put_all, DynamoRecordStore, PutOutcome, RecordStore, StoreError, StoredHead};

@@ -7,6 +7,7 @@
 //! versions of equal length compare exactly as Protime documents, and shorter decimal or hex
 //! versions compare as numbers (`"10"` after `"9"`). Padding only some versions would mix two
 //! orders and make a newer all-digit version look older than a lettered one.
+//! See `docs/decisions/0006-a-64-character-order-key.md`.
 
 use std::borrow::Cow;
 

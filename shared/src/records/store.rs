@@ -2,9 +2,11 @@
 //!
 //! Every write is a single conditional PutItem, `attribute_not_exists(pk) OR changeOrder <
 //! :order`, so duplicates, out-of-order delivery and concurrent writers (webhooks and re-sync)
-//! all converge on the highest version without reads or locks.
+//! all converge on the highest version without reads or locks. A refused write returns the
+//! item that won (`ALL_OLD`), which tells a duplicate from a stale event: see
+//! `docs/decisions/0007-all-old-instead-of-a-read.md`.
 
-use super::event::{ChangeType, Event, RecordId};
+use super::event::{ChangeType, Event};
 use super::item::{attr, record_item, Source};
 use super::order::{is_current_order_key, order_key};
 use crate::collection::Collection;
@@ -55,7 +57,9 @@ impl StoreError {
     }
 }
 
-/// Conditional writes of records.
+/// Conditional writes of records: the one capability every writer has. Reading heads
+/// ([`super::heads::StoredHeads`]) and noting events (`receiver::last_event::EventNotes`) are
+/// capabilities of their own, so each function composes only what it calls.
 pub trait RecordStore: Send + Sync {
     fn put(
         &self,
@@ -63,25 +67,6 @@ pub trait RecordStore: Send + Sync {
         event: &Event,
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
-
-    /// Notes on the collection's subscription item (if there is one) when an event was last
-    /// acknowledged, for operators (`protime-webhooks status`).
-    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        let _ = (collection, at);
-        async { Ok(()) }
-    }
-
-    /// The stored heads of these records (keyed by id text; absent: no item, or not read). Used
-    /// to skip writes a page of unchanged records would make; the default reads nothing, so
-    /// every record is written and the conditional write decides.
-    fn heads(
-        &self,
-        collection: Collection,
-        ids: &[RecordId],
-    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
-        let _ = (collection, ids);
-        async { Ok(HashMap::new()) }
-    }
 }
 
 impl<T: RecordStore> RecordStore for std::sync::Arc<T> {
@@ -92,18 +77,6 @@ impl<T: RecordStore> RecordStore for std::sync::Arc<T> {
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
         (**self).put(collection, event, source)
-    }
-
-    fn note_event(&self, collection: Collection, at: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).note_event(collection, at)
-    }
-
-    fn heads(
-        &self,
-        collection: Collection,
-        ids: &[RecordId],
-    ) -> impl Future<Output = Result<HashMap<String, StoredHead>, StoreError>> + Send {
-        (**self).heads(collection, ids)
     }
 }
 
@@ -262,16 +235,6 @@ impl DynamoRecordStore {
 }
 
 impl RecordStore for DynamoRecordStore {
-    async fn heads(&self, collection: Collection, ids: &[RecordId]) -> Result<HashMap<String, StoredHead>, StoreError> {
-        // Only the syncer and the renewer read heads: the read is their code (and IAM action).
-        self.read_heads(collection, ids).await
-    }
-
-    async fn note_event(&self, collection: Collection, at: &str) -> Result<(), StoreError> {
-        // Only the receiver notes events: the write is its code (and its IAM action).
-        crate::receiver::last_event::note(&self.client, &self.table, collection, at).await
-    }
-
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;

@@ -4,11 +4,10 @@
 //!   what we stored" to one action per subscription (no I/O, plain model types).
 //! - [`run`]: one scheduled run: plan, then intent → POST → key → state for each subscription.
 //! - [`state`]: the subscription state items in the table, behind [`state::SubscriptionStore`].
-//! - [`keys`]: storing each new key in Secrets Manager, behind [`keys::KeyWriter`].
 //!
-//! May use `protime` (through its traits), `records`, `sync`, and the receiver's key names.
+//! May use `config` (its settings), `protime` (through its traits), `records`, `sync` and
+//! `signing` (it writes the keys).
 
-pub mod keys;
 pub mod plan;
 pub mod run;
 pub mod state;

@@ -9,12 +9,12 @@ use crate::collection::Collection;
 use crate::config::RenewerConfig;
 use crate::protime::client::{scopes_for, ClientOptions};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
-use crate::receiver::signing_keys::{KeySourceError, SecretsManagerKeySource};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
-use crate::records::{DynamoRecordStore, RecordStore};
-use crate::renewer::keys::KeyWriter;
+use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
+use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
+use crate::signing::writer::KeyWriter;
 use crate::sync::engine::{delta_round, Budget, DeltaRound};
 use crate::sync::kept::PageKeep;
 use crate::sync::resync::{self, ResyncCounts, ResyncError};
@@ -181,14 +181,20 @@ pub fn client_options(config: &RenewerConfig) -> ClientOptions {
     options
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore> Renewer<P, K, S, R> {
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore + StoredHeads> Renewer<P, K, S, R> {
     pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
         Renewer { config, protime, keys, subscriptions, records, quarantine: None, sync_states: NoSyncState }
     }
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore, Q: Quarantine + PageKeep, T: SyncStateStore>
-    Renewer<P, K, S, R, Q, T>
+impl<
+        P: Connect,
+        K: KeyWriter,
+        S: SubscriptionStore,
+        R: RecordStore + StoredHeads,
+        Q: Quarantine + PageKeep,
+        T: SyncStateStore,
+    > Renewer<P, K, S, R, Q, T>
 {
     /// Keeps re-synced records DynamoDB refuses in `quarantine` (counted either way).
     pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2, T> {

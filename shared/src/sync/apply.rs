@@ -6,7 +6,7 @@
 use crate::collection::Collection;
 use crate::records::item::is_deletion;
 use crate::records::quarantine::{Note, Quarantine};
-use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError};
+use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -73,7 +73,7 @@ pub const APPLY_CHUNK: usize = 500;
 /// (list and initial-load pages; a delta's changes are written directly). `source`: `delta` or
 /// `resync`, for the items and the quarantine's metadata. Returns an error only when the table
 /// (or the quarantine) is unavailable: the caller must not advance its cursor past this page.
-pub async fn apply_records<R: RecordStore, Q: Quarantine>(
+pub async fn apply_records<R: RecordStore + StoredHeads, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
@@ -88,7 +88,7 @@ pub async fn apply_records<R: RecordStore, Q: Quarantine>(
     Ok(counts)
 }
 
-async fn apply_chunk<R: RecordStore, Q: Quarantine>(
+async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,

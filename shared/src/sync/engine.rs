@@ -10,13 +10,14 @@
 use super::apply::{apply_records, RecordCounts};
 use super::kept::{self, KeepError, PageKeep};
 use super::plan::{self, AfterPage, Start};
+use super::settings::SyncerConfig;
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
 use crate::collection::Collection;
-use crate::config::SyncerConfig;
-use crate::protime::client::{ClientOptions, LinksFollowed};
+use crate::protime::client::ClientOptions;
+use crate::protime::LinksFollowed;
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Note, Quarantine, S3Quarantine};
-use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError};
+use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError, StoredHeads};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -299,13 +300,13 @@ pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     options
 }
 
-impl<P: Connect, R: RecordStore, S: SyncStateStore> Syncer<P, R, S> {
+impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore> Syncer<P, R, S> {
     pub fn new(config: SyncerConfig, protime: P, records: R, states: S) -> Self {
         Syncer { config, protime, records, states, quarantine: None }
     }
 }
 
-impl<P: Connect, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep> Syncer<P, R, S, Q> {
+impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep> Syncer<P, R, S, Q> {
     /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
     pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
         let Syncer { config, protime, records, states, .. } = self;
@@ -529,7 +530,7 @@ struct Sink<'a, R, S, Q> {
 /// at it) before any of its records is written; a page already kept is applied before anything
 /// is fetched. The cursor moves (and is checkpointed) only after every record of its page has
 /// its verdict.
-async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -608,7 +609,7 @@ async fn follow<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine
 /// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
 /// collection is not stuck on it; its link is fetched again next run. While the quarantine
 /// cannot be written it stays kept and is read again next run.
-async fn set_aside_page<R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn set_aside_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
@@ -652,7 +653,7 @@ enum CatchUp {
 /// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
 /// that ended a round, so the changes since it are not lost either.
 #[allow(clippy::too_many_arguments)]
-async fn catch_up<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn catch_up<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -684,7 +685,7 @@ async fn catch_up<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quaranti
 /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
 /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
 /// for certain), and the log says so.
-async fn keep_page<R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn keep_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
@@ -741,7 +742,7 @@ pub enum DeltaRoundError {
 /// collection's lease, applies a page the syncer kept, follows the stored deltaLink to the end
 /// (every change since, deletions included), checkpoints and releases. No page starts once less
 /// than the budget's margin is left.
-pub async fn delta_round<A: RecordPages, R: RecordStore, S: SyncStateStore, Q: Quarantine + PageKeep>(
+pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     records: &R,
     states: &S,
@@ -824,7 +825,8 @@ mod tests {
         let mut all =
             vec![("TABLE_NAME", "t"), ("PROTIME_CREDENTIALS_SECRET", "c"), ("COLLECTIONS", "clockings,people")];
         all.extend_from_slice(vars);
-        SyncerConfig::from_lookup(crate::config::lookup_from(&all)).unwrap()
+        let all: std::collections::HashMap<_, _> = all.into_iter().collect();
+        SyncerConfig::from_lookup(|k| all.get(k).map(|v| v.to_string())).unwrap()
     }
 
     type FakeSyncer = Syncer<Arc<FakeProtime>, Arc<MemoryRecordStore>, Arc<MemorySyncStateStore>>;

@@ -8,16 +8,22 @@
 //! - [`kept`]: a fetched page kept (in the sync item, or as an object) before it is applied.
 //! - [`engine`]: the syncer's run: initial loads through delta, deltaLinks followed every run,
 //!   list collections re-listed, resumable from checkpoints, collections in parallel.
+//! - [`settings`]: [`SyncerConfig`], the syncer's settings (read from the environment by
+//!   `config`, which sits above this folder).
 //! - [`resync`]: the re-sync windows and list-to-store copy the renewer runs before it
 //!   re-enables a Disabled subscription.
 //!
 //! Writes records only through `records::store`, so synced records and webhook events converge.
+//! May use `protime` (through its traits), `records`, `collection`, `aws` and `observability`;
+//! never `config` (which reads into [`settings`]) nor a function's folder.
 
 pub mod apply;
 pub mod engine;
 pub mod kept;
 pub mod plan;
 pub mod resync;
+pub mod settings;
 pub mod state;
 
 pub use engine::{AwsSyncer, Budget, CollectionReport, Outcome, SyncReport, SyncRequest, SyncRunError, Syncer};
+pub use settings::SyncerConfig;

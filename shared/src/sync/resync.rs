@@ -3,10 +3,10 @@
 //! they arrive in.
 
 use crate::collection::Collection;
-use crate::protime::client::LinksFollowed;
+use crate::protime::LinksFollowed;
 use crate::protime::{ProtimeError, RecordPages};
 use crate::records::quarantine::Quarantine;
-use crate::records::{RecordStore, Source, StoreError};
+use crate::records::{RecordStore, Source, StoreError, StoredHeads};
 use crate::sync::apply::{apply_records, RecordCounts};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use std::collections::HashMap;
@@ -120,7 +120,7 @@ pub enum ResyncError {
 
 /// Fetches every page for each filter, with the subscription's external references (so the
 /// records carry them as webhook events do), and writes the records that are new or newer.
-pub async fn resync<P: RecordPages, R: RecordStore, Q: Quarantine>(
+pub async fn resync<P: RecordPages, R: RecordStore + StoredHeads, Q: Quarantine>(
     client: &P,
     store: &R,
     quarantine: Option<&Q>,

@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, Utc};
-use protime_webhooks::receiver::signature::{authorization_header, SigningKey};
+use protime_webhooks::signing::signature::{authorization_header, SigningKey};
 use protime_webhooks::Collection;
 use rand::Rng;
 use serde::Deserialize;

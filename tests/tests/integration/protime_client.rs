@@ -2,7 +2,8 @@
 
 use harness::fast_retries;
 use harness::simulator::{Fault, FaultTarget, Simulator, SimulatorConfig};
-use protime_webhooks::protime::client::{scopes_for, ClientOptions, ReadPage};
+use protime_webhooks::protime::client::{scopes_for, ClientOptions};
+use protime_webhooks::protime::ReadPage;
 use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials, ProtimeError};
 use protime_webhooks::records::json::Json;
 use serde_json::json;

@@ -218,8 +218,8 @@ async fn an_array_body_stores_every_event() {
 async fn bad_or_missing_signatures_are_401_and_write_nothing() {
     let f = ReceiverFixture::new(KEY).await;
     let body = br#"{"id":1,"changeVersion":"1"}"#;
-    let wrong = protime_webhooks::receiver::signature::authorization_header(
-        &protime_webhooks::receiver::signature::SigningKey::new("other"),
+    let wrong = protime_webhooks::signing::signature::authorization_header(
+        &protime_webhooks::signing::signature::SigningKey::new("other"),
         body,
     );
     for auth in [None, Some("HMAC-SHA256"), Some("Basic dXNlcjpwYXNz"), Some("HMAC-SHA256 AAAA"), Some(wrong.as_str())]
@@ -235,8 +235,8 @@ async fn bad_or_missing_signatures_are_401_and_write_nothing() {
 async fn a_body_reserialised_after_signing_is_401() {
     let f = ReceiverFixture::new(KEY).await;
     let original = r#"{"id":1,"changeVersion":"1","date":"2025-01-01"}"#;
-    let auth = protime_webhooks::receiver::signature::authorization_header(
-        &protime_webhooks::receiver::signature::SigningKey::new(KEY),
+    let auth = protime_webhooks::signing::signature::authorization_header(
+        &protime_webhooks::signing::signature::SigningKey::new(KEY),
         original.as_bytes(),
     );
     let reserialised =

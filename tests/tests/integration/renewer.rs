@@ -3,12 +3,12 @@
 use harness::simulator::{BodyShape, Fault, FaultTarget, SimulatorConfig};
 use harness::{s, Stack};
 use protime_webhooks::protime::CredentialsFromSecret;
-use protime_webhooks::receiver::signature::SigningKey;
-use protime_webhooks::receiver::signing_keys::{KeySourceError, SecretsManagerKeySource};
 use protime_webhooks::records::store::DynamoRecordStore;
-use protime_webhooks::renewer::keys::KeyWriter;
 use protime_webhooks::renewer::state::DynamoSubscriptionStore;
 use protime_webhooks::renewer::{client_options, Renewer, RunReport};
+use protime_webhooks::signing::keys::{KeySourceError, SecretsManagerKeySource};
+use protime_webhooks::signing::signature::SigningKey;
+use protime_webhooks::signing::writer::KeyWriter;
 use protime_webhooks::Collection;
 use serde_json::json;
 

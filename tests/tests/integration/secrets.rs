@@ -5,7 +5,7 @@
 use harness::simulator::{Fault, FaultTarget, SimulatorConfig};
 use harness::{signed, Stack};
 use protime_webhooks::observability::logging::log_filter;
-use protime_webhooks::receiver::signature::{authorization_header, sign, SigningKey};
+use protime_webhooks::signing::signature::{authorization_header, sign, SigningKey};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

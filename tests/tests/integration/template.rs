@@ -1,9 +1,7 @@
 //! template.yaml against the code: route, binaries, environment variables, IAM actions, table
 //! key schema, defaults and the metrics the alarms watch. Each check fails if either side drifts.
 
-use protime_webhooks::contract::{
-    self, RECEIVER_ACTIONS, RECEIVER_ENV, RENEWER_ACTIONS, RENEWER_ENV, SYNCER_ACTIONS, SYNCER_ENV,
-};
+use protime_webhooks::contract::{self, RECEIVER, RECEIVER_ENV, RENEWER, RENEWER_ENV, SYNCER, SYNCER_ENV};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -125,13 +123,11 @@ fn the_syncer_sets_every_variable_but_the_local_overrides_and_the_code_defaults(
 
 #[test]
 fn iam_actions_are_exactly_what_each_function_calls() {
-    for (resource, declared) in [
-        ("ReceiverFunction", RECEIVER_ACTIONS),
-        ("RenewerFunction", RENEWER_ACTIONS),
-        ("SyncerFunction", SYNCER_ACTIONS),
-    ] {
+    for (resource, declared) in
+        [("ReceiverFunction", RECEIVER), ("RenewerFunction", RENEWER), ("SyncerFunction", SYNCER)]
+    {
         let granted = actions(&function(resource));
-        let wanted: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
+        let wanted: BTreeSet<String> = contract::actions(declared).into_iter().map(str::to_owned).collect();
         assert_eq!(granted, wanted, "{resource}");
     }
 }
@@ -337,12 +333,12 @@ fn alarms_watch_metrics_the_code_emits() {
         }
     };
     let rejected =
-        Err(ReceiveError::Unauthorized(protime_webhooks::receiver::signature::SignatureError::Mismatch.into()));
+        Err(ReceiveError::Unauthorized(protime_webhooks::signing::signature::SignatureError::Mismatch.into()));
     request_metrics("Ns", None, &rejected).into_iter().for_each(&mut collect);
     request_metrics("Ns", None, &Err(ReceiveError::NoRoute)).into_iter().for_each(&mut collect);
     let quarantined = protime_webhooks::receiver::Received {
         collection: protime_webhooks::Collection::Clockings,
-        accepted: protime_webhooks::receiver::signing_keys::AcceptedKey::Current,
+        accepted: protime_webhooks::signing::keys::AcceptedKey::Current,
         outcomes: vec![protime_webhooks::receiver::ItemOutcome {
             id: None,
             change_version: None,

@@ -1,5 +1,5 @@
 //! Webhook signing keys from Secrets Manager, cached across invocations (read only: the
-//! renewer writes new keys through [`crate::renewer::keys`]).
+//! renewer writes new keys through [`crate::signing::writer`]).
 //!
 //! The renewer replaces a collection's key the moment Protime issues a new one, so a warm
 //! receiver must notice within seconds: a signature that does not match triggers one reload of
@@ -11,7 +11,8 @@
 //! `previous_grace` after the rotation; a failed read of it never fails the current key's load.
 
 use crate::collection::Collection;
-use crate::receiver::signature::{self, Signature, SignatureError, SigningKey};
+use crate::mutex::lock;
+use crate::signing::signature::{self, Signature, SignatureError, SigningKey};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::collections::HashMap;
@@ -86,7 +87,7 @@ impl SecretsManagerKeySource {
         format!("{}{}", self.prefix, collection.as_str())
     }
 
-    /// The client, for the renewer's key writer ([`crate::renewer::keys`]).
+    /// The client, for the renewer's key writer ([`crate::signing::writer`]).
     pub(crate) fn client(&self) -> &aws_sdk_secretsmanager::Client {
         &self.client
     }
@@ -384,15 +385,10 @@ impl<S: KeySource> SigningKeys<S> {
     }
 }
 
-/// The maps hold no invariants a panic could break half-way, so a poisoned lock is usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::signature::{authorization_header, parse_authorization};
+    use crate::signing::signature::{authorization_header, parse_authorization};
     use crate::testing::MemoryKeySource;
     use std::sync::atomic::Ordering;
 

@@ -1,10 +1,10 @@
 //! Storing the key Protime issues at a renewal, the moment it is issued: the old key stops
 //! matching then. Only the renewer writes keys; the receiver reads them
-//! ([`crate::receiver::signing_keys`]).
+//! ([`crate::signing::keys`]).
 
 use crate::collection::Collection;
-use crate::receiver::signature::SigningKey;
-use crate::receiver::signing_keys::{KeySourceError, SecretsManagerKeySource};
+use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
+use crate::signing::signature::SigningKey;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use std::future::Future;
