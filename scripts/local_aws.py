@@ -26,11 +26,27 @@ def client(service, endpoint):
 def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket):
     dynamodb = client("dynamodb", endpoint)
     if table not in dynamodb.list_tables()["TableNames"]:
+        # As template.yaml's RecordTable: the key, and the two read indexes.
+        projection = {"ProjectionType": "ALL"}
         dynamodb.create_table(
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("pk", "byDatePartition", "byDateSort", "byPersonPartition")
+            ],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": name,
+                    "KeySchema": [
+                        {"AttributeName": partition, "KeyType": "HASH"},
+                        {"AttributeName": "byDateSort", "KeyType": "RANGE"},
+                    ],
+                    "Projection": projection,
+                }
+                for name, partition in (("byDate", "byDatePartition"), ("byPerson", "byPersonPartition"))
+            ],
         )
     secrets = client("secretsmanager", endpoint)
     try:

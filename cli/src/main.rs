@@ -71,6 +71,12 @@ enum Command {
     Sync(commands::sync::Args),
     /// The stored record: changeVersion, source, receivedAt, tombstone and fields.
     Get(commands::get::Args),
+    /// Records of one collection by date (--date, --from/--to), by person (--person) or, for
+    /// reference data, whole: through the table's read indexes, in date then id order.
+    Query(commands::query::Args),
+    /// Give the records stored before the read indexes their index keys (once, after the
+    /// upgrade that added them): resumable, and a second run changes nothing.
+    MigrateIndexes,
     /// Check a captured body and Authorization value against the stored keys (never printed).
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.
@@ -88,7 +94,14 @@ pub enum Health {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A usage error exits 1 like every other error (clap's own 2 means "unhealthy" here).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&format!("could not start: {e}")),
@@ -99,6 +112,8 @@ fn main() -> ExitCode {
             Command::Status(args) => commands::status::run(&context, args).await,
             Command::Sync(args) => commands::sync::run(&context, args).await,
             Command::Get(args) => commands::get::run(&context, args).await,
+            Command::Query(args) => commands::query::run(&context, args).await,
+            Command::MigrateIndexes => commands::migrate::run(&context).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,
             Command::Quarantine(command) => commands::quarantine::run(&context, command).await,

@@ -329,6 +329,8 @@ fn every_command_has_help_and_a_missing_table_is_a_clear_error() {
         &["sync", "--help"],
         &["verify", "--help"],
         &["quarantine", "list", "--help"],
+        &["query", "--help"],
+        &["migrate-indexes", "--help"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_protime-webhooks")).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
@@ -939,4 +941,117 @@ async fn stack_outputs_name_the_table_bucket_syncer_and_keys_and_flags_win() {
         code == 1 && stderr.starts_with("protime-webhooks: reading the outputs of stack no-such-stack: "),
         "{stderr}"
     );
+}
+
+// ---- query ------------------------------------------------------------------------------------
+
+/// The simulator's records of `collection` that `keep` selects, as `query --json` lists them:
+/// by date, then id; a soft-deleted one with `"deleted": true`, only when `deleted` is asked.
+fn wanted(stack: &Stack, collection: &str, deleted: bool, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut records: Vec<Value> = stack
+        .simulator
+        .records(collection)
+        .into_iter()
+        .filter(|r| keep(r) && (deleted || r["status"] != "Deleted"))
+        .map(|mut r| {
+            if r["status"] == "Deleted" {
+                r["deleted"] = Value::Bool(true);
+            }
+            r
+        })
+        .collect();
+    records.sort_by_key(|r| (r["date"].as_str().unwrap_or_default().to_owned(), r["id"].as_u64().unwrap()));
+    records
+}
+
+async fn query(stack: &Stack, args: &[&str]) -> Vec<Value> {
+    let (code, out, stderr) = run(command(&stack.receiver, &[&["query", "--json"], args].concat())).await;
+    assert_eq!(code, 0, "query {args:?}: {out}{stderr}");
+    let answer = json(&out);
+    let records = answer["records"].as_array().unwrap().clone();
+    assert_eq!(answer["count"], records.len(), "{out}");
+    records
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_lists_exactly_the_live_records_of_a_person_a_day_or_a_range_and_tombstones_on_request() {
+    let stack = Stack::start(&["clockings", "shift-definitions"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 80);
+    stack.simulator.seed("shift-definitions", 6);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    // Webhook changes after the load: a record moves to another day and person, one is
+    // soft-deleted (a tombstone that keeps its fields), one is deleted.
+    let records = stack.simulator.records("clockings");
+    let today = stack.simulator.now().date_naive();
+    let mut moved = records[0].clone();
+    moved["date"] = serde_json::json!((today - chrono::Days::new(3)).to_string());
+    moved["person"] = serde_json::json!({"id": 4242});
+    stack.simulator.change("clockings", moved.clone()).await;
+    stack.simulator.soft_delete("clockings", records[1]["id"].clone()).await;
+    stack.simulator.delete("clockings", records[2]["id"].clone()).await;
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 78);
+
+    let date = |r: &Value| r["date"].as_str().unwrap().to_owned();
+    let person = |r: &Value| r["person"]["id"].to_string();
+    let live = stack.simulator.records("clockings");
+    for p in [person(&live[0]), person(&live[5]), person(&live[9]), "4242".to_owned()] {
+        let got = query(&stack, &["clockings", "--person", &p]).await;
+        assert!(!got.is_empty(), "person {p} has records");
+        assert_eq!(got, wanted(&stack, "clockings", false, |r| person(r) == p), "person {p}");
+    }
+    for day in [date(&live[0]), date(&live[4]), date(&live[20])] {
+        let got = query(&stack, &["clockings", "--date", &day]).await;
+        assert!(!got.is_empty(), "{day} has records");
+        assert_eq!(got, wanted(&stack, "clockings", false, |r| date(r) == day), "day {day}");
+    }
+    let (from, to) = ((today - chrono::Days::new(70)).to_string(), (today - chrono::Days::new(2)).to_string());
+    let in_range = |r: &Value| date(r) >= from && date(r) <= to;
+    let range = query(&stack, &["clockings", "--from", &from, "--to", &to]).await;
+    assert_eq!(range, wanted(&stack, "clockings", false, in_range));
+    assert!(range.iter().any(|r| r["id"] == moved["id"] && r["person"]["id"] == 4242), "the moved record moved");
+    let first = query(&stack, &["clockings", "--from", &from, "--to", &to, "--limit", "5"]).await;
+    assert_eq!(first, range[..5.min(range.len())]);
+    let p = person(&live[0]);
+    let theirs = query(&stack, &["clockings", "--person", &p, "--from", &from, "--to", &to]).await;
+    assert_eq!(theirs, wanted(&stack, "clockings", false, |r| person(r) == p && in_range(r)));
+
+    // The soft-deleted record has left the live records; --include-deleted shows it, by its day.
+    let gone = &records[1];
+    let its_day = query(&stack, &["clockings", "--date", &date(gone)]).await;
+    assert!(its_day.iter().all(|r| r["id"] != gone["id"]));
+    let with_tombstones = query(&stack, &["clockings", "--date", &date(gone), "--include-deleted"]).await;
+    assert_eq!(with_tombstones, wanted(&stack, "clockings", true, |r| date(r) == date(gone)));
+    assert!(with_tombstones.iter().any(|r| r["id"] == gone["id"] && r["deleted"] == true));
+
+    // A reference collection lists whole, by id.
+    let shifts = query(&stack, &["shift-definitions"]).await;
+    assert_eq!(shifts, wanted(&stack, "shift-definitions", false, |_| true));
+    assert_eq!(shifts.len(), 6);
+
+    // Text: a table of the records and their count.
+    let (code, text, _) = run(command(&stack.receiver, &["query", "clockings", "--date", &date(&live[4])])).await;
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("date") && lines[0].contains("changeVersion"), "{text}");
+    let count = wanted(&stack, "clockings", false, |r| date(r) == date(&live[4])).len();
+    assert_eq!(lines.last().unwrap(), &format!("{count} record{}", if count == 1 { "" } else { "s" }));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_refuses_filters_that_cannot_apply_with_exit_code_1() {
+    let f = ReceiverFixture::new(KEY).await;
+    for (args, message) in [
+        (&["query", "people", "--person", "7"][..], "people records carry no person.id"),
+        (&["query", "shift-definitions", "--date", "2026-11-03"], "shift-definitions is reference data without a date"),
+        (&["query", "clockings"], "clockings is read by date or by person"),
+        (&["query", "clockings", "--from", "2026-11-03", "--to", "2026-11-01"], "ends (2026-11-01) before it starts"),
+        (&["query", "no-such-thing"], "no-such-thing"),
+        (&["query", "clockings", "--date", "3 November"], "3 November"),
+    ] {
+        let (code, out, stderr) = run(command(&f, args)).await;
+        assert_eq!(code, 1, "{args:?}: {out}{stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert_eq!(out, "", "{args:?}");
+    }
 }

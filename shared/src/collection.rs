@@ -57,6 +57,26 @@ collections! {
     WorkInterruptions => "work-interruptions",
 }
 
+impl Collection {
+    /// Whether the collection's records carry a `date` (`YYYY-MM-DD`): its default sync
+    /// filter and its `byDate` index keys are by date; the others are reference data.
+    pub fn is_dated(self) -> bool {
+        use Collection::*;
+        match self {
+            Absences | AccessClockings | ActivityDurations | Assignments | Breaks | CalculatedTotals | Clockings
+            | Counters | PaidPresences | WorkInterruptions => true,
+            AbsenceDefinitions | AbsenceGroups | BreakDefinitions | Contracts | CounterDefinitions | CounterGroups
+            | People | ShiftDefinitions => false,
+        }
+    }
+
+    /// Whether the collection's records carry a `person.id` (every dated collection, and
+    /// contracts): the `byPerson` index lists them.
+    pub fn has_person(self) -> bool {
+        self.is_dated() || self == Collection::Contracts
+    }
+}
+
 impl fmt::Display for Collection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

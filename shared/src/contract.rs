@@ -17,6 +17,27 @@ pub const SYNCER_BINARY: &str = "syncer";
 /// The table's key schema: one string partition key.
 pub const TABLE_PARTITION_KEY: &str = crate::records::item::attr::PK;
 
+/// A global secondary index of the table: string keys, every attribute projected (`ALL`: a
+/// query reads no base item; see `docs/decisions/0010-read-indexes.md`).
+#[derive(Debug, Clone, Copy)]
+pub struct TableIndex {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
+}
+
+/// The projection of every index.
+pub const INDEX_PROJECTION: &str = "ALL";
+
+/// The table's read indexes (see `records::index`).
+pub const TABLE_INDEXES: &[TableIndex] = {
+    use crate::records::index::{attr, DATE_INDEX, PERSON_INDEX};
+    &[
+        TableIndex { name: DATE_INDEX, partition_key: attr::DATE_PARTITION, sort_key: attr::DATE_SORT },
+        TableIndex { name: PERSON_INDEX, partition_key: attr::PERSON_PARTITION, sort_key: attr::DATE_SORT },
+    ]
+};
+
 /// Environment variables the receiver reads: (name, required).
 pub const RECEIVER_ENV: &[(&str, bool)] = &[
     ("TABLE_NAME", true),
@@ -148,12 +169,13 @@ pub const PROTIME_SESSION: Capability = Capability {
     actions: &["secretsmanager:GetSecretValue"],
 };
 
-/// The subscription state items (read in one batch, written whole).
+/// The subscription state items (read in one batch; the renewer's attributes updated, the
+/// receiver's `lastEventAt` left alone).
 pub const SUBSCRIPTION_STATE: Capability = Capability {
     name: "subscription state",
     through: "renewer::state::SubscriptionStore",
     files: &["renewer/state.rs", "records/heads.rs"],
-    actions: &["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    actions: &["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
 };
 
 /// A collection's sync state: its lease (conditional updates) and checkpoints.
@@ -162,6 +184,24 @@ pub const SYNC_STATE: Capability = Capability {
     through: "sync::state::SyncStateStore",
     files: &["sync/state.rs"],
     actions: &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+};
+
+/// Reading one collection by date, by person or whole through the read indexes: the operator's
+/// (the CLI's `query`), no function's.
+pub const QUERY_INDEXES: Capability = Capability {
+    name: "query the read indexes",
+    through: "records::query::run",
+    files: &["records/query.rs"],
+    actions: &["dynamodb:Query"],
+};
+
+/// The one-off migration that gives older items their index keys, with its positions: the
+/// operator's (the CLI's `migrate-indexes`), no function's.
+pub const MIGRATE_INDEXES: Capability = Capability {
+    name: "add index keys to older items",
+    through: "records::migrate::add_index_keys",
+    files: &["records/migrate.rs"],
+    actions: &["dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
 };
 
 /// Every capability, for the checks.
@@ -176,6 +216,8 @@ pub const CAPABILITIES: &[Capability] = &[
     PROTIME_SESSION,
     SUBSCRIPTION_STATE,
     SYNC_STATE,
+    QUERY_INDEXES,
+    MIGRATE_INDEXES,
 ];
 
 /// The receiver: reads keys, writes records (and, once a minute, the last event's time on a

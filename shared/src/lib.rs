@@ -21,6 +21,7 @@
 //!   one capability trait each for the conditional store, the stored heads and the quarantine.
 //! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
 //!   receiver, the renewer and the CLI.
+//! - [`redact`] (pure): delta and skip tokens out of any text a Protime message brings in.
 //! - [`aws`], [`observability`], [`collection`]: the SDK configuration every client shares,
 //!   logging and CloudWatch metrics, the 18 collections; and the crate-private poison-tolerant
 //!   `lock` both key caches and the fakes share.
@@ -41,6 +42,7 @@ pub mod observability;
 pub mod protime;
 pub mod receiver;
 pub mod records;
+pub mod redact;
 pub mod renewer;
 pub mod signing;
 pub mod startup;

@@ -115,6 +115,8 @@ pub struct MemoryRecordStore {
     pub items: Mutex<HashMap<String, HashMap<String, AttributeValue>>>,
     pub fail: AtomicBool,
     pub delays: Mutex<HashMap<String, u64>>,
+    /// Milliseconds every `note_event` takes (a slow or hanging table for the side write).
+    pub note_delay_ms: std::sync::atomic::AtomicU64,
     pub journal: Journal,
 }
 
@@ -152,6 +154,10 @@ impl StoredHeads for MemoryRecordStore {
 
 impl EventNotes for MemoryRecordStore {
     async fn note_event(&self, collection: Collection, _at: &str) -> Result<(), StoreError> {
+        let delay = self.note_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         self.journal.record(format!("store note {collection}"));
         Ok(())
     }

@@ -13,7 +13,8 @@ pub use stack::{fast_retries, Stack};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use lambda_http::{Body, Request};
 use protime_webhooks::signing::signature::{authorization_header, SigningKey};
@@ -143,18 +144,44 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst))
 }
 
-/// Creates the record table with the key schema the store writes; a table that already exists
+/// Creates the record table with the key schema the store writes and the read indexes of
+/// `contract::TABLE_INDEXES` (as template.yaml does); a table that already exists
 /// is fine (a set-up retried after a lost answer meets the table its first attempt made).
 /// Pass a [`setup_config`].
 pub async fn create_table(config: &SdkConfig, name: &str) {
+    let string = |name: &str| {
+        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
+    let key =
+        |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let mut attributes = vec![string(protime_webhooks::contract::TABLE_PARTITION_KEY)];
+    let mut indexes = Vec::new();
+    for index in protime_webhooks::contract::TABLE_INDEXES {
+        for name in [index.partition_key, index.sort_key] {
+            if !attributes.iter().any(|a| a.attribute_name() == name) {
+                attributes.push(string(name));
+            }
+        }
+        let projection = Projection::builder()
+            .projection_type(ProjectionType::from(protime_webhooks::contract::INDEX_PROJECTION))
+            .build();
+        indexes.push(
+            GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.partition_key, KeyType::Hash))
+                .key_schema(key(index.sort_key, KeyType::Range))
+                .projection(projection)
+                .build()
+                .unwrap(),
+        );
+    }
     let created = aws_sdk_dynamodb::Client::new(config)
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .set_attribute_definitions(Some(attributes))
+        .key_schema(key(protime_webhooks::contract::TABLE_PARTITION_KEY, KeyType::Hash))
+        .set_global_secondary_indexes(Some(indexes))
         .send()
         .await;
     if let Err(error) = created {
@@ -181,6 +208,58 @@ pub async fn scan(config: &SdkConfig, table: &str) -> Vec<HashMap<String, Attrib
     let mut start = None;
     loop {
         let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// Every item of one of the table's indexes (a Scan of the index: tests only).
+pub async fn scan_index(config: &SdkConfig, table: &str, index: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .index_name(index)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan index");
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// One partition of an index, in sort key order, through Query and its pages.
+pub async fn query_index(
+    config: &SdkConfig,
+    table: &str,
+    index: &str,
+    partition_key: (&str, &str),
+) -> Vec<HashMap<String, AttributeValue>> {
+    let client = aws_sdk_dynamodb::Client::new(config);
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", partition_key.0)
+            .expression_attribute_values(":p", AttributeValue::S(partition_key.1.into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("query index");
         items.extend(page.items.unwrap_or_default());
         start = page.last_evaluated_key;
         if start.is_none() {

@@ -117,6 +117,35 @@ impl Stack {
         }
         let ids = |m: &std::collections::BTreeMap<String, _>| m.keys().cloned().collect::<Vec<_>>();
         assert_eq!(ids(&live), ids(&expected_live), "{collection}: the live records differ");
+        // The read indexes' live partitions hold exactly the live records, their tombstone
+        // partitions exactly the tombstones; the items' own index keys are compared with the
+        // rest of each item below.
+        use protime_webhooks::records::index::{attr as index_attr, DATE_INDEX, PERSON_INDEX, TOMBSTONE_PREFIX};
+        for (index, key) in [(DATE_INDEX, index_attr::DATE_PARTITION), (PERSON_INDEX, index_attr::PERSON_PARTITION)] {
+            let (mut indexed, mut indexed_tombstones) = (Vec::new(), std::collections::BTreeSet::new());
+            for item in crate::scan_index(&self.receiver.setup, &self.receiver.table, index).await {
+                let Some(id) = item[attr::PK].as_s().ok().and_then(|pk| pk.strip_prefix(&prefix)) else { continue };
+                if item[key].as_s().unwrap().starts_with(TOMBSTONE_PREFIX) {
+                    indexed_tombstones.insert(id.to_owned());
+                } else {
+                    indexed.push(id.to_owned());
+                }
+            }
+            indexed.sort();
+            let expected: Vec<String> =
+                expected_live.iter().filter(|(_, item)| item.contains_key(key)).map(|(id, _)| id.clone()).collect();
+            assert_eq!(
+                indexed, expected,
+                "{collection}: the {index} index's live partitions differ from the live records"
+            );
+            assert!(indexed_tombstones.is_subset(&tombstones), "{collection}: {index} lists a live record as deleted");
+            if index == DATE_INDEX {
+                assert_eq!(
+                    indexed_tombstones, tombstones,
+                    "{collection}: every tombstone is in byDate's tombstone partitions"
+                );
+            }
+        }
         let compared = live.len();
         let volatile = [attr::RECEIVED_AT, attr::SOURCE];
         for (id, mut item) in live {

@@ -1,7 +1,9 @@
 //! One module per command.
 
 pub mod get;
+pub mod migrate;
 pub mod quarantine;
+pub mod query;
 pub mod send;
 pub mod status;
 pub mod sync;

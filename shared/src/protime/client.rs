@@ -497,7 +497,9 @@ fn api_error(status: StatusCode, body: &[u8]) -> ProtimeError {
                 Some(serde_json::Value::Null) | None => Vec::new(),
                 Some(other) => vec![other.to_string()],
             };
-            (error.code, error.message, reasons)
+            // Protime's own words may quote the request's URL, a deltaLink's token with it.
+            let reasons = reasons.iter().map(|r| crate::redact::redact(r)).collect();
+            (crate::redact::redact(&error.code), crate::redact::redact(&error.message), reasons)
         }
         Err(_) => (status.canonical_reason().unwrap_or("error").to_owned(), String::new(), Vec::new()),
     };
@@ -508,6 +510,16 @@ fn api_error(status: StatusCode, body: &[u8]) -> ProtimeError {
 mod tests {
     use super::*;
     use crate::protime::page::LinksFollowed;
+
+    #[test]
+    fn a_protime_error_that_quotes_a_delta_link_keeps_no_token() {
+        let body = br#"{"error":{"code":"BadRequest","message":"invalid /delta/clockings?deltaToken=s3cr3t-t0ken","reasons":["at /delta/clockings?deltaToken=s3cr3t-t0ken&x=1"]}}"#;
+        let error = api_error(StatusCode::BAD_REQUEST, body);
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains("s3cr3t-t0ken"), "{text}");
+            assert!(text.contains("deltaToken=[redacted]"), "{text}");
+        }
+    }
 
     #[test]
     fn protime_error_bodies_are_parsed() {

@@ -29,8 +29,12 @@ pub enum ReceiveError {
     NoRoute,
     #[error("unknown collection {0:?}")]
     UnknownCollection(String),
+    /// Over the limit, and not (correctly) signed.
     #[error("the body is larger than {0} bytes")]
     BodyTooLarge(usize),
+    /// Over the limit and correctly signed, with no quarantine to keep it in.
+    #[error("the body is larger than {0} bytes")]
+    SignedBodyTooLarge(usize),
     #[error("the signature is missing, malformed or wrong")]
     Unauthorized(VerifyError),
     #[error("{0}")]
@@ -49,11 +53,23 @@ pub enum ReceiveError {
 }
 
 impl ReceiveError {
+    /// Refused before a signature was verified: anyone on the internet can cause these, so
+    /// they are counted apart (`UnverifiedRequests`) from what Protime's signed requests meet.
+    pub fn is_unverified(&self) -> bool {
+        matches!(
+            self,
+            ReceiveError::MethodNotAllowed
+                | ReceiveError::NoRoute
+                | ReceiveError::UnknownCollection(_)
+                | ReceiveError::BodyTooLarge(_)
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ReceiveError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ReceiveError::NoRoute | ReceiveError::UnknownCollection(_) => StatusCode::NOT_FOUND,
-            ReceiveError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::BodyTooLarge(_) | ReceiveError::SignedBodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::InvalidEvent(e) if e.is_too_large() => StatusCode::PAYLOAD_TOO_LARGE,
             ReceiveError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ReceiveError::InvalidEvent(_) | ReceiveError::Unstorable(_) => StatusCode::BAD_REQUEST,
@@ -70,7 +86,7 @@ impl ReceiveError {
             ReceiveError::MethodNotAllowed => "method_not_allowed",
             ReceiveError::NoRoute => "no_route",
             ReceiveError::UnknownCollection(_) => "unknown_collection",
-            ReceiveError::BodyTooLarge(_) => "body_too_large",
+            ReceiveError::BodyTooLarge(_) | ReceiveError::SignedBodyTooLarge(_) => "body_too_large",
             ReceiveError::InvalidEvent(e) if e.is_too_large() => "event_too_large",
             ReceiveError::Unauthorized(_) => "invalid_signature",
             ReceiveError::InvalidEvent(_) => "invalid_event",
@@ -161,6 +177,9 @@ struct Unstorable<'a> {
 
 /// How often an instance notes the last event's time on a collection's subscription item.
 const NOTE_EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest the note may add to an answer (a DynamoDB UpdateItem takes milliseconds; the
+/// SDK's operation timeout is 8 s, far past what an acknowledged event should wait for).
+const NOTE_EVENT_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The handler with the clients and caches it keeps across invocations.
 pub struct Receiver<K, S, Q = NoQuarantine> {
@@ -227,16 +246,32 @@ impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q>
         }
         let collection = route?;
         let body: &[u8] = request.body().as_ref();
-        if body.len() > self.max_body_bytes {
-            return Err(ReceiveError::BodyTooLarge(self.max_body_bytes));
-        }
+        let too_large = body.len() > self.max_body_bytes;
         let header = request.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
-        let sig = signature::parse_authorization(header)?;
+        // An oversized body without a well-formed signature is refused before any key is read.
+        let sig = signature::parse_authorization(header).map_err(|e| {
+            if too_large {
+                ReceiveError::BodyTooLarge(self.max_body_bytes)
+            } else {
+                e.into()
+            }
+        })?;
         let accepted = self.keys.verify(collection, body, &sig).await.map_err(|e| match e {
             VerifyError::Unavailable(_) => ReceiveError::KeysUnavailable(e),
+            _ if too_large => ReceiveError::BodyTooLarge(self.max_body_bytes),
             _ => ReceiveError::Unauthorized(e),
         })?;
         let deadline = invocation_deadline(request);
+        if too_large {
+            // Signed and over the limit: Protime would send it again until the webhook is
+            // disabled, so it is kept whole for replay (413 only without a quarantine).
+            if self.quarantine.is_none() {
+                return Err(ReceiveError::SignedBodyTooLarge(self.max_body_bytes));
+            }
+            let outcome = self.keep(collection, body, "body_too_large", None, deadline).await?;
+            let outcomes = vec![ItemOutcome::unread(outcome)];
+            return Ok(Received { collection, accepted, outcomes, whole_body_quarantined: true, store_ms: 0.0 });
+        }
         let (items, single) = match event::split_body(body) {
             Ok(Split::One(Ok(event))) => (vec![(body, Ok(event))], true),
             Ok(Split::One(Err(e))) | Err(e) => {
@@ -257,7 +292,7 @@ impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q>
         let mut outcomes = self.store_all(collection, items, deadline).await?;
         let store_ms = store_started.elapsed().as_secs_f64() * 1000.0;
         if outcomes.iter().any(|o| matches!(o.outcome, EventOutcome::Written(_))) {
-            self.note_event(collection).await;
+            self.note_event(collection, deadline).await;
         }
         let whole_body_quarantined = single && matches!(outcomes[0].outcome, EventOutcome::Quarantined { .. });
         if whole_body_quarantined {
@@ -268,8 +303,16 @@ impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q>
     }
 
     /// Notes the time on the collection's subscription item, at most once a minute per instance:
-    /// a cheap write for `protime-webhooks status`, never one per event. A failure only logs.
-    async fn note_event(&self, collection: Collection) {
+    /// a cheap write for `protime-webhooks status`, never one per event. The events are stored
+    /// by now, so the note never delays the answer by more than [`NOTE_EVENT_BUDGET`] nor past
+    /// the writes' deadline; a failure or a note cut short only logs.
+    async fn note_event(&self, collection: Collection, deadline: Option<tokio::time::Instant>) {
+        let budget = tokio::time::Instant::now() + NOTE_EVENT_BUDGET;
+        let until = deadline.map_or(budget, |deadline| deadline.min(budget));
+        if until <= tokio::time::Instant::now() {
+            tracing::warn!(collection = %collection, "no time left to note the last event's time");
+            return;
+        }
         {
             let mut noted = self.noted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if noted.get(&collection).is_some_and(|at| at.elapsed() < NOTE_EVENT_EVERY) {
@@ -277,8 +320,13 @@ impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q>
             }
             noted.insert(collection, Instant::now());
         }
-        if let Err(e) = self.store.note_event(collection, &crate::records::store::received_now()).await {
-            tracing::warn!(collection = %collection, error = %e, "could not note the last event's time");
+        let at = crate::records::store::received_now();
+        match tokio::time::timeout_at(until, self.store.note_event(collection, &at)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(collection = %collection, error = %e, "could not note the last event's time"),
+            Err(_) => {
+                tracing::warn!(collection = %collection, "noting the last event's time took too long; left for later")
+            }
         }
     }
 
@@ -406,6 +454,7 @@ pub fn request_metrics(
             vec![doc.dimension("Reason", reason.reason()).count("SignatureRejected", 1)]
         }
         Err(e) if e.status() == StatusCode::SERVICE_UNAVAILABLE => vec![doc.count("Unavailable", 1)],
+        Err(e) if e.is_unverified() => vec![doc.dimension("Reason", e.code()).count("UnverifiedRequests", 1)],
         Err(_) => vec![doc.count("InvalidRequests", 1)],
     }
 }
@@ -804,6 +853,27 @@ mod tests {
         assert_eq!(notes, ["store note clockings"]);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_note_never_delays_the_answer_past_its_budget_or_the_deadline() {
+        let r = receiver();
+        r.store.note_delay_ms.store(8_000, Ordering::SeqCst);
+        let started = tokio::time::Instant::now();
+        let (status, body) = answer(&r, signed("/webhooks/clockings", r#"{"id":1,"changeVersion":"1"}"#)).await;
+        assert_eq!((status, body["results"][0]["outcome"].as_str()), (200, Some("stored")));
+        assert!(started.elapsed() <= NOTE_EVENT_BUDGET, "answered after {:?}", started.elapsed());
+        assert!(!r.store.journal.lines().iter().any(|l| l.starts_with("store note")), "the note was cut short");
+        // With the writes' deadline closer than the budget, the note stops at the deadline.
+        let r = receiver();
+        r.store.note_delay_ms.store(8_000, Ordering::SeqCst);
+        let mut context = lambda_http::Context::default();
+        let now_ms = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        context.deadline = now_ms + 1_700; // 200 ms left once the margin is kept back
+        let started = tokio::time::Instant::now();
+        let req = signed("/webhooks/clockings", r#"{"id":2,"changeVersion":"1"}"#).with_lambda_context(context);
+        assert_eq!(answer(&r, req).await.0, 200);
+        assert!(started.elapsed() <= Duration::from_millis(200), "answered after {:?}", started.elapsed());
+    }
+
     #[tokio::test]
     async fn the_signature_is_checked_before_the_body_is_parsed() {
         let r = receiver();
@@ -855,12 +925,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn oversized_bodies_are_413_before_any_key_is_read() {
-        let r = receiver();
+    async fn oversized_bodies_are_413_unless_signed_and_a_signed_one_is_quarantined_whole() {
         let body = format!(r#"{{"id":1,"changeVersion":"5","x":"{}"}}"#, "a".repeat(5000));
-        let (status, answer_body) = answer(&r, signed("/webhooks/clockings", &body)).await;
-        assert_eq!((status, answer_body["error"]["code"].as_str()), (413, Some("body_too_large")));
+        // Without a well-formed signature: 413 before any key is read.
+        let r = receiver();
+        for header in [None, Some("HMAC-SHA256 !!".to_owned())] {
+            let (status, answer_body) = answer(&r, request("/webhooks/clockings", body.as_bytes(), header)).await;
+            assert_eq!((status, answer_body["error"]["code"].as_str()), (413, Some("body_too_large")));
+        }
         assert_eq!(r.keys_fetches(), 0);
+        // Wrongly signed: 413 (it is noise), nothing kept.
+        let q = quarantining();
+        let wrong = authorization_header(&SigningKey::new("another-key"), body.as_bytes());
+        let (status, _) = answer(&q, request("/webhooks/clockings", body.as_bytes(), Some(wrong))).await;
+        assert_eq!(status, 413);
+        assert!(kept(&q).is_empty());
+        // Correctly signed: kept whole for replay and acknowledged, so Protime stops resending.
+        let (status, answer_body) = answer(&q, signed("/webhooks/clockings", &body)).await;
+        assert_eq!(status, 202, "{answer_body}");
+        assert_eq!(kept(&q), [("body_too_large".to_owned(), body.clone())]);
+        assert_eq!(stored(&q), 0);
+        // Without a quarantine, a signed oversized body is 413 still.
+        let (status, _) = answer(&r, signed("/webhooks/clockings", &body)).await;
+        assert_eq!(status, 413);
     }
 
     #[tokio::test]
@@ -963,10 +1050,23 @@ mod tests {
 
         let unavailable = Err(ReceiveError::StoreUnavailable(StoreError::Unavailable("down".into())));
         assert_eq!(request_metrics("Ns", None, &unavailable)[0].to_json(0)["Unavailable"], 1.0);
-        let invalid = Err(ReceiveError::NoRoute);
-        let v = request_metrics("Ns", None, &invalid)[0].to_json(0);
-        assert_eq!(v["InvalidRequests"], 1.0);
-        assert!(v.get("Collection").is_none());
+        // Noise anyone can send is counted apart from what a signed request meets.
+        for noise in [
+            ReceiveError::NoRoute,
+            ReceiveError::MethodNotAllowed,
+            ReceiveError::UnknownCollection("x".into()),
+            ReceiveError::BodyTooLarge(9),
+        ] {
+            let v = request_metrics("Ns", None, &Err(noise))[0].to_json(0);
+            assert_eq!(v["UnverifiedRequests"], 1.0);
+            assert!(v.get("InvalidRequests").is_none() && v.get("Collection").is_none());
+        }
+        assert_eq!(request_metrics("Ns", None, &Err(ReceiveError::NoRoute))[0].to_json(0)["Reason"], "no_route");
+        for signed in [ReceiveError::SignedBodyTooLarge(9), ReceiveError::InvalidEvent(EventError::MissingId)] {
+            let v = request_metrics("Ns", Some(Collection::Clockings), &Err(signed))[0].to_json(0);
+            assert_eq!(v["InvalidRequests"], 1.0);
+            assert!(v.get("UnverifiedRequests").is_none());
+        }
     }
 
     mod properties {

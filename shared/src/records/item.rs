@@ -2,6 +2,7 @@
 //! fields as native DynamoDB attributes.
 
 use super::event::{ChangeType, Event, RecordId};
+use super::index::{self, index_keys};
 use super::json::Json;
 use super::order::order_key;
 use crate::collection::Collection;
@@ -26,7 +27,18 @@ pub mod attr {
     /// Data fields whose names clash with the attributes above are kept here, under their own names.
     pub const SHADOWED_FIELDS: &str = "shadowedFields";
 
-    pub const RESERVED: &[&str] = &[PK, COLLECTION, CHANGE_ORDER, RECEIVED_AT, SOURCE, DELETED, SHADOWED_FIELDS];
+    pub const RESERVED: &[&str] = &[
+        PK,
+        COLLECTION,
+        CHANGE_ORDER,
+        RECEIVED_AT,
+        SOURCE,
+        DELETED,
+        SHADOWED_FIELDS,
+        super::index::attr::DATE_PARTITION,
+        super::index::attr::DATE_SORT,
+        super::index::attr::PERSON_PARTITION,
+    ];
 }
 
 /// The partition key of a collection's subscription state item (the renewer writes it; the
@@ -92,7 +104,17 @@ pub fn record_item(
     item.insert(attr::CHANGE_ORDER.into(), AttributeValue::S(order_key(&event.change_version).into_owned()));
     item.insert(attr::RECEIVED_AT.into(), AttributeValue::S(received_at.into()));
     item.insert(attr::SOURCE.into(), AttributeValue::S(source.as_str().into()));
-    item.insert(attr::DELETED.into(), AttributeValue::Bool(is_deletion(event)));
+    let deleted = is_deletion(event);
+    item.insert(attr::DELETED.into(), AttributeValue::Bool(deleted));
+    // The read indexes, under the record's own fields; a tombstone leaves the live partitions
+    // for the tombstone ones (decision 0010).
+    let keys = index_keys(collection, &event.id, &event.data);
+    let keys = if deleted { keys.into_tombstone() } else { keys };
+    item.insert(index::attr::DATE_PARTITION.into(), AttributeValue::S(keys.date_partition));
+    item.insert(index::attr::DATE_SORT.into(), AttributeValue::S(keys.date_sort));
+    if let Some(person) = keys.person_partition {
+        item.insert(index::attr::PERSON_PARTITION.into(), AttributeValue::S(person));
+    }
     item
 }
 
@@ -118,8 +140,7 @@ pub fn unstorable(item: &HashMap<String, AttributeValue>) -> Option<&'static str
     if item.keys().any(String::is_empty) || item.values().any(has_empty_name) {
         return Some("empty_attribute_name");
     }
-    let size: usize = item.iter().map(|(name, value)| name.len() + value_size(value)).sum();
-    (size > MAX_ITEM_BYTES).then_some("item_too_large")
+    (item_size(item) > MAX_ITEM_BYTES).then_some("item_too_large")
 }
 
 fn has_empty_name(value: &AttributeValue) -> bool {
@@ -130,6 +151,11 @@ fn has_empty_name(value: &AttributeValue) -> bool {
     }
 }
 
+/// An upper bound of an item's size as DynamoDB counts it (names and values).
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
 /// An upper bound of an attribute value's size as DynamoDB counts it.
 fn value_size(value: &AttributeValue) -> usize {
     match value {
@@ -137,6 +163,59 @@ fn value_size(value: &AttributeValue) -> usize {
         AttributeValue::M(fields) => 3 + fields.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
         AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
         _ => 1,
+    }
+}
+
+/// The record an item holds, as Protime sent it: `id`, `changeVersion`, then its fields by name
+/// (those kept aside under `shadowedFields` back under their own names), and `"deleted": true`
+/// on a tombstone. The table's bookkeeping attributes are left out; numbers keep their text.
+pub fn record_json(item: &HashMap<String, AttributeValue>) -> Json {
+    let mut fields: Vec<(String, Json)> = item
+        .iter()
+        .filter(|(name, _)| {
+            !attr::RESERVED.contains(&name.as_str()) && !matches!(name.as_str(), attr::ID | attr::CHANGE_VERSION)
+        })
+        .map(|(name, value)| (name.clone(), json_value(value)))
+        .collect();
+    if let Some(AttributeValue::M(shadowed)) = item.get(attr::SHADOWED_FIELDS) {
+        fields.extend(shadowed.iter().map(|(name, value)| (name.clone(), json_value(value))));
+    }
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut record = Vec::with_capacity(fields.len() + 3);
+    for name in [attr::ID, attr::CHANGE_VERSION] {
+        if let Some(value) = item.get(name) {
+            record.push((name.to_owned(), json_value(value)));
+        }
+    }
+    record.extend(fields);
+    if item.get(attr::DELETED) == Some(&AttributeValue::Bool(true)) {
+        record.push((attr::DELETED.to_owned(), Json::Bool(true)));
+    }
+    Json::Object(record)
+}
+
+/// A native DynamoDB attribute as JSON, the inverse of [`attribute_value`] (sets, which the
+/// store never writes, as arrays; binary as base64 text).
+pub fn json_value(value: &AttributeValue) -> Json {
+    use base64::Engine as _;
+    match value {
+        AttributeValue::Null(_) => Json::Null,
+        AttributeValue::Bool(b) => Json::Bool(*b),
+        AttributeValue::N(n) => Json::Number(n.clone()),
+        AttributeValue::S(s) => Json::String(s.clone()),
+        AttributeValue::L(items) => Json::Array(items.iter().map(json_value).collect()),
+        AttributeValue::M(fields) => {
+            let mut fields: Vec<(String, Json)> = fields.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Json::Object(fields)
+        }
+        AttributeValue::Ss(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
+        AttributeValue::Ns(items) => Json::Array(items.iter().cloned().map(Json::Number).collect()),
+        AttributeValue::B(blob) => Json::String(base64::engine::general_purpose::STANDARD.encode(blob.as_ref())),
+        AttributeValue::Bs(blobs) => Json::Array(
+            blobs.iter().map(|b| Json::String(base64::engine::general_purpose::STANDARD.encode(b.as_ref()))).collect(),
+        ),
+        _ => Json::Null,
     }
 }
 
@@ -185,6 +264,10 @@ mod tests {
         assert_eq!(item["ok"], AttributeValue::Bool(true));
         assert_eq!(item["none"], AttributeValue::Null(true));
         assert!(!item.contains_key(attr::SHADOWED_FIELDS));
+        // A live record is in both read indexes.
+        assert_eq!(item[index::attr::DATE_PARTITION], AttributeValue::S("paid-presences#2025-01#2".into()));
+        assert_eq!(item[index::attr::DATE_SORT], AttributeValue::S("2025-01-02#00000000000000000042".into()));
+        assert_eq!(item[index::attr::PERSON_PARTITION], AttributeValue::S("paid-presences#123".into()));
     }
 
     #[test]
@@ -194,6 +277,8 @@ mod tests {
         assert_eq!(item[attr::DELETED], AttributeValue::Bool(true));
         assert_eq!(item["status"], AttributeValue::S("Deleted".into()));
         assert_eq!(item["timeOfDayInMinutes"], AttributeValue::N("480".into()));
+        // A tombstone is in the tombstone partitions (this one has no date: undated).
+        assert_eq!(item[index::attr::DATE_PARTITION], AttributeValue::S("deleted#clockings#undated#5".into()));
         let live = event(r#"{"id":5,"changeVersion":"1","status":"AccessOk"}"#);
         assert_eq!(
             record_item(Collection::AccessClockings, &live, Source::Webhook, "t")[attr::DELETED],
@@ -208,6 +293,25 @@ mod tests {
         assert_eq!(item[attr::DELETED], AttributeValue::Bool(true));
         assert_eq!(item[attr::ID], AttributeValue::S("a".into()));
         assert_eq!(item[attr::SOURCE], AttributeValue::S("resync".into()));
+        // A Delete carries no date or person: its tombstone is undated, in no person's partition.
+        let partition = item[index::attr::DATE_PARTITION].as_s().unwrap();
+        assert!(partition.starts_with("deleted#breaks#undated#"), "{partition}");
+        assert!(!item.contains_key(index::attr::PERSON_PARTITION));
+    }
+
+    #[test]
+    fn an_items_record_is_the_event_as_protime_sent_it() {
+        let e = event(
+            r#"{"id":42,"changeVersion":"10","person":{"id":123},"n":1.50,"big":12345678901234567890123,"source":"t"}"#,
+        );
+        let item = record_item(Collection::Clockings, &e, Source::Webhook, "t");
+        assert_eq!(
+            record_json(&item).to_string(),
+            r#"{"id":42,"changeVersion":"10","big":12345678901234567890123,"n":1.50,"person":{"id":123},"source":"t"}"#
+        );
+        let gone = event(r#"{"changeType":"Delete","data":{"id":"a","changeVersion":"3"}}"#);
+        let item = record_item(Collection::Breaks, &gone, Source::Webhook, "t");
+        assert_eq!(record_json(&item).to_string(), r#"{"id":"a","changeVersion":"3","deleted":true}"#);
     }
 
     #[test]
@@ -249,5 +353,49 @@ mod tests {
         let mut big = ok.clone();
         big.insert("a".into(), AttributeValue::S("x".repeat(MAX_ITEM_BYTES)));
         assert_eq!(unstorable(&big), Some("item_too_large"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the record holds, its item's index keys are those its id, date and person
+        /// give, in the live or the tombstone partitions; fields named like the index
+        /// attributes are kept aside, never taken for keys.
+        #[test]
+        fn an_items_index_keys_come_from_its_id_date_and_person_only(
+            integer_id in proptest::prelude::any::<bool>(),
+            id in 0u64..u64::MAX,
+            day in proptest::option::of(0u32..4000),
+            person in proptest::option::of(0u32..100_000),
+            clash in proptest::sample::select(index::attr::ALL.to_vec()),
+            clash_value in "[a-z#0-9-]{0,20}",
+            deleted in proptest::prelude::any::<bool>(),
+        ) {
+            let mut body = serde_json::json!({"changeVersion": "1", clash: clash_value});
+            body["id"] = if integer_id { serde_json::json!(id) } else { serde_json::json!(format!("r-{id}")) };
+            if let Some(day) = day {
+                let date = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day.into());
+                body["date"] = serde_json::json!(date.to_string());
+            }
+            if let Some(person) = person {
+                body["person"] = serde_json::json!({"id": person});
+            }
+            if deleted {
+                body["status"] = serde_json::json!("Deleted");
+            }
+            let e = event(&body.to_string());
+            let item = record_item(Collection::Clockings, &e, Source::Delta, "t");
+            let keys = index_keys(Collection::Clockings, &e.id, &e.data);
+            let keys = if deleted { keys.into_tombstone() } else { keys };
+            proptest::prop_assert_eq!(item[index::attr::DATE_PARTITION].as_s().unwrap(), &keys.date_partition);
+            proptest::prop_assert_eq!(item[index::attr::DATE_SORT].as_s().unwrap(), &keys.date_sort);
+            proptest::prop_assert_eq!(
+                item.get(index::attr::PERSON_PARTITION).map(|v| v.as_s().unwrap().clone()),
+                keys.person_partition.clone()
+            );
+            proptest::prop_assert_eq!(keys.person_partition.is_some(), person.is_some());
+            proptest::prop_assert_eq!(keys.date_partition.contains("#undated#"), day.is_none());
+            proptest::prop_assert_eq!(keys.date_partition.starts_with(index::TOMBSTONE_PREFIX), deleted);
+            let AttributeValue::M(shadowed) = &item[attr::SHADOWED_FIELDS] else { panic!("the clash is kept aside") };
+            proptest::prop_assert_eq!(&shadowed[clash], &AttributeValue::S(clash_value));
+        }
     }
 }

@@ -192,29 +192,72 @@ pub fn fits_dynamodb_number(text: &str) -> bool {
         Some(at) => (&unsigned[..at], &unsigned[at + 1..]),
         None => (unsigned, "0"),
     };
-    let Ok(exponent) = exponent.trim_start_matches('+').parse::<i64>() else {
-        return false;
-    };
     let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if int_part.is_empty() || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
         return false;
     }
     let digits: String = int_part.chars().chain(frac_part.chars()).collect();
     let Some(first) = digits.find(|c| c != '0') else {
-        return true; // zero
+        // Zero, whatever its exponent; the exponent must still be a number.
+        let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+        return !exponent.is_empty() && exponent.bytes().all(|b| b.is_ascii_digit());
     };
     let last = digits.rfind(|c| c != '0').unwrap_or(first);
     if last - first + 1 > 38 {
         return false;
     }
-    // Decimal exponent of the most significant digit: d.ddd × 10^magnitude.
-    let magnitude = int_part.len() as i64 - 1 - first as i64 + exponent;
-    (-130..=125).contains(&magnitude)
+    // An exponent beyond i64 is far outside DynamoDB's range either way.
+    let Ok(exponent) = exponent.strip_prefix('+').unwrap_or(exponent).parse::<i64>() else {
+        return false;
+    };
+    // Decimal exponent of the most significant digit: d.ddd × 10^magnitude (checked: the
+    // exponent can be anything up to i64's limits).
+    let lead = i64::try_from(int_part.len()).ok().and_then(|n| n.checked_sub(1 + i64::try_from(first).ok()?));
+    match lead.and_then(|lead| lead.checked_add(exponent)) {
+        Some(magnitude) => (-130..=125).contains(&magnitude),
+        None => false,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any exponent, up to i64's limits and past them, is answered without overflow, and
+        /// the answer is the magnitude's (computed here in i128).
+        #[test]
+        fn extreme_exponents_are_judged_without_overflow(
+            int_part in "[1-9][0-9]{0,5}",
+            frac in "[0-9]{0,5}",
+            exponent in prop_oneof![any::<i64>(), Just(i64::MAX), Just(i64::MIN), -200i64..200],
+            negative in any::<bool>(),
+        ) {
+            let sign = if negative { "-" } else { "" };
+            let dot = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+            let text = format!("{sign}{int_part}{dot}e{exponent}");
+            let magnitude = int_part.len() as i128 - 1 + i128::from(exponent);
+            prop_assert_eq!(fits_dynamodb_number(&text), (-130..=125).contains(&magnitude), "{}", text);
+            let beyond = format!("{int_part}e{exponent}0000000000");
+            prop_assert!(!fits_dynamodb_number(&beyond) || exponent == 0);
+        }
+    }
+
+    #[test]
+    fn numbers_with_exponents_past_i64_are_refused_not_a_panic() {
+        for text in
+            ["12e9223372036854775807", "1e-9223372036854775808", "9.9e9223372036854775807", "1e99999999999999999999"]
+        {
+            assert!(!fits_dynamodb_number(text), "{text}");
+        }
+        assert!(fits_dynamodb_number("0e99999999999999999999"), "zero is zero");
+        assert!(fits_dynamodb_number("1.5e3") && fits_dynamodb_number("-1e125") && !fits_dynamodb_number("1e126"));
+        assert_eq!(
+            parse(b"{\"n\":12e9223372036854775807}"),
+            Err(JsonError::NumberOutOfRange("12e9223372036854775807".into()))
+        );
+    }
 
     #[test]
     fn numbers_keep_their_exact_text() {

@@ -3,11 +3,14 @@
 //! - [`json`]: a JSON tree that keeps numbers exact and refuses what DynamoDB cannot hold (pure).
 //! - [`event`]: the two event shapes and arrays of them (pure).
 //! - [`order`]: the comparable form of a `changeVersion` (pure).
+//! - [`index`]: the keys of the `byDate` and `byPerson` read indexes, from a record's fields (pure).
 //! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
 //! - [`heads`]: the stored order keys of a page's records in one read, behind
 //!   [`heads::StoredHeads`] (sync skips unchanged ones).
 //! - [`store`]: the [`store::RecordStore`] trait (conditional writes), its DynamoDB adapter and the
 //!   bounded write loop.
+//! - [`migrate`]: the one-off migration that gives items stored before the indexes their keys.
+//! - [`query`]: one collection by date, by person or whole, through the indexes (Query only).
 //! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
 //!   with its S3 adapter.
 //!
@@ -15,10 +18,13 @@
 
 pub mod event;
 pub mod heads;
+pub mod index;
 pub mod item;
 pub mod json;
+pub mod migrate;
 pub mod order;
 pub mod quarantine;
+pub mod query;
 pub mod store;
 
 pub use event::{ChangeType, Event, RecordId};

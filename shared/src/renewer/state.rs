@@ -131,15 +131,71 @@ impl SubscriptionStore for DynamoSubscriptionStore {
     }
 
     async fn save(&self, collection: Collection, state: &SubscriptionState) -> Result<(), StateError> {
+        let update = state_update(collection, state)?;
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(state_item(collection, state)?))
+            .key(attr::PK, AttributeValue::S(subscription_key(collection)))
+            .update_expression(update.expression)
+            .set_expression_attribute_names(Some(update.names))
+            .set_expression_attribute_values(Some(update.values))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| StateError::Save(DisplayErrorContext(e).to_string()))
     }
+}
+
+/// The attributes the renewer writes besides `pk`, `collection` and `updatedAt`: every field of
+/// [`SubscriptionState`] but `lastEventAt`, which the receiver notes and the renewer never
+/// writes (a test keeps this list complete).
+pub const RENEWER_ATTRIBUTES: &[&str] = &[
+    "webhookId",
+    "status",
+    "validUntil",
+    "destinationUrl",
+    "externalReferences",
+    "renewingSince",
+    "lastRenewedAt",
+    "lastResyncAt",
+    "lastSeenEnabledAt",
+    "lastError",
+];
+
+/// The receiver's attribute on the same item.
+const RECEIVER_ATTRIBUTE: &str = "lastEventAt";
+
+/// An `UpdateItem` of the renewer's attributes: each set, or removed when the state has none,
+/// and nothing else touched, so the receiver's `lastEventAt` note survives a save.
+pub struct StateUpdate {
+    pub expression: String,
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+}
+
+pub fn state_update(collection: Collection, state: &SubscriptionState) -> Result<StateUpdate, StateError> {
+    let mut item = state_item(collection, state)?;
+    item.remove(attr::PK);
+    item.remove(RECEIVER_ATTRIBUTE);
+    let mut item: Vec<(String, AttributeValue)> = item.into_iter().collect();
+    item.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut names, mut values) = (HashMap::new(), HashMap::new());
+    let mut sets = Vec::new();
+    for (i, (name, value)) in item.iter().enumerate() {
+        names.insert(format!("#s{i}"), name.clone());
+        values.insert(format!(":s{i}"), value.clone());
+        sets.push(format!("#s{i} = :s{i}"));
+    }
+    let mut removes = Vec::new();
+    for (i, name) in RENEWER_ATTRIBUTES.iter().filter(|n| !item.iter().any(|(k, _)| k == *n)).enumerate() {
+        names.insert(format!("#r{i}"), (*name).to_owned());
+        removes.push(format!("#r{i}"));
+    }
+    let mut expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    Ok(StateUpdate { expression, names, values })
 }
 
 #[cfg(test)]
@@ -171,6 +227,40 @@ mod tests {
         assert_eq!(item["validUntil"], AttributeValue::S("2026-01-02T03:04:05Z".into()));
         assert!(!item.contains_key("renewingSince"));
         assert_eq!(state_from_item(item), state);
+    }
+
+    #[test]
+    fn a_save_sets_or_removes_every_renewer_attribute_and_never_the_receivers() {
+        let t = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let full = SubscriptionState {
+            webhook_id: Some("w".into()),
+            status: Some(WebhookStatus::Enabled),
+            valid_until: Some(t),
+            destination_url: Some("u".into()),
+            external_references: Some(String::new()),
+            renewing_since: Some(t),
+            last_renewed_at: Some(t),
+            last_resync_at: Some(t),
+            last_seen_enabled_at: Some(t),
+            last_error: Some("e".into()),
+            last_event_at: Some(t),
+        };
+        // Every field the state has is a renewer attribute, but the receiver's note.
+        let mut fields: Vec<String> = state_item(Collection::Breaks, &full).unwrap().into_keys().collect();
+        fields.retain(|f| ![attr::PK, attr::COLLECTION, "updatedAt", RECEIVER_ATTRIBUTE].contains(&f.as_str()));
+        fields.sort();
+        let mut listed: Vec<String> = RENEWER_ATTRIBUTES.iter().map(|a| a.to_string()).collect();
+        listed.sort();
+        assert_eq!(fields, listed);
+        let update = state_update(Collection::Breaks, &full).unwrap();
+        assert!(!update.names.values().any(|n| n == RECEIVER_ATTRIBUTE), "{}", update.expression);
+        assert!(!update.expression.contains("REMOVE"));
+        let sparse = SubscriptionState { webhook_id: Some("w".into()), ..Default::default() };
+        let update = state_update(Collection::Breaks, &sparse).unwrap();
+        let removed: Vec<&String> =
+            update.expression.split(" REMOVE ").nth(1).unwrap().split(", ").map(|n| &update.names[n]).collect();
+        assert_eq!(removed.len(), RENEWER_ATTRIBUTES.len() - 1);
+        assert!(!removed.iter().any(|n| *n == "webhookId" || *n == RECEIVER_ATTRIBUTE));
     }
 
     #[test]

@@ -60,11 +60,5 @@ impl SyncerConfig {
 
 /// The built-in filter: dated collections from `{from}`, reference collections unfiltered.
 pub fn default_filter(collection: Collection) -> Option<&'static str> {
-    use Collection::*;
-    match collection {
-        Absences | AccessClockings | ActivityDurations | Assignments | Breaks | CalculatedTotals | Clockings
-        | Counters | PaidPresences | WorkInterruptions => Some(SYNC_DATE_FILTER),
-        AbsenceDefinitions | AbsenceGroups | BreakDefinitions | Contracts | CounterDefinitions | CounterGroups
-        | People | ShiftDefinitions => None,
-    }
+    collection.is_dated().then_some(SYNC_DATE_FILTER)
 }

@@ -22,6 +22,12 @@ pub enum Fault {
     Pass,
     /// Every access token lapses just before this request is checked.
     ExpireTokens,
+    /// Protime's error body with these words (which may quote a link, its token with it).
+    Error {
+        status: u16,
+        message: String,
+        reasons: Vec<String>,
+    },
 }
 
 /// Protime's error code for an injected status.
@@ -67,6 +73,11 @@ pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str)
                 response.headers_mut().insert("Retry-After", secs.into());
             }
             Some(response)
+        }
+        Some(Fault::Error { status, message, reasons }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let body = serde_json::json!({"error": {"code": code_for(code), "message": message, "reasons": reasons}});
+            Some((code, axum::Json(body)).into_response())
         }
         Some(Fault::Delay(by)) => {
             tokio::time::sleep(by).await;

@@ -4,6 +4,7 @@
 
 mod emulator;
 mod faults;
+mod indexes;
 mod kept_pages;
 mod load;
 mod protime_client;

@@ -264,6 +264,25 @@ async fn an_unknown_collection_is_404() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_signed_body_over_the_limit_is_kept_whole_and_an_unsigned_one_is_413() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    let body = format!(
+        r#"[{{"id":1,"changeVersion":"1","blob":"{}"}}]"#,
+        "x".repeat(protime_webhooks::config::DEFAULT_MAX_BODY_BYTES)
+    );
+    let (status, answer) = f.send(request("clockings", body.as_bytes(), None)).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (413, Some("body_too_large")));
+    assert!(f.quarantined().await.is_empty(), "nothing unsigned is kept");
+    let (status, answer) = f.send(signed("clockings", &body, KEY)).await;
+    assert_eq!((status, answer["quarantined"]["reason"].as_str()), (202, Some("body_too_large")), "{answer}");
+    let kept = f.quarantined().await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.as_slice(), body.as_bytes(), "byte for byte, for replay");
+    assert_eq!(kept[0].2.get("signature").map(String::as_str), Some("verified"));
+    assert!(f.items().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_oversized_body_is_413() {
     let f = ReceiverFixture::new(KEY).await;
     let body = format!(

@@ -69,6 +69,33 @@ async fn events_from_the_simulator_land_in_the_table_in_every_body_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_renewers_save_keeps_the_receivers_last_event_note() {
+    use protime_webhooks::receiver::last_event::EventNotes;
+    use protime_webhooks::renewer::state::SubscriptionStore;
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
+    let store = DynamoSubscriptionStore::new(client.clone(), &stack.receiver.table);
+    // The renewer read the state before the receiver noted an event, and saves after it.
+    let state = store.load(&[Collection::Clockings]).await.unwrap().remove(&Collection::Clockings).unwrap();
+    let notes = DynamoRecordStore::new(client, &stack.receiver.table);
+    notes.note_event(Collection::Clockings, "2026-12-03T07:00:00.000Z").await.unwrap();
+    let mut renewed = state.clone();
+    renewed.last_error = None;
+    renewed.renewing_since = None;
+    store.save(Collection::Clockings, &renewed).await.unwrap();
+    let item = stack.receiver.item("subscription#clockings").await.unwrap();
+    assert_eq!(s(&item, "lastEventAt"), "2026-12-03T07:00:00.000Z", "the receiver's note survives");
+    assert_eq!(s(&item, "webhookId"), state.webhook_id.as_deref().unwrap());
+    // A field the state no longer has is removed, as a whole-item write would have.
+    renewed.last_seen_enabled_at = None;
+    store.save(Collection::Clockings, &renewed).await.unwrap();
+    let item = stack.receiver.item("subscription#clockings").await.unwrap();
+    assert!(!item.contains_key("lastSeenEnabledAt"));
+    assert_eq!(s(&item, "lastEventAt"), "2026-12-03T07:00:00.000Z");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_with_nothing_due_makes_no_post() {
     let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
     assert!(stack.renew().await.healthy);

@@ -76,14 +76,44 @@ async fn full_run(captured: Captured) {
     assert_eq!(stack.simulator.change("clockings", json!({"id": 3, "date": date})).await.delivered, 1);
     stack.receiver.send(signed("clockings", r#"{"id":4,"changeVersion":"1"}"#, &first_keys[0])).await;
 
+    // A delta load, then a Protime error whose words quote the deltaLink, token and all: the
+    // token reaches neither the logs nor the report, the sync state or the run's error.
+    assert!(stack.sync(&[("COLLECTIONS", "clockings")]).await.healthy);
+    let state = stack.receiver.item("sync#clockings").await.expect("sync state");
+    let cursor = harness::s(&state, "cursor").to_owned();
+    let delta_token = cursor.split("deltaToken=").nth(1).expect("a deltaLink").split('&').next().unwrap().to_owned();
+    secrets.push(delta_token.clone());
+    let quoted = format!("{}{cursor}", stack.simulator.base_url());
+    stack.simulator.inject_on(
+        "/delta/clockings",
+        Fault::Error {
+            status: 400,
+            message: format!("The request {quoted} is not valid"),
+            reasons: vec![format!("cannot read {cursor}"), format!("at {quoted}&$top=500")],
+        },
+    );
+    let report = stack.sync(&[("COLLECTIONS", "clockings")]).await;
+    assert!(!report.healthy, "the injected error ends the collection in error");
+    let report_text = serde_json::to_string(&report).unwrap();
+    assert!(report_text.contains("[redacted]"), "the report says what was refused: {report_text}");
+    let state = stack.receiver.item("sync#clockings").await.expect("sync state");
+    let last_error = harness::s(&state, "lastError").to_owned();
+    assert!(last_error.contains("not valid") && !last_error.contains(&delta_token), "{last_error}");
+    assert!(!report_text.contains(&delta_token), "the report holds no token");
+
     secrets.extend(stack.simulator.issued_tokens());
     assert!(stack.simulator.issued_tokens().len() >= 3, "several tokens were issued and must be checked");
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     // The capture really holds the run: events, rejections, token fetches, renewals.
-    for expected in
-        ["\"event\"", "invalid_signature", "fetched a Protime access token", "Protime answered 401", "subscription"]
-    {
+    for expected in [
+        "\"event\"",
+        "invalid_signature",
+        "fetched a Protime access token",
+        "Protime answered 401",
+        "subscription",
+        "not valid",
+    ] {
         assert!(logs.contains(expected), "the captured logs lack {expected:?}");
     }
     for secret in &secrets {

@@ -271,6 +271,23 @@ fn the_table_key_schema_is_the_one_the_store_writes() {
     assert_eq!(text(at(&attributes[0], &["AttributeType"])), "S");
     assert_eq!(text(at(&table, &["DeletionPolicy"])), "Retain");
     assert_eq!(text(at(&table, &["Properties", "BillingMode"])), "PAY_PER_REQUEST");
+    let indexes = at(&table, &["Properties", "GlobalSecondaryIndexes"]).as_sequence().unwrap().clone();
+    assert_eq!(indexes.len(), contract::TABLE_INDEXES.len());
+    let attribute_names: Vec<String> = attributes.iter().map(|a| text(at(a, &["AttributeName"]))).collect();
+    for (index, expected) in indexes.iter().zip(contract::TABLE_INDEXES) {
+        assert_eq!(text(at(index, &["IndexName"])), expected.name);
+        let keys = at(index, &["KeySchema"]).as_sequence().unwrap();
+        let schema: Vec<(String, String)> =
+            keys.iter().map(|k| (text(at(k, &["AttributeName"])), text(at(k, &["KeyType"])))).collect();
+        let wanted =
+            [(expected.partition_key, "HASH"), (expected.sort_key, "RANGE")].map(|(a, k)| (a.to_owned(), k.to_owned()));
+        assert_eq!(schema, wanted, "{}", expected.name);
+        for key in [expected.partition_key, expected.sort_key] {
+            assert!(attribute_names.iter().any(|a| a == key), "{key} is defined");
+        }
+        assert_eq!(text(at(index, &["Projection", "ProjectionType"])), contract::INDEX_PROJECTION);
+    }
+    assert!(attributes.iter().all(|a| text(at(a, &["AttributeType"])) == "S"));
 }
 
 #[test]
@@ -336,6 +353,7 @@ fn alarms_watch_metrics_the_code_emits() {
         Err(ReceiveError::Unauthorized(protime_webhooks::signing::signature::SignatureError::Mismatch.into()));
     request_metrics("Ns", None, &rejected).into_iter().for_each(&mut collect);
     request_metrics("Ns", None, &Err(ReceiveError::NoRoute)).into_iter().for_each(&mut collect);
+    request_metrics("Ns", None, &Err(ReceiveError::SignedBodyTooLarge(1))).into_iter().for_each(&mut collect);
     let quarantined = protime_webhooks::receiver::Received {
         collection: protime_webhooks::Collection::Clockings,
         accepted: protime_webhooks::signing::keys::AcceptedKey::Current,

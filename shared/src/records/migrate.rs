@@ -1,0 +1,284 @@
+//! The one-off migration that gives items stored before the read indexes their index keys.
+//!
+//! A parallel Scan of the table ([`SEGMENTS`] segments); each record item whose index keys are
+//! missing or not those its fields give gets them by one `UpdateItem` that sets the keys only
+//! (never data, `changeVersion` or `receivedAt`), on condition that the record has not changed
+//! since it was read (`changeOrder` as read): a newer write brings its own keys. Resumable: each
+//! segment's position is kept in the table (`migration#index-keys#<segment>`) after every page, and
+//! a run that was cut off goes on from there; when every segment is through, the positions are
+//! removed. Idempotent: a second run reads everything and writes nothing.
+
+use super::event::RecordId;
+use super::index::{attr as index_attr, index_keys, IndexKeys};
+use super::item::{attr, json_value, record_key};
+use super::json::Json;
+use crate::collection::Collection;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::stream::{self, StreamExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Scan segments read in parallel.
+pub const SEGMENTS: i32 = 4;
+/// Updates in flight per segment.
+const UPDATES_IN_FLIGHT: usize = 16;
+/// The partition key prefix of a segment's position.
+pub const POSITION_PREFIX: &str = "migration#index-keys#";
+
+/// What a run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationReport {
+    /// Items read (state items included).
+    pub scanned: u64,
+    /// Record items among them.
+    pub records: u64,
+    /// Records given their index keys.
+    pub updated: u64,
+    /// Records rewritten by another writer between the read and the update (they have theirs).
+    pub changed_meanwhile: u64,
+    /// Whether the run went on from the positions of one cut off.
+    pub resumed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the record table is unavailable ({action}): {message}")]
+pub struct MigrationError {
+    pub action: &'static str,
+    pub message: String,
+}
+
+fn unavailable<E: std::error::Error + 'static>(action: &'static str) -> impl FnOnce(E) -> MigrationError {
+    move |e| MigrationError { action, message: DisplayErrorContext(&e).to_string() }
+}
+
+#[derive(Default)]
+struct Counts {
+    scanned: AtomicU64,
+    records: AtomicU64,
+    updated: AtomicU64,
+    changed_meanwhile: AtomicU64,
+}
+
+impl Counts {
+    fn report(&self, resumed: bool) -> MigrationReport {
+        MigrationReport {
+            scanned: self.scanned.load(Ordering::Relaxed),
+            records: self.records.load(Ordering::Relaxed),
+            updated: self.updated.load(Ordering::Relaxed),
+            changed_meanwhile: self.changed_meanwhile.load(Ordering::Relaxed),
+            resumed,
+        }
+    }
+}
+
+/// Gives every record item of `table` the index keys its fields give; `progress` is called
+/// with the counts so far after every page.
+pub async fn add_index_keys(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    progress: impl Fn(MigrationReport) + Sync,
+) -> Result<MigrationReport, MigrationError> {
+    let mut positions = Vec::new();
+    for segment in 0..SEGMENTS {
+        positions.push(load_position(client, table, segment).await?);
+    }
+    let resumed = positions.iter().any(|p| p.is_some());
+    let counts = Counts::default();
+    let segments = positions.into_iter().enumerate().map(|(segment, position)| {
+        let (counts, progress) = (&counts, &progress);
+        async move {
+            let segment = segment as i32;
+            let mut after = match position {
+                Some(Position::Done) => return Ok(()),
+                Some(Position::After(pk)) => Some(pk),
+                None => None,
+            };
+            loop {
+                let page = client
+                    .scan()
+                    .table_name(table)
+                    .segment(segment)
+                    .total_segments(SEGMENTS)
+                    .set_exclusive_start_key(
+                        after.map(|pk| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(pk))])),
+                    )
+                    .send()
+                    .await
+                    .map_err(unavailable("scanning"))?;
+                let items = page.items.unwrap_or_default();
+                counts.scanned.fetch_add(items.len() as u64, Ordering::Relaxed);
+                let updates = items.iter().filter_map(|item| {
+                    let wanted = wanted_keys(item)?;
+                    counts.records.fetch_add(1, Ordering::Relaxed);
+                    (!has_keys(item, &wanted)).then_some((item, wanted))
+                });
+                let results: Vec<Result<bool, MigrationError>> = stream::iter(updates)
+                    .map(|(item, wanted)| set_keys(client, table, item, wanted))
+                    .buffer_unordered(UPDATES_IN_FLIGHT)
+                    .collect()
+                    .await;
+                for result in results {
+                    let counter = if result? { &counts.updated } else { &counts.changed_meanwhile };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
+                let position = after.clone().map_or(Position::Done, Position::After);
+                save_position(client, table, segment, &position).await?;
+                progress(counts.report(resumed));
+                if after.is_none() {
+                    return Ok::<(), MigrationError>(());
+                }
+            }
+        }
+    });
+    for result in futures_util::future::join_all(segments).await {
+        result?;
+    }
+    for segment in 0..SEGMENTS {
+        client
+            .delete_item()
+            .table_name(table)
+            .key(attr::PK, AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))
+            .send()
+            .await
+            .map_err(unavailable("removing the positions"))?;
+    }
+    Ok(counts.report(resumed))
+}
+
+/// A segment's position: through, or after this partition key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Position {
+    After(String),
+    Done,
+}
+
+async fn load_position(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    segment: i32,
+) -> Result<Option<Position>, MigrationError> {
+    let answer = client
+        .get_item()
+        .table_name(table)
+        .key(attr::PK, AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(unavailable("reading the positions"))?;
+    Ok(answer.item.map(|item| match item.get("after").and_then(|v| v.as_s().ok()) {
+        Some(pk) => Position::After(pk.clone()),
+        None => Position::Done,
+    }))
+}
+
+async fn save_position(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    segment: i32,
+    position: &Position,
+) -> Result<(), MigrationError> {
+    let mut item = HashMap::from([(attr::PK.to_owned(), AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))]);
+    if let Position::After(pk) = position {
+        item.insert("after".into(), AttributeValue::S(pk.clone()));
+    }
+    client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(unavailable("saving a position"))?;
+    Ok(())
+}
+
+/// The index keys a record item should have, or nothing for an item that is not a record.
+fn wanted_keys(item: &HashMap<String, AttributeValue>) -> Option<IndexKeys> {
+    let collection: Collection = item.get(attr::COLLECTION)?.as_s().ok()?.parse().ok()?;
+    let id = match item.get(attr::ID)? {
+        AttributeValue::N(n) => RecordId::Number(n.clone()),
+        AttributeValue::S(s) => RecordId::String(s.clone()),
+        _ => return None,
+    };
+    let pk = item.get(attr::PK)?.as_s().ok()?;
+    if *pk != record_key(collection, &id) || !item.contains_key(attr::CHANGE_ORDER) {
+        return None;
+    }
+    // The fields the keys come from, under their own names (a shadowed field is not one).
+    let fields: Vec<(String, Json)> = ["date", "person"]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), json_value(item.get(name)?))))
+        .collect();
+    let keys = index_keys(collection, &id, &fields);
+    Some(if item.get(attr::DELETED) == Some(&AttributeValue::Bool(true)) { keys.into_tombstone() } else { keys })
+}
+
+fn has_keys(item: &HashMap<String, AttributeValue>, keys: &IndexKeys) -> bool {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str);
+    text(index_attr::DATE_PARTITION) == Some(keys.date_partition.as_str())
+        && text(index_attr::DATE_SORT) == Some(keys.date_sort.as_str())
+        && text(index_attr::PERSON_PARTITION) == keys.person_partition.as_deref()
+}
+
+/// Sets the keys on condition that the record is as read; `false` if it changed meanwhile.
+async fn set_keys(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+    keys: IndexKeys,
+) -> Result<bool, MigrationError> {
+    let mut update = "SET #dp = :dp, #ds = :ds".to_owned();
+    let mut request = client
+        .update_item()
+        .table_name(table)
+        .key(attr::PK, item[attr::PK].clone())
+        .condition_expression("#order = :order")
+        .expression_attribute_names("#order", attr::CHANGE_ORDER)
+        .expression_attribute_values(":order", item[attr::CHANGE_ORDER].clone())
+        .expression_attribute_names("#dp", index_attr::DATE_PARTITION)
+        .expression_attribute_names("#ds", index_attr::DATE_SORT)
+        .expression_attribute_names("#pp", index_attr::PERSON_PARTITION)
+        .expression_attribute_values(":dp", AttributeValue::S(keys.date_partition))
+        .expression_attribute_values(":ds", AttributeValue::S(keys.date_sort));
+    match keys.person_partition {
+        Some(person) => {
+            update.push_str(", #pp = :pp");
+            request = request.expression_attribute_values(":pp", AttributeValue::S(person));
+        }
+        None => update.push_str(" REMOVE #pp"),
+    }
+    match request.update_expression(update).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable("adding index keys")(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::event::parse_body;
+    use crate::records::item::record_item;
+    use crate::records::Source;
+
+    fn item(body: &str) -> HashMap<String, AttributeValue> {
+        record_item(Collection::Clockings, &parse_body(body.as_bytes()).unwrap()[0], Source::Webhook, "t")
+    }
+
+    #[test]
+    fn the_keys_a_stored_item_should_have_are_those_the_store_writes() {
+        for body in [
+            r#"{"id":7,"changeVersion":"1","date":"2026-11-03","person":{"id":9}}"#,
+            r#"{"id":"x","changeVersion":"1"}"#,
+            r#"{"id":8,"changeVersion":"2","date":"2026-11-03","status":"Deleted"}"#,
+            r#"{"changeType":"Delete","data":{"id":9,"changeVersion":"3"}}"#,
+        ] {
+            let written = item(body);
+            let wanted = wanted_keys(&written).expect("a record");
+            assert!(has_keys(&written, &wanted), "{body}");
+            let mut old = written.clone();
+            for name in index_attr::ALL {
+                old.remove(*name);
+            }
+            assert!(!has_keys(&old, &wanted), "{body}");
+        }
+        let state = HashMap::from([(attr::PK.to_owned(), AttributeValue::S("sync#clockings".into()))]);
+        assert_eq!(wanted_keys(&state), None);
+    }
+}
