@@ -53,6 +53,7 @@ expect=(
   '"healthy":true|"collection":"clockings"|"phase":"incremental"'
   'clockings|breaks|complete|incremental'
   'delta/incremental|list/incremental|complete'
+  'changeVersion|5 records'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
 

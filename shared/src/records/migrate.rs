@@ -21,6 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Scan segments read in parallel.
 pub const SEGMENTS: i32 = 4;
+/// Items per Scan page: each request stays short (a page of 1 MB can outlast the SDK's
+/// operation timeout on a busy table, or on the local emulator, which filters a segment per
+/// request), and a position is kept at least this often.
+const SCAN_PAGE_ITEMS: i32 = 1_000;
 /// Updates in flight per segment.
 const UPDATES_IN_FLIGHT: usize = 16;
 /// The partition key prefix of a segment's position.
@@ -101,6 +105,7 @@ pub async fn add_index_keys(
                     .table_name(table)
                     .segment(segment)
                     .total_segments(SEGMENTS)
+                    .limit(SCAN_PAGE_ITEMS)
                     .set_exclusive_start_key(
                         after.map(|pk| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(pk))])),
                     )
