@@ -203,21 +203,16 @@ pub async fn put_secret(config: &SdkConfig, id: &str, value: &str) {
 
 /// Every item in the table.
 pub async fn scan(config: &SdkConfig, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-    let client = aws_sdk_dynamodb::Client::new(config);
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client.scan().table_name(table).set_exclusive_start_key(start).send().await.expect("scan");
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
+    scan_pages(config, table, None).await
 }
 
 /// Every item of one of the table's indexes (a Scan of the index: tests only).
 pub async fn scan_index(config: &SdkConfig, table: &str, index: &str) -> Vec<HashMap<String, AttributeValue>> {
+    scan_pages(config, table, Some(index)).await
+}
+
+/// Every item of the table, or of one of its indexes, through Scan and its pages.
+async fn scan_pages(config: &SdkConfig, table: &str, index: Option<&str>) -> Vec<HashMap<String, AttributeValue>> {
     let client = aws_sdk_dynamodb::Client::new(config);
     let mut items = Vec::new();
     let mut start = None;
@@ -225,11 +220,11 @@ pub async fn scan_index(config: &SdkConfig, table: &str, index: &str) -> Vec<Has
         let page = client
             .scan()
             .table_name(table)
-            .index_name(index)
+            .set_index_name(index.map(str::to_owned))
             .set_exclusive_start_key(start)
             .send()
             .await
-            .expect("scan index");
+            .expect("scan");
         items.extend(page.items.unwrap_or_default());
         start = page.last_evaluated_key;
         if start.is_none() {

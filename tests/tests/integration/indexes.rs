@@ -29,7 +29,7 @@ async fn month(stack: &Stack, year: i32, month: u32) -> Vec<(String, String)> {
 }
 
 async fn person(stack: &Stack, person: u64) -> Vec<(String, String)> {
-    let partition = format!("clockings#{person}");
+    let partition = index::person_partition(Collection::Clockings, &person.to_string());
     let items = harness::query_index(
         &stack.receiver.setup,
         &stack.receiver.table,
