@@ -76,7 +76,7 @@ enum Command {
     Query(commands::query::Args),
     /// Give the records stored before the read indexes their index keys (once, after the
     /// upgrade that added them): resumable, and a second run changes nothing.
-    MigrateIndexes,
+    MigrateIndexes(commands::migrate::Args),
     /// Check a captured body and Authorization value against the stored keys (never printed).
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.
@@ -113,7 +113,7 @@ fn main() -> ExitCode {
             Command::Sync(args) => commands::sync::run(&context, args).await,
             Command::Get(args) => commands::get::run(&context, args).await,
             Command::Query(args) => commands::query::run(&context, args).await,
-            Command::MigrateIndexes => commands::migrate::run(&context).await,
+            Command::MigrateIndexes(args) => commands::migrate::run(&context, args).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,
             Command::Quarantine(command) => commands::quarantine::run(&context, command).await,

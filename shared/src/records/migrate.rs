@@ -1,12 +1,12 @@
 //! The one-off migration that gives items stored before the read indexes their index keys.
 //!
-//! A parallel Scan of the table ([`SEGMENTS`] segments); each record item whose index keys are
+//! A parallel Scan of the table ([`Parallelism`]: segments, updates in flight); each record item whose index keys are
 //! missing or not those its fields give gets them by one `UpdateItem` that sets the keys only
 //! (never data, `changeVersion` or `receivedAt`), on condition that the record has not changed
 //! since it was read (`changeOrder` as read): a newer write brings its own keys. Resumable: each
 //! segment's position is kept in the table (`migration#index-keys#<segment>`) after every page, and
-//! a run that was cut off goes on from there; when every segment is through, the positions are
-//! removed. Idempotent: a second run reads everything and writes nothing.
+//! a run that was cut off goes on from there (with the segment count it was cut off with); when
+//! every segment is through, the positions are removed. Idempotent: a second run reads everything and writes nothing.
 
 use super::event::RecordId;
 use super::index::{attr as index_attr, index_keys, IndexKeys};
@@ -19,14 +19,32 @@ use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Scan segments read in parallel.
+/// Scan segments read in parallel by default.
 pub const SEGMENTS: i32 = 4;
+/// The most segments a run takes (DynamoDB allows up to 1,000,000; a one-off pass needs few).
+pub const MAX_SEGMENTS: i32 = 64;
 /// Items per Scan page: each request stays short (a page of 1 MB can outlast the SDK's
 /// operation timeout on a busy table, or on the local emulator, which filters a segment per
 /// request), and a position is kept at least this often.
 const SCAN_PAGE_ITEMS: i32 = 1_000;
-/// Updates in flight per segment.
-const UPDATES_IN_FLIGHT: usize = 16;
+/// Updates in flight per segment by default.
+pub const UPDATES_IN_FLIGHT: usize = 16;
+
+/// How hard a run works the table: Scan segments read at once, and updates in flight in each.
+/// The defaults suit an on-demand table; a table with little provisioned capacity (or the local
+/// emulator, which answers one request at a time and would starve a segment's Scan behind the
+/// others' updates) wants fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallelism {
+    pub segments: i32,
+    pub updates_in_flight: usize,
+}
+
+impl Default for Parallelism {
+    fn default() -> Self {
+        Parallelism { segments: SEGMENTS, updates_in_flight: UPDATES_IN_FLIGHT }
+    }
+}
 /// The partition key prefix of a segment's position.
 pub const POSITION_PREFIX: &str = "migration#index-keys#";
 
@@ -47,14 +65,17 @@ pub struct MigrationReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the record table is unavailable ({action}): {message}")]
-pub struct MigrationError {
-    pub action: &'static str,
-    pub message: String,
+pub enum MigrationError {
+    #[error("the record table is unavailable ({action}): {message}")]
+    Unavailable { action: &'static str, message: String },
+    #[error("a run with {cut_off} segments was cut off: run again with {cut_off} segments to go on from it")]
+    SegmentsDiffer { cut_off: i32 },
+    #[error("segments must be 1 to {MAX_SEGMENTS} and updates in flight at least 1")]
+    Parallelism,
 }
 
 fn unavailable<E: std::error::Error + 'static>(action: &'static str) -> impl FnOnce(E) -> MigrationError {
-    move |e| MigrationError { action, message: DisplayErrorContext(&e).to_string() }
+    move |e| MigrationError::Unavailable { action, message: DisplayErrorContext(&e).to_string() }
 }
 
 #[derive(Default)]
@@ -82,11 +103,20 @@ impl Counts {
 pub async fn add_index_keys(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
+    parallelism: Parallelism,
     progress: impl Fn(MigrationReport) + Sync,
 ) -> Result<MigrationReport, MigrationError> {
+    let Parallelism { segments: total, updates_in_flight } = parallelism;
+    if !(1..=MAX_SEGMENTS).contains(&total) || updates_in_flight == 0 {
+        return Err(MigrationError::Parallelism);
+    }
     let mut positions = Vec::new();
-    for segment in 0..SEGMENTS {
-        positions.push(load_position(client, table, segment).await?);
+    for segment in 0..total {
+        let position = load_position(client, table, segment).await?;
+        if let Some((_, cut_off)) = position.as_ref().filter(|(_, cut_off)| *cut_off != total) {
+            return Err(MigrationError::SegmentsDiffer { cut_off: *cut_off });
+        }
+        positions.push(position.map(|(position, _)| position));
     }
     let resumed = positions.iter().any(|p| p.is_some());
     let counts = Counts::default();
@@ -104,7 +134,7 @@ pub async fn add_index_keys(
                     .scan()
                     .table_name(table)
                     .segment(segment)
-                    .total_segments(SEGMENTS)
+                    .total_segments(total)
                     .limit(SCAN_PAGE_ITEMS)
                     .set_exclusive_start_key(
                         after.map(|pk| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(pk))])),
@@ -121,7 +151,7 @@ pub async fn add_index_keys(
                 });
                 let results: Vec<Result<bool, MigrationError>> = stream::iter(updates)
                     .map(|(item, wanted)| set_keys(client, table, item, wanted))
-                    .buffer_unordered(UPDATES_IN_FLIGHT)
+                    .buffer_unordered(updates_in_flight)
                     .collect()
                     .await;
                 for result in results {
@@ -130,7 +160,7 @@ pub async fn add_index_keys(
                 }
                 after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
                 let position = after.clone().map_or(Position::Done, Position::After);
-                save_position(client, table, segment, &position).await?;
+                save_position(client, table, segment, total, &position).await?;
                 progress(counts.report(resumed));
                 if after.is_none() {
                     return Ok::<(), MigrationError>(());
@@ -141,7 +171,7 @@ pub async fn add_index_keys(
     for result in futures_util::future::join_all(segments).await {
         result?;
     }
-    for segment in 0..SEGMENTS {
+    for segment in 0..total {
         client
             .delete_item()
             .table_name(table)
@@ -160,11 +190,12 @@ enum Position {
     Done,
 }
 
+/// A segment's position and the segment count of the run that saved it.
 async fn load_position(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     segment: i32,
-) -> Result<Option<Position>, MigrationError> {
+) -> Result<Option<(Position, i32)>, MigrationError> {
     let answer = client
         .get_item()
         .table_name(table)
@@ -173,9 +204,13 @@ async fn load_position(
         .send()
         .await
         .map_err(unavailable("reading the positions"))?;
-    Ok(answer.item.map(|item| match item.get("after").and_then(|v| v.as_s().ok()) {
-        Some(pk) => Position::After(pk.clone()),
-        None => Position::Done,
+    Ok(answer.item.map(|item| {
+        let position = match item.get("after").and_then(|v| v.as_s().ok()) {
+            Some(pk) => Position::After(pk.clone()),
+            None => Position::Done,
+        };
+        let segments = item.get("segments").and_then(|v| v.as_n().ok()?.parse().ok()).unwrap_or(SEGMENTS);
+        (position, segments)
     }))
 }
 
@@ -183,9 +218,13 @@ async fn save_position(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     segment: i32,
+    segments: i32,
     position: &Position,
 ) -> Result<(), MigrationError> {
-    let mut item = HashMap::from([(attr::PK.to_owned(), AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))]);
+    let mut item = HashMap::from([
+        (attr::PK.to_owned(), AttributeValue::S(format!("{POSITION_PREFIX}{segment}"))),
+        ("segments".to_owned(), AttributeValue::N(segments.to_string())),
+    ]);
     if let Position::After(pk) = position {
         item.insert("after".into(), AttributeValue::S(pk.clone()));
     }

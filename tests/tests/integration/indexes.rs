@@ -177,10 +177,14 @@ async fn the_migration_gives_older_items_their_index_keys_resumably_and_changes_
             .await
             .unwrap();
     }
-    let resumed = migrate::add_index_keys(&client, table, |_| {}).await.unwrap();
+    // Positions saved by a run of 4 segments do not describe a run of 2: refused, nothing written.
+    let other = migrate::Parallelism { segments: 2, ..migrate::Parallelism::default() };
+    let refused = migrate::add_index_keys(&client, table, other, |_| {}).await.unwrap_err();
+    assert_eq!(refused, migrate::MigrationError::SegmentsDiffer { cut_off: SEGMENTS });
+    let resumed = migrate::add_index_keys(&client, table, migrate::Parallelism::default(), |_| {}).await.unwrap();
     assert!(resumed.resumed);
     assert!(resumed.updated < 60, "only segment 0's records: {resumed:?}");
-    let rest = migrate::add_index_keys(&client, table, |_| {}).await.unwrap();
+    let rest = migrate::add_index_keys(&client, table, migrate::Parallelism::default(), |_| {}).await.unwrap();
     assert!(!rest.resumed);
     assert_eq!(resumed.updated + rest.updated, 60, "{resumed:?} {rest:?}");
     assert_eq!(rest.records, 60);
@@ -198,7 +202,7 @@ async fn the_migration_gives_older_items_their_index_keys_resumably_and_changes_
     assert_eq!(stack.assert_table_matches_simulator("people").await, 10);
 
     // Twice in a row: the second run reads everything and writes nothing.
-    let again = migrate::add_index_keys(&client, table, |_| {}).await.unwrap();
+    let again = migrate::add_index_keys(&client, table, migrate::Parallelism::default(), |_| {}).await.unwrap();
     assert_eq!((again.records, again.updated, again.changed_meanwhile), (60, 0, 0));
     assert_eq!(harness::scan(&stack.receiver.setup, table).await.len(), after.len());
 }
