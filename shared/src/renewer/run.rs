@@ -396,7 +396,7 @@ impl<
         match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget).await {
             Ok(DeltaRound::CaughtUp(counts)) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
-                return Ok(counts);
+                return Ok(*counts);
             }
             Ok(DeltaRound::OutOfTime) => return Err(SubscriptionError::OutOfTime),
             Ok(DeltaRound::NotLive) => {}
@@ -498,6 +498,16 @@ pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::obser
             .count("ResyncedRecords", report.subscriptions.iter().filter_map(|s| s.resynced).map(|r| r.stored).sum())
             .count("StrayWebhooks", report.strays.len() as u64)
             .metric("MinHoursUntilExpiry", Unit::None, min_hours),
+    );
+    // Re-synced records DynamoDB refused, by reason: the metric the Quarantined alarm watches.
+    let mut quarantined = ResyncCounts::default();
+    for counts in report.subscriptions.iter().filter_map(|s| s.resynced) {
+        quarantined += counts;
+    }
+    docs.extend(
+        quarantined.quarantined_by.iter().map(|(reason, n)| {
+            MetricDoc::new(namespace, "renewer").dimension("Reason", reason).count("Quarantined", n)
+        }),
     );
     docs
 }
@@ -795,5 +805,16 @@ mod tests {
         );
         assert_eq!(renewer.records.change_version(Collection::Clockings, "2"), None);
         assert!(renewer.records.change_version(Collection::Clockings, "3").is_some());
+        // The Quarantined alarm sees them: Function=renewer, by Reason.
+        let quarantined: Vec<_> = run_metrics("Ns", Some(&report))
+            .iter()
+            .map(|d| d.to_json(0))
+            .filter(|v| v.get("Quarantined").is_some())
+            .map(|v| (v["Function"].clone(), v["Reason"].clone(), v["Quarantined"].clone()))
+            .collect();
+        assert_eq!(
+            quarantined,
+            [(serde_json::json!("renewer"), serde_json::json!("empty_attribute_name"), serde_json::json!(2.0))]
+        );
     }
 }

@@ -33,6 +33,43 @@ pub struct RecordCounts {
     /// Records without a usable `id`/`changeVersion`, or DynamoDB can never store, where no
     /// quarantine is configured: logged and counted, not stored.
     pub invalid: u64,
+    /// What was quarantined, by reason, for the `Quarantined` metric: the records counted in
+    /// `quarantined`, and whole pages that could not be read (`unreadable_page`). This run's,
+    /// never kept in the sync state.
+    #[serde(skip)]
+    pub quarantined_by: ReasonCounts,
+}
+
+/// Distinct reasons a [`ReasonCounts`] tells apart; more in one run are counted as `other`.
+pub const REASON_SLOTS: usize = 8;
+
+/// Counts by reason (the stable names of [`crate::records::event::EventError::reason`] and of
+/// the store's refusals), in a fixed space so that [`RecordCounts`] stays `Copy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReasonCounts {
+    slots: [(&'static str, u64); REASON_SLOTS],
+}
+
+impl ReasonCounts {
+    pub fn add(&mut self, reason: &'static str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let last = REASON_SLOTS - 1;
+        let slot = self.slots[..last].iter().position(|(name, count)| *name == reason || *count == 0).unwrap_or(last);
+        let (name, count) = &mut self.slots[slot];
+        if *count == 0 || *name == reason {
+            *name = reason;
+        } else {
+            *name = "other";
+        }
+        *count += n;
+    }
+
+    /// The reasons counted, in the order first seen.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.slots.iter().copied().filter(|(_, count)| *count > 0)
+    }
 }
 
 impl std::ops::AddAssign for RecordCounts {
@@ -44,6 +81,9 @@ impl std::ops::AddAssign for RecordCounts {
         self.deleted += o.deleted;
         self.quarantined += o.quarantined;
         self.invalid += o.invalid;
+        for (reason, n) in o.quarantined_by.iter() {
+            self.quarantined_by.add(reason, n);
+        }
     }
 }
 
@@ -115,7 +155,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
                     change_type: loose.as_ref().map(|d| d.change_type),
                     change_version: loose.as_ref().map(|d| d.change_version.as_str()),
                 };
-                set_aside(quarantine, collection, raw.get(), note, counts).await?
+                set_aside(quarantine, collection, raw.get(), e.reason(), note, counts).await?
             }
         }
     }
@@ -166,7 +206,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
                     change_type: Some(event.change_type),
                     change_version: Some(event.change_version.as_str()),
                 };
-                set_aside(quarantine, collection, text.get(), note, counts).await?
+                set_aside(quarantine, collection, text.get(), reason, note, counts).await?
             }
             Err(unavailable) => return Err(unavailable),
         }
@@ -182,10 +222,11 @@ async fn set_aside<Q: Quarantine>(
     quarantine: Option<&Q>,
     collection: Collection,
     text: &str,
+    reason: &'static str,
     note: Note<'_>,
     counts: &mut RecordCounts,
 ) -> Result<(), StoreError> {
-    let (id, reason) = (note.record_id, note.reason);
+    let id = note.record_id;
     match quarantine {
         Some(q) => {
             let key = q
@@ -193,6 +234,7 @@ async fn set_aside<Q: Quarantine>(
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
             counts.quarantined += 1;
+            counts.quarantined_by.add(reason, 1);
             tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
         }
         None => {
@@ -251,6 +293,7 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!((counts.stored, counts.quarantined, counts.invalid), (1, 2, 0));
+        assert_eq!(counts.quarantined_by.iter().map(|(_, n)| n).sum::<u64>(), 2, "{counts:?}");
         let reasons: Vec<String> = quarantine.bodies().into_iter().map(|(reason, _)| reason).collect();
         assert_eq!(reasons, ["missing_id", "empty_attribute_name"]);
         quarantine.fail.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -313,5 +356,28 @@ mod tests {
             store.attribute(Collection::Clockings, "3", "deleted"),
             Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true))
         );
+    }
+
+    #[test]
+    fn reasons_are_counted_apart_and_past_the_slots_as_other() {
+        let mut counts = ReasonCounts::default();
+        counts.add("not_json", 2);
+        counts.add("missing_id", 1);
+        counts.add("not_json", 1);
+        counts.add("ignored", 0);
+        assert_eq!(counts.iter().collect::<Vec<_>>(), [("not_json", 3), ("missing_id", 1)]);
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut full = ReasonCounts::default();
+        for name in names {
+            full.add(name, 1);
+        }
+        let seen: Vec<_> = full.iter().collect();
+        assert_eq!(seen.len(), REASON_SLOTS);
+        assert_eq!(seen[REASON_SLOTS - 1], ("other", 2), "{seen:?}");
+        assert_eq!(seen.iter().map(|(_, n)| n).sum::<u64>(), names.len() as u64);
+        let mut sum = RecordCounts::default();
+        sum += RecordCounts { quarantined: 3, quarantined_by: counts, ..Default::default() };
+        sum += RecordCounts { quarantined: 3, quarantined_by: counts, ..Default::default() };
+        assert_eq!(sum.quarantined_by.iter().collect::<Vec<_>>(), [("not_json", 6), ("missing_id", 2)]);
     }
 }

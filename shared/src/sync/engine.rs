@@ -579,7 +579,7 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
         };
         let envelope = match page.envelope() {
             Ok(envelope) => envelope,
-            Err(e) => return Err(set_aside_page(sink, collection, state, &page, source, e).await),
+            Err(e) => return Err(set_aside_page(sink, collection, state, report, &page, source, e).await),
         };
         let counts = apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?;
         report.pages += 1;
@@ -613,6 +613,7 @@ async fn set_aside_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quar
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
+    report: &mut CollectionReport,
     page: &crate::protime::Page,
     source: Source,
     error: ProtimeError,
@@ -623,10 +624,12 @@ async fn set_aside_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quar
             "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
         ));
     };
-    let note = Note { reason: "unreadable_page", source, record_id: None, change_type: None, change_version: None };
+    const UNREADABLE: &str = "unreadable_page";
+    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
     match quarantine.keep(collection, &page.body, note).await {
         Ok(key) => {
             tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
+            report.records.quarantined_by.add(UNREADABLE, 1);
             if let Some(object) = state.kept.take().and_then(|k| k.object) {
                 if let Err(e) = quarantine.discard_page(&object).await {
                     tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
@@ -718,10 +721,10 @@ async fn release<S: SyncStateStore>(
 }
 
 /// What a delta round of the renewer did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeltaRound {
     /// The deltaLink was followed to its end: every change since the syncer's last round.
-    CaughtUp(RecordCounts),
+    CaughtUp(Box<RecordCounts>),
     /// No live deltaLink to follow (no complete delta load yet, the syncer is working on the
     /// collection, the link expired or answered 409, or the round did not reach its end): the
     /// caller lists the gap instead.
@@ -770,7 +773,7 @@ pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncSt
             followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
         }
         match followed {
-            Ok(true) if live => Ok(DeltaRound::CaughtUp(report.records)),
+            Ok(true) if live => Ok(DeltaRound::CaughtUp(Box::new(report.records))),
             Ok(_) if !budget.may_start_page() => Ok(DeltaRound::OutOfTime),
             // A kept page of a load applied, or not at the end after MAX_ROUND_PAGES: what was
             // applied is stored; the gap is listed too.
@@ -810,6 +813,13 @@ pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observab
     for (outcome, count) in totals.by_outcome() {
         docs.push(MetricDoc::new(namespace, "syncer").dimension("Outcome", outcome).count("SyncRecords", count));
     }
+    // The metric the Quarantined alarm watches, as the receiver emits it.
+    docs.extend(
+        totals
+            .quarantined_by
+            .iter()
+            .map(|(reason, n)| MetricDoc::new(namespace, "syncer").dimension("Reason", reason).count("Quarantined", n)),
+    );
     docs
 }
 

@@ -171,6 +171,23 @@ async fn one_bad_record_is_quarantined_alone_and_a_quarantined_delete_replays_as
     assert!(report.healthy, "{report:?}");
     let c = clockings(&report);
     assert_eq!((c.outcome, c.records.quarantined, c.records.stored, c.records.deleted), (Outcome::Complete, 3, 2, 1));
+    // The Quarantined alarm sees them: Function=syncer, one count per reason.
+    let mut metrics: Vec<(String, String, f64)> = protime_webhooks::sync::engine::sync_metrics("Ns", &report)
+        .iter()
+        .map(|d| d.to_json(0))
+        .filter(|v| v.get("Quarantined").is_some())
+        .map(|v| (v["Function"].to_string(), v["Reason"].to_string(), v["Quarantined"].as_f64().unwrap()))
+        .collect();
+    metrics.sort_by(|a, b| a.1.cmp(&b.1));
+    let syncer = || "\"syncer\"".to_owned();
+    assert_eq!(
+        metrics,
+        [
+            (syncer(), "\"duplicate_key\"".to_owned(), 1.0),
+            (syncer(), "\"number_out_of_range\"".to_owned(), 1.0),
+            (syncer(), "\"too_deep\"".to_owned(), 1.0)
+        ]
+    );
     // The simulator still lists ids[1] (only the malformed Delete named it): live in both.
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 5);
     let s3 = protime_webhooks::records::quarantine::S3Quarantine::client(&stack.receiver.setup);

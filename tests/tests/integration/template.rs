@@ -50,13 +50,28 @@ fn env_keys(function: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn statements(function: &Value) -> Vec<Value> {
+/// Every statement of a function's policies, unconditional ones as they are and conditional
+/// ones (`!If [CONDITION, STATEMENT, !Ref AWS::NoValue]`) as (condition, statement).
+fn all_statements(function: &Value) -> Vec<(Option<String>, Value)> {
     at(function, &["Properties", "Policies"])
         .as_sequence()
         .expect("policies")
         .iter()
         .flat_map(|p| at(p, &["Statement"]).as_sequence().expect("statements").clone())
+        .map(|s| match &s {
+            Value::Tagged(t) if t.tag == "If" => {
+                let branches = t.value.as_sequence().expect("!If [condition, then, else]");
+                assert_eq!(text(&branches[2]), "!Ref AWS::NoValue", "a conditional statement grants or is absent");
+                (Some(text(&branches[0])), branches[1].clone())
+            }
+            _ => (None, s),
+        })
         .collect()
+}
+
+/// The statements every deployment grants.
+fn statements(function: &Value) -> Vec<Value> {
+    all_statements(function).into_iter().filter(|(c, _)| c.is_none()).map(|(_, s)| s).collect()
 }
 
 fn actions(function: &Value) -> BTreeSet<String> {
@@ -256,6 +271,37 @@ fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
     assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeySecretPrefix"));
 }
 
+#[test]
+fn a_customer_managed_credentials_key_is_decrypted_by_exactly_the_functions_that_read_the_secret() {
+    let t = template();
+    assert_eq!(text(at(&t, &["Parameters", "ProtimeCredentialsKmsKeyArn", "Default"])), "");
+    assert_eq!(
+        text(at(&t, &["Conditions", "HasCredentialsKmsKey"])),
+        "!Not - !Equals\n  - !Ref ProtimeCredentialsKmsKeyArn\n  - ''\n"
+    );
+    for (resource, _) in FUNCTIONS {
+        let conditional: Vec<(Option<String>, Value)> =
+            all_statements(&function(resource)).into_iter().filter(|(c, _)| c.is_some()).collect();
+        if *resource == "ReceiverFunction" {
+            assert!(conditional.is_empty(), "the receiver never reads the credentials");
+            continue;
+        }
+        assert_eq!(conditional.len(), 1, "{resource}");
+        let (condition, statement) = &conditional[0];
+        assert_eq!(condition.as_deref(), Some("HasCredentialsKmsKey"), "{resource}");
+        assert_eq!(text(at(statement, &["Sid"])), "DecryptProtimeCredentials");
+        assert_eq!(text(action_list(statement)), "- kms:Decrypt\n", "{resource}: decrypt only");
+        assert_eq!(text(at(statement, &["Resource"])), "!Ref ProtimeCredentialsKmsKeyArn", "{resource}: that key only");
+        assert_eq!(
+            text(at(statement, &["Condition", "StringEquals", "kms:ViaService"])),
+            "!Sub secretsmanager.${AWS::Region}.amazonaws.com",
+            "{resource}: through Secrets Manager only"
+        );
+    }
+    let secret = at(&t, &["Resources", "ProtimeCredentialsSecret", "Properties", "KmsKeyId"]);
+    assert_eq!(text(secret), "!If - HasCredentialsKmsKey\n- !Ref ProtimeCredentialsKmsKeyArn\n- !Ref AWS::NoValue\n");
+}
+
 fn action_list(statement: &Value) -> &Value {
     at(statement, &["Action"])
 }
@@ -336,6 +382,12 @@ fn the_syncer_parameter_defaults_are_the_code_defaults() {
     assert_eq!(from_template.unwrap(), from_code.unwrap());
 }
 
+fn quarantined_records() -> protime_webhooks::sync::apply::RecordCounts {
+    let mut records = protime_webhooks::sync::apply::RecordCounts { quarantined: 1, ..Default::default() };
+    records.quarantined_by.add("item_too_large", 1);
+    records
+}
+
 #[test]
 fn alarms_watch_metrics_the_code_emits() {
     use protime_webhooks::receiver::{request_metrics, ReceiveError};
@@ -375,7 +427,7 @@ fn alarms_watch_metrics_the_code_emits() {
         webhook_id: None,
         valid_until: None,
         hours_until_expiry: Some(700.0),
-        resynced: None,
+        resynced: Some(quarantined_records()),
         error: None,
     };
     let report = RunReport { healthy: true, subscriptions: vec![subscription], strays: vec![] };
@@ -386,7 +438,7 @@ fn alarms_watch_metrics_the_code_emits() {
         phase: None,
         outcome: protime_webhooks::sync::Outcome::Error,
         pages: 1,
-        records: Default::default(),
+        records: quarantined_records(),
         cursor_age_seconds: Some(60),
         lag_seconds: Some(60),
         initial_completed_at: None,
@@ -399,29 +451,49 @@ fn alarms_watch_metrics_the_code_emits() {
 
     let t = template();
     let resources = at(&t, &["Resources"]).as_mapping().unwrap();
-    let mut checked = 0;
+    // (alarm, metric, function) for every metric of ours an alarm watches, alone or in math.
+    let mut watched = Vec::new();
     for (name, resource) in resources {
         if text(at(resource, &["Type"])) != "AWS::CloudWatch::Alarm" {
             continue;
         }
-        if text(at(resource, &["Properties", "Namespace"])) == "!Ref MetricsNamespace" {
-            let metric = text(at(resource, &["Properties", "MetricName"]));
-            let Some(functions) = emitted.get(&metric) else {
-                panic!("alarm {name:?} watches {metric}, which the code does not emit")
-            };
-            let dimensions = at(resource, &["Properties", "Dimensions"]).as_sequence().unwrap();
+        let properties = at(resource, &["Properties"]);
+        let mut metrics: Vec<&Value> = Vec::new();
+        if properties.get("Namespace").map(text).as_deref() == Some("!Ref MetricsNamespace") {
+            metrics.push(properties);
+        }
+        if let Some(queries) = properties.get("Metrics").and_then(Value::as_sequence) {
+            metrics.extend(
+                queries
+                    .iter()
+                    .filter_map(|q| q.get("MetricStat"))
+                    .map(|stat| at(stat, &["Metric"]))
+                    .filter(|m| text(at(m, &["Namespace"])) == "!Ref MetricsNamespace"),
+            );
+        }
+        for metric in metrics {
+            let dimensions = at(metric, &["Dimensions"]).as_sequence().unwrap();
             let function = dimensions
                 .iter()
                 .find(|d| text(at(d, &["Name"])) == "Function")
                 .map(|d| text(at(d, &["Value"])))
                 .unwrap_or_else(|| panic!("alarm {name:?} has no Function dimension"));
-            assert!(
-                functions.contains(&function),
-                "alarm {name:?}: {metric} is emitted by {functions:?}, not {function}"
-            );
-            checked += 1;
+            watched.push((text(name), text(at(metric, &["MetricName"])), function));
         }
     }
+    let mut checked = BTreeSet::new();
+    for (name, metric, function) in &watched {
+        let Some(functions) = emitted.get(metric) else {
+            panic!("alarm {name:?} watches {metric}, which the code does not emit")
+        };
+        assert!(functions.contains(function), "alarm {name:?}: {metric} is emitted by {functions:?}, not {function}");
+        checked.insert(name.clone());
+    }
+    // Every function that quarantines is watched by the one alarm.
+    let quarantined: BTreeSet<&str> =
+        watched.iter().filter(|(_, m, _)| m == "Quarantined").map(|(_, _, f)| f.as_str()).collect();
+    assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
+    let checked = checked.len();
     assert_eq!(
         checked, 8,
         "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors and delta expired alarms"
