@@ -5,11 +5,16 @@
 //! "from":"YYYY-MM-DD"}`. With `--wait`, while a collection ends `partial` (page budget or
 //! deadline) or `busy` (another invocation holds its lease), the syncer is invoked again for a
 //! normal run of the same collections, until every one has ended otherwise.
+//!
+//! Lambda refuses an invoke with `TooManyRequestsException` when the function is at its reserved
+//! concurrency — in AWS, while the scheduled run is going. That is the same as every collection
+//! busy: the report shows them `busy` (`"throttled": true`), and `--wait` waits for the run.
 
 use crate::context::{aws_error, CliError, Context};
 use crate::output;
 use crate::Health;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use chrono::NaiveDate;
@@ -66,11 +71,16 @@ struct CollectionRun {
 #[serde(default)]
 struct Report {
     collections: Vec<CollectionRun>,
+    /// Set by the CLI for an invoke Lambda refused (see [`throttled`]).
+    throttled: bool,
 }
 
 /// What the syncer answered.
 enum Answer {
     Report(Value, Report),
+    /// `TooManyRequestsException`: the function is at its reserved concurrency (another
+    /// invocation is running); nothing ran.
+    Throttled,
     /// `X-Amz-Function-Error` (the payload is `{"errorType","errorMessage"}`).
     Failed(String, Value),
 }
@@ -85,46 +95,15 @@ struct Total {
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let function = context.syncer_function()?.to_owned();
-    let client = context.lambda();
     let json_out = context.global.json;
-    let names: Vec<&str> = args.collections.iter().map(|c| c.as_str()).collect();
-    let mut payload = request(&names, args.reinitialize, args.from);
     let bar = output::progress(json_out, None, &format!("invoking {function}"));
-    let mut runs = 0u32;
-    let mut totals: Vec<Total> = Vec::new();
-    let (raw, report) = loop {
-        runs += 1;
-        bar.set_message(format!("run {runs}: waiting for {function}"));
-        let (raw, report) = match invoke(&client, &function, &payload).await {
-            Ok(Answer::Report(raw, report)) => (raw, report),
-            Ok(Answer::Failed(kind, mut error)) => {
-                bar.finish_and_clear();
-                return Err(function_failed(&function, &kind, &mut error, json_out));
-            }
-            Err(e) => {
-                bar.finish_and_clear();
-                return Err(e);
-            }
-        };
-        add(&mut totals, &report);
-        let again = pending(&report);
-        if !args.wait || again.is_empty() || args.max_runs.is_some_and(|max| runs >= max) {
-            break (raw, report);
-        }
-        // Only busy collections: another invocation (the schedule) holds them until it ends;
-        // asking every few seconds would only add invocations.
-        let only_busy =
-            report.collections.iter().filter(|c| again.contains(&c.collection)).all(|c| c.outcome == "busy");
-        let pause = if only_busy { args.pause_seconds.max(BUSY_PAUSE_SECONDS) } else { args.pause_seconds };
-        bar.set_message(format!(
-            "run {runs}: {} not done yet ({}); again in {pause}s",
-            again.join(", "),
-            progress_of(&totals),
-        ));
-        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
-        payload = request(&names, false, None);
-    };
+    let runs = invoke_until_done(&context.lambda(), &function, &args, &bar).await;
     bar.finish_and_clear();
+    let Runs { raw, report, runs, totals } = match runs {
+        Ok(runs) => runs,
+        Err(Stop::Failed(kind, mut error)) => return Err(function_failed(&function, &kind, &mut error, json_out)),
+        Err(Stop::Error(e)) => return Err(e),
+    };
     let failed: Vec<&CollectionRun> =
         report.collections.iter().filter(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
     let unfinished = args.wait && !pending(&report).is_empty();
@@ -150,6 +129,77 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     Ok(if failed.is_empty() && !unfinished { Health::Healthy } else { Health::Unhealthy })
 }
 
+/// What the invocations of one `sync` gave: the last report (as returned, and as read), how many
+/// runs it took and the pages and records of all of them.
+struct Runs {
+    raw: Value,
+    report: Report,
+    runs: u32,
+    totals: Vec<Total>,
+}
+
+/// Why the invocations stopped before a report.
+enum Stop {
+    /// The function failed: its error type and payload.
+    Failed(String, Value),
+    Error(CliError),
+}
+
+/// Invokes the syncer once, or with `--wait` again (a normal run) while a collection is partial
+/// or busy, pausing between runs.
+async fn invoke_until_done(
+    client: &aws_sdk_lambda::Client,
+    function: &str,
+    args: &Args,
+    bar: &indicatif::ProgressBar,
+) -> Result<Runs, Stop> {
+    let names: Vec<&str> = args.collections.iter().map(|c| c.as_str()).collect();
+    let mut payload = request(&names, args.reinitialize, args.from);
+    let mut runs = 0u32;
+    let mut totals: Vec<Total> = Vec::new();
+    loop {
+        runs += 1;
+        bar.set_message(format!("run {runs}: waiting for {function}"));
+        let (raw, report) = match invoke(client, function, &payload).await.map_err(Stop::Error)? {
+            Answer::Report(raw, report) => (raw, report),
+            Answer::Throttled => throttled(&names),
+            Answer::Failed(kind, error) => return Err(Stop::Failed(kind, error)),
+        };
+        add(&mut totals, &report);
+        let again = pending(&report);
+        if !args.wait || again.is_empty() || args.max_runs.is_some_and(|max| runs >= max) {
+            return Ok(Runs { raw, report, runs, totals });
+        }
+        // Only busy collections: another invocation (the schedule) holds them until it ends;
+        // asking every few seconds would only add invocations.
+        let only_busy =
+            report.collections.iter().filter(|c| again.contains(&c.collection)).all(|c| c.outcome == "busy");
+        let pause = if only_busy { args.pause_seconds.max(BUSY_PAUSE_SECONDS) } else { args.pause_seconds };
+        bar.set_message(format!(
+            "run {runs}: {} not done yet ({}); again in {pause}s",
+            again.join(", "),
+            progress_of(&totals),
+        ));
+        tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
+        // A throttled invoke never ran: until one has, the request (a backfill) is asked again.
+        if !report.throttled {
+            payload = request(&names, false, None);
+        }
+    }
+}
+
+/// The report of an invoke Lambda refused at the function's reserved concurrency: every
+/// collection busy, nothing done.
+fn throttled(collections: &[&str]) -> (Value, Report) {
+    let runs: Vec<Value> = collections
+        .iter()
+        .map(|c| json!({ "collection": c, "outcome": "busy", "pages": 0, "records": RecordCounts::default() }))
+        .collect();
+    let raw = json!({ "collections": runs, "throttled": true });
+    let report = serde_json::from_value(raw.clone()).expect("a report the CLI builds reads back");
+    (raw, report)
+}
+
 /// The syncer's manual request (`from` only when given).
 fn request(collections: &[&str], reinitialize: bool, from: Option<NaiveDate>) -> Value {
     let mut payload = json!({ "collections": collections, "reinitialize": reinitialize });
@@ -170,6 +220,9 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value
         .await;
     let answer = match sent {
         Ok(answer) => answer,
+        Err(SdkError::ServiceError(service)) if matches!(service.err(), InvokeError::TooManyRequestsException(_)) => {
+            return Ok(Answer::Throttled)
+        }
         Err(SdkError::ServiceError(service)) => {
             let body = service.raw().body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
             // `cargo lambda watch` answers a failed invocation 500 with the function's error as
@@ -295,6 +348,11 @@ fn print_report(report: &Report, waited: bool) {
             "partial" if !waited => {
                 println!("{}: partial: the next run resumes from its checkpoint (--wait keeps invoking)", c.collection)
             }
+            "busy" if !waited && report.throttled => println!(
+                "{}: busy: Lambda refused the invoke (TooManyRequestsException): the function is at its \
+                 reserved concurrency, another invocation is running (--wait waits for it)",
+                c.collection
+            ),
             "busy" if !waited => println!("{}: busy: another invocation holds its lease", c.collection),
             _ => {}
         }
@@ -320,4 +378,99 @@ fn print_totals(totals: &[Total], runs: u32) {
         })
         .collect();
     output::table(&header, &rows, &vec![false; rows.len()]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::operation::invoke::InvokeOutput;
+    use aws_sdk_lambda::types::error::TooManyRequestsException;
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+
+    fn client(rules: &[&Rule]) -> aws_sdk_lambda::Client {
+        let interceptor =
+            rules.iter().fold(MockResponseInterceptor::new().rule_mode(RuleMode::Sequential), |i, r| i.with_rule(r));
+        let config = aws_sdk_lambda::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_lambda::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_lambda::config::Credentials::new("id", "secret", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .interceptor(interceptor)
+            .build();
+        aws_sdk_lambda::Client::from_conf(config)
+    }
+
+    fn args(wait: bool, reinitialize: bool) -> Args {
+        Args {
+            collections: vec![Collection::Clockings],
+            reinitialize,
+            from: None,
+            wait,
+            pause_seconds: 0,
+            max_runs: None,
+        }
+    }
+
+    fn too_many_requests() -> Rule {
+        mock!(aws_sdk_lambda::Client::invoke).then_error(|| {
+            InvokeError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .message("Rate Exceeded.")
+                    .reason(aws_sdk_lambda::types::ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded)
+                    .build(),
+            )
+        })
+    }
+
+    /// A syncer run that answers `done` for clockings, asked with `reinitialize`.
+    fn done(reinitialize: bool) -> Rule {
+        mock!(aws_sdk_lambda::Client::invoke)
+            .match_requests(move |r| {
+                let payload: Value = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+                payload == json!({ "collections": ["clockings"], "reinitialize": reinitialize })
+            })
+            .then_output(|| {
+                let report = json!({ "collections": [
+                    { "collection": "clockings", "outcome": "done", "pages": 3, "records": { "stored": 7 } }
+                ]});
+                InvokeOutput::builder().status_code(200).payload(Blob::new(report.to_string())).build()
+            })
+    }
+
+    #[tokio::test]
+    async fn an_invoke_refused_at_the_reserved_concurrency_is_every_collection_busy() {
+        let refused = too_many_requests();
+        let runs =
+            invoke_until_done(&client(&[&refused]), "syncer", &args(false, false), &indicatif::ProgressBar::hidden())
+                .await
+                .unwrap_or_else(|_| panic!("a throttled invoke is a report, not an error"));
+        assert_eq!(runs.runs, 1);
+        assert!(runs.report.throttled);
+        assert_eq!(pending(&runs.report), vec!["clockings".to_owned()]);
+        assert_eq!(runs.raw["collections"][0]["outcome"], "busy");
+        assert_eq!(runs.raw["throttled"], true);
+        assert_eq!(refused.num_calls(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_waits_out_a_throttled_invoke_and_asks_for_the_backfill_again() {
+        let (first, second, third) = (too_many_requests(), too_many_requests(), done(true));
+        let started = tokio::time::Instant::now();
+        let runs = invoke_until_done(
+            &client(&[&first, &second, &third]),
+            "syncer",
+            &args(true, true),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the third invoke runs"));
+        assert_eq!(runs.runs, 3);
+        assert!(!runs.report.throttled);
+        assert_eq!(runs.report.collections[0].outcome, "done");
+        assert_eq!(runs.totals[0].records.stored, 7);
+        assert_eq!((first.num_calls(), second.num_calls(), third.num_calls()), (1, 1, 1));
+        let waited = started.elapsed().as_secs();
+        assert!(waited >= 2 * BUSY_PAUSE_SECONDS, "a busy function is asked at most every 30 s, waited {waited} s");
+    }
 }

@@ -744,6 +744,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_record_dynamodb_refuses_with_a_validation_exception_is_quarantined_and_acknowledged() {
+        // moto never raises ValidationException for what the checks before the write pass;
+        // DynamoDB can. The SDK's mocks answer the PutItem as DynamoDB would.
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
+        use aws_smithy_mocks::{mock, MockResponseInterceptor};
+        use aws_smithy_types::error::ErrorMetadata;
+        let refused = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+            PutItemError::generic(
+                ErrorMetadata::builder().code("ValidationException").message("Item size has exceeded").build(),
+            )
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("id", "secret", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&refused))
+            .build();
+        let store =
+            crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::from_conf(config), "records");
+        let source = MemoryKeySource::default();
+        source.rotate(Collection::Clockings, KEY, SystemTime::now() - Duration::from_secs(3600));
+        let r = Receiver::new(SigningKeys::new(source, KeyCacheConfig::default()), store, 4096)
+            .with_quarantine(Some(MemoryQuarantine::default()));
+        let body = r#"{"id":3,"changeVersion":"0000090200004BD0000A","date":"2026-01-02"}"#;
+        let response = r.handle(signed("/webhooks/clockings", body)).await;
+        let answer_body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(
+            (response.status().as_u16(), answer_body["quarantined"]["reason"].as_str()),
+            (202, Some("dynamodb_validation")),
+            "{answer_body}"
+        );
+        let quarantine = r.quarantine.as_ref().unwrap();
+        let bodies = quarantine.bodies();
+        assert_eq!(bodies.len(), 1);
+        assert_eq!((bodies[0].0.as_str(), bodies[0].1.as_slice()), ("dynamodb_validation", body.as_bytes()));
+        assert_eq!(quarantine.kept.lock().unwrap()[0].record_id.as_deref(), Some("3"));
+        assert_eq!(refused.num_calls(), 1);
+    }
+
+    #[tokio::test]
     async fn without_a_quarantine_an_unstorable_record_is_400_not_503() {
         let r = receiver();
         let (status, answer_body) =

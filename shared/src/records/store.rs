@@ -473,6 +473,37 @@ mod tests {
         }
 
         #[tokio::test]
+        async fn a_validation_exception_is_a_rejected_record_and_any_other_error_is_unavailable() {
+            // moto never answers ValidationException for an item the checks before the write
+            // let through; DynamoDB does (e.g. a limit it applies that the checks do not know).
+            // Rejected is what the receiver and the syncer quarantine; Unavailable is a 503.
+            use aws_smithy_types::error::ErrorMetadata;
+            let refused = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+                PutItemError::generic(
+                    ErrorMetadata::builder().code("ValidationException").message("Item size has exceeded").build(),
+                )
+            });
+            let store = DynamoRecordStore::new(client(&refused), "records");
+            match store.put(Collection::Clockings, &event(), Source::Webhook).await {
+                Err(StoreError::Rejected { reason, message }) => {
+                    assert_eq!(reason, "dynamodb_validation");
+                    assert!(message.contains("Item size has exceeded"), "{message}");
+                }
+                other => panic!("expected Rejected, got {other:?}"),
+            }
+            assert_eq!(refused.num_calls(), 1, "a refused record is not retried");
+
+            let denied = mock!(aws_sdk_dynamodb::Client::put_item).then_error(|| {
+                PutItemError::generic(
+                    ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build(),
+                )
+            });
+            let store = DynamoRecordStore::new(client(&denied), "records");
+            let outcome = store.put(Collection::Clockings, &event(), Source::Webhook).await;
+            assert!(matches!(outcome, Err(StoreError::Unavailable(_))), "{outcome:?}");
+        }
+
+        #[tokio::test]
         async fn a_failed_condition_is_told_apart_by_the_old_item_it_returns() {
             for (stored, expected) in
                 [("0000090200004BD0000A", PutOutcome::Duplicate), ("0000090200004BD0000B", PutOutcome::Stale)]
