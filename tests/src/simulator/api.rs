@@ -119,6 +119,7 @@ pub(super) async fn list_webhooks(
         .filter(|w| !w.deleted)
         .map(webhook_json)
         .filter(|w| filter.as_ref().is_none_or(|(field, value)| w[field.as_str()] == value.as_str()))
+        .chain(sim.raw_webhooks.iter().cloned())
         .collect();
     Json(json!({ "value": value })).into_response()
 }

@@ -157,6 +157,9 @@ struct Sim {
     /// Change items served verbatim by the deltas that cover them (a malformed record Protime
     /// might send), per collection, at their sequence number; never listed.
     raw_changes: HashMap<String, Vec<(u64, String)>>,
+    /// Items listed verbatim after the webhooks in `GET /webhooks` (another integration's
+    /// webhook in a shape ours never has); never filtered out, never renewed.
+    raw_webhooks: Vec<Value>,
     delta_tokens: HashMap<String, DeltaToken>,
     faults: HashMap<&'static str, VecDeque<Fault>>,
     /// Faults for the next API request whose path (after the API prefix) starts with the prefix.
@@ -465,6 +468,12 @@ impl Simulator {
     /// which a JSON value could not even represent). It is never listed.
     pub fn inject_raw_change(&self, collection: &str, text: &str) {
         self.shared.inject_raw(collection, text)
+    }
+
+    /// Lists `item` verbatim in every `GET /webhooks` answer from now on, after the simulator's
+    /// own webhooks (e.g. one with no destination, a numeric id, or not an object at all).
+    pub fn inject_raw_webhook(&self, item: Value) {
+        self.shared.lock().raw_webhooks.push(item)
     }
 
     /// Soft-deletes a record as myProtime does for clockings: it stays listed with

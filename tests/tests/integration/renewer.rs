@@ -130,6 +130,32 @@ async fn a_subscription_near_expiry_is_renewed_and_the_warm_receiver_takes_the_n
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_webhook_in_the_list_does_not_stop_the_renewal_of_the_others() {
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    let old_keys = [stack.stored_key("clockings").await.unwrap(), stack.stored_key("people").await.unwrap()];
+    // Listed beside ours: no destination, a numeric id and no status, not an object at all.
+    for odd in [
+        json!({"id": "w-odd", "status": "Enabled", "destinationUrl": null, "collectionName": "clockings"}),
+        json!({"id": 7, "collectionName": "people"}),
+        json!("not a webhook"),
+    ] {
+        stack.simulator.inject_raw_webhook(odd);
+    }
+    stack.simulator.advance(chrono::Duration::days(29));
+    let report = stack.renew().await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(actions(&report), [("clockings".into(), "renew", true), ("people".into(), "renew", true)]);
+    for (collection, old_key) in ["clockings", "people"].into_iter().zip(old_keys) {
+        let webhook = stack.simulator.webhook(collection).unwrap();
+        let stored = stack.stored_key(collection).await.unwrap();
+        assert_ne!(stored, old_key, "{collection} renewed");
+        assert_eq!(stored, webhook.key, "{collection}: the new key is stored");
+    }
+    assert_eq!(stack.simulator.count("POST", "/webhooks"), 4, "two creations, two renewals, nothing for the odd ones");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_expired_subscription_is_recovered() {
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     assert!(stack.renew().await.healthy);
