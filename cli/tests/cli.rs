@@ -241,18 +241,76 @@ async fn quarantine_list_and_show_give_back_what_the_receiver_kept() {
     assert!(text.ends_with("\ndefinitely not json\n"), "{text}");
 }
 
-/// Puts an object into the quarantine bucket as the receiver does.
-async fn kept(f: &ReceiverFixture, key: &str, body: &str, reason: &str) {
-    protime_webhooks::records::quarantine::S3Quarantine::client(&f.setup)
+/// Puts an object into the quarantine bucket as the receiver does, or (`metadata` empty) as
+/// someone else with `s3:PutObject` on the bucket could.
+async fn put_kept(f: &ReceiverFixture, key: &str, body: &str, reason: &str, metadata: &[(&str, &str)]) {
+    let mut put = protime_webhooks::records::quarantine::S3Quarantine::client(&f.setup)
         .put_object()
         .bucket(f.bucket.as_deref().unwrap())
         .key(key)
         .body(body.as_bytes().to_vec().into())
         .metadata("reason", reason)
-        .metadata("collection", "clockings")
-        .send()
-        .await
-        .unwrap();
+        .metadata("collection", "clockings");
+    for (name, value) in metadata {
+        put = put.metadata(*name, *value);
+    }
+    put.send().await.unwrap();
+}
+
+async fn kept(f: &ReceiverFixture, key: &str, body: &str, reason: &str) {
+    put_kept(f, key, body, reason, &[("source", "webhook"), ("signature", "verified")]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_refuses_objects_the_functions_did_not_keep_and_changes_of_another_type() {
+    let f = ReceiverFixture::with_quarantine(KEY).await;
+    let record = r#"{"id":81,"changeVersion":"0000090200004BD0000A","hours":8}"#;
+    // Put by hand: no source, no verified signature.
+    put_kept(&f, "clockings/2026/11/01/100000.000Z-a.json", record, "not_json", &[]).await;
+    // A webhook body whose signature was never verified.
+    put_kept(&f, "clockings/2026/11/01/100001.000Z-b.json", record, "not_json", &[("source", "webhook")]).await;
+    // Kept by the syncer as a Delete, but the body is live data: it would undelete the record.
+    put_kept(
+        &f,
+        "clockings/2026/11/01/100002.000Z-c.json",
+        record,
+        "number_out_of_range",
+        &[("source", "delta"), ("change-type", "Delete"), ("record-id", "81")],
+    )
+    .await;
+    // Kept by a 0.1.0 receiver (signature verified, no source yet): replayed.
+    put_kept(
+        &f,
+        "clockings/2026/11/01/100003.000Z-d.json",
+        r#"{"id":82,"changeVersion":"0000090200004BD0000A"}"#,
+        "dynamodb_validation",
+        &[("signature", "verified")],
+    )
+    .await;
+
+    let (code, out) = cli(&f, &["quarantine", "replay", "--all", "--json"]);
+    assert_eq!(code, 2, "{out}");
+    let objects = json(&out)["objects"].as_array().unwrap().clone();
+    let verdicts: Vec<(String, String)> = objects
+        .iter()
+        .map(|o| (o["outcome"].as_str().unwrap().to_owned(), o["reason"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("refused".to_owned(), "unknown_source".to_owned()),
+            ("refused".to_owned(), "unverified".to_owned()),
+            ("refused".to_owned(), "change_type_mismatch".to_owned()),
+            ("replayed".to_owned(), String::new()),
+        ],
+        "{out}"
+    );
+    assert!(f.item("clockings#81").await.is_none(), "nothing refused reaches the table");
+    let stored = f.item("clockings#82").await.expect("the 0.1.0 body replayed");
+    assert_eq!(harness::s(&stored, "source"), "webhook");
+    let (code, text) = cli(&f, &["quarantine", "replay", "clockings/2026/11/01/100000.000Z-a.json"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("100000.000Z-a.json  refused: its metadata names no source"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use crate::Health;
 use aws_sdk_s3::types::{Tag, Tagging};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use protime_webhooks::records::quarantine::{self as quarantined, Replayed};
-use protime_webhooks::records::{DynamoRecordStore, Source};
+use protime_webhooks::records::DynamoRecordStore;
 use protime_webhooks::Collection;
 use serde_json::json;
 
@@ -26,8 +26,10 @@ pub enum Command {
     /// One body, byte for byte, with its metadata.
     Show { key: String },
     /// Run quarantined bodies through the receiver's own parse and conditional store (after a
-    /// fix), each reporting its outcome. Replayed objects are tagged, not deleted, and never
-    /// replayed twice. Exit 2 if any body still cannot be stored.
+    /// fix), each reporting its outcome. Only objects whose metadata says a function kept them
+    /// (a verified webhook body, or a record the sync fetched) are replayed, as what they were
+    /// kept as. Replayed objects are tagged, not deleted, and never replayed twice. Exit 2 if
+    /// any body still cannot be stored or is refused.
     Replay {
         /// The objects to replay (keys as `list` shows them).
         keys: Vec<String>,
@@ -179,25 +181,34 @@ async fn replay(
             continue;
         }
         let got = s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading a body", e))?;
-        let named = got.metadata().and_then(|m| m.get("collection")).cloned();
-        // Replayed as written by whoever kept it: a synced record as `delta` or `resync`.
-        let source = match got.metadata().and_then(|m| m.get("source")).map(String::as_str) {
-            Some("delta") => Source::Delta,
-            Some("resync") => Source::Resync,
-            _ => Source::Webhook,
+        let metadata = got.metadata().cloned().unwrap_or_default();
+        let named = metadata.get("collection").cloned();
+        // Only what the functions kept, replayed as written by whoever kept it.
+        let kept_as = match quarantined::provenance(&metadata) {
+            Ok(kept_as) => kept_as,
+            Err(refused) => {
+                healthy = false;
+                reports.push(json!({"key": key, "outcome": "refused", "reason": refused.reason(), "detail": refused.to_string()}));
+                continue;
+            }
         };
         let bytes = got.body.collect().await.map_err(|e| CliError::Aws(format!("reading {key}: {e}")))?.into_bytes();
         let collection: Collection = named
             .or_else(|| key.split('/').next().map(str::to_owned))
             .and_then(|name| name.parse().ok())
             .ok_or_else(|| CliError::Input(format!("{key}: no collection in its metadata or key")))?;
-        let outcome = quarantined::replay(&store, collection, &bytes, source, dry_run)
+        let outcome = quarantined::replay(&store, collection, &bytes, kept_as, dry_run)
             .await
             .map_err(|e| CliError::Aws(format!("{key}: {e}")))?;
         match outcome {
             Replayed::StillUnstorable(reason) => {
                 healthy = false;
                 reports.push(json!({"key": key, "outcome": "still-unstorable", "reason": reason}));
+            }
+            Replayed::Refused(reason) => {
+                healthy = false;
+                let detail = "the body is not the one change its change-type metadata names";
+                reports.push(json!({"key": key, "outcome": "refused", "reason": reason, "detail": detail}));
             }
             Replayed::Written(events) => {
                 let events: Vec<_> = events.iter().map(|(id, o)| json!({"id": id, "outcome": o.as_str()})).collect();
@@ -229,6 +240,7 @@ async fn replay(
         for report in &reports {
             let detail = match report["outcome"].as_str() {
                 Some("still-unstorable") => format!("still unstorable ({})", report["reason"].as_str().unwrap_or("")),
+                Some("refused") => format!("refused: {}", report["detail"].as_str().unwrap_or("")),
                 Some("already-replayed") => {
                     format!("already replayed at {}", report["replayedAt"].as_str().unwrap_or(""))
                 }
@@ -253,7 +265,8 @@ async fn replay(
                 None => String::new(),
             };
             let line = format!("{}  {detail}", report["key"].as_str().unwrap_or(""));
-            println!("{}", if report["outcome"] == "still-unstorable" { output::alarm(&line) } else { line });
+            let failed = matches!(report["outcome"].as_str(), Some("still-unstorable" | "refused"));
+            println!("{}", if failed { output::alarm(&line) } else { line });
         }
     }
     Ok(if healthy { Health::Healthy } else { Health::Unhealthy })

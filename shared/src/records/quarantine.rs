@@ -9,6 +9,12 @@
 //!
 //! The same bucket holds the sync's kept pages under `pages/` (see [`crate::sync::kept`]); they
 //! are not quarantined bodies and are never listed or replayed as such.
+//!
+//! A replay writes into the table, so it takes only objects the functions wrote: the bucket
+//! policy denies `s3:PutObject` to every principal but the three function roles, and
+//! [`provenance`] refuses an object whose metadata does not say who kept it (a webhook body
+//! whose signature was verified, or a record the sync fetched). A single change is replayed as
+//! the change type its metadata names, or not at all.
 
 use super::event::{delete_of, split_body, ChangeType, Event, Split};
 use super::store::{put_all, PutOutcome, RecordStore, StoreError};
@@ -18,6 +24,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Why a quarantine write failed; the caller must not acknowledge the body.
@@ -76,6 +83,70 @@ pub fn unique_suffix() -> String {
     format!("{:016x}", rand::rng().random::<u64>())
 }
 
+/// Who kept a quarantined object and what it holds, from its metadata: what a replay writes it as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provenance {
+    /// Written as `source` (a webhook body, or a record the sync fetched from a delta or a list).
+    pub source: Source,
+    /// The change type of a single change, when it was read before it was kept.
+    pub change_type: Option<ChangeType>,
+}
+
+impl Provenance {
+    /// A webhook body whose signature was verified.
+    pub fn webhook() -> Self {
+        Provenance { source: Source::Webhook, change_type: None }
+    }
+}
+
+/// Why an object is not replayed: it does not say that the functions kept it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReplayable {
+    /// No `source` a function writes (`webhook`, `delta`, `resync`).
+    #[error(
+        "its metadata names no source the functions write (webhook, delta or resync): not kept by protime-webhooks"
+    )]
+    UnknownSource,
+    /// A webhook body without `signature: verified`.
+    #[error("a webhook body without signature=verified in its metadata: not kept by protime-webhooks")]
+    Unverified,
+    /// A `change-type` that is not Protime's.
+    #[error("its change-type metadata is not InsertOrUpdate or Delete")]
+    UnknownChangeType,
+}
+
+impl NotReplayable {
+    /// A stable name for reports.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NotReplayable::UnknownSource => "unknown_source",
+            NotReplayable::Unverified => "unverified",
+            NotReplayable::UnknownChangeType => "unknown_change_type",
+        }
+    }
+}
+
+/// Reads who kept an object from its metadata (S3 user metadata, names in lower case). A
+/// webhook body must say `signature: verified`; one kept before `source` was written (release
+/// 0.1.0) has only that and is a webhook body.
+pub fn provenance(metadata: &HashMap<String, String>) -> Result<Provenance, NotReplayable> {
+    let verified = metadata.get("signature").map(String::as_str) == Some("verified");
+    let source = match metadata.get("source").map(String::as_str) {
+        Some("webhook") | None if verified => Source::Webhook,
+        Some("webhook") => return Err(NotReplayable::Unverified),
+        Some("delta") => Source::Delta,
+        Some("resync") => Source::Resync,
+        _ => return Err(NotReplayable::UnknownSource),
+    };
+    let change_type = match metadata.get("change-type").map(String::as_str) {
+        None => None,
+        Some("InsertOrUpdate") => Some(ChangeType::InsertOrUpdate),
+        Some("Delete") => Some(ChangeType::Delete),
+        Some(_) => return Err(NotReplayable::UnknownChangeType),
+    };
+    Ok(Provenance { source, change_type })
+}
+
 /// What replaying one quarantined body did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Replayed {
@@ -84,21 +155,26 @@ pub enum Replayed {
     Written(Vec<(String, PutOutcome)>),
     /// The body still cannot be stored, for this reason; nothing was written.
     StillUnstorable(&'static str),
+    /// The body is not the single change of the type its metadata names
+    /// (`change_type_mismatch`); nothing was written.
+    Refused(&'static str),
 }
 
 /// Runs a quarantined body through the receiver's own parse and conditional store (a webhook's
 /// signature was verified when it arrived; a synced record was fetched from Protime's API), as
-/// written by `source`. All or nothing: if any event still cannot be stored, nothing is written.
-/// A Delete whose fields cannot be stored replays as the deletion of its `id` at its
-/// `changeVersion` (a tombstone needs nothing else). With `dry_run`, only parses and reports the
-/// events that would be written.
+/// written by its [`Provenance`]'s source. All or nothing: if any event still cannot be stored,
+/// nothing is written. A Delete whose fields cannot be stored replays as the deletion of its
+/// `id` at its `changeVersion` (a tombstone needs nothing else). A body kept with a change type
+/// must be that one change. With `dry_run`, only parses and reports the events that would be
+/// written.
 pub async fn replay<S: RecordStore>(
     store: &S,
     collection: Collection,
     body: &[u8],
-    source: Source,
+    provenance: Provenance,
     dry_run: bool,
 ) -> Result<Replayed, StoreError> {
+    let source = provenance.source;
     let events: Vec<Event> = match split_body(body) {
         Err(e) | Ok(Split::One(Err(e))) => match delete_of(body) {
             Some(delete) => vec![delete],
@@ -110,6 +186,11 @@ pub async fn replay<S: RecordStore>(
             Err(e) => return Ok(Replayed::StillUnstorable(e.reason())),
         },
     };
+    if let Some(kept_as) = provenance.change_type {
+        if events.len() != 1 || events[0].change_type != kept_as {
+            return Ok(Replayed::Refused("change_type_mismatch"));
+        }
+    }
     let mut events = events;
     for event in &mut events {
         let item = super::item::record_item(collection, event, source, "");
@@ -224,21 +305,76 @@ mod tests {
     async fn a_replayed_body_is_stored_as_a_delivery_would_be_and_an_unstorable_one_is_not() {
         let store = crate::testing::MemoryRecordStore::default();
         let body = br#"[{"id":1,"changeVersion":"2"},{"id":2,"changeVersion":"1"}]"#;
-        let dry = replay(&store, Collection::Clockings, body, Source::Webhook, true).await.unwrap();
+        let dry = replay(&store, Collection::Clockings, body, Provenance::webhook(), true).await.unwrap();
         assert_eq!(dry, Replayed::Written(vec![("1".into(), PutOutcome::Stored), ("2".into(), PutOutcome::Stored)]));
         assert!(store.items.lock().unwrap().is_empty(), "a dry run writes nothing");
-        assert_eq!(replay(&store, Collection::Clockings, body, Source::Webhook, false).await.unwrap(), dry);
-        let again = replay(&store, Collection::Clockings, body, Source::Webhook, false).await.unwrap();
+        assert_eq!(replay(&store, Collection::Clockings, body, Provenance::webhook(), false).await.unwrap(), dry);
+        let again = replay(&store, Collection::Clockings, body, Provenance::webhook(), false).await.unwrap();
         assert_eq!(
             again,
             Replayed::Written(vec![("1".into(), PutOutcome::Duplicate), ("2".into(), PutOutcome::Duplicate)])
         );
         let unstorable = br#"[{"id":3,"changeVersion":"1"},{"id":4,"changeVersion":"1","":"x"}]"#;
-        let outcome = replay(&store, Collection::Clockings, unstorable, Source::Webhook, false).await.unwrap();
+        let outcome = replay(&store, Collection::Clockings, unstorable, Provenance::webhook(), false).await.unwrap();
         assert_eq!(outcome, Replayed::StillUnstorable("empty_attribute_name"));
         assert_eq!(store.change_version(Collection::Clockings, "3"), None, "all or nothing");
-        let outcome = replay(&store, Collection::Clockings, b"not json", Source::Webhook, false).await.unwrap();
+        let outcome = replay(&store, Collection::Clockings, b"not json", Provenance::webhook(), false).await.unwrap();
         assert_eq!(outcome, Replayed::StillUnstorable("not_json"));
+    }
+
+    fn metadata(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn only_objects_whose_metadata_says_a_function_kept_them_are_replayable() {
+        let webhook = Provenance::webhook();
+        assert_eq!(provenance(&metadata(&[("source", "webhook"), ("signature", "verified")])), Ok(webhook));
+        assert_eq!(provenance(&metadata(&[("signature", "verified"), ("reason", "not_json")])), Ok(webhook), "0.1.0");
+        assert_eq!(
+            provenance(&metadata(&[("source", "delta"), ("change-type", "Delete")])),
+            Ok(Provenance { source: Source::Delta, change_type: Some(ChangeType::Delete) })
+        );
+        assert_eq!(
+            provenance(&metadata(&[("source", "resync")])),
+            Ok(Provenance { source: Source::Resync, change_type: None })
+        );
+        assert_eq!(provenance(&metadata(&[("reason", "not_json")])), Err(NotReplayable::UnknownSource));
+        assert_eq!(provenance(&metadata(&[])), Err(NotReplayable::UnknownSource));
+        assert_eq!(provenance(&metadata(&[("source", "webhook")])), Err(NotReplayable::Unverified));
+        assert_eq!(
+            provenance(&metadata(&[("source", "admin"), ("signature", "verified")])),
+            Err(NotReplayable::UnknownSource)
+        );
+        assert_eq!(
+            provenance(&metadata(&[("source", "delta"), ("change-type", "Upsert")])),
+            Err(NotReplayable::UnknownChangeType)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_is_replayed_only_as_the_change_type_it_was_kept_as() {
+        let store = crate::testing::MemoryRecordStore::default();
+        let delete = Provenance { source: Source::Delta, change_type: Some(ChangeType::Delete) };
+        // Kept as a Delete, but the body is the record's data: it would replay as a live record.
+        let data = br#"{"id":5,"changeVersion":"0000090200004BD0000A","hours":8}"#;
+        assert_eq!(
+            replay(&store, Collection::Clockings, data, delete, false).await.unwrap(),
+            Replayed::Refused("change_type_mismatch")
+        );
+        let batch = br#"[{"changeType":"Delete","data":{"id":5,"changeVersion":"0000090200004BD0000A"}},{"id":6,"changeVersion":"1"}]"#;
+        assert_eq!(
+            replay(&store, Collection::Clockings, batch, delete, false).await.unwrap(),
+            Replayed::Refused("change_type_mismatch")
+        );
+        assert!(store.items.lock().unwrap().is_empty(), "nothing written");
+        let envelope = br#"{"changeType":"Delete","data":{"id":5,"changeVersion":"0000090200004BD0000A"}}"#;
+        assert_eq!(
+            replay(&store, Collection::Clockings, envelope, delete, false).await.unwrap(),
+            Replayed::Written(vec![("5".into(), PutOutcome::Stored)])
+        );
+        let deleted = store.attribute(Collection::Clockings, "5", crate::records::item::attr::DELETED);
+        assert_eq!(deleted, Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true)), "replayed as a Delete");
     }
 
     #[test]

@@ -350,7 +350,11 @@ mod tests {
         );
         assert_eq!(kept[1].bytes, records[2].get().as_bytes(), "its text as received");
         assert_eq!((kept[1].source.as_deref(), kept[1].change_type.as_deref()), (Some("delta"), Some("Delete")));
-        let replayed = replay(&store, Collection::Clockings, &kept[1].bytes, Source::Delta, false).await.unwrap();
+        let kept_as = crate::records::quarantine::Provenance {
+            source: Source::Delta,
+            change_type: Some(crate::records::event::ChangeType::Delete),
+        };
+        let replayed = replay(&store, Collection::Clockings, &kept[1].bytes, kept_as, false).await.unwrap();
         assert_eq!(replayed, crate::records::quarantine::Replayed::Written(vec![("3".into(), PutOutcome::Stored)]));
         assert_eq!(
             store.attribute(Collection::Clockings, "3", "deleted"),

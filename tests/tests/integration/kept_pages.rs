@@ -142,8 +142,8 @@ async fn a_large_page_is_kept_in_the_bucket_and_discarded_once_applied() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_bad_record_is_quarantined_alone_and_a_quarantined_delete_replays_as_a_delete() {
-    use protime_webhooks::records::quarantine::{replay, Replayed};
-    use protime_webhooks::records::{DynamoRecordStore, PutOutcome, Source};
+    use protime_webhooks::records::quarantine::{provenance, replay, Provenance, Replayed};
+    use protime_webhooks::records::{ChangeType, DynamoRecordStore, PutOutcome, Source};
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     stack.simulator.seed("clockings", 6);
     let bucket = unique("quarantine");
@@ -214,7 +214,9 @@ async fn one_bad_record_is_quarantined_alone_and_a_quarantined_delete_replays_as
 
     let store = DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(&stack.receiver.setup), &stack.receiver.table);
     let collection = protime_webhooks::Collection::Clockings;
-    let replayed = replay(&store, collection, body, Source::Delta, false).await.expect("replay");
+    let kept_as = provenance(metadata).expect("kept by the syncer");
+    assert_eq!(kept_as, Provenance { source: Source::Delta, change_type: Some(ChangeType::Delete) });
+    let replayed = replay(&store, collection, body, kept_as, false).await.expect("replay");
     assert_eq!(replayed, Replayed::Written(vec![(ids[1].to_string(), PutOutcome::Stored)]));
     let item = stack.receiver.item(&format!("clockings#{}", ids[1])).await.expect("the record");
     assert_eq!(item["deleted"], AttributeValue::Bool(true), "replayed as a Delete");

@@ -211,6 +211,27 @@ fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
     let deny = &at(&policy, &["Statement"]).as_sequence().unwrap()[0];
     assert_eq!(text(at(deny, &["Effect"])), "Deny");
     assert_eq!(text(at(deny, &["Condition", "Bool", "aws:SecureTransport"])), "false");
+    // Only the three function roles may put objects: a replay trusts nothing else.
+    let only = &at(&policy, &["Statement"]).as_sequence().unwrap()[1];
+    assert_eq!(text(at(only, &["Sid"])), "OnlyTheFunctionsPutObjects");
+    assert_eq!((text(at(only, &["Effect"])), text(at(only, &["Principal"]))), ("Deny".into(), "*".into()));
+    assert_eq!(text(at(only, &["Action"])), "s3:PutObject");
+    assert_eq!(text(at(only, &["Resource"])), "!Sub ${QuarantineBucket.Arn}/*");
+    let writers: BTreeSet<String> = at(only, &["Condition", "ArnNotEquals", "aws:PrincipalArn"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    let roles: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("!GetAtt {f}Role.Arn")).collect();
+    assert_eq!(writers, roles);
+    // …and those are exactly the roles whose policies grant PutObject on the bucket.
+    let putting: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|(f, _)| actions(&function(f)).contains("s3:PutObject"))
+        .map(|(f, _)| format!("!GetAtt {f}Role.Arn"))
+        .collect();
+    assert_eq!(putting, roles);
 }
 
 #[test]
