@@ -268,9 +268,28 @@ impl PageKeep for MemoryQuarantine {
 pub struct MemorySubscriptionStore {
     pub states: Mutex<HashMap<Collection, SubscriptionState>>,
     pub journal: Journal,
+    /// The renewer's run lease: (owner, until), with the DynamoDB adapter's rule.
+    pub run_lease: Mutex<Option<(String, DateTime<Utc>)>>,
 }
 
 impl SubscriptionStore for MemorySubscriptionStore {
+    async fn take_run_lease(&self, owner: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StateError> {
+        let mut lease = lock(&self.run_lease);
+        let free = lease.as_ref().is_none_or(|(held_by, held_until)| *held_until < now || held_by == owner);
+        if free {
+            *lease = Some((owner.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_run_lease(&self, owner: &str) -> Result<(), StateError> {
+        let mut lease = lock(&self.run_lease);
+        if lease.as_ref().is_some_and(|(held_by, _)| held_by == owner) {
+            *lease = None;
+        }
+        Ok(())
+    }
+
     async fn load(&self, collections: &[Collection]) -> Result<HashMap<Collection, SubscriptionState>, StateError> {
         let states = lock(&self.states);
         Ok(collections.iter().filter_map(|c| states.get(c).map(|s| (*c, s.clone()))).collect())

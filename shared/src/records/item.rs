@@ -47,6 +47,10 @@ pub fn subscription_key(collection: Collection) -> String {
     format!("subscription#{}", collection.as_str())
 }
 
+/// The partition key of the renewer's run lease: the item that lets one renewer run at a time
+/// without relying on the function's reserved concurrency.
+pub const RENEWER_LEASE_KEY: &str = "renewer#lease";
+
 /// The partition key of a record.
 pub fn record_key(collection: Collection, id: &RecordId) -> String {
     format!("{}#{}", collection.as_str(), id.as_str())

@@ -22,6 +22,10 @@ use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+/// How long a run's lease lasts when the invocation's deadline is unknown (a test, the CLI):
+/// the function's timeout.
+pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// The outcome of one subscription in a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -61,6 +65,9 @@ pub struct StrayReport {
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     pub healthy: bool,
+    /// Another run held the renewer's run lease: this one did nothing (and is healthy).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub busy: bool,
     pub subscriptions: Vec<SubscriptionReport>,
     pub strays: Vec<StrayReport>,
 }
@@ -215,9 +222,28 @@ impl<
 
     /// One scheduled run within `budget`: a delta round of a recovery never starts a page once
     /// less than the budget's margin is left before the invocation's deadline.
+    ///
+    /// The run holds the renewer's run lease throughout (until the invocation's deadline, or
+    /// [`RUN_LEASE`] without one), so a second run at once — a manual invoke during the
+    /// scheduled one — reports `busy` and touches nothing, whatever the reserved concurrency.
     pub async fn run_within(&self, budget: Budget) -> Result<RunReport, RunError> {
         let now = budget.now();
-        let budget = &budget;
+        let owner = format!("renewer-{}", crate::records::quarantine::unique_suffix());
+        let until = budget.deadline().unwrap_or(now + chrono::Duration::from_std(RUN_LEASE).unwrap_or_default());
+        if !self.subscriptions.take_run_lease(&owner, until, now).await? {
+            tracing::warn!("another renewer run holds the run lease: nothing to do");
+            return Ok(RunReport { healthy: true, busy: true, subscriptions: Vec::new(), strays: Vec::new() });
+        }
+        let report = self.run_leased(&budget).await;
+        if let Err(e) = self.subscriptions.release_run_lease(&owner).await {
+            // It frees itself at its deadline; the next scheduled run is an hour away.
+            tracing::warn!(error = %e, "could not release the renewer's run lease");
+        }
+        report
+    }
+
+    async fn run_leased(&self, budget: &Budget) -> Result<RunReport, RunError> {
+        let now = budget.now();
         let protime = self.protime.connect().await?;
         let stored = self.subscriptions.load(&self.config.collections).await?;
         let reported = protime.list_webhooks().await?;
@@ -253,7 +279,7 @@ impl<
             strays.push(self.handle_stray(&protime, webhook, delete).await);
         }
         let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
-        Ok(RunReport { healthy, subscriptions, strays })
+        Ok(RunReport { healthy, busy: false, subscriptions, strays })
     }
 
     /// Reports a webhook at our destination that no subscription uses, and deletes it if `delete`.
@@ -468,6 +494,10 @@ pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::obser
     let Some(report) = run else {
         return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 1)];
     };
+    if report.busy {
+        // The run holding the lease reports the subscriptions.
+        return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 0).count("RunBusy", 1)];
+    }
     let renewed = |s: &SubscriptionReport| {
         s.ok && matches!(s.action, ActionKind::Create | ActionKind::Renew | ActionKind::Recreate)
     };
@@ -555,6 +585,7 @@ mod tests {
     fn run_metrics_have_one_document_per_subscription_and_a_summary() {
         let report = RunReport {
             healthy: false,
+            busy: false,
             subscriptions: vec![
                 sub("clockings", ActionKind::Keep, true, Some(400.0)),
                 sub("breaks", ActionKind::Recover, true, Some(720.0)),
@@ -639,6 +670,30 @@ mod tests {
         let state = renewer.subscriptions.states.lock().unwrap()[&Collection::Clockings].clone();
         assert_eq!((state.webhook_id.as_deref(), state.renewing_since), (Some("w1"), None));
         assert_eq!(state.status, Some(WebhookStatus::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_run_while_another_holds_the_run_lease_does_nothing_and_the_lease_frees_itself() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        // Another run took the lease until 15 minutes from now.
+        let other = ("renewer-other".to_owned(), now() + Duration::minutes(15));
+        *renewer.subscriptions.run_lease.lock().unwrap() = Some(other.clone());
+        let report = renewer.run(now()).await.unwrap();
+        assert!(report.busy && report.healthy, "{report:?}");
+        assert!(report.subscriptions.is_empty());
+        assert!(journal.lines().is_empty(), "no call to Protime, no key, no state: {:?}", journal.lines());
+        assert!(protime.webhooks().is_empty());
+        assert_eq!(*renewer.subscriptions.run_lease.lock().unwrap(), Some(other), "the other run's lease is kept");
+        let docs: Vec<_> = run_metrics("Ns", Some(&report)).iter().map(|d| d.to_json(0)).collect();
+        assert_eq!((docs.len(), docs[0]["RunBusy"].as_f64(), docs[0]["RunFailed"].as_f64()), (1, Some(1.0), Some(0.0)));
+
+        // Past its end (a crashed run), the lease is taken over, and freed after the run.
+        let report = renewer.run(now() + Duration::minutes(16)).await.unwrap();
+        assert!(!report.busy && report.healthy, "{report:?}");
+        assert_eq!(report.subscriptions[0].action, ActionKind::Create);
+        assert_eq!(*renewer.subscriptions.run_lease.lock().unwrap(), None, "released");
+        assert!(serde_json::to_value(&report).unwrap().get("busy").is_none(), "only a busy report says so");
     }
 
     #[tokio::test]

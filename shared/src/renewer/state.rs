@@ -1,5 +1,6 @@
 //! Subscription state in the record table, one item per collection under
-//! `subscription#<collection>`. The renewer is its only writer.
+//! `subscription#<collection>`. The renewer is its only writer, one run at a time: each run
+//! takes the lease on `renewer#lease` first (a conditional UpdateItem, as the sync's leases).
 //!
 //! Items go through serde ([`serde_dynamo`]): the attributes are [`SubscriptionState`]'s fields
 //! in camelCase beside `pk`, `collection` and `updatedAt`. An item that cannot be read is never
@@ -9,9 +10,10 @@
 use crate::collection::Collection;
 use crate::records::heads::{batch_get, BatchGetError};
 use crate::records::item::attr;
-pub use crate::records::item::subscription_key;
+pub use crate::records::item::{subscription_key, RENEWER_LEASE_KEY};
 use crate::renewer::plan::SubscriptionState;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,15 @@ use std::future::Future;
 
 /// BatchGetItem rounds for keys DynamoDB leaves unprocessed, with a growing pause between them.
 const UNPROCESSED_KEY_ROUNDS: u32 = 5;
+
+/// The run lease's attributes on [`RENEWER_LEASE_KEY`] (`leaseUntil` in epoch milliseconds, a
+/// number, so the condition compares numerically), as on the sync state items.
+const LEASE_OWNER: &str = "leaseOwner";
+const LEASE_UNTIL: &str = "leaseUntil";
+
+fn is_condition_failure(e: &aws_sdk_dynamodb::error::SdkError<UpdateItemError>) -> bool {
+    matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
@@ -34,6 +45,17 @@ pub enum StateError {
 }
 
 pub trait SubscriptionStore: Send + Sync {
+    /// Takes the renewer's run lease for `owner` until `until` if it is free, expired at `now` or
+    /// already `owner`'s; `false` when another run holds it. Two runs at once could each renew a
+    /// subscription and store their keys in the wrong order (the one Protime signs with lost).
+    fn take_run_lease(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Frees the run lease if `owner` still holds it.
+    fn release_run_lease(&self, owner: &str) -> impl Future<Output = Result<(), StateError>> + Send;
     fn load(
         &self,
         collections: &[Collection],
@@ -101,6 +123,54 @@ impl DynamoSubscriptionStore {
 }
 
 impl SubscriptionStore for DynamoSubscriptionStore {
+    async fn take_run_lease(&self, owner: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StateError> {
+        let taken = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(RENEWER_LEASE_KEY.to_owned()))
+            .update_expression("SET #owner = :owner, #until = :until, #updated = :updated")
+            .condition_expression("attribute_not_exists(#until) OR #until < :now OR #owner = :owner")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_names("#updated", "updatedAt")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":until", AttributeValue::N(until.timestamp_millis().to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.timestamp_millis().to_string()))
+            .expression_attribute_values(
+                ":updated",
+                AttributeValue::S(now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            )
+            .send()
+            .await;
+        match taken {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(StateError::Save(format!("taking the renewer's run lease: {}", DisplayErrorContext(e)))),
+        }
+    }
+
+    async fn release_run_lease(&self, owner: &str) -> Result<(), StateError> {
+        let released = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::PK, AttributeValue::S(RENEWER_LEASE_KEY.to_owned()))
+            .update_expression("REMOVE #owner, #until")
+            .condition_expression("#owner = :owner")
+            .expression_attribute_names("#owner", LEASE_OWNER)
+            .expression_attribute_names("#until", LEASE_UNTIL)
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .send()
+            .await;
+        match released {
+            // Taken over after it expired: the other run's now, nothing to free.
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(StateError::Save(format!("releasing the renewer's run lease: {}", DisplayErrorContext(e)))),
+        }
+    }
+
     async fn load(&self, collections: &[Collection]) -> Result<HashMap<Collection, SubscriptionState>, StateError> {
         let mut states = HashMap::new();
         // 18 collections fit one BatchGetItem (100 keys); unprocessed keys are asked again.

@@ -209,6 +209,11 @@ impl Budget {
         self.time_left.is_none_or(|left| self.started.elapsed() + self.margin < left)
     }
 
+    /// The invocation's deadline, when known.
+    pub fn deadline(&self) -> Option<DateTime<Utc>> {
+        self.time_left.map(|left| self.base + chrono::Duration::from_std(left).unwrap_or_default())
+    }
+
     /// Leases last until the invocation's deadline: a crashed run's lease frees itself then.
     /// Without a known deadline, [`DEFAULT_LEASE`] from now (extended at every checkpoint).
     fn lease_until(&self) -> DateTime<Utc> {

@@ -156,6 +156,32 @@ async fn a_malformed_webhook_in_the_list_does_not_stop_the_renewal_of_the_others
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_while_one_is_going_finds_the_run_lease_taken_and_does_nothing() {
+    // With no reserved concurrency, a manual invoke can start during the scheduled run; both
+    // renewing would store two keys in an order nobody chose. The lease lets one run work.
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    // The first run holds the lease while Protime is slow to list the webhooks.
+    stack.simulator.inject_on("/webhooks", Fault::Delay(std::time::Duration::from_millis(1500)));
+    let first = stack.renewer();
+    let now = stack.simulator.now();
+    let first = tokio::spawn(async move { first.run(now).await.expect("first run") });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second = stack.renew().await;
+    assert!(second.busy && second.healthy, "{second:?}");
+    assert!(second.subscriptions.is_empty());
+    let first = first.await.unwrap();
+    assert!(!first.busy && first.healthy, "{first:?}");
+    assert_eq!(actions(&first), [("clockings".into(), "create", true)]);
+    assert_eq!(stack.simulator.count("POST", "/webhooks"), 1, "one run created the webhook");
+    assert_eq!(stack.stored_key("clockings").await, stack.simulator.webhook("clockings").map(|w| w.key));
+    // Released at the end: the next run works.
+    let lease = stack.receiver.item("renewer#lease").await.expect("the lease item");
+    assert!(!lease.contains_key("leaseOwner"), "released: {lease:?}");
+    let third = stack.renew().await;
+    assert_eq!((third.busy, actions(&third)), (false, vec![("clockings".into(), "keep", true)]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_expired_subscription_is_recovered() {
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     assert!(stack.renew().await.healthy);
@@ -315,6 +341,10 @@ async fn a_crash_between_post_and_storing_the_key_is_repaired_next_run() {
     let state = stack.receiver.item("subscription#clockings").await.unwrap();
     assert!(state.contains_key("renewingSince"), "the intent outlives the crash");
 
+    // So does the crashed run's lease, until its end: a run before then does nothing.
+    let report = stack.renew().await;
+    assert!(report.busy, "{report:?}");
+    stack.simulator.advance(chrono::Duration::minutes(16));
     let report = stack.renew().await;
     assert!(report.healthy);
     assert_eq!(actions(&report), [("clockings".into(), "renew", true)]);

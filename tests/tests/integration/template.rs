@@ -217,12 +217,8 @@ fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
     assert_eq!((text(at(only, &["Effect"])), text(at(only, &["Principal"]))), ("Deny".into(), "*".into()));
     assert_eq!(text(at(only, &["Action"])), "s3:PutObject");
     assert_eq!(text(at(only, &["Resource"])), "!Sub ${QuarantineBucket.Arn}/*");
-    let writers: BTreeSet<String> = at(only, &["Condition", "ArnNotEquals", "aws:PrincipalArn"])
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(text)
-        .collect();
+    let writers: BTreeSet<String> =
+        at(only, &["Condition", "ArnNotEquals", "aws:PrincipalArn"]).as_sequence().unwrap().iter().map(text).collect();
     let roles: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("!GetAtt {f}Role.Arn")).collect();
     assert_eq!(writers, roles);
     // …and those are exactly the roles whose policies grant PutObject on the bucket.
@@ -251,11 +247,17 @@ fn each_schedule_may_write_to_its_dead_letter_queue() {
 }
 
 #[test]
-fn scheduled_functions_run_one_at_a_time_on_their_schedule_and_dead_letter_what_fails() {
+fn scheduled_functions_reserve_concurrency_only_when_asked_and_dead_letter_what_fails() {
     let t = template();
     for (resource, schedule, queue) in SCHEDULED {
         let f = function(resource);
-        assert_eq!(text(at(&f, &["Properties", "ReservedConcurrentExecutions"])), "1", "{resource}");
+        // Reserved only when asked (a new account's quota of 10 cannot reserve any); the leases
+        // keep runs apart either way.
+        assert_eq!(
+            text(at(&f, &["Properties", "ReservedConcurrentExecutions"])),
+            "!If - ReservesScheduledConcurrency\n- !Ref ScheduledReservedConcurrency\n- !Ref AWS::NoValue\n",
+            "{resource}"
+        );
         assert_eq!(text(at(&f, &["Properties", "Timeout"])), "900", "{resource}");
         let event = at(&f, &["Properties", "Events", "Schedule"]);
         assert_eq!(text(at(event, &["Type"])), "Schedule");
@@ -273,6 +275,11 @@ fn scheduled_functions_run_one_at_a_time_on_their_schedule_and_dead_letter_what_
         assert!(text(at(&t, &["Parameters", schedule, "Default"])).starts_with("rate("), "{schedule}");
     }
     assert_eq!(text(at(&t, &["Parameters", "SyncSchedule", "Default"])), "rate(15 minutes)");
+    assert_eq!(text(at(&t, &["Parameters", "ScheduledReservedConcurrency", "Default"])), "0");
+    assert_eq!(
+        text(at(&t, &["Conditions", "ReservesScheduledConcurrency"])),
+        "!Equals - !Ref ScheduledReservedConcurrency\n- 1\n"
+    );
 }
 
 #[test]
@@ -451,7 +458,7 @@ fn alarms_watch_metrics_the_code_emits() {
         resynced: Some(quarantined_records()),
         error: None,
     };
-    let report = RunReport { healthy: true, subscriptions: vec![subscription], strays: vec![] };
+    let report = RunReport { healthy: true, busy: false, subscriptions: vec![subscription], strays: vec![] };
     run_metrics("Ns", Some(&report)).into_iter().for_each(&mut collect);
     let collection = protime_webhooks::sync::CollectionReport {
         collection: "clockings".into(),
