@@ -925,6 +925,37 @@ mod tests {
         assert_eq!(f.records.attribute(Collection::Clockings, "2", "deleted"), Some(AttributeValue::Bool(true)));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_delta_round_late_in_a_run_stamps_its_writes_with_their_own_time() {
+        // The renewer's recovery runs its delta round after the other subscriptions: its
+        // cursorAt, lastSyncedAt and lease are the time of each write, not the run's start.
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        assert!(f.run(SyncRequest::default()).await.healthy);
+        f.page("delta/clockings?t=1", &[r#"{"id":4,"changeVersion":"02"}"#], None, Some("delta/clockings?t=2"));
+        let started = Utc::now();
+        let budget = Budget::new(started, None, Duration::ZERO);
+        tokio::time::advance(Duration::from_secs(600)).await;
+        let round = delta_round(
+            &*f.protime,
+            &*f.records,
+            &*f.states,
+            None::<&crate::testing::MemoryQuarantine>,
+            Collection::Clockings,
+            &budget,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(round, DeltaRound::CaughtUp(_)), "{round:?}");
+        let state = f.states.state(Collection::Clockings).unwrap();
+        let ten_minutes_in = started + chrono::Duration::seconds(600);
+        assert!(state.cursor_at.unwrap() >= ten_minutes_in, "cursorAt {:?}", state.cursor_at);
+        assert!(state.last_synced_at.unwrap() >= ten_minutes_in, "lastSyncedAt {:?}", state.last_synced_at);
+        assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=2"));
+        assert_eq!(budget.lease_until(), budget.now() + chrono::Duration::from_std(DEFAULT_LEASE).unwrap());
+        assert!(budget.lease_until() >= ten_minutes_in + chrono::Duration::from_std(DEFAULT_LEASE).unwrap());
+    }
+
     use aws_sdk_dynamodb::types::AttributeValue;
 
     #[tokio::test]
