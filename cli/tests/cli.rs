@@ -36,9 +36,14 @@ fn command(f: &ReceiverFixture, args: &[&str]) -> Command {
 
 /// The CLI against moto, naming no resource: they come from `--stack` or the variables set.
 fn bare_command() -> Command {
+    bare_command_on(&harness::shared_moto().endpoint())
+}
+
+/// The same against the emulator at `endpoint`.
+fn bare_command_on(endpoint: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_protime-webhooks"));
     command
-        .args(["--endpoint-url", &harness::shared_moto().endpoint(), "--region", "us-east-1"])
+        .args(["--endpoint-url", endpoint, "--region", "us-east-1"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("NO_COLOR", "1");
@@ -1112,4 +1117,115 @@ async fn query_refuses_filters_that_cannot_apply_with_exit_code_1() {
         assert!(stderr.contains(message), "{args:?}: {stderr}");
         assert_eq!(out, "", "{args:?}");
     }
+}
+
+/// The documented operator policy (docs/operator-policy.json) for an enforcing moto: the
+/// bucket's ARN filled in, every other resource `*` (moto checks DynamoDB, Secrets Manager and
+/// Lambda by action only), Lambda's action under moto's name for it (`lambda:Invoke`).
+fn operator_policy(bucket: &str, drop: Option<&str>) -> Value {
+    let text = std::fs::read_to_string(harness::workspace_root().join("docs/operator-policy.json")).unwrap();
+    let mut policy: Value = serde_json::from_str(&text).expect("docs/operator-policy.json is JSON");
+    for statement in policy["Statement"].as_array_mut().unwrap() {
+        let resources: Vec<Value> = match &statement["Resource"] {
+            Value::Array(list) => list.clone(),
+            one => vec![one.clone()],
+        };
+        let resources: Vec<Value> = resources
+            .iter()
+            .map(|r| {
+                let r = r.as_str().unwrap();
+                Value::from(if r.contains("${QuarantineBucketArn}") {
+                    r.replace("${QuarantineBucketArn}", &format!("arn:aws:s3:::{bucket}"))
+                } else {
+                    "*".to_owned()
+                })
+            })
+            .collect();
+        statement["Resource"] = Value::from(resources);
+        let actions: Vec<Value> = statement["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a.as_str() != drop)
+            .map(|a| Value::from(if a == "lambda:InvokeFunction" { "lambda:Invoke" } else { a.as_str().unwrap() }))
+            .collect();
+        statement["Action"] = Value::from(actions);
+    }
+    let kept: Vec<Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["Action"].as_array().is_some_and(|a| !a.is_empty()))
+        .cloned()
+        .collect();
+    policy["Statement"] = Value::from(kept);
+    policy
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
+    // A moto of its own that enforces IAM; the set-up is done before it does.
+    let moto = harness::Moto::start();
+    let mut f = ReceiverFixture::on(&moto.endpoint(), KEY).await;
+    let bucket = harness::unique("quarantine");
+    harness::create_bucket(&f.setup, &bucket).await;
+    f.bucket = Some(bucket.clone());
+    subscription(&f, Collection::Clockings, WebhookStatus::Enabled, 300).await;
+    let body = r#"{"id":42,"changeVersion":"0000090200004BD0000A","date":"2026-12-01"}"#;
+    assert_eq!(f.send(signed("clockings", body, KEY)).await.0, 200);
+    let key = "clockings/2026/12/01/090000.000Z-a.json";
+    put_kept(
+        &f,
+        key,
+        r#"{"id":43,"changeVersion":"0000090200004BD0000A","date":"2026-12-01"}"#,
+        "dynamodb_validation",
+        &[("source", "webhook"), ("signature", "verified")],
+    )
+    .await;
+    let operator = moto.iam_user("operator", &operator_policy(&bucket, None)).await;
+    let no_list = moto.iam_user("operator-no-list", &operator_policy(&bucket, Some("s3:ListBucket"))).await;
+    moto.enforce_iam().await;
+
+    let as_user = |credentials: &aws_sdk_dynamodb::config::Credentials, args: &[&str]| {
+        let mut command = bare_command_on(&moto.endpoint());
+        command
+            .args(["--table", &f.table, "--key-prefix", &f.prefix, "--bucket", &bucket])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
+        let output = command.output().expect("run protime-webhooks");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let (code, stdout) = result(output);
+        (code, stdout, stderr)
+    };
+    let dir = std::env::temp_dir().join(harness::unique("cli-operator"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body_file = dir.join("body.json");
+    std::fs::write(&body_file, body).unwrap();
+    let signature = protime_webhooks::signing::signature::authorization_header(
+        &protime_webhooks::signing::signature::SigningKey::new(KEY),
+        body.as_bytes(),
+    );
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["status", "--json"],
+        vec!["get", "clockings", "42", "--json"],
+        vec!["query", "clockings", "--date", "2026-12-01", "--json"],
+        vec!["verify", "clockings", "--body", body_file.to_str().unwrap(), "--signature", &signature],
+        vec!["quarantine", "list", "--json"],
+        vec!["quarantine", "show", key],
+        vec!["quarantine", "replay", "--all", "--json"],
+        vec!["migrate-indexes", "--json"],
+    ];
+    for args in &commands {
+        let (code, stdout, stderr) = as_user(&operator, args);
+        assert_eq!(code, 0, "{args:?} as the operator: {stdout}{stderr}");
+        if args[..2] == ["quarantine", "replay"] {
+            assert_eq!(json(&stdout)["objects"][0]["outcome"], "replayed", "{stdout}");
+        }
+    }
+    let (code, stdout, _) = as_user(&operator, &["get", "clockings", "43", "--json"]);
+    assert_eq!(code, 0, "the replay wrote through the operator's PutItem: {stdout}");
+    // Enforcement is on: without s3:ListBucket the quarantine cannot be listed.
+    let (code, _, stderr) = as_user(&no_list, &["quarantine", "list"]);
+    assert_eq!(code, 1, "{stderr}");
 }

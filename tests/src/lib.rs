@@ -104,6 +104,85 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Creates the IAM user `name` with `policy` (an IAM policy document) as its inline policy,
+    /// and returns an access key of it. Call before [`Moto::enforce_iam`]: moto's IAM Query API
+    /// is called unsigned, as moto allows while it does not enforce.
+    pub async fn iam_user(&self, name: &str, policy: &serde_json::Value) -> Credentials {
+        self.iam(&[("Action", "CreateUser"), ("UserName", name)]).await;
+        let document = policy.to_string();
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", name),
+            ("PolicyDocument", &document),
+        ])
+        .await;
+        let answer = self.iam(&[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+        let field = |tag: &str| {
+            let start = answer.find(&format!("<{tag}>")).map(|i| i + tag.len() + 2);
+            let value = start.and_then(|i| answer[i..].find('<').map(|end| answer[i..i + end].to_owned()));
+            value.unwrap_or_else(|| panic!("no {tag} in moto's CreateAccessKey answer: {answer}"))
+        };
+        Credentials::new(field("AccessKeyId"), field("SecretAccessKey"), None, None, "iam-user")
+    }
+
+    /// From now on moto checks every request against the IAM policies of the user whose access
+    /// key signed it (the default test keys are refused): for S3 the action and the bucket or
+    /// object ARN, for DynamoDB, Secrets Manager and Lambda the action only.
+    pub async fn enforce_iam(&self) {
+        let answer = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.endpoint()))
+            .header("Content-Type", "application/json")
+            .body("0")
+            .send()
+            .await
+            .expect("moto's reset-auth");
+        assert!(answer.status().is_success(), "reset-auth: {}", answer.status());
+    }
+
+    /// One IAM Query API call; its answer's XML.
+    async fn iam(&self, params: &[(&str, &str)]) -> String {
+        let mut body = String::from("Version=2010-05-08");
+        for (name, value) in params {
+            body.push_str(&format!("&{name}={}", form_encode(value)));
+        }
+        // moto routes by the service in the credential scope and, while it does not enforce,
+        // checks no signature.
+        let scope =
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
+        let answer = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint()))
+            .header("Authorization", scope)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("moto's IAM API");
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        assert!(status.is_success(), "IAM {params:?}: {status} {text}");
+        text
+    }
+}
+
+/// `application/x-www-form-urlencoded` for one value.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// SDK configuration for the emulator at `endpoint` as `credentials` (an IAM user of an
+/// enforcing moto), with the production timeouts and retries.
+pub async fn sdk_config_as(endpoint: &str, credentials: Credentials) -> SdkConfig {
+    emulator_config_loader(endpoint).credentials_provider(credentials).load().await
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         self.kill();
@@ -318,6 +397,17 @@ pub async fn create_bucket(config: &SdkConfig, name: &str) {
         let ours = error.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you());
         assert!(ours, "create bucket {name}: {}", aws_sdk_s3::error::DisplayErrorContext(&error));
     }
+}
+
+/// Every object key in `bucket` (all pages). Pass a [`setup_config`] (or an unrestricted user's).
+pub async fn quarantine_keys(config: &SdkConfig, bucket: &str) -> Vec<String> {
+    let s3 = protime_webhooks::records::quarantine::S3Quarantine::client(config);
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    let mut keys = Vec::new();
+    while let Some(page) = pages.next().await {
+        keys.extend(page.expect("list the bucket").contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+    }
+    keys
 }
 
 /// A receiver wired to its own table and secrets (and quarantine bucket, if any) in an emulator.

@@ -7,6 +7,7 @@ mod faults;
 mod indexes;
 mod kept_pages;
 mod load;
+mod permissions;
 mod protime_client;
 mod receiver;
 mod renewer;

@@ -18,16 +18,16 @@ const SCHEDULED: &[(&str, &str, &str)] = &[
     ("SyncerFunction", "SyncSchedule", "SyncerDeadLetterQueue"),
 ];
 
-fn template() -> Value {
+pub(crate) fn template() -> Value {
     let text = std::fs::read_to_string(harness::workspace_root().join("template.yaml")).expect("template.yaml");
     serde_norway::from_str(&text).expect("template.yaml is YAML")
 }
 
-fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+pub(crate) fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
     path.iter().fold(v, |v, k| v.get(*k).unwrap_or_else(|| panic!("template has no {}", path.join("."))))
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -37,7 +37,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn function(name: &str) -> Value {
+pub(crate) fn function(name: &str) -> Value {
     at(&template(), &["Resources", name]).clone()
 }
 
@@ -52,7 +52,7 @@ fn env_keys(function: &Value) -> BTreeSet<String> {
 
 /// Every statement of a function's policies, unconditional ones as they are and conditional
 /// ones (`!If [CONDITION, STATEMENT, !Ref AWS::NoValue]`) as (condition, statement).
-fn all_statements(function: &Value) -> Vec<(Option<String>, Value)> {
+pub(crate) fn all_statements(function: &Value) -> Vec<(Option<String>, Value)> {
     at(function, &["Properties", "Policies"])
         .as_sequence()
         .expect("policies")
