@@ -15,6 +15,8 @@
 //! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
 //!   checkpoints and leases, kept pages), its settings, its pure cursor/phase rules, and the
 //!   renewer's re-sync.
+//! - [`publisher`]: the change feed — which table writes are record changes (pure), and their
+//!   EventBridge events, batched and published in stream order.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
 //!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
 //! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and
@@ -40,6 +42,7 @@ pub mod contract;
 mod mutex;
 pub mod observability;
 pub mod protime;
+pub mod publisher;
 pub mod receiver;
 pub mod records;
 pub mod redact;
