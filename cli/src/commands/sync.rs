@@ -17,6 +17,7 @@ use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_lambda::types::ThrottleReason;
 use chrono::NaiveDate;
 use protime_webhooks::sync::apply::RecordCounts;
 use protime_webhooks::Collection;
@@ -221,7 +222,17 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value
     let answer = match sent {
         Ok(answer) => answer,
         Err(SdkError::ServiceError(service)) if matches!(service.err(), InvokeError::TooManyRequestsException(_)) => {
-            return Ok(Answer::Throttled)
+            let InvokeError::TooManyRequestsException(throttled) = service.err() else { unreachable!("matched above") };
+            // At the function's reserved concurrency: the scheduled run holds it, the same as
+            // busy. Anything else (the account's limit, a rate) is an error to read.
+            if throttled.reason() == Some(&ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded) {
+                return Ok(Answer::Throttled);
+            }
+            let reason = throttled.reason().map(|r| r.as_str().to_owned()).unwrap_or_else(|| "no reason given".into());
+            return Err(CliError::Aws(format!(
+                "invoking the syncer function {function}: TooManyRequestsException ({reason}): Lambda refused the \
+                 invoke; try again later"
+            )));
         }
         Err(SdkError::ServiceError(service)) => {
             let body = service.raw().body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok());
@@ -451,6 +462,27 @@ mod tests {
         assert_eq!(runs.raw["collections"][0]["outcome"], "busy");
         assert_eq!(runs.raw["throttled"], true);
         assert_eq!(refused.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_throttle_for_another_reason_than_the_reserved_concurrency_is_an_error() {
+        let account = mock!(aws_sdk_lambda::Client::invoke).then_error(|| {
+            InvokeError::TooManyRequestsException(
+                TooManyRequestsException::builder()
+                    .message("Rate Exceeded.")
+                    .reason(ThrottleReason::ConcurrentInvocationLimitExceeded)
+                    .build(),
+            )
+        });
+        let stopped =
+            invoke_until_done(&client(&[&account]), "syncer", &args(true, false), &indicatif::ProgressBar::hidden())
+                .await;
+        match stopped {
+            Err(Stop::Error(CliError::Aws(message))) => {
+                assert!(message.contains("ConcurrentInvocationLimitExceeded"), "{message}")
+            }
+            _ => panic!("an account-level throttle is not a busy syncer"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

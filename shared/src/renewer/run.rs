@@ -373,12 +373,10 @@ impl<
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         let collection = decision.desired.collection;
-        let counts = self.resync(protime, collection, gap_start, now, budget).await?;
-        *resynced.get_or_insert_with(ResyncCounts::default) += counts;
+        self.resync(protime, collection, gap_start, now, budget, resynced).await?;
         state.last_resync_at = Some(now);
         self.renew(protime, decision, state, now).await?;
-        let counts = self.resync(protime, collection, gap_start, now, budget).await?;
-        *resynced.get_or_insert_with(ResyncCounts::default) += counts;
+        self.resync(protime, collection, gap_start, now, budget, resynced).await?;
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
     }
 
@@ -396,8 +394,7 @@ impl<
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         if let Some(gap_start) = gap_start {
-            let counts = self.resync(protime, decision.desired.collection, gap_start, now, budget).await?;
-            *resynced.get_or_insert_with(ResyncCounts::default) += counts;
+            self.resync(protime, decision.desired.collection, gap_start, now, budget, resynced).await?;
             state.last_resync_at = Some(now);
         }
         protime
@@ -409,7 +406,8 @@ impl<
 
     /// Catches up on the gap: one delta round when the syncer holds a live deltaLink for the
     /// collection (every change since its last round, deletions included), otherwise the list
-    /// window around the gap.
+    /// window around the gap. What it applies is added to `resynced` as it goes, so the records
+    /// quarantined before a failure are still reported and counted.
     async fn resync(
         &self,
         protime: &P::Api,
@@ -417,12 +415,14 @@ impl<
         gap_start: DateTime<Utc>,
         now: DateTime<Utc>,
         budget: &Budget,
-    ) -> Result<ResyncCounts, SubscriptionError> {
+        resynced: &mut Option<ResyncCounts>,
+    ) -> Result<(), SubscriptionError> {
         let quarantine = self.quarantine.as_ref();
-        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget).await {
-            Ok(DeltaRound::CaughtUp(counts)) => {
+        let counts = resynced.get_or_insert_with(ResyncCounts::default);
+        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget, counts).await {
+            Ok(DeltaRound::CaughtUp) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
-                return Ok(*counts);
+                return Ok(());
             }
             Ok(DeltaRound::OutOfTime) => return Err(SubscriptionError::OutOfTime),
             Ok(DeltaRound::NotLive) => {}
@@ -434,7 +434,7 @@ impl<
         let filters = self.config.resync.filters(collection, gap_start, now);
         tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
         let references = self.config.external_references.trim();
-        Ok(resync::resync(protime, &self.records, quarantine, collection, &filters, references).await?)
+        Ok(resync::resync(protime, &self.records, quarantine, collection, &filters, references, counts).await?)
     }
 
     /// Intent, POST, key, state: in this order (see the module docs).

@@ -729,7 +729,7 @@ async fn release<S: SyncStateStore>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeltaRound {
     /// The deltaLink was followed to its end: every change since the syncer's last round.
-    CaughtUp(Box<RecordCounts>),
+    CaughtUp,
     /// No live deltaLink to follow (no complete delta load yet, the syncer is working on the
     /// collection, the link expired or answered 409, or the round did not reach its end): the
     /// caller lists the gap instead.
@@ -749,7 +749,8 @@ pub enum DeltaRoundError {
 /// One delta round for the renewer's recovery of a Disabled subscription: takes the
 /// collection's lease, applies a page the syncer kept, follows the stored deltaLink to the end
 /// (every change since, deletions included), checkpoints and releases. No page starts once less
-/// than the budget's margin is left.
+/// than the budget's margin is left. What it applied (stored, quarantined, …) is added to
+/// `counts` whatever the round's outcome, so a failed round's quarantines are still counted.
 pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
     api: &A,
     records: &R,
@@ -757,6 +758,7 @@ pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncSt
     quarantine: Option<&Q>,
     collection: Collection,
     budget: &Budget,
+    counts: &mut RecordCounts,
 ) -> Result<DeltaRound, DeltaRoundError> {
     if !budget.may_start_page() {
         return Ok(DeltaRound::OutOfTime);
@@ -777,8 +779,9 @@ pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncSt
         if live && from_kept && matches!(followed, Ok(true)) && plan::live_delta(&state) {
             followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
         }
+        *counts += report.records;
         match followed {
-            Ok(true) if live => Ok(DeltaRound::CaughtUp(Box::new(report.records))),
+            Ok(true) if live => Ok(DeltaRound::CaughtUp),
             Ok(_) if !budget.may_start_page() => Ok(DeltaRound::OutOfTime),
             // A kept page of a load applied, or not at the end after MAX_ROUND_PAGES: what was
             // applied is stored; the gap is listed too.
@@ -936,6 +939,7 @@ mod tests {
         let started = Utc::now();
         let budget = Budget::new(started, None, Duration::ZERO);
         tokio::time::advance(Duration::from_secs(600)).await;
+        let mut counts = RecordCounts::default();
         let round = delta_round(
             &*f.protime,
             &*f.records,
@@ -943,10 +947,12 @@ mod tests {
             None::<&crate::testing::MemoryQuarantine>,
             Collection::Clockings,
             &budget,
+            &mut counts,
         )
         .await
         .unwrap();
-        assert!(matches!(round, DeltaRound::CaughtUp(_)), "{round:?}");
+        assert_eq!(round, DeltaRound::CaughtUp);
+        assert_eq!(counts.stored, 1);
         let state = f.states.state(Collection::Clockings).unwrap();
         let ten_minutes_in = started + chrono::Duration::seconds(600);
         assert!(state.cursor_at.unwrap() >= ten_minutes_in, "cursorAt {:?}", state.cursor_at);
@@ -954,6 +960,31 @@ mod tests {
         assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=2"));
         assert_eq!(budget.lease_until(), budget.now() + chrono::Duration::from_std(DEFAULT_LEASE).unwrap());
         assert!(budget.lease_until() >= ten_minutes_in + chrono::Duration::from_std(DEFAULT_LEASE).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_delta_round_that_fails_on_an_unreadable_page_still_counts_what_it_quarantined() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        assert!(f.run(SyncRequest::default()).await.healthy);
+        f.protime.script("delta/clockings?t=1", Ok(crate::protime::Page::new("not json")));
+        let quarantine = crate::testing::MemoryQuarantine::default();
+        let mut counts = RecordCounts::default();
+        let budget = Budget::new(Utc::now(), None, Duration::ZERO);
+        let round = delta_round(
+            &*f.protime,
+            &*f.records,
+            &*f.states,
+            Some(&quarantine),
+            Collection::Clockings,
+            &budget,
+            &mut counts,
+        )
+        .await;
+        assert!(matches!(round, Err(DeltaRoundError::Failed(_))), "{round:?}");
+        assert_eq!(quarantine.bodies(), [("unreadable_page".to_owned(), b"not json".to_vec())]);
+        let counted: Vec<(&str, u64)> = counts.quarantined_by.iter().collect();
+        assert_eq!(counted, [("unreadable_page", 1)], "the renewer's Quarantined metric sees it");
     }
 
     use aws_sdk_dynamodb::types::AttributeValue;

@@ -127,8 +127,8 @@ pub async fn resync<P: RecordPages, R: RecordStore + StoredHeads, Q: Quarantine>
     collection: Collection,
     filters: &[Option<String>],
     external_references: &str,
-) -> Result<ResyncCounts, ResyncError> {
-    let mut counts = ResyncCounts::default();
+    counts: &mut ResyncCounts,
+) -> Result<(), ResyncError> {
     for filter in filters {
         let mut link = Some(client.list_url(collection, filter.as_deref(), false, external_references));
         let mut pages = 0;
@@ -142,13 +142,13 @@ pub async fn resync<P: RecordPages, R: RecordStore + StoredHeads, Q: Quarantine>
             followed.first_time(&current).map_err(|source| ResyncError::Fetch { collection, source })?;
             let page = client.fetch_page(&current).await.map_err(|source| ResyncError::Fetch { collection, source })?;
             let envelope = page.envelope().map_err(|source| ResyncError::Fetch { collection, source })?;
-            counts += apply_records(store, quarantine, collection, &envelope.records, Source::Resync, true)
+            *counts += apply_records(store, quarantine, collection, &envelope.records, Source::Resync, true)
                 .await
                 .map_err(|source| ResyncError::Store { collection, source })?;
             link = envelope.next_link;
         }
     }
-    Ok(counts)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -165,7 +165,12 @@ async fn a_second_run_while_one_is_going_finds_the_run_lease_taken_and_does_noth
     let first = stack.renewer();
     let now = stack.simulator.now();
     let first = tokio::spawn(async move { first.run(now).await.expect("first run") });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Until the first run holds the lease (it takes it before it lists the webhooks).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stack.receiver.item("renewer#lease").await.is_some_and(|l| l.contains_key("leaseOwner")) {
+        assert!(std::time::Instant::now() < deadline, "the first run never took the lease");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let second = stack.renew().await;
     assert!(second.busy && second.healthy, "{second:?}");
     assert!(second.subscriptions.is_empty());
