@@ -13,6 +13,7 @@ pub const ROUTE_PATH: &str = "/webhooks/{collection}";
 pub const RECEIVER_BINARY: &str = "receiver";
 pub const RENEWER_BINARY: &str = "renewer";
 pub const SYNCER_BINARY: &str = "syncer";
+pub const PUBLISHER_BINARY: &str = "publisher";
 
 /// The table's key schema: one string partition key.
 pub const TABLE_PARTITION_KEY: &str = crate::records::item::attr::PK;
@@ -88,6 +89,10 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("METRICS_NAMESPACE", false),
     ("QUARANTINE_BUCKET", false),
 ];
+
+/// Environment variables the publisher reads: (name, required).
+pub const PUBLISHER_ENV: &[(&str, bool)] =
+    &[("EVENT_BUS_NAME", true), ("PUBLISH_UNCHANGED", false), ("METRICS_NAMESPACE", false)];
 
 /// One thing a function may do in AWS: the trait that stands for it in the code, the files that
 /// make its calls and the IAM actions those calls need. A function's permissions are the union
@@ -204,6 +209,14 @@ pub const MIGRATE_INDEXES: Capability = Capability {
     actions: &["dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
 };
 
+/// Putting change events on the change bus (the publisher's only AWS call).
+pub const PUBLISH_CHANGES: Capability = Capability {
+    name: "publish change events",
+    through: "publisher::feed::EventBus",
+    files: &["publisher/bus.rs"],
+    actions: &["events:PutEvents"],
+};
+
 /// Every capability, for the checks.
 pub const CAPABILITIES: &[Capability] = &[
     WRITE_RECORDS,
@@ -218,6 +231,7 @@ pub const CAPABILITIES: &[Capability] = &[
     SYNC_STATE,
     QUERY_INDEXES,
     MIGRATE_INDEXES,
+    PUBLISH_CHANGES,
 ];
 
 /// The receiver: reads keys, writes records (and, once a minute, the last event's time on a
@@ -241,6 +255,11 @@ pub const RENEWER: &[Capability] = &[
 /// The syncer: reads credentials, reads heads, writes records and its state under a lease, keeps
 /// each fetched page and what DynamoDB refuses. `sync::AwsSyncer` composes these.
 pub const SYNCER: &[Capability] = &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, KEEP_PAGES, SYNC_STATE];
+
+/// The publisher: puts one event per effective record change on the change bus (the stream
+/// is read by Lambda's event source mapping, not by the code). `publisher::Publisher` is
+/// bounded by it.
+pub const PUBLISHER: &[Capability] = &[PUBLISH_CHANGES];
 
 /// The IAM actions a function composed of these capabilities needs, sorted, once each.
 pub fn actions(function: &[Capability]) -> std::collections::BTreeSet<&'static str> {
@@ -302,6 +321,16 @@ mod tests {
     }
 
     #[test]
+    fn the_publisher_env_list_is_exactly_what_its_config_reads() {
+        let read = names_read(|l| {
+            let _ = crate::config::PublisherConfig::from_lookup(|n| {
+                l(n).or_else(|| (n == "EVENT_BUS_NAME").then(|| "b".into()))
+            });
+        });
+        assert_eq!(read, declared(PUBLISHER_ENV));
+    }
+
+    #[test]
     fn required_variables_are_the_ones_config_refuses_to_run_without() {
         for (name, required) in RECEIVER_ENV {
             let result =
@@ -356,6 +385,7 @@ mod tests {
                 ][..],
             ),
             ("s3", &["put_object", "get_object", "list_objects_v2", "head_object", "delete_object"][..]),
+            ("events", &["put_events"][..]),
         ];
         let mut found = BTreeSet::new();
         for (_, source) in sources {
@@ -406,6 +436,7 @@ mod tests {
             ("receiver", "receiver/handler.rs", RECEIVER),
             ("renewer", "renewer/run.rs", RENEWER),
             ("syncer", "sync/engine.rs", SYNCER),
+            ("publisher", "publisher/run.rs", PUBLISHER),
         ] {
             let (_, text) = sources(file).pop().expect(file);
             let code = text.split("#[cfg(test)]").next().unwrap_or_default();

@@ -8,15 +8,14 @@
 //! One folder per concern; each `mod.rs` says what it holds and what it may use. Every import
 //! runs downhill, in this order from the top:
 //!
-//! - [`receiver`], [`renewer`]: one function each — the HTTP handler with its `lastEventAt` note;
-//!   the pure renewal plan, a renewer run and the subscription state items.
+//! - [`receiver`], [`renewer`], [`publisher`]: one function each — the HTTP handler with its
+//!   `lastEventAt` note; the pure renewal plan, a renewer run and the subscription state items;
+//!   the change feed (which table writes are record changes, their EventBridge events).
 //! - [`config`]: the functions' settings from environment variables, defaults defined once,
 //!   read into the types of the folders below.
 //! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
 //!   checkpoints and leases, kept pages), its settings, its pure cursor/phase rules, and the
 //!   renewer's re-sync.
-//! - [`publisher`]: the change feed — which table writes are record changes (pure), and their
-//!   EventBridge events, batched and published in stream order.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
 //!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
 //! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and

@@ -2,17 +2,20 @@
 //!
 //! - `receiver.rs`: [`ReceiverConfig`], the receiver's settings.
 //! - `renewer.rs`: [`RenewerConfig`], the renewer's settings.
+//! - `publisher.rs`: [`PublisherConfig`], the publisher's settings.
 //! - `syncer.rs`: [`SyncerConfig`], the syncer's settings (the type lives in `sync::settings`,
 //!   beside the engine that uses it, so `sync` never imports `config`).
 //!
 //! Every default is defined once, here or beside the setting it belongs to. Settings are read
 //! through a lookup function, so tests never touch the process environment.
 
+mod publisher;
 mod receiver;
 mod renewer;
 mod syncer;
 
 pub use crate::sync::settings::{default_filter, SyncerConfig, SYNC_DATE_FILTER};
+pub use publisher::PublisherConfig;
 pub use receiver::ReceiverConfig;
 pub use renewer::{resync_filter_variable, RenewerConfig};
 pub use syncer::sync_filter_variable;

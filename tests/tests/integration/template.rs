@@ -1,7 +1,9 @@
 //! template.yaml against the code: route, binaries, environment variables, IAM actions, table
 //! key schema, defaults and the metrics the alarms watch. Each check fails if either side drifts.
 
-use protime_webhooks::contract::{self, RECEIVER, RECEIVER_ENV, RENEWER, RENEWER_ENV, SYNCER, SYNCER_ENV};
+use protime_webhooks::contract::{
+    self, PUBLISHER, PUBLISHER_ENV, RECEIVER, RECEIVER_ENV, RENEWER, RENEWER_ENV, SYNCER, SYNCER_ENV,
+};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +12,12 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("ReceiverFunction", contract::RECEIVER_BINARY),
     ("RenewerFunction", contract::RENEWER_BINARY),
     ("SyncerFunction", contract::SYNCER_BINARY),
+    ("PublisherFunction", contract::PUBLISHER_BINARY),
 ];
+
+/// The publisher's statements for what Lambda's event source mapping does on its behalf (read
+/// the stream, send a batch given up on): no code calls them, so they are checked apart.
+const MAPPING_STATEMENTS: &[&str] = &["ReadTableStream", "SendFailedBatches"];
 
 /// The scheduled functions: (resource, schedule parameter, dead-letter queue).
 const SCHEDULED: &[(&str, &str, &str)] = &[
@@ -77,6 +84,7 @@ fn statements(function: &Value) -> Vec<Value> {
 fn actions(function: &Value) -> BTreeSet<String> {
     statements(function)
         .iter()
+        .filter(|s| !MAPPING_STATEMENTS.contains(&text(at(s, &["Sid"])).as_str()))
         .flat_map(|s| at(s, &["Action"]).as_sequence().expect("actions").iter().map(text).collect::<Vec<_>>())
         .collect()
 }
@@ -95,6 +103,7 @@ fn the_route_and_binaries_match_the_code() {
         ("functions/receiver", contract::RECEIVER_BINARY),
         ("functions/renewer", contract::RENEWER_BINARY),
         ("functions/syncer", contract::SYNCER_BINARY),
+        ("functions/publisher", contract::PUBLISHER_BINARY),
     ] {
         let manifest = std::fs::read_to_string(harness::workspace_root().join(krate).join("Cargo.toml")).unwrap();
         assert!(manifest.contains(&format!("[[bin]]\nname = \"{binary}\"")), "{krate} builds {binary}");
@@ -111,9 +120,12 @@ fn the_route_and_binaries_match_the_code() {
 
 #[test]
 fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
-    for (resource, declared) in
-        [("ReceiverFunction", RECEIVER_ENV), ("RenewerFunction", RENEWER_ENV), ("SyncerFunction", SYNCER_ENV)]
-    {
+    for (resource, declared) in [
+        ("ReceiverFunction", RECEIVER_ENV),
+        ("RenewerFunction", RENEWER_ENV),
+        ("SyncerFunction", SYNCER_ENV),
+        ("PublisherFunction", PUBLISHER_ENV),
+    ] {
         let set = env_keys(&function(resource));
         let known: BTreeSet<String> = declared.iter().map(|(n, _)| n.to_string()).collect();
         let unknown: Vec<_> = set.difference(&known).collect();
@@ -138,9 +150,12 @@ fn the_syncer_sets_every_variable_but_the_local_overrides_and_the_code_defaults(
 
 #[test]
 fn iam_actions_are_exactly_what_each_function_calls() {
-    for (resource, declared) in
-        [("ReceiverFunction", RECEIVER), ("RenewerFunction", RENEWER), ("SyncerFunction", SYNCER)]
-    {
+    for (resource, declared) in [
+        ("ReceiverFunction", RECEIVER),
+        ("RenewerFunction", RENEWER),
+        ("SyncerFunction", SYNCER),
+        ("PublisherFunction", PUBLISHER),
+    ] {
         let granted = actions(&function(resource));
         let wanted: BTreeSet<String> = contract::actions(declared).into_iter().map(str::to_owned).collect();
         assert_eq!(granted, wanted, "{resource}");
@@ -171,7 +186,9 @@ fn no_statement_grants_a_wildcard_resource_or_action() {
                     continue;
                 }
                 assert!(!target.contains('*'), "{resource} {sid}: {target}");
-                if text(action_list(&statement)).contains("dynamodb:") {
+                if sid == "ReadTableStream" {
+                    assert_eq!(target, "!GetAtt RecordTable.StreamArn", "the table's stream only");
+                } else if text(action_list(&statement)).contains("dynamodb:") {
                     assert_eq!(target, "!GetAtt RecordTable.Arn", "{sid}");
                 }
             }
@@ -219,7 +236,12 @@ fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
     assert_eq!(text(at(only, &["Resource"])), "!Sub ${QuarantineBucket.Arn}/*");
     let writers: BTreeSet<String> =
         at(only, &["Condition", "ArnNotEquals", "aws:PrincipalArn"]).as_sequence().unwrap().iter().map(text).collect();
-    let roles: BTreeSet<String> = FUNCTIONS.iter().map(|(f, _)| format!("!GetAtt {f}Role.Arn")).collect();
+    // The publisher never writes there.
+    let roles: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|(f, _)| *f != "PublisherFunction")
+        .map(|(f, _)| format!("!GetAtt {f}Role.Arn"))
+        .collect();
     assert_eq!(writers, roles);
     // …and those are exactly the roles whose policies grant PutObject on the bucket.
     let putting: BTreeSet<String> = FUNCTIONS
@@ -310,8 +332,8 @@ fn a_customer_managed_credentials_key_is_decrypted_by_exactly_the_functions_that
     for (resource, _) in FUNCTIONS {
         let conditional: Vec<(Option<String>, Value)> =
             all_statements(&function(resource)).into_iter().filter(|(c, _)| c.is_some()).collect();
-        if *resource == "ReceiverFunction" {
-            assert!(conditional.is_empty(), "the receiver never reads the credentials");
+        if matches!(*resource, "ReceiverFunction" | "PublisherFunction") {
+            assert!(conditional.is_empty(), "{resource} never reads the credentials");
             continue;
         }
         assert_eq!(conditional.len(), 1, "{resource}");
@@ -476,6 +498,7 @@ fn alarms_watch_metrics_the_code_emits() {
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
     protime_webhooks::sync::engine::sync_metrics("Ns", &sync).into_iter().for_each(&mut collect);
+    collect(protime_webhooks::publisher::publish_metrics("Ns", &Default::default()));
 
     let t = template();
     let resources = at(&t, &["Resources"]).as_mapping().unwrap();
@@ -523,8 +546,8 @@ fn alarms_watch_metrics_the_code_emits() {
     assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
     let checked = checked.len();
     assert_eq!(
-        checked, 8,
-        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors and delta expired alarms"
+        checked, 9,
+        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired and publish failures alarms"
     );
 }
 
@@ -575,4 +598,78 @@ fn the_syncer_has_its_alarms() {
     for output in ["SyncerFunctionName", "SyncerDeadLetterQueueUrl"] {
         at(&t, &["Outputs", output, "Value"]);
     }
+}
+
+#[test]
+fn the_change_feed_reads_the_tables_stream_and_reports_batch_item_failures() {
+    let t = template();
+    let table = at(&t, &["Resources", "RecordTable", "Properties"]).clone();
+    assert_eq!(text(at(&table, &["StreamSpecification", "StreamViewType"])), "NEW_AND_OLD_IMAGES");
+    let mapping = at(&t, &["Resources", "PublisherStreamMapping"]).clone();
+    assert_eq!(text(at(&mapping, &["Type"])), "AWS::Lambda::EventSourceMapping");
+    let m = at(&mapping, &["Properties"]);
+    assert_eq!(text(at(m, &["EventSourceArn"])), "!GetAtt RecordTable.StreamArn");
+    assert_eq!(text(at(m, &["FunctionName"])), "!Ref PublisherFunction");
+    assert_eq!(text(at(m, &["FunctionResponseTypes"])), "- ReportBatchItemFailures\n");
+    assert_eq!(text(at(m, &["BisectBatchOnFunctionError"])), "true");
+    assert_eq!(text(at(m, &["ParallelizationFactor"])), "1", "one batch per shard at a time: per-record order");
+    assert_eq!(text(at(m, &["StartingPosition"])), "TRIM_HORIZON");
+    let batch: u32 = text(at(m, &["BatchSize"])).parse().unwrap();
+    assert!((1..=1000).contains(&batch), "{batch}");
+    assert_eq!(text(at(m, &["DestinationConfig", "OnFailure", "Destination"])), "!GetAtt PublisherDeadLetterQueue.Arn");
+    // The mapping is not a SAM event: SAM would attach a managed policy for every stream.
+    assert!(at(&function("PublisherFunction"), &["Properties"]).get("Events").is_none());
+
+    let publisher = function("PublisherFunction");
+    assert_eq!(text(at(&publisher, &["Properties", "Environment", "Variables", "EVENT_BUS_NAME"])), "!Ref ChangeBus");
+    let by_sid = |sid: &str| {
+        statements(&publisher).into_iter().find(|s| text(at(s, &["Sid"])) == sid).unwrap_or_else(|| panic!("{sid}"))
+    };
+    let put = by_sid("PutChangeEvents");
+    assert_eq!(
+        (text(action_list(&put)), text(at(&put, &["Resource"]))),
+        ("- events:PutEvents\n".into(), "!GetAtt ChangeBus.Arn".into())
+    );
+    let stream = by_sid("ReadTableStream");
+    assert_eq!(
+        text(action_list(&stream)),
+        "- dynamodb:DescribeStream\n- dynamodb:GetRecords\n- dynamodb:GetShardIterator\n- dynamodb:ListStreams\n"
+    );
+    let failed = by_sid("SendFailedBatches");
+    assert_eq!(
+        (text(action_list(&failed)), text(at(&failed, &["Resource"]))),
+        ("- sqs:SendMessage\n".into(), "!GetAtt PublisherDeadLetterQueue.Arn".into())
+    );
+    assert_eq!(text(at(&t, &["Resources", "ChangeBus", "Type"])), "AWS::Events::EventBus");
+    assert_eq!(text(at(&t, &["Outputs", "ChangeBusName", "Value"])), "!Ref ChangeBus");
+    let archive = at(&t, &["Resources", "ChangeArchive"]);
+    assert_eq!(text(at(archive, &["Condition"])), "HasChangeArchive");
+    assert_eq!(text(at(archive, &["Properties", "SourceArn"])), "!GetAtt ChangeBus.Arn");
+    assert_eq!(text(at(&t, &["Parameters", "ChangeArchiveRetentionDays", "Default"])), "0");
+    assert_eq!(text(at(&t, &["Parameters", "PublishUnchanged", "Default"])), "false");
+    let config =
+        protime_webhooks::config::PublisherConfig::from_lookup(|k| (k == "EVENT_BUS_NAME").then(|| "b".into()))
+            .unwrap();
+    assert!(!config.publish_unchanged, "the template's default is the code's");
+}
+
+#[test]
+fn the_change_feed_has_its_alarms() {
+    let t = template();
+    let alarm = |name: &str| at(&t, &["Resources", name, "Properties"]).clone();
+    let failures = alarm("PublishFailuresAlarm");
+    assert_eq!(text(at(&failures, &["MetricName"])), "PublishFailures");
+    let emitted = protime_webhooks::publisher::publish_metrics("Ns", &Default::default()).to_json(0);
+    assert!(emitted.get("PublishFailures").is_some(), "the code emits what the alarm watches");
+    assert_eq!(text(at(&failures, &["Dimensions"])), "- Name: Function\n  Value: publisher\n");
+    let age = alarm("StreamIteratorAgeAlarm");
+    assert_eq!(
+        (text(at(&age, &["Namespace"])), text(at(&age, &["MetricName"]))),
+        ("AWS/Lambda".into(), "IteratorAge".into())
+    );
+    let dead = alarm("PublisherDeadLetterAlarm");
+    assert_eq!(
+        text(at(&dead, &["Dimensions"])),
+        "- Name: QueueName\n  Value: !GetAtt PublisherDeadLetterQueue.QueueName\n"
+    );
 }
