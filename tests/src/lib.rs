@@ -2,6 +2,7 @@
 //! helpers to create the table and secrets the functions expect and to send signed requests.
 
 pub mod fault_proxy;
+pub mod feed;
 pub mod receiver_server;
 pub mod simulator;
 pub mod stack;
@@ -261,6 +262,14 @@ pub async fn create_table(config: &SdkConfig, name: &str) {
         .set_attribute_definitions(Some(attributes))
         .key_schema(key(protime_webhooks::contract::TABLE_PARTITION_KEY, KeyType::Hash))
         .set_global_secondary_indexes(Some(indexes))
+        // As the template: the publisher's source.
+        .stream_specification(
+            aws_sdk_dynamodb::types::StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await;
     if let Err(error) = created {

@@ -4,6 +4,7 @@
 
 mod emulator;
 mod faults;
+mod feed;
 mod indexes;
 mod kept_pages;
 mod load;

@@ -1,0 +1,190 @@
+//! The change feed end to end against moto: signed events through the receiver, the table's
+//! stream, the publisher, the bus, a rule and an SQS queue — exactly one event per effective
+//! change, in order per record, nothing for duplicates, stale events, state items or notes.
+
+use harness::feed::Feed;
+use harness::simulator::SimulatorConfig;
+use harness::{signed, Stack};
+use protime_webhooks::config::PublisherConfig;
+use protime_webhooks::publisher::bus::EventBridgeBus;
+use protime_webhooks::publisher::feed::{BusError, Entry, EventBus, Retry};
+use protime_webhooks::publisher::Publisher;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+
+fn publisher<B: EventBus>(bus: B, bus_name: &str) -> Publisher<B> {
+    let config =
+        PublisherConfig { event_bus_name: bus_name.into(), publish_unchanged: false, metrics_namespace: "Test".into() };
+    Publisher { config, bus, retry: Retry { attempts: 2, base_delay: std::time::Duration::from_millis(5) } }
+}
+
+fn bridge(stack: &Stack, feed: &Feed) -> EventBridgeBus {
+    EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&stack.receiver.config), &feed.bus)
+}
+
+/// (detail-type, id, changeVersion) of each event, in the order received.
+fn summary(events: &[Value]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["detail-type"].as_str().unwrap().to_owned(),
+                e["detail"]["id"].to_string(),
+                e["detail"]["changeVersion"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn v(n: u32) -> String {
+    format!("0000090200004BD{n:05X}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_effective_change_is_one_event_and_duplicates_stale_events_state_and_notes_are_none() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    // State items and their notes: subscription state, the key, a sync run's state and lease.
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    let key = stack.stored_key("clockings").await.unwrap();
+    let receiver = &stack.receiver;
+    let send = |body: String| {
+        let request = signed("clockings", &body, &key);
+        async move { receiver.send(request).await }
+    };
+    let clocking = |id: u32, version: u32, hours: &str| {
+        format!(
+            r#"{{"id":{id},"changeVersion":"{}","date":"2026-12-01","hours":{hours},"person":{{"id":3}}}}"#,
+            v(version)
+        )
+    };
+    assert_eq!(send(clocking(1, 1, "8")).await.0, 200);
+    assert_eq!(send(clocking(1, 1, "8")).await.1["results"][0]["outcome"], "duplicate");
+    assert_eq!(send(clocking(2, 5, "4")).await.0, 200);
+    assert_eq!(send(clocking(2, 4, "3")).await.1["results"][0]["outcome"], "stale");
+    // Protime re-saved record 1: a new version, the same data.
+    assert_eq!(send(clocking(1, 2, "8")).await.1["results"][0]["outcome"], "stored");
+    assert_eq!(send(clocking(1, 3, "7.25")).await.0, 200);
+    let delete = format!(r#"{{"changeType":"Delete","data":{{"id":2,"changeVersion":"{}"}}}}"#, v(6));
+    assert_eq!(send(delete).await.0, 200);
+    let soft = format!(r#"{{"id":1,"changeVersion":"{}","date":"2026-12-01","status":"Deleted"}}"#, v(7));
+    assert_eq!(send(soft).await.0, 200);
+
+    let p = publisher(bridge(&stack, &feed), &feed.bus);
+    let reports = feed.pump(&p, 100).await;
+    assert!(reports.iter().all(|r| r.resume_from.is_none()), "{reports:?}");
+    let suppressed: u64 = reports.iter().map(|r| r.suppressed).sum();
+    assert_eq!(suppressed, 1, "the re-save");
+    let events = feed.received().await;
+    let changed = "Protime Record Changed".to_owned();
+    let deleted = "Protime Record Deleted".to_owned();
+    assert_eq!(
+        summary(&events),
+        [
+            (changed.clone(), "1".into(), v(1)),
+            (changed.clone(), "2".into(), v(5)),
+            (changed, "1".into(), v(3)),
+            (deleted.clone(), "2".into(), v(6)),
+            (deleted, "1".into(), v(7)),
+        ]
+    );
+    let first = &events[0];
+    assert_eq!(first["source"], "protime-webhooks");
+    assert_eq!(
+        first["detail"],
+        json!({
+            "collection": "clockings", "id": 1, "changeVersion": v(1), "previousChangeVersion": null,
+            "source": "webhook", "receivedAt": first["detail"]["receivedAt"].clone(),
+            "data": {"id": 1, "changeVersion": v(1), "date": "2026-12-01", "hours": 8, "person": {"id": 3}}
+        })
+    );
+    assert_eq!(events[2]["detail"]["previousChangeVersion"], v(2), "after the suppressed re-save");
+    assert_eq!(events[2]["detail"]["data"]["hours"], 7.25);
+    assert_eq!(events[4]["detail"]["data"]["status"], "Deleted", "a soft delete keeps its fields");
+    // Nothing more: a second pump finds no new stream record.
+    assert!(feed.pump(&p, 100).await.is_empty());
+    assert!(feed.received().await.is_empty());
+}
+
+/// A bus that fails the entries of record `failing` for its first `times` calls that carry one.
+struct Flaky {
+    inner: EventBridgeBus,
+    failing: String,
+    times: Mutex<u32>,
+}
+
+impl EventBus for Flaky {
+    async fn put(&self, entries: &[&Entry]) -> Result<Vec<bool>, BusError> {
+        let fail_now = {
+            let mut times = self.times.lock().unwrap();
+            let hit = entries.iter().any(|e| e.record_key == self.failing) && *times > 0;
+            if hit {
+                *times -= 1;
+            }
+            hit
+        };
+        // The others of the batch go through, as PutEvents answers a partial failure.
+        let passing: Vec<&Entry> =
+            entries.iter().copied().filter(|e| !(fail_now && e.record_key == self.failing)).collect();
+        let mut answers = if passing.is_empty() { Vec::new() } else { self.inner.put(&passing).await? };
+        let mut failed = Vec::with_capacity(entries.len());
+        for e in entries {
+            failed.push(if fail_now && e.record_key == self.failing { true } else { answers.remove(0) });
+        }
+        Ok(failed)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_failing_past_the_retries_resume_the_stream_at_that_change_losing_nothing_and_keeping_order() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    assert!(stack.renew().await.healthy);
+    let key = stack.stored_key("clockings").await.unwrap();
+    // Five records; record 3 changes three times.
+    let mut sent = Vec::new();
+    for (id, version, hours) in [(1, 1, 1), (3, 1, 1), (2, 1, 1), (3, 2, 2), (4, 1, 1), (3, 3, 3), (5, 1, 1)] {
+        let body = format!(r#"{{"id":{id},"changeVersion":"{}","date":"2026-12-01","hours":{hours}}}"#, v(version));
+        assert_eq!(stack.receiver.send(signed("clockings", &body, &key)).await.0, 200);
+        sent.push((id.to_string(), v(version)));
+    }
+    // Record 3's entries fail 3 times: more than one invocation's 2 attempts.
+    let flaky = Flaky { inner: bridge(&stack, &feed), failing: "clockings#3".into(), times: Mutex::new(3) };
+    let p = publisher(flaky, &feed.bus);
+    let reports = feed.pump(&p, 100).await;
+    assert!(reports.len() >= 2, "the first invocation reported a batch item failure: {reports:?}");
+    assert!(reports[0].resume_from.is_some(), "{reports:?}");
+    assert!(reports.iter().map(|r| r.failures).sum::<u64>() >= 3);
+    let events = feed.received().await;
+    let got: Vec<(String, String)> = summary(&events).into_iter().map(|(_, id, version)| (id, version)).collect();
+    // Nothing lost; a change published before the failure may come again (at least once).
+    for change in &sent {
+        assert!(got.contains(change), "{change:?} never published: {got:?}");
+    }
+    // Record 3's changes in their order, each first published after the previous one.
+    let firsts: Vec<usize> = [v(1), v(2), v(3)]
+        .iter()
+        .map(|version| got.iter().position(|(id, v)| id == "3" && v == version).unwrap())
+        .collect();
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "record 3 out of order: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_too_large_for_an_event_is_published_without_its_data() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    assert!(stack.renew().await.healthy);
+    let key = stack.stored_key("clockings").await.unwrap();
+    let note = "n".repeat(300 * 1024);
+    let body = format!(r#"{{"id":9,"changeVersion":"{}","date":"2026-12-01","note":"{note}"}}"#, v(1));
+    assert_eq!(stack.receiver.send(signed("clockings", &body, &key)).await.0, 200);
+    let p = publisher(bridge(&stack, &feed), &feed.bus);
+    let reports = feed.pump(&p, 100).await;
+    assert_eq!(reports.iter().map(|r| r.data_omitted).sum::<u64>(), 1);
+    let events = feed.received().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["detail"]["dataOmitted"], true);
+    assert!(events[0]["detail"].get("data").is_none());
+    assert_eq!(events[0]["detail"]["id"], 9);
+}
