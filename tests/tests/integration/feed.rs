@@ -36,6 +36,26 @@ fn summary(events: &[Value]) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Asserts every event is valid against the published schema (docs/change-event.schema.json).
+fn assert_schema(events: &[Value]) {
+    let text = std::fs::read_to_string(harness::workspace_root().join("docs/change-event.schema.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    for event in events {
+        // The schema can fail: the same event with data and dataOmitted both, or another source.
+        let mut both = event.clone();
+        both["detail"]["dataOmitted"] = json!(true);
+        both["detail"]["data"] = json!({"id": 1, "changeVersion": "1"});
+        assert!(!validator.is_valid(&both), "data and dataOmitted together pass the schema");
+        let mut other = event.clone();
+        other["source"] = json!("someone-else");
+        assert!(!validator.is_valid(&other));
+        if let Err(error) = validator.validate(event) {
+            panic!("{error} at {}: {event}", error.instance_path());
+        }
+    }
+}
+
 fn v(n: u32) -> String {
     format!("0000090200004BD{n:05X}")
 }
@@ -89,6 +109,7 @@ async fn each_effective_change_is_one_event_and_duplicates_stale_events_state_an
             (deleted, "1".into(), v(7)),
         ]
     );
+    assert_schema(&events);
     let first = &events[0];
     assert_eq!(first["source"], "protime-webhooks");
     assert_eq!(
@@ -157,6 +178,7 @@ async fn entries_failing_past_the_retries_resume_the_stream_at_that_change_losin
     assert!(reports[0].resume_from.is_some(), "{reports:?}");
     assert!(reports.iter().map(|r| r.failures).sum::<u64>() >= 3);
     let events = feed.received().await;
+    assert_schema(&events);
     let got: Vec<(String, String)> = summary(&events).into_iter().map(|(_, id, version)| (id, version)).collect();
     // Nothing lost; a change published before the failure may come again (at least once).
     for change in &sent {
@@ -184,6 +206,7 @@ async fn a_record_too_large_for_an_event_is_published_without_its_data() {
     assert_eq!(reports.iter().map(|r| r.data_omitted).sum::<u64>(), 1);
     let events = feed.received().await;
     assert_eq!(events.len(), 1);
+    assert_schema(&events);
     assert_eq!(events[0]["detail"]["dataOmitted"], true);
     assert!(events[0]["detail"].get("data").is_none());
     assert_eq!(events[0]["detail"]["id"], 9);
