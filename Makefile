@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync bench-memory clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -68,6 +68,10 @@ scan:
 ## quarantine: print every body a running stack quarantined (signed, but never storable)
 quarantine:
 	@scripts/stack.sh quarantine
+
+## feed: print the latest change events of a running stack (COUNT=20, ID= for one record's)
+feed:
+	@scripts/stack.sh feed
 
 ## send-event: sign a clocking with the stored key and POST it to a running stack (BODY='...' to choose)
 send-event:

@@ -23,6 +23,8 @@ TABLE_NAME=${TABLE_NAME:-protime-webhooks-local}
 SIGNING_KEY_SECRET_PREFIX=${SIGNING_KEY_SECRET_PREFIX:-protime-webhooks/signing-key/}
 PROTIME_CREDENTIALS_SECRET=${PROTIME_CREDENTIALS_SECRET:-protime-webhooks/protime-credentials}
 QUARANTINE_BUCKET=${QUARANTINE_BUCKET:-protime-webhooks-quarantine}
+CHANGE_BUS=${CHANGE_BUS:-protime-webhooks-local-changes}
+FEED_QUEUE=${FEED_QUEUE:-protime-webhooks-local-feed}
 COLLECTIONS=${COLLECTIONS:-clockings,paid-presences,breaks,people}
 PY=.venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"  # cargo-lambda (and the ziglang it finds) from `make setup`
@@ -82,6 +84,7 @@ wait_for "$simulator/" simulator
 
 credentials='{"tenant":"sim","environment":"simulator.local","clientId":"sim-client","clientSecret":"sim-client-secret"}'
 "$PY" scripts/local_aws.py bootstrap "$endpoint" "$TABLE_NAME" "$PROTIME_CREDENTIALS_SECRET" "$credentials" "$QUARANTINE_BUCKET"
+"$PY" scripts/local_aws.py feed-setup "$endpoint" "$CHANGE_BUS" "$FEED_QUEUE"
 echo "moto on $endpoint (table $TABLE_NAME, quarantine bucket $QUARANTINE_BUCKET); simulator on $simulator"
 
 receiver_base="http://127.0.0.1:$WATCH_PORT/lambda-url/receiver"
@@ -89,6 +92,7 @@ cat >"$STATE/functions.env" <<ENV
 TABLE_NAME=$TABLE_NAME
 SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
 QUARANTINE_BUCKET=$QUARANTINE_BUCKET
+EVENT_BUS_NAME=$CHANGE_BUS
 PROTIME_CREDENTIALS_SECRET=$PROTIME_CREDENTIALS_SECRET
 DESTINATION_BASE_URL=$receiver_base
 COLLECTIONS=$COLLECTIONS
@@ -120,6 +124,11 @@ for _ in $(seq 600); do
 done
 [ "$code" = 401 ] || { echo "the receiver did not come up (last status $code)" >&2; exit 1; }
 
+# The change feed: the table's stream to the publisher, as Lambda's event source mapping would.
+setsid "$PY" -u scripts/local_aws.py pump "$endpoint" "$TABLE_NAME" \
+  "http://127.0.0.1:$WATCH_PORT/2015-03-31/functions/publisher/invocations" >"$STATE/feed.log" 2>&1 &
+pids+=($!)
+
 echo "invoking the renewer once (creates the subscriptions in the simulator, stores their keys) ..."
 cargo lambda invoke renewer --data-file events/scheduled.json \
   --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" | tee "$STATE/renewer-report.json"
@@ -147,6 +156,7 @@ AWS_ENDPOINT_URL=$endpoint
 TABLE_NAME=$TABLE_NAME
 SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
 QUARANTINE_BUCKET=$QUARANTINE_BUCKET
+FEED_QUEUE=$FEED_QUEUE
 WATCH_PORT=$WATCH_PORT
 ENV
 
@@ -159,6 +169,7 @@ The syncer loaded the simulator's $SEED records per collection and runs every ${
 From another terminal, in this folder:
   what is stored:         make scan$ports
   what is quarantined:    make quarantine$ports
+  the change feed:        make feed$ports   (the latest events on the change bus)
   send a signed event:    make send-event$ports
   run the renewer again:  make invoke-renewer$ports
   run the syncer now:     make invoke-syncer$ports
@@ -166,7 +177,8 @@ From another terminal, in this folder:
   lose webhook events:    make drop-deliveries COUNT=3$ports   (the next syncer run brings them in)
   expire every webhook:   make advance HOURS=721$ports   (then make invoke-renewer: every action recover)
   logs:                   $STATE/watch.log (the functions' JSON logs), $STATE/syncer.log (the scheduled
-                          syncer runs' reports), $STATE/simulator.log, $STATE/moto.log
+                          syncer runs' reports), $STATE/feed.log (the stream to the publisher),
+                          $STATE/simulator.log, $STATE/moto.log
 Ctrl-C stops everything.
 MSG
 

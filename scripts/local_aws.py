@@ -6,6 +6,13 @@
   local_aws.py sign KEY BODY                         print the Authorization header for BODY
   local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
   local_aws.py quarantine ENDPOINT BUCKET            print every quarantined object: key, metadata, body
+  local_aws.py feed-setup ENDPOINT BUS QUEUE         create the change bus, a rule for its events and
+                                                     the queue the rule sends them to
+  local_aws.py pump ENDPOINT TABLE INVOKE_URL        read the table's stream as Lambda's event source
+                                                     mapping does and invoke the publisher with each
+                                                     batch (runs until killed)
+  local_aws.py feed ENDPOINT QUEUE KEPT [N] [ID]     move the queue's change events into KEPT (JSON lines)
+                                                     and print the last N (20) (of record ID)
 """
 
 import base64
@@ -13,6 +20,8 @@ import hashlib
 import hmac
 import json
 import sys
+import time
+import urllib.request
 
 def client(service, endpoint):
     import boto3  # installed with moto
@@ -47,6 +56,8 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket):
                 }
                 for name, partition in (("byDate", "byDatePartition"), ("byPerson", "byPersonPartition"))
             ],
+            # As the template: the publisher's source.
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
     secrets = client("secretsmanager", endpoint)
     try:
@@ -88,6 +99,91 @@ def scan(endpoint, table):
             print(json.dumps({k: plain.deserialize(v) for k, v in sorted(item.items())}, default=str))
 
 
+def feed_setup(endpoint, bus, queue):
+    events, sqs = client("events", endpoint), client("sqs", endpoint)
+    if bus not in [b["Name"] for b in events.list_event_buses()["EventBuses"]]:
+        events.create_event_bus(Name=bus)
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all-changes", EventBusName=bus, EventPattern=json.dumps({"source": ["protime-webhooks"]}))
+    events.put_targets(Rule="all-changes", EventBusName=bus, Targets=[{"Id": "feed", "Arn": arn}])
+
+
+def pump(endpoint, table, invoke_url):
+    """Lambda's event source mapping, locally: batches of up to 100 records per shard, in order;
+    a reported batch item failure makes the next batch start at that record."""
+    dynamodb, streams = client("dynamodb", endpoint), client("dynamodbstreams", endpoint)
+    arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    positions = {}
+    while True:
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            shard_id = shard["ShardId"]
+            if shard_id not in positions:
+                positions[shard_id] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            answer = streams.get_records(ShardIterator=positions[shard_id], Limit=100)
+            records = answer["Records"]
+            if not records:
+                positions[shard_id] = answer.get("NextShardIterator", positions[shard_id])
+                continue
+            for record in records:  # the wire's JSON, as Lambda delivers it
+                change = record["dynamodb"]
+                change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+                change["SizeBytes"] = change.get("SizeBytes", 0)
+                record["eventSourceARN"] = arn
+            body = json.dumps({"Records": records}).encode()
+            request = urllib.request.Request(invoke_url, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=120) as response:
+                    failures = json.load(response).get("batchItemFailures", [])
+            except Exception as error:  # the publisher is down or still building: retry the batch
+                print(f"invoking the publisher failed ({error}); the batch is retried", flush=True)
+                time.sleep(2)
+                continue
+            if failures:
+                sequence = failures[0]["itemIdentifier"]
+                print(f"batch item failure: resuming at {sequence}", flush=True)
+                positions[shard_id] = streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=sequence)["ShardIterator"]
+            else:
+                positions[shard_id] = answer["NextShardIterator"]
+                print(f"published a batch of {len(records)} stream records", flush=True)
+        time.sleep(1)
+
+
+def feed(endpoint, queue, kept, count="20", record_id=""):
+    """Moves what the consumer's queue received into KEPT (JSON lines, oldest first), then prints
+    the last COUNT events kept (only RECORD_ID's, waiting up to 60 s for the first)."""
+    sqs = client("sqs", endpoint)
+    url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    deadline = time.time() + (60 if record_id else 0)
+    while True:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages", [])
+            if not messages:
+                break
+            with open(kept, "a") as out:
+                for message in messages:
+                    out.write(json.dumps(json.loads(message["Body"])) + "\n")
+            sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        try:
+            with open(kept) as lines:
+                events = [json.loads(line) for line in lines if line.strip()]
+        except FileNotFoundError:
+            events = []
+        events = [e for e in events if not record_id or str(e["detail"].get("id")) == record_id]
+        if events or time.time() >= deadline:
+            break
+        time.sleep(1)
+    for event in events[-int(count):]:
+        print(json.dumps({"detail-type": event["detail-type"], "time": event.get("time"), **event["detail"]}))
+    what = f" for record {record_id}" if record_id else ""
+    print(f"{len(events)} event{'' if len(events) == 1 else 's'}{what}")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "bootstrap":
@@ -100,5 +196,11 @@ if __name__ == "__main__":
         scan(*args)
     elif command == "quarantine":
         quarantine(*args)
+    elif command == "feed-setup":
+        feed_setup(*args)
+    elif command == "pump":
+        pump(*args)
+    elif command == "feed":
+        feed(*args)
     else:
         sys.exit(__doc__)

@@ -42,6 +42,7 @@ expect=(
   '"healthy":true|"outcome":"complete"|"outcome":"idle"'
   'HTTP 200|"outcome":"stored"'
   'HTTP 200|"outcome":"duplicate"'
+  '"detail-type": "Protime Record Changed"|"id": 900001|1 event for record 900001'
   'HTTP 401|"invalid_signature"'
   'HTTP 202|"quarantined"|"empty_attribute_name"'
   '"reason": "empty_attribute_name"|a field without a name'

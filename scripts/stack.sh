@@ -5,6 +5,7 @@
 #                                          POST it (default: a clocking the simulator never changes)
 #   scripts/stack.sh send-tampered [BODY]  the same, with a byte added after signing (401)
 #   scripts/stack.sh quarantine            every quarantined body: key, metadata (reason), bytes
+#   scripts/stack.sh feed [N] [ID]         the last N (20) change events on the change bus (of record ID)
 #   scripts/stack.sh invoke-renewer        one renewer run through `cargo lambda invoke`
 #   scripts/stack.sh invoke-syncer         one scheduled syncer run through `cargo lambda invoke`
 #   scripts/stack.sh backfill COLLECTIONS [FROM]
@@ -34,6 +35,7 @@ post() { # body, authorization
 case "${1:-}" in
   scan) "$PY" scripts/local_aws.py scan "$AWS_ENDPOINT_URL" "$TABLE_NAME" ;;
   quarantine) "$PY" scripts/local_aws.py quarantine "$AWS_ENDPOINT_URL" "$QUARANTINE_BUCKET" ;;
+  feed) "$PY" scripts/local_aws.py feed "$AWS_ENDPOINT_URL" "$FEED_QUEUE" "$STATE/feed.jsonl" "${2:-${COUNT:-20}}" "${3:-${ID:-}}" ;;
   send-event | send-tampered)
     body=${2:-${BODY:-$DEFAULT_BODY}}
     key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
@@ -71,5 +73,5 @@ case "${1:-}" in
     AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
       cargo run --quiet --locked -p protime-webhooks-cli -- "$@"
     ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac
