@@ -12,18 +12,9 @@ use serde_json::{json, Value};
 
 /// One moto JSON-protocol call; its answer.
 async fn call(endpoint: &str, service: &str, target: &str, version: &str, body: Value) -> Value {
-    let scope = format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0");
-    let answer = reqwest::Client::new()
-        .post(format!("{endpoint}/"))
-        .header("Authorization", scope)
-        .header("X-Amz-Target", target)
-        .header("Content-Type", format!("application/x-amz-json-{version}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{target}: {e}"));
-    let status = answer.status();
-    let text = answer.text().await.unwrap_or_default();
+    let content_type = format!("application/x-amz-json-{version}");
+    let headers = [("X-Amz-Target", target), ("Content-Type", content_type.as_str())];
+    let (status, text) = crate::unsigned_call(endpoint, service, &headers, body.to_string()).await;
     assert!(status.is_success(), "{target}: {status} {text}");
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }

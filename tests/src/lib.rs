@@ -148,23 +148,34 @@ impl Moto {
         for (name, value) in params {
             body.push_str(&format!("&{name}={}", form_encode(value)));
         }
-        // moto routes by the service in the credential scope and, while it does not enforce,
-        // checks no signature.
-        let scope =
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0";
-        let answer = reqwest::Client::new()
-            .post(format!("{}/", self.endpoint()))
-            .header("Authorization", scope)
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .expect("moto's IAM API");
-        let status = answer.status();
-        let text = answer.text().await.unwrap_or_default();
+        let (status, text) =
+            unsigned_call(&self.endpoint(), "iam", &[("Content-Type", "application/x-www-form-urlencoded")], body)
+                .await;
         assert!(status.is_success(), "IAM {params:?}: {status} {text}");
         text
     }
+}
+
+/// One request to the moto at `endpoint` for `service`, unsigned: moto routes by the service in
+/// the credential scope and, while it does not enforce IAM, checks no signature. For the
+/// services the workspace builds no SDK for (IAM, DynamoDB Streams, SQS). Answers the status
+/// and the body.
+pub async fn unsigned_call(
+    endpoint: &str,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (reqwest::StatusCode, String) {
+    let scope = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    let mut request = reqwest::Client::new().post(format!("{endpoint}/")).header("Authorization", scope);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.body(body).send().await.unwrap_or_else(|e| panic!("moto's {service} API: {e}"));
+    let status = answer.status();
+    (status, answer.text().await.unwrap_or_default())
 }
 
 /// `application/x-www-form-urlencoded` for one value.
