@@ -86,6 +86,7 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("SYNC_MAX_PAGES_PER_RUN", false),
     ("SYNC_DEADLINE_MARGIN_SECONDS", false),
     ("LIST_SYNC_INTERVAL_HOURS", false),
+    ("RECONCILE_INTERVAL_HOURS", false),
     ("METRICS_NAMESPACE", false),
     ("QUARANTINE_BUCKET", false),
 ];
@@ -183,12 +184,22 @@ pub const SUBSCRIPTION_STATE: Capability = Capability {
     actions: &["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
 };
 
-/// A collection's sync state: its lease (conditional updates) and checkpoints.
+/// A collection's sync state: its lease (conditional updates), checkpoints, and the ids a full
+/// pass saw (saved, read back in batches and deleted beside it).
 pub const SYNC_STATE: Capability = Capability {
     name: "sync state and leases",
     through: "sync::state::SyncStateStore",
     files: &["sync/state.rs"],
-    actions: &["dynamodb:PutItem", "dynamodb:UpdateItem"],
+    actions: &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+};
+
+/// The sweep after a full pass: one collection's live records read through the `byDate` index,
+/// and a conditional tombstone for each that Protime no longer has.
+pub const SWEEP: Capability = Capability {
+    name: "sweep what Protime deleted",
+    through: "sync::sweep::LiveRecords",
+    files: &["sync/sweep.rs"],
+    actions: &["dynamodb:Query", "dynamodb:PutItem"],
 };
 
 /// Reading one collection by date, by person or whole through the read indexes: the operator's
@@ -229,6 +240,7 @@ pub const CAPABILITIES: &[Capability] = &[
     PROTIME_SESSION,
     SUBSCRIPTION_STATE,
     SYNC_STATE,
+    SWEEP,
     QUERY_INDEXES,
     MIGRATE_INDEXES,
     PUBLISH_CHANGES,
@@ -253,8 +265,9 @@ pub const RENEWER: &[Capability] = &[
 ];
 
 /// The syncer: reads credentials, reads heads, writes records and its state under a lease, keeps
-/// each fetched page and what DynamoDB refuses. `sync::AwsSyncer` composes these.
-pub const SYNCER: &[Capability] = &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, KEEP_PAGES, SYNC_STATE];
+/// each fetched page and what DynamoDB refuses, sweeps after a full pass. `sync::AwsSyncer` composes these.
+pub const SYNCER: &[Capability] =
+    &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, KEEP_PAGES, SYNC_STATE, SWEEP];
 
 /// The publisher: puts one event per effective record change on the change bus (the stream
 /// is read by Lambda's event source mapping, not by the code). `publisher::Publisher` is
@@ -465,7 +478,10 @@ mod tests {
             actions(RECEIVER).into_iter().collect::<Vec<_>>(),
             ["dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject", "secretsmanager:GetSecretValue"]
         );
-        assert!(actions(SYNCER).is_subset(&actions(RENEWER)));
+        // The renewer's delta round does the syncer's work, all but the sweep (the Query).
+        let mut syncer = actions(SYNCER);
+        syncer.remove("dynamodb:Query");
+        assert!(syncer.is_subset(&actions(RENEWER)));
     }
 
     #[test]

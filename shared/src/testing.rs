@@ -17,6 +17,7 @@ use crate::records::heads::StoredHeads;
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
 use crate::records::quarantine::{object_key, unique_suffix, Note, Quarantine, QuarantineError};
+use crate::records::query::IndexRead;
 use crate::records::store::{rejected_outcome, StoredHead};
 use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
 use crate::renewer::plan::SubscriptionState;
@@ -25,7 +26,8 @@ use crate::signing::keys::{KeySource, KeySourceError, KeyStage, KeyVersion};
 use crate::signing::signature::SigningKey;
 use crate::signing::writer::KeyWriter;
 use crate::sync::kept::{page_key, KeepError, PageKeep};
-use crate::sync::state::{SyncState, SyncStateError, SyncStateStore};
+use crate::sync::state::{seen_key, SeenSlot, SyncState, SyncStateError, SyncStateStore};
+use crate::sync::sweep::{LivePage, LiveRecord, LiveRecords, SeenIds};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
@@ -173,7 +175,7 @@ impl RecordStore for MemoryRecordStore {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
         self.journal.record(format!("store put {}", event.id.as_str()));
-        let item = record_item(collection, event, source, "now");
+        let item = record_item(collection, event, source, &crate::records::store::received_now());
         if let Some(rejected) = StoreError::rejected_item(&item) {
             return Err(rejected);
         }
@@ -189,6 +191,51 @@ impl RecordStore for MemoryRecordStore {
         }
         items.insert(key, item);
         Ok(PutOutcome::Stored)
+    }
+}
+
+impl LiveRecords for MemoryRecordStore {
+    async fn live_page(
+        &self,
+        read: &IndexRead,
+        _start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<LivePage, StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let items = lock(&self.items);
+        let text =
+            |item: &HashMap<String, AttributeValue>, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let mut records: Vec<LiveRecord> = items
+            .values()
+            .filter(|item| text(item, read.partition_attribute).as_deref() == Some(read.partition.as_str()))
+            .filter(|item| {
+                let sort = text(item, crate::records::index::attr::DATE_SORT).unwrap_or_default();
+                read.sort_between.as_ref().is_none_or(|(low, high)| sort >= *low && sort <= *high)
+            })
+            .map(|item| crate::sync::sweep::live_record(item.clone()))
+            .collect();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((records, None))
+    }
+
+    async fn tombstone(&self, collection: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let mut items = lock(&self.items);
+        let key = format!("{}#{}", collection.as_str(), record.id);
+        let unchanged = items.get(&key).is_some_and(|now| {
+            [attr::CHANGE_ORDER, attr::RECEIVED_AT, attr::DELETED]
+                .iter()
+                .all(|name| now.get(*name) == record.item.get(*name))
+        });
+        if unchanged {
+            self.journal.record(format!("store sweep {}", record.id));
+            let tombstone = crate::records::item::sweep_tombstone(&record.item, &crate::records::store::received_now());
+            items.insert(key, tombstone);
+        }
+        Ok(unchanged)
     }
 }
 
@@ -307,6 +354,8 @@ impl SubscriptionStore for MemorySubscriptionStore {
 #[derive(Default)]
 pub struct MemorySyncStateStore {
     pub states: Mutex<HashMap<Collection, SyncState>>,
+    /// Saved chunks of seen ids, by key.
+    pub seen: Mutex<HashMap<String, Vec<u8>>>,
     pub fail: AtomicBool,
     pub journal: Journal,
 }
@@ -348,6 +397,40 @@ impl SyncStateStore for MemorySyncStateStore {
         }
         self.journal.record(format!("sync checkpoint {collection} {}", state.cursor.as_deref().unwrap_or("-")));
         states.insert(collection, state.clone());
+        Ok(())
+    }
+
+    async fn save_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunk: u32,
+        ids: &SeenIds,
+    ) -> Result<(), SyncStateError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SyncStateError::Unavailable("injected failure".into()));
+        }
+        lock(&self.seen).insert(seen_key(collection, slot, chunk), ids.to_bytes());
+        Ok(())
+    }
+
+    async fn load_seen(&self, collection: Collection, slot: SeenSlot, chunks: u32) -> Result<SeenIds, SyncStateError> {
+        let saved = lock(&self.seen);
+        let mut seen = SeenIds::default();
+        for n in 0..chunks {
+            let bytes = saved
+                .get(&seen_key(collection, slot, n))
+                .ok_or_else(|| SyncStateError::Unreadable(format!("chunk {n} of seen ids is gone")))?;
+            seen.union_with(SeenIds::from_bytes(bytes).map_err(SyncStateError::Unreadable)?);
+        }
+        Ok(seen)
+    }
+
+    async fn discard_seen(&self, collection: Collection, slot: SeenSlot, chunks: u32) -> Result<(), SyncStateError> {
+        let mut saved = lock(&self.seen);
+        for n in 0..chunks {
+            saved.remove(&seen_key(collection, slot, n));
+        }
         Ok(())
     }
 }

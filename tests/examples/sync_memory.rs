@@ -12,6 +12,7 @@
 //!        target/release/examples/sync_memory [CHANGES...]   (default 50000 100000 200000)
 //! `make bench-memory` does both.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use protime_webhooks::collection::Collection;
 use protime_webhooks::config::SyncerConfig;
@@ -22,9 +23,11 @@ use protime_webhooks::protime::{
 };
 use protime_webhooks::records::item::record_item;
 use protime_webhooks::records::quarantine::{Note, Quarantine, QuarantineError};
+use protime_webhooks::records::query::IndexRead;
 use protime_webhooks::records::{Event, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use protime_webhooks::sync::kept::{KeepError, PageKeep};
-use protime_webhooks::sync::state::{SyncState, SyncStateError, SyncStateStore};
+use protime_webhooks::sync::state::{SeenSlot, SyncState, SyncStateError, SyncStateStore};
+use protime_webhooks::sync::sweep::{LivePage, LiveRecord, LiveRecords, SeenIds};
 use protime_webhooks::sync::{Budget, Syncer};
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -49,9 +52,24 @@ impl RecordStore for Sink {
 /// Reads no heads: every record is written, as on a first load.
 impl StoredHeads for Sink {}
 
-/// The sync state in memory; every lease is granted.
+/// Holds no records, so a sweep finds none.
+impl LiveRecords for Sink {
+    async fn live_page(
+        &self,
+        _: &IndexRead,
+        _: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<LivePage, StoreError> {
+        Ok((Vec::new(), None))
+    }
+
+    async fn tombstone(&self, _: Collection, _: &LiveRecord) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+}
+
+/// The sync state (and the ids a pass saw) in memory; every lease is granted.
 #[derive(Default)]
-struct States(Mutex<HashMap<Collection, SyncState>>);
+struct States(Mutex<HashMap<Collection, SyncState>>, Mutex<HashMap<(Collection, u32), SeenIds>>);
 
 impl SyncStateStore for States {
     async fn acquire(
@@ -66,6 +84,34 @@ impl SyncStateStore for States {
 
     async fn checkpoint(&self, collection: Collection, state: &SyncState, _: &str) -> Result<(), SyncStateError> {
         self.0.lock().unwrap().insert(collection, state.clone());
+        Ok(())
+    }
+
+    async fn save_seen(
+        &self,
+        collection: Collection,
+        _: SeenSlot,
+        n: u32,
+        ids: &SeenIds,
+    ) -> Result<(), SyncStateError> {
+        self.1.lock().unwrap().insert((collection, n), ids.clone());
+        Ok(())
+    }
+
+    async fn load_seen(&self, collection: Collection, _: SeenSlot, chunks: u32) -> Result<SeenIds, SyncStateError> {
+        let saved = self.1.lock().unwrap();
+        let mut seen = SeenIds::default();
+        for n in 0..chunks {
+            seen.union_with(saved.get(&(collection, n)).cloned().unwrap_or_default());
+        }
+        Ok(seen)
+    }
+
+    async fn discard_seen(&self, collection: Collection, _: SeenSlot, chunks: u32) -> Result<(), SyncStateError> {
+        let mut saved = self.1.lock().unwrap();
+        for n in 0..chunks {
+            saved.remove(&(collection, n));
+        }
         Ok(())
     }
 }

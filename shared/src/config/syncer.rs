@@ -16,6 +16,8 @@ pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 60;
 const MAX_DEADLINE_MARGIN_SECONDS: u64 = 900;
 /// `LIST_SYNC_INTERVAL_HOURS` when unset.
 pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
+/// `RECONCILE_INTERVAL_HOURS` when unset: every collection is reconciled once a week.
+pub const DEFAULT_RECONCILE_INTERVAL_HOURS: u64 = 168;
 /// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
 pub const DEFAULT_LIST_COLLECTIONS: &[Collection] = &[Collection::People];
 
@@ -65,6 +67,7 @@ impl SyncerConfig {
             deadline_margin: env
                 .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
             list_interval: env.hours("LIST_SYNC_INTERVAL_HOURS", DEFAULT_LIST_SYNC_INTERVAL_HOURS)?,
+            reconcile_interval: env.hours("RECONCILE_INTERVAL_HOURS", DEFAULT_RECONCILE_INTERVAL_HOURS)?,
             metrics_namespace: env.metrics_namespace(),
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
@@ -95,6 +98,7 @@ mod tests {
         assert_eq!((c.concurrency, c.max_pages_per_run, c.sync_from), (4, None, None));
         assert_eq!(c.deadline_margin, Duration::from_secs(60));
         assert_eq!(c.list_interval, chrono::Duration::hours(24));
+        assert_eq!(c.reconcile_interval, chrono::Duration::hours(168));
         assert_eq!(c.plan(Collection::People).mode, SyncMode::List);
         assert_eq!(c.plan(Collection::Clockings).mode, SyncMode::Delta);
         assert_eq!(c.plan(Collection::Clockings).filter_template.as_deref(), Some("date ge '{from}'"));

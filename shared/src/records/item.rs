@@ -64,6 +64,8 @@ pub enum Source {
     Resync,
     /// A delta page (initial load or changes since a deltaLink).
     Delta,
+    /// A tombstone the sweep after a full pass wrote: Protime no longer has the record.
+    Sweep,
 }
 
 impl Source {
@@ -72,6 +74,7 @@ impl Source {
             Source::Webhook => "webhook",
             Source::Resync => "resync",
             Source::Delta => "delta",
+            Source::Sweep => "sweep",
         }
     }
 }
@@ -120,6 +123,25 @@ pub fn record_item(
         item.insert(index::attr::PERSON_PARTITION.into(), AttributeValue::S(person));
     }
     item
+}
+
+/// The tombstone of a stored live record Protime no longer has: the same item (its fields, id and
+/// `changeVersion` kept) with `deleted`, `source = sweep`, `receivedAt` now, and its index keys
+/// moved to the tombstone partitions.
+pub fn sweep_tombstone(item: &HashMap<String, AttributeValue>, received_at: &str) -> HashMap<String, AttributeValue> {
+    let mut tombstone = item.clone();
+    tombstone.insert(attr::DELETED.into(), AttributeValue::Bool(true));
+    tombstone.insert(attr::SOURCE.into(), AttributeValue::S(Source::Sweep.as_str().into()));
+    tombstone.insert(attr::RECEIVED_AT.into(), AttributeValue::S(received_at.into()));
+    for name in [index::attr::DATE_PARTITION, index::attr::PERSON_PARTITION] {
+        if let Some(AttributeValue::S(live)) = tombstone.get(name) {
+            if !live.starts_with(index::TOMBSTONE_PREFIX) {
+                let moved = index::tombstone_partition(live);
+                tombstone.insert(name.into(), AttributeValue::S(moved));
+            }
+        }
+    }
+    tombstone
 }
 
 /// A Delete, or an InsertOrUpdate of a record Protime soft-deleted (a clocking deleted in

@@ -3,9 +3,11 @@
 //! conditional store, and set aside what can never be stored. Shared by the re-sync and the
 //! sync engine.
 
+use super::sweep::{DriftKind, PassTally};
 use crate::collection::Collection;
 use crate::records::item::is_deletion;
 use crate::records::quarantine::{Note, Quarantine};
+use crate::records::Event;
 use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -121,13 +123,50 @@ pub async fn apply_records<R: RecordStore + StoredHeads, Q: Quarantine>(
     source: Source,
     skip_unchanged: bool,
 ) -> Result<RecordCounts, StoreError> {
+    apply(store, quarantine, collection, records, source, skip_unchanged, None).await
+}
+
+/// [`apply_records`] for a page of a full pass: unchanged records skipped, and `tally` told
+/// every id the page holds (quarantined ones too: Protime has them) and which records the copy
+/// lacked (`missing`) or held at an older version (`behind`). A dry run (`tally.dry_run`)
+/// reads the stored heads and counts, and writes nothing.
+pub async fn apply_pass_records<R: RecordStore + StoredHeads, Q: Quarantine>(
+    store: &R,
+    quarantine: Option<&Q>,
+    collection: Collection,
+    records: &[&RawValue],
+    source: Source,
+    tally: &mut PassTally,
+) -> Result<RecordCounts, StoreError> {
+    apply(store, quarantine, collection, records, source, true, Some(tally)).await
+}
+
+async fn apply<R: RecordStore + StoredHeads, Q: Quarantine>(
+    store: &R,
+    quarantine: Option<&Q>,
+    collection: Collection,
+    records: &[&RawValue],
+    source: Source,
+    skip_unchanged: bool,
+    mut tally: Option<&mut PassTally>,
+) -> Result<RecordCounts, StoreError> {
     let mut counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
     for chunk in records.chunks(APPLY_CHUNK) {
-        apply_chunk(store, quarantine, collection, chunk, source, skip_unchanged, &mut counts).await?;
+        apply_chunk(store, quarantine, collection, chunk, source, skip_unchanged, &mut counts, tally.as_deref_mut())
+            .await?;
     }
     Ok(counts)
 }
 
+/// What the copy held of a record a pass is about to write: nothing (or a tombstone), or an
+/// older live version.
+#[derive(Clone, Copy)]
+enum Held {
+    Nothing,
+    Older,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
@@ -136,18 +175,27 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
     source: Source,
     skip_unchanged: bool,
     counts: &mut RecordCounts,
+    mut tally: Option<&mut PassTally>,
 ) -> Result<(), StoreError> {
     let mut events = Vec::with_capacity(chunk.len());
     let mut texts = Vec::with_capacity(chunk.len());
     for raw in chunk {
         match event::parse_record(raw) {
             Ok(e) => {
+                if let Some(tally) = tally.as_deref_mut() {
+                    if e.change_type != ChangeType::Delete {
+                        tally.seen.insert_id(&e.id);
+                    }
+                }
                 events.push(e);
                 texts.push(*raw);
             }
             Err(e) => {
                 // What can still be read of it (a Delete's id and version), for its metadata.
                 let loose = event::delete_of(raw.get().as_bytes());
+                if let (Some(tally), Some(loose)) = (tally.as_deref_mut(), loose.as_ref()) {
+                    tally.seen.insert(loose.id.as_str());
+                }
                 let note = Note {
                     reason: e.reason(),
                     source,
@@ -159,16 +207,20 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
             }
         }
     }
+    let mut held = vec![Held::Nothing; events.len()];
     if skip_unchanged && !events.is_empty() {
         let ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
         let heads = store.heads(collection, &ids).await?;
         let mut keep = Vec::with_capacity(events.len());
-        for e in &events {
+        for (n, e) in events.iter().enumerate() {
             let wanted = match heads.get(e.id.as_str()) {
                 None => true,
                 Some(head) => {
                     let order = order_key(&e.change_version);
                     if head.yields_to(&order, e.change_type == ChangeType::Delete) {
+                        if !head.deleted {
+                            held[n] = Held::Older;
+                        }
                         true
                     } else {
                         if head.order == order.as_ref() {
@@ -186,13 +238,34 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
         events.retain(|_| *wanted.next().unwrap_or(&true));
         let mut wanted = keep.iter();
         texts.retain(|_| *wanted.next().unwrap_or(&true));
+        let mut wanted = keep.iter();
+        held.retain(|_| *wanted.next().unwrap_or(&true));
+    }
+    let drift = |tally: &mut Option<&mut PassTally>, event: &Event, held: Held| {
+        if let Some(tally) = tally.as_deref_mut() {
+            if event.change_type != ChangeType::Delete {
+                let kind = match held {
+                    Held::Nothing => DriftKind::Missing,
+                    Held::Older => DriftKind::Behind,
+                };
+                tally.drift.add(kind, event.id.as_str());
+            }
+        }
+    };
+    if tally.as_deref().is_some_and(|t| t.dry_run) {
+        // Compare only: what would be written is counted as drift, nothing is written.
+        for (event, held) in events.iter().zip(held) {
+            drift(&mut tally, event, held);
+        }
+        return Ok(());
     }
     let written = put_all(store, collection, &events, source, WRITE_CONCURRENCY).await;
-    for ((event, text), outcome) in events.iter().zip(texts).zip(written) {
+    for (((event, text), outcome), held) in events.iter().zip(texts).zip(written).zip(held) {
         match outcome {
             Ok(PutOutcome::Stored) => {
                 counts.stored += 1;
                 counts.deleted += u64::from(is_deletion(event));
+                drift(&mut tally, event, held);
             }
             Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
             Ok(PutOutcome::Stale) => counts.stale += 1,

@@ -7,11 +7,13 @@
 //! functions of [`super::plan`]; this module carries them out against Protime, the record
 //! store and the state store.
 
-use super::apply::{apply_records, RecordCounts};
+use super::apply::{apply_pass_records, apply_records, RecordCounts};
 use super::kept::{self, KeepError, PageKeep};
 use super::plan::{self, AfterPage, Start};
 use super::settings::SyncerConfig;
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
+use super::state::{FullPass, Reconcile, SeenSlot};
+use super::sweep::{sweep, Drift, LiveRecords, PassTally, Swept, Window};
 use crate::collection::Collection;
 use crate::protime::client::ClientOptions;
 use crate::protime::LinksFollowed;
@@ -32,13 +34,20 @@ const MAX_ROUND_PAGES: u64 = 1_000;
 
 /// What an invocation asks for. A scheduled event (or `{}`) is a normal run of every
 /// configured collection; `{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}`
-/// restarts those collections' initial load (a manual backfill).
+/// restarts those collections' initial load (a manual backfill);
+/// `{"collections":["clockings"],"reconcile":true}` starts their reconciliation now (with
+/// `"dryRun":true`, a comparison that writes no record).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyncRequest {
     pub collections: Option<Vec<String>>,
     pub reinitialize: bool,
     pub from: Option<NaiveDate>,
+    /// Start a reconciliation (a full pass with sweep) of the named collections now.
+    pub reconcile: bool,
+    /// With `reconcile`: compare and report only; no record is written, the delta left alone.
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
 }
 
 impl SyncRequest {
@@ -96,6 +105,15 @@ pub struct CollectionReport {
     pub delta_expired: bool,
     /// Runs in a row that ended in error or conflict on this collection.
     pub error_runs: u32,
+    /// When a full pass last completed on this collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<DateTime<Utc>>,
+    /// What a full pass that completed in this run found (a dry run's, with sample ids).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
+    /// A reconciliation is under way (it goes on next run).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reconciling: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -114,6 +132,9 @@ impl CollectionReport {
             initial_completed_at: None,
             delta_expired: false,
             error_runs: 0,
+            verified_at: None,
+            drift: None,
+            reconciling: false,
             error: None,
         }
     }
@@ -311,7 +332,9 @@ impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore> Syncer<P, R, S
     }
 }
 
-impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep> Syncer<P, R, S, Q> {
+impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, Q: Quarantine + PageKeep>
+    Syncer<P, R, S, Q>
+{
     /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
     pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
         let Syncer { config, protime, records, states, .. } = self;
@@ -343,7 +366,18 @@ impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine 
     }
 
     fn requested(&self, request: &SyncRequest) -> Result<Vec<Collection>, SyncRunError> {
+        if request.dry_run && !request.reconcile {
+            return Err(SyncRunError::InvalidRequest(
+                "dryRun applies to a reconciliation: add \"reconcile\":true".into(),
+            ));
+        }
+        if request.reconcile && request.reinitialize {
+            return Err(SyncRunError::InvalidRequest("reconcile and reinitialize cannot be asked for at once".into()));
+        }
         let Some(names) = &request.collections else {
+            if request.reconcile {
+                return Err(SyncRunError::InvalidRequest("reconcile needs the collections to reconcile".into()));
+            }
             if request.reinitialize {
                 // Reloading every collection must be asked for by name.
                 return Err(SyncRunError::InvalidRequest("reinitialize needs the collections to reload".into()));
@@ -405,59 +439,82 @@ impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine 
         let reloading = request.reinitialize
             || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
         let max_pages = self.config.max_pages_per_run;
-        let ended = 'run: {
-            if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
-                tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
-                match catch_up(api, &sink, collection, &mut state, budget, max_pages, &mut report, reloading).await {
-                    Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
-                    Ok(CatchUp::Round | CatchUp::Applied) => {}
-                    Ok(CatchUp::Stopped) if request.reinitialize => {
-                        let message = "the deadline or page budget came before the deltaLink was followed to its \
+        // A dry run compares only: no delta round, no load (they would write records).
+        let ended = if request.dry_run {
+            Ok(Outcome::Complete)
+        } else {
+            'run: {
+                if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
+                    tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
+                    match catch_up(api, &sink, collection, &mut state, budget, max_pages, &mut report, reloading).await
+                    {
+                        Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
+                        Ok(CatchUp::Round | CatchUp::Applied) => {}
+                        Ok(CatchUp::Stopped) if request.reinitialize => {
+                            let message = "the deadline or page budget came before the deltaLink was followed to its \
                                        end: not reinitialized, try again";
-                        break 'run Err((Outcome::Error, message.to_owned()));
+                            break 'run Err((Outcome::Error, message.to_owned()));
+                        }
+                        Ok(CatchUp::Stopped) => break 'run Ok(Outcome::Partial),
+                        // The deltaLink expired: nothing to catch up on; the load goes on.
+                        Err(Stop::Gone) => {
+                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                            report.delta_expired = true;
+                            plan::delta_expired(&mut state, budget.now());
+                        }
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                        Err(stop) => break 'run Err(stop.outcome()),
                     }
-                    Ok(CatchUp::Stopped) => break 'run Ok(Outcome::Partial),
-                    // The deltaLink expired: nothing to catch up on; the load goes on.
-                    Err(Stop::Gone) => {
-                        tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
-                        report.delta_expired = true;
-                        plan::delta_expired(&mut state, budget.now());
+                }
+                if request.reinitialize {
+                    tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
+                    plan::reinitialize(&mut state, request.from);
+                }
+                loop {
+                    match plan::start(&state, &plan, default_from, budget.now()) {
+                        Start::Idle => break 'run Ok(Outcome::Idle),
+                        Start::Follow => {}
+                        Start::Begin { filter, from, why } => {
+                            tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
+                            let delta = plan.mode == SyncMode::Delta;
+                            let link = api.list_url(
+                                collection,
+                                filter.as_deref(),
+                                delta,
+                                self.config.external_references.trim(),
+                            );
+                            plan::begin(&mut state, &plan, filter, from, link, budget.now());
+                        }
                     }
+                    match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
+                        Ok(true) => break 'run Ok(Outcome::Complete),
+                        Ok(false) => break 'run Ok(Outcome::Partial),
+                        Err(Stop::Gone) if !report.delta_expired => {
+                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                            report.delta_expired = true;
+                            plan::delta_expired(&mut state, budget.now());
+                        }
+                        Err(Stop::Gone) => {
+                            break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
+                        }
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                        Err(stop) => break 'run Err(stop.outcome()),
+                    }
+                }
+            }
+        };
+        // With the collection caught up: the sweep of a pass whose pages are all applied, then
+        // a reconciliation asked for, due, or under way.
+        let ended = match ended {
+            Ok(outcome @ (Outcome::Complete | Outcome::Idle)) => {
+                match self.after_main(api, &sink, collection, &mut state, request, budget, &mut report).await {
+                    Ok(true) => Ok(outcome),
+                    Ok(false) => Ok(Outcome::Partial),
                     Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
-                    Err(stop) => break 'run Err(stop.outcome()),
+                    Err(stop) => Err(stop.outcome()),
                 }
             }
-            if request.reinitialize {
-                tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
-                plan::reinitialize(&mut state, request.from);
-            }
-            loop {
-                match plan::start(&state, &plan, default_from, budget.now()) {
-                    Start::Idle => break 'run Ok(Outcome::Idle),
-                    Start::Follow => {}
-                    Start::Begin { filter, from, why } => {
-                        tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
-                        let delta = plan.mode == SyncMode::Delta;
-                        let link =
-                            api.list_url(collection, filter.as_deref(), delta, self.config.external_references.trim());
-                        plan::begin(&mut state, &plan, filter, from, link, budget.now());
-                    }
-                }
-                match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
-                    Ok(true) => break 'run Ok(Outcome::Complete),
-                    Ok(false) => break 'run Ok(Outcome::Partial),
-                    Err(Stop::Gone) if !report.delta_expired => {
-                        tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
-                        report.delta_expired = true;
-                        plan::delta_expired(&mut state, budget.now());
-                    }
-                    Err(Stop::Gone) => {
-                        break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
-                    }
-                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
-                    Err(stop) => break 'run Err(stop.outcome()),
-                }
-            }
+            other => other,
         };
         match ended {
             Ok(outcome) => {
@@ -477,6 +534,84 @@ impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine 
             report.error = Some(e.to_string());
         }
         self.finish(report, &state, &plan, budget)
+    }
+
+    /// After the collection's delta round, load or list pass ended: sweeps a load or list pass
+    /// whose pages are all applied, then starts (asked for, or due) and works on a
+    /// reconciliation. `Ok(false)`: the deadline or the page budget stopped it; it goes on next
+    /// run.
+    #[allow(clippy::too_many_arguments)]
+    async fn after_main(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        request: &SyncRequest,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        if state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
+            && !finish_pass(sink, collection, state, SeenSlot::Load, budget, report).await?
+        {
+            return Ok(false);
+        }
+        if state.phase != Some(Phase::Incremental) {
+            if request.reconcile {
+                tracing::info!(collection = %collection, "the load under way is itself a full pass: no reconciliation started");
+            }
+            return Ok(true);
+        }
+        let asked = request.reconcile && state.reconcile.as_ref().is_none_or(|r| r.pass.dry_run != request.dry_run);
+        let due = state.reconcile.is_none()
+            && !request.dry_run
+            && plan::reconcile_due(state, collection, self.config.reconcile_interval, budget.now());
+        if asked || due {
+            let filter = state.filter.clone();
+            let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
+            tracing::info!(collection = %collection, dry_run = request.dry_run, asked, "starting a reconciliation");
+            let pass = FullPass::new(budget.now(), false, request.dry_run);
+            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0 });
+        }
+        if state.reconcile.is_none() {
+            return Ok(true);
+        }
+        let mut followed = LinksFollowed::default();
+        loop {
+            let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
+            let Some(link) = reconcile.cursor.clone().filter(|_| reconcile.pass.sweeping.is_none()) else { break };
+            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+                return Ok(false);
+            }
+            followed.first_time(&link)?;
+            let page = api.fetch_page(&link).await?;
+            let envelope = page.envelope().map_err(|e| {
+                Stop::Failed(format!("a reconciliation page cannot be read (fetched again next run): {e}"))
+            })?;
+            let mut tally = PassTally::new(reconcile.pass.dry_run);
+            let counts = apply_pass_records(
+                sink.records,
+                sink.quarantine,
+                collection,
+                &envelope.records,
+                Source::Resync,
+                &mut tally,
+            )
+            .await?;
+            sink.states.save_seen(collection, SeenSlot::Reconcile, reconcile.pass.chunks, &tally.seen).await?;
+            report.pages += 1;
+            report.records += counts;
+            reconcile.pass.chunks += 1;
+            reconcile.pass.drift.absorb(&tally.drift);
+            reconcile.pages += 1;
+            reconcile.cursor = envelope.next_link;
+            if reconcile.cursor.is_none() {
+                reconcile.pass.sweeping = Some(0);
+            }
+            state.lease_until = Some(budget.lease_until().timestamp_millis());
+            sink.states.checkpoint(collection, state, sink.owner).await?;
+        }
+        finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report).await
     }
 
     /// Another invocation owns the collection now: its state is left alone.
@@ -507,6 +642,8 @@ impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine 
         report.lag_seconds = plan::lag_seconds(state, plan, now);
         report.initial_completed_at = state.initial_completed_at;
         report.error_runs = state.error_runs;
+        report.verified_at = state.verified_at;
+        report.reconciling = state.reconcile.is_some();
         tracing::info!(
             collection = %report.collection,
             outcome = ?report.outcome,
@@ -586,13 +723,37 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
             Ok(envelope) => envelope,
             Err(e) => return Err(set_aside_page(sink, collection, state, report, &page, source, e).await),
         };
-        let counts = apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?;
+        let counts = match state.pass.as_mut().filter(|_| plain) {
+            // A page of a full pass: what it holds is saved before the cursor moves past it.
+            Some(pass) => {
+                let mut tally = PassTally::new(false);
+                let counts = apply_pass_records(
+                    sink.records,
+                    sink.quarantine,
+                    collection,
+                    &envelope.records,
+                    source,
+                    &mut tally,
+                )
+                .await?;
+                sink.states.save_seen(collection, SeenSlot::Load, pass.chunks, &tally.seen).await?;
+                pass.chunks += 1;
+                pass.drift.absorb(&tally.drift);
+                counts
+            }
+            None => apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?,
+        };
         report.pages += 1;
         report.records += counts;
         let discard = state.kept.as_ref().and_then(|k| k.object.clone());
         let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
         drop(page);
         let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
+        if after == AfterPage::Done && plain {
+            if let Some(pass) = state.pass.as_mut() {
+                pass.sweeping = Some(0);
+            }
+        }
         state.lease_until = Some(budget.lease_until().timestamp_millis());
         sink.states.checkpoint(collection, state, sink.owner).await?;
         if let (Some(key), Some(store)) = (discard, sink.quarantine) {
@@ -609,6 +770,95 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
             }
         }
     }
+}
+
+/// Completes a full pass whose pages are all applied: sweeps the collection's live records in
+/// the pass's window that it did not see (see [`super::sweep`]), then records `verifiedAt` and
+/// the drift (a dry run only reports it) and forgets the pass. `Ok(false)`: the deadline came
+/// first; the sweep resumes at its next index read next run.
+async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    slot: SeenSlot,
+    budget: &Budget,
+    report: &mut CollectionReport,
+) -> Result<bool, Stop> {
+    let (pass, filter) = match slot {
+        SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
+        SeenSlot::Reconcile => match &state.reconcile {
+            Some(r) => (Some(r.pass.clone()), r.filter.clone()),
+            None => (None, None),
+        },
+    };
+    let Some(mut pass) = pass else { return Ok(true) };
+    let Some(first) = pass.sweeping else { return Ok(true) };
+    let set = |state: &mut SyncState, pass: Option<FullPass>| match slot {
+        SeenSlot::Load => state.pass = pass,
+        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
+            (Some(pass), Some(r)) => r.pass = pass,
+            _ => state.reconcile = None,
+        },
+    };
+    let today = budget.now().date_naive();
+    match Window::of_filter(filter.as_deref()).and_then(|w| Some((w, w.reads(collection, today)?))) {
+        None => {
+            tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
+        }
+        Some((window, reads)) => {
+            let seen = match sink.states.load_seen(collection, slot, pass.chunks).await {
+                Ok(seen) => seen,
+                Err(SyncStateError::Unreadable(e)) => {
+                    // The pass cannot be proven: it is dropped (the next full pass sweeps).
+                    set(state, None);
+                    return Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let swept = sweep(
+                sink.records,
+                collection,
+                &reads,
+                first,
+                &seen,
+                &window,
+                pass.started_at,
+                &mut pass.drift,
+                pass.dry_run,
+                || budget.may_start_page(),
+            )
+            .await?;
+            if let Swept::Stopped(next) = swept {
+                pass.sweeping = Some(next);
+                set(state, Some(pass));
+                state.lease_until = Some(budget.lease_until().timestamp_millis());
+                sink.states.checkpoint(collection, state, sink.owner).await?;
+                return Ok(false);
+            }
+        }
+    }
+    if !pass.dry_run {
+        state.verified_at = Some(budget.now());
+        state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
+    }
+    tracing::info!(
+        collection = %collection,
+        missing = pass.drift.missing,
+        behind = pass.drift.behind,
+        swept = pass.drift.swept,
+        dry_run = pass.dry_run,
+        baseline = pass.drift.baseline,
+        "full pass complete"
+    );
+    let chunks = pass.chunks;
+    report.drift = Some(pass.drift);
+    set(state, None);
+    state.lease_until = Some(budget.lease_until().timestamp_millis());
+    sink.states.checkpoint(collection, state, sink.owner).await?;
+    if let Err(e) = sink.states.discard_seen(collection, slot, chunks).await {
+        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
+    }
+    Ok(true)
 }
 
 /// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
@@ -817,6 +1067,18 @@ pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observab
             doc = doc.metric("SyncLagSeconds", Unit::Seconds, lag as f64);
         }
         docs.push(doc);
+        // What a full pass found, by kind (the drift alarm watches it); a first load found
+        // everything missing by definition, so it is not counted.
+        if let Some(drift) = c.drift.as_ref().filter(|d| !d.baseline) {
+            for (kind, n) in drift.by_kind() {
+                docs.push(
+                    MetricDoc::new(namespace, "syncer")
+                        .dimension("Collection", &c.collection)
+                        .dimension("Kind", kind)
+                        .count("DriftRecords", n),
+                );
+            }
+        }
     }
     for (outcome, count) in totals.by_outcome() {
         docs.push(MetricDoc::new(namespace, "syncer").dimension("Outcome", outcome).count("SyncRecords", count));
@@ -1089,6 +1351,7 @@ mod tests {
             collections: Some(vec!["clockings".into()]),
             reinitialize: true,
             from: NaiveDate::from_ymd_opt(2024, 1, 1),
+            ..Default::default()
         };
         let report = f.run(request).await;
         assert_eq!(report.collections.len(), 1);
@@ -1107,6 +1370,109 @@ mod tests {
         let unknown = SyncRequest { collections: Some(vec!["timesheets".into()]), ..Default::default() };
         let err = f.syncer.run(&unknown, Budget::new(Utc::now(), None, Duration::ZERO)).await.unwrap_err();
         assert_eq!(err, SyncRunError::UnknownCollections(vec!["timesheets".into()]));
+    }
+
+    fn dated(records: &[(u32, &str)]) -> Vec<Json> {
+        let today = Utc::now().format("%Y-%m-%d");
+        records
+            .iter()
+            .map(|(id, v)| {
+                parse(format!(r#"{{"id":{id},"changeVersion":"{v}","date":"{today}"}}"#).as_bytes()).unwrap()
+            })
+            .collect()
+    }
+
+    fn reconcile(collection: &str, dry_run: bool) -> SyncRequest {
+        SyncRequest { collections: Some(vec![collection.into()]), reconcile: true, dry_run, ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn a_list_pass_sweeps_a_person_protime_no_longer_has_and_records_the_drift() {
+        let f = fixture(&[("COLLECTIONS", "people"), ("LIST_SYNC_INTERVAL_HOURS", "0")]);
+        f.protime.set_records(Collection::People, people(&[(7, "01"), (8, "01"), (9, "01")]));
+        let first = f.run(SyncRequest::default()).await;
+        let drift = first.collections[0].drift.clone().expect("the first pass completed");
+        assert_eq!((drift.missing, drift.swept, drift.baseline), (3, 0, true), "{first:?}");
+        f.protime.set_records(Collection::People, people(&[(7, "01"), (9, "02")]));
+        let second = f.run(SyncRequest::default()).await;
+        let c = &second.collections[0];
+        let drift = c.drift.clone().expect("the list pass completed");
+        assert_eq!((drift.missing, drift.behind, drift.swept, drift.baseline), (0, 1, 1, false), "{c:?}");
+        assert_eq!(f.records.attribute(Collection::People, "8", "deleted"), Some(AttributeValue::Bool(true)));
+        assert_eq!(f.records.attribute(Collection::People, "8", "source"), Some(AttributeValue::S("sweep".into())));
+        assert_eq!(f.records.attribute(Collection::People, "7", "deleted"), Some(AttributeValue::Bool(false)));
+        let state = f.states.state(Collection::People).unwrap();
+        assert!(state.verified_at.is_some() && state.pass.is_none(), "{state:?}");
+        assert!(f.states.seen.lock().unwrap().is_empty(), "the pass's ids are discarded");
+        let metrics = sync_metrics("Ns", &second);
+        let drift_docs: Vec<_> =
+            metrics.iter().map(|d| d.to_json(0)).filter(|j| j.get("DriftRecords").is_some()).collect();
+        assert_eq!(drift_docs.len(), 3, "one per kind");
+        assert!(sync_metrics("Ns", &first).iter().all(|d| d.to_json(0).get("DriftRecords").is_none()), "baseline");
+    }
+
+    #[tokio::test]
+    async fn a_reconciliation_reports_drift_a_dry_run_changes_nothing_and_the_real_one_repairs_it() {
+        let f = fixture(&[("COLLECTIONS", "clockings")]);
+        f.initial_clockings();
+        assert!(f.run(SyncRequest::default()).await.healthy);
+        // Protime holds 1 (newer) and 3 and 4; the copy holds 1, 2 and 3, and lacks 4.
+        f.protime.set_records(Collection::Clockings, dated(&[(1, "02"), (3, "01"), (4, "01")]));
+        // The copy's records were loaded without a date: give them today's, as Protime has them.
+        for (id, version) in [(1, "01"), (2, "01"), (3, "01")] {
+            let record = &dated(&[(id, version)])[0];
+            let event = crate::records::event::parse_record(
+                &serde_json::value::RawValue::from_string(record.to_string()).unwrap(),
+            )
+            .unwrap();
+            let item =
+                crate::records::item::record_item(Collection::Clockings, &event, Source::Delta, "2020-01-01T00:00:00Z");
+            f.records.items.lock().unwrap().insert(format!("clockings#{id}"), item);
+        }
+        let before = f.records.items.lock().unwrap().clone();
+        let loaded = f.states.state(Collection::Clockings).unwrap().verified_at;
+        assert!(loaded.is_some(), "the initial load was a full pass");
+        let dry = f.run(reconcile("clockings", true)).await;
+        let c = &dry.collections[0];
+        let drift = c.drift.clone().expect("the dry run completed");
+        assert_eq!((drift.missing, drift.behind, drift.swept), (1, 1, 1), "{c:?}");
+        let samples = drift.samples.expect("a dry run's samples");
+        assert_eq!(
+            (samples.missing, samples.behind, samples.swept),
+            (vec!["4".into()], vec!["1".into()], vec!["2".into()])
+        );
+        assert_eq!(*f.records.items.lock().unwrap(), before, "a dry run writes no record");
+        assert!(!f.protime.journal.lines().iter().any(|l| l.contains("delta/clockings?t=1")), "the delta left alone");
+        assert_eq!(f.states.state(Collection::Clockings).unwrap().verified_at, loaded, "a dry run verifies nothing");
+
+        // A real reconciliation follows the delta first, as every run does.
+        f.page("delta/clockings?t=1", &[], None, Some("delta/clockings?t=2"));
+        let real = f.run(reconcile("clockings", false)).await;
+        let c = &real.collections[0];
+        let drift = c.drift.clone().expect("the reconciliation completed");
+        assert_eq!((drift.missing, drift.behind, drift.swept, drift.samples), (1, 1, 1, None), "{c:?}");
+        assert_eq!(f.records.change_version(Collection::Clockings, "1").as_deref(), Some("02"));
+        assert_eq!(f.records.change_version(Collection::Clockings, "4").as_deref(), Some("01"));
+        assert_eq!(f.records.attribute(Collection::Clockings, "2", "deleted"), Some(AttributeValue::Bool(true)));
+        let state = f.states.state(Collection::Clockings).unwrap();
+        assert_eq!(state.drift.map(|d| (d.missing, d.behind, d.swept)), Some((1, 1, 1)));
+        assert!(state.verified_at.is_some() && state.reconcile.is_none());
+        assert_eq!(
+            f.cursor(Collection::Clockings).as_deref(),
+            Some("delta/clockings?t=2"),
+            "the delta followed, not replaced"
+        );
+
+        f.page("delta/clockings?t=2", &[], None, Some("delta/clockings?t=3"));
+        let again = f.run(reconcile("clockings", false)).await;
+        let drift = again.collections[0].drift.clone().unwrap();
+        assert_eq!((drift.missing, drift.behind, drift.swept, again.collections[0].records.stored), (0, 0, 0, 0));
+        let dry_alone = SyncRequest { dry_run: true, ..reconcile("clockings", false) };
+        assert!(f
+            .syncer
+            .run(&SyncRequest { reconcile: false, ..dry_alone }, Budget::new(Utc::now(), None, Duration::ZERO))
+            .await
+            .is_err());
     }
 
     #[test]
@@ -1138,7 +1504,7 @@ mod tests {
         assert!(matches!(err, SyncRunError::InvalidRequest(_)), "{err:?}");
         let later = Utc::now() + chrono::Duration::minutes(10);
         f.states.acquire(Collection::Clockings, "other", Utc::now(), later).await.unwrap().unwrap();
-        let one = SyncRequest { collections: Some(vec!["clockings".into()]), reinitialize: true, from: None };
+        let one = SyncRequest { collections: Some(vec!["clockings".into()]), reinitialize: true, ..Default::default() };
         let report = f.run(one).await;
         assert_eq!((report.collections[0].outcome, report.healthy), (Outcome::Error, false));
     }

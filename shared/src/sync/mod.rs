@@ -24,6 +24,7 @@ pub mod plan;
 pub mod resync;
 pub mod settings;
 pub mod state;
+pub mod sweep;
 
 pub use engine::{AwsSyncer, Budget, CollectionReport, Outcome, SyncReport, SyncRequest, SyncRunError, Syncer};
 pub use settings::SyncerConfig;

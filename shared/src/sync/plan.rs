@@ -3,7 +3,8 @@
 //! out. Imports no AWS or HTTP code.
 
 use super::apply::RecordCounts;
-use super::state::{Phase, SyncMode, SyncState};
+use super::state::{FullPass, Phase, SyncMode, SyncState};
+use crate::collection::Collection;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 /// What one collection is synced with.
@@ -81,6 +82,8 @@ pub fn begin(
         && state.mode == Some(SyncMode::List)
         && state.phase == Some(Phase::Incremental)
         && state.filter == filter;
+    // Every load or list pass is a full pass: what it sees is recorded, and it ends with a sweep.
+    state.pass = Some(FullPass::new(now, state.verified_at.is_none(), false));
     if !relist {
         state.phase = Some(Phase::Initial);
         state.initial_completed_at = None;
@@ -193,6 +196,23 @@ pub fn lag_seconds(state: &SyncState, plan: &CollectionPlan, now: DateTime<Utc>)
     Some((now - last - grace).num_seconds().max(0))
 }
 
+/// Whether a scheduled reconciliation of `collection` is due: once per `interval`, each
+/// collection at its own offset into it (its place among the 18, times interval / 18), so that
+/// not every collection reconciles in the same run. Due when the collection was last verified
+/// (or, never verified, its load completed) before the latest such moment. Never while its load
+/// or a pass is under way, nor with an interval of 0.
+pub fn reconcile_due(state: &SyncState, collection: Collection, interval: Duration, now: DateTime<Utc>) -> bool {
+    let period = interval.num_seconds();
+    if period <= 0 || state.phase != Some(Phase::Incremental) || state.reconcile.is_some() || state.pass.is_some() {
+        return false;
+    }
+    let Some(last) = state.verified_at.or(state.initial_completed_at) else { return false };
+    let place = Collection::ALL.iter().position(|c| *c == collection).unwrap_or(0) as i64;
+    let offset = period * place / Collection::ALL.len() as i64;
+    let moment = (now.timestamp() - offset).div_euclid(period) * period + offset;
+    last.timestamp() < moment
+}
+
 /// Whether a lease read from the table is free for `owner` at `now` (the rule the store's
 /// condition expresses; used by the in-memory store).
 pub fn lease_free(state: &SyncState, owner: &str, now: DateTime<Utc>) -> bool {
@@ -207,6 +227,40 @@ pub fn lease_free(state: &SyncState, owner: &str, now: DateTime<Utc>) -> bool {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn reconciliations_come_due_once_an_interval_each_collection_at_its_own_offset() {
+        let week = Duration::hours(168);
+        let verified = |at: DateTime<Utc>| SyncState {
+            phase: Some(Phase::Incremental),
+            mode: Some(SyncMode::Delta),
+            verified_at: Some(at),
+            ..SyncState::default()
+        };
+        let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        // Every collection verified at the same moment: over the next two weeks, each comes due
+        // exactly once in the first interval, and the moments are spread over it.
+        let mut due_at = Vec::new();
+        for collection in Collection::ALL {
+            let state = verified(start);
+            let first = (1..=168 * 4)
+                .map(|quarter| start + Duration::minutes(15 * quarter))
+                .find(|now| reconcile_due(&state, *collection, week, *now))
+                .expect("due within the interval");
+            assert!(first - start <= week, "{collection}: {first}");
+            due_at.push(first);
+            // Verified then, it is not due again until a full interval later.
+            let again = verified(first);
+            assert!(!reconcile_due(&again, *collection, week, first + week - Duration::minutes(15)));
+            assert!(reconcile_due(&again, *collection, week, first + week + Duration::minutes(15)));
+        }
+        due_at.sort();
+        due_at.dedup();
+        assert!(due_at.len() >= 17, "staggered: {due_at:?}");
+        assert!(!reconcile_due(&verified(start), Collection::Clockings, Duration::zero(), start + week * 3), "0: off");
+        let loading = SyncState { phase: Some(Phase::Initial), ..verified(start) };
+        assert!(!reconcile_due(&loading, Collection::Clockings, week, start + week * 3));
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()

@@ -40,6 +40,9 @@ pub struct SyncerConfig {
     pub deadline_margin: Duration,
     /// `LIST_SYNC_INTERVAL_HOURS` (default 24).
     pub list_interval: chrono::Duration,
+    /// `RECONCILE_INTERVAL_HOURS` (default 168; 0: only on request): how often each collection
+    /// gets a full pass with sweep, staggered over the interval.
+    pub reconcile_interval: chrono::Duration,
     /// `METRICS_NAMESPACE`
     pub metrics_namespace: String,
     /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.

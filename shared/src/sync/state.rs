@@ -8,6 +8,7 @@
 //! at its next checkpoint.
 
 use super::apply::RecordCounts;
+use super::sweep::{Drift, SeenIds};
 use crate::collection::Collection;
 use crate::records::item::attr;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
@@ -98,11 +99,96 @@ pub struct SyncState {
     /// When Protime last answered 410 Gone (the deltaLink expired; the load started over).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta_expired_at: Option<DateTime<Utc>>,
+    /// The full pass under way in the load or list pass (what it saw so far is saved beside the
+    /// state, [`SeenSlot::Load`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pass: Option<FullPass>,
+    /// A reconciliation under way: a list pass beside the delta, with its own cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<Reconcile>,
+    /// When a full pass last completed (the copy equalled Protime in its window, once its drift
+    /// was repaired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<DateTime<Utc>>,
+    /// What that pass found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
     /// Epoch milliseconds (a number, so the lease condition compares numerically).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_until: Option<i64>,
+}
+
+/// A full pass in progress: when it started (records written since are never swept), what it
+/// has measured, and how many pages of seen ids it saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FullPass {
+    pub started_at: DateTime<Utc>,
+    /// Chunks of seen ids saved (numbered from 0).
+    #[serde(default)]
+    pub chunks: u32,
+    /// `missing` and `behind` so far (the sweep adds `swept`).
+    #[serde(default)]
+    pub drift: Drift,
+    /// Compare only: no record written, the verification not recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// Every page is applied; the sweep is under way from index read number `n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweeping: Option<usize>,
+}
+
+impl FullPass {
+    pub fn new(started_at: DateTime<Utc>, baseline: bool, dry_run: bool) -> Self {
+        let samples = dry_run.then(super::sweep::DriftSamples::default);
+        FullPass {
+            started_at,
+            chunks: 0,
+            drift: Drift { baseline, samples, ..Drift::default() },
+            dry_run,
+            sweeping: None,
+        }
+    }
+}
+
+/// A reconciliation: a list pass of the collection's window beside its delta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reconcile {
+    pub pass: FullPass,
+    /// The filter it lists with (the collection's current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The next page; `None` once every page is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Pages applied.
+    #[serde(default)]
+    pub pages: u64,
+}
+
+/// Which pass a chunk of seen ids belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeenSlot {
+    /// The initial load or list pass.
+    Load,
+    Reconcile,
+}
+
+impl SeenSlot {
+    fn as_str(self) -> &'static str {
+        match self {
+            SeenSlot::Load => "load",
+            SeenSlot::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// The key of a chunk of seen ids: `sync#<collection>#seen#<slot>#<n>`.
+pub fn seen_key(collection: Collection, slot: SeenSlot, chunk: u32) -> String {
+    format!("sync#{}#seen#{}#{chunk}", collection.as_str(), slot.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +221,31 @@ pub trait SyncStateStore: Send + Sync {
         state: &SyncState,
         owner: &str,
     ) -> impl Future<Output = Result<(), SyncStateError>> + Send;
+
+    /// Saves chunk `chunk` of the ids a pass saw (replacing one of that number).
+    fn save_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunk: u32,
+        ids: &SeenIds,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send;
+
+    /// Every id of chunks `0..chunks`; a chunk that is gone is an error (the pass must start over).
+    fn load_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunks: u32,
+    ) -> impl Future<Output = Result<SeenIds, SyncStateError>> + Send;
+
+    /// Deletes chunks `0..chunks` (best effort: a new pass overwrites them anyway).
+    fn discard_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunks: u32,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send;
 }
 
 impl<T: SyncStateStore> SyncStateStore for std::sync::Arc<T> {
@@ -156,6 +267,34 @@ impl<T: SyncStateStore> SyncStateStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<(), SyncStateError>> + Send {
         (**self).checkpoint(collection, state, owner)
     }
+
+    fn save_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunk: u32,
+        ids: &SeenIds,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send {
+        (**self).save_seen(collection, slot, chunk, ids)
+    }
+
+    fn load_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunks: u32,
+    ) -> impl Future<Output = Result<SeenIds, SyncStateError>> + Send {
+        (**self).load_seen(collection, slot, chunks)
+    }
+
+    fn discard_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunks: u32,
+    ) -> impl Future<Output = Result<(), SyncStateError>> + Send {
+        (**self).discard_seen(collection, slot, chunks)
+    }
 }
 
 /// No sync state: every lease is granted on an empty state and checkpoints are dropped. A
@@ -175,6 +314,22 @@ impl SyncStateStore for NoSyncState {
     }
 
     async fn checkpoint(&self, _: Collection, _: &SyncState, _: &str) -> Result<(), SyncStateError> {
+        Ok(())
+    }
+
+    async fn save_seen(&self, _: Collection, _: SeenSlot, _: u32, _: &SeenIds) -> Result<(), SyncStateError> {
+        Ok(())
+    }
+
+    async fn load_seen(&self, _: Collection, _: SeenSlot, chunks: u32) -> Result<SeenIds, SyncStateError> {
+        // Nothing was kept: a pass that saved chunks cannot be proven here.
+        if chunks > 0 {
+            return Err(SyncStateError::Unreadable("no sync state is kept".into()));
+        }
+        Ok(SeenIds::default())
+    }
+
+    async fn discard_seen(&self, _: Collection, _: SeenSlot, _: u32) -> Result<(), SyncStateError> {
         Ok(())
     }
 }
@@ -272,7 +427,110 @@ impl SyncStateStore for DynamoSyncStateStore {
             Err(e) => Err(SyncStateError::Unavailable(DisplayErrorContext(e).to_string())),
         }
     }
+
+    async fn save_seen(
+        &self,
+        collection: Collection,
+        slot: SeenSlot,
+        chunk: u32,
+        ids: &SeenIds,
+    ) -> Result<(), SyncStateError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(attr::PK, AttributeValue::S(seen_key(collection, slot, chunk)))
+            .item(SEEN_IDS, AttributeValue::B(ids.to_bytes().into()))
+            .item(SEEN_COUNT, AttributeValue::N(ids.len().to_string()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| SyncStateError::Unavailable(DisplayErrorContext(e).to_string()))
+    }
+
+    async fn load_seen(&self, collection: Collection, slot: SeenSlot, chunks: u32) -> Result<SeenIds, SyncStateError> {
+        let keys: Vec<String> = (0..chunks).map(|n| seen_key(collection, slot, n)).collect();
+        let mut seen = SeenIds::default();
+        let mut found = 0usize;
+        for batch in keys.chunks(100) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> =
+                batch.iter().map(|k| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(k.clone()))])).collect();
+            for round in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if round == 8 {
+                    return Err(SyncStateError::Unavailable("seen ids left unprocessed".into()));
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| SyncStateError::Unavailable(e.to_string()))?;
+                let answer = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| SyncStateError::Unavailable(DisplayErrorContext(e).to_string()))?;
+                for item in answer.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let Some(AttributeValue::B(bytes)) = item.get(SEEN_IDS) else {
+                        return Err(SyncStateError::Unreadable("a chunk of seen ids holds no ids".into()));
+                    };
+                    seen.union_with(SeenIds::from_bytes(bytes.as_ref()).map_err(SyncStateError::Unreadable)?);
+                    found += 1;
+                }
+                if let Some(mut left) = answer.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                    pending = std::mem::take(&mut left.keys);
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(4))).await;
+                }
+            }
+        }
+        if found != keys.len() {
+            return Err(SyncStateError::Unreadable(format!(
+                "{} of {} chunks of seen ids are gone",
+                keys.len() - found,
+                keys.len()
+            )));
+        }
+        Ok(seen)
+    }
+
+    async fn discard_seen(&self, collection: Collection, slot: SeenSlot, chunks: u32) -> Result<(), SyncStateError> {
+        use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+        let keys: Vec<String> = (0..chunks).map(|n| seen_key(collection, slot, n)).collect();
+        for batch in keys.chunks(25) {
+            let mut requests = Vec::with_capacity(batch.len());
+            for key in batch {
+                let delete = DeleteRequest::builder()
+                    .key(attr::PK, AttributeValue::S(key.clone()))
+                    .build()
+                    .map_err(|e| SyncStateError::Unavailable(e.to_string()))?;
+                requests.push(WriteRequest::builder().delete_request(delete).build());
+            }
+            let mut pending = requests;
+            for round in 0..8u32 {
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| SyncStateError::Unavailable(DisplayErrorContext(e).to_string()))?;
+                pending = answer.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(4))).await;
+            }
+        }
+        Ok(())
+    }
 }
+
+/// The attributes of a chunk of seen ids: the saved [`SeenIds`], and how many it holds.
+const SEEN_IDS: &str = "ids";
+const SEEN_COUNT: &str = "count";
 
 #[cfg(test)]
 mod tests {
@@ -306,6 +564,15 @@ mod tests {
             last_error_at: None,
             error_runs: 0,
             delta_expired_at: None,
+            pass: Some(FullPass::new(t, false, true)),
+            reconcile: Some(Reconcile {
+                pass: FullPass::new(t, false, false),
+                filter: Some("date ge '2025-01-01'".into()),
+                cursor: Some("/clockings?page=2".into()),
+                pages: 2,
+            }),
+            verified_at: Some(t),
+            drift: Some(Drift { missing: 1, behind: 2, swept: 3, ..Drift::default() }),
             lease_owner: Some("run-1".into()),
             lease_until: Some(t.timestamp_millis()),
         };

@@ -494,6 +494,9 @@ fn alarms_watch_metrics_the_code_emits() {
         initial_completed_at: None,
         delta_expired: true,
         error_runs: 2,
+        verified_at: None,
+        drift: Some(protime_webhooks::sync::sweep::Drift { missing: 1, ..Default::default() }),
+        reconciling: false,
         error: Some("e".into()),
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };

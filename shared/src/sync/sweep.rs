@@ -1,0 +1,567 @@
+//! Proving the copy: what a full pass saw, and the sweep that follows it.
+//!
+//! A full pass (an initial load, a list pass, a reconciliation) sees the whole of a collection's
+//! window. It records the id of every record it saw ([`SeenIds`], saved page by page beside the
+//! sync state, so a pass can span many runs) and counts what the copy lacked (`missing`) or
+//! held at an older version (`behind`). When its last page is applied, the sweep reads the
+//! collection's live records inside the pass's window through the `byDate` index (that
+//! collection's partitions only, never the whole table) and tombstones each one the pass did
+//! not see and that was last written before the pass started (`swept`): Protime no longer has
+//! it. See `docs/decisions/0012-a-full-pass-proves-the-copy.md`.
+//!
+//! Pure except for [`sweep`], which works through the [`LiveRecords`] capability.
+
+use crate::collection::Collection;
+use crate::records::item::{attr, sweep_tombstone};
+use crate::records::query::{self, IndexRead, RecordQuery};
+use crate::records::store::received_now;
+use crate::records::{DynamoRecordStore, RecordId, StoreError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use roaring::RoaringTreemap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+
+/// Sample ids kept per kind of drift (a dry run reports them).
+pub const SAMPLES: usize = 20;
+/// How far past today an open-ended window is swept (records dated later are never swept).
+pub const OPEN_END_DAYS: i64 = 400;
+
+/// The ids a pass saw: Protime's integer ids in a compressed bitmap (a few bytes per id, far
+/// less when ids are dense), any other id text in a set beside it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeenIds {
+    numbers: RoaringTreemap,
+    texts: BTreeSet<String>,
+}
+
+/// An id as a plain decimal integer (no sign, no leading zero), if it is one.
+fn integer(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'))
+        && text.len() <= 20;
+    canonical.then(|| text.parse().ok()).flatten()
+}
+
+/// The first byte of the saved form (its layout may change with it).
+const FORMAT: u8 = 1;
+
+impl SeenIds {
+    pub fn insert(&mut self, id: &str) {
+        match integer(id) {
+            Some(n) => {
+                self.numbers.insert(n);
+            }
+            None => {
+                self.texts.insert(id.to_owned());
+            }
+        }
+    }
+
+    pub fn insert_id(&mut self, id: &RecordId) {
+        self.insert(id.as_str());
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        match integer(id) {
+            Some(n) => self.numbers.contains(n),
+            None => self.texts.contains(id),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.numbers.len() + self.texts.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds every id of `other`.
+    pub fn union_with(&mut self, other: SeenIds) {
+        self.numbers |= other.numbers;
+        self.texts.extend(other.texts);
+    }
+
+    /// The saved form: a format byte, the bitmap's length (8 bytes, little-endian), the bitmap
+    /// in the portable roaring format, then the other ids as a JSON array.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(9 + self.numbers.serialized_size());
+        out.push(FORMAT);
+        out.extend_from_slice(&(self.numbers.serialized_size() as u64).to_le_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = self.numbers.serialize_into(&mut out);
+        if !self.texts.is_empty() {
+            out.extend_from_slice(serde_json::to_string(&self.texts).unwrap_or_default().as_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<SeenIds, String> {
+        let (&format, rest) = bytes.split_first().ok_or("empty")?;
+        if format != FORMAT {
+            return Err(format!("unknown format {format}"));
+        }
+        let (len, rest) = rest.split_at_checked(8).ok_or("truncated")?;
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| "truncated")?) as usize;
+        let (bitmap, texts) = rest.split_at_checked(len).ok_or("truncated bitmap")?;
+        let numbers = RoaringTreemap::deserialize_from(bitmap).map_err(|e| e.to_string())?;
+        let texts = if texts.is_empty() {
+            BTreeSet::new()
+        } else {
+            serde_json::from_slice(texts).map_err(|e| e.to_string())?
+        };
+        Ok(SeenIds { numbers, texts })
+    }
+
+    /// The size of the saved form (about the memory the set takes).
+    pub fn saved_bytes(&self) -> usize {
+        9 + self.numbers.serialized_size() + self.texts.iter().map(|t| t.len() + 3).sum::<usize>()
+    }
+}
+
+/// A pass's window on the `date` field; no bound on a side means that side is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+}
+
+impl Window {
+    /// The window of a filter a pass used: none is the whole collection; `date ge '…'` and
+    /// `date le '…'` joined by `and` bound it. Any other filter selects records by something the
+    /// sweep cannot check, so it returns `None` and such a pass sweeps nothing.
+    pub fn of_filter(filter: Option<&str>) -> Option<Window> {
+        let Some(filter) = filter.map(str::trim).filter(|f| !f.is_empty()) else {
+            return Some(Window::default());
+        };
+        let mut window = Window::default();
+        for part in filter.split(" and ") {
+            let part = part.trim();
+            let (rest, lower) = if let Some(rest) = part.strip_prefix("date ge ") {
+                (rest, true)
+            } else if let Some(rest) = part.strip_prefix("date le ") {
+                (rest, false)
+            } else {
+                return None;
+            };
+            let day: NaiveDate = rest.trim().strip_prefix('\'')?.strip_suffix('\'')?.get(..10)?.parse().ok()?;
+            let side = if lower { &mut window.from } else { &mut window.to };
+            if side.replace(day).is_some() {
+                return None;
+            }
+        }
+        Some(window)
+    }
+
+    /// Whether a record dated `date` (`YYYY-MM-DD…`, or none) lies inside.
+    pub fn contains(&self, date: Option<&str>) -> bool {
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
+        let Some(day) = date.and_then(|d| d.get(..10)).and_then(|d| d.parse::<NaiveDate>().ok()) else {
+            return false;
+        };
+        self.from.is_none_or(|from| day >= from) && self.to.is_none_or(|to| day <= to)
+    }
+
+    /// The index reads that list the live records of `collection` inside the window: a dated
+    /// collection's month partitions from `from` to `to` (an open end: [`OPEN_END_DAYS`] past
+    /// `today`), a reference collection's shards. `None`: a dated collection without a lower
+    /// bound, which no pass of this syncer makes (its records reach back without limit).
+    pub fn reads(&self, collection: Collection, today: NaiveDate) -> Option<Vec<IndexRead>> {
+        let dates = if collection.is_dated() {
+            let to = self.to.unwrap_or(today + Duration::days(OPEN_END_DAYS));
+            Some((self.from?, to))
+        } else {
+            None
+        };
+        let query = RecordQuery { collection, person: None, dates, include_deleted: false, limit: None };
+        query::plan(&query).ok().map(|groups| groups.into_iter().flatten().collect())
+    }
+}
+
+/// How far the copy was from Protime, as one full pass measured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Drift {
+    /// Records Protime has that the copy lacked (or held only as a tombstone).
+    pub missing: u64,
+    /// Records the copy held at an older version.
+    pub behind: u64,
+    /// Live records the copy held that Protime no longer has (tombstoned by the sweep).
+    pub swept: u64,
+    /// The collection's first load: the copy was empty, so everything was missing; not alarmed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
+    /// A dry run's sample ids (at most [`SAMPLES`] of each kind).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<DriftSamples>,
+}
+
+/// Sample ids of each kind of drift.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DriftSamples {
+    pub missing: Vec<String>,
+    pub behind: Vec<String>,
+    pub swept: Vec<String>,
+}
+
+/// The kinds of drift, as the `DriftRecords` metric's `Kind` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftKind {
+    Missing,
+    Behind,
+    Swept,
+}
+
+impl Drift {
+    /// Counts one record of `kind` (and keeps its id as a sample when samples are kept).
+    pub fn add(&mut self, kind: DriftKind, id: &str) {
+        let (count, samples) = match kind {
+            DriftKind::Missing => (&mut self.missing, self.samples.as_mut().map(|s| &mut s.missing)),
+            DriftKind::Behind => (&mut self.behind, self.samples.as_mut().map(|s| &mut s.behind)),
+            DriftKind::Swept => (&mut self.swept, self.samples.as_mut().map(|s| &mut s.swept)),
+        };
+        *count += 1;
+        if let Some(samples) = samples.filter(|s| s.len() < SAMPLES) {
+            samples.push(id.to_owned());
+        }
+    }
+
+    /// Adds another tally's counts (and samples, up to the limit).
+    pub fn absorb(&mut self, other: &Drift) {
+        for (kind, ids, n) in [
+            (DriftKind::Missing, other.samples.as_ref().map(|s| &s.missing), other.missing),
+            (DriftKind::Behind, other.samples.as_ref().map(|s| &s.behind), other.behind),
+            (DriftKind::Swept, other.samples.as_ref().map(|s| &s.swept), other.swept),
+        ] {
+            let ids: &[String] = ids.map(Vec::as_slice).unwrap_or_default();
+            for id in ids {
+                self.add(kind, id);
+            }
+            let counted = ids.len() as u64;
+            match kind {
+                DriftKind::Missing => self.missing += n - counted,
+                DriftKind::Behind => self.behind += n - counted,
+                DriftKind::Swept => self.swept += n - counted,
+            }
+        }
+    }
+
+    /// The counts by `Kind` name, for the metric.
+    pub fn by_kind(&self) -> [(&'static str, u64); 3] {
+        [("missing", self.missing), ("behind", self.behind), ("swept", self.swept)]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.missing + self.behind + self.swept
+    }
+}
+
+/// What one page of a full pass saw, filled in by `apply_records`.
+#[derive(Debug, Default)]
+pub struct PassTally {
+    pub seen: SeenIds,
+    pub drift: Drift,
+    /// Compare only: no record is written (a dry run).
+    pub dry_run: bool,
+}
+
+impl PassTally {
+    pub fn new(dry_run: bool) -> Self {
+        let samples = dry_run.then(DriftSamples::default);
+        PassTally { seen: SeenIds::default(), drift: Drift { samples, ..Drift::default() }, dry_run }
+    }
+}
+
+/// A live record as the sweep reads it from the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveRecord {
+    /// The record's id text (from its key, as Protime sent it).
+    pub id: String,
+    pub date: Option<String>,
+    /// When it was last written (`receivedAt`); unreadable: never swept.
+    pub written_at: Option<DateTime<Utc>>,
+    /// The item as read: the tombstone keeps its fields, and is written only if it is unchanged.
+    pub item: HashMap<String, AttributeValue>,
+}
+
+/// One page of an index read, and where the next starts.
+pub type LivePage = (Vec<LiveRecord>, Option<HashMap<String, AttributeValue>>);
+
+/// Reading a collection's live records and tombstoning those Protime no longer has.
+pub trait LiveRecords: Send + Sync {
+    /// One page of `read` (an index partition), from `start`.
+    fn live_page(
+        &self,
+        read: &IndexRead,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> impl Future<Output = Result<LivePage, StoreError>> + Send;
+
+    /// Writes `record` as a tombstone (`deleted`, `source = sweep`, its fields kept) if it has
+    /// not changed since it was read; `false` when it had.
+    fn tombstone(
+        &self,
+        collection: Collection,
+        record: &LiveRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl<T: LiveRecords> LiveRecords for std::sync::Arc<T> {
+    fn live_page(
+        &self,
+        read: &IndexRead,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> impl Future<Output = Result<LivePage, StoreError>> + Send {
+        (**self).live_page(read, start)
+    }
+
+    fn tombstone(
+        &self,
+        collection: Collection,
+        record: &LiveRecord,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).tombstone(collection, record)
+    }
+}
+
+/// Where a sweep stands: the index reads done so far (a sweep cut short by the deadline resumes
+/// at the next one; its tombstones are already written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swept {
+    Done,
+    /// Stopped before read number `.0` (the deadline came first).
+    Stopped(usize),
+}
+
+/// Whether a live record is one Protime no longer has: not seen by the pass, inside its window,
+/// and last written before it started (a record written since, by a webhook or the pass itself,
+/// is newer than anything the pass could have missed).
+pub fn is_gone(record: &LiveRecord, seen: &SeenIds, window: &Window, started: DateTime<Utc>) -> bool {
+    !seen.contains(&record.id)
+        && window.contains(record.date.as_deref())
+        && record.written_at.is_some_and(|at| at < started)
+}
+
+/// Sweeps the live records of `reads[first..]`: each one [`is_gone`] becomes a tombstone (a
+/// dry run only counts it). `may_go_on` is asked before each index read.
+#[allow(clippy::too_many_arguments)]
+pub async fn sweep<L: LiveRecords>(
+    store: &L,
+    collection: Collection,
+    reads: &[IndexRead],
+    first: usize,
+    seen: &SeenIds,
+    window: &Window,
+    started: DateTime<Utc>,
+    drift: &mut Drift,
+    dry_run: bool,
+    may_go_on: impl Fn() -> bool,
+) -> Result<Swept, StoreError> {
+    for (n, read) in reads.iter().enumerate().skip(first) {
+        if !may_go_on() {
+            return Ok(Swept::Stopped(n));
+        }
+        let mut start = None;
+        loop {
+            let (records, next) = store.live_page(read, start.take()).await?;
+            for record in records.iter().filter(|r| is_gone(r, seen, window, started)) {
+                if dry_run || store.tombstone(collection, record).await? {
+                    drift.add(DriftKind::Swept, &record.id);
+                }
+            }
+            match next {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+    }
+    Ok(Swept::Done)
+}
+
+/// A live record from an item of the index (`pk` is `<collection>#<id>`).
+pub fn live_record(item: HashMap<String, AttributeValue>) -> LiveRecord {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let id = text(attr::PK).and_then(|pk| pk.split_once('#').map(|(_, id)| id.to_owned())).unwrap_or_default();
+    let written_at =
+        text(attr::RECEIVED_AT).and_then(|at| DateTime::parse_from_rfc3339(&at).ok()).map(|at| at.to_utc());
+    LiveRecord { id, date: text("date"), written_at, item }
+}
+
+impl LiveRecords for DynamoRecordStore {
+    async fn live_page(
+        &self,
+        read: &IndexRead,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<LivePage, StoreError> {
+        let request = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(read.index)
+            .expression_attribute_names("#p", read.partition_attribute)
+            .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
+            .set_exclusive_start_key(start);
+        let request = match &read.sort_between {
+            Some((low, high)) => request
+                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                .expression_attribute_names("#s", crate::records::index::attr::DATE_SORT)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => request.key_condition_expression("#p = :p"),
+        };
+        let page = request.send().await.map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        let records = page.items.unwrap_or_default().into_iter().map(live_record).collect();
+        Ok((records, page.last_evaluated_key))
+    }
+
+    async fn tombstone(&self, _collection: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
+        let (Some(order), Some(received)) = (record.item.get(attr::CHANGE_ORDER), record.item.get(attr::RECEIVED_AT))
+        else {
+            return Ok(false);
+        };
+        let answer = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(sweep_tombstone(&record.item, &received_now())))
+            .condition_expression("#order = :order AND #received = :received AND #deleted = :false")
+            .expression_attribute_names("#order", attr::CHANGE_ORDER)
+            .expression_attribute_names("#received", attr::RECEIVED_AT)
+            .expression_attribute_names("#deleted", attr::DELETED)
+            .expression_attribute_values(":order", order.clone())
+            .expression_attribute_values(":received", received.clone())
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match answer {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn seen_ids_keep_integers_in_the_bitmap_and_other_ids_beside_it_and_round_trip() {
+        let mut seen = SeenIds::default();
+        for id in ["1", "42", "18446744073709551615", "007", "-3", "1.5", "abc", ""] {
+            seen.insert(id);
+        }
+        assert!(seen.contains("42") && seen.contains("007") && seen.contains("abc") && seen.contains(""));
+        assert!(!seen.contains("7") && !seen.contains("43"), "007 is not 7");
+        assert_eq!(seen.len(), 8);
+        let back = SeenIds::from_bytes(&seen.to_bytes()).unwrap();
+        assert_eq!(back, seen);
+        assert!(SeenIds::from_bytes(&[]).is_err() && SeenIds::from_bytes(&[9]).is_err());
+        assert!(SeenIds::from_bytes(&[1, 200, 0, 0, 0, 0, 0, 0, 0]).is_err(), "truncated");
+        let mut more = SeenIds::default();
+        more.insert("43");
+        seen.union_with(more);
+        assert!(seen.contains("43"));
+    }
+
+    #[test]
+    fn a_million_dense_ids_save_in_well_under_a_megabyte() {
+        let mut seen = SeenIds::default();
+        for id in 1_000_000u64..2_000_000 {
+            seen.insert(&id.to_string());
+        }
+        assert_eq!(seen.len(), 1_000_000);
+        assert!(seen.saved_bytes() < 300_000, "{} bytes", seen.saved_bytes());
+    }
+
+    #[test]
+    fn only_date_ranges_give_a_window() {
+        assert_eq!(Window::of_filter(None), Some(Window::default()));
+        assert_eq!(
+            Window::of_filter(Some("date ge '2025-01-01'")),
+            Some(Window { from: Some(day("2025-01-01")), to: None })
+        );
+        assert_eq!(
+            Window::of_filter(Some("date ge '2025-01-01' and date le '2025-12-31T23:59:59'")),
+            Some(Window { from: Some(day("2025-01-01")), to: Some(day("2025-12-31")) })
+        );
+        assert_eq!(Window::of_filter(Some("person/id eq 5")), None);
+        assert_eq!(Window::of_filter(Some("date ge '2025-01-01' and person/id eq 5")), None);
+        assert_eq!(Window::of_filter(Some("date ge 'soon'")), None);
+        assert_eq!(Window::of_filter(Some("date ge '2025-01-01' and date ge '2025-02-01'")), None);
+    }
+
+    #[test]
+    fn a_window_holds_the_days_between_its_bounds() {
+        let w = Window { from: Some(day("2025-01-01")), to: Some(day("2025-12-31")) };
+        assert!(w.contains(Some("2025-01-01")) && w.contains(Some("2025-12-31T10:00:00")));
+        assert!(!w.contains(Some("2024-12-31")) && !w.contains(Some("2026-01-01")) && !w.contains(None));
+        assert!(Window::default().contains(None), "the whole collection");
+    }
+
+    #[test]
+    fn a_window_reads_its_months_or_the_reference_shards() {
+        let today = day("2026-12-04");
+        let w = Window { from: Some(day("2026-11-15")), to: Some(day("2026-12-31")) };
+        let reads = w.reads(Collection::Clockings, today).unwrap();
+        assert_eq!(reads.len(), 16, "two months, eight shards each");
+        assert!(reads.iter().all(|r| r.partition.starts_with("clockings#2026-1")));
+        assert_eq!(Window::default().reads(Collection::People, today).unwrap().len(), 8);
+        assert_eq!(Window::default().reads(Collection::Clockings, today), None, "no lower bound");
+        let open = Window { from: Some(day("2026-12-01")), to: None };
+        // 2026-12 to 2028-01 (400 days past today): 14 months.
+        assert_eq!(open.reads(Collection::Clockings, today).unwrap().len(), 8 * 14);
+    }
+
+    #[test]
+    fn drift_keeps_samples_only_when_asked_and_absorbs_counts() {
+        let mut plain = Drift::default();
+        plain.add(DriftKind::Missing, "1");
+        assert_eq!((plain.missing, plain.samples.clone()), (1, None));
+        let mut sampled = PassTally::new(true).drift;
+        for id in 0..30 {
+            sampled.add(DriftKind::Behind, &id.to_string());
+        }
+        assert_eq!(sampled.samples.as_ref().unwrap().behind.len(), SAMPLES);
+        let mut total = PassTally::new(true).drift;
+        total.absorb(&sampled);
+        total.absorb(&plain);
+        assert_eq!((total.missing, total.behind, total.swept), (1, 30, 0));
+        assert_eq!(total.samples.as_ref().unwrap().behind.len(), SAMPLES);
+        assert_eq!(total.total(), 31);
+    }
+
+    #[test]
+    fn a_record_is_gone_only_if_unseen_inside_the_window_and_older_than_the_pass() {
+        let started = DateTime::parse_from_rfc3339("2026-12-04T10:00:00Z").unwrap().to_utc();
+        let mut seen = SeenIds::default();
+        seen.insert("1");
+        let window = Window { from: Some(day("2026-01-01")), to: None };
+        let record = |id: &str, date: Option<&str>, at: Option<&str>| LiveRecord {
+            id: id.into(),
+            date: date.map(Into::into),
+            written_at: at.map(|t| DateTime::parse_from_rfc3339(t).unwrap().to_utc()),
+            item: HashMap::new(),
+        };
+        assert!(is_gone(&record("2", Some("2026-05-01"), Some("2026-12-04T09:00:00Z")), &seen, &window, started));
+        assert!(!is_gone(&record("1", Some("2026-05-01"), Some("2026-12-04T09:00:00Z")), &seen, &window, started));
+        assert!(!is_gone(&record("2", Some("2025-05-01"), Some("2026-12-04T09:00:00Z")), &seen, &window, started));
+        assert!(!is_gone(&record("2", Some("2026-05-01"), Some("2026-12-04T10:00:01Z")), &seen, &window, started));
+        assert!(!is_gone(&record("2", Some("2026-05-01"), None), &seen, &window, started));
+    }
+}
