@@ -69,6 +69,9 @@ enum Command {
     /// Ask the deployed syncer for a run or a backfill of collections and print its report.
     /// Exit 2 if a collection ended in error or conflict.
     Sync(commands::sync::Args),
+    /// Ask the deployed syncer to reconcile collections now (a full pass that repairs and sweeps
+    /// the copy) and print each one's drift; --dry-run only compares. Exit 2 on an error.
+    Reconcile(commands::reconcile::Args),
     /// The stored record: changeVersion, source, receivedAt, tombstone and fields.
     Get(commands::get::Args),
     /// Records of one collection by date (--date, --from/--to), by person (--person) or, for
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Status(args) => commands::status::run(&context, args).await,
             Command::Sync(args) => commands::sync::run(&context, args).await,
+            Command::Reconcile(args) => commands::reconcile::run(&context, args).await,
             Command::Get(args) => commands::get::run(&context, args).await,
             Command::Query(args) => commands::query::run(&context, args).await,
             Command::MigrateIndexes(args) => commands::migrate::run(&context, args).await,

@@ -122,9 +122,10 @@ async fn status_is_healthy_when_every_subscription_is_enabled_and_not_due() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("COLLECTION  STATUS   WEBHOOK"), "{text}");
     assert!(lines[2].starts_with("clockings   Enabled  w-clockings"), "{text}");
-    // LAST EVENT, QUARANTINED 24H, SYNC, INITIAL LOAD, LAG, PROBLEMS: no event, no sync item yet.
-    let last: Vec<&str> = lines[2].split_whitespace().rev().take(6).collect();
-    assert_eq!(last, ["ok", "-", "-", "-", "0", "-"], "no event yet: {text}");
+    // LAST EVENT, QUARANTINED 24H, SYNC, INITIAL LOAD, LAG, VERIFIED, DRIFT, PROBLEMS: no event,
+    // no sync item yet.
+    let last: Vec<&str> = lines[2].split_whitespace().rev().take(8).collect();
+    assert_eq!(last, ["ok", "-", "-", "-", "-", "-", "0", "-"], "no event yet: {text}");
     assert_eq!(clockings["sync"], Value::Null, "no sync item");
 
     // The receiver notes when it last acknowledged an event of the collection.
@@ -446,10 +447,11 @@ fn synced(mode: SyncMode, ago: Duration) -> SyncState {
 const CURSOR_TOKEN: &str = "cursor-s3cr3t";
 const ERROR_TOKEN: &str = "error-s3cr3t";
 
-/// Timestamps vary from run to run (replaced by a placeholder of the same width, so the columns
-/// stay aligned); everything else in these snapshots is fixed.
+/// Timestamps vary from run to run, and so does a lag of a few seconds (the time a pass's sweep
+/// took after its last page): replaced by placeholders of the same width, so the columns stay
+/// aligned; everything else in these snapshots is fixed.
 fn snapshot_filters() -> Vec<(&'static str, &'static str)> {
-    vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDThh:mm:ssZ")]
+    vec![(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDThh:mm:ssZ"), (r"  \ds  ", "  Ns  ")]
 }
 
 fn row<'a>(report: &'a Value, collection: &str) -> &'a Value {
@@ -463,9 +465,10 @@ fn keys(value: &Value) -> Vec<String> {
 }
 
 /// The `sync` object's schema: every key always present (null when unknown).
-const SYNC_KEYS: [&str; 13] = [
+const SYNC_KEYS: [&str; 16] = [
     "cursorAt",
     "deltaExpiredAt",
+    "drift",
     "errorRuns",
     "filter",
     "from",
@@ -476,7 +479,9 @@ const SYNC_KEYS: [&str; 13] = [
     "lastSyncedAt",
     "mode",
     "phase",
+    "reconciling",
     "running",
+    "verifiedAt",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
@@ -734,7 +739,9 @@ async fn sync_runs_a_backfill_through_the_deployed_syncer_and_prints_its_report(
         lambda.payloads(),
         [serde_json::json!({"collections": ["clockings"], "reinitialize": true, "from": "2025-01-01"})]
     );
-    insta::assert_snapshot!("sync_backfill", text);
+    insta::with_settings!({ filters => snapshot_filters() }, {
+        insta::assert_snapshot!("sync_backfill", text);
+    });
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 11);
     let state = stack.receiver.item("sync#clockings").await.unwrap();
     assert_eq!(harness::s(&state, "filter"), "date ge '2025-01-01'");
@@ -762,7 +769,8 @@ async fn sync_runs_a_backfill_through_the_deployed_syncer_and_prints_its_report(
             "outcome",
             "pages",
             "phase",
-            "records"
+            "records",
+            "verifiedAt"
         ]
     );
     assert_eq!((first["collection"].as_str(), first["outcome"].as_str()), (Some("clockings"), Some("complete")));
@@ -810,7 +818,9 @@ async fn sync_wait_invokes_again_until_every_collection_is_complete() {
     assert_eq!(payloads.len(), 10);
     assert_eq!(payloads[5]["reinitialize"], true);
     assert!(payloads[6..].iter().all(|p| p["reinitialize"] == false));
-    insta::assert_snapshot!("sync_wait", text);
+    insta::with_settings!({ filters => snapshot_filters() }, {
+        insta::assert_snapshot!("sync_wait", text);
+    });
 
     // --max-runs gives up early: exit 2.
     let args = ["sync", "clockings", "--reinitialize", "--wait", "--pause-seconds", "0", "--max-runs", "2"];
@@ -1228,4 +1238,46 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     // Enforcement is on: without s3:ListBucket the quarantine cannot be listed.
     let (code, _, stderr) = as_user(&no_list, &["quarantine", "list"]);
     assert_eq!(code, 1, "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_reports_the_drift_a_dry_run_leaves_and_the_real_pass_repairs_and_status_shows_it() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let seeded = stack.simulator.seed("clockings", 8);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    // Deleted in Protime with no webhook delivery and no delta round since.
+    stack.simulator.delete_quietly("clockings", seeded[2]["id"].clone());
+    let gone = seeded[2]["id"].to_string();
+    let lambda = LambdaServer::start(&stack, "syncer", &[]).await;
+
+    let (code, text, stderr) = run(sync_command(&stack, &lambda, &["reconcile", "clockings", "--dry-run"])).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert_eq!(
+        lambda.payloads(),
+        [serde_json::json!({"collections": ["clockings"], "reconcile": true, "dryRun": true})]
+    );
+    assert!(text.contains("clockings: dry run: drift missing 0 behind 0 swept 1"), "{text}");
+    assert!(text.contains(&format!("  swept: {gone}")), "the sample id: {text}");
+    let still = stack.receiver.item(&format!("clockings#{gone}")).await.unwrap();
+    assert_eq!(still["deleted"], aws_sdk_dynamodb::types::AttributeValue::Bool(false), "a dry run writes nothing");
+
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["reconcile", "clockings", "--wait", "--json"])).await;
+    assert_eq!(code, 0, "{out}");
+    let report = json(&out);
+    // A real reconciliation follows the delta first, as every run does: the Delete arrives that
+    // way, and the pass then finds the copy equal to Protime.
+    let c = &report["collections"][0];
+    assert_eq!(c["records"]["deleted"], 1, "{out}");
+    assert_eq!(c["drift"], serde_json::json!({"missing": 0, "behind": 0, "swept": 0}), "{out}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 7);
+
+    let (code, out) = cli(&stack.receiver, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let status = json(&out);
+    let sync = &row(&status, "clockings")["sync"];
+    assert_eq!(sync["drift"], serde_json::json!({"missing": 0, "behind": 0, "swept": 0}));
+    assert!(sync["verifiedAt"].is_string() && sync["reconciling"] == false, "{sync}");
+    let (_, text) = cli(&stack.receiver, &["status"]);
+    assert!(text.lines().any(|l| l.starts_with("clockings") && l.contains("0/0/0")), "{text}");
 }

@@ -82,11 +82,31 @@ impl Stack {
         self.syncer(vars).run(&Default::default(), budget).await.expect("syncer run")
     }
 
+    /// One syncer run asked for with `request` (a reconciliation, a backfill).
+    pub async fn sync_request(
+        &self,
+        vars: &[(&str, &str)],
+        request: protime_webhooks::sync::SyncRequest,
+    ) -> protime_webhooks::sync::SyncReport {
+        let budget = protime_webhooks::sync::Budget::new(self.simulator.now(), None, Duration::ZERO);
+        self.syncer(vars).run(&request, budget).await.expect("syncer run")
+    }
+
     /// Asserts that the table holds exactly the simulator's records of `collection`: every live
     /// record with its exact item (fields as native attributes, the same changeVersion), every
     /// record deleted in the simulator a tombstone or never stored, nothing else. Returns the
     /// number of live records compared.
     pub async fn assert_table_matches_simulator(&self, collection: &str) -> usize {
+        self.assert_table_matches_simulator_where(collection, |_| true).await
+    }
+
+    /// [`Self::assert_table_matches_simulator`] over the simulator's records `wanted` keeps (the
+    /// ones a sync with a window was asked to copy).
+    pub async fn assert_table_matches_simulator_where(
+        &self,
+        collection: &str,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> usize {
         use protime_webhooks::records::item::{attr, record_item};
         use protime_webhooks::records::{event, json, Source};
         let parsed: protime_webhooks::Collection = collection.parse().expect("a collection");
@@ -103,7 +123,7 @@ impl Stack {
             }
         }
         let mut expected_live = std::collections::BTreeMap::new();
-        for record in self.simulator.records(collection) {
+        for record in self.simulator.records(collection).into_iter().filter(|r| wanted(r)) {
             let event = event::parse_event(json::parse(record.to_string().as_bytes()).unwrap()).expect("an event");
             let id = event.id.as_str().to_owned();
             if record["status"] == "Deleted" {

@@ -4,6 +4,7 @@ pub mod get;
 pub mod migrate;
 pub mod quarantine;
 pub mod query;
+pub mod reconcile;
 pub mod send;
 pub mod status;
 pub mod sync;

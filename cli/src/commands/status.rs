@@ -31,6 +31,10 @@ pub struct Args {
     /// their lag counts only past it.
     #[arg(long, default_value_t = 24)]
     list_interval_hours: i64,
+    /// How often each collection is reconciled (the syncer's RECONCILE_INTERVAL_HOURS): a
+    /// collection not verified by a full pass within twice this is unhealthy (0: not checked).
+    #[arg(long, default_value_t = 168)]
+    reconcile_interval_hours: i64,
 }
 
 /// A collection's sync item as read.
@@ -167,8 +171,30 @@ fn sync_problems(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> Ve
             if lag(state, args, now).is_some_and(|lag| lag > args.max_lag_seconds) {
                 problems.push("lagging");
             }
+            if unverified(state, args, now) {
+                problems.push("not verified");
+            }
             problems
         }
+    }
+}
+
+/// No full pass has verified the copy within twice the reconciliation interval (counted from
+/// the last verification, or the start of the sync when there was none). A first load still
+/// running is not counted: it is itself the first full pass.
+fn unverified(state: &SyncState, args: &Args, now: DateTime<Utc>) -> bool {
+    if args.reconcile_interval_hours <= 0 || (state.verified_at.is_none() && state.phase == Some(Phase::Initial)) {
+        return false;
+    }
+    let since = state.verified_at.or(state.initial_completed_at).or(state.started_at);
+    since.is_some_and(|at| now - at > Duration::hours(2 * args.reconcile_interval_hours))
+}
+
+/// `missing/behind/swept` of the last full pass.
+fn drift_cell(state: &SyncState) -> String {
+    match &state.drift {
+        Some(d) => format!("{}/{}/{}", d.missing, d.behind, d.swept),
+        None => "-".to_owned(),
     }
 }
 
@@ -238,6 +264,9 @@ fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_
         "lastErrorAt": time(state.last_error_at),
         "errorRuns": state.error_runs,
         "deltaExpiredAt": time(state.delta_expired_at),
+        "verifiedAt": time(state.verified_at),
+        "drift": state.drift.as_ref().map(|d| json!({"missing": d.missing, "behind": d.behind, "swept": d.swept})),
+        "reconciling": state.reconcile.is_some(),
     })
 }
 
@@ -260,12 +289,12 @@ fn row_json(row: &Row, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
     })
 }
 
-/// The text cells of a row's sync: mode/phase, initial load, lag.
-fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [String; 3] {
+/// The text cells of a row's sync: mode/phase, initial load, lag, last verified, drift.
+fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [String; 5] {
     let dash = || "-".to_owned();
     let state = match sync {
-        None => return [dash(), dash(), dash()],
-        Some(SyncItem::Unreadable(_)) => return ["unreadable".into(), dash(), dash()],
+        None => return [dash(), dash(), dash(), dash(), dash()],
+        Some(SyncItem::Unreadable(_)) => return ["unreadable".into(), dash(), dash(), dash(), dash()],
         Some(SyncItem::Read(state)) => state,
     };
     let mode = match (state.mode, state.phase) {
@@ -282,7 +311,13 @@ fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [Stri
         "not started".to_owned()
     };
     let lag = lag(state, args, now).map(output::duration).unwrap_or_else(dash);
-    [mode, initial, lag]
+    let verified = match (time(state.verified_at), state.reconcile.is_some()) {
+        (Some(at), true) => format!("{at} (reconciling)"),
+        (Some(at), false) => at,
+        (None, true) => "reconciling".to_owned(),
+        (None, false) => dash(),
+    };
+    [mode, initial, lag, verified, drift_cell(state)]
 }
 
 fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
@@ -298,6 +333,8 @@ fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
         "SYNC",
         "INITIAL LOAD",
         "LAG",
+        "VERIFIED",
+        "DRIFT M/B/S",
         "PROBLEMS",
     ];
     let cells: Vec<Vec<String>> = rows

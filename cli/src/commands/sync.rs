@@ -20,6 +20,7 @@ use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_lambda::types::ThrottleReason;
 use chrono::NaiveDate;
 use protime_webhooks::sync::apply::RecordCounts;
+use protime_webhooks::sync::sweep::Drift;
 use protime_webhooks::Collection;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -53,6 +54,33 @@ pub struct Args {
     max_runs: Option<u32>,
 }
 
+/// What to invoke the syncer with: the first payload, the payload of every run `--wait` adds,
+/// and when to stop.
+pub struct Invocation {
+    pub collections: Vec<String>,
+    pub first: Value,
+    pub again: Value,
+    pub wait: bool,
+    pub pause_seconds: u64,
+    pub max_runs: Option<u32>,
+}
+
+impl Args {
+    fn invocation(&self) -> Invocation {
+        let names: Vec<String> = self.collections.iter().map(|c| c.as_str().to_owned()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        Invocation {
+            first: request(&refs, self.reinitialize, self.from),
+            // A backfill is asked for once; the runs after it are normal runs.
+            again: request(&refs, false, None),
+            collections: names,
+            wait: self.wait,
+            pause_seconds: self.pause_seconds,
+            max_runs: self.max_runs,
+        }
+    }
+}
+
 /// A collection's part of the syncer's report, as far as the CLI reads it (unknown fields are
 /// kept in the JSON output, which is the report as returned).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,6 +93,8 @@ struct CollectionRun {
     records: RecordCounts,
     lag_seconds: Option<i64>,
     delta_expired: bool,
+    drift: Option<Drift>,
+    reconciling: bool,
     error: Option<String>,
 }
 
@@ -95,6 +125,12 @@ struct Total {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
+    run_invocation(context, args.invocation()).await
+}
+
+/// Invokes the syncer as `invocation` says and prints the last report (with each collection's
+/// drift when a full pass completed) and, with `--wait`, the totals.
+pub async fn run_invocation(context: &Context, args: Invocation) -> Result<Health, CliError> {
     let function = context.syncer_function()?.to_owned();
     let json_out = context.global.json;
     let bar = output::progress(json_out, None, &format!("invoking {function}"));
@@ -151,11 +187,11 @@ enum Stop {
 async fn invoke_until_done(
     client: &aws_sdk_lambda::Client,
     function: &str,
-    args: &Args,
+    args: &Invocation,
     bar: &indicatif::ProgressBar,
 ) -> Result<Runs, Stop> {
-    let names: Vec<&str> = args.collections.iter().map(|c| c.as_str()).collect();
-    let mut payload = request(&names, args.reinitialize, args.from);
+    let names: Vec<&str> = args.collections.iter().map(String::as_str).collect();
+    let mut payload = args.first.clone();
     let mut runs = 0u32;
     let mut totals: Vec<Total> = Vec::new();
     loop {
@@ -184,7 +220,7 @@ async fn invoke_until_done(
         tokio::time::sleep(std::time::Duration::from_secs(pause)).await;
         // A throttled invoke never ran: until one has, the request (a backfill) is asked again.
         if !report.throttled {
-            payload = request(&names, false, None);
+            payload = args.again.clone();
         }
     }
 }
@@ -352,6 +388,32 @@ fn print_report(report: &Report, waited: bool) {
         report.collections.iter().map(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
     output::table(&header, &rows, &unhealthy);
     for c in &report.collections {
+        if let Some(d) = &c.drift {
+            let kind = if d.samples.is_some() { "dry run" } else { "full pass complete" };
+            println!(
+                "{}: {kind}: drift missing {} behind {} swept {}{}",
+                c.collection,
+                d.missing,
+                d.behind,
+                d.swept,
+                if d.baseline { " (the first load)" } else { "" }
+            );
+            if let Some(samples) = &d.samples {
+                for (name, ids) in
+                    [("missing", &samples.missing), ("behind", &samples.behind), ("swept", &samples.swept)]
+                {
+                    if !ids.is_empty() {
+                        println!("  {name}: {}", ids.join(", "));
+                    }
+                }
+            }
+        } else if c.reconciling && c.outcome == "partial" && !waited {
+            println!(
+                "{}: reconciliation under way: the next run goes on with it (--wait keeps invoking)",
+                c.collection
+            );
+            continue;
+        }
         if c.delta_expired {
             println!("{}: the deltaLink had expired (410 Gone): its initial load started again", c.collection);
         }
@@ -452,10 +514,14 @@ mod tests {
     #[tokio::test]
     async fn an_invoke_refused_at_the_reserved_concurrency_is_every_collection_busy() {
         let refused = too_many_requests();
-        let runs =
-            invoke_until_done(&client(&[&refused]), "syncer", &args(false, false), &indicatif::ProgressBar::hidden())
-                .await
-                .unwrap_or_else(|_| panic!("a throttled invoke is a report, not an error"));
+        let runs = invoke_until_done(
+            &client(&[&refused]),
+            "syncer",
+            &args(false, false).invocation(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("a throttled invoke is a report, not an error"));
         assert_eq!(runs.runs, 1);
         assert!(runs.report.throttled);
         assert_eq!(pending(&runs.report), vec!["clockings".to_owned()]);
@@ -474,9 +540,13 @@ mod tests {
                     .build(),
             )
         });
-        let stopped =
-            invoke_until_done(&client(&[&account]), "syncer", &args(true, false), &indicatif::ProgressBar::hidden())
-                .await;
+        let stopped = invoke_until_done(
+            &client(&[&account]),
+            "syncer",
+            &args(true, false).invocation(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await;
         match stopped {
             Err(Stop::Error(CliError::Aws(message))) => {
                 assert!(message.contains("ConcurrentInvocationLimitExceeded"), "{message}")
@@ -492,7 +562,7 @@ mod tests {
         let runs = invoke_until_done(
             &client(&[&first, &second, &third]),
             "syncer",
-            &args(true, true),
+            &args(true, true).invocation(),
             &indicatif::ProgressBar::hidden(),
         )
         .await

@@ -484,6 +484,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                                 self.config.external_references.trim(),
                             );
                             plan::begin(&mut state, &plan, filter, from, link, budget.now());
+                            written_since_now(state.pass.as_mut());
                         }
                     }
                     match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
@@ -570,7 +571,8 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             let filter = state.filter.clone();
             let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
             tracing::info!(collection = %collection, dry_run = request.dry_run, asked, "starting a reconciliation");
-            let pass = FullPass::new(budget.now(), false, request.dry_run);
+            let mut pass = FullPass::new(budget.now(), false, request.dry_run);
+            written_since_now(Some(&mut pass));
             state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0 });
         }
         if state.reconcile.is_none() {
@@ -769,6 +771,14 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
                 return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
             }
         }
+    }
+}
+
+/// A pass's start, as the sweep compares it with `receivedAt`: the wall clock every writer
+/// stamps its writes with (the run's clock may be a test's).
+fn written_since_now(pass: Option<&mut FullPass>) {
+    if let Some(pass) = pass {
+        pass.started_at = Utc::now();
     }
 }
 

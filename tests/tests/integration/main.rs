@@ -11,6 +11,7 @@ mod load;
 mod permissions;
 mod protime_client;
 mod receiver;
+mod reconcile;
 mod renewer;
 mod secrets;
 mod simulator;

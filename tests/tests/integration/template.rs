@@ -188,6 +188,10 @@ fn no_statement_grants_a_wildcard_resource_or_action() {
                 assert!(!target.contains('*'), "{resource} {sid}: {target}");
                 if sid == "ReadTableStream" {
                     assert_eq!(target, "!GetAtt RecordTable.StreamArn", "the table's stream only");
+                } else if sid == "SweepReadsTheDateIndex" {
+                    // One index, and only Query on it.
+                    assert_eq!(target, "!Sub ${RecordTable.Arn}/index/byDate");
+                    assert_eq!(text(action_list(&statement)), "- dynamodb:Query\n");
                 } else if text(action_list(&statement)).contains("dynamodb:") {
                     assert_eq!(target, "!GetAtt RecordTable.Arn", "{sid}");
                 }
@@ -549,8 +553,8 @@ fn alarms_watch_metrics_the_code_emits() {
     assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
     let checked = checked.len();
     assert_eq!(
-        checked, 9,
-        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired and publish failures alarms"
+        checked, 10,
+        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift and publish failures alarms"
     );
 }
 

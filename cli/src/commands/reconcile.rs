@@ -1,0 +1,66 @@
+//! `reconcile COLLECTION… [--dry-run] [--wait] [--json]`: asks the deployed syncer for a
+//! reconciliation now — a full pass of each collection's window beside its delta, repairing what
+//! is missing or behind and sweeping what Protime no longer has — and prints each collection's
+//! drift. `--dry-run` compares and reports (with sample ids) but writes no record.
+//!
+//! The payload is `{"collections":[…],"reconcile":true,"dryRun":bool}`; with `--wait` the same
+//! request is sent again while a collection's pass is partial (it goes on where it stopped).
+
+use super::sync::{run_invocation, Invocation};
+use crate::context::{CliError, Context};
+use crate::Health;
+use protime_webhooks::Collection;
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The collections to reconcile (configured in the syncer's COLLECTIONS); commas or spaces.
+    #[arg(required = true, num_args = 1.., value_delimiter = ',')]
+    collections: Vec<Collection>,
+    /// Compare and report only: no record is written and the delta is left alone.
+    #[arg(long)]
+    dry_run: bool,
+    /// Invoke again while any collection's pass is partial (or busy), then print the last report.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds between invocations with --wait.
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    pause_seconds: u64,
+    /// With --wait: give up after this many invocations.
+    #[arg(long, value_name = "N", requires = "wait")]
+    max_runs: Option<u32>,
+}
+
+pub fn payload(collections: &[&str], dry_run: bool) -> serde_json::Value {
+    json!({ "collections": collections, "reconcile": true, "dryRun": dry_run })
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
+    let names: Vec<String> = args.collections.iter().map(|c| c.as_str().to_owned()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let request = payload(&refs, args.dry_run);
+    run_invocation(
+        context,
+        Invocation {
+            collections: names,
+            first: request.clone(),
+            // The same request continues the pass under way (a dry run stays a dry run).
+            again: request,
+            wait: args.wait,
+            pause_seconds: args.pause_seconds,
+            max_runs: args.max_runs,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_payload_is_the_syncers_reconcile_request() {
+        let request = super::payload(&["clockings", "people"], true);
+        let parsed = protime_webhooks::sync::SyncRequest::from_payload(request).unwrap();
+        assert!(parsed.reconcile && parsed.dry_run);
+        assert_eq!(parsed.collections, Some(vec!["clockings".to_owned(), "people".to_owned()]));
+    }
+}
