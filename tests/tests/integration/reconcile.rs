@@ -207,7 +207,7 @@ async fn a_drifted_copy_reports_exactly_its_drift_a_dry_run_changes_nothing_and_
     let dry = stack.sync_request(&[], reconcile(&["clockings"], true)).await;
     assert_eq!(drift(&dry, "clockings"), (1, 1, 1), "{dry:?}");
     let samples = report_of(&dry, "clockings").drift.clone().unwrap().samples.expect("a dry run's samples");
-    assert_eq!(samples.missing, [missing.clone()]);
+    assert_eq!(samples.missing, [missing]);
     assert_eq!(samples.behind, [id_of(&seeded[1])]);
     assert_eq!(samples.swept, ["999999"]);
     assert_eq!(records(&stack).await, before, "a dry run writes no record");
