@@ -51,7 +51,7 @@ pub const RECEIVER_ENV: &[(&str, bool)] = &[
     ("QUARANTINE_BUCKET", false),
 ];
 
-/// Environment variables the renewer reads (besides `RESYNC_FILTER_<COLLECTION>`): (name, required).
+/// Environment variables the renewer reads: (name, required).
 pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("TABLE_NAME", true),
     ("SIGNING_KEY_SECRET_PREFIX", false),
@@ -64,8 +64,6 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("PROTIME_TOKEN_URL", false),
     ("PROTIME_USER_AGENT_COMPANY", false),
     ("DELETE_STRAY_WEBHOOKS", false),
-    ("RESYNC_LOOKBACK_DAYS", false),
-    ("RESYNC_LOOKAHEAD_DAYS", false),
     ("RESYNC_DEFAULT_GAP_HOURS", false),
     ("METRICS_NAMESPACE", false),
     ("QUARANTINE_BUCKET", false),
@@ -329,7 +327,7 @@ mod tests {
         let read = names_read(|l| {
             crate::config::RenewerConfig::from_lookup(l).unwrap();
         });
-        let read: BTreeSet<String> = read.into_iter().filter(|n| !n.starts_with("RESYNC_FILTER_")).collect();
+        let read: BTreeSet<String> = read.into_iter().collect();
         assert_eq!(read, declared(RENEWER_ENV));
     }
 
@@ -488,10 +486,8 @@ mod tests {
     fn every_environment_variable_is_in_the_configuration_page() {
         let page = include_str!("../../docs/configuration.md");
         let all = RECEIVER_ENV.iter().chain(RENEWER_ENV).chain(SYNCER_ENV).map(|(name, _)| *name);
-        let missing: Vec<&str> = all
-            .chain(["RESYNC_FILTER_<COLLECTION>", "SYNC_FILTER_<COLLECTION>"])
-            .filter(|n| !page.contains(&format!("`{n}`")))
-            .collect();
+        let missing: Vec<&str> =
+            all.chain(["SYNC_FILTER_<COLLECTION>"]).filter(|n| !page.contains(&format!("`{n}`"))).collect();
         assert!(missing.is_empty(), "docs/configuration.md does not document {missing:?}");
     }
 

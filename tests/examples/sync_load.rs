@@ -6,7 +6,9 @@
 //!
 //! Usage: cargo run --release -p integration-tests --example sync_load -- [RECORDS] [PAGE_SIZE]
 //! (defaults 100000 and 500). Needs the moto venv (`make setup`); `make bench-sync` runs it.
-//! `MIGRATION_ONLY=1` loads the records and measures the migration alone.
+//! `MIGRATION_ONLY=1` loads the records and measures the migration alone; `RECONCILE_ONLY=1`
+//! loads them and measures a reconciliation of the unchanged copy (records read and written,
+//! time beside moto's raw BatchGetItem read rate in the same run, the process's peak RSS).
 //!
 //! The migration runs with one Scan segment and 16 updates in flight: moto answers one request
 //! at a time, not in order, and with several segments a segment's Scan waits behind the others'
@@ -38,6 +40,12 @@ async fn main() {
     let stack = Stack::start(&["clockings", "people"], config).await;
     stack.simulator.seed("clockings", records);
     println!("seeded {records} clockings; pages of {page_size}; writes in flight per page: {WRITE_CONCURRENCY}");
+    if std::env::var_os("RECONCILE_ONLY").is_some() {
+        let report = stack.sync(&[("COLLECTIONS", "clockings")]).await;
+        assert!(report.healthy, "{report:?}");
+        reconciliation(&stack, records).await;
+        return;
+    }
     if std::env::var_os("MIGRATION_ONLY").is_some() {
         let report = stack.sync(&[("COLLECTIONS", "clockings")]).await;
         assert!(report.healthy, "{report:?}");
@@ -97,6 +105,66 @@ async fn main() {
 
     index_costs(&stack).await;
     migration(&stack).await;
+}
+
+/// A `kB` field of `/proc/self/status`.
+fn status_kb(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A reconciliation of the loaded, unchanged copy: the list pass reads every record's head and
+/// the sweep reads the window's index partitions; it must write no record. Beside it, moto's
+/// raw read rate: the same heads read with BatchGetItem alone.
+async fn reconciliation(stack: &Stack, records: usize) {
+    use protime_webhooks::records::StoredHeads;
+    let store = DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(&stack.receiver.config), &stack.receiver.table);
+    let ids: Vec<_> = stack
+        .simulator
+        .records("clockings")
+        .iter()
+        .map(|r| event::parse_event(json::parse(r.to_string().as_bytes()).unwrap()).unwrap().id)
+        .collect();
+    let started = Instant::now();
+    let mut read = 0;
+    for chunk in ids.chunks(500) {
+        read += store.heads(Collection::Clockings, chunk).await.expect("heads").len();
+    }
+    let raw = started.elapsed();
+    let raw_rate = read as f64 / raw.as_secs_f64();
+    println!("raw BatchGetItem heads:   {read} records in {:.1} s = {raw_rate:.0} records/s", raw.as_secs_f64());
+
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = status_kb("VmRSS:");
+    let request = protime_webhooks::sync::SyncRequest {
+        collections: Some(vec!["clockings".into()]),
+        reconcile: true,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let report = stack.sync_request(&[("COLLECTIONS", "clockings")], request).await;
+    let took = started.elapsed();
+    let c = &report.collections[0];
+    assert!(report.healthy && c.outcome == protime_webhooks::sync::Outcome::Complete, "{report:?}");
+    let drift = c.drift.clone().expect("the pass completed");
+    let rate = c.records.fetched as f64 / took.as_secs_f64();
+    println!(
+        "reconciliation, unchanged: {} records read ({} pages) in {:.1} s = {rate:.0} records/s = {:.2} x raw reads; \
+         {} written; drift missing {} behind {} swept {}; peak RSS {:.0} MB (+{:.0} MB over the run, simulator \
+         and moto client included)",
+        c.records.fetched,
+        c.pages,
+        took.as_secs_f64(),
+        rate / raw_rate,
+        c.records.stored,
+        drift.missing,
+        drift.behind,
+        drift.swept,
+        status_kb("VmHWM:") as f64 / 1e3,
+        status_kb("VmHWM:").saturating_sub(rss_before) as f64 / 1e3,
+    );
+    assert_eq!((c.records.stored, drift.total()), (0, 0), "an unchanged copy: nothing written, no drift");
+    assert_eq!(c.records.fetched, records as u64);
 }
 
 /// Write units, storage and reads of the indexes under each projection DynamoDB offers, from

@@ -17,7 +17,7 @@ mod syncer;
 pub use crate::sync::settings::{default_filter, SyncerConfig, SYNC_DATE_FILTER};
 pub use publisher::PublisherConfig;
 pub use receiver::ReceiverConfig;
-pub use renewer::{resync_filter_variable, RenewerConfig};
+pub use renewer::RenewerConfig;
 pub use syncer::sync_filter_variable;
 
 use std::time::Duration;
@@ -59,10 +59,6 @@ impl Env<'_> {
 
     pub fn hours(&self, name: &'static str, default_hours: u64) -> Result<chrono::Duration, ConfigError> {
         Ok(chrono::Duration::hours(self.number(name, default_hours)? as i64))
-    }
-
-    pub fn days(&self, name: &'static str, default_days: u64) -> Result<chrono::Duration, ConfigError> {
-        Ok(chrono::Duration::days(self.number(name, default_days)? as i64))
     }
 
     /// A `YYYY-MM-DD` date, or `None` when unset.

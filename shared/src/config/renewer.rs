@@ -2,7 +2,6 @@
 
 use super::{ConfigError, Env};
 use crate::collection::Collection;
-use crate::sync::resync::{ResyncFilter, ResyncSettings};
 
 /// `RENEW_BEFORE_HOURS` when unset.
 pub const DEFAULT_RENEW_BEFORE_HOURS: u64 = 48;
@@ -35,9 +34,8 @@ pub struct RenewerConfig {
     pub user_agent_company: String,
     /// `DELETE_STRAY_WEBHOOKS`: delete webhooks at our destination for unwanted collections.
     pub delete_stray_webhooks: bool,
-    /// `RESYNC_LOOKBACK_DAYS`, `RESYNC_LOOKAHEAD_DAYS`, `RESYNC_FILTER_<COLLECTION>`.
-    pub resync: ResyncSettings,
-    /// `RESYNC_DEFAULT_GAP_HOURS`: how far back a recovery reaches when no history tells (default 168).
+    /// `RESYNC_DEFAULT_GAP_HOURS`: where a recovery's gap is taken to start when no history tells
+    /// (default 168; reported and logged, the syncer covers it).
     pub default_gap: chrono::Duration,
     /// `METRICS_NAMESPACE`
     pub metrics_namespace: String,
@@ -66,7 +64,6 @@ impl RenewerConfig {
                 .optional("PROTIME_USER_AGENT_COMPANY")
                 .unwrap_or_else(|| DEFAULT_USER_AGENT_COMPANY.into()),
             delete_stray_webhooks: env.flag("DELETE_STRAY_WEBHOOKS", false)?,
-            resync: resync_settings(&env)?,
             default_gap: env.hours("RESYNC_DEFAULT_GAP_HOURS", DEFAULT_GAP_HOURS)?,
             metrics_namespace: env.metrics_namespace(),
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
@@ -103,27 +100,6 @@ fn destination_base_url(env: &Env<'_>) -> Result<String, ConfigError> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-/// `RESYNC_LOOKBACK_DAYS`, `RESYNC_LOOKAHEAD_DAYS` and every `RESYNC_FILTER_<COLLECTION>`.
-fn resync_settings(env: &Env<'_>) -> Result<ResyncSettings, ConfigError> {
-    let defaults = ResyncSettings::default();
-    let mut resync = ResyncSettings {
-        lookback: env.days("RESYNC_LOOKBACK_DAYS", defaults.lookback.num_days().unsigned_abs())?,
-        lookahead: env.days("RESYNC_LOOKAHEAD_DAYS", defaults.lookahead.num_days().unsigned_abs())?,
-        ..defaults
-    };
-    for &c in Collection::ALL {
-        if let Some(filter) = env.optional(&resync_filter_variable(c)) {
-            resync.overrides.insert(c, ResyncFilter::parse(&filter));
-        }
-    }
-    Ok(resync)
-}
-
-/// `RESYNC_FILTER_PAID_PRESENCES` for `paid-presences`.
-pub fn resync_filter_variable(collection: Collection) -> String {
-    format!("RESYNC_FILTER_{}", collection.as_str().to_ascii_uppercase().replace('-', "_"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,13 +129,11 @@ mod tests {
         let mut vars = REQUIRED.to_vec();
         vars.extend([
             ("COLLECTIONS", "clockings, paid-presences,clockings"),
-            ("RESYNC_FILTER_PAID_PRESENCES", "date ge '{from}'"),
             ("DELETE_STRAY_WEBHOOKS", "true"),
             ("RENEW_BEFORE_HOURS", "12"),
         ]);
         let c = from(&vars).unwrap();
         assert_eq!(c.collections, [Collection::Clockings, Collection::PaidPresences]);
-        assert_eq!(c.resync.overrides[&Collection::PaidPresences], ResyncFilter::DateWindow("date ge '{from}'".into()));
         assert!(c.delete_stray_webhooks);
         assert_eq!(c.renew_before, chrono::Duration::hours(12));
     }

@@ -79,6 +79,10 @@ pub fn classify(old: Option<&Image>, new: Option<&Image>, publish_unchanged: boo
     let Some(version) = string(new, attr::CHANGE_VERSION) else { return Verdict::NotAChange };
     let previous = old.and_then(|o| string(o, attr::CHANGE_VERSION));
     if previous.as_deref() == Some(version.as_str()) {
+        // The sweep: a live record Protime no longer has becomes a tombstone at its version.
+        if old.is_some_and(|o| !is_tombstone(o)) && is_tombstone(new) {
+            return publish(ChangeKind::Deleted, collection, new, previous);
+        }
         // The same version written again: index keys, a migration, a replay's rewrite.
         return Verdict::NotAChange;
     }
@@ -228,6 +232,12 @@ mod tests {
         let change = published(classify(Some(&clocking(1, 8)), Some(&soft), false));
         assert_eq!(change.kind, ChangeKind::Deleted);
         assert_eq!(change.data.get("status"), Some(&Json::String("Deleted".into())), "its fields kept");
+        // The sweep's tombstone: the same version, its fields kept, source sweep.
+        let live = clocking(1, 8);
+        let swept = crate::records::item::sweep_tombstone(&live, "2026-12-02T00:00:00.000Z");
+        let change = published(classify(Some(&live), Some(&swept), false));
+        assert_eq!((change.kind, change.source.as_deref()), (ChangeKind::Deleted, Some("sweep")));
+        assert_eq!(change.data.get("hours"), Some(&Json::Number("8".into())));
         // A delete of a record never stored is still news to a consumer that reads the feed.
         assert_eq!(published(classify(None, Some(&delete), false)).kind, ChangeKind::Deleted);
         // Deleted again at a newer version: nothing new.

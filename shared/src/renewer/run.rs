@@ -15,9 +15,11 @@ use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInpu
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
 use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
 use crate::signing::writer::KeyWriter;
-use crate::sync::engine::{delta_round, Budget, DeltaRound};
+use crate::sync::apply::RecordCounts;
+use crate::sync::engine::{delta_round, request_full_pass, Budget, DeltaRound};
 use crate::sync::kept::PageKeep;
-use crate::sync::resync::{self, ResyncCounts, ResyncError};
+/// What a recovery's delta round applied.
+pub type ResyncCounts = RecordCounts;
 use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -127,14 +129,10 @@ pub enum SubscriptionError {
     RecordRenewal(StateError),
     #[error("Protime answered the renewal with status {0}")]
     NotEnabled(String),
-    #[error("re-syncing: {0}")]
-    Resync(#[from] ResyncError),
     #[error("deleting webhook {id}: {source}")]
     Delete { id: String, source: ProtimeError },
     #[error("saving the subscription state: {0}")]
     SaveState(StateError),
-    #[error("too little of the invocation is left to catch up on the gap; the next run does")]
-    OutOfTime,
 }
 
 /// The renewer as deployed: Protime through the credentials secret, keys in Secrets Manager,
@@ -358,9 +356,10 @@ impl<
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
     }
 
-    /// Re-sync the gap, renew, then re-sync once more: changes made while the first pass ran
-    /// were neither delivered (the webhook was Disabled) nor necessarily fetched; after the
-    /// renewal every change is delivered, so the second pass closes the window.
+    /// Catch up on the gap, renew, then catch up once more: changes made between the first
+    /// round and the renewal were neither delivered (the webhook was Disabled) nor fetched; after
+    /// the renewal every change is delivered, so the second round closes the window. Neither
+    /// round holds up the renewal: what they cannot cover is the syncer's.
     #[allow(clippy::too_many_arguments)]
     async fn recover(
         &self,
@@ -373,10 +372,10 @@ impl<
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         let collection = decision.desired.collection;
-        self.resync(protime, collection, gap_start, now, budget, resynced).await?;
+        self.resync(protime, collection, gap_start, budget, resynced).await;
         state.last_resync_at = Some(now);
         self.renew(protime, decision, state, now).await?;
-        self.resync(protime, collection, gap_start, now, budget, resynced).await?;
+        self.resync(protime, collection, gap_start, budget, resynced).await;
         self.subscriptions.save(collection, state).await.map_err(SubscriptionError::SaveState)
     }
 
@@ -394,7 +393,7 @@ impl<
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
         if let Some(gap_start) = gap_start {
-            self.resync(protime, decision.desired.collection, gap_start, now, budget, resynced).await?;
+            self.resync(protime, decision.desired.collection, gap_start, budget, resynced).await;
             state.last_resync_at = Some(now);
         }
         protime
@@ -404,37 +403,46 @@ impl<
         self.renew(protime, decision, state, now).await
     }
 
-    /// Catches up on the gap: one delta round when the syncer holds a live deltaLink for the
-    /// collection (every change since its last round, deletions included), otherwise the list
-    /// window around the gap. What it applies is added to `resynced` as it goes, so the records
-    /// quarantined before a failure are still reported and counted.
+    /// Catches up on the gap as far as it can without holding up the re-enable: one delta round
+    /// when the syncer holds a live deltaLink for the collection (every change since its last
+    /// round, deletions included), bounded by the invocation's deadline. Anything else — no live
+    /// deltaLink, a list collection, no time left — is handed to the syncer: its next run gives
+    /// the collection a full pass with sweep (a reload, when the link expired). The renewer never
+    /// lists a collection itself. What the round applied is added to `resynced` as it goes.
     async fn resync(
         &self,
         protime: &P::Api,
         collection: Collection,
         gap_start: DateTime<Utc>,
-        now: DateTime<Utc>,
         budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
-    ) -> Result<(), SubscriptionError> {
+    ) {
         let quarantine = self.quarantine.as_ref();
         let counts = resynced.get_or_insert_with(ResyncCounts::default);
         match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget, counts).await {
             Ok(DeltaRound::CaughtUp) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
-                return Ok(());
+                return;
             }
-            Ok(DeltaRound::OutOfTime) => return Err(SubscriptionError::OutOfTime),
+            Ok(DeltaRound::OutOfTime) => {
+                tracing::warn!(collection = %collection, "no time left for a delta round; handing the gap to the syncer")
+            }
             Ok(DeltaRound::NotLive) => {}
-            Err(e) => tracing::warn!(collection = %collection, error = %e, "the delta round failed; listing the gap"),
+            Err(e) => {
+                tracing::warn!(collection = %collection, error = %e, "the delta round failed; handing the gap to the syncer")
+            }
         }
-        if !budget.may_start_page() {
-            return Err(SubscriptionError::OutOfTime);
+        match request_full_pass(&self.sync_states, collection, budget).await {
+            Ok(true) => {
+                tracing::info!(collection = %collection, gap_start = %gap_start, "the syncer's next run gives the collection a full pass")
+            }
+            Ok(false) => {
+                tracing::info!(collection = %collection, "the syncer is working on the collection; it catches up")
+            }
+            // The syncer still catches up on its own schedule (a live deltaLink, or the reload
+            // after it expired); only the sweep of a list collection waits for its next pass.
+            Err(e) => tracing::warn!(collection = %collection, error = %e, "cannot hand the gap to the syncer"),
         }
-        let filters = self.config.resync.filters(collection, gap_start, now);
-        tracing::info!(collection = %collection, gap_start = %gap_start, windows = filters.len(), "re-syncing");
-        let references = self.config.external_references.trim();
-        Ok(resync::resync(protime, &self.records, quarantine, collection, &filters, references, counts).await?)
     }
 
     /// Intent, POST, key, state: in this order (see the module docs).
@@ -612,13 +620,14 @@ mod tests {
             (summary["SubscriptionsUnhealthy"].as_f64(), summary["SubscriptionsDisabled"].as_f64()),
             (Some(1.0), Some(1.0))
         );
-        assert_eq!(summary["RunFailed"], 0.0);
         let failed = run_metrics("Ns", None);
         assert_eq!(failed[0].to_json(0)["RunFailed"], 1.0);
     }
 
     use crate::protime::model::WebhookStatus;
-    use crate::testing::{FakeProtime, Journal, MemoryKeySource, MemoryRecordStore, MemorySubscriptionStore};
+    use crate::testing::{
+        FakeProtime, Journal, MemoryKeySource, MemoryRecordStore, MemorySubscriptionStore, MemorySyncStateStore,
+    };
     use chrono::{Duration, TimeZone};
     use std::sync::Arc;
 
@@ -735,12 +744,31 @@ mod tests {
         assert_eq!(renewer.keys.current(Collection::Clockings), Some(key));
     }
 
+    /// The syncer's state of clockings with a live deltaLink.
+    fn live_delta(journal: &Journal) -> Arc<MemorySyncStateStore> {
+        let states = Arc::new(MemorySyncStateStore { journal: journal.clone(), ..Default::default() });
+        let state = crate::sync::state::SyncState {
+            mode: Some(crate::sync::state::SyncMode::Delta),
+            phase: Some(crate::sync::state::Phase::Incremental),
+            cursor: Some("delta/clockings?t=1".into()),
+            ..Default::default()
+        };
+        states.states.lock().unwrap().insert(Collection::Clockings, state);
+        states
+    }
+
     #[tokio::test]
-    async fn a_disabled_subscription_is_re_synced_before_it_is_re_enabled() {
+    async fn a_disabled_subscription_catches_up_through_the_delta_before_it_is_re_enabled() {
         let journal = Journal::default();
         let (protime, renewer) = fake(&journal);
+        let states = live_delta(&journal);
+        let renewer = renewer.with_sync_state(states.clone());
         renewer.run(now()).await.unwrap();
-        protime.set_records(Collection::Clockings, vec![record(1, "5"), record(2, "6"), record(3, "7")]);
+        let page = |records: &[crate::records::json::Json], next: &str| {
+            crate::protime::Page::from_parts(records, None, Some(next))
+        };
+        protime.script("delta/clockings?t=1", Ok(page(&[record(1, "5"), record(2, "6")], "delta/clockings?t=2")));
+        protime.script("delta/clockings?t=2", Ok(page(&[], "delta/clockings?t=3")));
         protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
         let before = journal.lines().len();
 
@@ -748,18 +776,45 @@ mod tests {
         assert!(report.healthy, "{report:?}");
         assert_eq!(report.subscriptions[0].action, ActionKind::Recover);
         let counts = report.subscriptions[0].resynced.unwrap();
-        assert_eq!(
-            (counts.fetched, counts.stored, counts.duplicate),
-            (6, 3, 3),
-            "two passes, the second all duplicates"
-        );
+        assert_eq!((counts.fetched, counts.stored), (2, 2), "a round before the POST, one (empty) after");
         let lines = journal.lines()[before..].to_vec();
         let post = lines.iter().position(|l| l == "protime POST clockings").unwrap();
-        let first_page = lines.iter().position(|l| l == "protime GET clockings?page=0").unwrap();
-        assert!(first_page < post, "the gap is re-synced before the re-enable: {lines:?}");
-        for id in ["1", "2", "3"] {
-            assert!(renewer.records.change_version(Collection::Clockings, id).is_some(), "record {id}");
-        }
+        let round = lines.iter().position(|l| l == "protime GET delta/clockings?t=1").unwrap();
+        assert!(round < post, "the gap is caught up on before the re-enable: {lines:?}");
+        assert!(!lines.iter().any(|l| l.starts_with("protime LIST")), "the renewer lists nothing: {lines:?}");
+        assert_eq!(states.state(Collection::Clockings).unwrap().full_pass_requested_at, None, "nothing handed over");
+        assert_eq!(protime.webhooks()[0].webhook.status, WebhookStatus::Enabled);
+    }
+
+    #[tokio::test]
+    async fn a_disabled_subscription_without_a_live_delta_is_handed_to_the_syncer_and_re_enabled_at_once() {
+        let journal = Journal::default();
+        let (protime, renewer) = fake(&journal);
+        let states = Arc::new(MemorySyncStateStore { journal: journal.clone(), ..Default::default() });
+        let renewer = renewer.with_sync_state(states.clone());
+        renewer.run(now()).await.unwrap();
+        protime.set_records(Collection::Clockings, vec![record(1, "5"), record(2, "6"), record(3, "7")]);
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        let before = journal.lines().len();
+
+        let report = renewer.run(now() + Duration::hours(2)).await.unwrap();
+        assert!(report.healthy, "{report:?}");
+        let lines = journal.lines()[before..].to_vec();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("protime GET clockings") || l.starts_with("protime LIST")),
+            "{lines:?}"
+        );
+        assert!(states.state(Collection::Clockings).unwrap().full_pass_requested_at.is_some(), "handed to the syncer");
+        assert_eq!(protime.webhooks()[0].webhook.status, WebhookStatus::Enabled);
+        // Out of time altogether: still re-enabled.
+        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
+        let budget = Budget::new(
+            now() + Duration::hours(3),
+            Some(std::time::Duration::from_secs(30)),
+            std::time::Duration::from_secs(60),
+        );
+        let report = renewer.run_within(budget).await.unwrap();
+        assert!(report.healthy, "{report:?}");
         assert_eq!(protime.webhooks()[0].webhook.status, WebhookStatus::Enabled);
     }
 
@@ -802,19 +857,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_re_sync_asks_for_the_subscriptions_external_references() {
-        let journal = Journal::default();
-        let (protime, mut renewer) = fake(&journal);
-        renewer.config.external_references = " (people,@badge-number) ".into();
-        renewer.run(now()).await.unwrap();
-        protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
-        let report = renewer.run(now() + Duration::hours(1)).await.unwrap();
-        assert_eq!(report.subscriptions[0].action, ActionKind::Recover);
-        let lists: Vec<String> = journal.lines().into_iter().filter(|l| l.starts_with("protime LIST")).collect();
-        assert_eq!(lists, ["protime LIST clockings externalReferences=(people,@badge-number)"; 2]);
-    }
-
-    #[tokio::test]
     async fn a_webhook_a_re_enable_answered_with_is_never_deleted_as_a_leftover() {
         let journal = Journal::default();
         let (protime, renewer) = fake(&journal);
@@ -839,17 +881,25 @@ mod tests {
     async fn a_re_synced_record_dynamodb_refuses_is_quarantined_and_the_others_stored() {
         let journal = Journal::default();
         let (protime, renewer) = fake(&journal);
-        let renewer = renewer.with_quarantine(Some(crate::testing::MemoryQuarantine::default()));
+        let renewer = renewer
+            .with_quarantine(Some(crate::testing::MemoryQuarantine::default()))
+            .with_sync_state(live_delta(&journal));
         renewer.run(now()).await.unwrap();
         let refused =
             crate::records::json::parse(br#"{"id":2,"changeVersion":"6","":"a field without a name"}"#).unwrap();
-        protime.set_records(Collection::Clockings, vec![record(1, "5"), refused, record(3, "7")]);
+        let records = [record(1, "5"), refused, record(3, "7")];
+        let page = crate::protime::Page::from_parts(&records, None, Some("delta/clockings?t=2"));
+        protime.script("delta/clockings?t=1", Ok(page));
+        protime.script(
+            "delta/clockings?t=2",
+            Ok(crate::protime::Page::from_parts(&[], None, Some("delta/clockings?t=3"))),
+        );
         protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
 
         let report = renewer.run(now() + Duration::hours(2)).await.unwrap();
         assert!(report.healthy, "the renewal is not held back: {report:?}");
         let counts = report.subscriptions[0].resynced.unwrap();
-        assert_eq!((counts.stored, counts.quarantined, counts.invalid), (2, 2, 0), "two passes: {counts:?}");
+        assert_eq!((counts.stored, counts.quarantined, counts.invalid), (2, 1, 0), "{counts:?}");
         let kept = renewer.quarantine.as_ref().unwrap().bodies();
         assert_eq!(
             kept[0],
@@ -869,7 +919,7 @@ mod tests {
             .collect();
         assert_eq!(
             quarantined,
-            [(serde_json::json!("renewer"), serde_json::json!("empty_attribute_name"), serde_json::json!(2.0))]
+            [(serde_json::json!("renewer"), serde_json::json!("empty_attribute_name"), serde_json::json!(1.0))]
         );
     }
 }

@@ -563,15 +563,19 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             }
             return Ok(true);
         }
-        let asked = request.reconcile && state.reconcile.as_ref().is_none_or(|r| r.pass.dry_run != request.dry_run);
+        // Asked for in this request, or by the renewer after a recovery it could not catch up on.
+        let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
+        let dry_run = request.reconcile && request.dry_run;
+        let asked =
+            (request.reconcile || handed_over) && state.reconcile.as_ref().is_none_or(|r| r.pass.dry_run != dry_run);
         let due = state.reconcile.is_none()
             && !request.dry_run
             && plan::reconcile_due(state, collection, self.config.reconcile_interval, budget.now());
         if asked || due {
             let filter = state.filter.clone();
             let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
-            tracing::info!(collection = %collection, dry_run = request.dry_run, asked, "starting a reconciliation");
-            let mut pass = FullPass::new(budget.now(), false, request.dry_run);
+            tracing::info!(collection = %collection, dry_run, asked, handed_over, "starting a reconciliation");
+            let mut pass = FullPass::new(budget.now(), false, dry_run);
             written_since_now(Some(&mut pass));
             state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0 });
         }
@@ -848,6 +852,7 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
         }
     }
     if !pass.dry_run {
+        state.full_pass_requested_at = None;
         state.verified_at = Some(budget.now());
         state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
     }
@@ -1057,6 +1062,23 @@ pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncSt
     };
     release(states, collection, &mut state, &owner).await?;
     result
+}
+
+/// Hands a collection's catch-up to the syncer (the renewer's recovery, when no delta round
+/// covered the gap): marks it for a full pass with sweep on the syncer's next run. `false`: an
+/// invocation of the syncer holds the collection right now (it is catching up already).
+pub async fn request_full_pass<S: SyncStateStore>(
+    states: &S,
+    collection: Collection,
+    budget: &Budget,
+) -> Result<bool, SyncStateError> {
+    let owner = format!("renewer-{:016x}", rand::random::<u64>());
+    let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
+        return Ok(false);
+    };
+    state.full_pass_requested_at = Some(budget.now());
+    release(states, collection, &mut state, &owner).await?;
+    Ok(true)
 }
 
 /// The metric documents of a run: per collection (lag, pages, pending initial load, delta

@@ -10,8 +10,6 @@
 //!   list collections re-listed, resumable from checkpoints, collections in parallel.
 //! - [`settings`]: [`SyncerConfig`], the syncer's settings (read from the environment by
 //!   `config`, which sits above this folder).
-//! - [`resync`]: the re-sync windows and list-to-store copy the renewer runs before it
-//!   re-enables a Disabled subscription.
 //!
 //! Writes records only through `records::store`, so synced records and webhook events converge.
 //! May use `protime` (through its traits), `records`, `collection`, `aws` and `observability`;
@@ -21,7 +19,6 @@ pub mod apply;
 pub mod engine;
 pub mod kept;
 pub mod plan;
-pub mod resync;
 pub mod settings;
 pub mod state;
 pub mod sweep;

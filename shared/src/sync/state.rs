@@ -106,6 +106,11 @@ pub struct SyncState {
     /// A reconciliation under way: a list pass beside the delta, with its own cursor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<Reconcile>,
+    /// The renewer recovered a Disabled subscription without catching up through the delta:
+    /// the syncer's next run gives the collection a full pass with sweep (cleared once one
+    /// completes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_pass_requested_at: Option<DateTime<Utc>>,
     /// When a full pass last completed (the copy equalled Protime in its window, once its drift
     /// was repaired).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -571,6 +576,7 @@ mod tests {
                 cursor: Some("/clockings?page=2".into()),
                 pages: 2,
             }),
+            full_pass_requested_at: Some(t),
             verified_at: Some(t),
             drift: Some(Drift { missing: 1, behind: 2, swept: 3, ..Drift::default() }),
             lease_owner: Some("run-1".into()),

@@ -211,3 +211,26 @@ async fn a_record_too_large_for_an_event_is_published_without_its_data() {
     assert!(events[0]["detail"].get("data").is_none());
     assert_eq!(events[0]["detail"]["id"], 9);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_the_sweep_tombstones_is_one_deleted_event_with_source_sweep() {
+    let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    let people = stack.simulator.seed("people", 3);
+    assert!(stack.sync(&[]).await.healthy);
+    let p = publisher(bridge(&stack, &feed), &feed.bus);
+    feed.pump(&p, 100).await;
+    assert_eq!(feed.received().await.len(), 3, "the first list pass: one event per person");
+    // Deleted in Protime; nothing delivered. The next list pass sweeps it.
+    stack.simulator.delete_quietly("people", people[1]["id"].clone());
+    stack.simulator.advance(chrono::Duration::hours(25));
+    let report = stack.sync(&[]).await;
+    assert_eq!(report.collections[0].drift.as_ref().map(|d| d.swept), Some(1), "{report:?}");
+    feed.pump(&p, 100).await;
+    let events = feed.received().await;
+    let version = people[1]["changeVersion"].as_str().unwrap().to_owned();
+    assert_eq!(summary(&events), [("Protime Record Deleted".to_owned(), people[1]["id"].to_string(), version)]);
+    assert_eq!(events[0]["detail"]["source"], "sweep");
+    assert_eq!(events[0]["detail"]["data"]["name"], people[1]["name"], "the tombstone keeps the fields");
+    assert_schema(&events);
+}

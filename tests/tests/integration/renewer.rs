@@ -11,6 +11,7 @@ use protime_webhooks::signing::signature::SigningKey;
 use protime_webhooks::signing::writer::KeyWriter;
 use protime_webhooks::Collection;
 use serde_json::json;
+use std::time::Duration;
 
 fn actions(report: &RunReport) -> Vec<(String, &'static str, bool)> {
     report.subscriptions.iter().map(|s| (s.collection.clone(), s.action.as_str(), s.ok)).collect()
@@ -216,24 +217,77 @@ async fn a_subscription_disabled_by_failed_deliveries_is_resynced_then_reenabled
     }
     stack.server.set_down(false);
 
+    // The syncer has no deltaLink for clockings yet: the renewer hands the gap to it and
+    // re-enables at once, listing nothing itself.
+    let lists_before = stack.simulator.count("GET", "/clockings");
     let report = stack.renew().await;
     assert!(report.healthy, "{report:?}");
     assert_eq!(actions(&report), [("clockings".into(), "recover", true)]);
-    let resynced = report.subscriptions[0].resynced.unwrap();
-    assert_eq!(resynced.invalid, 0);
-    assert!(resynced.stored >= 8, "{resynced:?}");
-    for id in 1..=8 {
-        let item = stack.receiver.item(&format!("clockings#{id}")).await.expect("re-synced");
-        let expected = stack.simulator.record("clockings", &id.to_string()).unwrap();
-        assert_eq!(s(&item, "changeVersion"), expected["changeVersion"].as_str().unwrap(), "id {id}");
-        assert_eq!(s(&item, "source"), "resync");
-    }
-    assert_eq!(s(&stack.receiver.item("clockings#1").await.unwrap(), "v"), "missed update");
+    assert_eq!(stack.simulator.count("GET", "/clockings"), lists_before, "the renewer lists nothing");
     let state = stack.receiver.item("subscription#clockings").await.unwrap();
     assert!(state.contains_key("lastResyncAt"));
+    let handed = stack.receiver.item("sync#clockings").await.expect("the syncer's state");
+    assert!(handed.contains_key("fullPassRequestedAt"), "{handed:?}");
     // Re-enabled with a new key, and delivering again.
     assert!(stack.simulator.webhook("clockings").unwrap().enabled);
     assert_eq!(stack.simulator.change("clockings", json!({"id": 9, "date": date})).await.delivered, 1);
+    // The syncer's next run makes the copy complete.
+    assert!(stack.sync(&[]).await.healthy);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
+    assert_eq!(s(&stack.receiver.item("clockings#1").await.unwrap(), "v"), "missed update");
+    assert!(!stack.receiver.item("sync#clockings").await.unwrap().contains_key("fullPassRequestedAt"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recovery_with_a_live_delta_catches_up_through_it_before_the_re_enable() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 5);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.disable("clockings");
+    let date = today(&stack);
+    stack.simulator.change_quietly("clockings", json!({"id": 4001, "date": date}));
+    let report = stack.renew().await;
+    assert_eq!(actions(&report), [("clockings".into(), "recover", true)]);
+    assert_eq!(report.subscriptions[0].resynced.unwrap().stored, 1, "{report:?}");
+    assert_eq!(s(&stack.receiver.item("clockings#4001").await.unwrap(), "source"), "delta");
+    assert!(!stack.receiver.item("sync#clockings").await.unwrap().contains_key("fullPassRequestedAt"));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recovery_past_its_deadline_still_re_enables_every_webhook_and_the_copy_converges() {
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 8);
+    let people = stack.simulator.seed("people", 5);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    stack.simulator.disable("clockings");
+    stack.simulator.disable("people");
+    // While Disabled: a new clocking, a deleted person (a list shows no deletion).
+    let date = today(&stack);
+    stack.simulator.change_quietly("clockings", json!({"id": 4001, "date": date}));
+    stack.simulator.delete_quietly("people", people[0]["id"].clone());
+    // Less time left than the renewer's margin: no delta round starts.
+    let budget = protime_webhooks::sync::Budget::new(
+        stack.simulator.now(),
+        Some(Duration::from_secs(20)),
+        Duration::from_secs(60),
+    );
+    let report = stack.renewer().run_within(budget).await.expect("a run");
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(actions(&report), [("clockings".into(), "recover", true), ("people".into(), "recover", true)]);
+    assert!(
+        stack.simulator.webhook("clockings").unwrap().enabled && stack.simulator.webhook("people").unwrap().enabled
+    );
+    assert!(stack.receiver.item("clockings#4001").await.is_none(), "nothing caught up yet");
+    // The syncer's next run: the delta round for clockings, a full pass with sweep for people.
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 4);
+    let people_report = report.collections.iter().find(|c| c.collection == "people").unwrap();
+    assert_eq!(people_report.drift.as_ref().map(|d| d.swept), Some(1), "{people_report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
