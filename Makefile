@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries webhooks cli advance bench-cpu bench-sync bench-memory clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -96,6 +96,10 @@ backfill:
 ## drop-deliveries: the stack's simulator silently drops its next COUNT webhook deliveries
 drop-deliveries:
 	@scripts/stack.sh drop-deliveries $(COUNT)
+
+## delete: the stack's simulator deletes record ID of COLLECTION and delivers nothing
+delete:
+	@scripts/stack.sh delete $(COLLECTION) $(ID)
 
 ## webhooks: the webhooks the stack's simulator holds, with their status
 webhooks:

@@ -53,7 +53,9 @@ expect=(
   '"healthy":true|"deltaExpired":true'
   '"healthy":true|"collection":"clockings"|"phase":"incremental"'
   'clockings|breaks|complete|incremental'
-  'delta/incremental|list/incremental|complete'
+  '"deleted"|"id":3'
+  'people|complete|drift missing 0 behind 0 swept 1'
+  'delta/incremental|list/incremental|complete|0/0/1'
   'changeVersion|5 records'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"

@@ -11,6 +11,7 @@
 #   scripts/stack.sh backfill COLLECTIONS [FROM]
 #                                          restart those collections' initial load (comma-separated)
 #   scripts/stack.sh drop-deliveries N     the simulator silently drops its next N deliveries
+#   scripts/stack.sh delete COLLECTION ID  the simulator deletes a record and delivers nothing
 #   scripts/stack.sh webhooks              the webhooks as the simulator holds them
 #   scripts/stack.sh advance HOURS         move the simulator's clock (webhooks expire)
 #   scripts/stack.sh cli ARGS...           the protime-webhooks command line, pointed at this stack
@@ -62,6 +63,7 @@ case "${1:-}" in
     echo
     ;;
   drop-deliveries) curl -sS -X POST "$SIMULATOR_URL/_simulator/drop-deliveries?count=${2:?count}"; echo ;;
+  delete) curl -sS -X POST "$SIMULATOR_URL/_simulator/delete/${2:?collection}?id=${3:?id}"; echo ;;
   webhooks) curl -sS "$SIMULATOR_URL/_simulator/webhooks"; echo ;;
   advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
   cli)

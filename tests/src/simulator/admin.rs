@@ -88,6 +88,25 @@ pub(super) async fn admin_seed(
     }
 }
 
+/// `POST /_simulator/delete/{collection}?id=N`: deletes the record quietly (no webhook delivery;
+/// a delta returns the Delete, a list no longer shows it) → `{"deleted": {id, changeVersion}}`.
+pub(super) async fn admin_delete(
+    State(shared): State<Shared>,
+    Path(collection): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(id) = q.get("id").filter(|_| collection.parse::<Collection>().is_ok()) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidDelete", "A known collection and an id are required");
+    };
+    let id = id.parse::<u64>().map(|n| json!(n)).unwrap_or_else(|_| json!(id));
+    let exists = shared.lock().records.get(&collection).is_some_and(|r| r.contains_key(&id_text(&id)));
+    if !exists {
+        return error(StatusCode::NOT_FOUND, "NotFound", "No such record");
+    }
+    let data = shared.lock().remove(&collection, id);
+    Json(json!({ "deleted": data })).into_response()
+}
+
 /// `POST /_simulator/drop-deliveries?count=N`: the next N deliveries are silently dropped
 /// (not POSTed; the webhook stays Enabled) → `{"dropping": <deliveries still to drop>}`.
 pub(super) async fn admin_drop_deliveries(

@@ -20,7 +20,9 @@ mod faults;
 mod listing;
 mod seed;
 
-use admin::{admin_advance, admin_change, admin_drop_deliveries, admin_raw_change, admin_seed, admin_webhooks};
+use admin::{
+    admin_advance, admin_change, admin_delete, admin_drop_deliveries, admin_raw_change, admin_seed, admin_webhooks,
+};
 use api::{create_webhook, delete_webhook, get_webhook, list_webhooks, token};
 use delivery::id_text;
 pub use delivery::Delivery;
@@ -310,6 +312,7 @@ impl Simulator {
             .route("/_simulator/seed/{collection}", post(admin_seed))
             .route("/_simulator/raw-change/{collection}", post(admin_raw_change))
             .route("/_simulator/drop-deliveries", post(admin_drop_deliveries))
+            .route("/_simulator/delete/{collection}", post(admin_delete))
             .route("/_simulator/webhooks", get(admin_webhooks))
             .with_state(shared.clone());
         let (addr, server) = crate::serve_on_loopback(app, port).await;
