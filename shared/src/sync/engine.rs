@@ -841,7 +841,8 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
                 pass.dry_run,
                 || budget.may_start_page(),
             )
-            .await?;
+            .await
+            .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
             if let Swept::Stopped(next) = swept {
                 pass.sweeping = Some(next);
                 set(state, Some(pass));
