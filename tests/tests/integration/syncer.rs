@@ -329,16 +329,16 @@ async fn the_renewer_recovers_a_disabled_subscription_through_the_delta_link_not
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn without_a_delta_link_the_renewer_lists_the_gap_as_before() {
+async fn without_a_delta_link_the_renewer_hands_the_gap_to_the_syncer() {
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     assert!(stack.renew().await.healthy);
     stack.simulator.disable("clockings");
     stack.simulator.change_quietly("clockings", json!({"id": 1, "date": today(&stack)}));
     let report = stack.renew().await;
     assert!(report.healthy, "{report:?}");
-    assert_eq!(report.subscriptions[0].resynced.unwrap().stored, 1);
-    assert!(list_requests(&stack, "clockings") >= 1);
-    assert_eq!(stack.simulator.count("GET", "/delta/clockings"), 0);
+    assert_eq!(list_requests(&stack, "clockings"), 0, "the renewer lists nothing");
+    assert!(stack.simulator.webhook("clockings").unwrap().enabled);
+    assert!(stack.sync(&[]).await.healthy);
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 1);
 }
 
@@ -351,9 +351,11 @@ async fn an_expired_delta_link_met_by_the_renewer_is_left_for_the_syncer_to_repo
     stack.simulator.disable("clockings");
     stack.simulator.advance(chrono::Duration::hours(73));
     stack.simulator.change_quietly("clockings", json!({"id": 6001, "date": today(&stack)}));
+    let listed = list_requests(&stack, "clockings");
     let report = stack.renew().await;
     assert!(report.healthy, "{report:?}");
-    assert_eq!(report.subscriptions[0].resynced.unwrap().stored, 1, "the gap was listed instead");
+    assert_eq!(list_requests(&stack, "clockings"), listed, "nothing listed: handed to the syncer");
+    assert!(stack.simulator.webhook("clockings").unwrap().enabled);
     let report = stack.sync(&[]).await;
     let c = report_of(&report, "clockings");
     assert!(c.delta_expired, "the syncer meets the 410 itself, and reports it: {c:?}");
