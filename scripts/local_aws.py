@@ -109,6 +109,12 @@ def feed_setup(endpoint, bus, queue):
     events.put_targets(Rule="all-changes", EventBusName=bus, Targets=[{"Id": "feed", "Arn": arn}])
 
 
+def _wire_bytes(value):
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def pump(endpoint, table, invoke_url):
     """Lambda's event source mapping, locally: batches of up to 100 records per shard, in order;
     a reported batch item failure makes the next batch start at that record."""
@@ -131,7 +137,8 @@ def pump(endpoint, table, invoke_url):
                 change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
                 change["SizeBytes"] = change.get("SizeBytes", 0)
                 record["eventSourceARN"] = arn
-            body = json.dumps({"Records": records}).encode()
+            # Binary attributes (a pass's saved ids) as Lambda delivers them: base64 text.
+            body = json.dumps({"Records": records}, default=_wire_bytes).encode()
             request = urllib.request.Request(invoke_url, data=body, method="POST",
                                              headers={"Content-Type": "application/json"})
             try:
