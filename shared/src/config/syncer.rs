@@ -101,7 +101,11 @@ mod tests {
         assert_eq!(c.reconcile_interval, chrono::Duration::hours(168));
         assert_eq!(c.plan(Collection::People).mode, SyncMode::List);
         assert_eq!(c.plan(Collection::Clockings).mode, SyncMode::Delta);
-        assert_eq!(c.plan(Collection::Clockings).filter_template.as_deref(), Some("date ge '{from}'"));
+        assert_eq!(
+            c.plan(Collection::Clockings).filter_template.as_deref(),
+            Some("date ge '{from}' and date le '{to}'")
+        );
+        assert_eq!(c.plan(Collection::Absences).filter_template.as_deref(), Some("date ge '{from}'"));
         assert_eq!(c.plan(Collection::CounterGroups).filter_template, None);
     }
 

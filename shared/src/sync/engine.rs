@@ -474,7 +474,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                     match plan::start(&state, &plan, default_from, budget.now()) {
                         Start::Idle => break 'run Ok(Outcome::Idle),
                         Start::Follow => {}
-                        Start::Begin { filter, from, why } => {
+                        Start::Begin { filter, from, to, why } => {
                             tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
                             let delta = plan.mode == SyncMode::Delta;
                             let link = api.list_url(
@@ -483,7 +483,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                                 delta,
                                 self.config.external_references.trim(),
                             );
-                            plan::begin(&mut state, &plan, filter, from, link, budget.now());
+                            plan::begin(&mut state, &plan, filter, (from, to), link, budget.now());
                             written_since_now(state.pass.as_mut());
                         }
                     }
@@ -563,6 +563,9 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             }
             return Ok(true);
         }
+        if !request.dry_run && !self.list_history(api, sink, collection, state, budget, report).await? {
+            return Ok(false);
+        }
         // Asked for in this request, or by the renewer after a recovery it could not catch up on.
         let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
         let dry_run = request.reconcile && request.dry_run;
@@ -618,6 +621,51 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             sink.states.checkpoint(collection, state, sink.owner).await?;
         }
         finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report).await
+    }
+
+    /// Lists a rolling window's history (the days from the floor up to the window's start) once,
+    /// range by range, with its own cursor beside the delta; never swept (no full pass sees
+    /// it again). `Ok(false)`: the deadline or the page budget stopped it.
+    async fn list_history(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        let plan = self.config.plan(collection);
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        let mut followed = LinksFollowed::default();
+        while let Some((first, last)) = plan::history_range(state, &plan, default_from) {
+            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+                return Ok(false);
+            }
+            let Some(history) = state.history.as_mut() else { return Ok(true) };
+            let link = match history.cursor.clone() {
+                Some(link) => link,
+                None => {
+                    let filter = plan.filter(first, Some(last));
+                    tracing::info!(collection = %collection, filter = ?filter, "listing the history before the window");
+                    api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim())
+                }
+            };
+            followed.first_time(&link)?;
+            let page = api.fetch_page(&link).await?;
+            let envelope = page
+                .envelope()
+                .map_err(|e| Stop::Failed(format!("a history page cannot be read (fetched again next run): {e}")))?;
+            let counts =
+                apply_records(sink.records, sink.quarantine, collection, &envelope.records, Source::Resync, true)
+                    .await?;
+            report.pages += 1;
+            report.records += counts;
+            plan::after_history_page(history, last, envelope.next_link);
+            state.lease_until = Some(budget.lease_until().timestamp_millis());
+            sink.states.checkpoint(collection, state, sink.owner).await?;
+        }
+        Ok(true)
     }
 
     /// Another invocation owns the collection now: its state is left alone.
@@ -1135,8 +1183,14 @@ mod tests {
     use std::sync::Arc;
 
     fn config(vars: &[(&str, &str)]) -> SyncerConfig {
-        let mut all =
-            vec![("TABLE_NAME", "t"), ("PROTIME_CREDENTIALS_SECRET", "c"), ("COLLECTIONS", "clockings,people")];
+        // Clockings with an open-ended filter here: the rolling window and its history are
+        // proven against the simulator (integration tests, `windows.rs`).
+        let mut all = vec![
+            ("TABLE_NAME", "t"),
+            ("PROTIME_CREDENTIALS_SECRET", "c"),
+            ("COLLECTIONS", "clockings,people"),
+            ("SYNC_FILTER_CLOCKINGS", "date ge '{from}'"),
+        ];
         all.extend_from_slice(vars);
         let all: std::collections::HashMap<_, _> = all.into_iter().collect();
         SyncerConfig::from_lookup(|k| all.get(k).map(|v| v.to_string())).unwrap()

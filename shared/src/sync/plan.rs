@@ -3,7 +3,7 @@
 //! out. Imports no AWS or HTTP code.
 
 use super::apply::RecordCounts;
-use super::state::{FullPass, Phase, SyncMode, SyncState};
+use super::state::{FullPass, History, Phase, SyncMode, SyncState};
 use crate::collection::Collection;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
@@ -11,16 +11,51 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionPlan {
     pub mode: SyncMode,
-    /// A filter template with `{from}` (YYYY-MM-DD); `None`: unfiltered.
+    /// A filter template with `{from}` and, for a rolling window, `{to}` (YYYY-MM-DD); `None`:
+    /// unfiltered.
     pub filter_template: Option<String>,
     /// How often a list collection is listed again.
     pub list_interval: Duration,
 }
 
+/// A rolling window reaches this many days back from the day it is loaded…
+pub const WINDOW_BEHIND_DAYS: i64 = 243;
+/// …and this many days ahead (243 + 122 = 365: inside Protime's one-year range).
+pub const WINDOW_AHEAD_DAYS: i64 = 122;
+/// A window with fewer days than this left ahead of today is loaded again, further ahead.
+pub const WINDOW_MIN_AHEAD_DAYS: i64 = 92;
+/// The history before a window is listed in ranges of at most this many days.
+pub const HISTORY_RANGE_DAYS: i64 = 365;
+
 impl CollectionPlan {
-    /// The filter for a load starting at `from`.
-    pub fn filter(&self, from: NaiveDate) -> Option<String> {
-        self.filter_template.as_ref().map(|t| t.replace("{from}", &from.format("%Y-%m-%d").to_string()))
+    /// The filter for a load of `[from, to]` (`to` is used by a template with `{to}`).
+    pub fn filter(&self, from: NaiveDate, to: Option<NaiveDate>) -> Option<String> {
+        let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+        self.filter_template.as_ref().map(|t| {
+            let with_from = t.replace("{from}", &day(from));
+            match to {
+                Some(to) => with_from.replace("{to}", &day(to)),
+                None => with_from,
+            }
+        })
+    }
+
+    /// Whether the collection is copied through a rolling window: its template bounds both
+    /// ends (`{to}`), as Protime requires of clockings, assignments and paid-presences.
+    pub fn windowed(&self) -> bool {
+        self.filter_template.as_deref().is_some_and(|t| t.contains("{to}"))
+    }
+
+    /// The span a load starting `today` covers: `[floor, open end)`, or for a rolling window
+    /// `[max(floor, today − 243 d), today + 122 d]`, a year at most, and never before 1
+    /// January of the previous year (Protime's earliest delta start).
+    pub fn window(&self, floor: NaiveDate, today: NaiveDate) -> (NaiveDate, Option<NaiveDate>) {
+        if !self.windowed() {
+            return (floor, None);
+        }
+        let to = today + Duration::days(WINDOW_AHEAD_DAYS);
+        let from = floor.max(today - Duration::days(WINDOW_BEHIND_DAYS)).min(to);
+        (from, Some(to))
     }
 }
 
@@ -35,23 +70,33 @@ pub fn default_from(now: DateTime<Utc>) -> NaiveDate {
 pub enum Start {
     /// Follow the state's cursor (the run's first page).
     Follow,
-    /// Begin a new load or list pass: the caller builds the first page's link from the filter,
-    /// then calls [`begin`].
-    Begin { filter: Option<String>, from: NaiveDate, why: &'static str },
+    /// Begin a new load or list pass of `[from, to]`: the caller builds the first page's link
+    /// from the filter, then calls [`begin`].
+    Begin { filter: Option<String>, from: NaiveDate, to: Option<NaiveDate>, why: &'static str },
     /// Nothing is due (a list collection between passes).
     Idle,
 }
 
 /// Decides where this run starts. A new load starts from the date a backfill asked for, else
 /// `default_from` (`SYNC_FROM`, or 1 January of the previous year, as of now): a load that
-/// starts again on its own (after a 410) moves forward with the calendar.
+/// starts again on its own (after a 410) moves forward with the calendar. A rolling window
+/// with fewer than [`WINDOW_MIN_AHEAD_DAYS`] left ahead is loaded again further ahead (once no
+/// sweep is pending; the engine follows the old deltaLink to its end first).
 pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, now: DateTime<Utc>) -> Start {
-    let from = state.requested_from.unwrap_or(default_from);
-    let begin = |why| Start::Begin { filter: plan.filter(from), from, why };
+    let floor = state.requested_from.unwrap_or(default_from);
+    let today = now.date_naive();
+    let begin = |why| {
+        let (from, to) = plan.window(floor, today);
+        Start::Begin { filter: plan.filter(from, to), from, to, why }
+    };
+    let window_ends_soon = plan.windowed()
+        && state.pass.is_none()
+        && state.to.is_none_or(|to| to - today < Duration::days(WINDOW_MIN_AHEAD_DAYS));
     match (state.phase, &state.cursor) {
         (None, _) => begin("no load has started"),
         _ if state.mode != Some(plan.mode) => begin("the collection's mode changed"),
         _ if state.filter_template != plan.filter_template => begin("the collection's filter changed"),
+        (Some(Phase::Incremental), _) if window_ends_soon => begin("the window moves ahead"),
         (Some(_), Some(_)) => Start::Follow,
         (Some(Phase::Initial), None) => begin("the load starts over"),
         (Some(Phase::Incremental), None) => match plan.mode {
@@ -60,11 +105,56 @@ pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, 
                 Some(last) if now < last + plan.list_interval => Start::Idle,
                 _ => Start::Begin {
                     filter: state.filter.clone(),
-                    from: state.from.unwrap_or(from),
+                    from: state.from.unwrap_or(floor),
+                    to: state.to,
                     why: "the list is due",
                 },
             },
         },
+    }
+}
+
+/// The next range of a rolling window's history to list, `[first, last]` (at most
+/// [`HISTORY_RANGE_DAYS`] days), resuming the one under way; `None` when the history from the
+/// floor (`SYNC_FROM`, or a backfill's date) up to the window's start is listed. A floor
+/// earlier than what was listed starts the history again from it.
+pub fn history_range(
+    state: &mut SyncState,
+    plan: &CollectionPlan,
+    default_from: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    if !plan.windowed() || state.phase != Some(Phase::Incremental) {
+        return None;
+    }
+    let floor = state.requested_from.unwrap_or(default_from);
+    let goal = state.from?;
+    let history = match state.history.as_mut() {
+        Some(h) if h.from <= floor => h,
+        _ => state.history.insert(History { from: floor, until: floor, range_to: None, cursor: None, pages: 0 }),
+    };
+    if let Some(last) = history.range_to {
+        return Some((history.until, last));
+    }
+    (history.until < goal).then(|| {
+        let last = (history.until + Duration::days(HISTORY_RANGE_DAYS - 1)).min(goal - Duration::days(1));
+        (history.until, last)
+    })
+}
+
+/// A page of the history's range `[.., last]` is applied: the cursor moves to `next_link`, or
+/// the range is done and the history reaches the day after `last`.
+pub fn after_history_page(history: &mut History, last: NaiveDate, next_link: Option<String>) {
+    history.pages += 1;
+    match next_link {
+        Some(next) => {
+            history.range_to = Some(last);
+            history.cursor = Some(next);
+        }
+        None => {
+            history.until = last + Duration::days(1);
+            history.range_to = None;
+            history.cursor = None;
+        }
     }
 }
 
@@ -74,7 +164,7 @@ pub fn begin(
     state: &mut SyncState,
     plan: &CollectionPlan,
     filter: Option<String>,
-    from: NaiveDate,
+    (from, to): (NaiveDate, Option<NaiveDate>),
     first_link: String,
     now: DateTime<Utc>,
 ) {
@@ -82,11 +172,19 @@ pub fn begin(
         && state.mode == Some(SyncMode::List)
         && state.phase == Some(Phase::Incremental)
         && state.filter == filter;
+    // A rolling window loaded again further ahead: the copy stays complete meanwhile (the
+    // days it had are still followed by webhooks), so it is not waiting for a baseline.
+    let moving = plan.windowed()
+        && state.phase == Some(Phase::Incremental)
+        && state.mode == Some(plan.mode)
+        && state.filter_template == plan.filter_template;
     // Every load or list pass is a full pass: what it sees is recorded, and it ends with a sweep.
     state.pass = Some(FullPass::new(now, state.verified_at.is_none(), false));
     if !relist {
         state.phase = Some(Phase::Initial);
-        state.initial_completed_at = None;
+        if !moving {
+            state.initial_completed_at = None;
+        }
         state.pages = 0;
         state.records = RecordCounts::default();
         state.started_at = Some(now);
@@ -95,6 +193,7 @@ pub fn begin(
     state.filter = filter;
     state.filter_template = plan.filter_template.clone();
     state.from = Some(from);
+    state.to = to;
     state.cursor = Some(first_link);
     state.cursor_at = Some(now);
 }
@@ -285,8 +384,8 @@ mod tests {
     /// Begins as `start` says and returns the state.
     fn begun(plan: &CollectionPlan) -> SyncState {
         let mut state = SyncState::default();
-        let Start::Begin { filter, from, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
-        begin(&mut state, plan, filter, from, "/first".into(), now());
+        let Start::Begin { filter, from, to, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
+        begin(&mut state, plan, filter, (from, to), "/first".into(), now());
         state
     }
 
@@ -301,7 +400,12 @@ mod tests {
         let s = start(&state, &delta(), from(), now());
         assert_eq!(
             s,
-            Start::Begin { filter: Some("date ge '2025-01-01'".into()), from: from(), why: "no load has started" }
+            Start::Begin {
+                filter: Some("date ge '2025-01-01'".into()),
+                from: from(),
+                to: None,
+                why: "no load has started"
+            }
         );
         let state = begun(&delta());
         assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Initial), Some("/first")));
@@ -349,7 +453,12 @@ mod tests {
         reinitialize(&mut state, Some(earlier));
         assert_eq!(
             start(&state, &delta(), from(), now()),
-            Start::Begin { filter: Some("date ge '2024-01-01'".into()), from: earlier, why: "no load has started" }
+            Start::Begin {
+                filter: Some("date ge '2024-01-01'".into()),
+                from: earlier,
+                to: None,
+                why: "no load has started"
+            }
         );
     }
 
@@ -395,13 +504,94 @@ mod tests {
         assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Incremental), None));
         assert_eq!(start(&state, &list(), from(), now() + Duration::hours(23)), Start::Idle);
         let due = now() + Duration::hours(24);
-        let Start::Begin { filter, from, why } = start(&state, &list(), from(), due) else { panic!("due") };
+        let Start::Begin { filter, from, to, why } = start(&state, &list(), from(), due) else { panic!("due") };
         assert_eq!(why, "the list is due");
-        begin(&mut state, &list(), filter, from, "/people".into(), due);
+        begin(&mut state, &list(), filter, (from, to), "/people".into(), due);
         assert_eq!(state.phase, Some(Phase::Incremental), "a re-list keeps the baseline complete");
         assert_eq!(state.records.stored, 2, "and its counters");
         assert_eq!(lag_seconds(&state, &list(), due), Some(0));
         assert_eq!(lag_seconds(&state, &list(), due + Duration::hours(1)), Some(3600));
+    }
+
+    fn windowed() -> CollectionPlan {
+        CollectionPlan { filter_template: Some(crate::sync::settings::SYNC_WINDOW_FILTER.into()), ..delta() }
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    /// A windowed collection whose load began at `at` and completed.
+    fn loaded_window(at: DateTime<Utc>) -> SyncState {
+        let mut state = SyncState::default();
+        let Start::Begin { filter, from, to, .. } = start(&state, &windowed(), from(), at) else { panic!("a load") };
+        begin(&mut state, &windowed(), filter, (from, to), "/first".into(), at);
+        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), at);
+        state.pass = None;
+        state
+    }
+
+    #[test]
+    fn a_windowed_collection_loads_a_year_at_most_from_243_days_back_to_122_ahead() {
+        let Start::Begin { filter, from, to, .. } = start(&SyncState::default(), &windowed(), from(), now()) else {
+            panic!("a load")
+        };
+        assert_eq!((from, to), (day("2026-03-28"), Some(day("2027-03-28"))));
+        assert_eq!(filter.as_deref(), Some("date ge '2026-03-28' and date le '2027-03-28'"));
+        assert!((to.unwrap() - from).num_days() <= 366 && from >= default_from(now()));
+        // A later SYNC_FROM narrows it; an earlier one is the history's business.
+        assert_eq!(windowed().window(day("2026-10-01"), now().date_naive()).0, day("2026-10-01"));
+        assert_eq!(windowed().window(day("2020-01-01"), now().date_naive()).0, day("2026-03-28"));
+        assert_eq!(delta().window(day("2025-01-01"), now().date_naive()), (day("2025-01-01"), None));
+    }
+
+    #[test]
+    fn a_window_with_fewer_than_92_days_ahead_is_loaded_again_further_ahead_and_the_copy_stays_complete() {
+        let mut state = loaded_window(now());
+        let completed = state.initial_completed_at;
+        // 2027-03-28 − 92 days = 2026-12-26: followed until then, moved from the next day on.
+        let before = now() + Duration::days(30);
+        assert_eq!(start(&state, &windowed(), default_from(before), before), Start::Follow);
+        let after = now() + Duration::days(31);
+        let Start::Begin { filter, from, to, why } = start(&state, &windowed(), default_from(after), after) else {
+            panic!("moved")
+        };
+        assert_eq!(why, "the window moves ahead");
+        assert_eq!((from, to), (day("2026-04-28"), Some(day("2027-04-28"))));
+        // Not while a sweep is pending: the pass finishes over the window it saw.
+        let sweeping = SyncState { pass: Some(FullPass::new(now(), false, false)), ..state.clone() };
+        assert_eq!(start(&sweeping, &windowed(), default_from(after), after), Start::Follow);
+        begin(&mut state, &windowed(), filter, (from, to), "/again".into(), after);
+        assert_eq!((state.phase, state.to), (Some(Phase::Initial), to));
+        assert_eq!(state.initial_completed_at, completed, "not waiting for a baseline");
+        assert!(state.pass.is_some(), "the new load is a full pass of the new window");
+    }
+
+    #[test]
+    fn the_history_before_the_window_is_listed_once_in_ranges_of_a_year_and_follows_the_window() {
+        let mut state = loaded_window(now());
+        let plan = windowed();
+        let floor = from();
+        assert_eq!(history_range(&mut state, &plan, floor), Some((day("2025-01-01"), day("2025-12-31"))));
+        let h = state.history.as_mut().unwrap();
+        after_history_page(h, day("2025-12-31"), Some("/p2".into()));
+        assert_eq!(history_range(&mut state, &plan, floor), Some((day("2025-01-01"), day("2025-12-31"))), "resumed");
+        after_history_page(state.history.as_mut().unwrap(), day("2025-12-31"), None);
+        assert_eq!(history_range(&mut state, &plan, floor), Some((day("2026-01-01"), day("2026-03-27"))));
+        after_history_page(state.history.as_mut().unwrap(), day("2026-03-27"), None);
+        assert_eq!(history_range(&mut state, &plan, floor), None, "listed once");
+        assert_eq!(state.history.as_ref().map(|h| (h.from, h.until, h.pages)), Some((floor, day("2026-03-28"), 3)));
+        // A new year moves the default floor forward: nothing is listed again.
+        assert_eq!(history_range(&mut state, &plan, day("2026-01-01")), None);
+        // The window moved ahead: the days it left are listed.
+        state.from = Some(day("2026-04-28"));
+        assert_eq!(history_range(&mut state, &plan, floor), Some((day("2026-03-28"), day("2026-04-27"))));
+        // A backfill from an earlier date lists the history again from it.
+        state.requested_from = Some(day("2024-06-01"));
+        assert_eq!(history_range(&mut state, &plan, floor), Some((day("2024-06-01"), day("2025-05-31"))));
+        // Not before the load completed, nor for a collection without a rolling window.
+        assert_eq!(history_range(&mut SyncState { phase: Some(Phase::Initial), ..state.clone() }, &plan, floor), None);
+        assert_eq!(history_range(&mut state.clone(), &delta(), floor), None);
     }
 
     #[test]

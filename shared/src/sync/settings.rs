@@ -10,6 +10,10 @@ use std::time::Duration;
 /// The default filter of collections whose records carry a `date`.
 pub const SYNC_DATE_FILTER: &str = "date ge '{from}'";
 
+/// The default filter of the collections Protime answers only for a range of at most a year
+/// (clockings, assignments, paid-presences): a rolling window, see [`super::plan::CollectionPlan::window`].
+pub const SYNC_WINDOW_FILTER: &str = "date ge '{from}' and date le '{to}'";
+
 /// The syncer's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncerConfig {
@@ -28,7 +32,8 @@ pub struct SyncerConfig {
     pub user_agent_company: String,
     /// `SYNC_FROM`: the `{from}` of initial loads (default: 1 January of the previous year).
     pub sync_from: Option<NaiveDate>,
-    /// `SYNC_FILTER_<COLLECTION>`: a filter template with `{from}`, or `all` for none.
+    /// `SYNC_FILTER_<COLLECTION>`: a filter template with `{from}` (and `{to}`: a rolling window),
+    /// or `all` for none.
     pub filters: HashMap<Collection, Option<String>>,
     /// `SYNC_LIST_COLLECTIONS`: collections synced through their list endpoint (default `people`).
     pub list_collections: Vec<Collection>,
@@ -61,7 +66,12 @@ impl SyncerConfig {
     }
 }
 
-/// The built-in filter: dated collections from `{from}`, reference collections unfiltered.
+/// The built-in filter: the collections Protime answers only for a year at most through a
+/// rolling window, other dated collections from `{from}`, reference collections unfiltered.
 pub fn default_filter(collection: Collection) -> Option<&'static str> {
-    collection.is_dated().then_some(SYNC_DATE_FILTER)
+    match collection {
+        Collection::Clockings | Collection::Assignments | Collection::PaidPresences => Some(SYNC_WINDOW_FILTER),
+        c if c.is_dated() => Some(SYNC_DATE_FILTER),
+        _ => None,
+    }
 }

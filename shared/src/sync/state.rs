@@ -75,6 +75,13 @@ pub struct SyncState {
     /// The `{from}` of the current load's filter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<NaiveDate>,
+    /// The `{to}` of the current load's filter: the end of a rolling window (a template with
+    /// `{to}`), which is loaded again further ahead when it comes near.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    /// The history before a rolling window, listed once (never swept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
     /// A start date a manual backfill asked for; loads that start again on their own (after a
     /// 410) use it too. `None`: `SYNC_FROM`, or its default, at the time the load starts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,6 +174,26 @@ pub struct Reconcile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
     /// The next page; `None` once every page is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Pages applied.
+    #[serde(default)]
+    pub pages: u64,
+}
+
+/// The records dated before a rolling window's start, listed once through the list endpoint in
+/// ranges of at most [`super::plan::HISTORY_RANGE_DAYS`] days, with their own cursor. The list
+/// covers `[from, until)`; as the window moves ahead, the days it leaves are listed too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// The first day listed.
+    pub from: NaiveDate,
+    /// Listed up to this day (exclusive).
+    pub until: NaiveDate,
+    /// The range being listed: its last day and its next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Pages applied.
@@ -559,6 +586,14 @@ mod tests {
             filter: Some("date ge '2025-01-01'".into()),
             filter_template: Some("date ge '{from}'".into()),
             from: NaiveDate::from_ymd_opt(2025, 1, 1),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31),
+            history: Some(History {
+                from: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+                until: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+                range_to: NaiveDate::from_ymd_opt(2024, 12, 31),
+                cursor: Some("/clockings?skipToken=3".into()),
+                pages: 7,
+            }),
             requested_from: None,
             pages: 4,
             records: RecordCounts { stored: 3, deleted: 1, ..Default::default() },

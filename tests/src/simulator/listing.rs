@@ -70,6 +70,11 @@ fn check_request(sim: &Sim, collection: &str, bounds: &DateBounds, delta: bool) 
         "paid-presences" if delta && (start.is_none() || bounds.to.is_some() && !within_a_year(bounds)) => {
             invalid("A delta needs a start date (date ge) and a range of at most one year".into())
         }
+        // Read strictly: both bounds, at most a year apart, for a list and a delta alike; a
+        // delta starting no earlier than 1 January of the previous year.
+        "clockings" | "assignments" if !within_a_year(bounds) => {
+            invalid("A date range (date ge and date le) of at most one year is required".into())
+        }
         "clockings" | "assignments" if delta => {
             let earliest = sim.earliest_delta_start();
             if start.is_some_and(|s| s >= earliest) {

@@ -88,8 +88,11 @@ impl Shared {
         let mut seeded = Vec::with_capacity(count);
         for n in 0..count as u64 {
             let id = first.saturating_add(n);
-            let date =
-                if dated { (earliest + Duration::days(rng.random_range(0..=span))).to_string() } else { String::new() };
+            let date = if dated {
+                (earliest + Duration::days(rng.random_range(0..=span + ahead_days(collection)))).to_string()
+            } else {
+                String::new()
+            };
             let mut record = sample_record(collection, json!(id), &date);
             if !dated {
                 if let Some(fields) = record.as_object_mut() {
@@ -99,6 +102,16 @@ impl Shared {
             seeded.push(sim.upsert(collection, record));
         }
         seeded
+    }
+}
+
+/// How many days past today a collection's seeded dates reach: clockings up to the next day
+/// (night shifts), assignments planned up to three months ahead, the others up to today.
+fn ahead_days(collection: &str) -> i64 {
+    match collection {
+        "clockings" => 1,
+        "assignments" => 90,
+        _ => 0,
     }
 }
 

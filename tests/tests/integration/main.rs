@@ -17,3 +17,4 @@ mod secrets;
 mod simulator;
 mod syncer;
 mod template;
+mod windows;

@@ -97,9 +97,23 @@ fn earliest(sim: &Simulator) -> NaiveDate {
     NaiveDate::from_ymd_opt(sim.now().year() - 1, 1, 1).unwrap()
 }
 
-/// The first page of a delta initial request on a collection that needs a start date.
+/// A range clockings and assignments accept (both bounds, a year at most, from no earlier than
+/// 1 January of the previous year) holding every seeded record: 300 days back to 65 ahead.
+fn seeded_range(sim: &Simulator) -> (NaiveDate, NaiveDate) {
+    let today = sim.now().date_naive();
+    ((today - chrono::Duration::days(300)).max(earliest(sim)), today + chrono::Duration::days(65))
+}
+
+/// `date ge '…' and date le '…'` over [`seeded_range`].
+fn seeded_filter(sim: &Simulator) -> String {
+    let (from, to) = seeded_range(sim);
+    format!("date ge '{from}' and date le '{to}'")
+}
+
+/// The first page of a delta initial request over [`seeded_range`].
 fn delta_initial(sim: &Simulator, collection: &str) -> String {
-    format!("/{collection}?filter=date%20ge%20'{}'&delta", earliest(sim))
+    let (from, to) = seeded_range(sim);
+    format!("/{collection}?filter=date%20ge%20'{from}'%20and%20date%20le%20'{to}'&delta")
 }
 
 fn today(sim: &Simulator) -> String {
@@ -170,7 +184,7 @@ async fn seeded_records_are_fresh_plausible_and_come_back_through_a_delta_initia
     options.token_url = Some(sim.token_url());
     fast_retries(&mut options);
     let client = ProtimeClient::new(ProtimeCredentials::from_json(&sim.credentials_json()).unwrap(), options).unwrap();
-    let filter = format!("date ge '{}'", earliest(&sim));
+    let filter = seeded_filter(&sim);
     let mut link = Some(client.list_url("clockings", Some(&filter), true));
     let mut read = 0;
     while let Some(current) = link.take() {
@@ -274,14 +288,26 @@ async fn delta_initial_requests_follow_protimes_rules() {
     assert_eq!((status, error_code(&body)), (400, "DeltaNotSupported"));
     assert_eq!(raw.get("/people").await.0, 200, "people is listed instead");
 
+    // clockings and assignments, read strictly: both bounds at most 366 days apart, for a list
+    // and a delta alike, and a delta starting no earlier than 1 January of the previous year.
     let too_early = earliest(&sim).pred_opt().unwrap();
+    let range = |from: NaiveDate, days: i64| {
+        format!("date%20ge%20'{from}'%20and%20date%20le%20'{}'", from + chrono::Duration::days(days))
+    };
     for collection in ["clockings", "assignments"] {
-        let (status, body, _) = raw.get(&format!("/{collection}?delta")).await;
-        assert_eq!((status, error_code(&body)), (400, "InvalidFilter"), "{collection}: a start is required");
-        let (status, body, _) = raw.get(&format!("/{collection}?filter=date%20ge%20'{too_early}'&delta")).await;
+        for query in ["?delta", "", "?filter=date%20ge%20'2026-01-01'", "?filter=date%20le%20'2026-12-31'"] {
+            let (status, body, _) = raw.get(&format!("/{collection}{query}")).await;
+            assert_eq!((status, error_code(&body)), (400, "InvalidFilter"), "{collection}{query}: both bounds");
+        }
+        let (status, body, _) = raw.get(&format!("/{collection}?filter={}&delta", range(too_early, 300))).await;
         assert_eq!((status, error_code(&body)), (400, "InvalidFilter"), "{collection}: {too_early} is too early");
+        let (status, _, _) = raw.get(&format!("/{collection}?filter={}&delta", range(earliest(&sim), 366))).await;
+        assert_eq!(status, 400, "{collection}: 367 days");
+        assert_eq!(raw.get(&format!("/{collection}?filter={}&delta", range(earliest(&sim), 365))).await.0, 200);
         assert_eq!(raw.get(&delta_initial(&sim, collection)).await.0, 200);
-        assert_eq!(raw.get(&format!("/{collection}")).await.0, 200, "a plain list needs no start");
+        // A list may start before the previous year, still a year at most.
+        assert_eq!(raw.get(&format!("/{collection}?filter={}", range(too_early, 365))).await.0, 200);
+        assert_eq!(raw.get(&format!("/{collection}?filter={}", range(too_early, 366))).await.0, 400);
     }
 
     // paid-presences: a plain list needs a range of at most a year; a delta only a start.
