@@ -205,12 +205,15 @@ pub fn live_delta(state: &SyncState) -> bool {
     state.mode == Some(SyncMode::Delta) && state.phase == Some(Phase::Incremental) && state.cursor.is_some()
 }
 
-/// Forgets the collection's load so the next [`start`] begins a new one (manual backfill),
-/// from `from` if given (and from then on), else from the configured start.
+/// Forgets the collection's load (and a rolling window's history) so the next [`start`] begins
+/// a new one (manual backfill), from `from` if given (and from then on), else from the
+/// configured start.
 pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
     state.phase = None;
     state.cursor = None;
     state.requested_from = from;
+    // A rolling window's history is listed again too, from the new start.
+    state.history = None;
 }
 
 /// What a page did to the round.

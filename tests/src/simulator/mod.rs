@@ -438,7 +438,8 @@ impl Simulator {
     }
 
     /// Inserts `count` plausible records with fresh ids, quietly (no delivery; they are in the
-    /// change log). Dated collections get dates spread over the last ~300 days. Returns them.
+    /// change log). Dated collections get dates spread over the last 240 days
+    /// (clockings up to tomorrow, assignments up to 90 days ahead). Returns them.
     pub fn seed(&self, collection: &str, count: usize) -> Vec<Value> {
         self.shared.seed(collection, count)
     }

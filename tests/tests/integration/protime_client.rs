@@ -26,10 +26,14 @@ fn ids(records: &[Json]) -> Vec<String> {
         .collect()
 }
 
-/// A clockings delta must start no earlier than 1 January of the previous year.
+/// A clockings delta gives both bounds, a year at most apart, starting no earlier than 1
+/// January of the previous year: here 300 days back (or that 1 January) to 65 days ahead.
 fn delta_filter(sim: &Simulator) -> String {
     use chrono::Datelike;
-    format!("date ge '{}-01-01'", sim.now().year() - 1)
+    let today = sim.now().date_naive();
+    let earliest = chrono::NaiveDate::from_ymd_opt(today.year() - 1, 1, 1).unwrap();
+    let from = (today - chrono::Duration::days(300)).max(earliest);
+    format!("date ge '{from}' and date le '{}'", today + chrono::Duration::days(65))
 }
 
 fn today(sim: &Simulator) -> String {

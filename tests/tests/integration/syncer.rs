@@ -24,6 +24,15 @@ fn list_requests(stack: &Stack, collection: &str) -> usize {
     stack.simulator.count("GET", &format!("/{collection}"))
 }
 
+/// Pages of the history before a rolling window (clockings, assignments, paid-presences) the
+/// syncer listed: one or more ranges of at most a year from 1 January of the previous year, so
+/// how many depends on the date. Counted from the state, added to the load's own pages.
+async fn history_pages(stack: &Stack, collection: &str) -> usize {
+    let state = harness_item(stack, &format!("sync#{collection}")).await;
+    let history = state.get("history").and_then(|h| h.as_m().ok());
+    history.map_or(0, |h| h["pages"].as_n().unwrap().parse().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_initial_load_across_many_pages_and_empty_pages_copies_every_collection_exactly() {
     let stack =
@@ -35,8 +44,10 @@ async fn an_initial_load_across_many_pages_and_empty_pages_copies_every_collecti
     assert!(report.healthy, "{report:?}");
     assert!(outcomes(&report).iter().all(|(_, o)| *o == Outcome::Complete), "{report:?}");
     let clockings = report_of(&report, "clockings");
-    // 40 records, 3 per page, an empty page between data pages: 27 pages.
-    assert_eq!((clockings.pages, clockings.records.stored), (27, 40), "{clockings:?}");
+    // 40 records, 3 per page, an empty page between data pages: 27 pages, and the history's.
+    let history = history_pages(&stack, "clockings").await;
+    assert!(history >= 1, "the history before the window is listed");
+    assert_eq!((clockings.pages, clockings.records.stored), (27 + history as u64, 40), "{clockings:?}");
     for collection in ["clockings", "paid-presences", "people", "counter-groups"] {
         assert_eq!(stack.assert_table_matches_simulator(collection).await, 40, "{collection}");
     }
@@ -167,9 +178,10 @@ async fn a_load_resumes_from_its_checkpoint_after_the_page_budget_without_fetchi
         assert_eq!(c.outcome, Outcome::Partial);
         assert!(runs < 20, "the load never completed");
     }
-    // 30 records, 3 per page with empty pages between: 19 pages, 4 per run.
-    assert_eq!(runs, 5);
-    assert_eq!(list_requests(&stack, "clockings"), 19, "every page fetched exactly once");
+    // 30 records, 3 per page with empty pages between: 19 pages, then the history's, 4 per run.
+    let history = history_pages(&stack, "clockings").await;
+    assert_eq!(runs, (19 + history).div_ceil(4));
+    assert_eq!(list_requests(&stack, "clockings"), 19 + history, "every page fetched exactly once");
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
 }
 
@@ -215,7 +227,8 @@ async fn a_run_killed_mid_page_is_resumed_from_the_last_checkpoint_once_its_leas
     assert!(report.healthy, "{report:?}");
     let c = report_of(&report, "clockings");
     assert_eq!(c.outcome, Outcome::Complete);
-    assert_eq!(c.pages, 19 - 3, "resumed at the page the killed run was fetching");
+    let history = history_pages(&stack, "clockings").await as u64;
+    assert_eq!(c.pages, 19 - 3 + history, "resumed at the page the killed run was fetching");
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
 }
 
@@ -234,8 +247,8 @@ async fn two_overlapping_invocations_never_work_on_one_collection_at_once() {
         both.sort_by_key(|o| format!("{o:?}"));
         assert_eq!(both, [Outcome::Busy, Outcome::Complete], "{collection}: {first:?} {second:?}");
     }
-    // 20 records, 3 per page with empty pages: 13 pages, each fetched once.
-    assert_eq!(list_requests(&stack, "clockings"), 13);
+    // 20 records, 3 per page with empty pages: 13 pages, and the history's, each fetched once.
+    assert_eq!(list_requests(&stack, "clockings"), 13 + history_pages(&stack, "clockings").await);
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 20);
     assert_eq!(stack.assert_table_matches_simulator("breaks").await, 20);
 }
@@ -288,15 +301,29 @@ async fn a_manual_backfill_reloads_the_named_collection_from_its_date() {
     stack.simulator.seed("clockings", 6);
     stack.simulator.seed("breaks", 6);
     assert!(stack.sync(&[]).await.healthy);
-    let request: SyncRequest =
-        serde_json::from_value(json!({"collections": ["clockings"], "reinitialize": true, "from": "2026-01-01"}))
-            .unwrap();
+    // Clockings go through a rolling window: the window is loaded again and the history before
+    // it listed again from the backfill's date; breaks are loaded from it.
+    let today = stack.simulator.now().date_naive();
+    let from = today - chrono::Duration::days(300);
+    let history_record = json!({"id": 777, "date": (from + chrono::Duration::days(1)).to_string()});
+    stack.simulator.change_quietly("clockings", history_record);
+    let request: SyncRequest = serde_json::from_value(
+        json!({"collections": ["clockings", "breaks"], "reinitialize": true, "from": from.to_string()}),
+    )
+    .unwrap();
     let budget = Budget::new(stack.simulator.now(), None, Duration::ZERO);
     let report = stack.syncer(&[]).run(&request, budget).await.unwrap();
-    assert_eq!(outcomes(&report), [("clockings".into(), Outcome::Complete)]);
+    assert_eq!(outcomes(&report), [("clockings".into(), Outcome::Complete), ("breaks".into(), Outcome::Complete)]);
     let state = harness_item(&stack, "sync#clockings").await;
-    assert_eq!(harness::s(&state, "filter"), "date ge '2026-01-01'");
+    let window = (today - chrono::Duration::days(243), today + chrono::Duration::days(122));
+    assert_eq!(harness::s(&state, "filter"), format!("date ge '{}' and date le '{}'", window.0, window.1));
     assert_eq!(harness::s(&state, "phase"), "incremental");
+    let history = state["history"].as_m().expect("the history is listed again");
+    assert_eq!(harness::s(history, "from"), from.to_string());
+    assert_eq!(harness::s(history, "until"), window.0.to_string());
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 7);
+    let breaks = harness_item(&stack, "sync#breaks").await;
+    assert_eq!(harness::s(&breaks, "filter"), format!("date ge '{from}'"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
