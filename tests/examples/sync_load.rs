@@ -8,7 +8,8 @@
 //! (defaults 100000 and 500). Needs the moto venv (`make setup`); `make bench-sync` runs it.
 //! `MIGRATION_ONLY=1` loads the records and measures the migration alone; `RECONCILE_ONLY=1`
 //! loads them and measures a reconciliation of the unchanged copy (records read and written,
-//! time beside moto's raw BatchGetItem read rate in the same run, the process's peak RSS).
+//! time beside moto's raw BatchGetItem read rate in the same run, the process's peak RSS); its
+//! syncer runs with the setup's 120 s operation timeout (moto's index Query walks the table).
 //!
 //! The migration runs with one Scan segment and 16 updates in flight: moto answers one request
 //! at a time, not in order, and with several segments a segment's Scan waits behind the others'
@@ -41,7 +42,7 @@ async fn main() {
     stack.simulator.seed("clockings", records);
     println!("seeded {records} clockings; pages of {page_size}; writes in flight per page: {WRITE_CONCURRENCY}");
     if std::env::var_os("RECONCILE_ONLY").is_some() {
-        let report = stack.sync(&[("COLLECTIONS", "clockings")]).await;
+        let report = patient_sync(&stack, Default::default()).await;
         assert!(report.healthy, "{report:?}");
         reconciliation(&stack, records).await;
         return;
@@ -116,6 +117,20 @@ fn status_kb(field: &str) -> u64 {
 /// A reconciliation of the loaded, unchanged copy: the list pass reads every record's head and
 /// the sweep reads the window's index partitions; it must write no record. Beside it, moto's
 /// raw read rate: the same heads read with BatchGetItem alone.
+/// One syncer run whose AWS clients have the setup's generous timeouts (120 s an operation)
+/// instead of the functions' 8 s: moto answers an index Query by walking every item of the
+/// table, which over 100,000 items takes longer than 8 s (DynamoDB reads only the partition).
+async fn patient_sync(
+    stack: &Stack,
+    request: protime_webhooks::sync::SyncRequest,
+) -> protime_webhooks::sync::SyncReport {
+    let config = stack.syncer_config(&[("COLLECTIONS", "clockings")]);
+    let mut syncer = protime_webhooks::sync::AwsSyncer::from_config(config, &stack.receiver.setup);
+    harness::fast_retries(&mut syncer.protime.options);
+    let budget = protime_webhooks::sync::Budget::new(stack.simulator.now(), None, std::time::Duration::ZERO);
+    syncer.run(&request, budget).await.expect("syncer run")
+}
+
 async fn reconciliation(stack: &Stack, records: usize) {
     use protime_webhooks::records::StoredHeads;
     let store = DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(&stack.receiver.config), &stack.receiver.table);
@@ -142,7 +157,7 @@ async fn reconciliation(stack: &Stack, records: usize) {
         ..Default::default()
     };
     let started = Instant::now();
-    let report = stack.sync_request(&[("COLLECTIONS", "clockings")], request).await;
+    let report = patient_sync(stack, request).await;
     let took = started.elapsed();
     let c = &report.collections[0];
     assert!(report.healthy && c.outcome == protime_webhooks::sync::Outcome::Complete, "{report:?}");
