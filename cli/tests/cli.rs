@@ -465,13 +465,14 @@ fn keys(value: &Value) -> Vec<String> {
 }
 
 /// The `sync` object's schema: every key always present (null when unknown).
-const SYNC_KEYS: [&str; 16] = [
+const SYNC_KEYS: [&str; 18] = [
     "cursorAt",
     "deltaExpiredAt",
     "drift",
     "errorRuns",
     "filter",
     "from",
+    "history",
     "initialLoad",
     "lagSeconds",
     "lastError",
@@ -481,6 +482,7 @@ const SYNC_KEYS: [&str; 16] = [
     "phase",
     "reconciling",
     "running",
+    "to",
     "verifiedAt",
 ];
 

@@ -249,6 +249,13 @@ fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_
         "phase": state.phase.map(phase_name),
         "filter": state.filter,
         "from": state.from.map(|d| d.format("%Y-%m-%d").to_string()),
+        "to": state.to.map(|d| d.format("%Y-%m-%d").to_string()),
+        "history": state.history.as_ref().map(|h| json!({
+            "from": h.from.format("%Y-%m-%d").to_string(),
+            "until": h.until.format("%Y-%m-%d").to_string(),
+            "listing": h.range_to.is_some(),
+            "pages": h.pages,
+        })),
         "initialLoad": {
             "complete": complete,
             "startedAt": time(state.started_at),
