@@ -589,7 +589,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
         loop {
             let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
             let Some(link) = reconcile.cursor.clone().filter(|_| reconcile.pass.sweeping.is_none()) else { break };
-            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+            if !may_start_page(self.config.max_pages_per_run, report, budget) {
                 return Ok(false);
             }
             followed.first_time(&link)?;
@@ -617,8 +617,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             if reconcile.cursor.is_none() {
                 reconcile.pass.sweeping = Some(0);
             }
-            state.lease_until = Some(budget.lease_until().timestamp_millis());
-            sink.states.checkpoint(collection, state, sink.owner).await?;
+            sink.checkpoint(collection, state, budget).await?;
         }
         finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report).await
     }
@@ -639,7 +638,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let mut followed = LinksFollowed::default();
         while let Some((first, last)) = plan::history_range(state, &plan, default_from) {
-            if self.config.max_pages_per_run.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+            if !may_start_page(self.config.max_pages_per_run, report, budget) {
                 return Ok(false);
             }
             let Some(history) = state.history.as_mut() else { return Ok(true) };
@@ -662,8 +661,7 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             report.pages += 1;
             report.records += counts;
             plan::after_history_page(history, last, envelope.next_link);
-            state.lease_until = Some(budget.lease_until().timestamp_millis());
-            sink.states.checkpoint(collection, state, sink.owner).await?;
+            sink.checkpoint(collection, state, budget).await?;
         }
         Ok(true)
     }
@@ -721,6 +719,26 @@ struct Sink<'a, R, S, Q> {
     owner: &'a str,
 }
 
+impl<R, S: SyncStateStore, Q> Sink<'_, R, S, Q> {
+    /// Saves the state with the lease renewed to the run's deadline (conditional on still
+    /// holding it).
+    async fn checkpoint(
+        &self,
+        collection: Collection,
+        state: &mut SyncState,
+        budget: &Budget,
+    ) -> Result<(), SyncStateError> {
+        state.lease_until = Some(budget.lease_until().timestamp_millis());
+        self.states.checkpoint(collection, state, self.owner).await
+    }
+}
+
+/// Whether another page may start: the run's page budget for the collection is not spent and
+/// the deadline leaves time for one.
+fn may_start_page(max_pages: Option<u64>, report: &CollectionReport, budget: &Budget) -> bool {
+    max_pages.is_none_or(|max| report.pages < max) && budget.may_start_page()
+}
+
 /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
 /// the page budget or the deadline stopped it. Each fetched page is kept (and the state points
 /// at it) before any of its records is written; a page already kept is applied before anything
@@ -737,7 +755,7 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
 ) -> Result<bool, Stop> {
     let mut followed = LinksFollowed::default();
     loop {
-        if max_pages.is_some_and(|max| report.pages >= max) || !budget.may_start_page() {
+        if !may_start_page(max_pages, report, budget) {
             return Ok(false);
         }
         // Plain records (an initial load or a list): write only what is new or newer.
@@ -808,8 +826,7 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
                 pass.sweeping = Some(0);
             }
         }
-        state.lease_until = Some(budget.lease_until().timestamp_millis());
-        sink.states.checkpoint(collection, state, sink.owner).await?;
+        sink.checkpoint(collection, state, budget).await?;
         if let (Some(key), Some(store)) = (discard, sink.quarantine) {
             // Best effort: an object left behind expires by the bucket's lifecycle rule.
             if let Err(e) = store.discard_page(&key).await {
@@ -894,8 +911,7 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
             if let Swept::Stopped(next) = swept {
                 pass.sweeping = Some(next);
                 set(state, Some(pass));
-                state.lease_until = Some(budget.lease_until().timestamp_millis());
-                sink.states.checkpoint(collection, state, sink.owner).await?;
+                sink.checkpoint(collection, state, budget).await?;
                 return Ok(false);
             }
         }
@@ -917,8 +933,7 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
     let chunks = pass.chunks;
     report.drift = Some(pass.drift);
     set(state, None);
-    state.lease_until = Some(budget.lease_until().timestamp_millis());
-    sink.states.checkpoint(collection, state, sink.owner).await?;
+    sink.checkpoint(collection, state, budget).await?;
     if let Err(e) = sink.states.discard_seen(collection, slot, chunks).await {
         tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
     }
@@ -1017,8 +1032,7 @@ async fn keep_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantin
     match kept::keep(sink.quarantine, collection, page, budget.now()).await {
         Ok(kept) => {
             state.kept = Some(kept);
-            state.lease_until = Some(budget.lease_until().timestamp_millis());
-            sink.states.checkpoint(collection, state, sink.owner).await?;
+            sink.checkpoint(collection, state, budget).await?;
         }
         Err(e) => {
             tracing::warn!(collection = %collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
