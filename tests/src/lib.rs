@@ -397,6 +397,14 @@ pub fn parse_response(response: lambda_http::Response<Body>) -> (u16, serde_json
     (status, body)
 }
 
+/// A syncer report's entry for `collection` (panics when the run did not report it).
+pub fn report_of<'a>(
+    report: &'a protime_webhooks::sync::SyncReport,
+    collection: &str,
+) -> &'a protime_webhooks::sync::CollectionReport {
+    report.collections.iter().find(|c| c.collection == collection).expect("collection reported")
+}
+
 /// The string attribute `name` of an item.
 pub fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_else(|| panic!("{name} is not a string"))

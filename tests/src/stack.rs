@@ -92,6 +92,19 @@ impl Stack {
         self.syncer(vars).run(&request, budget).await.expect("syncer run")
     }
 
+    /// Writes `record` straight into the table as an item of `collection`, as the delta would
+    /// have stored it, last written on 2020-01-01 (before any pass a test starts): a drift made
+    /// on purpose, which no webhook or sync wrote.
+    pub async fn put_record(&self, collection: &str, record: serde_json::Value) {
+        use protime_webhooks::records::item::record_item;
+        use protime_webhooks::records::{event, json, Source};
+        let parsed: protime_webhooks::Collection = collection.parse().expect("a collection");
+        let event = event::parse_event(json::parse(record.to_string().as_bytes()).unwrap()).expect("an event");
+        let item = record_item(parsed, &event, Source::Delta, "2020-01-01T00:00:00Z");
+        let client = aws_sdk_dynamodb::Client::new(&self.receiver.setup);
+        client.put_item().table_name(&self.receiver.table).set_item(Some(item)).send().await.expect("put the record");
+    }
+
     /// Asserts that the table holds exactly the simulator's records of `collection`: every live
     /// record with its exact item (fields as native attributes, the same changeVersion), every
     /// record deleted in the simulator a tombstone or never stored, nothing else. Returns the

@@ -4,15 +4,11 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::simulator::SimulatorConfig;
-use harness::Stack;
+use harness::{report_of, Stack};
 use protime_webhooks::sync::sweep::Drift;
-use protime_webhooks::sync::{CollectionReport, Outcome, SyncReport, SyncRequest};
+use protime_webhooks::sync::{Outcome, SyncReport, SyncRequest};
 use serde_json::json;
 use std::collections::HashMap;
-
-fn report_of<'a>(report: &'a SyncReport, collection: &str) -> &'a CollectionReport {
-    report.collections.iter().find(|c| c.collection == collection).expect("collection reported")
-}
 
 fn drift(report: &SyncReport, collection: &str) -> (u64, u64, u64) {
     let c = report_of(report, collection);
@@ -177,22 +173,12 @@ async fn a_reconciliation_of_an_unchanged_copy_writes_nothing_and_reports_drift_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_drifted_copy_reports_exactly_its_drift_a_dry_run_changes_nothing_and_a_reconciliation_repairs_it() {
-    use protime_webhooks::records::item::{attr, record_item};
-    use protime_webhooks::records::{event, json as rjson, Source};
+    use protime_webhooks::records::item::attr;
     let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
     let seeded = stack.simulator.seed("clockings", 12);
     assert!(stack.sync(&[]).await.healthy);
     let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
     let table = &stack.receiver.table;
-    let put = |record: serde_json::Value| {
-        let client = client.clone();
-        async move {
-            let event = event::parse_event(rjson::parse(record.to_string().as_bytes()).unwrap()).unwrap();
-            let item =
-                record_item(protime_webhooks::Collection::Clockings, &event, Source::Delta, "2020-01-01T00:00:00Z");
-            client.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
-        }
-    };
     // Missing: an item removed. Behind: one held at an older version. Stray: a live record
     // Protime never had.
     let missing = id_of(&seeded[0]);
@@ -205,9 +191,10 @@ async fn a_drifted_copy_reports_exactly_its_drift_a_dry_run_changes_nothing_and_
         .unwrap();
     let mut older = seeded[1].clone();
     older["changeVersion"] = json!("00000000000000000001");
-    put(older).await;
+    stack.put_record("clockings", older).await;
     let today = stack.simulator.now().format("%Y-%m-%d").to_string();
-    put(json!({"id": 999999, "changeVersion": "00000000000000000001", "date": today, "person": {"id": 1}})).await;
+    let stray = json!({"id": 999999, "changeVersion": "00000000000000000001", "date": today, "person": {"id": 1}});
+    stack.put_record("clockings", stray).await;
 
     let before = records(&stack).await;
     let dry = stack.sync_request(&[], reconcile(&["clockings"], true)).await;

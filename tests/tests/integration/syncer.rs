@@ -2,17 +2,13 @@
 //! the simulator's records exactly (live records equal, deleted ones tombstoned).
 
 use harness::simulator::{Fault, SimulatorConfig};
-use harness::Stack;
+use harness::{report_of, Stack};
 use protime_webhooks::sync::{Budget, Outcome, SyncReport, SyncRequest};
 use serde_json::json;
 use std::time::Duration;
 
 fn outcomes(report: &SyncReport) -> Vec<(String, Outcome)> {
     report.collections.iter().map(|c| (c.collection.clone(), c.outcome)).collect()
-}
-
-fn report_of<'a>(report: &'a SyncReport, collection: &str) -> &'a protime_webhooks::sync::CollectionReport {
-    report.collections.iter().find(|c| c.collection == collection).expect("collection reported")
 }
 
 fn today(stack: &Stack) -> String {

@@ -7,16 +7,10 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Datelike, Duration, NaiveDate};
 use harness::simulator::SimulatorConfig;
-use harness::Stack;
-use protime_webhooks::records::item::record_item;
-use protime_webhooks::records::{event, json as rjson, Source};
+use harness::{report_of, Stack};
 use protime_webhooks::sync::plan::{WINDOW_AHEAD_DAYS, WINDOW_BEHIND_DAYS, WINDOW_MIN_AHEAD_DAYS};
-use protime_webhooks::sync::{CollectionReport, Outcome, SyncReport, SyncRequest};
+use protime_webhooks::sync::{Outcome, SyncRequest};
 use serde_json::{json, Value};
-
-fn report_of<'a>(report: &'a SyncReport, collection: &str) -> &'a CollectionReport {
-    report.collections.iter().find(|c| c.collection == collection).expect("collection reported")
-}
 
 async fn state(stack: &Stack, collection: &str) -> std::collections::HashMap<String, AttributeValue> {
     stack.receiver.item(&format!("sync#{collection}")).await.expect("a sync state")
@@ -82,20 +76,9 @@ async fn with_the_one_year_rule_enforced_a_default_deployment_completes_clocking
 
     // History is never swept: of two live records Protime never had, the one dated before the
     // window stays, the one inside it is swept by a reconciliation of the window.
-    let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
-    let put = |id: u64, date: NaiveDate| {
-        let client = client.clone();
-        let table = stack.receiver.table.clone();
-        async move {
-            let record = json!({"id": id, "changeVersion": "00000000000000000001", "date": date.to_string(), "person": {"id": 1}});
-            let event = event::parse_event(rjson::parse(record.to_string().as_bytes()).unwrap()).unwrap();
-            let item =
-                record_item(protime_webhooks::Collection::Clockings, &event, Source::Delta, "2020-01-01T00:00:00Z");
-            client.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
-        }
-    };
-    put(80_001, window_from - Duration::days(3)).await;
-    put(80_002, window_from + Duration::days(3)).await;
+    let stray = |id: u64, date: NaiveDate| json!({"id": id, "changeVersion": "00000000000000000001", "date": date.to_string(), "person": {"id": 1}});
+    stack.put_record("clockings", stray(80_001, window_from - Duration::days(3))).await;
+    stack.put_record("clockings", stray(80_002, window_from + Duration::days(3))).await;
     let request = SyncRequest { collections: Some(vec!["clockings".into()]), reconcile: true, ..Default::default() };
     let reconciled = stack.sync_request(&[], request).await;
     let drift = report_of(&reconciled, "clockings").drift.clone().expect("a full pass completed");
@@ -106,6 +89,7 @@ async fn with_the_one_year_rule_enforced_a_default_deployment_completes_clocking
     assert_eq!((&swept["deleted"], harness::s(&swept, "source")), (&AttributeValue::Bool(true), "sweep"));
     // With the stray history record taken out again, the table is exactly Protime's records.
     let key = AttributeValue::S("clockings#80001".into());
+    let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
     client.delete_item().table_name(&stack.receiver.table).key("pk", key).send().await.unwrap();
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 44);
 }
