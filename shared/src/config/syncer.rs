@@ -18,6 +18,10 @@ const MAX_DEADLINE_MARGIN_SECONDS: u64 = 900;
 pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
 /// `RECONCILE_INTERVAL_HOURS` when unset: every collection is reconciled once a week.
 pub const DEFAULT_RECONCILE_INTERVAL_HOURS: u64 = 168;
+/// `SWEEP_LIMIT` when unset: an ordinary day's deletions arrive through webhooks and the delta, so
+/// a sweep normally tombstones none; more than this in one pass is an answer to look at first
+/// (docs/syncer.md, "A bounded sweep").
+pub const DEFAULT_SWEEP_LIMIT: u64 = 100;
 /// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
 pub const DEFAULT_LIST_COLLECTIONS: &[Collection] = &[Collection::People];
 
@@ -68,6 +72,7 @@ impl SyncerConfig {
                 .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
             list_interval: env.hours("LIST_SYNC_INTERVAL_HOURS", DEFAULT_LIST_SYNC_INTERVAL_HOURS)?,
             reconcile_interval: env.hours("RECONCILE_INTERVAL_HOURS", DEFAULT_RECONCILE_INTERVAL_HOURS)?,
+            sweep_limit: env.number("SWEEP_LIMIT", DEFAULT_SWEEP_LIMIT)?,
             metrics_namespace: env.metrics_namespace(),
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
@@ -99,6 +104,7 @@ mod tests {
         assert_eq!(c.deadline_margin, Duration::from_secs(60));
         assert_eq!(c.list_interval, chrono::Duration::hours(24));
         assert_eq!(c.reconcile_interval, chrono::Duration::hours(168));
+        assert_eq!(c.sweep_limit, 100);
         assert_eq!(c.plan(Collection::People).mode, SyncMode::List);
         assert_eq!(c.plan(Collection::Clockings).mode, SyncMode::Delta);
         assert_eq!(

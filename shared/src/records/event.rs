@@ -191,15 +191,11 @@ pub fn parse_event(value: Json) -> Result<Event, EventError> {
     };
     let id = match field(&data, "id") {
         None | Some(Json::Null) => return Err(EventError::MissingId),
-        Some(Json::Number(n)) if is_integer(n) => RecordId::Number(n.clone()),
-        Some(Json::String(s)) if !s.is_empty() => RecordId::String(s.clone()),
-        Some(_) => return Err(EventError::InvalidId),
+        Some(id) => record_id(id)?,
     };
     let change_version = match field(&data, "changeVersion") {
         None | Some(Json::Null) => return Err(EventError::MissingChangeVersion),
-        Some(Json::String(s)) if !s.is_empty() => s.clone(),
-        Some(Json::Number(n)) if is_integer(n) => n.clone(),
-        Some(_) => return Err(EventError::InvalidChangeVersion),
+        Some(version) => change_version(version)?,
     };
     if change_version.len() > ORDER_WIDTH {
         return Err(EventError::ChangeVersionTooLong);
@@ -207,32 +203,54 @@ pub fn parse_event(value: Json) -> Result<Event, EventError> {
     Ok(Event { change_type, id, change_version, data })
 }
 
-/// The deletion a change carries, read leniently: only its `changeType`, `data.id` and
-/// `data.changeVersion` are looked at, so a Delete whose other fields cannot be stored (a
-/// duplicate key, a number out of range, too deep) still deletes its record. `None` unless the
-/// body is one Delete change with a usable `id` and `changeVersion`.
-pub fn delete_of(body: &[u8]) -> Option<Event> {
+/// What can still be read of a change that fails the strict rules: its type and its `id` and
+/// `changeVersion`, each looked at alone (either shape, nothing else parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loose {
+    pub change_type: ChangeType,
+    pub id: Option<RecordId>,
+    pub change_version: Option<String>,
+}
+
+/// Reads a change leniently (see [`Loose`]); `None` when it is not a JSON object of either
+/// shape or its `changeType` is unknown.
+pub fn loose_of(body: &[u8]) -> Option<Loose> {
+    let (change_type, id, version) = loose_parts(body)?;
+    let id = id.and_then(|id| record_id(&id).ok());
+    let change_version = version.and_then(|v| change_version(&v).ok());
+    Some(Loose { change_type, id, change_version })
+}
+
+/// A change's type, and its `id` and `changeVersion` values as parsed alone.
+fn loose_parts(body: &[u8]) -> Option<(ChangeType, Option<Json>, Option<Json>)> {
+    use serde_json::value::RawValue;
     #[derive(serde::Deserialize)]
-    struct LooseChange<'a> {
+    struct Fields<'a> {
         #[serde(rename = "changeType")]
         change_type: Option<String>,
         #[serde(borrow)]
-        data: Option<&'a serde_json::value::RawValue>,
-    }
-    #[derive(serde::Deserialize)]
-    struct LooseData<'a> {
+        data: Option<&'a RawValue>,
         #[serde(borrow)]
-        id: Option<&'a serde_json::value::RawValue>,
+        id: Option<&'a RawValue>,
         #[serde(rename = "changeVersion", borrow)]
-        change_version: Option<&'a serde_json::value::RawValue>,
+        change_version: Option<&'a RawValue>,
     }
-    let change: LooseChange<'_> = serde_json::from_slice(body).ok()?;
-    if change.change_type.as_deref() != Some("Delete") {
-        return None;
-    }
-    let data: LooseData<'_> = serde_json::from_str(change.data?.get()).ok()?;
-    let id = json::parse_raw(data.id?, 1).ok()?;
-    let version = json::parse_raw(data.change_version?, 1).ok()?;
+    let top: Fields<'_> = serde_json::from_slice(body).ok()?;
+    let (change_type, fields) = match top.change_type.as_deref() {
+        None => (ChangeType::InsertOrUpdate, top),
+        Some("InsertOrUpdate") => (ChangeType::InsertOrUpdate, serde_json::from_str(top.data?.get()).ok()?),
+        Some("Delete") => (ChangeType::Delete, serde_json::from_str(top.data?.get()).ok()?),
+        Some(_) => return None,
+    };
+    let value = |raw: Option<&RawValue>| raw.and_then(|raw| json::parse_raw(raw, 1).ok());
+    Some((change_type, value(fields.id), value(fields.change_version)))
+}
+
+/// The deletion a change carries, read leniently ([`loose_of`]), so a Delete whose other fields
+/// cannot be stored (a duplicate key, a number out of range, too deep) still deletes its record.
+/// `None` unless the body is one Delete change with a usable `id` and `changeVersion`.
+pub fn delete_of(body: &[u8]) -> Option<Event> {
+    let (ChangeType::Delete, Some(id), Some(version)) = loose_parts(body)? else { return None };
     let data = Json::Object(vec![("id".into(), id), ("changeVersion".into(), version)]);
     parse_event(Json::Object(vec![("changeType".into(), Json::String("Delete".into())), ("data".into(), data)])).ok()
 }
@@ -244,6 +262,22 @@ pub fn parse_record(raw: &serde_json::value::RawValue) -> Result<Event, EventErr
         return Err(EventError::TooLarge);
     }
     parse_event(json::parse_raw(raw, 0)?)
+}
+
+fn record_id(value: &Json) -> Result<RecordId, EventError> {
+    match value {
+        Json::Number(n) if is_integer(n) => Ok(RecordId::Number(n.clone())),
+        Json::String(s) if !s.is_empty() => Ok(RecordId::String(s.clone())),
+        _ => Err(EventError::InvalidId),
+    }
+}
+
+fn change_version(value: &Json) -> Result<String, EventError> {
+    match value {
+        Json::String(s) if !s.is_empty() => Ok(s.clone()),
+        Json::Number(n) if is_integer(n) => Ok(n.clone()),
+        _ => Err(EventError::InvalidChangeVersion),
+    }
 }
 
 fn field<'a>(fields: &'a [(String, Json)], key: &str) -> Option<&'a Json> {

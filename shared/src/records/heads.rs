@@ -67,11 +67,12 @@ impl StoredHeads for DynamoRecordStore {
                 .collect();
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(keys))
-                .projection_expression("#pk, #order, #version, #deleted")
+                .projection_expression("#pk, #order, #version, #deleted, #source")
                 .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_names("#order", attr::CHANGE_ORDER)
                 .expression_attribute_names("#version", attr::CHANGE_VERSION)
                 .expression_attribute_names("#deleted", attr::DELETED)
+                .expression_attribute_names("#source", attr::SOURCE)
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             let items = match batch_get(self.client(), self.table(), request, UNPROCESSED_ROUNDS).await {

@@ -108,9 +108,11 @@ pub async fn put_all<S: RecordStore>(
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(StoreError::Unavailable("write not run".into())))).collect()
 }
 
-/// The condition of a write: the record is new, or this version is newer. A Delete also wins
-/// at the same version as a live record (it becomes a tombstone).
-const WRITE_CONDITION: &str = "attribute_not_exists(#pk) OR #order < :order";
+/// The condition of a write: the record is new, or this version is newer, or the stored item is
+/// a tombstone the sweep wrote at this version (Protime returned the record after all: it heals).
+/// A Delete also wins at the same version as a live record (it becomes a tombstone).
+const WRITE_CONDITION: &str =
+    "attribute_not_exists(#pk) OR #order < :order OR (#order = :order AND #source = :sweep AND #deleted = :true)";
 const DELETE_CONDITION: &str =
     "attribute_not_exists(#pk) OR #order < :order OR (#order = :order AND #deleted <> :true)";
 /// The condition of the second write over an item whose key an earlier release wrote: that
@@ -127,6 +129,8 @@ pub struct StoredHead {
     /// The `changeOrder` attribute exactly as stored.
     pub raw: String,
     pub deleted: bool,
+    /// A tombstone the sweep wrote (`source = sweep`): the record returns at the same version.
+    pub swept: bool,
 }
 
 impl StoredHead {
@@ -138,13 +142,16 @@ impl StoredHead {
             order_key(item.get(attr::CHANGE_VERSION)?.as_s().ok()?).into_owned()
         };
         let deleted = matches!(item.get(attr::DELETED), Some(AttributeValue::Bool(true)));
-        Some(StoredHead { order, raw, deleted })
+        let swept = deleted
+            && item.get(attr::SOURCE).and_then(|s| s.as_s().ok()).map(String::as_str) == Some(Source::Sweep.as_str());
+        Some(StoredHead { order, raw, deleted, swept })
     }
 
-    /// The rule the conditions express: a newer version wins, and a Delete wins at the same
-    /// version over a live record.
+    /// The rule the conditions express: a newer version wins; at the same version, a Delete wins
+    /// over a live record, and anything but a Delete over a sweep's tombstone (it heals).
     pub fn yields_to(&self, order: &str, deleting: bool) -> bool {
-        self.order.as_str() < order || (deleting && self.order == order && !self.deleted)
+        let same = self.order == order;
+        self.order.as_str() < order || (same && deleting && !self.deleted) || (same && !deleting && self.swept)
     }
 }
 
@@ -213,7 +220,12 @@ impl DynamoRecordStore {
                         .expression_attribute_names("#deleted", attr::DELETED)
                         .expression_attribute_values(":true", AttributeValue::Bool(true))
                 } else {
-                    request.condition_expression(WRITE_CONDITION)
+                    request
+                        .condition_expression(WRITE_CONDITION)
+                        .expression_attribute_names("#source", attr::SOURCE)
+                        .expression_attribute_names("#deleted", attr::DELETED)
+                        .expression_attribute_values(":sweep", AttributeValue::S(Source::Sweep.as_str().into()))
+                        .expression_attribute_values(":true", AttributeValue::Bool(true))
                 }
             }
         };
@@ -293,6 +305,20 @@ mod tests {
         assert!(!tombstone.yields_to(&order_key("5"), true), "a second Delete is a duplicate");
         assert!(tombstone.yields_to(&order_key("6"), false));
         assert!(!live.yields_to(&order_key("4"), true));
+    }
+
+    #[test]
+    fn a_sweep_tombstone_heals_at_its_version_and_a_protime_tombstone_does_not() {
+        let mut swept = head("5", true);
+        swept.insert(attr::SOURCE.into(), AttributeValue::S("sweep".into()));
+        let swept = StoredHead::of(&swept).unwrap();
+        assert!(swept.swept && swept.yields_to(&order_key("5"), false), "Protime still has it: live again");
+        assert!(!swept.yields_to(&order_key("5"), true), "a Delete at that version changes nothing");
+        assert!(!swept.yields_to(&order_key("4"), false));
+        let mut deleted = head("5", true);
+        deleted.insert(attr::SOURCE.into(), AttributeValue::S("delta".into()));
+        let deleted = StoredHead::of(&deleted).unwrap();
+        assert!(!deleted.swept && !deleted.yields_to(&order_key("5"), false), "Protime's own deletion stays");
     }
 
     #[test]

@@ -179,31 +179,39 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
 ) -> Result<(), StoreError> {
     let mut events = Vec::with_capacity(chunk.len());
     let mut texts = Vec::with_capacity(chunk.len());
+    let dry_run = tally.as_deref().is_some_and(|t| t.dry_run);
     for raw in chunk {
         match event::parse_record(raw) {
             Ok(e) => {
                 if let Some(tally) = tally.as_deref_mut() {
-                    if e.change_type != ChangeType::Delete {
-                        tally.seen.insert_id(&e.id);
-                    }
+                    tally.seen.insert_id(&e.id);
                 }
                 events.push(e);
                 texts.push(*raw);
             }
             Err(e) => {
-                // What can still be read of it (a Delete's id and version), for its metadata.
-                let loose = event::delete_of(raw.get().as_bytes());
-                if let (Some(tally), Some(loose)) = (tally.as_deref_mut(), loose.as_ref()) {
-                    tally.seen.insert(loose.id.as_str());
+                // What can still be read of it: its id (Protime still has the record, whatever
+                // else is wrong with it, so a pass saw it) and its version, for the metadata.
+                let loose = event::loose_of(raw.get().as_bytes());
+                let id = loose.as_ref().and_then(|l| l.id.as_ref());
+                if let Some(tally) = tally.as_deref_mut() {
+                    match id {
+                        Some(id) => tally.seen.insert_id(id),
+                        None => tally.unreadable_ids += 1,
+                    }
                 }
                 let note = Note {
                     reason: e.reason(),
                     source,
-                    record_id: loose.as_ref().map(|d| d.id.as_str()),
-                    change_type: loose.as_ref().map(|d| d.change_type),
-                    change_version: loose.as_ref().map(|d| d.change_version.as_str()),
+                    record_id: id.map(|id| id.as_str()),
+                    change_type: loose.as_ref().map(|l| l.change_type),
+                    change_version: loose.as_ref().and_then(|l| l.change_version.as_deref()),
                 };
-                set_aside(quarantine, collection, raw.get(), e.reason(), note, counts).await?
+                if dry_run {
+                    counts.quarantined += 1;
+                } else {
+                    set_aside(quarantine, collection, raw.get(), e.reason(), note, counts).await?
+                }
             }
         }
     }
@@ -252,7 +260,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
             }
         }
     };
-    if tally.as_deref().is_some_and(|t| t.dry_run) {
+    if dry_run {
         // Compare only: what would be written is counted as drift, nothing is written.
         for (event, held) in events.iter().zip(held) {
             drift(&mut tally, event, held);

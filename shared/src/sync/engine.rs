@@ -11,13 +11,13 @@ use super::apply::{apply_pass_records, apply_records, RecordCounts};
 use super::kept::{self, KeepError, PageKeep};
 use super::plan::{self, AfterPage, Start};
 use super::settings::SyncerConfig;
+use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
-use super::state::{FullPass, Reconcile, SeenSlot};
-use super::sweep::{sweep, Drift, LiveRecords, PassTally, Swept, Window};
+use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
 use crate::protime::client::ClientOptions;
 use crate::protime::LinksFollowed;
-use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, RecordPages};
+use crate::protime::{Connect, ConnectError, CredentialsFromSecret, Page, ProtimeError, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Note, Quarantine, S3Quarantine};
 use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError, StoredHeads};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -48,6 +48,10 @@ pub struct SyncRequest {
     /// With `reconcile`: compare and report only; no record is written, the delta left alone.
     #[serde(rename = "dryRun")]
     pub dry_run: bool,
+    /// With `reconcile`: the most its sweep may tombstone (an operator allowing a held sweep
+    /// through); without it, `SWEEP_LIMIT`.
+    #[serde(rename = "maxSweep")]
+    pub max_sweep: Option<u64>,
 }
 
 impl SyncRequest {
@@ -114,8 +118,37 @@ pub struct CollectionReport {
     /// A reconciliation is under way (it goes on next run).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reconciling: bool,
+    /// `held` when a full pass's sweep tombstoned nothing because it would have tombstoned more
+    /// than its limit (see `held`); `done` when a sweep completed in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepVerdict>,
+    /// The sweep waiting for an operator, if any (kept until a full pass sweeps).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldSweep>,
+    /// Pages of history or reconciliation that could not be read or fetched in this run: set
+    /// aside (an unreadable body is quarantined), retried on a back-off.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub pages_set_aside: u64,
+    /// The history before a rolling window keeps failing (retried on a back-off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_failing: Option<Failing>,
+    /// The reconciliation under way keeps failing (retried on a back-off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconcile_failing: Option<Failing>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// How a sweep ended in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepVerdict {
+    Done,
+    Held,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CollectionReport {
@@ -135,6 +168,11 @@ impl CollectionReport {
             verified_at: None,
             drift: None,
             reconciling: false,
+            sweep: None,
+            held: None,
+            pages_set_aside: 0,
+            history_failing: None,
+            reconcile_failing: None,
             error: None,
         }
     }
@@ -228,6 +266,13 @@ impl Budget {
     /// Whether a page may start: more than the margin is left before the deadline.
     pub fn may_start_page(&self) -> bool {
         self.time_left.is_none_or(|left| self.started.elapsed() + self.margin < left)
+    }
+
+    /// How long a Protime request (its retries included) may take: the time left less half the
+    /// margin, so the page it brings is still applied, checkpointed and reported in time.
+    /// `None`: no deadline known.
+    pub fn request_time(&self) -> Option<Duration> {
+        self.time_left.map(|left| left.saturating_sub(self.started.elapsed() + self.margin / 2))
     }
 
     /// The invocation's deadline, when known.
@@ -369,6 +414,11 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
         if request.dry_run && !request.reconcile {
             return Err(SyncRunError::InvalidRequest(
                 "dryRun applies to a reconciliation: add \"reconcile\":true".into(),
+            ));
+        }
+        if request.max_sweep.is_some() && !request.reconcile {
+            return Err(SyncRunError::InvalidRequest(
+                "maxSweep applies to a reconciliation: add \"reconcile\":true".into(),
             ));
         }
         if request.reconcile && request.reinitialize {
@@ -538,9 +588,12 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
     }
 
     /// After the collection's delta round, load or list pass ended: sweeps a load or list pass
-    /// whose pages are all applied, then starts (asked for, or due) and works on a
-    /// reconciliation. `Ok(false)`: the deadline or the page budget stopped it; it goes on next
-    /// run.
+    /// whose pages are all applied (not in a dry run: it would write), works on a reconciliation
+    /// (asked for, due, or under way), then on the history before a rolling window. Each has a
+    /// page budget of its own, and neither the reconciliation nor the history holds up the
+    /// other or the delta: a page of theirs that cannot be read or fetched is set aside and
+    /// retried on a back-off. `Ok(false)`: the deadline or a page budget stopped something; it
+    /// goes on next run.
     #[allow(clippy::too_many_arguments)]
     async fn after_main(
         &self,
@@ -552,8 +605,10 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
         budget: &Budget,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
-        if state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
-            && !finish_pass(sink, collection, state, SeenSlot::Load, budget, report).await?
+        let limit = self.config.sweep_limit;
+        if !request.dry_run
+            && state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
+            && !finish_pass(sink, collection, state, SeenSlot::Load, budget, report, limit).await?
         {
             return Ok(false);
         }
@@ -563,9 +618,25 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             }
             return Ok(true);
         }
-        if !request.dry_run && !self.list_history(api, sink, collection, state, budget, report).await? {
-            return Ok(false);
-        }
+        let reconciled = self.reconcile(api, sink, collection, state, request, budget, report).await?;
+        let listed = request.dry_run || self.list_history(api, sink, collection, state, budget, report).await?;
+        Ok(reconciled && listed)
+    }
+
+    /// Starts a reconciliation (asked for in this request, handed over by the renewer, or due)
+    /// and follows its pages, then sweeps. `Ok(false)`: stopped by the deadline, its page
+    /// budget, or a page set aside.
+    #[allow(clippy::too_many_arguments)]
+    async fn reconcile(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        request: &SyncRequest,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
         // Asked for in this request, or by the renewer after a recovery it could not catch up on.
         let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
         let dry_run = request.reconcile && request.dry_run;
@@ -580,23 +651,39 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
             tracing::info!(collection = %collection, dry_run, asked, handed_over, "starting a reconciliation");
             let mut pass = FullPass::new(budget.now(), false, dry_run);
             written_since_now(Some(&mut pass));
-            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0 });
+            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0, failing: None });
         }
-        if state.reconcile.is_none() {
+        let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
+        if request.reconcile {
+            // An operator's word goes now, back-off or not.
+            reconcile.failing = None;
+            if request.max_sweep.is_some() {
+                reconcile.pass.max_sweep = request.max_sweep;
+            }
+        }
+        if !Failing::may_retry(reconcile.failing.as_ref(), budget.now()) {
             return Ok(true);
         }
+        let since = report.pages;
         let mut followed = LinksFollowed::default();
         loop {
             let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
             let Some(link) = reconcile.cursor.clone().filter(|_| reconcile.pass.sweeping.is_none()) else { break };
-            if !may_start_page(self.config.max_pages_per_run, report, budget) {
+            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
                 return Ok(false);
             }
             followed.first_time(&link)?;
-            let page = api.fetch_page(&link).await?;
-            let envelope = page.envelope().map_err(|e| {
-                Stop::Failed(format!("a reconciliation page cannot be read (fetched again next run): {e}"))
-            })?;
+            let envelope = match read_list_page(api, sink, collection, &link, budget).await? {
+                ListPage::Read(envelope) => envelope,
+                ListPage::OutOfTime => return Ok(false),
+                ListPage::SetAside(error) => {
+                    tracing::error!(collection = %collection, error = %error, "a reconciliation page was set aside; retried on a back-off");
+                    reconcile.failing = Some(Failing::after(reconcile.failing.as_ref(), error, budget.now()));
+                    report.pages_set_aside += 1;
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(false);
+                }
+            };
             let mut tally = PassTally::new(reconcile.pass.dry_run);
             let counts = apply_pass_records(
                 sink.records,
@@ -607,24 +694,27 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                 &mut tally,
             )
             .await?;
-            sink.states.save_seen(collection, SeenSlot::Reconcile, reconcile.pass.chunks, &tally.seen).await?;
+            let chunk = reconcile.pass.chunks;
+            let seen = std::mem::take(&mut tally.seen);
+            reconcile.pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Reconcile, chunk, seen).await?;
             report.pages += 1;
             report.records += counts;
-            reconcile.pass.chunks += 1;
-            reconcile.pass.drift.absorb(&tally.drift);
+            reconcile.pass.add_page(&tally);
             reconcile.pages += 1;
+            reconcile.failing = None;
             reconcile.cursor = envelope.next_link;
             if reconcile.cursor.is_none() {
                 reconcile.pass.sweeping = Some(0);
             }
             sink.checkpoint(collection, state, budget).await?;
         }
-        finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report).await
+        finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report, self.config.sweep_limit).await
     }
 
     /// Lists a rolling window's history (the days from the floor up to the window's start) once,
     /// range by range, with its own cursor beside the delta; never swept (no full pass sees
-    /// it again). `Ok(false)`: the deadline or the page budget stopped it.
+    /// it again). A range that cannot be read or fetched is set aside and retried on a back-off.
+    /// `Ok(false)`: the deadline, the page budget or a range set aside stopped it.
     async fn list_history(
         &self,
         api: &P::Api,
@@ -636,12 +726,16 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
     ) -> Result<bool, Stop> {
         let plan = self.config.plan(collection);
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        let since = report.pages;
         let mut followed = LinksFollowed::default();
         while let Some((first, last)) = plan::history_range(state, &plan, default_from) {
-            if !may_start_page(self.config.max_pages_per_run, report, budget) {
+            let Some(history) = state.history.as_mut() else { return Ok(true) };
+            if !Failing::may_retry(history.failing.as_ref(), budget.now()) {
+                return Ok(true);
+            }
+            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
                 return Ok(false);
             }
-            let Some(history) = state.history.as_mut() else { return Ok(true) };
             let link = match history.cursor.clone() {
                 Some(link) => link,
                 None => {
@@ -651,10 +745,17 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                 }
             };
             followed.first_time(&link)?;
-            let page = api.fetch_page(&link).await?;
-            let envelope = page
-                .envelope()
-                .map_err(|e| Stop::Failed(format!("a history page cannot be read (fetched again next run): {e}")))?;
+            let envelope = match read_list_page(api, sink, collection, &link, budget).await? {
+                ListPage::Read(envelope) => envelope,
+                ListPage::OutOfTime => return Ok(false),
+                ListPage::SetAside(error) => {
+                    tracing::error!(collection = %collection, error = %error, "a history page was set aside; retried on a back-off");
+                    history.failing = Some(Failing::after(history.failing.as_ref(), error, budget.now()));
+                    report.pages_set_aside += 1;
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(false);
+                }
+            };
             let counts =
                 apply_records(sink.records, sink.quarantine, collection, &envelope.records, Source::Resync, true)
                     .await?;
@@ -696,6 +797,9 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
         report.error_runs = state.error_runs;
         report.verified_at = state.verified_at;
         report.reconciling = state.reconcile.is_some();
+        report.held = state.sweep_held.clone();
+        report.history_failing = state.history.as_ref().and_then(|h| h.failing.clone());
+        report.reconcile_failing = state.reconcile.as_ref().and_then(|r| r.failing.clone());
         tracing::info!(
             collection = %report.collection,
             outcome = ?report.outcome,
@@ -733,11 +837,69 @@ impl<R, S: SyncStateStore, Q> Sink<'_, R, S, Q> {
     }
 }
 
-/// Whether another page may start: the run's page budget for the collection is not spent and
-/// the deadline leaves time for one.
-fn may_start_page(max_pages: Option<u64>, report: &CollectionReport, budget: &Budget) -> bool {
-    max_pages.is_none_or(|max| report.pages < max) && budget.may_start_page()
+/// Whether another page may start: `used` pages of the activity's budget (the delta round or
+/// load, a reconciliation, the history: each has its own) leave room, and the deadline leaves
+/// time for one.
+fn may_start_page(max_pages: Option<u64>, used: u64, budget: &Budget) -> bool {
+    max_pages.is_none_or(|max| used < max) && budget.may_start_page()
 }
+
+/// Fetches one page within [`Budget::request_time`] (its retries included): `Ok(None)` when the
+/// deadline would come first; the same link is fetched next run.
+async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<Option<Page>, ProtimeError> {
+    let Some(time) = budget.request_time() else { return api.fetch_page(link).await.map(Some) };
+    match tokio::time::timeout(time, api.fetch_page(link)).await {
+        Ok(page) => page.map(Some),
+        Err(_) => {
+            tracing::warn!(
+                waited_ms = time.as_millis() as u64,
+                "a page request ran into the deadline; fetched again next run"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// A page of a reconciliation or of the history, as far as it could be read.
+enum ListPage {
+    Read(crate::protime::Envelope),
+    OutOfTime,
+    /// It could not be fetched, or read (then its body is quarantined): the reason.
+    SetAside(String),
+}
+
+/// Fetches and reads one page of a list that must not hold anything else up. Only a lost
+/// lease, an unavailable table or quarantine, and a link that comes back stop the run.
+async fn read_list_page<A: RecordPages, R, S: SyncStateStore, Q: Quarantine>(
+    api: &A,
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    link: &str,
+    budget: &Budget,
+) -> Result<ListPage, Stop> {
+    let page = match fetch(api, link, budget).await {
+        Ok(Some(page)) => page,
+        Ok(None) => return Ok(ListPage::OutOfTime),
+        Err(e) => return Ok(ListPage::SetAside(format!("fetching a page: {e}"))),
+    };
+    let error = match page.envelope() {
+        Ok(envelope) => return Ok(ListPage::Read(envelope)),
+        Err(e) => e,
+    };
+    let Some(quarantine) = sink.quarantine else {
+        return Ok(ListPage::SetAside(format!("{error}; no quarantine is configured")));
+    };
+    let note =
+        Note { reason: UNREADABLE, source: Source::Resync, record_id: None, change_type: None, change_version: None };
+    let key = quarantine
+        .keep(collection, &page.body, note)
+        .await
+        .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
+    Ok(ListPage::SetAside(format!("{error}; the page is quarantined as {key}")))
+}
+
+/// The quarantine reason of a page that cannot be read.
+const UNREADABLE: &str = "unreadable_page";
 
 /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
 /// the page budget or the deadline stopped it. Each fetched page is kept (and the state points
@@ -755,7 +917,7 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
 ) -> Result<bool, Stop> {
     let mut followed = LinksFollowed::default();
     loop {
-        if !may_start_page(max_pages, report, budget) {
+        if !may_start_page(max_pages, report.pages, budget) {
             return Ok(false);
         }
         // Plain records (an initial load or a list): write only what is new or newer.
@@ -786,7 +948,7 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
                     return Err(Stop::Failed("no page to follow".into()));
                 };
                 followed.first_time(&link)?;
-                let page = api.fetch_page(&link).await?;
+                let Some(page) = fetch(api, &link, budget).await? else { return Ok(false) };
                 keep_page(sink, collection, state, &page, budget).await?;
                 page
             }
@@ -808,9 +970,9 @@ async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore,
                     &mut tally,
                 )
                 .await?;
-                sink.states.save_seen(collection, SeenSlot::Load, pass.chunks, &tally.seen).await?;
-                pass.chunks += 1;
-                pass.drift.absorb(&tally.drift);
+                let seen = std::mem::take(&mut tally.seen);
+                pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Load, pass.chunks, seen).await?;
+                pass.add_page(&tally);
                 counts
             }
             None => apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?,
@@ -852,9 +1014,11 @@ fn written_since_now(pass: Option<&mut FullPass>) {
 }
 
 /// Completes a full pass whose pages are all applied: sweeps the collection's live records in
-/// the pass's window that it did not see (see [`super::sweep`]), then records `verifiedAt` and
-/// the drift (a dry run only reports it) and forgets the pass. `Ok(false)`: the deadline came
-/// first; the sweep resumes at its next index read next run.
+/// the pass's window that it did not see (see [`super::sweep`]) — first counting them, then,
+/// within the pass's limit, tombstoning them — then records `verifiedAt` and the drift (a dry
+/// run only reports it) and forgets the pass. A count over the limit (or a pass that returned
+/// an unreadable id, with anything to sweep) tombstones nothing: the sweep is held for an
+/// operator. `Ok(false)`: the deadline came first; the sweep resumes next run.
 async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, Q: Quarantine + PageKeep>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -862,6 +1026,7 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
     slot: SeenSlot,
     budget: &Budget,
     report: &mut CollectionReport,
+    sweep_limit: u64,
 ) -> Result<bool, Stop> {
     let (pass, filter) = match slot {
         SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
@@ -871,7 +1036,9 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
         },
     };
     let Some(mut pass) = pass else { return Ok(true) };
-    let Some(first) = pass.sweeping else { return Ok(true) };
+    if pass.sweeping.is_none() {
+        return Ok(true);
+    }
     let set = |state: &mut SyncState, pass: Option<FullPass>| match slot {
         SeenSlot::Load => state.pass = pass,
         SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
@@ -880,6 +1047,8 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
         },
     };
     let today = budget.now().date_naive();
+    let limit = pass.max_sweep.unwrap_or(sweep_limit);
+    let mut held = None;
     match Window::of_filter(filter.as_deref()).and_then(|w| Some((w, w.reads(collection, today)?))) {
         None => {
             tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
@@ -894,38 +1063,32 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
                 }
                 Err(e) => return Err(e.into()),
             };
-            let swept = sweep(
-                sink.records,
-                collection,
-                &reads,
-                first,
-                &seen,
-                &window,
-                pass.started_at,
-                &mut pass.drift,
-                pass.dry_run,
-                || budget.may_start_page(),
-            )
-            .await
-            .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
-            if let Swept::Stopped(next) = swept {
-                pass.sweeping = Some(next);
+            let scope =
+                SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
+            if !sweep_steps(sink.records, &scope, &mut pass, limit, budget).await? {
                 set(state, Some(pass));
                 sink.checkpoint(collection, state, budget).await?;
                 return Ok(false);
             }
+            held = held_sweep(&pass, limit, budget.now());
         }
     }
+    report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
     if !pass.dry_run {
         state.full_pass_requested_at = None;
-        state.verified_at = Some(budget.now());
-        state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
+        if held.is_none() {
+            state.verified_at = Some(budget.now());
+            state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
+        }
+        state.sweep_held = held;
     }
     tracing::info!(
         collection = %collection,
         missing = pass.drift.missing,
         behind = pass.drift.behind,
         swept = pass.drift.swept,
+        would_sweep = pass.gone,
+        held = state.sweep_held.is_some(),
         dry_run = pass.dry_run,
         baseline = pass.drift.baseline,
         "full pass complete"
@@ -938,6 +1101,66 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
         tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
     }
     Ok(true)
+}
+
+/// Runs a pass's sweep from where it stands: the count, then (when there is something to
+/// tombstone, within the limit, and it is no dry run) the tombstones. `Ok(false)`: the deadline
+/// came first (`pass.sweeping` says where it resumes).
+async fn sweep_steps<L: LiveRecords>(
+    store: &L,
+    scope: &SweepScope<'_>,
+    pass: &mut FullPass,
+    limit: u64,
+    budget: &Budget,
+) -> Result<bool, Stop> {
+    loop {
+        let first = pass.sweeping.unwrap_or(0);
+        let step = if pass.tombstoning { SweepStep::Tombstone } else { SweepStep::Count };
+        let found = |n: u64, ids: &[String]| match step {
+            SweepStep::Count => {
+                pass.gone += n;
+                let room = super::sweep::SAMPLES.saturating_sub(pass.gone_samples.len());
+                pass.gone_samples.extend(ids.iter().take(room).cloned());
+            }
+            SweepStep::Tombstone => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
+        };
+        let swept = sweep(store, scope, first, step, found, || budget.may_start_page())
+            .await
+            .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
+        if let Swept::Stopped(next) = swept {
+            pass.sweeping = Some(next);
+            return Ok(false);
+        }
+        if step == SweepStep::Tombstone {
+            return Ok(true);
+        }
+        if pass.dry_run {
+            // What a real pass would tombstone, reported as swept.
+            pass.drift.swept += pass.gone;
+            if let Some(samples) = pass.drift.samples.as_mut() {
+                samples.swept = pass.gone_samples.clone();
+            }
+            return Ok(true);
+        }
+        if pass.gone == 0 || held_sweep(pass, limit, budget.now()).is_some() {
+            return Ok(true);
+        }
+        pass.tombstoning = true;
+        pass.sweeping = Some(0);
+    }
+}
+
+/// The held sweep of a counted pass: more to tombstone than `limit`, or anything to tombstone
+/// while the pass returned a record whose id cannot be read. `None`: the sweep may go ahead.
+fn held_sweep(pass: &FullPass, limit: u64, now: DateTime<Utc>) -> Option<HeldSweep> {
+    let counted = !pass.tombstoning && !pass.dry_run;
+    (counted && pass.gone > 0 && (pass.gone > limit || pass.unreadable_ids > 0)).then(|| HeldSweep {
+        at: now,
+        would_sweep: pass.gone,
+        limit,
+        unreadable_ids: pass.unreadable_ids,
+        sample_ids: pass.gone_samples.clone(),
+    })
 }
 
 /// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
@@ -958,7 +1181,6 @@ async fn set_aside_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quar
             "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
         ));
     };
-    const UNREADABLE: &str = "unreadable_page";
     let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
     match quarantine.keep(collection, &page.body, note).await {
         Ok(key) => {
@@ -1161,6 +1383,8 @@ pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observab
         if let Some(lag) = c.lag_seconds {
             doc = doc.metric("SyncLagSeconds", Unit::Seconds, lag as f64);
         }
+        // Every run while a sweep waits for an operator, so its alarm stays raised until then.
+        doc = doc.count("SweepHeld", u64::from(c.held.is_some())).count("PagesSetAside", c.pages_set_aside);
         docs.push(doc);
         // What a full pass found, by kind (the drift alarm watches it); a first load found
         // everything missing by definition, so it is not counted.

@@ -130,7 +130,14 @@ pub fn history_range(
     let goal = state.from?;
     let history = match state.history.as_mut() {
         Some(h) if h.from <= floor => h,
-        _ => state.history.insert(History { from: floor, until: floor, range_to: None, cursor: None, pages: 0 }),
+        _ => state.history.insert(History {
+            from: floor,
+            until: floor,
+            range_to: None,
+            cursor: None,
+            pages: 0,
+            failing: None,
+        }),
     };
     if let Some(last) = history.range_to {
         return Some((history.until, last));
@@ -145,6 +152,7 @@ pub fn history_range(
 /// the range is done and the history reaches the day after `last`.
 pub fn after_history_page(history: &mut History, last: NaiveDate, next_link: Option<String>) {
     history.pages += 1;
+    history.failing = None;
     match next_link {
         Some(next) => {
             history.range_to = Some(last);
@@ -305,7 +313,8 @@ pub fn lag_seconds(state: &SyncState, plan: &CollectionPlan, now: DateTime<Utc>)
 /// or a pass is under way, nor with an interval of 0.
 pub fn reconcile_due(state: &SyncState, collection: Collection, interval: Duration, now: DateTime<Utc>) -> bool {
     let period = interval.num_seconds();
-    if period <= 0 || state.phase != Some(Phase::Incremental) || state.reconcile.is_some() || state.pass.is_some() {
+    let waiting = state.reconcile.is_some() || state.pass.is_some() || state.sweep_held.is_some();
+    if period <= 0 || state.phase != Some(Phase::Incremental) || waiting {
         return false;
     }
     let Some(last) = state.verified_at.or(state.initial_completed_at) else { return false };

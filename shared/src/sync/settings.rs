@@ -48,6 +48,9 @@ pub struct SyncerConfig {
     /// `RECONCILE_INTERVAL_HOURS` (default 168; 0: only on request): how often each collection
     /// gets a full pass with sweep, staggered over the interval.
     pub reconcile_interval: chrono::Duration,
+    /// `SWEEP_LIMIT` (default 100): a full pass that would tombstone more records than this
+    /// tombstones none and waits for an operator (`reconcile --max-sweep N`).
+    pub sweep_limit: u64,
     /// `METRICS_NAMESPACE`
     pub metrics_namespace: String,
     /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.

@@ -125,6 +125,11 @@ pub struct SyncState {
     /// What that pass found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// A full pass's sweep that tombstoned nothing because it would have tombstoned more than
+    /// its limit (or the pass returned a record whose id cannot be read): it waits for an
+    /// operator (`reconcile --max-sweep N`); no reconciliation starts on its own meanwhile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_held: Option<HeldSweep>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
     /// Epoch milliseconds (a number, so the lease condition compares numerically).
@@ -147,9 +152,90 @@ pub struct FullPass {
     /// Compare only: no record written, the verification not recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
-    /// Every page is applied; the sweep is under way from index read number `n`.
+    /// Every page is applied; the sweep is under way from index read number `n`: first it
+    /// counts what it would tombstone, then (within the limit) it tombstones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweeping: Option<usize>,
+    /// Records the sweep's count found gone in the reads before `sweeping`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gone: u64,
+    /// Up to [`super::sweep::SAMPLES`] of their ids (a held sweep reports them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gone_samples: Vec<String>,
+    /// The count is done and within the limit: the sweep is tombstoning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tombstoning: bool,
+    /// Records a page returned whose id cannot be read: the pass cannot tell what it saw, so its
+    /// sweep is held.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_ids: u64,
+    /// The most this pass may tombstone (an operator's `--max-sweep`); `None`: `SWEEP_LIMIT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sweep: Option<u64>,
+}
+
+impl FullPass {
+    /// Adds what one page of the pass saw (its ids are saved apart).
+    pub fn add_page(&mut self, tally: &super::sweep::PassTally) {
+        self.drift.absorb(&tally.drift);
+        self.unreadable_ids += tally.unreadable_ids;
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A sweep held back: what it would have tombstoned, for the operator to check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldSweep {
+    pub at: DateTime<Utc>,
+    /// Records the sweep would have tombstoned.
+    pub would_sweep: u64,
+    /// The limit it was held at.
+    pub limit: u64,
+    /// Records returned whose id could not be read (any holds the sweep).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_ids: u64,
+    /// Up to 20 ids it would have tombstoned.
+    #[serde(default)]
+    pub sample_ids: Vec<String>,
+}
+
+/// A list of pages (history, reconciliation) that keeps failing: it is retried on a back-off,
+/// and never holds up the delta or the other work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failing {
+    pub since: DateTime<Utc>,
+    /// Attempts in a row that failed.
+    pub attempts: u32,
+    /// No attempt before this time.
+    pub retry_at: DateTime<Utc>,
+    pub error: String,
+}
+
+impl Failing {
+    /// The longest wait between attempts.
+    pub const MAX_BACKOFF_HOURS: i64 = 24;
+
+    /// One more failed attempt at `now`: the wait doubles from one hour, up to a day.
+    pub fn after(previous: Option<&Failing>, error: String, now: DateTime<Utc>) -> Failing {
+        let attempts = previous.map_or(1, |f| f.attempts.saturating_add(1));
+        let hours = (1i64 << (attempts - 1).min(5)).min(Self::MAX_BACKOFF_HOURS);
+        Failing {
+            since: previous.map_or(now, |f| f.since),
+            attempts,
+            retry_at: now + chrono::Duration::hours(hours),
+            error,
+        }
+    }
+
+    /// Whether an attempt may start at `now`.
+    pub fn may_retry(failing: Option<&Failing>, now: DateTime<Utc>) -> bool {
+        failing.is_none_or(|f| f.retry_at <= now)
+    }
 }
 
 impl FullPass {
@@ -161,6 +247,11 @@ impl FullPass {
             drift: Drift { baseline, samples, ..Drift::default() },
             dry_run,
             sweeping: None,
+            gone: 0,
+            gone_samples: Vec::new(),
+            tombstoning: false,
+            unreadable_ids: 0,
+            max_sweep: None,
         }
     }
 }
@@ -179,6 +270,9 @@ pub struct Reconcile {
     /// Pages applied.
     #[serde(default)]
     pub pages: u64,
+    /// Its pages keep failing: retried on a back-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Failing>,
 }
 
 /// The records dated before a rolling window's start, listed once through the list endpoint in
@@ -199,6 +293,9 @@ pub struct History {
     /// Pages applied.
     #[serde(default)]
     pub pages: u64,
+    /// The range keeps failing: retried on a back-off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Failing>,
 }
 
 /// Which pass a chunk of seen ids belongs to.
@@ -231,6 +328,23 @@ pub enum SyncStateError {
     Unreadable(String),
     #[error("another invocation took over the collection's lease")]
     LeaseLost,
+}
+
+/// Saves the ids one page of a pass saw from chunk `first` on, in as many chunks as keep each
+/// under DynamoDB's item limit; returns how many it wrote.
+pub async fn save_page_seen<S: SyncStateStore>(
+    states: &S,
+    collection: Collection,
+    slot: SeenSlot,
+    first: u32,
+    ids: SeenIds,
+) -> Result<u32, SyncStateError> {
+    let mut written = 0;
+    for part in ids.split(super::sweep::SEEN_CHUNK_BYTES) {
+        states.save_seen(collection, slot, first + written, &part).await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// Where sync state lives.
@@ -593,6 +707,7 @@ mod tests {
                 range_to: NaiveDate::from_ymd_opt(2024, 12, 31),
                 cursor: Some("/clockings?skipToken=3".into()),
                 pages: 7,
+                failing: Some(Failing::after(None, "Protime answered 400".into(), t)),
             }),
             requested_from: None,
             pages: 4,
@@ -610,10 +725,18 @@ mod tests {
                 filter: Some("date ge '2025-01-01'".into()),
                 cursor: Some("/clockings?page=2".into()),
                 pages: 2,
+                failing: None,
             }),
             full_pass_requested_at: Some(t),
             verified_at: Some(t),
             drift: Some(Drift { missing: 1, behind: 2, swept: 3, ..Drift::default() }),
+            sweep_held: Some(HeldSweep {
+                at: t,
+                would_sweep: 250,
+                limit: 100,
+                unreadable_ids: 0,
+                sample_ids: vec!["7".into()],
+            }),
             lease_owner: Some("run-1".into()),
             lease_until: Some(t.timestamp_millis()),
         };

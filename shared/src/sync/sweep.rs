@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
+/// The most a saved chunk of seen ids holds: under DynamoDB's 400 KB item limit with room for
+/// its key and attribute names.
+pub const SEEN_CHUNK_BYTES: usize = 350_000;
 /// Sample ids kept per kind of drift (a dry run reports them).
 pub const SAMPLES: usize = 20;
 /// How far past today an open-ended window is swept (records dated later are never swept).
@@ -116,6 +119,28 @@ impl SeenIds {
             serde_json::from_slice(texts).map_err(|e| e.to_string())?
         };
         Ok(SeenIds { numbers, texts })
+    }
+
+    /// The set in parts whose saved forms each fit in `max_bytes` (one part when it fits; an
+    /// id larger than that alone is a part of its own).
+    pub fn split(self, max_bytes: usize) -> Vec<SeenIds> {
+        if self.len() <= 1 || self.to_bytes().len() <= max_bytes {
+            return vec![self];
+        }
+        let half = self.len() / 2;
+        let (mut low, mut high) = (SeenIds::default(), SeenIds::default());
+        for (n, number) in self.numbers.iter().enumerate() {
+            let part = if (n as u64) < half { &mut low } else { &mut high };
+            part.numbers.insert(number);
+        }
+        let numbers = self.numbers.len();
+        for (n, text) in self.texts.into_iter().enumerate() {
+            let part = if numbers + (n as u64) < half { &mut low } else { &mut high };
+            part.texts.insert(text);
+        }
+        let mut parts = low.split(max_bytes);
+        parts.extend(high.split(max_bytes));
+        parts
     }
 
     /// The size of the saved form (about the memory the set takes).
@@ -270,6 +295,8 @@ impl Drift {
 #[derive(Debug, Default)]
 pub struct PassTally {
     pub seen: SeenIds,
+    /// Records returned whose id cannot be read at all.
+    pub unreadable_ids: u64,
     pub drift: Drift,
     /// Compare only: no record is written (a dry run).
     pub dry_run: bool,
@@ -278,7 +305,7 @@ pub struct PassTally {
 impl PassTally {
     pub fn new(dry_run: bool) -> Self {
         let samples = dry_run.then(DriftSamples::default);
-        PassTally { seen: SeenIds::default(), drift: Drift { samples, ..Drift::default() }, dry_run }
+        PassTally { seen: SeenIds::default(), unreadable_ids: 0, drift: Drift { samples, ..Drift::default() }, dry_run }
     }
 }
 
@@ -334,48 +361,66 @@ impl<T: LiveRecords> LiveRecords for std::sync::Arc<T> {
 }
 
 /// Where a sweep stands: the index reads done so far (a sweep cut short by the deadline resumes
-/// at the next one; its tombstones are already written).
+/// at the read it was in; a count forgets that read's part, tombstones already written stay).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Swept {
     Done,
-    /// Stopped before read number `.0` (the deadline came first).
+    /// Stopped in read number `.0` (the deadline came first).
     Stopped(usize),
 }
 
-/// Whether a live record is one Protime no longer has: not seen by the pass, inside its window,
-/// and last written before it started (a record written since, by a webhook or the pass itself,
-/// is newer than anything the pass could have missed).
-pub fn is_gone(record: &LiveRecord, seen: &SeenIds, window: &Window, started: DateTime<Utc>) -> bool {
-    !seen.contains(&record.id)
-        && window.contains(record.date.as_deref())
-        && record.written_at.is_some_and(|at| at < started)
+/// What a sweep looks at: the live records of `reads` inside `window` that the pass did not see
+/// and that were last written before it started.
+pub struct SweepScope<'a> {
+    pub collection: Collection,
+    pub reads: &'a [IndexRead],
+    pub seen: &'a SeenIds,
+    pub window: &'a Window,
+    pub started: DateTime<Utc>,
 }
 
-/// Sweeps the live records of `reads[first..]`: each one [`is_gone`] becomes a tombstone (a
-/// dry run only counts it). `may_go_on` is asked before each index read.
-#[allow(clippy::too_many_arguments)]
+/// The two steps of a sweep: count what it would tombstone (nothing written), then, when that
+/// is within the limit, tombstone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStep {
+    Count,
+    Tombstone,
+}
+
+/// Tombstones written at once.
+pub const TOMBSTONE_CONCURRENCY: usize = 16;
+
+/// Sweeps `scope.reads[first..]` one step: each gone record ([`is_gone`]) is counted, or
+/// tombstoned (in parallel batches, each under its condition). `found(n, ids)` is told what was
+/// found: a count once per completed read (`ids`: up to [`SAMPLES`]), tombstones once per page
+/// (the ids written). `may_go_on` is asked before every page.
 pub async fn sweep<L: LiveRecords>(
     store: &L,
-    collection: Collection,
-    reads: &[IndexRead],
+    scope: &SweepScope<'_>,
     first: usize,
-    seen: &SeenIds,
-    window: &Window,
-    started: DateTime<Utc>,
-    drift: &mut Drift,
-    dry_run: bool,
+    step: SweepStep,
+    mut found: impl FnMut(u64, &[String]),
     may_go_on: impl Fn() -> bool,
 ) -> Result<Swept, StoreError> {
-    for (n, read) in reads.iter().enumerate().skip(first) {
-        if !may_go_on() {
-            return Ok(Swept::Stopped(n));
-        }
+    for (n, read) in scope.reads.iter().enumerate().skip(first) {
+        let (mut count, mut samples) = (0u64, Vec::new());
         let mut start = None;
         loop {
+            if !may_go_on() {
+                return Ok(Swept::Stopped(n));
+            }
             let (records, next) = store.live_page(read, start.take()).await?;
-            for record in records.iter().filter(|r| is_gone(r, seen, window, started)) {
-                if dry_run || store.tombstone(collection, record).await? {
-                    drift.add(DriftKind::Swept, &record.id);
+            let gone: Vec<&LiveRecord> =
+                records.iter().filter(|r| is_gone(r, scope.seen, scope.window, scope.started)).collect();
+            match step {
+                SweepStep::Count => {
+                    count += gone.len() as u64;
+                    let room = SAMPLES.saturating_sub(samples.len());
+                    samples.extend(gone.iter().take(room).map(|r| r.id.clone()));
+                }
+                SweepStep::Tombstone => {
+                    let written = tombstone_all(store, scope.collection, &gone).await?;
+                    found(written.len() as u64, &written);
                 }
             }
             match next {
@@ -383,8 +428,30 @@ pub async fn sweep<L: LiveRecords>(
                 None => break,
             }
         }
+        if step == SweepStep::Count {
+            found(count, &samples);
+        }
     }
     Ok(Swept::Done)
+}
+
+/// Tombstones `records` in batches of [`TOMBSTONE_CONCURRENCY`]; the ids written (a record
+/// changed since it was read is left alone).
+async fn tombstone_all<L: LiveRecords>(
+    store: &L,
+    collection: Collection,
+    records: &[&LiveRecord],
+) -> Result<Vec<String>, StoreError> {
+    let mut written = Vec::new();
+    for batch in records.chunks(TOMBSTONE_CONCURRENCY) {
+        let answers = futures_util::future::join_all(batch.iter().map(|r| store.tombstone(collection, r))).await;
+        for (record, answer) in batch.iter().zip(answers) {
+            if answer? {
+                written.push(record.id.clone());
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// A live record from an item of the index (`pk` is `<collection>#<id>`).
@@ -477,6 +544,26 @@ mod tests {
         more.insert("43");
         seen.union_with(more);
         assert!(seen.contains("43"));
+    }
+
+    #[test]
+    fn a_page_of_long_ids_splits_into_parts_under_the_item_limit_that_hold_every_id() {
+        let mut seen = SeenIds::default();
+        for n in 0..20_000u64 {
+            seen.insert(&format!("{n:08}-0000-4000-8000-{:012}", n * 7919));
+            seen.insert(&(n * 1_000_003).to_string());
+        }
+        let whole = seen.clone();
+        assert!(whole.to_bytes().len() > 400_000, "the page's ids alone exceed DynamoDB's item limit");
+        let parts = seen.split(SEEN_CHUNK_BYTES);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.to_bytes().len() <= SEEN_CHUNK_BYTES));
+        let mut again = SeenIds::default();
+        parts.into_iter().for_each(|p| again.union_with(p));
+        assert_eq!(again, whole);
+        let mut one = SeenIds::default();
+        one.insert("1");
+        assert_eq!(one.clone().split(1), vec![one], "a single id is a part of its own");
     }
 
     #[test]
