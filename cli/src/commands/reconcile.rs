@@ -1,9 +1,11 @@
-//! `reconcile COLLECTION… [--dry-run] [--wait] [--json]`: asks the deployed syncer for a
+//! `reconcile COLLECTION… [--dry-run] [--max-sweep N] [--wait] [--json]`: asks the deployed syncer for a
 //! reconciliation now — a full pass of each collection's window beside its delta, repairing what
 //! is missing or behind and sweeping what Protime no longer has — and prints each collection's
-//! drift. `--dry-run` compares and reports (with sample ids) but writes no record.
+//! drift. `--dry-run` compares and reports (with sample ids) but writes no record. A sweep that
+//! would tombstone more than `SWEEP_LIMIT` records is held; `--max-sweep N` repeats the pass
+//! allowing up to N.
 //!
-//! The payload is `{"collections":[…],"reconcile":true,"dryRun":bool}`; with `--wait` the same
+//! The payload is `{"collections":[…],"reconcile":true,"dryRun":bool[,"maxSweep":N]}`; with `--wait` the same
 //! request is sent again while a collection's pass is partial (it goes on where it stopped).
 
 use super::sync::{run_invocation, Invocation};
@@ -20,6 +22,10 @@ pub struct Args {
     /// Compare and report only: no record is written and the delta is left alone.
     #[arg(long)]
     dry_run: bool,
+    /// Let this pass's sweep tombstone up to N records (a sweep held over SWEEP_LIMIT, checked
+    /// in Protime first).
+    #[arg(long, value_name = "N", conflicts_with = "dry_run")]
+    max_sweep: Option<u64>,
     /// Invoke again while any collection's pass is partial (or busy), then print the last report.
     #[arg(long)]
     wait: bool,
@@ -31,14 +37,18 @@ pub struct Args {
     max_runs: Option<u32>,
 }
 
-pub fn payload(collections: &[&str], dry_run: bool) -> serde_json::Value {
-    json!({ "collections": collections, "reconcile": true, "dryRun": dry_run })
+pub fn payload(collections: &[&str], dry_run: bool, max_sweep: Option<u64>) -> serde_json::Value {
+    let mut request = json!({ "collections": collections, "reconcile": true, "dryRun": dry_run });
+    if let Some(n) = max_sweep {
+        request["maxSweep"] = json!(n);
+    }
+    request
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let names: Vec<String> = args.collections.iter().map(|c| c.as_str().to_owned()).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let request = payload(&refs, args.dry_run);
+    let request = payload(&refs, args.dry_run, args.max_sweep);
     run_invocation(
         context,
         Invocation {
@@ -58,9 +68,11 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
 mod tests {
     #[test]
     fn the_payload_is_the_syncers_reconcile_request() {
-        let request = super::payload(&["clockings", "people"], true);
+        let request = super::payload(&["clockings", "people"], true, None);
         let parsed = protime_webhooks::sync::SyncRequest::from_payload(request).unwrap();
-        assert!(parsed.reconcile && parsed.dry_run);
+        assert!(parsed.reconcile && parsed.dry_run && parsed.max_sweep.is_none());
+        let allowed = super::payload(&["clockings"], false, Some(250));
+        assert_eq!(protime_webhooks::sync::SyncRequest::from_payload(allowed).unwrap().max_sweep, Some(250));
         assert_eq!(parsed.collections, Some(vec!["clockings".to_owned(), "people".to_owned()]));
     }
 }

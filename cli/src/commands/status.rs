@@ -174,6 +174,13 @@ fn sync_problems(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> Ve
             if unverified(state, args, now) {
                 problems.push("not verified");
             }
+            if state.sweep_held.is_some() {
+                problems.push("sweep held");
+            }
+            let history = state.history.as_ref().and_then(|h| h.failing.as_ref());
+            if history.or(state.reconcile.as_ref().and_then(|r| r.failing.as_ref())).is_some() {
+                problems.push("pages set aside");
+            }
             problems
         }
     }
@@ -274,6 +281,18 @@ fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_
         "verifiedAt": time(state.verified_at),
         "drift": state.drift.as_ref().map(|d| json!({"missing": d.missing, "behind": d.behind, "swept": d.swept})),
         "reconciling": state.reconcile.is_some(),
+        "sweepHeld": state.sweep_held,
+        "historyFailing": state.history.as_ref().and_then(|h| h.failing.as_ref()).map(failing_json),
+        "reconcileFailing": state.reconcile.as_ref().and_then(|r| r.failing.as_ref()).map(failing_json),
+    })
+}
+
+fn failing_json(failing: &protime_webhooks::sync::state::Failing) -> serde_json::Value {
+    json!({
+        "since": time(Some(failing.since)),
+        "attempts": failing.attempts,
+        "retryAt": time(Some(failing.retry_at)),
+        "error": output::redact(&failing.error),
     })
 }
 
@@ -376,6 +395,20 @@ fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
                     let runs =
                         if state.error_runs == 1 { "1 run".to_owned() } else { format!("{} runs", state.error_runs) };
                     println!("{}: sync error ({runs} in a row): {}", row.collection, output::redact(error));
+                }
+            }
+            Some(SyncItem::Read(state)) if state.sweep_held.is_some() => {
+                if let Some(held) = &state.sweep_held {
+                    println!(
+                        "{}: sweep held: it would tombstone {} records (limit {}), e.g. {}; check them in Protime, \
+                         then: protime-webhooks reconcile {} --max-sweep {}",
+                        row.collection,
+                        held.would_sweep,
+                        held.limit,
+                        held.sample_ids.join(", "),
+                        row.collection,
+                        held.would_sweep
+                    );
                 }
             }
             Some(SyncItem::Unreadable(why)) => {

@@ -95,6 +95,7 @@ struct CollectionRun {
     delta_expired: bool,
     drift: Option<Drift>,
     reconciling: bool,
+    held: Option<protime_webhooks::sync::state::HeldSweep>,
     error: Option<String>,
 }
 
@@ -141,8 +142,11 @@ pub async fn run_invocation(context: &Context, args: Invocation) -> Result<Healt
         Err(Stop::Failed(kind, mut error)) => return Err(function_failed(&function, &kind, &mut error, json_out)),
         Err(Stop::Error(e)) => return Err(e),
     };
-    let failed: Vec<&CollectionRun> =
-        report.collections.iter().filter(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
+    let failed: Vec<&CollectionRun> = report
+        .collections
+        .iter()
+        .filter(|c| matches!(c.outcome.as_str(), "error" | "conflict") || c.held.is_some())
+        .collect();
     let unfinished = args.wait && !pending(&report).is_empty();
     if json_out {
         let mut out = raw;
@@ -413,6 +417,25 @@ fn print_report(report: &Report, waited: bool) {
                 c.collection
             );
             continue;
+        }
+        if let Some(held) = &c.held {
+            println!(
+                "{}: sweep held: it would tombstone {} records (limit {}){}; nothing was tombstoned. Check them in \
+                 Protime, then: protime-webhooks reconcile {} --max-sweep {}",
+                c.collection,
+                held.would_sweep,
+                held.limit,
+                if held.unreadable_ids > 0 {
+                    format!(", and {} returned records had no readable id", held.unreadable_ids)
+                } else {
+                    String::new()
+                },
+                c.collection,
+                held.would_sweep
+            );
+            if !held.sample_ids.is_empty() {
+                println!("  for example: {}", held.sample_ids.join(", "));
+            }
         }
         if c.delta_expired {
             println!("{}: the deltaLink had expired (410 Gone): its initial load started again", c.collection);

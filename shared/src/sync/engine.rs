@@ -673,13 +673,20 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                 return Ok(false);
             }
             followed.first_time(&link)?;
-            let envelope = match read_list_page(api, sink, collection, &link, budget).await? {
-                ListPage::Read(envelope) => envelope,
+            let page = match fetch_list_page(api, &link, budget).await {
+                ListPage::Fetched(page) => page,
                 ListPage::OutOfTime => return Ok(false),
-                ListPage::SetAside(error) => {
-                    tracing::error!(collection = %collection, error = %error, "a reconciliation page was set aside; retried on a back-off");
-                    reconcile.failing = Some(Failing::after(reconcile.failing.as_ref(), error, budget.now()));
-                    report.pages_set_aside += 1;
+                ListPage::Failed(error) => {
+                    set_aside(&mut reconcile.failing, error, report, budget.now());
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(false);
+                }
+            };
+            let envelope = match page.envelope() {
+                Ok(envelope) => envelope,
+                Err(e) => {
+                    let error = quarantine_unreadable(sink, collection, &page, e).await?;
+                    set_aside(&mut reconcile.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(false);
                 }
@@ -745,13 +752,20 @@ impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, 
                 }
             };
             followed.first_time(&link)?;
-            let envelope = match read_list_page(api, sink, collection, &link, budget).await? {
-                ListPage::Read(envelope) => envelope,
+            let page = match fetch_list_page(api, &link, budget).await {
+                ListPage::Fetched(page) => page,
                 ListPage::OutOfTime => return Ok(false),
-                ListPage::SetAside(error) => {
-                    tracing::error!(collection = %collection, error = %error, "a history page was set aside; retried on a back-off");
-                    history.failing = Some(Failing::after(history.failing.as_ref(), error, budget.now()));
-                    report.pages_set_aside += 1;
+                ListPage::Failed(error) => {
+                    set_aside(&mut history.failing, error, report, budget.now());
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(false);
+                }
+            };
+            let envelope = match page.envelope() {
+                Ok(envelope) => envelope,
+                Err(e) => {
+                    let error = quarantine_unreadable(sink, collection, &page, e).await?;
+                    set_aside(&mut history.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(false);
                 }
@@ -860,34 +874,34 @@ async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<O
     }
 }
 
-/// A page of a reconciliation or of the history, as far as it could be read.
+/// A page of a reconciliation or of the history, as far as it could be fetched.
 enum ListPage {
-    Read(crate::protime::Envelope),
+    Fetched(Page),
     OutOfTime,
-    /// It could not be fetched, or read (then its body is quarantined): the reason.
-    SetAside(String),
+    /// It could not be fetched: why.
+    Failed(String),
 }
 
-/// Fetches and reads one page of a list that must not hold anything else up. Only a lost
-/// lease, an unavailable table or quarantine, and a link that comes back stop the run.
-async fn read_list_page<A: RecordPages, R, S: SyncStateStore, Q: Quarantine>(
-    api: &A,
+/// Fetches one page of a list that must not hold anything else up (a failure is the caller's
+/// to set aside).
+async fn fetch_list_page<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> ListPage {
+    match fetch(api, link, budget).await {
+        Ok(Some(page)) => ListPage::Fetched(page),
+        Ok(None) => ListPage::OutOfTime,
+        Err(e) => ListPage::Failed(format!("fetching a page: {e}")),
+    }
+}
+
+/// Quarantines a list page that cannot be read (when a quarantine is configured); why it was
+/// set aside. Only an unavailable quarantine stops the run.
+async fn quarantine_unreadable<R, S: SyncStateStore, Q: Quarantine>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
-    link: &str,
-    budget: &Budget,
-) -> Result<ListPage, Stop> {
-    let page = match fetch(api, link, budget).await {
-        Ok(Some(page)) => page,
-        Ok(None) => return Ok(ListPage::OutOfTime),
-        Err(e) => return Ok(ListPage::SetAside(format!("fetching a page: {e}"))),
-    };
-    let error = match page.envelope() {
-        Ok(envelope) => return Ok(ListPage::Read(envelope)),
-        Err(e) => e,
-    };
+    page: &Page,
+    error: ProtimeError,
+) -> Result<String, Stop> {
     let Some(quarantine) = sink.quarantine else {
-        return Ok(ListPage::SetAside(format!("{error}; no quarantine is configured")));
+        return Ok(format!("{error}; no quarantine is configured"));
     };
     let note =
         Note { reason: UNREADABLE, source: Source::Resync, record_id: None, change_type: None, change_version: None };
@@ -895,7 +909,14 @@ async fn read_list_page<A: RecordPages, R, S: SyncStateStore, Q: Quarantine>(
         .keep(collection, &page.body, note)
         .await
         .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
-    Ok(ListPage::SetAside(format!("{error}; the page is quarantined as {key}")))
+    Ok(format!("{error}; the page is quarantined as {key}"))
+}
+
+/// Records a list page set aside: the back-off of its list, and the run's count.
+fn set_aside(failing: &mut Option<Failing>, error: String, report: &mut CollectionReport, now: DateTime<Utc>) {
+    tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
+    *failing = Some(Failing::after(failing.as_ref(), error, now));
+    report.pages_set_aside += 1;
 }
 
 /// The quarantine reason of a page that cannot be read.
@@ -1070,7 +1091,7 @@ async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateSto
                 sink.checkpoint(collection, state, budget).await?;
                 return Ok(false);
             }
-            held = held_sweep(&pass, limit, budget.now());
+            held = held_sweep(&pass, &scope, limit, budget.now());
         }
     }
     report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
@@ -1142,7 +1163,7 @@ async fn sweep_steps<L: LiveRecords>(
             }
             return Ok(true);
         }
-        if pass.gone == 0 || held_sweep(pass, limit, budget.now()).is_some() {
+        if pass.gone == 0 || held_sweep(pass, scope, limit, budget.now()).is_some() {
             return Ok(true);
         }
         pass.tombstoning = true;
@@ -1151,10 +1172,12 @@ async fn sweep_steps<L: LiveRecords>(
 }
 
 /// The held sweep of a counted pass: more to tombstone than `limit`, or anything to tombstone
-/// while the pass returned a record whose id cannot be read. `None`: the sweep may go ahead.
-fn held_sweep(pass: &FullPass, limit: u64, now: DateTime<Utc>) -> Option<HeldSweep> {
+/// while the pass saw no record at all (an empty answer) or returned a record whose id cannot
+/// be read. `None`: the sweep may go ahead.
+fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, now: DateTime<Utc>) -> Option<HeldSweep> {
     let counted = !pass.tombstoning && !pass.dry_run;
-    (counted && pass.gone > 0 && (pass.gone > limit || pass.unreadable_ids > 0)).then(|| HeldSweep {
+    let doubtful = pass.gone > limit || pass.unreadable_ids > 0 || scope.seen.is_empty();
+    (counted && pass.gone > 0 && doubtful).then(|| HeldSweep {
         at: now,
         would_sweep: pass.gone,
         limit,

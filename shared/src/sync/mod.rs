@@ -23,5 +23,7 @@ pub mod settings;
 pub mod state;
 pub mod sweep;
 
-pub use engine::{AwsSyncer, Budget, CollectionReport, Outcome, SyncReport, SyncRequest, SyncRunError, Syncer};
+pub use engine::{
+    AwsSyncer, Budget, CollectionReport, Outcome, SweepVerdict, SyncReport, SyncRequest, SyncRunError, Syncer,
+};
 pub use settings::SyncerConfig;

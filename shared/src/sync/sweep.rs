@@ -369,6 +369,15 @@ pub enum Swept {
     Stopped(usize),
 }
 
+/// Whether a live record is one Protime no longer has: not seen by the pass, inside its window,
+/// and last written before it started (a record written since, by a webhook or the pass itself,
+/// is newer than anything the pass could have missed).
+pub fn is_gone(record: &LiveRecord, seen: &SeenIds, window: &Window, started: DateTime<Utc>) -> bool {
+    !seen.contains(&record.id)
+        && window.contains(record.date.as_deref())
+        && record.written_at.is_some_and(|at| at < started)
+}
+
 /// What a sweep looks at: the live records of `reads` inside `window` that the pass did not see
 /// and that were last written before it started.
 pub struct SweepScope<'a> {

@@ -22,6 +22,11 @@ pub enum Fault {
     Pass,
     /// Every access token lapses just before this request is checked.
     ExpireTokens,
+    /// This status and exact body (e.g. a 200 with an empty page where records are due).
+    Body {
+        status: u16,
+        body: String,
+    },
     /// Protime's error body with these words (which may quote a link, its token with it).
     Error {
         status: u16,
@@ -78,6 +83,10 @@ pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str)
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             let body = serde_json::json!({"error": {"code": code_for(code), "message": message, "reasons": reasons}});
             Some((code, axum::Json(body)).into_response())
+        }
+        Some(Fault::Body { status, body }) => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Some((code, [("content-type", "application/json")], body).into_response())
         }
         Some(Fault::Delay(by)) => {
             tokio::time::sleep(by).await;

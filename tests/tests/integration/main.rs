@@ -5,6 +5,7 @@
 mod emulator;
 mod faults;
 mod feed;
+mod honest_passes;
 mod indexes;
 mod kept_pages;
 mod load;

@@ -501,6 +501,17 @@ fn alarms_watch_metrics_the_code_emits() {
         verified_at: None,
         drift: Some(protime_webhooks::sync::sweep::Drift { missing: 1, ..Default::default() }),
         reconciling: false,
+        sweep: Some(protime_webhooks::sync::SweepVerdict::Held),
+        held: Some(protime_webhooks::sync::state::HeldSweep {
+            at: chrono::Utc::now(),
+            would_sweep: 101,
+            limit: 100,
+            unreadable_ids: 0,
+            sample_ids: vec!["1".into()],
+        }),
+        pages_set_aside: 1,
+        history_failing: None,
+        reconcile_failing: None,
         error: Some("e".into()),
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
