@@ -81,6 +81,27 @@ fn statements(function: &Value) -> Vec<Value> {
     all_statements(function).into_iter().filter(|(c, _)| c.is_none()).map(|(_, s)| s).collect()
 }
 
+/// A statement's resources, one or a list, as written.
+pub(crate) fn resources(statement: &Value) -> Vec<String> {
+    match at(statement, &["Resource"]).as_sequence() {
+        Some(list) => list.iter().map(text).collect(),
+        None => vec![text(at(statement, &["Resource"]))],
+    }
+}
+
+/// The quarantine's object prefixes, one per collection, as the quarantine names its objects.
+fn quarantine_prefixes() -> BTreeSet<String> {
+    use protime_webhooks::records::quarantine::object_key;
+    protime_webhooks::Collection::ALL
+        .iter()
+        .map(|&c| {
+            let key = object_key(c, chrono::Utc::now(), "u");
+            let prefix = key.split('/').next().expect("a prefix");
+            format!("!Sub ${{QuarantineBucket.Arn}}/{prefix}/*")
+        })
+        .collect()
+}
+
 fn actions(function: &Value) -> BTreeSet<String> {
     statements(function)
         .iter()
@@ -166,25 +187,25 @@ fn iam_actions_are_exactly_what_each_function_calls() {
 fn no_statement_grants_a_wildcard_resource_or_action() {
     for (resource, _) in FUNCTIONS {
         for statement in statements(&function(resource)) {
-            let targets: Vec<String> = match at(&statement, &["Resource"]).as_sequence() {
-                Some(list) => list.iter().map(text).collect(),
-                None => vec![text(at(&statement, &["Resource"]))],
-            };
+            let targets = resources(&statement);
             let sid = text(at(&statement, &["Sid"]));
+            if sid == "QuarantineUnstorableBodies" {
+                // Only PutObject, under the collections' prefixes: never `pages/`, whose delta
+                // pages the syncer and the renewer trust.
+                assert_eq!(targets.iter().cloned().collect::<BTreeSet<_>>(), quarantine_prefixes(), "{resource}");
+                assert_eq!(text(action_list(&statement)), "- s3:PutObject\n");
+                continue;
+            }
+            if sid == "KeepFetchedPages" {
+                // Only the kept pages: keeping, reading and deleting them.
+                let pages =
+                    format!("!Sub ${{QuarantineBucket.Arn}}/{}*", protime_webhooks::sync::kept::KEPT_PAGES_PREFIX);
+                assert_eq!(targets, [pages], "{resource}");
+                assert_eq!(text(action_list(&statement)), "- s3:PutObject\n- s3:GetObject\n- s3:DeleteObject\n");
+                continue;
+            }
             for target in &targets {
                 assert_ne!(target.trim(), "*", "{resource}: {statement:?}");
-                if sid == "QuarantineUnstorableBodies" {
-                    // Objects of the one bucket, and only PutObject on them.
-                    assert_eq!(target, "!Sub ${QuarantineBucket.Arn}/*");
-                    assert_eq!(text(action_list(&statement)), "- s3:PutObject\n");
-                    continue;
-                }
-                if sid == "KeepFetchedPages" {
-                    // Only the kept pages, and only reading and deleting them.
-                    assert_eq!(target, "!Sub ${QuarantineBucket.Arn}/pages/*");
-                    assert_eq!(text(action_list(&statement)), "- s3:GetObject\n- s3:DeleteObject\n");
-                    continue;
-                }
                 assert!(!target.contains('*'), "{resource} {sid}: {target}");
                 if sid == "ReadTableStream" {
                     assert_eq!(target, "!GetAtt RecordTable.StreamArn", "the table's stream only");
@@ -212,6 +233,49 @@ fn no_statement_grants_a_wildcard_resource_or_action() {
                 assert_eq!(targets.iter().cloned().collect::<BTreeSet<_>>(), expected, "{resource} {sid}");
             }
         }
+    }
+}
+
+/// DynamoDB does not check a condition's key for us in moto (permissions.rs cannot), so this
+/// does: every statement that writes the table names, in `dynamodb:LeadingKeys`, exactly the
+/// partition keys the function's code writes (`contract::write_keys`), and reads stay unconditioned.
+#[test]
+fn each_functions_table_writes_are_limited_to_the_keys_its_code_writes() {
+    for (resource, declared) in [
+        ("ReceiverFunction", RECEIVER),
+        ("RenewerFunction", RENEWER),
+        ("SyncerFunction", SYNCER),
+        ("PublisherFunction", PUBLISHER),
+    ] {
+        let writing: Vec<Value> = all_statements(&function(resource))
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| {
+                action_list(s).as_sequence().unwrap().iter().any(|a| contract::TABLE_WRITES.contains(&text(a).as_str()))
+            })
+            .collect();
+        let wanted: BTreeSet<String> = contract::write_keys(declared);
+        if wanted.is_empty() {
+            assert!(writing.is_empty(), "{resource} writes no item");
+            continue;
+        }
+        assert_eq!(writing.len(), 1, "{resource}: one write statement");
+        let statement = &writing[0];
+        let sid = text(at(statement, &["Sid"]));
+        for action in action_list(statement).as_sequence().unwrap() {
+            assert!(contract::TABLE_WRITES.contains(&text(action).as_str()), "{resource} {sid}: reads apart");
+        }
+        let condition = at(statement, &["Condition"]).as_mapping().unwrap();
+        assert_eq!(condition.len(), 1, "{resource} {sid}: {condition:?}");
+        let like = at(statement, &["Condition", "ForAllValues:StringLike"]).as_mapping().unwrap();
+        assert_eq!(like.len(), 1, "{resource} {sid}: {like:?}");
+        let keys: BTreeSet<String> = at(statement, &["Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect();
+        assert_eq!(keys, wanted, "{resource} {sid}");
     }
 }
 
