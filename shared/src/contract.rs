@@ -88,6 +88,7 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("SYNC_DEADLINE_MARGIN_SECONDS", false),
     ("LIST_SYNC_INTERVAL_HOURS", false),
     ("RECONCILE_INTERVAL_HOURS", false),
+    ("SWEEP_LIMIT", false),
     ("METRICS_NAMESPACE", false),
     ("QUARANTINE_BUCKET", false),
 ];

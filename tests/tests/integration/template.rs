@@ -483,12 +483,12 @@ fn the_syncer_parameter_defaults_are_the_code_defaults() {
     for (name, value) in &variables {
         let name = name.as_str().unwrap();
         let Some(parameter) = text(value).strip_prefix("!Ref ").map(str::to_owned) else { continue };
-        if name.starts_with("SYNC_") || name == "LIST_SYNC_INTERVAL_HOURS" {
+        if name.starts_with("SYNC_") || ["LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"].contains(&name) {
             defaults.push((name.to_owned(), text(at(&t, &["Parameters", &parameter, "Default"]))));
         }
     }
     let names: BTreeSet<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
-    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS"] {
+    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"] {
         assert!(names.contains(name), "{name} comes from a parameter");
     }
     let from_template = SyncerConfig::from_lookup(|n| defaults.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
@@ -628,8 +628,8 @@ fn alarms_watch_metrics_the_code_emits() {
     assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
     let checked = checked.len();
     assert_eq!(
-        checked, 10,
-        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift and publish failures alarms"
+        checked, 12,
+        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift, sweep held, history failing and publish failures alarms"
     );
 }
 
@@ -670,11 +670,38 @@ fn the_syncer_has_its_alarms() {
         (text(at(&expired, &["Threshold"])), text(at(&expired, &["ComparisonOperator"]))),
         ("1".into(), "GreaterThanOrEqualToThreshold".into())
     );
+    // A held sweep (its maximum) and pages set aside (their sum): any in an hour.
+    for (name, metric, statistic) in
+        [("SweepHeldAlarm", "SweepHeld", "Maximum"), ("HistoryFailingAlarm", "PagesSetAside", "Sum")]
+    {
+        let a = alarm(name);
+        assert_eq!((text(at(&a, &["MetricName"])), text(at(&a, &["Statistic"]))), (metric.into(), statistic.into()));
+        assert_eq!(dimension(&a), "syncer", "{name}");
+        assert_eq!((text(at(&a, &["Period"])), text(at(&a, &["EvaluationPeriods"]))), ("3600".into(), "1".into()));
+        assert_eq!(
+            (text(at(&a, &["Threshold"])), text(at(&a, &["ComparisonOperator"]))),
+            ("1".into(), "GreaterThanOrEqualToThreshold".into())
+        );
+        assert_eq!(text(at(&a, &["TreatMissingData"])), "notBreaching", "{name}");
+    }
+    // The sweep's bound: the code's default, passed as SWEEP_LIMIT (checked with the other
+    // defaults in the_syncer_parameter_defaults_are_the_code_defaults).
+    let limit = at(&t, &["Parameters", "SweepLimit"]);
+    assert_eq!((text(at(limit, &["Type"])), text(at(limit, &["MinValue"]))), ("Number".into(), "0".into()));
+    let variables = at(&function("SyncerFunction"), &["Properties", "Environment", "Variables"]).clone();
+    assert_eq!(text(at(&variables, &["SWEEP_LIMIT"])), "!Ref SweepLimit");
     // The same actions as every other alarm.
     let actions = text(at(&alarm("RenewerFailureAlarm"), &["AlarmActions"]));
-    for name in
-        ["SyncerFailureAlarm", "SyncerDeadLetterAlarm", "SyncLagAlarm", "SyncErrorRunsAlarm", "DeltaExpiredAlarm"]
-    {
+    for name in [
+        "SyncerFailureAlarm",
+        "SyncerDeadLetterAlarm",
+        "SyncLagAlarm",
+        "SyncErrorRunsAlarm",
+        "DeltaExpiredAlarm",
+        "DriftAlarm",
+        "SweepHeldAlarm",
+        "HistoryFailingAlarm",
+    ] {
         assert_eq!(text(at(&alarm(name), &["AlarmActions"])), actions, "{name}");
     }
     for output in ["SyncerFunctionName", "SyncerDeadLetterQueueUrl"] {
@@ -694,6 +721,9 @@ fn the_change_feed_reads_the_tables_stream_and_reports_batch_item_failures() {
     assert_eq!(text(at(m, &["FunctionName"])), "!Ref PublisherFunction");
     assert_eq!(text(at(m, &["FunctionResponseTypes"])), "- ReportBatchItemFailures\n");
     assert_eq!(text(at(m, &["BisectBatchOnFunctionError"])), "true");
+    // Retried until the stream record expires (24 h): a throttled PutEvents never dead-letters.
+    assert_eq!(text(at(m, &["MaximumRetryAttempts"])), "-1");
+    assert_eq!(text(at(m, &["MaximumRecordAgeInSeconds"])), "-1");
     assert_eq!(text(at(m, &["ParallelizationFactor"])), "1", "one batch per shard at a time: per-record order");
     assert_eq!(text(at(m, &["StartingPosition"])), "TRIM_HORIZON");
     let batch: u32 = text(at(m, &["BatchSize"])).parse().unwrap();
