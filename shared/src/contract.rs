@@ -6,6 +6,9 @@
 //! A function's AWS actions are those of the capabilities (traits) it composes; see
 //! `docs/decisions/0005-capability-traits.md`.
 
+use crate::collection::Collection;
+use std::collections::BTreeSet;
+
 /// The receiver's route (API Gateway syntax).
 pub const ROUTE_METHOD: &str = "POST";
 pub const ROUTE_PATH: &str = "/webhooks/{collection}";
@@ -85,6 +88,7 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("SYNC_DEADLINE_MARGIN_SECONDS", false),
     ("LIST_SYNC_INTERVAL_HOURS", false),
     ("RECONCILE_INTERVAL_HOURS", false),
+    ("SWEEP_LIMIT", false),
     ("METRICS_NAMESPACE", false),
     ("QUARANTINE_BUCKET", false),
 ];
@@ -273,8 +277,65 @@ pub const SYNCER: &[Capability] =
 pub const PUBLISHER: &[Capability] = &[PUBLISH_CHANGES];
 
 /// The IAM actions a function composed of these capabilities needs, sorted, once each.
-pub fn actions(function: &[Capability]) -> std::collections::BTreeSet<&'static str> {
+pub fn actions(function: &[Capability]) -> BTreeSet<&'static str> {
     function.iter().flat_map(|c| c.actions.iter().copied()).collect()
+}
+
+/// The DynamoDB actions that write items: a function's statement granting any of them names the
+/// partition keys it may write ([`keys_written`]) in a `dynamodb:LeadingKeys` condition.
+pub const TABLE_WRITES: &[&str] = &[
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:TransactWriteItems",
+];
+
+/// The partition keys each capability that writes the table writes, as the code builds them.
+const KEYS: &[(Capability, fn() -> Vec<String>)] = &[
+    (WRITE_RECORDS, record_keys),
+    (NOTE_EVENTS, subscription_keys),
+    (SUBSCRIPTION_STATE, subscription_keys),
+    (SUBSCRIPTION_STATE, || vec![crate::records::item::RENEWER_LEASE_KEY.to_owned()]),
+    (SYNC_STATE, || vec![any_collection(crate::sync::state::sync_key)]),
+    (SWEEP, record_keys),
+    (MIGRATE_INDEXES, record_keys),
+    (MIGRATE_INDEXES, || vec![format!("{}*", crate::records::migrate::POSITION_PREFIX)]),
+];
+
+/// `<collection>#*` for each collection: record keys share no prefix but their collection's.
+fn record_keys() -> Vec<String> {
+    let any_id = crate::records::RecordId::String("*".into());
+    Collection::ALL.iter().map(|&c| crate::records::item::record_key(c, &any_id)).collect()
+}
+
+fn subscription_keys() -> Vec<String> {
+    vec![any_collection(crate::records::item::subscription_key)]
+}
+
+/// A per-collection key with its collection (and whatever follows it) as `*`: `sync#*` covers
+/// `sync#<collection>` and the seen-id chunks under it, whatever collections are configured.
+fn any_collection(key: fn(Collection) -> String) -> String {
+    let one = Collection::Clockings;
+    let key = key(one);
+    match key.find(one.as_str()) {
+        Some(at) => format!("{}*", &key[..at]),
+        None => key,
+    }
+}
+
+/// The partition keys a capability writes, as `ForAllValues:StringLike` patterns of
+/// `dynamodb:LeadingKeys` (`*`: any rest); none for a capability that does not write the table.
+pub fn keys_written(capability: &Capability) -> BTreeSet<String> {
+    KEYS.iter().filter(|(c, _)| c == capability).flat_map(|(_, keys)| keys()).collect()
+}
+
+/// The partition keys a function composed of these capabilities writes: exactly the
+/// `dynamodb:LeadingKeys` its role's write statement names (the template test checks it), so
+/// the internet-facing receiver cannot touch the sync or subscription state, and no function
+/// another's items.
+pub fn write_keys(function: &[Capability]) -> BTreeSet<String> {
+    function.iter().flat_map(keys_written).collect()
 }
 
 /// The IAM action of an SDK operation as the code calls it (`.put_item()` → `dynamodb:PutItem`).
@@ -509,6 +570,62 @@ mod tests {
                 assert!(!text.contains(client), "{file} uses {client}");
             }
         }
+    }
+
+    /// IAM's `StringLike`: `*` any run of characters, `?` one.
+    fn like(pattern: &str, text: &str) -> bool {
+        match pattern.chars().next() {
+            None => text.is_empty(),
+            Some('*') => {
+                (0..=text.len()).filter(|&i| text.is_char_boundary(i)).any(|i| like(&pattern[1..], &text[i..]))
+            }
+            Some(p) => text
+                .chars()
+                .next()
+                .is_some_and(|t| (p == '?' || p == t) && like(&pattern[p.len_utf8()..], &text[t.len_utf8()..])),
+        }
+    }
+
+    fn writes(function: &[Capability], key: &str) -> bool {
+        write_keys(function).iter().any(|pattern| like(pattern, key))
+    }
+
+    #[test]
+    fn a_capability_names_the_keys_it_writes_exactly_when_it_writes_the_table() {
+        for capability in CAPABILITIES {
+            let writes = capability.actions.iter().any(|a| TABLE_WRITES.contains(a));
+            assert_eq!(!keys_written(capability).is_empty(), writes, "{}", capability.name);
+        }
+    }
+
+    /// Every key each function's code writes is among its patterns, and no other function's
+    /// state is: the receiver writes records and its notes only, the syncer never a subscription.
+    #[test]
+    fn each_function_may_write_the_keys_its_code_writes_and_no_other_state() {
+        use crate::records::item::{record_key, subscription_key, RENEWER_LEASE_KEY};
+        use crate::records::RecordId;
+        use crate::sync::state::{seen_key, sync_key, SeenSlot};
+        let position = format!("{}0", crate::records::migrate::POSITION_PREFIX);
+        for &c in Collection::ALL {
+            let record = record_key(c, &RecordId::String("a#b:c".into()));
+            let sync = [sync_key(c), seen_key(c, SeenSlot::Load, 0), seen_key(c, SeenSlot::Reconcile, 12)];
+            for function in [RECEIVER, RENEWER, SYNCER] {
+                assert!(writes(function, &record), "{record}");
+            }
+            assert!(writes(RECEIVER, &subscription_key(c)) && writes(RENEWER, &subscription_key(c)));
+            assert!(!writes(SYNCER, &subscription_key(c)));
+            for key in &sync {
+                assert!(writes(SYNCER, key) && writes(RENEWER, key), "{key}");
+                assert!(!writes(RECEIVER, key), "{key}");
+            }
+        }
+        assert!(writes(RENEWER, RENEWER_LEASE_KEY));
+        assert!(!writes(RECEIVER, RENEWER_LEASE_KEY) && !writes(SYNCER, RENEWER_LEASE_KEY));
+        assert!(write_keys(PUBLISHER).is_empty());
+        for function in [RECEIVER, RENEWER, SYNCER] {
+            assert!(!writes(function, &position), "the migration's positions are the operator's");
+        }
+        assert!(writes(&[MIGRATE_INDEXES], &position));
     }
 
     #[test]

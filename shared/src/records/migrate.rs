@@ -2,8 +2,9 @@
 //!
 //! A parallel Scan of the table ([`Parallelism`]: segments, updates in flight); each record item whose index keys are
 //! missing or not those its fields give gets them by one `UpdateItem` that sets the keys only
-//! (never data, `changeVersion` or `receivedAt`), on condition that the record has not changed
-//! since it was read (`changeOrder` as read): a newer write brings its own keys. Resumable: each
+//! (never data, `changeVersion` or `receivedAt`), on condition that the item is still the one
+//! read (`changeOrder`, `deleted` and `receivedAt` as read): any later write, a tombstone at the
+//! same version included, brings its own keys. Resumable: each
 //! segment's position is kept in the table (`migration#index-keys#<segment>`) after every page, and
 //! a run that was cut off goes on from there (with the segment count it was cut off with); when
 //! every segment is through, the positions are removed. Idempotent: a second run reads everything and writes nothing.
@@ -87,6 +88,18 @@ struct Counts {
 }
 
 impl Counts {
+    fn add(&self, outcome: ItemOutcome) {
+        let counters: &[&AtomicU64] = match outcome {
+            ItemOutcome::NotARecord => &[],
+            ItemOutcome::Current => &[&self.records],
+            ItemOutcome::Updated => &[&self.records, &self.updated],
+            ItemOutcome::ChangedMeanwhile => &[&self.records, &self.changed_meanwhile],
+        };
+        for counter in counters {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn report(&self, resumed: bool) -> MigrationReport {
         MigrationReport {
             scanned: self.scanned.load(Ordering::Relaxed),
@@ -144,19 +157,13 @@ pub async fn add_index_keys(
                     .map_err(unavailable("scanning"))?;
                 let items = page.items.unwrap_or_default();
                 counts.scanned.fetch_add(items.len() as u64, Ordering::Relaxed);
-                let updates = items.iter().filter_map(|item| {
-                    let wanted = wanted_keys(item)?;
-                    counts.records.fetch_add(1, Ordering::Relaxed);
-                    (!has_keys(item, &wanted)).then_some((item, wanted))
-                });
-                let results: Vec<Result<bool, MigrationError>> = stream::iter(updates)
-                    .map(|(item, wanted)| set_keys(client, table, item, wanted))
+                let results: Vec<Result<ItemOutcome, MigrationError>> = stream::iter(&items)
+                    .map(|item| migrate_item(client, table, item))
                     .buffer_unordered(updates_in_flight)
                     .collect()
                     .await;
                 for result in results {
-                    let counter = if result? { &counts.updated } else { &counts.changed_meanwhile };
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    counts.add(result?);
                 }
                 after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
                 let position = after.clone().map_or(Position::Done, Position::After);
@@ -260,21 +267,79 @@ fn has_keys(item: &HashMap<String, AttributeValue>, keys: &IndexKeys) -> bool {
         && text(index_attr::PERSON_PARTITION) == keys.person_partition.as_deref()
 }
 
-/// Sets the keys on condition that the record is as read; `false` if it changed meanwhile.
+/// What the migration did with one scanned item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// A state item (subscription, sync, a position): it has no index keys.
+    NotARecord,
+    /// A record that already has the keys its fields give.
+    Current,
+    /// A record given its keys.
+    Updated,
+    /// A record written by another writer since it was read: that write brought its own keys.
+    ChangedMeanwhile,
+}
+
+/// Gives one item, as the Scan read it, the index keys its fields give, if it is a record
+/// without them and still the item read.
+pub async fn migrate_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<ItemOutcome, MigrationError> {
+    let Some(wanted) = wanted_keys(item) else { return Ok(ItemOutcome::NotARecord) };
+    if has_keys(item, &wanted) {
+        return Ok(ItemOutcome::Current);
+    }
+    let updated = set_keys(client, table, item, wanted).await?;
+    Ok(if updated { ItemOutcome::Updated } else { ItemOutcome::ChangedMeanwhile })
+}
+
+/// What tells one write of a record from the next, with its placeholder: a newer version
+/// changes `changeOrder`, and every write sets `receivedAt` anew (a tombstone at the same
+/// version, a Delete at the stored version or the sweep's, also sets `deleted`).
+const AS_READ: &[(&str, &str)] =
+    &[(attr::CHANGE_ORDER, "order"), (attr::DELETED, "deleted"), (attr::RECEIVED_AT, "received")];
+
+/// The condition that the item is still the one read: each of [`AS_READ`] equal to the value
+/// read, or still absent, with its names and values. A condition, not a consistent Scan: a
+/// consistent read is still a read, and a tombstone written between it and the update would
+/// be given the live record's keys (and listed among the live records).
+type Expression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
+fn unchanged_since_read(item: &HashMap<String, AttributeValue>) -> Expression {
+    let (mut names, mut values) = (HashMap::new(), HashMap::new());
+    let clauses: Vec<String> = AS_READ
+        .iter()
+        .map(|(name, alias)| {
+            names.insert(format!("#{alias}"), (*name).to_owned());
+            match item.get(*name) {
+                Some(value) => {
+                    values.insert(format!(":{alias}"), value.clone());
+                    format!("#{alias} = :{alias}")
+                }
+                None => format!("attribute_not_exists(#{alias})"),
+            }
+        })
+        .collect();
+    (clauses.join(" AND "), names, values)
+}
+
+/// Sets the keys on condition that the item is as read; `false` if it changed meanwhile.
 async fn set_keys(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     item: &HashMap<String, AttributeValue>,
     keys: IndexKeys,
 ) -> Result<bool, MigrationError> {
+    let (condition, names, values) = unchanged_since_read(item);
     let mut update = "SET #dp = :dp, #ds = :ds".to_owned();
     let mut request = client
         .update_item()
         .table_name(table)
         .key(attr::PK, item[attr::PK].clone())
-        .condition_expression("#order = :order")
-        .expression_attribute_names("#order", attr::CHANGE_ORDER)
-        .expression_attribute_values(":order", item[attr::CHANGE_ORDER].clone())
+        .condition_expression(condition)
+        .set_expression_attribute_names(Some(names))
+        .set_expression_attribute_values(Some(values))
         .expression_attribute_names("#dp", index_attr::DATE_PARTITION)
         .expression_attribute_names("#ds", index_attr::DATE_SORT)
         .expression_attribute_names("#pp", index_attr::PERSON_PARTITION)
@@ -324,5 +389,16 @@ mod tests {
         }
         let state = HashMap::from([(attr::PK.to_owned(), AttributeValue::S("sync#clockings".into()))]);
         assert_eq!(wanted_keys(&state), None);
+    }
+
+    #[test]
+    fn the_update_is_conditional_on_the_item_as_read_absent_attributes_included() {
+        let mut read = item(r#"{"id":7,"changeVersion":"1","date":"2026-11-03"}"#);
+        read.remove(attr::DELETED);
+        let (condition, names, values) = unchanged_since_read(&read);
+        assert_eq!(condition, "#order = :order AND attribute_not_exists(#deleted) AND #received = :received");
+        assert_eq!(names["#deleted"], attr::DELETED);
+        assert_eq!(values[":received"], read[attr::RECEIVED_AT]);
+        assert!(!values.contains_key(":deleted"));
     }
 }

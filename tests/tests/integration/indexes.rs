@@ -206,3 +206,43 @@ async fn the_migration_gives_older_items_their_index_keys_resumably_and_changes_
     assert_eq!((again.records, again.updated, again.changed_meanwhile), (60, 0, 0));
     assert_eq!(harness::scan(&stack.receiver.setup, table).await.len(), after.len());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_migration_leaves_a_record_tombstoned_after_its_read_as_the_tombstone() {
+    use protime_webhooks::records::item::{attr as item_attr, record_key};
+    use protime_webhooks::records::migrate::{self, ItemOutcome};
+    use protime_webhooks::records::store::DynamoRecordStore;
+    use protime_webhooks::records::{event::RecordId, index::TOMBSTONE_PREFIX};
+    use protime_webhooks::sync::sweep::{live_record, LiveRecords};
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack
+        .put_record("clockings", json!({"id": 7, "changeVersion": "5", "date": "2026-11-03", "person": {"id": 9}}))
+        .await;
+    assert_eq!(strip_index_keys(&stack).await, 1);
+    let (client, table) = (aws_sdk_dynamodb::Client::new(&stack.receiver.setup), &stack.receiver.table);
+    let pk = record_key(Collection::Clockings, &RecordId::Number("7".into()));
+
+    // The migration's Scan reads the live record; the sweep tombstones it (same changeOrder,
+    // `deleted`, a new `receivedAt`) before the migration's update of what it read.
+    let read = stack.receiver.item(&pk).await.expect("the record");
+    let store = DynamoRecordStore::new(client.clone(), table.clone());
+    assert!(store.tombstone(Collection::Clockings, &live_record(read.clone())).await.unwrap());
+    let tombstone = stack.receiver.item(&pk).await.unwrap();
+    assert_eq!(
+        (&tombstone[item_attr::DELETED], &tombstone[item_attr::CHANGE_ORDER]),
+        (&AttributeValue::Bool(true), &read[item_attr::CHANGE_ORDER])
+    );
+
+    let outcome = migrate::migrate_item(&client, table, &read).await.unwrap();
+    assert_eq!(outcome, ItemOutcome::ChangedMeanwhile);
+    assert_eq!(stack.receiver.item(&pk).await.unwrap(), tombstone, "no live index keys on the tombstone");
+
+    // A later run reads the tombstone and gives it the tombstone partitions, out of every live one.
+    let run = migrate::add_index_keys(&client, table, migrate::Parallelism::default(), |_| {}).await.unwrap();
+    assert_eq!((run.records, run.updated), (1, 1), "{run:?}");
+    let migrated = stack.receiver.item(&pk).await.unwrap();
+    for key in [attr::DATE_PARTITION, attr::PERSON_PARTITION] {
+        let partition = migrated[key].as_s().unwrap();
+        assert!(partition.starts_with(TOMBSTONE_PREFIX), "{key}: {partition}");
+    }
+}

@@ -6,9 +6,10 @@
 //! What moto checks (measured with moto 5.2): for S3 the action and the bucket or object ARN;
 //! for DynamoDB and Secrets Manager the action only — there every resource is `*` (moto matches
 //! no other), so a policy naming the wrong table or secret would still pass. Conditions are not
-//! evaluated. docs/development.md says what this proves and what it cannot.
+//! evaluated (so they are left out here): the table writes' `dynamodb:LeadingKeys` are checked
+//! against the code in template.rs. docs/development.md says what this proves and what it cannot.
 
-use super::template::{all_statements, at, function, text};
+use super::template::{all_statements, at, function, resources, text};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::simulator::{Simulator, SimulatorConfig};
@@ -32,11 +33,7 @@ fn role_policy(resource: &str, bucket: &str, drop: Option<&str>) -> Value {
                 .map(text)
                 .filter(|a| Some(a.as_str()) != drop)
                 .collect();
-            let targets: Vec<String> = match at(&statement, &["Resource"]).as_sequence() {
-                Some(list) => list.iter().map(text).collect(),
-                None => vec![text(at(&statement, &["Resource"]))],
-            };
-            let resources: Vec<String> = targets
+            let resources: Vec<String> = resources(&statement)
                 .iter()
                 .map(|t| match t.strip_prefix("!Sub ") {
                     Some(sub) if sub.contains("${QuarantineBucket.Arn}") => sub.replace("${QuarantineBucket.Arn}", &bucket_arn),
@@ -241,4 +238,34 @@ async fn the_syncer_loads_keeps_pages_quarantines_and_follows_the_delta_with_exa
     let kept = harness::quarantine_keys(&env.admin, &env.bucket).await;
     assert_eq!(kept.iter().filter(|k| k.starts_with("clockings/")).count(), 1, "{kept:?}");
     assert!(!kept.iter().any(|k| k.starts_with("pages/")), "every kept page was deleted once applied: {kept:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_syncer_and_the_renewer_keep_pages_and_every_function_quarantines_under_a_collection() {
+    use protime_webhooks::records::quarantine::{Note, Quarantine, S3Quarantine};
+    use protime_webhooks::sync::kept::{PageKeep, KEPT_PAGES_PREFIX};
+    use protime_webhooks::Collection;
+    let env = Enforcing::start(SimulatorConfig::default()).await;
+    let mut roles = Vec::new();
+    for (resource, keeps_pages) in [("ReceiverFunction", false), ("RenewerFunction", true), ("SyncerFunction", true)] {
+        roles.push((resource, keeps_pages, env.as_role(resource, None).await));
+    }
+    env.moto.enforce_iam().await;
+
+    for (resource, keeps_pages, sdk) in &roles {
+        let bucket = S3Quarantine::new(S3Quarantine::client(sdk), env.bucket.clone());
+        let note = Note::webhook("not_json", None);
+        let kept = bucket.keep(Collection::Clockings, b"not json", note).await.expect(resource);
+        assert!(kept.starts_with("clockings/"), "{resource}: {kept}");
+        // A page under pages/: trusted input (its links become the cursor), never the receiver's.
+        let page = bucket.put_page(Collection::Clockings, bytes::Bytes::from_static(b"{\"value\":[]}")).await;
+        assert_eq!(page.is_ok(), *keeps_pages, "{resource}: {page:?}");
+        if let Ok(key) = page {
+            assert!(key.starts_with(KEPT_PAGES_PREFIX), "{key}");
+            assert_eq!(&bucket.get_page(&key).await.expect(resource)[..], b"{\"value\":[]}");
+            bucket.discard_page(&key).await.expect(resource);
+        }
+    }
+    let listed = harness::quarantine_keys(&env.admin, &env.bucket).await;
+    assert_eq!(listed.len(), 3, "one quarantined body each, no page left: {listed:?}");
 }

@@ -81,6 +81,27 @@ fn statements(function: &Value) -> Vec<Value> {
     all_statements(function).into_iter().filter(|(c, _)| c.is_none()).map(|(_, s)| s).collect()
 }
 
+/// A statement's resources, one or a list, as written.
+pub(crate) fn resources(statement: &Value) -> Vec<String> {
+    match at(statement, &["Resource"]).as_sequence() {
+        Some(list) => list.iter().map(text).collect(),
+        None => vec![text(at(statement, &["Resource"]))],
+    }
+}
+
+/// The quarantine's object prefixes, one per collection, as the quarantine names its objects.
+fn quarantine_prefixes() -> BTreeSet<String> {
+    use protime_webhooks::records::quarantine::object_key;
+    protime_webhooks::Collection::ALL
+        .iter()
+        .map(|&c| {
+            let key = object_key(c, chrono::Utc::now(), "u");
+            let prefix = key.split('/').next().expect("a prefix");
+            format!("!Sub ${{QuarantineBucket.Arn}}/{prefix}/*")
+        })
+        .collect()
+}
+
 fn actions(function: &Value) -> BTreeSet<String> {
     statements(function)
         .iter()
@@ -166,25 +187,25 @@ fn iam_actions_are_exactly_what_each_function_calls() {
 fn no_statement_grants_a_wildcard_resource_or_action() {
     for (resource, _) in FUNCTIONS {
         for statement in statements(&function(resource)) {
-            let targets: Vec<String> = match at(&statement, &["Resource"]).as_sequence() {
-                Some(list) => list.iter().map(text).collect(),
-                None => vec![text(at(&statement, &["Resource"]))],
-            };
+            let targets = resources(&statement);
             let sid = text(at(&statement, &["Sid"]));
+            if sid == "QuarantineUnstorableBodies" {
+                // Only PutObject, under the collections' prefixes: never `pages/`, whose delta
+                // pages the syncer and the renewer trust.
+                assert_eq!(targets.iter().cloned().collect::<BTreeSet<_>>(), quarantine_prefixes(), "{resource}");
+                assert_eq!(text(action_list(&statement)), "- s3:PutObject\n");
+                continue;
+            }
+            if sid == "KeepFetchedPages" {
+                // Only the kept pages: keeping, reading and deleting them.
+                let pages =
+                    format!("!Sub ${{QuarantineBucket.Arn}}/{}*", protime_webhooks::sync::kept::KEPT_PAGES_PREFIX);
+                assert_eq!(targets, [pages], "{resource}");
+                assert_eq!(text(action_list(&statement)), "- s3:PutObject\n- s3:GetObject\n- s3:DeleteObject\n");
+                continue;
+            }
             for target in &targets {
                 assert_ne!(target.trim(), "*", "{resource}: {statement:?}");
-                if sid == "QuarantineUnstorableBodies" {
-                    // Objects of the one bucket, and only PutObject on them.
-                    assert_eq!(target, "!Sub ${QuarantineBucket.Arn}/*");
-                    assert_eq!(text(action_list(&statement)), "- s3:PutObject\n");
-                    continue;
-                }
-                if sid == "KeepFetchedPages" {
-                    // Only the kept pages, and only reading and deleting them.
-                    assert_eq!(target, "!Sub ${QuarantineBucket.Arn}/pages/*");
-                    assert_eq!(text(action_list(&statement)), "- s3:GetObject\n- s3:DeleteObject\n");
-                    continue;
-                }
                 assert!(!target.contains('*'), "{resource} {sid}: {target}");
                 if sid == "ReadTableStream" {
                     assert_eq!(target, "!GetAtt RecordTable.StreamArn", "the table's stream only");
@@ -212,6 +233,49 @@ fn no_statement_grants_a_wildcard_resource_or_action() {
                 assert_eq!(targets.iter().cloned().collect::<BTreeSet<_>>(), expected, "{resource} {sid}");
             }
         }
+    }
+}
+
+/// DynamoDB does not check a condition's key for us in moto (permissions.rs cannot), so this
+/// does: every statement that writes the table names, in `dynamodb:LeadingKeys`, exactly the
+/// partition keys the function's code writes (`contract::write_keys`), and reads stay unconditioned.
+#[test]
+fn each_functions_table_writes_are_limited_to_the_keys_its_code_writes() {
+    for (resource, declared) in [
+        ("ReceiverFunction", RECEIVER),
+        ("RenewerFunction", RENEWER),
+        ("SyncerFunction", SYNCER),
+        ("PublisherFunction", PUBLISHER),
+    ] {
+        let writing: Vec<Value> = all_statements(&function(resource))
+            .into_iter()
+            .map(|(_, s)| s)
+            .filter(|s| {
+                action_list(s).as_sequence().unwrap().iter().any(|a| contract::TABLE_WRITES.contains(&text(a).as_str()))
+            })
+            .collect();
+        let wanted: BTreeSet<String> = contract::write_keys(declared);
+        if wanted.is_empty() {
+            assert!(writing.is_empty(), "{resource} writes no item");
+            continue;
+        }
+        assert_eq!(writing.len(), 1, "{resource}: one write statement");
+        let statement = &writing[0];
+        let sid = text(at(statement, &["Sid"]));
+        for action in action_list(statement).as_sequence().unwrap() {
+            assert!(contract::TABLE_WRITES.contains(&text(action).as_str()), "{resource} {sid}: reads apart");
+        }
+        let condition = at(statement, &["Condition"]).as_mapping().unwrap();
+        assert_eq!(condition.len(), 1, "{resource} {sid}: {condition:?}");
+        let like = at(statement, &["Condition", "ForAllValues:StringLike"]).as_mapping().unwrap();
+        assert_eq!(like.len(), 1, "{resource} {sid}: {like:?}");
+        let keys: BTreeSet<String> = at(statement, &["Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect();
+        assert_eq!(keys, wanted, "{resource} {sid}");
     }
 }
 
@@ -419,12 +483,12 @@ fn the_syncer_parameter_defaults_are_the_code_defaults() {
     for (name, value) in &variables {
         let name = name.as_str().unwrap();
         let Some(parameter) = text(value).strip_prefix("!Ref ").map(str::to_owned) else { continue };
-        if name.starts_with("SYNC_") || name == "LIST_SYNC_INTERVAL_HOURS" {
+        if name.starts_with("SYNC_") || ["LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"].contains(&name) {
             defaults.push((name.to_owned(), text(at(&t, &["Parameters", &parameter, "Default"]))));
         }
     }
     let names: BTreeSet<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
-    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS"] {
+    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"] {
         assert!(names.contains(name), "{name} comes from a parameter");
     }
     let from_template = SyncerConfig::from_lookup(|n| defaults.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
@@ -564,8 +628,8 @@ fn alarms_watch_metrics_the_code_emits() {
     assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
     let checked = checked.len();
     assert_eq!(
-        checked, 10,
-        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift and publish failures alarms"
+        checked, 12,
+        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift, sweep held, history failing and publish failures alarms"
     );
 }
 
@@ -606,11 +670,38 @@ fn the_syncer_has_its_alarms() {
         (text(at(&expired, &["Threshold"])), text(at(&expired, &["ComparisonOperator"]))),
         ("1".into(), "GreaterThanOrEqualToThreshold".into())
     );
+    // A held sweep (its maximum) and pages set aside (their sum): any in an hour.
+    for (name, metric, statistic) in
+        [("SweepHeldAlarm", "SweepHeld", "Maximum"), ("HistoryFailingAlarm", "PagesSetAside", "Sum")]
+    {
+        let a = alarm(name);
+        assert_eq!((text(at(&a, &["MetricName"])), text(at(&a, &["Statistic"]))), (metric.into(), statistic.into()));
+        assert_eq!(dimension(&a), "syncer", "{name}");
+        assert_eq!((text(at(&a, &["Period"])), text(at(&a, &["EvaluationPeriods"]))), ("3600".into(), "1".into()));
+        assert_eq!(
+            (text(at(&a, &["Threshold"])), text(at(&a, &["ComparisonOperator"]))),
+            ("1".into(), "GreaterThanOrEqualToThreshold".into())
+        );
+        assert_eq!(text(at(&a, &["TreatMissingData"])), "notBreaching", "{name}");
+    }
+    // The sweep's bound: the code's default, passed as SWEEP_LIMIT (checked with the other
+    // defaults in the_syncer_parameter_defaults_are_the_code_defaults).
+    let limit = at(&t, &["Parameters", "SweepLimit"]);
+    assert_eq!((text(at(limit, &["Type"])), text(at(limit, &["MinValue"]))), ("Number".into(), "0".into()));
+    let variables = at(&function("SyncerFunction"), &["Properties", "Environment", "Variables"]).clone();
+    assert_eq!(text(at(&variables, &["SWEEP_LIMIT"])), "!Ref SweepLimit");
     // The same actions as every other alarm.
     let actions = text(at(&alarm("RenewerFailureAlarm"), &["AlarmActions"]));
-    for name in
-        ["SyncerFailureAlarm", "SyncerDeadLetterAlarm", "SyncLagAlarm", "SyncErrorRunsAlarm", "DeltaExpiredAlarm"]
-    {
+    for name in [
+        "SyncerFailureAlarm",
+        "SyncerDeadLetterAlarm",
+        "SyncLagAlarm",
+        "SyncErrorRunsAlarm",
+        "DeltaExpiredAlarm",
+        "DriftAlarm",
+        "SweepHeldAlarm",
+        "HistoryFailingAlarm",
+    ] {
         assert_eq!(text(at(&alarm(name), &["AlarmActions"])), actions, "{name}");
     }
     for output in ["SyncerFunctionName", "SyncerDeadLetterQueueUrl"] {
@@ -630,6 +721,9 @@ fn the_change_feed_reads_the_tables_stream_and_reports_batch_item_failures() {
     assert_eq!(text(at(m, &["FunctionName"])), "!Ref PublisherFunction");
     assert_eq!(text(at(m, &["FunctionResponseTypes"])), "- ReportBatchItemFailures\n");
     assert_eq!(text(at(m, &["BisectBatchOnFunctionError"])), "true");
+    // Retried until the stream record expires (24 h): a throttled PutEvents never dead-letters.
+    assert_eq!(text(at(m, &["MaximumRetryAttempts"])), "-1");
+    assert_eq!(text(at(m, &["MaximumRecordAgeInSeconds"])), "-1");
     assert_eq!(text(at(m, &["ParallelizationFactor"])), "1", "one batch per shard at a time: per-record order");
     assert_eq!(text(at(m, &["StartingPosition"])), "TRIM_HORIZON");
     let batch: u32 = text(at(m, &["BatchSize"])).parse().unwrap();
