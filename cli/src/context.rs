@@ -34,6 +34,8 @@ pub mod outputs {
     pub const TABLE: &str = "TableName";
     pub const BUCKET: &str = "QuarantineBucketName";
     pub const SYNCER: &str = "SyncerFunctionName";
+    /// The change bus the publisher puts events on (`republish` puts them there again).
+    pub const BUS: &str = "ChangeBusName";
     /// `arn:…:secret:<prefix><collection>`: the key prefix is what stands between.
     pub const KEY_PATTERN: &str = "SigningKeySecretArnPattern";
 }
@@ -82,6 +84,10 @@ impl Context {
             "syncer-function",
             "SYNCER_FUNCTION",
         ))
+    }
+
+    pub fn event_bus(&self) -> Result<&str, CliError> {
+        self.global.event_bus.as_deref().ok_or(CliError::Missing("no change bus", "event-bus", "EVENT_BUS_NAME"))
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -161,6 +167,7 @@ pub fn apply_stack_outputs(global: &mut Global, outputs: &HashMap<String, String
     fill(&mut global.table, outputs::TABLE);
     fill(&mut global.bucket, outputs::BUCKET);
     fill(&mut global.syncer_function, outputs::SYNCER);
+    fill(&mut global.event_bus, outputs::BUS);
     if global.key_prefix.is_none() {
         global.key_prefix = outputs.get(outputs::KEY_PATTERN).and_then(|p| key_prefix_of(p));
     }
@@ -215,6 +222,7 @@ mod tests {
             table: None,
             bucket: None,
             syncer_function: None,
+            event_bus: None,
             key_prefix: None,
             json: false,
         }
@@ -226,6 +234,7 @@ mod tests {
             ("QuarantineBucketName".into(), "pw-quarantinebucket-9z".into()),
             ("SyncerFunctionName".into(), "pw-SyncerFunction-AB".into()),
             ("RenewerFunctionName".into(), "pw-RenewerFunction-CD".into()),
+            ("ChangeBusName".into(), "pw-changes".into()),
             (
                 "SigningKeySecretArnPattern".into(),
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:protime-webhooks/signing-key/<collection>".into(),
@@ -240,6 +249,7 @@ mod tests {
         assert_eq!(g.table.as_deref(), Some("pw-RecordTable-1X"));
         assert_eq!(g.bucket.as_deref(), Some("pw-quarantinebucket-9z"));
         assert_eq!(g.syncer_function.as_deref(), Some("pw-SyncerFunction-AB"));
+        assert_eq!(g.event_bus.as_deref(), Some("pw-changes"));
         assert_eq!(g.key_prefix.as_deref(), Some("protime-webhooks/signing-key/"));
     }
 

@@ -38,8 +38,8 @@ pub struct Global {
     /// service's own variable wins for that service (AWS_ENDPOINT_URL_LAMBDA for the syncer).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// The deployed stack: its outputs give the table, bucket, syncer function and key prefix
-    /// that no flag or variable names.
+    /// The deployed stack: its outputs give the table, bucket, syncer function, change bus and
+    /// key prefix that no flag or variable names.
     #[arg(long, global = true, value_name = "NAME")]
     pub stack: Option<String>,
     /// The record table (the stack's TableName output).
@@ -51,6 +51,9 @@ pub struct Global {
     /// The syncer function (the stack's SyncerFunctionName output).
     #[arg(long, global = true, env = "SYNCER_FUNCTION")]
     pub syncer_function: Option<String>,
+    /// The change bus (the stack's ChangeBusName output), for republish.
+    #[arg(long, global = true, env = "EVENT_BUS_NAME")]
+    pub event_bus: Option<String>,
     /// Prefix of the signing-key secrets [default: protime-webhooks/signing-key/, or the
     /// stack's].
     #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX")]
@@ -77,6 +80,11 @@ enum Command {
     /// Records of one collection by date (--date, --from/--to), by person (--person) or, for
     /// reference data, whole: through the table's read indexes, in date then id order.
     Query(commands::query::Args),
+    /// Put records' current versions on the change bus again, as the publisher built their
+    /// events (same detail-type, same sequence), for consumers that missed them: one record
+    /// (--id, a GetItem) or those written since a time (--since, a Scan filtered to the
+    /// collection). Idempotent: consumers deduplicate by sequence. Exit 2 if some could not be put.
+    Republish(commands::republish::Args),
     /// Give the records stored before the read indexes their index keys (once, after the
     /// upgrade that added them): resumable, and a second run changes nothing.
     MigrateIndexes(commands::migrate::Args),
@@ -117,6 +125,7 @@ fn main() -> ExitCode {
             Command::Reconcile(args) => commands::reconcile::run(&context, args).await,
             Command::Get(args) => commands::get::run(&context, args).await,
             Command::Query(args) => commands::query::run(&context, args).await,
+            Command::Republish(args) => commands::republish::run(&context, args).await,
             Command::MigrateIndexes(args) => commands::migrate::run(&context, args).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,

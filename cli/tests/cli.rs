@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
+use harness::feed::Feed;
 use harness::simulator::{Fault, SimulatorConfig};
 use harness::{signed, ReceiverFixture, Stack};
 use protime_webhooks::protime::WebhookStatus;
@@ -59,6 +60,8 @@ fn bare_command_on(endpoint: &str) -> Command {
         "QUARANTINE_BUCKET",
         "SYNCER_FUNCTION",
         "SIGNING_KEY_SECRET_PREFIX",
+        "EVENT_BUS_NAME",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
     ] {
         command.env_remove(name);
     }
@@ -395,6 +398,7 @@ fn every_command_has_help_and_a_missing_table_is_a_clear_error() {
         &["quarantine", "list", "--help"],
         &["query", "--help"],
         &["migrate-indexes", "--help"],
+        &["republish", "--help"],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_protime-webhooks")).args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(0), "{args:?}");
@@ -1204,6 +1208,7 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
         &[("source", "webhook"), ("signature", "verified")],
     )
     .await;
+    let bus = harness::feed::create_bus(&f.setup).await;
     let operator = moto.iam_user("operator", &operator_policy(&bucket, None)).await;
     let no_list = moto.iam_user("operator-no-list", &operator_policy(&bucket, Some("s3:ListBucket"))).await;
     moto.enforce_iam().await;
@@ -1237,10 +1242,14 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
         vec!["quarantine", "show", key],
         vec!["quarantine", "replay", "--all", "--json"],
         vec!["migrate-indexes", "--json"],
+        vec!["republish", "clockings", "--id", "42", "--event-bus", &bus, "--json"],
     ];
     for args in &commands {
         let (code, stdout, stderr) = as_user(&operator, args);
         assert_eq!(code, 0, "{args:?} as the operator: {stdout}{stderr}");
+        if args[0] == "republish" {
+            assert_eq!(json(&stdout)["published"], 1, "{stdout}");
+        }
         if args[..2] == ["quarantine", "replay"] {
             assert_eq!(json(&stdout)["objects"][0]["outcome"], "replayed", "{stdout}");
         }
@@ -1292,4 +1301,75 @@ async fn reconcile_reports_the_drift_a_dry_run_leaves_and_the_real_pass_repairs_
     assert!(sync["verifiedAt"].is_string() && sync["reconciling"] == false, "{sync}");
     let (_, text) = cli(&stack.receiver, &["status"]);
     assert!(text.lines().any(|l| l.starts_with("clockings") && l.contains("0/0/0")), "{text}");
+}
+
+// ---- republish ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn republish_puts_what_the_publisher_put_again_with_the_same_sequence_by_id_or_since_a_time() {
+    let f = ReceiverFixture::new(KEY).await;
+    let moto = harness::shared_moto().endpoint();
+    let version = |n: u32| format!("0000090200004BD{n:05X}");
+    let send = |body: String| f.send(signed("clockings", &body, KEY));
+    for (id, n) in [(1, 1), (2, 1), (1, 2)] {
+        let body = format!(r#"{{"id":{id},"changeVersion":"{}","date":"2026-12-01","hours":{n}}}"#, version(n));
+        assert_eq!(send(body).await.0, 200);
+    }
+    let delete = format!(r#"{{"changeType":"Delete","data":{{"id":2,"changeVersion":"{}"}}}}"#, version(2));
+    assert_eq!(send(delete).await.0, 200);
+    // What the publisher put on the bus from the stream.
+    let mut feed = Feed::start(&moto, &f.setup, &f.table).await;
+    let config = protime_webhooks::config::PublisherConfig {
+        event_bus_name: feed.bus.clone(),
+        publish_unchanged: false,
+        metrics_namespace: "Test".into(),
+    };
+    let publisher = protime_webhooks::publisher::Publisher {
+        bus: protime_webhooks::publisher::bus::EventBridgeBus::from_sdk(&f.config, &feed.bus),
+        config,
+        retry: Default::default(),
+    };
+    feed.pump(&publisher, 100).await;
+    let published = feed.received().await;
+    assert_eq!(published.len(), 4);
+    let last_of = |id: u64| published.iter().rev().find(|e| e["detail"]["id"] == id).cloned().unwrap();
+
+    let republish = |args: &[&str]| {
+        let mut command = command(&f, &["republish", "clockings", "--event-bus", &feed.bus]);
+        command.args(args);
+        run(command)
+    };
+    let (code, out, err) = republish(&["--json"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"collection": "clockings", "records": 2, "published": 2, "complete": true})
+    );
+    let mut again = feed.received().await;
+    again.sort_by_key(|e| e["detail"]["id"].as_u64());
+    // The records' last events again: the same detail-type and detail, but for the version
+    // before, which the table does not keep.
+    for (event, id) in again.iter().zip([1, 2]) {
+        let mut expected = last_of(id);
+        expected["detail"]["previousChangeVersion"] = Value::Null;
+        assert_eq!((&event["detail-type"], &event["detail"]), (&expected["detail-type"], &expected["detail"]));
+    }
+    assert_eq!(again[1]["detail-type"], "Protime Record Deleted", "a tombstone is a deletion");
+
+    let (code, out, _) = republish(&["--id", "1"]).await;
+    assert_eq!((code, out.trim()), (0, "1 of 1 clockings records republished"));
+    assert_eq!(feed.received().await.len(), 1);
+    // Since a time: only what was written at or after it.
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let body = format!(r#"{{"id":3,"changeVersion":"{}","date":"2026-12-02"}}"#, version(1));
+    assert_eq!(send(body).await.0, 200);
+    let (code, out, _) = republish(&["--since", &since, "--json"]).await;
+    assert_eq!((code, json(&out)["published"].clone()), (0, serde_json::json!(1)), "{out}");
+    let events = feed.received().await;
+    assert_eq!((events.len(), events[0]["detail"]["id"].clone()), (1, serde_json::json!(3)));
+
+    let (code, _, err) = republish(&["--id", "99"]).await;
+    assert_eq!((code, err.trim()), (1, "protime-webhooks: no record clockings#99"));
+    let (code, _, err) = run(command(&f, &["republish", "clockings"])).await;
+    assert_eq!((code, err.trim()), (1, "protime-webhooks: no change bus: pass --event-bus or set EVENT_BUS_NAME"));
 }

@@ -18,6 +18,12 @@ pub enum ProxyMode {
     DynamoDbDiesAfterPutItems(u32),
     /// Answer Secrets Manager calls with 503; let DynamoDB through.
     SecretsManagerDown,
+    /// Let `pass` more EventBridge PutEvents calls through, then answer the next `fail` with 500
+    /// (the SDK's own retries are calls too), then let every call through again.
+    PutEventsFailing {
+        pass: u32,
+        fail: u32,
+    },
 }
 
 /// An HTTP proxy in front of moto that injects AWS faults.
@@ -80,6 +86,21 @@ impl FaultProxy {
                     ProxyMode::SecretsManagerDown if target.starts_with("secretsmanager.") => {
                         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
                     }
+                    ProxyMode::PutEventsFailing { pass, fail } if target == "AWSEvents.PutEvents" => {
+                        if *pass > 0 {
+                            *pass -= 1;
+                        } else if *fail > 0 {
+                            *fail -= 1;
+                            let body = r#"{"__type":"InternalException","message":"injected: the bus is down"}"#;
+                            return (
+                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                [("content-type", "application/x-amz-json-1.1")],
+                                body,
+                            )
+                                .into_response();
+                        }
+                        None
+                    }
                     ProxyMode::Delay(d) => Some(*d),
                     _ => None,
                 }
@@ -129,6 +150,11 @@ impl FaultProxy {
 
     pub fn set(&self, mode: ProxyMode) {
         *self.mode.lock().unwrap() = mode;
+    }
+
+    /// The mode now (a counting mode shows what is left of its counts).
+    pub fn mode(&self) -> ProxyMode {
+        self.mode.lock().unwrap().clone()
     }
 }
 

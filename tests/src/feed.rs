@@ -19,6 +19,14 @@ async fn call(endpoint: &str, service: &str, target: &str, version: &str, body: 
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// A new event bus (no rule: what is put on it goes nowhere); its name.
+pub async fn create_bus(setup: &SdkConfig) -> String {
+    let bus = crate::unique("changes");
+    let events = aws_sdk_eventbridge::Client::new(setup);
+    events.create_event_bus().name(&bus).send().await.expect("create the bus");
+    bus
+}
+
 /// A bus, a rule for every event of ours on it, and the queue the rule sends them to; and the
 /// table's stream, read from its start.
 pub struct Feed {
@@ -33,9 +41,8 @@ pub struct Feed {
 impl Feed {
     /// Sets the feed up for `table` in the moto at `endpoint` (`setup`: its set-up config).
     pub async fn start(endpoint: &str, setup: &SdkConfig, table: &str) -> Feed {
-        let bus = crate::unique("changes");
+        let bus = create_bus(setup).await;
         let events = aws_sdk_eventbridge::Client::new(setup);
-        events.create_event_bus().name(&bus).send().await.expect("create the bus");
         let queue = crate::unique("consumer");
         let created = call(endpoint, "sqs", "AmazonSQS.CreateQueue", "1.0", json!({ "QueueName": queue })).await;
         let queue_url = created["QueueUrl"].as_str().expect("QueueUrl").to_owned();
@@ -115,7 +122,7 @@ impl Feed {
                 }
                 let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({ "Records": records }))
                     .expect("stream records as Lambda delivers them");
-                let (response, report) = publisher.handle(&event).await;
+                let (response, report) = publisher.handle(&event, None).await;
                 reports.push(report);
                 match response.batch_item_failures.first().and_then(|f| f.item_identifier.clone()) {
                     Some(sequence) => {

@@ -96,13 +96,22 @@ impl Stack {
     /// have stored it, last written on 2020-01-01 (before any pass a test starts): a drift made
     /// on purpose, which no webhook or sync wrote.
     pub async fn put_record(&self, collection: &str, record: serde_json::Value) {
+        self.put_record_at(collection, record, "2020-01-01T00:00:00Z").await;
+    }
+
+    /// Writes `record` straight into the table as the delta stores it, received at `received_at`.
+    pub async fn put_record_at(&self, collection: &str, record: serde_json::Value, received_at: &str) {
         use protime_webhooks::records::item::record_item;
         use protime_webhooks::records::{event, json, Source};
         let parsed: protime_webhooks::Collection = collection.parse().expect("a collection");
         let event = event::parse_event(json::parse(record.to_string().as_bytes()).unwrap()).expect("an event");
-        let item = record_item(parsed, &event, Source::Delta, "2020-01-01T00:00:00Z");
+        self.put_item(record_item(parsed, &event, Source::Delta, received_at)).await;
+    }
+
+    /// Writes `item` straight into the table (unconditionally).
+    pub async fn put_item(&self, item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) {
         let client = aws_sdk_dynamodb::Client::new(&self.receiver.setup);
-        client.put_item().table_name(&self.receiver.table).set_item(Some(item)).send().await.expect("put the record");
+        client.put_item().table_name(&self.receiver.table).set_item(Some(item)).send().await.expect("put the item");
     }
 
     /// Asserts that the table holds exactly the simulator's records of `collection`: every live

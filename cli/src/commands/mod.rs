@@ -5,6 +5,7 @@ pub mod migrate;
 pub mod quarantine;
 pub mod query;
 pub mod reconcile;
+pub mod republish;
 pub mod send;
 pub mod status;
 pub mod sync;

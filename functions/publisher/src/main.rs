@@ -5,10 +5,10 @@ use aws_lambda_events::streams::DynamoDbEventResponse;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::PublisherConfig;
-use protime_webhooks::publisher::{publish_metrics, AwsPublisher};
+use protime_webhooks::publisher::{publish_metrics, publish_until, AwsPublisher};
 
 async fn handle(publisher: &AwsPublisher, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
-    let (response, report) = publisher.handle(&event.payload).await;
+    let (response, report) = publisher.handle(&event.payload, publish_until(event.context.deadline())).await;
     publish_metrics(&publisher.config.metrics_namespace, &report).emit();
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "stream batch published");
     // Never an error: a change that could not be published is a batch item failure, so the

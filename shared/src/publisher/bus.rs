@@ -14,6 +14,11 @@ impl EventBridgeBus {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
         EventBridgeBus { client, bus_name: bus_name.into() }
     }
+
+    /// The bus `bus_name` through a client of `sdk` (the publisher's, the CLI's republish).
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, bus_name: impl Into<String>) -> Self {
+        Self::new(aws_sdk_eventbridge::Client::new(sdk), bus_name)
+    }
 }
 
 impl EventBus for EventBridgeBus {

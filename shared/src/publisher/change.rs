@@ -8,8 +8,9 @@
 //! there are no changes") is suppressed unless asked for.
 
 use crate::collection::Collection;
-use crate::records::item::{attr, record_json};
+use crate::records::item::{attr, record_json, Source};
 use crate::records::json::Json;
+use crate::records::order::order_key;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 
@@ -48,6 +49,8 @@ pub struct Change {
     /// `webhook`, `delta`, `resync` (or `sweep`), as the item says.
     pub source: Option<String>,
     pub received_at: Option<String>,
+    /// The change's place among the record's changes (see [`sequence`]).
+    pub sequence: String,
     /// The record as Protime sent it (`id`, `changeVersion`, its fields), without `deleted`.
     pub data: Json,
 }
@@ -72,19 +75,29 @@ pub fn classify(old: Option<&Image>, new: Option<&Image>, publish_unchanged: boo
         // The item was removed (the store never does; an operator might): a deletion of a
         // record that was live.
         return match old {
-            Some(old) if !is_tombstone(old) => publish(ChangeKind::Deleted, collection, old, None),
+            Some(old) if !is_tombstone(old) => {
+                let mut removal = change(ChangeKind::Deleted, collection, old, None);
+                // The old image's sequence is the last change's: the removal comes after it.
+                removal.sequence.push_str(REMOVED_SUFFIX);
+                Verdict::Publish(Box::new(removal))
+            }
             _ => Verdict::NotAChange,
         };
     };
     let Some(version) = string(new, attr::CHANGE_VERSION) else { return Verdict::NotAChange };
     let previous = old.and_then(|o| string(o, attr::CHANGE_VERSION));
     if previous.as_deref() == Some(version.as_str()) {
-        // The sweep: a live record Protime no longer has becomes a tombstone at its version.
-        if old.is_some_and(|o| !is_tombstone(o)) && is_tombstone(new) {
-            return publish(ChangeKind::Deleted, collection, new, previous);
-        }
-        // The same version written again: index keys, a migration, a replay's rewrite.
-        return Verdict::NotAChange;
+        return match old {
+            // The sweep: a live record Protime no longer has becomes a tombstone at its version.
+            Some(o) if !is_tombstone(o) && is_tombstone(new) => publish(ChangeKind::Deleted, collection, new, previous),
+            // A sweep's tombstone healed: Protime still has the record, written live again at
+            // the version the sweep deleted (a consumer applied that deletion).
+            Some(o) if is_sweep_tombstone(o) && !is_tombstone(new) => {
+                publish(ChangeKind::Changed, collection, new, previous)
+            }
+            // The same version written again: index keys, a migration, a replay's rewrite.
+            _ => Verdict::NotAChange,
+        };
     }
     let kind = if is_tombstone(new) { ChangeKind::Deleted } else { ChangeKind::Changed };
     match old {
@@ -103,9 +116,47 @@ pub fn classify(old: Option<&Image>, new: Option<&Image>, publish_unchanged: boo
     }
 }
 
+/// The change a stored record item stands for, as its last event published it (a republish
+/// from the table): `Deleted` for a tombstone, else `Changed`, with the same [`sequence`]. The
+/// table keeps no earlier version, so `previous_change_version` is `None`. `None` for an item
+/// that is no record (state, leases, migration positions).
+pub fn stored_change(item: &Image) -> Option<Change> {
+    let collection = record_collection(item)?;
+    let kind = if is_tombstone(item) { ChangeKind::Deleted } else { ChangeKind::Changed };
+    Some(change(kind, collection, item, None))
+}
+
+/// Appended to the last change's sequence for a live record removed from the table (no new
+/// image, so no newer `receivedAt`): text that extends a sequence compares greater than it, and
+/// below any later write's, whose order key or time is greater.
+const REMOVED_SUFFIX: &str = ".removed";
+
+/// Width of a sequence's time part: epoch microseconds, zero-padded (a u64 has 20 digits).
+const MICROS_WIDTH: usize = 20;
+
+/// The change's place among one record's changes, comparable as text: `<order key>.<micros>`,
+/// the changeVersion's 64-character order key (what the store writes as `changeOrder`,
+/// recomputed so keys of earlier releases give the same) and `receivedAt` as zero-padded epoch
+/// microseconds (RFC 3339 text varies in its fractional digits, so it does not compare as text).
+/// Every write of a record stamps a new `receivedAt`, so changes at one version (a sweep's
+/// tombstone, its repair) still order; an image read twice gives the same text. A `receivedAt`
+/// that does not parse counts as zero. See `docs/decisions/0014-the-feed-sequence.md`.
+pub fn sequence(image: &Image) -> String {
+    let version = string(image, attr::CHANGE_VERSION).unwrap_or_default();
+    let micros = string(image, attr::RECEIVED_AT)
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .and_then(|at| u64::try_from(at.timestamp_micros()).ok())
+        .unwrap_or(0);
+    format!("{}.{micros:0MICROS_WIDTH$}", order_key(&version))
+}
+
 fn publish(kind: ChangeKind, collection: Collection, image: &Image, previous: Option<String>) -> Verdict {
+    Verdict::Publish(Box::new(change(kind, collection, image, previous)))
+}
+
+fn change(kind: ChangeKind, collection: Collection, image: &Image, previous: Option<String>) -> Change {
     let data = data_of(image);
-    Verdict::Publish(Box::new(Change {
+    Change {
         kind,
         collection,
         record_key: string(image, attr::PK).unwrap_or_default(),
@@ -114,8 +165,9 @@ fn publish(kind: ChangeKind, collection: Collection, image: &Image, previous: Op
         previous_change_version: previous,
         source: string(image, attr::SOURCE),
         received_at: string(image, attr::RECEIVED_AT),
+        sequence: sequence(image),
         data,
-    }))
+    }
 }
 
 /// The record as Protime sent it, without the tombstone mark (the detail-type says it).
@@ -153,6 +205,10 @@ fn is_record(image: &Image) -> bool {
 
 fn is_tombstone(image: &Image) -> bool {
     image.get(attr::DELETED) == Some(&AttributeValue::Bool(true))
+}
+
+fn is_sweep_tombstone(image: &Image) -> bool {
+    is_tombstone(image) && string(image, attr::SOURCE).as_deref() == Some(Source::Sweep.as_str())
 }
 
 fn string(image: &Image, name: &str) -> Option<String> {
@@ -276,5 +332,70 @@ mod tests {
         unversioned.remove(attr::CHANGE_VERSION);
         assert_eq!(classify(None, Some(&unversioned), false), Verdict::NotAChange);
         assert_eq!(classify(None, None, false), Verdict::NotAChange);
+    }
+
+    /// `image` written again at `at`, as the store stamps every write.
+    fn at(mut image: Image, received_at: &str) -> Image {
+        image.insert(attr::RECEIVED_AT.into(), AttributeValue::S(received_at.into()));
+        image
+    }
+
+    #[test]
+    fn the_repair_of_a_sweep_tombstone_is_a_change_and_other_same_version_rewrites_are_not() {
+        let live = clocking(1, 8);
+        let swept = crate::records::item::sweep_tombstone(&live, "2026-12-02T00:00:00Z");
+        // Protime still has the record: a delta page writes it live again at the same version.
+        let mut repaired = at(clocking(1, 8), "2026-12-02T00:05:00.5Z");
+        repaired.insert(attr::SOURCE.into(), AttributeValue::S("delta".into()));
+        let change = published(classify(Some(&swept), Some(&repaired), false));
+        assert_eq!((change.kind, change.source.as_deref()), (ChangeKind::Changed, Some("delta")));
+        assert_eq!((change.change_version, change.previous_change_version), (v(1), Some(v(1))));
+        assert_eq!(change.data.get("hours"), Some(&Json::Number("8".into())));
+        // Not for a tombstone some other path wrote (a Delete, a soft delete) at that version.
+        let soft = item(
+            &format!(r#"{{"id":7,"changeVersion":"{}","date":"2026-12-01","status":"Deleted"}}"#, v(1)),
+            Source::Webhook,
+        );
+        assert_eq!(classify(Some(&soft), Some(&repaired), false), Verdict::NotAChange);
+        // Nor for a sweep's tombstone rewritten as a tombstone (index keys), nor live over live.
+        let mut migrated = swept.clone();
+        migrated.insert("byDatePartition".into(), AttributeValue::S("deleted#clockings#2026-12#7".into()));
+        assert_eq!(classify(Some(&swept), Some(&migrated), true), Verdict::NotAChange);
+        assert_eq!(
+            classify(Some(&repaired), Some(&at(repaired.clone(), "2026-12-03T00:00:00Z")), true),
+            Verdict::NotAChange
+        );
+    }
+
+    #[test]
+    fn sequences_grow_through_a_change_its_sweep_its_repair_and_a_newer_version() {
+        let changed = published(classify(None, Some(&clocking(1, 8)), false));
+        let live = clocking(1, 8);
+        // Fewer fractional digits than the first write: text order would put it first.
+        let swept = crate::records::item::sweep_tombstone(&live, "2026-12-01T09:00:00.5Z");
+        let deleted = published(classify(Some(&live), Some(&swept), false));
+        let repaired = at(clocking(1, 8), "2026-12-01T09:00:01Z");
+        let repair = published(classify(Some(&swept), Some(&repaired), false));
+        let newer = published(classify(Some(&repaired), Some(&at(clocking(2, 9), "2026-12-01T08:00:00Z")), false));
+        let removed = published(classify(Some(&clocking(3, 1)), None, false));
+        let sequences = [&changed, &deleted, &repair, &newer].map(|c| c.sequence.clone());
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:#?}");
+        assert_eq!(changed.sequence, format!("{}.{:020}", order_key(&v(1)), 1_796_115_600_000_000u64));
+        assert!(removed.sequence > sequence(&clocking(3, 1)), "a removal follows the last change");
+        assert!(removed.sequence < sequence(&at(clocking(4, 1), "2020-01-01T00:00:00Z")));
+        // The same image twice (a redelivery, a republish from the table): the same sequence.
+        assert_eq!(published(classify(None, Some(&clocking(1, 8)), false)).sequence, changed.sequence);
+        assert_eq!(stored_change(&swept).map(|c| (c.kind, c.sequence)), Some((ChangeKind::Deleted, deleted.sequence)));
+        // No readable receivedAt: zeros, never a panic.
+        let unstamped = at(clocking(1, 8), "yesterday");
+        assert_eq!(sequence(&unstamped), format!("{}.{}", order_key(&v(1)), "0".repeat(20)));
+    }
+
+    #[test]
+    fn a_stored_item_republishes_as_its_kind_and_state_items_not_at_all() {
+        let live = stored_change(&clocking(2, 8)).expect("a record");
+        assert_eq!((live.kind, live.previous_change_version), (ChangeKind::Changed, None));
+        let state = HashMap::from([(attr::PK.to_owned(), AttributeValue::S("sync#clockings".into()))]);
+        assert_eq!(stored_change(&state), None);
     }
 }

@@ -7,6 +7,7 @@ use crate::records::json::Json;
 use std::future::Future;
 use std::ops::Range;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Every event's `source`.
 pub const EVENT_SOURCE: &str = "protime-webhooks";
@@ -35,7 +36,7 @@ impl Entry {
 }
 
 /// The event of one change: `{"collection","id","changeVersion","previousChangeVersion",
-/// "source","receivedAt","data"}`, or with `"dataOmitted": true` instead of `data` when the
+/// "source","receivedAt","sequence","data"}`, or with `"dataOmitted": true` instead of `data` when the
 /// entry would exceed [`MAX_REQUEST_BYTES`] (the consumer reads the table).
 pub fn entry(change: &Change) -> Entry {
     let text = |s: &Option<String>| s.clone().map(Json::String).unwrap_or(Json::Null);
@@ -46,6 +47,7 @@ pub fn entry(change: &Change) -> Entry {
         ("previousChangeVersion".to_owned(), text(&change.previous_change_version)),
         ("source".to_owned(), text(&change.source)),
         ("receivedAt".to_owned(), text(&change.received_at)),
+        ("sequence".to_owned(), Json::String(change.sequence.clone())),
     ];
     let head = Json::Object(fields.clone()).to_string();
     let detail_type = change.kind.detail_type();
@@ -107,6 +109,36 @@ impl Default for Retry {
     }
 }
 
+impl Retry {
+    /// The wait before call `attempt` (0 is the first call: none), doubling from `base_delay`.
+    fn delay(self, attempt: u32) -> Duration {
+        match attempt {
+            0 => Duration::ZERO,
+            n => self.base_delay * 2u32.saturating_pow(n - 1),
+        }
+    }
+}
+
+/// Whether a call that must first wait `delay` can still start before `deadline`.
+fn starts_in_time(deadline: Option<Instant>, delay: Duration) -> bool {
+    deadline.is_none_or(|deadline| Instant::now() + delay < deadline)
+}
+
+/// One PutEvents call, cut off at `deadline`: a call cut off fails all its entries (some may
+/// have been put: the stream resumes before them, so they may come twice, never not at all).
+async fn put_before<B: EventBus>(
+    bus: &B,
+    entries: &[&Entry],
+    deadline: Option<Instant>,
+) -> Result<Vec<bool>, BusError> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, bus.put(entries))
+            .await
+            .unwrap_or_else(|_| Err(BusError("out of time before the invocation's deadline".into()))),
+        None => bus.put(entries).await,
+    }
+}
+
 /// What publishing a stream batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Published {
@@ -117,15 +149,25 @@ pub struct Published {
     pub failures: u64,
     /// Entries published without `data` (over 256 KB).
     pub data_omitted: u64,
-    /// The first change (by its index in `changes`) not published after the retries: the
-    /// stream resumes from its record; nothing after it was given up on.
+    /// The first change (by its index in `changes`) not published after the retries, or when
+    /// time ran out: the stream resumes from its record; nothing after it was given up on.
     pub first_unpublished: Option<usize>,
+    /// Whether publishing stopped because the deadline left no time for another call.
+    pub out_of_time: bool,
 }
 
 /// Publishes `changes` (stream order; `None` for a stream record that is no change) batch by
 /// batch. A batch's failed entries are retried alone, up to `retry.attempts` calls; if some
 /// still fail, publishing stops there and [`Published::first_unpublished`] names the earliest.
-pub async fn publish<B: EventBus>(bus: &B, changes: &[Option<Entry>], retry: Retry) -> Published {
+/// No call starts (and no retry waits) past `deadline`, and a call still running then is cut
+/// off: publishing stops at the first change not yet published, so the invocation can answer
+/// before Lambda ends it.
+pub async fn publish<B: EventBus>(
+    bus: &B,
+    changes: &[Option<Entry>],
+    retry: Retry,
+    deadline: Option<Instant>,
+) -> Published {
     let indexed: Vec<(usize, &Entry)> =
         changes.iter().enumerate().filter_map(|(i, e)| Some((i, e.as_ref()?))).collect();
     let entries: Vec<&Entry> = indexed.iter().map(|(_, e)| *e).collect();
@@ -133,17 +175,16 @@ pub async fn publish<B: EventBus>(bus: &B, changes: &[Option<Entry>], retry: Ret
     for batch in batches(&entries) {
         let mut pending: Vec<usize> = batch.collect();
         for attempt in 0..retry.attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(retry.base_delay * 2u32.saturating_pow(attempt - 1)).await;
+            if !starts_in_time(deadline, retry.delay(attempt)) {
+                report.out_of_time = true;
+                break;
             }
+            tokio::time::sleep(retry.delay(attempt)).await;
             let sent: Vec<&Entry> = pending.iter().map(|&i| entries[i]).collect();
-            let failed = match bus.put(&sent).await {
-                Ok(failed) => failed,
-                Err(e) => {
-                    tracing::warn!(error = %e, entries = sent.len(), "PutEvents failed");
-                    vec![true; sent.len()]
-                }
-            };
+            let failed = put_before(bus, &sent, deadline).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, entries = sent.len(), "PutEvents failed");
+                vec![true; sent.len()]
+            });
             let mut still = Vec::new();
             for (&i, failed) in pending.iter().zip(failed.iter().copied().chain(std::iter::repeat(true))) {
                 if failed {
@@ -184,6 +225,7 @@ mod tests {
             previous_change_version: None,
             source: Some("webhook".into()),
             received_at: Some("2026-12-01T09:00:00.000Z".into()),
+            sequence: format!("{version:064}.{:020}", 1_796_115_600_000_000u64),
             data,
         }
     }
@@ -203,7 +245,7 @@ mod tests {
         assert_eq!(e.detail_type, "Protime Record Changed");
         assert_eq!(
             e.detail,
-            r#"{"collection":"clockings","id":7,"changeVersion":"00000000000000000001","previousChangeVersion":null,"source":"webhook","receivedAt":"2026-12-01T09:00:00.000Z","data":{"id":7,"hours":7.50000000000000000001,"person":{"id":3}}}"#
+            r#"{"collection":"clockings","id":7,"changeVersion":"00000000000000000001","previousChangeVersion":null,"source":"webhook","receivedAt":"2026-12-01T09:00:00.000Z","sequence":"0000000000000000000000000000000000000000000000000000000000000001.00001796115600000000","data":{"id":7,"hours":7.50000000000000000001,"person":{"id":3}}}"#
         );
         assert!(!e.data_omitted);
         let big = Json::Object(vec![("text".into(), Json::String("x".repeat(MAX_REQUEST_BYTES)))]);
@@ -268,7 +310,7 @@ mod tests {
         let bus = ScriptedBus::default();
         *bus.fail.lock().unwrap() = vec![vec!["clockings#2".into()], vec![]];
         let changes = vec![Some(small(1, 1)), None, Some(small(2, 1)), Some(small(3, 1))];
-        let report = publish(&bus, &changes, quick()).await;
+        let report = publish(&bus, &changes, quick(), None).await;
         assert_eq!((report.published, report.failures, report.first_unpublished), (3, 1, None));
         let calls = bus.calls.lock().unwrap().clone();
         assert_eq!(calls.len(), 2);
@@ -283,7 +325,7 @@ mod tests {
         *bus.fail.lock().unwrap() = vec![keep_failing.clone(), keep_failing.clone(), keep_failing];
         // Record 2's second change is in the next batch: it must not be published before its first.
         let changes = vec![Some(small(1, 1)), None, Some(small(2, 1)), Some(small(2, 2)), Some(small(4, 1))];
-        let report = publish(&bus, &changes, quick()).await;
+        let report = publish(&bus, &changes, quick(), None).await;
         assert_eq!(report.first_unpublished, Some(2), "the stream resumes from record 2's first change");
         assert_eq!((report.published, report.failures), (1, 3));
         let calls = bus.calls.lock().unwrap().clone();
@@ -300,8 +342,47 @@ mod tests {
             }
         }
         let changes = vec![None, Some(small(1, 1)), Some(small(2, 1))];
-        let report = publish(&Down, &changes, quick()).await;
+        let report = publish(&Down, &changes, quick(), None).await;
         assert_eq!((report.published, report.failures, report.first_unpublished), (0, 6, Some(1)));
-        assert_eq!(publish(&Down, &[None, None], quick()).await, Published::default(), "nothing to publish");
+        assert_eq!(publish(&Down, &[None, None], quick(), None).await, Published::default(), "nothing to publish");
+    }
+
+    /// A bus that takes `call` to answer each call, accepts everything, and counts its calls.
+    struct Slow {
+        call: Duration,
+        fail: bool,
+        calls: Mutex<u32>,
+    }
+
+    impl EventBus for Slow {
+        async fn put(&self, entries: &[&Entry]) -> Result<Vec<bool>, BusError> {
+            *self.calls.lock().unwrap() += 1;
+            tokio::time::sleep(self.call).await;
+            Ok(vec![self.fail; entries.len()])
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deadline_stops_publishing_at_the_first_change_not_yet_published() {
+        // Five changes of one record: five calls, one after the other, 200 ms each.
+        let bus = Slow { call: Duration::from_millis(200), fail: false, calls: Mutex::new(0) };
+        let changes: Vec<Option<Entry>> = (1..=5).map(|version| Some(small(1, version))).collect();
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let report = publish(&bus, &changes, quick(), Some(deadline)).await;
+        assert!(Instant::now() < deadline + Duration::from_millis(100), "the third call was cut off");
+        assert_eq!((report.published, report.first_unpublished, report.out_of_time), (2, Some(2), true));
+        assert_eq!(*bus.calls.lock().unwrap(), 3, "no call started past the deadline");
+    }
+
+    #[tokio::test]
+    async fn a_retry_whose_wait_would_pass_the_deadline_is_not_made() {
+        let bus = Slow { call: Duration::ZERO, fail: true, calls: Mutex::new(0) };
+        let retry = Retry { attempts: 4, base_delay: Duration::from_secs(10) };
+        let started = Instant::now();
+        let report = publish(&bus, &[None, Some(small(1, 1))], retry, Some(started + Duration::from_millis(300))).await;
+        assert!(started.elapsed() < Duration::from_secs(1), "it did not wait for the retry");
+        assert_eq!((report.published, report.failures, report.first_unpublished), (0, 1, Some(1)));
+        assert!(report.out_of_time);
+        assert_eq!(*bus.calls.lock().unwrap(), 1);
     }
 }

@@ -11,4 +11,4 @@ pub mod change;
 pub mod feed;
 pub mod run;
 
-pub use run::{publish_metrics, AwsPublisher, PublishReport, Publisher};
+pub use run::{publish_metrics, publish_until, AwsPublisher, PublishReport, Publisher};

@@ -21,6 +21,8 @@ pub struct PublishReport {
     pub ignored: u64,
     pub failures: u64,
     pub data_omitted: u64,
+    /// Whether the invocation's deadline stopped publishing (the stream resumes from there).
+    pub out_of_time: bool,
     /// The sequence number the stream resumes from, when a change could not be published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resume_from: Option<String>,
@@ -37,9 +39,20 @@ pub type AwsPublisher = Publisher<EventBridgeBus>;
 
 impl AwsPublisher {
     pub fn from_config(config: PublisherConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), &config.event_bus_name);
+        let bus = EventBridgeBus::from_sdk(sdk, &config.event_bus_name);
         Publisher { config, bus, retry: Retry::default() }
     }
+}
+
+/// Time kept back from the invocation's deadline to answer with the batch item failure before
+/// Lambda ends the function (a timed-out invocation retries its whole batch instead).
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// When publishing must stop: the invocation's deadline less [`DEADLINE_MARGIN`]; `None` when
+/// the deadline is not ahead (an emulator's placeholder, e.g. `cargo lambda watch`'s).
+pub fn publish_until(deadline: std::time::SystemTime) -> Option<tokio::time::Instant> {
+    let left = crate::sync::engine::time_left(deadline)?;
+    Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// A stream image, or `None` when the record has none (an INSERT's old image, a REMOVE's new one).
@@ -48,11 +61,15 @@ fn image(item: &serde_dynamo::Item) -> Option<Image> {
 }
 
 impl<B: EventBus> Publisher<B> {
-    /// Classifies every record, publishes the changes in stream order, and answers the batch
-    /// item failure from the first change not published (Lambda then retries from that record,
-    /// so one record's changes are never reordered; what was published after it is published
-    /// again: at least once).
-    pub async fn handle(&self, event: &Event) -> (DynamoDbEventResponse, PublishReport) {
+    /// Classifies every record, publishes the changes in stream order until `deadline`, and
+    /// answers the batch item failure from the first change not published (Lambda then retries
+    /// from that record, so one record's changes are never reordered; what was published after
+    /// it is published again: at least once).
+    pub async fn handle(
+        &self,
+        event: &Event,
+        deadline: Option<tokio::time::Instant>,
+    ) -> (DynamoDbEventResponse, PublishReport) {
         let mut report = PublishReport { records: event.records.len() as u64, ..Default::default() };
         let entries: Vec<Option<Entry>> = event
             .records
@@ -73,9 +90,10 @@ impl<B: EventBus> Publisher<B> {
                 }
             })
             .collect();
-        let Published { published, failures, data_omitted, first_unpublished } =
-            publish(&self.bus, &entries, self.retry).await;
+        let Published { published, failures, data_omitted, first_unpublished, out_of_time } =
+            publish(&self.bus, &entries, self.retry, deadline).await;
         (report.published, report.failures, report.data_omitted) = (published, failures, data_omitted);
+        report.out_of_time = out_of_time;
         let mut response = DynamoDbEventResponse::default();
         if let Some(first) = first_unpublished {
             let resume_from = sequence_number(&event.records[first]);
@@ -188,7 +206,7 @@ mod tests {
             record("REMOVE", "104", Some(clocking("0000090200004BD00003", "7.25")), None),
         ]);
         let p = publisher(false);
-        let (response, report) = p.handle(&batch).await;
+        let (response, report) = p.handle(&batch, None).await;
         assert!(response.batch_item_failures.is_empty());
         assert_eq!((report.records, report.published, report.suppressed, report.ignored), (5, 3, 1, 1));
         let put = p.bus.put.lock().unwrap().clone();
@@ -219,7 +237,7 @@ mod tests {
         ]);
         let p = publisher(false);
         p.bus.down.store(true, std::sync::atomic::Ordering::SeqCst);
-        let (response, report) = p.handle(&batch).await;
+        let (response, report) = p.handle(&batch, None).await;
         let failures: Vec<Option<String>> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(failures, [Some("201".to_owned())], "from the first change, not the state item before it");
@@ -237,7 +255,34 @@ mod tests {
             Some(clocking("0000090200004BD00002", "8")),
         )]);
         let p = publisher(true);
-        let (_, report) = p.handle(&batch).await;
+        let (_, report) = p.handle(&batch, None).await;
         assert_eq!((report.published, report.suppressed), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_deadline_already_reached_publishes_nothing_and_resumes_from_the_first_change() {
+        let batch = event(vec![
+            record(
+                "MODIFY",
+                "400",
+                None,
+                Some(serde_json::json!({"pk": {"S": "sync#clockings"}, "collection": {"S": "clockings"}})),
+            ),
+            record("INSERT", "401", None, Some(clocking("0000090200004BD00001", "8"))),
+        ]);
+        let p = publisher(false);
+        let (response, report) = p.handle(&batch, Some(tokio::time::Instant::now())).await;
+        assert!(p.bus.put.lock().unwrap().is_empty(), "no call started past the deadline");
+        assert_eq!((report.published, report.out_of_time, report.resume_from.as_deref()), (0, true, Some("401")));
+        assert_eq!(response.batch_item_failures.len(), 1);
+    }
+
+    #[test]
+    fn publishing_stops_the_margin_before_the_deadline_and_a_past_deadline_is_none() {
+        let now = std::time::SystemTime::now();
+        let until = publish_until(now + std::time::Duration::from_secs(60)).expect("a deadline ahead");
+        let left = until - tokio::time::Instant::now();
+        assert!(left <= std::time::Duration::from_secs(57) && left > std::time::Duration::from_secs(55), "{left:?}");
+        assert_eq!(publish_until(now - std::time::Duration::from_secs(1)), None);
     }
 }

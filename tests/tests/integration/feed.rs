@@ -1,7 +1,10 @@
 //! The change feed end to end against moto: signed events through the receiver, the table's
 //! stream, the publisher, the bus, a rule and an SQS queue — exactly one event per effective
-//! change, in order per record, nothing for duplicates, stale events, state items or notes.
+//! change, in order per record, nothing for duplicates, stale events, state items or notes; one
+//! `sequence` order per record through a sweep and its repair; nothing lost while PutEvents fails.
 
+use chrono::Timelike;
+use harness::fault_proxy::{FaultProxy, ProxyMode};
 use harness::feed::Feed;
 use harness::simulator::SimulatorConfig;
 use harness::{signed, Stack};
@@ -117,6 +120,7 @@ async fn each_effective_change_is_one_event_and_duplicates_stale_events_state_an
         json!({
             "collection": "clockings", "id": 1, "changeVersion": v(1), "previousChangeVersion": null,
             "source": "webhook", "receivedAt": first["detail"]["receivedAt"].clone(),
+            "sequence": first["detail"]["sequence"].clone(),
             "data": {"id": 1, "changeVersion": v(1), "date": "2026-12-01", "hours": 8, "person": {"id": 3}}
         })
     );
@@ -233,4 +237,143 @@ async fn a_record_the_sweep_tombstones_is_one_deleted_event_with_source_sweep() 
     assert_eq!(events[0]["detail"]["source"], "sweep");
     assert_eq!(events[0]["detail"]["data"]["name"], people[1]["name"], "the tombstone keeps the fields");
     assert_schema(&events);
+}
+
+/// Each event's `sequence`.
+fn sequences(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["detail"]["sequence"].as_str().expect("a sequence").to_owned()).collect()
+}
+
+/// `at` as RFC 3339 with `digits` fractional digits (0: none), as writers of the table may stamp it.
+fn stamp(at: chrono::DateTime<chrono::Utc>, digits: usize) -> String {
+    let format = match digits {
+        0 => chrono::SecondsFormat::Secs,
+        3 => chrono::SecondsFormat::Millis,
+        _ => chrono::SecondsFormat::Micros,
+    };
+    at.to_rfc3339_opts(format, true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_records_sequence_grows_through_a_change_its_sweep_its_repair_and_a_newer_version() {
+    use protime_webhooks::records::item::sweep_tombstone;
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    assert!(stack.renew().await.healthy);
+    let key = stack.stored_key("clockings").await.unwrap();
+    let record = json!({"id": 1, "changeVersion": v(1), "date": "2026-12-01", "hours": 8});
+    assert_eq!(stack.receiver.send(signed("clockings", &record.to_string(), &key)).await.0, 200);
+    // The sweep tombstones it at its version, a whole second later; the repair half a second
+    // after that. As text, `…:05Z` sorts after `…:05.500Z`: only a normalised time orders them.
+    let second = chrono::Utc::now().with_nanosecond(0).unwrap() + chrono::Duration::seconds(2);
+    let live = stack.receiver.item("clockings#1").await.unwrap();
+    stack.put_item(sweep_tombstone(&live, &stamp(second, 0))).await;
+    stack.put_record_at("clockings", record, &stamp(second + chrono::Duration::milliseconds(500), 3)).await;
+    let newer = json!({"id": 1, "changeVersion": v(2), "date": "2026-12-01", "hours": 9});
+    assert_eq!(stack.receiver.send(signed("clockings", &newer.to_string(), &key)).await.0, 200);
+
+    let p = publisher(bridge(&stack, &feed), &feed.bus);
+    feed.pump(&p, 100).await;
+    let events = feed.received().await;
+    assert_schema(&events);
+    let changed = "Protime Record Changed".to_owned();
+    let deleted = "Protime Record Deleted".to_owned();
+    assert_eq!(
+        summary(&events),
+        [
+            (changed.clone(), "1".into(), v(1)),
+            (deleted, "1".into(), v(1)),
+            (changed.clone(), "1".into(), v(1)),
+            (changed, "1".into(), v(2)),
+        ]
+    );
+    let sources: Vec<&str> = events.iter().map(|e| e["detail"]["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["webhook", "sweep", "delta", "webhook"]);
+    let order = sequences(&events);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "every later change compares greater: {order:#?}");
+    // The stream read again from its start (a redelivery): the same sequences.
+    let mut again = Feed::start(&harness::shared_moto().endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+    again.pump(&publisher(bridge(&stack, &again), &again.bus), 100).await;
+    assert_eq!(sequences(&again.received().await), order);
+}
+
+/// The events deduplicated as consumers do, by (collection, id, sequence), first arrival kept.
+fn deduplicated(events: &[Value]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .filter(|e| {
+            seen.insert((
+                e["detail"]["collection"].to_string(),
+                e["detail"]["id"].to_string(),
+                e["detail"]["sequence"].to_string(),
+            ))
+        })
+        .cloned()
+        .collect()
+}
+
+/// One record's events (detail-type and detail: EventBridge gives each delivery its own `id`
+/// and `time`), in the order given.
+fn of_record(events: &[Value], id: &str) -> Vec<(Value, Value)> {
+    events
+        .iter()
+        .filter(|e| e["detail"]["id"].to_string() == id)
+        .map(|e| (e["detail-type"].clone(), e["detail"].clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn put_events_failing_for_a_while_then_recovering_loses_no_change_of_the_stream() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let moto = harness::shared_moto().endpoint();
+    let mut feed = Feed::start(&moto, &stack.receiver.setup, &stack.receiver.table).await;
+    assert!(stack.renew().await.healthy);
+    let key = stack.stored_key("clockings").await.unwrap();
+    let mut sent = Vec::new();
+    for (id, version, hours) in [(1, 1, 1), (2, 1, 1), (1, 2, 2), (3, 1, 1), (2, 2, 2), (4, 1, 1), (1, 3, 3), (5, 1, 1)]
+    {
+        let body = json!({"id": id, "changeVersion": v(version), "date": "2026-12-01", "hours": hours});
+        assert_eq!(stack.receiver.send(signed("clockings", &body.to_string(), &key)).await.0, 200);
+        sent.push(("Protime Record Changed".to_owned(), id.to_string(), v(version)));
+    }
+    let delete = json!({"changeType": "Delete", "data": {"id": 3, "changeVersion": v(2)}});
+    assert_eq!(stack.receiver.send(signed("clockings", &delete.to_string(), &key)).await.0, 200);
+    sent.push(("Protime Record Deleted".to_owned(), "3".into(), v(2)));
+
+    // What the stream holds, as a publisher that never fails puts it on a bus of its own.
+    let mut reference = Feed::start(&moto, &stack.receiver.setup, &stack.receiver.table).await;
+    reference.pump(&publisher(bridge(&stack, &reference), &reference.bus), 100).await;
+    let expected = reference.received().await;
+    assert_eq!(summary(&expected), sent, "the stream's changes, in the order written");
+
+    // The real bus behind a proxy: two calls go through, then PutEvents answers 500 to every
+    // call (the SDK's retries included) for a while — several invocations — then recovers.
+    let proxy = FaultProxy::start(moto.clone()).await;
+    proxy.set(ProxyMode::PutEventsFailing { pass: 2, fail: 12 });
+    let through_proxy = harness::sdk_config(&proxy.endpoint()).await;
+    let p = publisher(EventBridgeBus::from_sdk(&through_proxy, &feed.bus), &feed.bus);
+    let reports = feed.pump(&p, 3).await;
+    assert_eq!(proxy.mode(), ProxyMode::PutEventsFailing { pass: 0, fail: 0 }, "every failure was met");
+    let resumed = reports.iter().filter(|r| r.resume_from.is_some()).count();
+    assert!(resumed >= 2, "several invocations ended on a batch item failure: {reports:?}");
+    let events = feed.received().await;
+    assert_schema(&events);
+    // As a whole: deduplicated, exactly the stream's events, each record's in the stream's order.
+    let got = deduplicated(&events);
+    let key_of = |e: &Value| format!("{} {}", e["detail-type"], e["detail"]);
+    let mut got_all: Vec<String> = got.iter().map(key_of).collect();
+    let mut expected_all: Vec<String> = expected.iter().map(key_of).collect();
+    got_all.sort();
+    expected_all.sort();
+    assert_eq!(got_all, expected_all, "every change on the bus exactly as the stream had it");
+    for id in ["1", "2", "3", "4", "5"] {
+        assert_eq!(of_record(&got, id), of_record(&expected, id), "record {id} in the stream's order");
+    }
+    // And the table's last word for each record is the last event consumers applied.
+    for id in 1..=5 {
+        let item = stack.receiver.item(&format!("clockings#{id}")).await.unwrap();
+        let last = of_record(&got, &id.to_string()).last().map(|(_, detail)| detail["sequence"].clone());
+        assert_eq!(last, Some(json!(protime_webhooks::publisher::change::sequence(&item))), "record {id}");
+    }
 }
