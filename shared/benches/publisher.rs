@@ -56,12 +56,12 @@ fn bench(c: &mut Criterion) {
     let publisher = Publisher { config, bus: Accepting, retry: Retry::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let event = batch();
-    let (_, report) = runtime.block_on(publisher.handle(&event));
+    let (_, report) = runtime.block_on(publisher.handle(&event, None));
     assert_eq!((report.published, report.suppressed), (90, 10));
     let mut group = c.benchmark_group("publisher");
     group.throughput(Throughput::Elements(100));
     group.bench_function("batch_of_100_stream_records", |b| {
-        b.iter(|| runtime.block_on(publisher.handle(black_box(&event))))
+        b.iter(|| runtime.block_on(publisher.handle(black_box(&event), None)))
     });
     // The part Lambda's runtime does before the handler: the event's JSON into records.
     let text = serde_json::to_string(&json!({ "Records": serde_json::to_value(&event).unwrap()["Records"] })).unwrap();

@@ -315,12 +315,8 @@ fn deduplicated(events: &[Value]) -> Vec<Value> {
 
 /// One record's events (detail-type and detail: EventBridge gives each delivery its own `id`
 /// and `time`), in the order given.
-fn of_record(events: &[Value], id: &str) -> Vec<(Value, Value)> {
-    events
-        .iter()
-        .filter(|e| e["detail"]["id"].to_string() == id)
-        .map(|e| (e["detail-type"].clone(), e["detail"].clone()))
-        .collect()
+fn of_record(events: &[Value], id: u64) -> Vec<(Value, Value)> {
+    events.iter().filter(|e| e["detail"]["id"] == id).map(|e| (e["detail-type"].clone(), e["detail"].clone())).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -367,13 +363,13 @@ async fn put_events_failing_for_a_while_then_recovering_loses_no_change_of_the_s
     got_all.sort();
     expected_all.sort();
     assert_eq!(got_all, expected_all, "every change on the bus exactly as the stream had it");
-    for id in ["1", "2", "3", "4", "5"] {
+    for id in 1..=5 {
         assert_eq!(of_record(&got, id), of_record(&expected, id), "record {id} in the stream's order");
     }
     // And the table's last word for each record is the last event consumers applied.
     for id in 1..=5 {
         let item = stack.receiver.item(&format!("clockings#{id}")).await.unwrap();
-        let last = of_record(&got, &id.to_string()).last().map(|(_, detail)| detail["sequence"].clone());
+        let last = of_record(&got, id).last().map(|(_, detail)| detail["sequence"].clone());
         assert_eq!(last, Some(json!(protime_webhooks::publisher::change::sequence(&item))), "record {id}");
     }
 }
