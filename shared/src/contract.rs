@@ -291,8 +291,11 @@ pub const TABLE_WRITES: &[&str] = &[
     "dynamodb:TransactWriteItems",
 ];
 
+/// The partition keys a capability writes.
+type KeysWritten = fn() -> Vec<String>;
+
 /// The partition keys each capability that writes the table writes, as the code builds them.
-const KEYS: &[(Capability, fn() -> Vec<String>)] = &[
+const KEYS: &[(Capability, KeysWritten)] = &[
     (WRITE_RECORDS, record_keys),
     (NOTE_EVENTS, subscription_keys),
     (SUBSCRIPTION_STATE, subscription_keys),
