@@ -39,7 +39,8 @@ async fn person(stack: &Stack, person: u64) -> Vec<(String, String)> {
     .await;
     let rows: Vec<(String, String)> = items.iter().map(sort_and_id).collect();
     let mut sorted = rows.clone();
-    sorted.sort();
+    // Integer ids in their numeric order ("9" before "44"), as the zero-padded sort key has them.
+    sorted.sort_by_key(|(date, id)| (date.clone(), id.parse::<u64>().unwrap()));
     assert_eq!(rows, sorted, "Query returns a person's records in date then id order");
     rows
 }
