@@ -195,6 +195,14 @@ pub const SYNC_STATE: Capability = Capability {
     actions: &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
 };
 
+/// Which version of a record the sync set aside, so a later pass or round does not keep it again.
+pub const SET_ASIDE_MARKS: Capability = Capability {
+    name: "remember what was set aside",
+    through: "records::set_aside::SetAsideMarks",
+    files: &["records/set_aside.rs"],
+    actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
+};
+
 /// The sweep after a full pass: one collection's live records read through the `byDate` index,
 /// and a conditional tombstone for each that Protime no longer has.
 pub const SWEEP: Capability = Capability {
@@ -243,6 +251,7 @@ pub const CAPABILITIES: &[Capability] = &[
     SUBSCRIPTION_STATE,
     SYNC_STATE,
     SWEEP,
+    SET_ASIDE_MARKS,
     QUERY_INDEXES,
     MIGRATE_INDEXES,
     PUBLISH_CHANGES,
@@ -262,6 +271,7 @@ pub const RENEWER: &[Capability] = &[
     WRITE_RECORDS,
     READ_HEADS,
     QUARANTINE,
+    SET_ASIDE_MARKS,
     KEEP_PAGES,
     SYNC_STATE,
 ];
@@ -269,7 +279,7 @@ pub const RENEWER: &[Capability] = &[
 /// The syncer: reads credentials, reads heads, writes records and its state under a lease, keeps
 /// each fetched page and what DynamoDB refuses, sweeps after a full pass. `sync::AwsSyncer` composes these.
 pub const SYNCER: &[Capability] =
-    &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, KEEP_PAGES, SYNC_STATE, SWEEP];
+    &[PROTIME_SESSION, WRITE_RECORDS, READ_HEADS, QUARANTINE, SET_ASIDE_MARKS, KEEP_PAGES, SYNC_STATE, SWEEP];
 
 /// The publisher: puts one event per effective record change on the change bus (the stream
 /// is read by Lambda's event source mapping, not by the code). `publisher::Publisher` is
@@ -302,6 +312,7 @@ const KEYS: &[(Capability, KeysWritten)] = &[
     (SUBSCRIPTION_STATE, || vec![crate::records::item::RENEWER_LEASE_KEY.to_owned()]),
     (SYNC_STATE, || vec![any_collection(crate::sync::state::sync_key)]),
     (SWEEP, record_keys),
+    (SET_ASIDE_MARKS, || vec![any_collection(|c| crate::records::set_aside::set_aside_key(c, ""))]),
     (MIGRATE_INDEXES, record_keys),
     (MIGRATE_INDEXES, || vec![format!("{}*", crate::records::migrate::POSITION_PREFIX)]),
 ];

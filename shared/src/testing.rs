@@ -120,6 +120,22 @@ pub struct MemoryRecordStore {
     /// Milliseconds every `note_event` takes (a slow or hanging table for the side write).
     pub note_delay_ms: std::sync::atomic::AtomicU64,
     pub journal: Journal,
+    /// Set-aside marks: record key → (order key, quarantine object).
+    pub set_aside: Mutex<HashMap<String, (String, String)>>,
+}
+
+impl crate::records::set_aside::SetAsideMarks for MemoryRecordStore {
+    async fn set_aside_as(&self, collection: Collection, id: &str, order: &str) -> Result<Option<String>, StoreError> {
+        let marks = lock(&self.set_aside);
+        let mark = marks.get(&crate::records::set_aside::set_aside_key(collection, id));
+        Ok(mark.filter(|(o, _)| o == order).map(|(_, key)| key.clone()))
+    }
+
+    async fn mark_set_aside(&self, collection: Collection, id: &str, order: &str, key: &str) -> Result<(), StoreError> {
+        let mark = (order.to_owned(), key.to_owned());
+        lock(&self.set_aside).insert(crate::records::set_aside::set_aside_key(collection, id), mark);
+        Ok(())
+    }
 }
 
 impl MemoryRecordStore {

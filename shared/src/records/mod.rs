@@ -13,6 +13,8 @@
 //! - [`query`]: one collection by date, by person or whole, through the indexes (Query only).
 //! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
 //!   with its S3 adapter.
+//! - [`set_aside`]: which version of a record the sync already set aside, behind
+//!   [`set_aside::SetAsideMarks`], so it is not kept again.
 //!
 //! Used by the receiver, the re-sync and the renewer; uses nothing of theirs.
 
@@ -25,6 +27,7 @@ pub mod migrate;
 pub mod order;
 pub mod quarantine;
 pub mod query;
+pub mod set_aside;
 pub mod store;
 
 pub use event::{ChangeType, Event, RecordId};

@@ -452,9 +452,20 @@ mod tests {
             let values = request.expression_attribute_values().cloned().unwrap_or_default();
             let item = request.item().cloned().unwrap_or_default();
             request.table_name() == Some("records")
-                && request.condition_expression() == Some("attribute_not_exists(#pk) OR #order < :order")
-                && names == HashMap::from([("#pk".into(), "pk".into()), ("#order".into(), "changeOrder".into())])
-                && values == HashMap::from([(":order".into(), AttributeValue::S(order.to_string()))])
+                && request.condition_expression() == Some(WRITE_CONDITION)
+                && names
+                    == HashMap::from([
+                        ("#pk".into(), "pk".into()),
+                        ("#order".into(), "changeOrder".into()),
+                        ("#source".into(), "source".into()),
+                        ("#deleted".into(), "deleted".into()),
+                    ])
+                && values
+                    == HashMap::from([
+                        (":order".into(), AttributeValue::S(order.to_string())),
+                        (":sweep".into(), AttributeValue::S("sweep".into())),
+                        (":true".into(), AttributeValue::Bool(true)),
+                    ])
                 && request.return_values_on_condition_check_failure()
                     == Some(&ReturnValuesOnConditionCheckFailure::AllOld)
                 && item.get(attr::PK) == Some(&AttributeValue::S("clockings#7".into()))

@@ -10,6 +10,7 @@ use crate::config::RenewerConfig;
 use crate::protime::client::{scopes_for, ClientOptions};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
 use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionStore};
@@ -186,7 +187,7 @@ pub fn client_options(config: &RenewerConfig) -> ClientOptions {
     options
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore + StoredHeads> Renewer<P, K, S, R> {
+impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore + StoredHeads + SetAsideMarks> Renewer<P, K, S, R> {
     pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
         Renewer { config, protime, keys, subscriptions, records, quarantine: None, sync_states: NoSyncState }
     }
@@ -196,7 +197,7 @@ impl<
         P: Connect,
         K: KeyWriter,
         S: SubscriptionStore,
-        R: RecordStore + StoredHeads,
+        R: RecordStore + StoredHeads + SetAsideMarks,
         Q: Quarantine + PageKeep,
         T: SyncStateStore,
     > Renewer<P, K, S, R, Q, T>

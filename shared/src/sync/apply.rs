@@ -7,6 +7,7 @@ use super::sweep::{DriftKind, PassTally};
 use crate::collection::Collection;
 use crate::records::item::is_deletion;
 use crate::records::quarantine::{Note, Quarantine};
+use crate::records::set_aside::SetAsideMarks;
 use crate::records::Event;
 use crate::records::{event, order_key, put_all, ChangeType, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use serde::{Deserialize, Serialize};
@@ -115,7 +116,7 @@ pub const APPLY_CHUNK: usize = 500;
 /// (list and initial-load pages; a delta's changes are written directly). `source`: `delta` or
 /// `resync`, for the items and the quarantine's metadata. Returns an error only when the table
 /// (or the quarantine) is unavailable: the caller must not advance its cursor past this page.
-pub async fn apply_records<R: RecordStore + StoredHeads, Q: Quarantine>(
+pub async fn apply_records<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
@@ -130,7 +131,7 @@ pub async fn apply_records<R: RecordStore + StoredHeads, Q: Quarantine>(
 /// every id the page holds (quarantined ones too: Protime has them) and which records the copy
 /// lacked (`missing`) or held at an older version (`behind`). A dry run (`tally.dry_run`)
 /// reads the stored heads and counts, and writes nothing.
-pub async fn apply_pass_records<R: RecordStore + StoredHeads, Q: Quarantine>(
+pub async fn apply_pass_records<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
@@ -141,7 +142,7 @@ pub async fn apply_pass_records<R: RecordStore + StoredHeads, Q: Quarantine>(
     apply(store, quarantine, collection, records, source, true, Some(tally)).await
 }
 
-async fn apply<R: RecordStore + StoredHeads, Q: Quarantine>(
+async fn apply<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
@@ -167,7 +168,7 @@ enum Held {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
+async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
     store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
@@ -210,7 +211,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
                 if dry_run {
                     counts.quarantined += 1;
                 } else {
-                    set_aside(quarantine, collection, raw.get(), e.reason(), note, counts).await?
+                    set_aside(store, quarantine, collection, raw.get(), e.reason(), note, counts).await?
                 }
             }
         }
@@ -287,7 +288,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
                     change_type: Some(event.change_type),
                     change_version: Some(event.change_version.as_str()),
                 };
-                set_aside(quarantine, collection, text.get(), reason, note, counts).await?
+                set_aside(store, quarantine, collection, text.get(), reason, note, counts).await?
             }
             Err(unavailable) => return Err(unavailable),
         }
@@ -296,10 +297,12 @@ async fn apply_chunk<R: RecordStore + StoredHeads, Q: Quarantine>(
 }
 
 /// Keeps a synced record that can never be stored in the quarantine (its JSON as received), or,
-/// without a quarantine, counts it as invalid; the record stays in Protime either way. A
-/// quarantine that cannot be written fails the page (like an unavailable table), so the cursor
-/// does not move past a record kept nowhere.
-async fn set_aside<Q: Quarantine>(
+/// without a quarantine, counts it as invalid; the record stays in Protime either way. A version
+/// already set aside (a later pass or round returning it again) is counted as a duplicate and not
+/// kept again. A quarantine that cannot be written fails the page (like an unavailable table), so
+/// the cursor does not move past a record kept nowhere.
+async fn set_aside<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
+    store: &R,
     quarantine: Option<&Q>,
     collection: Collection,
     text: &str,
@@ -308,19 +311,30 @@ async fn set_aside<Q: Quarantine>(
     counts: &mut RecordCounts,
 ) -> Result<(), StoreError> {
     let id = note.record_id;
-    match quarantine {
-        Some(q) => {
-            let key = q
-                .keep(collection, text.as_bytes(), note)
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
-            counts.quarantined += 1;
-            counts.quarantined_by.add(reason, 1);
-            tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
+    let Some(q) = quarantine else {
+        counts.invalid += 1;
+        tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
+        return Ok(());
+    };
+    let mark = id.zip(note.change_version).map(|(id, version)| (id, order_key(version).into_owned()));
+    if let Some((id, order)) = &mark {
+        if let Some(key) = store.set_aside_as(collection, id, order).await? {
+            counts.duplicate += 1;
+            tracing::info!(collection = %collection, id, key, "synced record already set aside at this version");
+            return Ok(());
         }
-        None => {
-            counts.invalid += 1;
-            tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
+    }
+    let key = q
+        .keep(collection, text.as_bytes(), note)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
+    counts.quarantined += 1;
+    counts.quarantined_by.add(reason, 1);
+    tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
+    if let Some((id, order)) = &mark {
+        if let Err(e) = store.mark_set_aside(collection, id, order, &key).await {
+            // Best effort: without the mark, the next pass keeps it once more.
+            tracing::warn!(collection = %collection, id, error = %e, "cannot remember a record set aside");
         }
     }
     Ok(())
@@ -330,6 +344,7 @@ async fn set_aside<Q: Quarantine>(
 mod tests {
     use super::*;
     use crate::records::quarantine::NoQuarantine;
+    use crate::sync::sweep::PassTally;
     use crate::testing::MemoryRecordStore;
 
     fn records(text: &str) -> Vec<&RawValue> {
@@ -403,6 +418,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_version_already_set_aside_is_not_kept_again_and_a_newer_one_is() {
+        use crate::testing::MemoryQuarantine;
+        let store = MemoryRecordStore::default();
+        let quarantine = MemoryQuarantine::default();
+        let apply = |text: &'static str| {
+            let (store, quarantine) = (&store, &quarantine);
+            async move {
+                let mut tally = PassTally::new(false);
+                let page = records(text);
+                let counts =
+                    apply_pass_records(store, Some(quarantine), Collection::People, &page, Source::Resync, &mut tally)
+                        .await
+                        .unwrap();
+                (counts, tally.seen.contains("42"))
+            }
+        };
+        let unstorable = r#"[{"id":42,"changeVersion":"0000000000000000000B","rate":1e200}]"#;
+        let (first, seen) = apply(unstorable).await;
+        assert_eq!((first.quarantined, first.duplicate), (1, 0));
+        assert!(seen, "a record set aside was still returned: the pass saw it");
+        let (again, seen) = apply(unstorable).await;
+        assert_eq!((again.quarantined, again.duplicate), (0, 1), "the same version is not kept again");
+        assert!(seen);
+        assert_eq!(quarantine.kept.lock().unwrap().len(), 1);
+        let (newer, _) = apply(r#"[{"id":42,"changeVersion":"0000000000000000000C","rate":1e200}]"#).await;
+        assert_eq!(newer.quarantined, 1, "a newer version is set aside anew");
+        assert_eq!(quarantine.kept.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_pass_counts_an_id_it_cannot_read_and_a_dry_run_keeps_nothing() {
+        use crate::testing::MemoryQuarantine;
+        let store = MemoryRecordStore::default();
+        let quarantine = MemoryQuarantine::default();
+        let mut tally = PassTally::new(true);
+        let page = records(
+            r#"[{"id":{"no":"id"},"changeVersion":"1"},{"id":7,"changeVersion":"1","n":1e200},{"id":8,"changeVersion":"1"}]"#,
+        );
+        let counts =
+            apply_pass_records(&store, Some(&quarantine), Collection::People, &page, Source::Resync, &mut tally)
+                .await
+                .unwrap();
+        assert_eq!(tally.unreadable_ids, 1);
+        assert!(tally.seen.contains("7") && tally.seen.contains("8"));
+        assert_eq!((counts.quarantined, counts.stored), (2, 0));
+        assert!(
+            quarantine.kept.lock().unwrap().is_empty() && store.journal.lines().is_empty(),
+            "a dry run writes nothing"
+        );
+    }
+
+    #[tokio::test]
     async fn each_record_gets_its_own_verdict_and_a_quarantined_delete_replays_as_a_delete() {
         use crate::records::quarantine::replay;
         use crate::testing::MemoryQuarantine;
@@ -426,8 +493,8 @@ mod tests {
         let verdicts: Vec<_> = kept.iter().map(|k| (k.reason.as_str(), k.record_id.as_deref())).collect();
         assert_eq!(
             verdicts,
-            [("duplicate_key", None), ("number_out_of_range", Some("3")), ("too_deep", None)],
-            "each record quarantined for its own reason"
+            [("duplicate_key", Some("1")), ("number_out_of_range", Some("3")), ("too_deep", Some("4"))],
+            "each record quarantined for its own reason, its id read leniently whatever its change type"
         );
         assert_eq!(kept[1].bytes, records[2].get().as_bytes(), "its text as received");
         assert_eq!((kept[1].source.as_deref(), kept[1].change_type.as_deref()), (Some("delta"), Some("Delete")));

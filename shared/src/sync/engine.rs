@@ -19,6 +19,7 @@ use crate::protime::client::ClientOptions;
 use crate::protime::LinksFollowed;
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, Page, ProtimeError, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Note, Quarantine, S3Quarantine};
+use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, Source, StoreError, StoredHeads};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -371,14 +372,18 @@ pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     options
 }
 
-impl<P: Connect, R: RecordStore + StoredHeads, S: SyncStateStore> Syncer<P, R, S> {
+impl<P: Connect, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore> Syncer<P, R, S> {
     pub fn new(config: SyncerConfig, protime: P, records: R, states: S) -> Self {
         Syncer { config, protime, records, states, quarantine: None }
     }
 }
 
-impl<P: Connect, R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, Q: Quarantine + PageKeep>
-    Syncer<P, R, S, Q>
+impl<
+        P: Connect,
+        R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
+        S: SyncStateStore,
+        Q: Quarantine + PageKeep,
+    > Syncer<P, R, S, Q>
 {
     /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
     pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
@@ -927,7 +932,12 @@ const UNREADABLE: &str = "unreadable_page";
 /// at it) before any of its records is written; a page already kept is applied before anything
 /// is fetched. The cursor moves (and is checkpointed) only after every record of its page has
 /// its verdict.
-async fn follow<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn follow<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
     api: &A,
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -1040,7 +1050,11 @@ fn written_since_now(pass: Option<&mut FullPass>) {
 /// run only reports it) and forgets the pass. A count over the limit (or a pass that returned
 /// an unreadable id, with anything to sweep) tombstones nothing: the sweep is held for an
 /// operator. `Ok(false)`: the deadline came first; the sweep resumes next run.
-async fn finish_pass<R: RecordStore + StoredHeads + LiveRecords, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn finish_pass<
+    R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
@@ -1189,7 +1203,7 @@ fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, now: DateTime
 /// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
 /// collection is not stuck on it; its link is fetched again next run. While the quarantine
 /// cannot be written it stays kept and is read again next run.
-async fn set_aside_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn set_aside_page<R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore, Q: Quarantine + PageKeep>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
@@ -1235,7 +1249,12 @@ enum CatchUp {
 /// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
 /// that ended a round, so the changes since it are not lost either.
 #[allow(clippy::too_many_arguments)]
-async fn catch_up<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn catch_up<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
     api: &A,
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
@@ -1267,7 +1286,7 @@ async fn catch_up<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStor
 /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
 /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
 /// for certain), and the log says so.
-async fn keep_page<R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
+async fn keep_page<R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore, Q: Quarantine + PageKeep>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     state: &mut SyncState,
@@ -1324,7 +1343,12 @@ pub enum DeltaRoundError {
 /// (every change since, deletions included), checkpoints and releases. No page starts once less
 /// than the budget's margin is left. What it applied (stored, quarantined, …) is added to
 /// `counts` whatever the round's outcome, so a failed round's quarantines are still counted.
-pub async fn delta_round<A: RecordPages, R: RecordStore + StoredHeads, S: SyncStateStore, Q: Quarantine + PageKeep>(
+pub async fn delta_round<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
     api: &A,
     records: &R,
     states: &S,
