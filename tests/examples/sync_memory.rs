@@ -52,6 +52,9 @@ impl RecordStore for Sink {
 /// Reads no heads: every record is written, as on a first load.
 impl StoredHeads for Sink {}
 
+/// Remembers nothing set aside (nothing is).
+impl protime_webhooks::records::set_aside::SetAsideMarks for Sink {}
+
 /// Holds no records, so a sweep finds none.
 impl LiveRecords for Sink {
     async fn live_page(

@@ -678,19 +678,10 @@ impl<
                 return Ok(false);
             }
             followed.first_time(&link)?;
-            let page = match fetch_list_page(api, &link, budget).await {
-                ListPage::Fetched(page) => page,
-                ListPage::OutOfTime => return Ok(false),
-                ListPage::Failed(error) => {
-                    set_aside(&mut reconcile.failing, error, report, budget.now());
-                    sink.checkpoint(collection, state, budget).await?;
-                    return Ok(false);
-                }
-            };
-            let envelope = match page.envelope() {
+            let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
+            let envelope = match readable(sink, collection, &fetched).await? {
                 Ok(envelope) => envelope,
-                Err(e) => {
-                    let error = quarantine_unreadable(sink, collection, &page, e).await?;
+                Err(error) => {
                     set_aside(&mut reconcile.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(false);
@@ -757,19 +748,10 @@ impl<
                 }
             };
             followed.first_time(&link)?;
-            let page = match fetch_list_page(api, &link, budget).await {
-                ListPage::Fetched(page) => page,
-                ListPage::OutOfTime => return Ok(false),
-                ListPage::Failed(error) => {
-                    set_aside(&mut history.failing, error, report, budget.now());
-                    sink.checkpoint(collection, state, budget).await?;
-                    return Ok(false);
-                }
-            };
-            let envelope = match page.envelope() {
+            let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
+            let envelope = match readable(sink, collection, &fetched).await? {
                 Ok(envelope) => envelope,
-                Err(e) => {
-                    let error = quarantine_unreadable(sink, collection, &page, e).await?;
+                Err(error) => {
                     set_aside(&mut history.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(false);
@@ -879,34 +861,34 @@ async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<O
     }
 }
 
-/// A page of a reconciliation or of the history, as far as it could be fetched.
-enum ListPage {
-    Fetched(Page),
-    OutOfTime,
-    /// It could not be fetched: why.
-    Failed(String),
-}
-
-/// Fetches one page of a list that must not hold anything else up (a failure is the caller's
-/// to set aside).
-async fn fetch_list_page<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> ListPage {
+/// Fetches one page of a list that must not hold anything else up: `None` when the deadline
+/// came first, `Err` why it could not be fetched (the caller sets it aside).
+async fn fetch_list_page<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Option<Result<Page, String>> {
     match fetch(api, link, budget).await {
-        Ok(Some(page)) => ListPage::Fetched(page),
-        Ok(None) => ListPage::OutOfTime,
-        Err(e) => ListPage::Failed(format!("fetching a page: {e}")),
+        Ok(Some(page)) => Some(Ok(page)),
+        Ok(None) => None,
+        Err(e) => Some(Err(format!("fetching a page: {e}"))),
     }
 }
 
-/// Quarantines a list page that cannot be read (when a quarantine is configured); why it was
-/// set aside. Only an unavailable quarantine stops the run.
-async fn quarantine_unreadable<R, S: SyncStateStore, Q: Quarantine>(
+/// The records of a fetched list page, or why it is set aside: it could not be fetched, or read
+/// (then its body is quarantined, when a quarantine is configured). Only an unavailable
+/// quarantine stops the run.
+async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
-    page: &Page,
-    error: ProtimeError,
-) -> Result<String, Stop> {
+    fetched: &'p Result<Page, String>,
+) -> Result<Result<crate::protime::Envelope<'p>, String>, Stop> {
+    let page = match fetched {
+        Ok(page) => page,
+        Err(error) => return Ok(Err(error.clone())),
+    };
+    let error = match page.envelope() {
+        Ok(envelope) => return Ok(Ok(envelope)),
+        Err(e) => e,
+    };
     let Some(quarantine) = sink.quarantine else {
-        return Ok(format!("{error}; no quarantine is configured"));
+        return Ok(Err(format!("{error}; no quarantine is configured")));
     };
     let note =
         Note { reason: UNREADABLE, source: Source::Resync, record_id: None, change_type: None, change_version: None };
@@ -914,7 +896,7 @@ async fn quarantine_unreadable<R, S: SyncStateStore, Q: Quarantine>(
         .keep(collection, &page.body, note)
         .await
         .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
-    Ok(format!("{error}; the page is quarantined as {key}"))
+    Ok(Err(format!("{error}; the page is quarantined as {key}")))
 }
 
 /// Records a list page set aside: the back-off of its list, and the run's count.

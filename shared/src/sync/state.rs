@@ -681,6 +681,23 @@ const SEEN_COUNT: &str = "count";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_list_backs_off_from_an_hour_doubling_to_a_day_and_keeps_its_start() {
+        let t = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
+        let mut failing: Option<Failing> = None;
+        let mut waits = Vec::new();
+        for n in 0..7 {
+            let now = t + chrono::Duration::hours(n * 30);
+            let next = Failing::after(failing.as_ref(), format!("attempt {n}"), now);
+            assert!(!Failing::may_retry(Some(&next), now) && Failing::may_retry(Some(&next), next.retry_at));
+            waits.push((next.retry_at - now).num_hours());
+            assert_eq!((next.since, next.attempts), (t, n as u32 + 1));
+            failing = Some(next);
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 24, 24]);
+        assert!(Failing::may_retry(None, t), "nothing failing: go");
+    }
     use chrono::TimeZone;
 
     #[test]
