@@ -283,3 +283,31 @@ async fn a_slow_protime_does_not_keep_a_run_past_its_deadline_and_the_next_run_g
     assert_eq!(harness::s(&stored, attr::CHANGE_VERSION), changed["changeVersion"].as_str().unwrap());
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 7);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reconciliation_progresses_with_a_budget_of_one_page_a_run() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 9);
+    let today = stack.simulator.now().date_naive();
+    let window_start = (today - chrono::Duration::days(243)).to_string();
+    assert!(stack.sync(&[("SYNC_FROM", window_start.as_str())]).await.healthy);
+    let strays = put_strays(&stack, 900_001..900_002).await;
+    let vars = [("SYNC_FROM", window_start.as_str()), ("SYNC_MAX_PAGES_PER_RUN", "1")];
+    let mut runs = 0;
+    let last = loop {
+        runs += 1;
+        let report = stack.sync_request(&vars, reconcile("clockings", false, None)).await;
+        let c = report_of(&report, "clockings");
+        assert!(report.healthy && c.pages <= 2, "one delta page and one page of the pass: {c:?}");
+        if c.drift.is_some() {
+            break report;
+        }
+        let state = item(&stack, "sync#clockings").await;
+        let pages = state["reconcile"].as_m().expect("a reconciliation under way")["pages"].clone();
+        assert_eq!(pages, AttributeValue::N(runs.to_string()), "each run reads a page of the pass");
+        assert!(runs < 20, "the reconciliation never completed");
+    };
+    assert_eq!(drift(&last, "clockings"), (0, 0, 1), "{last:?}");
+    assert!(!live(&item(&stack, &format!("clockings#{}", strays[0])).await));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
+}
