@@ -1303,6 +1303,41 @@ async fn reconcile_reports_the_drift_a_dry_run_leaves_and_the_real_pass_repairs_
     assert!(text.lines().any(|l| l.starts_with("clockings") && l.contains("0/0/0")), "{text}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_over_the_limit_is_held_shown_by_status_and_let_through_with_max_sweep() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 8);
+    assert!(stack.renew().await.healthy);
+    assert!(stack.sync(&[]).await.healthy);
+    let today = stack.simulator.now().format("%Y-%m-%d").to_string();
+    for id in [900001, 900002] {
+        let stray = serde_json::json!({"id": id, "changeVersion": "1", "date": today, "person": {"id": 1}});
+        stack.put_record("clockings", stray).await;
+    }
+    let lambda = LambdaServer::start(&stack, "syncer", &[("SWEEP_LIMIT", "1")]).await;
+
+    let (code, text, stderr) = run(sync_command(&stack, &lambda, &["reconcile", "clockings"])).await;
+    assert_eq!(code, 2, "a held sweep needs attention: {text}{stderr}");
+    assert!(text.contains("clockings: sweep held: it would tombstone 2 records (limit 1)"), "{text}");
+    assert!(text.contains("protime-webhooks reconcile clockings --max-sweep 2"), "{text}");
+    let (code, text) = cli(&stack.receiver, &["status"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.lines().any(|l| l.starts_with("clockings") && l.contains("sweep held")), "{text}");
+
+    let (code, text, stderr) =
+        run(sync_command(&stack, &lambda, &["reconcile", "clockings", "--max-sweep", "2"])).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert_eq!(
+        lambda.payloads().last(),
+        Some(&serde_json::json!({"collections": ["clockings"], "reconcile": true, "dryRun": false, "maxSweep": 2}))
+    );
+    assert!(text.contains("clockings: full pass complete: drift missing 0 behind 0 swept 2"), "{text}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 8);
+    let (code, out) = cli(&stack.receiver, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(row(&json(&out), "clockings")["sync"]["sweepHeld"].is_null(), "{out}");
+}
+
 // ---- republish ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread")]
