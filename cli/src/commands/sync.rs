@@ -96,7 +96,16 @@ struct CollectionRun {
     drift: Option<Drift>,
     reconciling: bool,
     held: Option<protime_webhooks::sync::state::HeldSweep>,
+    reconcile_failing: Option<protime_webhooks::sync::state::Failing>,
+    history_failing: Option<protime_webhooks::sync::state::Failing>,
     error: Option<String>,
+}
+
+impl CollectionRun {
+    /// Needs an operator: ended in error or conflict, a sweep held, a reconciliation's page set aside.
+    fn needs_attention(&self) -> bool {
+        matches!(self.outcome.as_str(), "error" | "conflict") || self.held.is_some() || self.reconcile_failing.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -142,11 +151,7 @@ pub async fn run_invocation(context: &Context, args: Invocation) -> Result<Healt
         Err(Stop::Failed(kind, mut error)) => return Err(function_failed(&function, &kind, &mut error, json_out)),
         Err(Stop::Error(e)) => return Err(e),
     };
-    let failed: Vec<&CollectionRun> = report
-        .collections
-        .iter()
-        .filter(|c| matches!(c.outcome.as_str(), "error" | "conflict") || c.held.is_some())
-        .collect();
+    let failed: Vec<&CollectionRun> = report.collections.iter().filter(|c| c.needs_attention()).collect();
     let unfinished = args.wait && !pending(&report).is_empty();
     if json_out {
         let mut out = raw;
@@ -435,6 +440,18 @@ fn print_report(report: &Report, waited: bool) {
             );
             if !held.sample_ids.is_empty() {
                 println!("  for example: {}", held.sample_ids.join(", "));
+            }
+        }
+        for (what, failing) in [("reconciliation", &c.reconcile_failing), ("history", &c.history_failing)] {
+            if let Some(f) = failing {
+                println!(
+                    "{}: {what}: a page set aside ({} attempts since {}), tried again at {}: {}",
+                    c.collection,
+                    f.attempts,
+                    f.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    f.retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    output::redact(&f.error)
+                );
             }
         }
         if c.delta_expired {

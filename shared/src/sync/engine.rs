@@ -629,8 +629,8 @@ impl<
     }
 
     /// Starts a reconciliation (asked for in this request, handed over by the renewer, or due)
-    /// and follows its pages, then sweeps. `Ok(false)`: stopped by the deadline, its page
-    /// budget, or a page set aside.
+    /// and follows its pages, then sweeps. `Ok(false)`: stopped by the deadline or its page
+    /// budget (a page set aside is reported and waits for its back-off).
     #[allow(clippy::too_many_arguments)]
     async fn reconcile(
         &self,
@@ -679,12 +679,14 @@ impl<
             }
             followed.first_time(&link)?;
             let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
-            let envelope = match readable(sink, collection, &fetched).await? {
+            let dry_run = reconcile.pass.dry_run;
+            let envelope = match readable(sink, collection, &fetched, dry_run, report).await? {
                 Ok(envelope) => envelope,
                 Err(error) => {
+                    // Reported and retried on its back-off: nothing more this run can do.
                     set_aside(&mut reconcile.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
-                    return Ok(false);
+                    return Ok(true);
                 }
             };
             let mut tally = PassTally::new(reconcile.pass.dry_run);
@@ -717,7 +719,8 @@ impl<
     /// Lists a rolling window's history (the days from the floor up to the window's start) once,
     /// range by range, with its own cursor beside the delta; never swept (no full pass sees
     /// it again). A range that cannot be read or fetched is set aside and retried on a back-off.
-    /// `Ok(false)`: the deadline, the page budget or a range set aside stopped it.
+    /// `Ok(false)`: the deadline or the page budget stopped it (a range set aside is reported and
+    /// waits for its back-off).
     async fn list_history(
         &self,
         api: &P::Api,
@@ -749,12 +752,13 @@ impl<
             };
             followed.first_time(&link)?;
             let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
-            let envelope = match readable(sink, collection, &fetched).await? {
+            let envelope = match readable(sink, collection, &fetched, false, report).await? {
                 Ok(envelope) => envelope,
                 Err(error) => {
+                    // Reported and retried on its back-off: nothing more this run can do.
                     set_aside(&mut history.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
-                    return Ok(false);
+                    return Ok(true);
                 }
             };
             let counts =
@@ -872,12 +876,14 @@ async fn fetch_list_page<A: RecordPages>(api: &A, link: &str, budget: &Budget) -
 }
 
 /// The records of a fetched list page, or why it is set aside: it could not be fetched, or read
-/// (then its body is quarantined, when a quarantine is configured). Only an unavailable
-/// quarantine stops the run.
+/// (then its body is quarantined and counted, when a quarantine is configured and it is no dry
+/// run). Only an unavailable quarantine stops the run.
 async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
     sink: &Sink<'_, R, S, Q>,
     collection: Collection,
     fetched: &'p Result<Page, String>,
+    dry_run: bool,
+    report: &mut CollectionReport,
 ) -> Result<Result<crate::protime::Envelope<'p>, String>, Stop> {
     let page = match fetched {
         Ok(page) => page,
@@ -887,8 +893,8 @@ async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
         Ok(envelope) => return Ok(Ok(envelope)),
         Err(e) => e,
     };
-    let Some(quarantine) = sink.quarantine else {
-        return Ok(Err(format!("{error}; no quarantine is configured")));
+    let Some(quarantine) = sink.quarantine.filter(|_| !dry_run) else {
+        return Ok(Err(format!("{error}; not quarantined (no quarantine is configured, or a dry run)")));
     };
     let note =
         Note { reason: UNREADABLE, source: Source::Resync, record_id: None, change_type: None, change_version: None };
@@ -896,6 +902,7 @@ async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
         .keep(collection, &page.body, note)
         .await
         .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
+    report.records.quarantined_by.add(UNREADABLE, 1);
     Ok(Err(format!("{error}; the page is quarantined as {key}")))
 }
 
@@ -1082,10 +1089,12 @@ async fn finish_pass<
             };
             let scope =
                 SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
-            if !sweep_steps(sink.records, &scope, &mut pass, limit, budget).await? {
+            let stepped = sweep_steps(sink.records, &scope, &mut pass, limit, budget).await;
+            if !matches!(stepped, Ok(true)) {
+                // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
                 set(state, Some(pass));
                 sink.checkpoint(collection, state, budget).await?;
-                return Ok(false);
+                return stepped.map(|_| false);
             }
             held = held_sweep(&pass, &scope, limit, budget.now());
         }
@@ -1132,24 +1141,34 @@ async fn sweep_steps<L: LiveRecords>(
 ) -> Result<bool, Stop> {
     loop {
         let first = pass.sweeping.unwrap_or(0);
-        let step = if pass.tombstoning { SweepStep::Tombstone } else { SweepStep::Count };
+        let step = match pass.tombstoning {
+            true => SweepStep::Tombstone { at_most: limit.saturating_sub(pass.drift.swept) },
+            false => SweepStep::Count,
+        };
         let found = |n: u64, ids: &[String]| match step {
             SweepStep::Count => {
                 pass.gone += n;
                 let room = super::sweep::SAMPLES.saturating_sub(pass.gone_samples.len());
                 pass.gone_samples.extend(ids.iter().take(room).cloned());
             }
-            SweepStep::Tombstone => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
+            SweepStep::Tombstone { .. } => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
         };
         let swept = sweep(store, scope, first, step, found, || budget.may_start_page())
             .await
             .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
-        if let Swept::Stopped(next) = swept {
-            pass.sweeping = Some(next);
-            return Ok(false);
-        }
-        if step == SweepStep::Tombstone {
-            return Ok(true);
+        match swept {
+            Swept::Stopped(next) => {
+                pass.sweeping = Some(next);
+                return Ok(false);
+            }
+            Swept::OverLimit => {
+                // More is gone than was counted: held, at more than the limit.
+                pass.tombstoning = false;
+                pass.gone = pass.gone.max(limit.saturating_add(1));
+                return Ok(true);
+            }
+            Swept::Done if pass.tombstoning => return Ok(true),
+            Swept::Done => {}
         }
         if pass.dry_run {
             // What a real pass would tombstone, reported as swept.
@@ -1172,7 +1191,9 @@ async fn sweep_steps<L: LiveRecords>(
 /// be read. `None`: the sweep may go ahead.
 fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, now: DateTime<Utc>) -> Option<HeldSweep> {
     let counted = !pass.tombstoning && !pass.dry_run;
-    let doubtful = pass.gone > limit || pass.unreadable_ids > 0 || scope.seen.is_empty();
+    // An operator's --max-sweep, given after checking the samples, answers every doubt.
+    let unsure = pass.unreadable_ids > 0 || scope.seen.is_empty();
+    let doubtful = pass.gone > limit || (pass.max_sweep.is_none() && unsure);
     (counted && pass.gone > 0 && doubtful).then(|| HeldSweep {
         at: now,
         would_sweep: pass.gone,

@@ -367,6 +367,9 @@ pub enum Swept {
     Done,
     /// Stopped in read number `.0` (the deadline came first).
     Stopped(usize),
+    /// The tombstones would have gone past their limit (more is gone than was counted, e.g.
+    /// records that entered the index since): the ones within it are written, no more.
+    OverLimit,
 }
 
 /// Whether a live record is one Protime no longer has: not seen by the pass, inside its window,
@@ -393,7 +396,10 @@ pub struct SweepScope<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepStep {
     Count,
-    Tombstone,
+    /// Tombstone, writing at most this many.
+    Tombstone {
+        at_most: u64,
+    },
 }
 
 /// Tombstones written at once.
@@ -411,6 +417,10 @@ pub async fn sweep<L: LiveRecords>(
     mut found: impl FnMut(u64, &[String]),
     may_go_on: impl Fn() -> bool,
 ) -> Result<Swept, StoreError> {
+    let mut room = match step {
+        SweepStep::Tombstone { at_most } => at_most,
+        SweepStep::Count => u64::MAX,
+    };
     for (n, read) in scope.reads.iter().enumerate().skip(first) {
         let (mut count, mut samples) = (0u64, Vec::new());
         let mut start = None;
@@ -427,9 +437,18 @@ pub async fn sweep<L: LiveRecords>(
                     let room = SAMPLES.saturating_sub(samples.len());
                     samples.extend(gone.iter().take(room).map(|r| r.id.clone()));
                 }
-                SweepStep::Tombstone => {
-                    let written = tombstone_all(store, scope.collection, &gone).await?;
+                SweepStep::Tombstone { .. } => {
+                    let within = gone.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                    let (written, failed) = tombstone_all(store, scope.collection, &gone[..within]).await;
+                    // What was written is told before any error: those tombstones stand.
                     found(written.len() as u64, &written);
+                    room = room.saturating_sub(written.len() as u64);
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    if within < gone.len() {
+                        return Ok(Swept::OverLimit);
+                    }
                 }
             }
             match next {
@@ -444,23 +463,30 @@ pub async fn sweep<L: LiveRecords>(
     Ok(Swept::Done)
 }
 
-/// Tombstones `records` in batches of [`TOMBSTONE_CONCURRENCY`]; the ids written (a record
-/// changed since it was read is left alone).
+/// Tombstones `records` in batches of [`TOMBSTONE_CONCURRENCY`]: the ids written (a record
+/// changed since it was read is left alone) and, if a write failed, the error (no batch starts
+/// after it).
 async fn tombstone_all<L: LiveRecords>(
     store: &L,
     collection: Collection,
     records: &[&LiveRecord],
-) -> Result<Vec<String>, StoreError> {
+) -> (Vec<String>, Option<StoreError>) {
     let mut written = Vec::new();
+    let mut failed = None;
     for batch in records.chunks(TOMBSTONE_CONCURRENCY) {
         let answers = futures_util::future::join_all(batch.iter().map(|r| store.tombstone(collection, r))).await;
         for (record, answer) in batch.iter().zip(answers) {
-            if answer? {
-                written.push(record.id.clone());
+            match answer {
+                Ok(true) => written.push(record.id.clone()),
+                Ok(false) => {}
+                Err(e) => failed = Some(e),
             }
         }
+        if failed.is_some() {
+            break;
+        }
     }
-    Ok(written)
+    (written, failed)
 }
 
 /// A live record from an item of the index (`pk` is `<collection>#<id>`).
@@ -553,6 +579,79 @@ mod tests {
         more.insert("43");
         seen.union_with(more);
         assert!(seen.contains("43"));
+    }
+
+    /// One index read's live records, all gone; the tombstone of `fail` fails.
+    struct Gone {
+        records: Vec<LiveRecord>,
+        fail: Option<String>,
+        written: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Gone {
+        fn new(n: usize, fail: Option<&str>) -> Gone {
+            let at = DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").unwrap().to_utc();
+            let records = (0..n)
+                .map(|i| LiveRecord { id: i.to_string(), date: None, written_at: Some(at), item: HashMap::new() })
+                .collect();
+            Gone { records, fail: fail.map(Into::into), written: Default::default() }
+        }
+    }
+
+    impl LiveRecords for Gone {
+        async fn live_page(
+            &self,
+            _: &IndexRead,
+            _: Option<HashMap<String, AttributeValue>>,
+        ) -> Result<LivePage, StoreError> {
+            Ok((self.records.clone(), None))
+        }
+
+        async fn tombstone(&self, _: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
+            if self.fail.as_deref() == Some(record.id.as_str()) {
+                return Err(StoreError::Unavailable("throttled".into()));
+            }
+            self.written.lock().unwrap().push(record.id.clone());
+            Ok(true)
+        }
+    }
+
+    async fn tombstone(store: &Gone, at_most: u64) -> (Result<Swept, StoreError>, Vec<String>) {
+        let read = IndexRead {
+            index: "byDate",
+            partition_attribute: "p",
+            partition: "people#ref#0".into(),
+            sort_between: None,
+        };
+        let (reads, seen, window) = (vec![read], SeenIds::default(), Window::default());
+        let started = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
+        let scope = SweepScope { collection: Collection::People, reads: &reads, seen: &seen, window: &window, started };
+        let mut told = Vec::new();
+        let swept =
+            sweep(store, &scope, 0, SweepStep::Tombstone { at_most }, |_, ids| told.extend_from_slice(ids), || true)
+                .await;
+        (swept, told)
+    }
+
+    #[tokio::test]
+    async fn tombstones_written_before_a_failed_write_are_told_and_none_start_after_its_batch() {
+        let store = Gone::new(40, Some("20"));
+        let (swept, told) = tombstone(&store, 100).await;
+        assert!(swept.is_err());
+        let written = store.written.lock().unwrap().clone();
+        assert_eq!(told, written, "every tombstone written is counted");
+        assert_eq!(written.len(), 31, "the first two batches of 16, less the failed one; no third batch");
+    }
+
+    #[tokio::test]
+    async fn tombstones_stop_at_their_limit_when_more_is_gone_than_was_counted() {
+        let store = Gone::new(40, None);
+        let (swept, told) = tombstone(&store, 25).await;
+        assert_eq!(swept.unwrap(), Swept::OverLimit);
+        assert_eq!(told.len(), 25);
+        assert_eq!(store.written.lock().unwrap().len(), 25);
+        let (swept, told) = tombstone(&Gone::new(10, None), 25).await;
+        assert_eq!((swept.unwrap(), told.len()), (Swept::Done, 10));
     }
 
     #[test]

@@ -311,3 +311,19 @@ async fn a_reconciliation_progresses_with_a_budget_of_one_page_a_run() {
     assert!(!live(&item(&stack, &format!("clockings#{}", strays[0])).await));
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_window_protime_emptied_is_held_until_an_operator_lets_max_sweep_through() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    assert!(stack.sync(&[]).await.healthy, "an empty collection loads");
+    // The copy holds three records of the window Protime no longer has: the pass sees nothing.
+    put_strays(&stack, 900_001..900_004).await;
+    let held = stack.sync_request(&[], reconcile("clockings", false, None)).await;
+    let c = report_of(&held, "clockings");
+    assert_eq!((c.sweep, c.held.as_ref().map(|h| h.would_sweep)), (Some(SweepVerdict::Held), Some(3)), "{c:?}");
+    let allowed = stack.sync_request(&[], reconcile("clockings", false, Some(3))).await;
+    assert_eq!(report_of(&allowed, "clockings").sweep, Some(SweepVerdict::Done), "{allowed:?}");
+    assert_eq!(drift(&allowed, "clockings"), (0, 0, 3));
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 0);
+    assert!(!item(&stack, "sync#clockings").await.contains_key("sweepHeld"));
+}
