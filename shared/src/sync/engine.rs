@@ -128,7 +128,7 @@ pub struct CollectionReport {
     pub held: Option<HeldSweep>,
     /// Pages of history or reconciliation that could not be read or fetched in this run: set
     /// aside (an unreadable body is quarantined), retried on a back-off.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "super::state::is_zero")]
     pub pages_set_aside: u64,
     /// The history before a rolling window keeps failing (retried on a back-off).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,10 +146,6 @@ pub struct CollectionReport {
 pub enum SweepVerdict {
     Done,
     Held,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 impl CollectionReport {

@@ -182,7 +182,8 @@ impl FullPass {
     }
 }
 
-fn is_zero(n: &u64) -> bool {
+/// For `skip_serializing_if`: a count of nothing is left out.
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
