@@ -469,7 +469,7 @@ fn keys(value: &Value) -> Vec<String> {
 }
 
 /// The `sync` object's schema: every key always present (null when unknown).
-const SYNC_KEYS: [&str; 18] = [
+const SYNC_KEYS: [&str; 21] = [
     "cursorAt",
     "deltaExpiredAt",
     "drift",
@@ -477,6 +477,7 @@ const SYNC_KEYS: [&str; 18] = [
     "filter",
     "from",
     "history",
+    "historyFailing",
     "initialLoad",
     "lagSeconds",
     "lastError",
@@ -484,8 +485,10 @@ const SYNC_KEYS: [&str; 18] = [
     "lastSyncedAt",
     "mode",
     "phase",
+    "reconcileFailing",
     "reconciling",
     "running",
+    "sweepHeld",
     "to",
     "verifiedAt",
 ];
