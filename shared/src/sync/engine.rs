@@ -680,7 +680,7 @@ impl<
                 Ok(envelope) => envelope,
                 Err(error) => {
                     // Reported and retried on its back-off: nothing more this run can do.
-                    set_aside(&mut reconcile.failing, error, report, budget.now());
+                    back_off(&mut reconcile.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(true);
                 }
@@ -752,7 +752,7 @@ impl<
                 Ok(envelope) => envelope,
                 Err(error) => {
                     // Reported and retried on its back-off: nothing more this run can do.
-                    set_aside(&mut history.failing, error, report, budget.now());
+                    back_off(&mut history.failing, error, report, budget.now());
                     sink.checkpoint(collection, state, budget).await?;
                     return Ok(true);
                 }
@@ -892,18 +892,29 @@ async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
     let Some(quarantine) = sink.quarantine.filter(|_| !dry_run) else {
         return Ok(Err(format!("{error}; not quarantined (no quarantine is configured, or a dry run)")));
     };
-    let note =
-        Note { reason: UNREADABLE, source: Source::Resync, record_id: None, change_type: None, change_version: None };
-    let key = quarantine
-        .keep(collection, &page.body, note)
+    let key = quarantine_page(quarantine, collection, page, Source::Resync, report)
         .await
         .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
-    report.records.quarantined_by.add(UNREADABLE, 1);
     Ok(Err(format!("{error}; the page is quarantined as {key}")))
 }
 
+/// Keeps a page that cannot be read in the quarantine, whole, and counts it for the
+/// `Quarantined` metric; the object's key.
+async fn quarantine_page<Q: Quarantine>(
+    quarantine: &Q,
+    collection: Collection,
+    page: &Page,
+    source: Source,
+    report: &mut CollectionReport,
+) -> Result<String, crate::records::quarantine::QuarantineError> {
+    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
+    let key = quarantine.keep(collection, &page.body, note).await?;
+    report.records.quarantined_by.add(UNREADABLE, 1);
+    Ok(key)
+}
+
 /// Records a list page set aside: the back-off of its list, and the run's count.
-fn set_aside(failing: &mut Option<Failing>, error: String, report: &mut CollectionReport, now: DateTime<Utc>) {
+fn back_off(failing: &mut Option<Failing>, error: String, report: &mut CollectionReport, now: DateTime<Utc>) {
     tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
     *failing = Some(Failing::after(failing.as_ref(), error, now));
     report.pages_set_aside += 1;
@@ -1217,11 +1228,9 @@ async fn set_aside_page<R: RecordStore + StoredHeads + SetAsideMarks, S: SyncSta
             "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
         ));
     };
-    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
-    match quarantine.keep(collection, &page.body, note).await {
+    match quarantine_page(quarantine, collection, page, source, report).await {
         Ok(key) => {
             tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
-            report.records.quarantined_by.add(UNREADABLE, 1);
             if let Some(object) = state.kept.take().and_then(|k| k.object) {
                 if let Err(e) = quarantine.discard_page(&object).await {
                     tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");

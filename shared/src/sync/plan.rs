@@ -310,7 +310,7 @@ pub fn lag_seconds(state: &SyncState, plan: &CollectionPlan, now: DateTime<Utc>)
 /// collection at its own offset into it (its place among the 18, times interval / 18), so that
 /// not every collection reconciles in the same run. Due when the collection was last verified
 /// (or, never verified, its load completed) before the latest such moment. Never while its load
-/// or a pass is under way, nor with an interval of 0.
+/// or a pass is under way, while a held sweep waits for an operator, nor with an interval of 0.
 pub fn reconcile_due(state: &SyncState, collection: Collection, interval: Duration, now: DateTime<Utc>) -> bool {
     let period = interval.num_seconds();
     let waiting = state.reconcile.is_some() || state.pass.is_some() || state.sweep_held.is_some();
