@@ -88,6 +88,8 @@ pub fn scopes_for<'a>(collections: impl IntoIterator<Item = &'a str>) -> Vec<Str
 struct CachedToken {
     value: SecretString,
     expires_at: Instant,
+    /// The scopes the token grants (the answer's `scope`; the scopes asked for when it has none).
+    scopes: Vec<String>,
 }
 
 pub struct ProtimeClient {
@@ -104,6 +106,8 @@ pub struct ProtimeClient {
 struct TokenAnswer {
     access_token: String,
     expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +363,17 @@ impl ProtimeClient {
         Ok(())
     }
 
+    /// The scopes the current token grants (fetching one if none is cached).
+    pub async fn granted_scopes(&self) -> Result<Vec<String>, ProtimeError> {
+        self.token().await?;
+        Ok(self.token.lock().await.as_ref().map(|t| t.scopes.clone()).unwrap_or_default())
+    }
+
+    /// The scopes this client asks for.
+    pub fn requested_scopes(&self) -> Vec<String> {
+        self.scope.split_whitespace().map(str::to_owned).collect()
+    }
+
     /// A cached token, or a new one if none is cached or it is about to expire.
     async fn token(&self) -> Result<SecretString, ProtimeError> {
         let mut cached = self.token.lock().await;
@@ -394,9 +409,11 @@ impl ProtimeClient {
                             })?;
                             let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(1800));
                             tracing::info!(expires_in_s = lifetime.as_secs(), "fetched a Protime access token");
+                            let granted = answer.scope.as_deref().unwrap_or(&self.scope);
                             return Ok(CachedToken {
                                 value: SecretString::from(answer.access_token),
                                 expires_at: Instant::now() + reuse_for(lifetime),
+                                scopes: granted.split_whitespace().map(str::to_owned).collect(),
                             });
                         }
                         Ok(body) if retryable(status) => (api_error(status, &body), retry_after(&headers)),
