@@ -484,6 +484,8 @@ pub struct FakeProtime {
     pub new_webhook_on_re_enable: AtomicBool,
     /// Scripted answers by link, served (in order) before the paged lists.
     scripted: Mutex<HashMap<String, std::collections::VecDeque<Result<Page, ProtimeError>>>>,
+    /// Collections whose last list request was a delta initial request.
+    deltas: Mutex<std::collections::HashSet<Collection>>,
 }
 
 impl FakeProtime {
@@ -496,6 +498,7 @@ impl FakeProtime {
             journal,
             new_webhook_on_re_enable: AtomicBool::new(false),
             scripted: Mutex::new(HashMap::new()),
+            deltas: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -610,8 +613,17 @@ impl WebhookApi for FakeProtime {
 }
 
 impl RecordPages for FakeProtime {
-    fn list_url(&self, collection: Collection, _filter: Option<&str>, _delta: bool, references: &str) -> String {
+    /// The first page's link is `<collection>?page=0` either way; after a delta initial
+    /// request, the collection's last page carries the deltaLink `delta/<collection>?t=fake`,
+    /// which (unless scripted) answers that nothing changed.
+    fn list_url(&self, collection: Collection, _filter: Option<&str>, delta: bool, references: &str) -> String {
         self.journal.record(format!("protime LIST {collection} externalReferences={references}"));
+        let mut deltas = lock(&self.deltas);
+        if delta {
+            deltas.insert(collection);
+        } else {
+            deltas.remove(&collection);
+        }
         format!("{collection}?page=0")
     }
 
@@ -621,6 +633,9 @@ impl RecordPages for FakeProtime {
             return answer;
         }
         let invalid = || ProtimeError::InvalidResponse(format!("the fake has no page {link}"));
+        if link.strip_prefix("delta/").is_some_and(|l| l.ends_with("?t=fake")) {
+            return Ok(Page::from_parts(&[], None, Some(link)));
+        }
         let (collection, page) = link.split_once("?page=").ok_or_else(invalid)?;
         let collection: Collection = collection.parse().map_err(|_| invalid())?;
         let page: usize = page.parse().map_err(|_| invalid())?;
@@ -628,8 +643,11 @@ impl RecordPages for FakeProtime {
         let all = state.records.get(&collection).map(Vec::as_slice).unwrap_or_default();
         let start = (page * self.page_size).min(all.len());
         let end = (start + self.page_size).min(all.len());
-        let next_link = (end < all.len()).then(|| format!("{collection}?page={}", page + 1));
-        Ok(Page::from_parts(&all[start..end], next_link.as_deref(), None))
+        let more = end < all.len();
+        let next_link = more.then(|| format!("{collection}?page={}", page + 1));
+        let delta = !more && lock(&self.deltas).contains(&collection);
+        let delta_link = delta.then(|| format!("delta/{collection}?t=fake"));
+        Ok(Page::from_parts(&all[start..end], next_link.as_deref(), delta_link.as_deref()))
     }
 }
 

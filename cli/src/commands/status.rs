@@ -10,7 +10,7 @@ use protime_webhooks::protime::WebhookStatus;
 use protime_webhooks::records::item::attr;
 use protime_webhooks::renewer::plan::SubscriptionState;
 use protime_webhooks::renewer::state::{DynamoSubscriptionStore, SubscriptionStore};
-use protime_webhooks::sync::plan::{lag_seconds, CollectionPlan};
+use protime_webhooks::sync::plan::lag_seconds;
 use protime_webhooks::sync::state::{state_from_item, sync_key, Phase, SyncMode, SyncState};
 use protime_webhooks::Collection;
 use serde_json::json;
@@ -27,10 +27,6 @@ pub struct Args {
     /// A copy not complete for longer than this is unhealthy (the stack's SyncLagAlarmSeconds).
     #[arg(long, default_value_t = 2700)]
     max_lag_seconds: i64,
-    /// How often list collections are listed again (the syncer's LIST_SYNC_INTERVAL_HOURS):
-    /// their lag counts only past it.
-    #[arg(long, default_value_t = 24)]
-    list_interval_hours: i64,
     /// How often each collection is reconciled (the syncer's RECONCILE_INTERVAL_HOURS): a
     /// collection not verified by a full pass within twice this is unhealthy (0: not checked).
     #[arg(long, default_value_t = 168)]
@@ -79,12 +75,12 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     bar.finish_and_clear();
     let healthy = !rows.is_empty() && rows.iter().all(|r| r.problems.is_empty());
     if context.global.json {
-        let collections: Vec<_> = rows.iter().map(|r| row_json(r, &args, now)).collect();
+        let collections: Vec<_> = rows.iter().map(|r| row_json(r, now)).collect();
         output::json(&json!({ "healthy": healthy, "collections": collections }));
     } else if rows.is_empty() {
         println!("{}", output::alarm("no subscriptions and no sync state yet: have the renewer and the syncer run?"));
     } else {
-        print_table(&rows, &args, now);
+        print_table(&rows, now);
     }
     Ok(if healthy { Health::Healthy } else { Health::Unhealthy })
 }
@@ -168,7 +164,7 @@ fn sync_problems(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> Ve
             if state.error_runs >= 1 && state.last_error.is_some() {
                 problems.push("sync error");
             }
-            if lag(state, args, now).is_some_and(|lag| lag > args.max_lag_seconds) {
+            if lag_seconds(state, now).is_some_and(|lag| lag > args.max_lag_seconds) {
                 problems.push("lagging");
             }
             if unverified(state, args, now) {
@@ -205,16 +201,6 @@ fn drift_cell(state: &SyncState) -> String {
     }
 }
 
-/// Seconds since the copy was last complete, as the syncer's `SyncLagSeconds` counts them.
-fn lag(state: &SyncState, args: &Args, now: DateTime<Utc>) -> Option<i64> {
-    let plan = CollectionPlan {
-        mode: state.mode.unwrap_or(SyncMode::Delta),
-        filter_template: None,
-        list_interval: Duration::hours(args.list_interval_hours),
-    };
-    lag_seconds(state, &plan, now)
-}
-
 /// Another invocation holds the collection's lease right now.
 fn running(state: &SyncState, now: DateTime<Utc>) -> bool {
     state.lease_until.is_some_and(|until| until >= now.timestamp_millis())
@@ -248,7 +234,7 @@ fn hours_left(state: &SubscriptionState, now: DateTime<Utc>) -> Option<f64> {
 
 /// The `sync` object of a row: `null` without a sync item. Never the cursor (it holds a delta
 /// token) nor the lease owner.
-fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
+fn sync_json(sync: Option<&SyncItem>, now: DateTime<Utc>) -> serde_json::Value {
     let Some(SyncItem::Read(state)) = sync else { return serde_json::Value::Null };
     let complete = initial_complete(state);
     json!({
@@ -271,7 +257,7 @@ fn sync_json(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> serde_
             "stored": (!complete).then_some(state.records.stored),
         },
         "lastSyncedAt": time(state.last_synced_at),
-        "lagSeconds": lag(state, args, now),
+        "lagSeconds": lag_seconds(state, now),
         "cursorAt": time(state.cursor_at),
         "running": running(state, now),
         "lastError": state.last_error.as_deref().map(output::redact),
@@ -296,7 +282,7 @@ fn failing_json(failing: &protime_webhooks::sync::state::Failing) -> serde_json:
     })
 }
 
-fn row_json(row: &Row, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
+fn row_json(row: &Row, now: DateTime<Utc>) -> serde_json::Value {
     let state = row.state.clone().unwrap_or_default();
     json!({
         "collection": row.collection.as_str(),
@@ -311,12 +297,12 @@ fn row_json(row: &Row, args: &Args, now: DateTime<Utc>) -> serde_json::Value {
         "lastError": state.last_error,
         "lastEventAt": time(state.last_event_at),
         "quarantinedLast24h": row.quarantined,
-        "sync": sync_json(row.sync.as_ref(), args, now),
+        "sync": sync_json(row.sync.as_ref(), now),
     })
 }
 
 /// The text cells of a row's sync: mode/phase, initial load, lag, last verified, drift.
-fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [String; 5] {
+fn sync_cells(sync: Option<&SyncItem>, now: DateTime<Utc>) -> [String; 5] {
     let dash = || "-".to_owned();
     let state = match sync {
         None => return [dash(), dash(), dash(), dash(), dash()],
@@ -336,7 +322,7 @@ fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [Stri
     } else {
         "not started".to_owned()
     };
-    let lag = lag(state, args, now).map(output::duration).unwrap_or_else(dash);
+    let lag = lag_seconds(state, now).map(output::duration).unwrap_or_else(dash);
     let verified = match (time(state.verified_at), state.reconcile.is_some()) {
         (Some(at), true) => format!("{at} (reconciling)"),
         (Some(at), false) => at,
@@ -346,7 +332,7 @@ fn sync_cells(sync: Option<&SyncItem>, args: &Args, now: DateTime<Utc>) -> [Stri
     [mode, initial, lag, verified, drift_cell(state)]
 }
 
-fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
+fn print_table(rows: &[Row], now: DateTime<Utc>) {
     let header = [
         "COLLECTION",
         "STATUS",
@@ -378,7 +364,7 @@ fn print_table(rows: &[Row], args: &Args, now: DateTime<Utc>) {
                 time(state.last_event_at).unwrap_or_else(dash),
                 row.quarantined.map(|n| n.to_string()).unwrap_or_else(dash),
             ];
-            cells.extend(sync_cells(row.sync.as_ref(), args, now));
+            cells.extend(sync_cells(row.sync.as_ref(), now));
             cells.push(if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") });
             cells
         })

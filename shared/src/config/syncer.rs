@@ -14,16 +14,12 @@ pub const DEFAULT_SYNC_CONCURRENCY: u64 = 4;
 pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 60;
 /// `SYNC_DEADLINE_MARGIN_SECONDS` must stay under Lambda's longest timeout.
 const MAX_DEADLINE_MARGIN_SECONDS: u64 = 900;
-/// `LIST_SYNC_INTERVAL_HOURS` when unset.
-pub const DEFAULT_LIST_SYNC_INTERVAL_HOURS: u64 = 24;
 /// `RECONCILE_INTERVAL_HOURS` when unset: every collection is reconciled once a week.
 pub const DEFAULT_RECONCILE_INTERVAL_HOURS: u64 = 168;
 /// `SWEEP_LIMIT` when unset: an ordinary day's deletions arrive through webhooks and the delta, so
 /// a sweep normally tombstones none; more than this in one pass is an answer to look at first
 /// (docs/syncer.md, "A bounded sweep").
 pub const DEFAULT_SWEEP_LIMIT: u64 = 100;
-/// `SYNC_LIST_COLLECTIONS` when unset: `people` cannot be used in a delta.
-pub const DEFAULT_LIST_COLLECTIONS: &[Collection] = &[Collection::People];
 
 impl SyncerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -64,13 +60,10 @@ impl SyncerConfig {
                     Some((c, (!matches!(text.as_str(), "all" | "none")).then_some(text)))
                 })
                 .collect(),
-            list_collections: collections(&env, "SYNC_LIST_COLLECTIONS")?
-                .unwrap_or_else(|| DEFAULT_LIST_COLLECTIONS.to_vec()),
             concurrency: concurrency as usize,
             max_pages_per_run: (max_pages > 0).then_some(max_pages),
             deadline_margin: env
                 .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
-            list_interval: env.hours("LIST_SYNC_INTERVAL_HOURS", DEFAULT_LIST_SYNC_INTERVAL_HOURS)?,
             reconcile_interval: env.hours("RECONCILE_INTERVAL_HOURS", DEFAULT_RECONCILE_INTERVAL_HOURS)?,
             sweep_limit: env.number("SWEEP_LIMIT", DEFAULT_SWEEP_LIMIT)?,
             metrics_namespace: env.metrics_namespace(),
@@ -87,7 +80,6 @@ pub fn sync_filter_variable(collection: Collection) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::state::SyncMode;
     use chrono::NaiveDate;
 
     fn from(vars: &[(&str, &str)]) -> Result<SyncerConfig, ConfigError> {
@@ -102,11 +94,9 @@ mod tests {
         assert_eq!(c.collections.len(), 18);
         assert_eq!((c.concurrency, c.max_pages_per_run, c.sync_from), (4, None, None));
         assert_eq!(c.deadline_margin, Duration::from_secs(60));
-        assert_eq!(c.list_interval, chrono::Duration::hours(24));
         assert_eq!(c.reconcile_interval, chrono::Duration::hours(168));
         assert_eq!(c.sweep_limit, 100);
-        assert_eq!(c.plan(Collection::People).mode, SyncMode::List);
-        assert_eq!(c.plan(Collection::Clockings).mode, SyncMode::Delta);
+        assert_eq!(c.plan(Collection::People).filter_template, None, "people's delta takes no filter");
         assert_eq!(
             c.plan(Collection::Clockings).filter_template.as_deref(),
             Some("date ge '{from}' and date le '{to}'")
@@ -122,7 +112,6 @@ mod tests {
             ("SYNC_FROM", "2024-01-01"),
             ("SYNC_FILTER_CLOCKINGS", "all"),
             ("SYNC_FILTER_PEOPLE", "hireDate ge '{from}'"),
-            ("SYNC_LIST_COLLECTIONS", "people,contracts"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_MAX_PAGES_PER_RUN", "10"),
         ]);
@@ -130,7 +119,6 @@ mod tests {
         assert_eq!(c.sync_from, NaiveDate::from_ymd_opt(2024, 1, 1));
         assert_eq!(c.plan(Collection::Clockings).filter_template, None);
         assert_eq!(c.plan(Collection::People).filter_template.as_deref(), Some("hireDate ge '{from}'"));
-        assert_eq!(c.plan(Collection::Contracts).mode, SyncMode::List);
         assert_eq!((c.concurrency, c.max_pages_per_run), (2, Some(10)));
     }
 

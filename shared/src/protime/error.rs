@@ -13,7 +13,9 @@ pub enum ProtimeError {
     ScopeRefused { scopes: Vec<String> },
     /// A valid token without the scope the request needs (403; 401 "insufficient scope" on the
     /// webhook pages).
-    #[error("Protime answered {status}: the API client lacks the scope {scope}; grant it to the API client in myProtime")]
+    #[error(
+        "Protime answered {status}: the API client lacks the scope {scope}; grant it to the API client in myProtime"
+    )]
     MissingScope { status: u16, scope: String },
     /// A model-validation error: a 400 with `validationErrors` and no `{"error":…}` wrapper.
     #[error("Protime refused the request as invalid ({status}): {}", .messages.join("; "))]

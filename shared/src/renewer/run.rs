@@ -407,7 +407,7 @@ impl<
     /// Catches up on the gap as far as it can without holding up the re-enable: one delta round
     /// when the syncer holds a live deltaLink for the collection (every change since its last
     /// round, deletions included), bounded by the invocation's deadline. Anything else — no live
-    /// deltaLink, a list collection, no time left — is handed to the syncer: its next run gives
+    /// deltaLink, no time left — is handed to the syncer: its next run gives
     /// the collection a full pass with sweep (a reload, when the link expired). The renewer never
     /// lists a collection itself. What the round applied is added to `resynced` as it goes.
     async fn resync(
@@ -441,7 +441,7 @@ impl<
                 tracing::info!(collection = %collection, "the syncer is working on the collection; it catches up")
             }
             // The syncer still catches up on its own schedule (a live deltaLink, or the reload
-            // after it expired); only the sweep of a list collection waits for its next pass.
+            // after it expired); only the full pass waits for its next scheduled reconciliation.
             Err(e) => tracing::warn!(collection = %collection, error = %e, "cannot hand the gap to the syncer"),
         }
     }

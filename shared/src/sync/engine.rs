@@ -71,12 +71,10 @@ impl SyncRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
-    /// The load, round or list pass reached its end.
+    /// The load or delta round reached its end.
     Complete,
     /// The page budget or the deadline stopped it; the next run resumes from the checkpoint.
     Partial,
-    /// Nothing was due (a list collection between passes).
-    Idle,
     /// Another invocation holds the collection's lease.
     Busy,
     /// Protime answered 409 (another delta request is in progress); retried next run.
@@ -101,7 +99,7 @@ pub struct CollectionReport {
     /// Seconds since the cursor last moved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor_age_seconds: Option<i64>,
-    /// Seconds since the copy was last complete (list collections: past their due re-list).
+    /// Seconds since the copy was last complete (the end of the last delta round).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lag_seconds: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -513,7 +511,7 @@ impl<
                             report.delta_expired = true;
                             plan::delta_expired(&mut state, budget.now());
                         }
-                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
                         Err(stop) => break 'run Err(stop.outcome()),
                     }
                 }
@@ -523,15 +521,13 @@ impl<
                 }
                 loop {
                     match plan::start(&state, &plan, default_from, budget.now()) {
-                        Start::Idle => break 'run Ok(Outcome::Idle),
                         Start::Follow => {}
                         Start::Begin { filter, from, to, why } => {
-                            tracing::info!(collection = %collection, mode = ?plan.mode, filter = ?filter, why, "beginning a load");
-                            let delta = plan.mode == SyncMode::Delta;
+                            tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
                             let link = api.list_url(
                                 collection,
                                 filter.as_deref(),
-                                delta,
+                                true,
                                 self.config.external_references.trim(),
                             );
                             plan::begin(&mut state, &plan, filter, (from, to), link, budget.now());
@@ -549,7 +545,7 @@ impl<
                         Err(Stop::Gone) => {
                             break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
                         }
-                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
                         Err(stop) => break 'run Err(stop.outcome()),
                     }
                 }
@@ -558,11 +554,11 @@ impl<
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
         let ended = match ended {
-            Ok(outcome @ (Outcome::Complete | Outcome::Idle)) => {
+            Ok(Outcome::Complete) => {
                 match self.after_main(api, &sink, collection, &mut state, request, budget, &mut report).await {
-                    Ok(true) => Ok(outcome),
+                    Ok(true) => Ok(Outcome::Complete),
                     Ok(false) => Ok(Outcome::Partial),
-                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, &plan, budget),
+                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
                     Err(stop) => Err(stop.outcome()),
                 }
             }
@@ -585,10 +581,10 @@ impl<
             report.outcome = Outcome::Error;
             report.error = Some(e.to_string());
         }
-        self.finish(report, &state, &plan, budget)
+        self.finish(report, &state, budget)
     }
 
-    /// After the collection's delta round, load or list pass ended: sweeps a load or list pass
+    /// After the collection's delta round or load ended: sweeps a load
     /// whose pages are all applied (not in a dry run: it would write), works on a reconciliation
     /// (asked for, due, or under way), then on the history before a rolling window. Each has a
     /// page budget of its own, and neither the reconciliation nor the history holds up the
@@ -769,31 +765,19 @@ impl<
     }
 
     /// Another invocation owns the collection now: its state is left alone.
-    fn lease_lost(
-        &self,
-        mut report: CollectionReport,
-        state: &SyncState,
-        plan: &plan::CollectionPlan,
-        budget: &Budget,
-    ) -> CollectionReport {
+    fn lease_lost(&self, mut report: CollectionReport, state: &SyncState, budget: &Budget) -> CollectionReport {
         tracing::warn!(collection = %report.collection, "the lease was taken over; stopping");
         report.outcome = Outcome::Error;
         report.error = Some(SyncStateError::LeaseLost.to_string());
-        self.finish(report, state, plan, budget)
+        self.finish(report, state, budget)
     }
 
-    fn finish(
-        &self,
-        mut report: CollectionReport,
-        state: &SyncState,
-        plan: &plan::CollectionPlan,
-        budget: &Budget,
-    ) -> CollectionReport {
+    fn finish(&self, mut report: CollectionReport, state: &SyncState, budget: &Budget) -> CollectionReport {
         let now = budget.now();
         report.mode = state.mode;
         report.phase = state.phase;
         report.cursor_age_seconds = state.cursor_at.map(|at| (now - at).num_seconds().max(0));
-        report.lag_seconds = plan::lag_seconds(state, plan, now);
+        report.lag_seconds = plan::lag_seconds(state, now);
         report.initial_completed_at = state.initial_completed_at;
         report.error_runs = state.error_runs;
         report.verified_at = state.verified_at;
@@ -947,10 +931,10 @@ async fn follow<
         if !may_start_page(max_pages, report.pages, budget) {
             return Ok(false);
         }
-        // Plain records (an initial load or a list): write only what is new or newer.
-        // A delta's changes are written as they come.
-        let plain = state.phase == Some(Phase::Initial) || state.mode == Some(SyncMode::List);
-        let source = if state.mode == Some(SyncMode::List) { Source::Resync } else { Source::Delta };
+        // Plain records (an initial load): write only what is new or newer. A delta's changes
+        // are written as they come.
+        let plain = state.phase == Some(Phase::Initial);
+        let source = Source::Delta;
         let loaded = match &state.kept {
             Some(kept) => {
                 tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
@@ -1247,7 +1231,7 @@ async fn set_aside_page<R: RecordStore + StoredHeads + SetAsideMarks, S: SyncSta
 enum CatchUp {
     /// A delta round was followed to its end (a kept page of it first, if there was one).
     Round,
-    /// A kept page of a load or list pass was applied; the pass goes on (or is replaced).
+    /// A kept page of a load was applied; the pass goes on (or is replaced).
     Applied,
     /// The page budget or the deadline came first.
     Stopped,
@@ -1273,7 +1257,7 @@ async fn catch_up<
     reloading: bool,
 ) -> Result<CatchUp, Stop> {
     if state.kept.is_some() && !plan::live_delta(state) {
-        // A page of a load or list pass: applied alone.
+        // A page of a load: applied alone.
         let ended = follow(api, sink, collection, state, budget, Some(report.pages + 1), report).await?;
         return Ok(if ended || state.kept.is_none() { CatchUp::Applied } else { CatchUp::Stopped });
     }
@@ -1555,7 +1539,8 @@ mod tests {
         assert_eq!(f.states.state(Collection::Clockings).unwrap().lease_owner, None, "the lease is released");
         assert_eq!(f.records.change_version(Collection::People, "7").as_deref(), Some("01"));
         assert_eq!(f.records.attribute(Collection::Clockings, "1", "source"), Some(AttributeValue::S("delta".into())));
-        assert_eq!(f.records.attribute(Collection::People, "7", "source"), Some(AttributeValue::S("resync".into())));
+        assert_eq!(f.records.attribute(Collection::People, "7", "source"), Some(AttributeValue::S("delta".into())));
+        assert_eq!(f.cursor(Collection::People).as_deref(), Some("delta/people?t=fake"), "people follow a delta too");
 
         f.page(
             "delta/clockings?t=1",
@@ -1565,7 +1550,8 @@ mod tests {
         );
         let report = f.run(SyncRequest::default()).await;
         assert_eq!(report.collections[0].records.deleted, 1);
-        assert_eq!(report.collections[1].outcome, Outcome::Idle, "people is listed again only after its interval");
+        assert_eq!(report.collections[1].outcome, Outcome::Complete, "people: a delta round");
+        assert_eq!(report.collections[1].pages, 1, "one page, nothing listed again");
         assert_eq!(f.cursor(Collection::Clockings).as_deref(), Some("delta/clockings?t=2"));
         assert_eq!(f.records.attribute(Collection::Clockings, "2", "deleted"), Some(AttributeValue::Bool(true)));
     }
@@ -1767,16 +1753,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_list_pass_sweeps_a_person_protime_no_longer_has_and_records_the_drift() {
-        let f = fixture(&[("COLLECTIONS", "people"), ("LIST_SYNC_INTERVAL_HOURS", "0")]);
+    async fn a_reconciliation_sweeps_a_person_protime_no_longer_has_and_records_the_drift() {
+        let f = fixture(&[("COLLECTIONS", "people")]);
         f.protime.set_records(Collection::People, people(&[(7, "01"), (8, "01"), (9, "01")]));
         let first = f.run(SyncRequest::default()).await;
-        let drift = first.collections[0].drift.clone().expect("the first pass completed");
+        let drift = first.collections[0].drift.clone().expect("the load's pass completed");
         assert_eq!((drift.missing, drift.swept, drift.baseline), (3, 0, true), "{first:?}");
         f.protime.set_records(Collection::People, people(&[(7, "01"), (9, "02")]));
-        let second = f.run(SyncRequest::default()).await;
+        let second = f.run(reconcile("people", false)).await;
         let c = &second.collections[0];
-        let drift = c.drift.clone().expect("the list pass completed");
+        let drift = c.drift.clone().expect("the reconciliation completed");
         assert_eq!((drift.missing, drift.behind, drift.swept, drift.baseline), (0, 1, 1, false), "{c:?}");
         assert_eq!(f.records.attribute(Collection::People, "8", "deleted"), Some(AttributeValue::Bool(true)));
         assert_eq!(f.records.attribute(Collection::People, "8", "source"), Some(AttributeValue::S("sweep".into())));

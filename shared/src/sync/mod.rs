@@ -7,7 +7,7 @@
 //!   what DynamoDB refuses).
 //! - [`kept`]: a fetched page kept (in the sync item, or as an object) before it is applied.
 //! - [`engine`]: the syncer's run: initial loads through delta, deltaLinks followed every run,
-//!   list collections re-listed, resumable from checkpoints, collections in parallel.
+//!   full passes that reconcile and sweep, resumable from checkpoints, collections in parallel.
 //! - [`settings`]: [`SyncerConfig`], the syncer's settings (read from the environment by
 //!   `config`, which sits above this folder).
 //!

@@ -10,12 +10,9 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 /// What one collection is synced with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionPlan {
-    pub mode: SyncMode,
     /// A filter template with `{from}` and, for a rolling window, `{to}` (YYYY-MM-DD); `None`:
     /// unfiltered.
     pub filter_template: Option<String>,
-    /// How often a list collection is listed again.
-    pub list_interval: Duration,
 }
 
 /// A rolling window reaches this many days back from the day it is loaded…
@@ -70,11 +67,9 @@ pub fn default_from(now: DateTime<Utc>) -> NaiveDate {
 pub enum Start {
     /// Follow the state's cursor (the run's first page).
     Follow,
-    /// Begin a new load or list pass of `[from, to]`: the caller builds the first page's link
-    /// from the filter, then calls [`begin`].
+    /// Begin a new load of `[from, to]`: the caller builds the first page's link (a delta
+    /// initial request) from the filter, then calls [`begin`].
     Begin { filter: Option<String>, from: NaiveDate, to: Option<NaiveDate>, why: &'static str },
-    /// Nothing is due (a list collection between passes).
-    Idle,
 }
 
 /// Decides where this run starts. A new load starts from the date a backfill asked for, else
@@ -94,23 +89,14 @@ pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, 
         && state.to.is_none_or(|to| to - today < Duration::days(WINDOW_MIN_AHEAD_DAYS));
     match (state.phase, &state.cursor) {
         (None, _) => begin("no load has started"),
-        _ if state.mode != Some(plan.mode) => begin("the collection's mode changed"),
+        // A collection listed by an earlier release (`people`, before it was read through its
+        // delta) begins its delta.
+        _ if state.mode != Some(SyncMode::Delta) => begin("the collection now follows a delta"),
         _ if state.filter_template != plan.filter_template => begin("the collection's filter changed"),
         (Some(Phase::Incremental), _) if window_ends_soon => begin("the window moves ahead"),
         (Some(_), Some(_)) => Start::Follow,
         (Some(Phase::Initial), None) => begin("the load starts over"),
-        (Some(Phase::Incremental), None) => match plan.mode {
-            SyncMode::Delta => begin("no deltaLink is stored"),
-            SyncMode::List => match state.last_synced_at {
-                Some(last) if now < last + plan.list_interval => Start::Idle,
-                _ => Start::Begin {
-                    filter: state.filter.clone(),
-                    from: state.from.unwrap_or(floor),
-                    to: state.to,
-                    why: "the list is due",
-                },
-            },
-        },
+        (Some(Phase::Incremental), None) => begin("no deltaLink is stored"),
     }
 }
 
@@ -166,8 +152,9 @@ pub fn after_history_page(history: &mut History, last: NaiveDate, next_link: Opt
     }
 }
 
-/// Records the start of a load or list pass at `first_link`. A list pass of a collection whose
-/// baseline is complete stays incremental; anything else is an initial load with fresh counters.
+/// Records the start of a load at `first_link`: an initial load with fresh counters. A load that
+/// replaces a complete copy (a rolling window moving ahead, or a collection an earlier release
+/// listed) keeps the copy's completion time: the copy stays complete meanwhile.
 pub fn begin(
     state: &mut SyncState,
     plan: &CollectionPlan,
@@ -176,28 +163,25 @@ pub fn begin(
     first_link: String,
     now: DateTime<Utc>,
 ) {
-    let relist = plan.mode == SyncMode::List
-        && state.mode == Some(SyncMode::List)
-        && state.phase == Some(Phase::Incremental)
-        && state.filter == filter;
     // A rolling window loaded again further ahead: the copy stays complete meanwhile (the
     // days it had are still followed by webhooks), so it is not waiting for a baseline.
     let moving = plan.windowed()
         && state.phase == Some(Phase::Incremental)
-        && state.mode == Some(plan.mode)
+        && state.mode == Some(SyncMode::Delta)
         && state.filter_template == plan.filter_template;
-    // Every load or list pass is a full pass: what it sees is recorded, and it ends with a sweep.
-    state.pass = Some(FullPass::new(now, state.verified_at.is_none(), false));
-    if !relist {
-        state.phase = Some(Phase::Initial);
-        if !moving {
-            state.initial_completed_at = None;
-        }
-        state.pages = 0;
-        state.records = RecordCounts::default();
-        state.started_at = Some(now);
+    // A collection an earlier release listed, its last list pass complete: the copy it holds
+    // is whole; the delta's load replaces it record by record.
+    let was_listed = state.phase == Some(Phase::Incremental) && state.mode == Some(SyncMode::List);
+    if !moving && !was_listed {
+        state.initial_completed_at = None;
     }
-    state.mode = Some(plan.mode);
+    // Every load is a full pass: what it sees is recorded, and it ends with a sweep.
+    state.pass = Some(FullPass::new(now, state.verified_at.is_none(), false));
+    state.phase = Some(Phase::Initial);
+    state.pages = 0;
+    state.records = RecordCounts::default();
+    state.started_at = Some(now);
+    state.mode = Some(SyncMode::Delta);
     state.filter = filter;
     state.filter_template = plan.filter_template.clone();
     state.from = Some(from);
@@ -229,7 +213,7 @@ pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
 pub enum AfterPage {
     /// More pages follow (the cursor is the nextLink).
     More,
-    /// The round or pass is complete (the cursor is the new deltaLink, or none for a list).
+    /// The round or load is complete (the cursor is the new deltaLink).
     Done,
     /// The last page of a delta carried no deltaLink: the load must start over.
     NoDeltaLink,
@@ -252,28 +236,20 @@ pub fn after_page(
         state.cursor = Some(next);
         return AfterPage::More;
     }
-    let complete = |state: &mut SyncState| {
-        if state.phase != Some(Phase::Incremental) {
-            state.phase = Some(Phase::Incremental);
-            state.initial_completed_at = Some(now);
-        }
-        state.last_synced_at = Some(now);
-    };
-    match (state.mode, delta_link) {
-        (Some(SyncMode::Delta), Some(link)) => {
+    match delta_link {
+        Some(link) => {
             state.cursor = Some(link);
-            complete(state);
+            if state.phase != Some(Phase::Incremental) {
+                state.phase = Some(Phase::Incremental);
+                state.initial_completed_at = Some(now);
+            }
+            state.last_synced_at = Some(now);
             AfterPage::Done
         }
-        (Some(SyncMode::Delta), None) => {
+        None => {
             state.phase = Some(Phase::Initial);
             state.cursor = None;
             AfterPage::NoDeltaLink
-        }
-        _ => {
-            state.cursor = None;
-            complete(state);
-            AfterPage::Done
         }
     }
 }
@@ -298,12 +274,11 @@ pub fn succeeded(state: &mut SyncState) {
     state.error_runs = 0;
 }
 
-/// Seconds since the copy was last complete; for a list collection, only the time past its due
-/// re-list counts. `None` before the first complete round.
-pub fn lag_seconds(state: &SyncState, plan: &CollectionPlan, now: DateTime<Utc>) -> Option<i64> {
+/// Seconds since the copy was last complete (the end of the last delta round). `None` before
+/// the first complete round.
+pub fn lag_seconds(state: &SyncState, now: DateTime<Utc>) -> Option<i64> {
     let last = state.last_synced_at?;
-    let grace = if plan.mode == SyncMode::List { plan.list_interval } else { Duration::zero() };
-    Some((now - last - grace).num_seconds().max(0))
+    Some((now - last).num_seconds().max(0))
 }
 
 /// Whether a scheduled reconciliation of `collection` is due: once per `interval`, each
@@ -378,15 +353,11 @@ mod tests {
     }
 
     fn delta() -> CollectionPlan {
-        CollectionPlan {
-            mode: SyncMode::Delta,
-            filter_template: Some("date ge '{from}'".into()),
-            list_interval: Duration::hours(24),
-        }
+        CollectionPlan { filter_template: Some("date ge '{from}'".into()) }
     }
 
-    fn list() -> CollectionPlan {
-        CollectionPlan { mode: SyncMode::List, filter_template: None, list_interval: Duration::hours(24) }
+    fn unfiltered() -> CollectionPlan {
+        CollectionPlan { filter_template: None }
     }
 
     fn from() -> NaiveDate {
@@ -495,7 +466,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_filter_or_mode_begins_a_new_load() {
+    fn a_changed_filter_begins_a_new_load() {
         let mut state = begun(&delta());
         after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
         let other = CollectionPlan { filter_template: Some("date ge '{from}' and kind eq 'InOut'".into()), ..delta() };
@@ -503,26 +474,34 @@ mod tests {
             start(&state, &other, from(), now()),
             Start::Begin { why: "the collection's filter changed", .. }
         ));
-        assert!(matches!(
-            start(&state, &list(), from(), now()),
-            Start::Begin { why: "the collection's mode changed", .. }
-        ));
     }
 
     #[test]
-    fn a_list_collection_is_listed_again_only_when_its_interval_has_passed() {
-        let mut state = begun(&list());
-        after_page(&mut state, RecordCounts { stored: 2, ..Default::default() }, None, None, now());
-        assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Incremental), None));
-        assert_eq!(start(&state, &list(), from(), now() + Duration::hours(23)), Start::Idle);
-        let due = now() + Duration::hours(24);
-        let Start::Begin { filter, from, to, why } = start(&state, &list(), from(), due) else { panic!("due") };
-        assert_eq!(why, "the list is due");
-        begin(&mut state, &list(), filter, (from, to), "/people".into(), due);
-        assert_eq!(state.phase, Some(Phase::Incremental), "a re-list keeps the baseline complete");
-        assert_eq!(state.records.stored, 2, "and its counters");
-        assert_eq!(lag_seconds(&state, &list(), due), Some(0));
-        assert_eq!(lag_seconds(&state, &list(), due + Duration::hours(1)), Some(3600));
+    fn a_collection_an_earlier_release_listed_begins_its_delta_and_its_copy_stays_complete() {
+        // `people` as a release that listed it left it: a complete list pass, no cursor.
+        let listed_at = now() - Duration::hours(3);
+        let mut state = SyncState {
+            mode: Some(SyncMode::List),
+            phase: Some(Phase::Incremental),
+            initial_completed_at: Some(listed_at - Duration::days(30)),
+            last_synced_at: Some(listed_at),
+            verified_at: Some(listed_at),
+            ..SyncState::default()
+        };
+        let Start::Begin { filter, from, to, why } = start(&state, &unfiltered(), from(), now()) else {
+            panic!("a delta load")
+        };
+        assert_eq!((why, filter.as_deref(), to), ("the collection now follows a delta", None, None));
+        begin(&mut state, &unfiltered(), filter, (from, to), "/people?delta".into(), now());
+        assert_eq!((state.mode, state.phase), (Some(SyncMode::Delta), Some(Phase::Initial)));
+        assert_eq!(state.initial_completed_at, Some(listed_at - Duration::days(30)), "not waiting for a baseline");
+        assert!(state.pass.is_some(), "the load is a full pass, swept at its end");
+        assert_eq!(
+            after_page(&mut state, RecordCounts::default(), None, Some("/delta/people?t=1".into()), now()),
+            AfterPage::Done
+        );
+        assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Incremental), Some("/delta/people?t=1")));
+        assert_eq!(lag_seconds(&state, now() + Duration::minutes(5)), Some(300));
     }
 
     fn windowed() -> CollectionPlan {

@@ -1,7 +1,6 @@
 //! The syncer's settings as the engine uses them; `config` reads them from the environment.
 
 use super::plan::CollectionPlan;
-use super::state::SyncMode;
 use crate::collection::Collection;
 use chrono::NaiveDate;
 use std::collections::HashMap;
@@ -35,16 +34,12 @@ pub struct SyncerConfig {
     /// `SYNC_FILTER_<COLLECTION>`: a filter template with `{from}` (and `{to}`: a rolling window),
     /// or `all` for none.
     pub filters: HashMap<Collection, Option<String>>,
-    /// `SYNC_LIST_COLLECTIONS`: collections synced through their list endpoint (default `people`).
-    pub list_collections: Vec<Collection>,
     /// `SYNC_CONCURRENCY` (default 4).
     pub concurrency: usize,
     /// `SYNC_MAX_PAGES_PER_RUN`: pages of one collection per run (default unlimited).
     pub max_pages_per_run: Option<u64>,
     /// `SYNC_DEADLINE_MARGIN_SECONDS`: no page starts with less time than this left (default 60).
     pub deadline_margin: Duration,
-    /// `LIST_SYNC_INTERVAL_HOURS` (default 24).
-    pub list_interval: chrono::Duration,
     /// `RECONCILE_INTERVAL_HOURS` (default 168; 0: only on request): how often each collection
     /// gets a full pass with sweep, staggered over the interval.
     pub reconcile_interval: chrono::Duration,
@@ -58,14 +53,13 @@ pub struct SyncerConfig {
 }
 
 impl SyncerConfig {
-    /// How a collection is synced: list or delta, and its filter template.
+    /// How a collection is synced: its delta's filter template.
     pub fn plan(&self, collection: Collection) -> CollectionPlan {
-        let mode = if self.list_collections.contains(&collection) { SyncMode::List } else { SyncMode::Delta };
         let filter_template = match self.filters.get(&collection) {
             Some(overridden) => overridden.clone(),
             None => default_filter(collection).map(str::to_owned),
         };
-        CollectionPlan { mode, filter_template, list_interval: self.list_interval }
+        CollectionPlan { filter_template }
     }
 }
 

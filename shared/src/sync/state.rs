@@ -31,7 +31,8 @@ pub fn sync_key(collection: Collection) -> String {
 pub enum SyncMode {
     /// A delta initial load, then the deltaLink followed every run (deletions included).
     Delta,
-    /// The list endpoint, listed again every `LIST_SYNC_INTERVAL_HOURS` (`people` has no delta).
+    /// Read only: `people` as releases up to 0.2 copied it, listed again once a day. Such a
+    /// state begins a delta load on its next run ([`super::plan::start`]).
     List,
 }
 
@@ -41,7 +42,7 @@ pub enum SyncMode {
 pub enum Phase {
     /// The baseline is being loaded, page by page.
     Initial,
-    /// The baseline is complete; changes are followed (delta) or the list is re-read (list).
+    /// The baseline is complete; changes are followed through the deltaLink.
     Incremental,
 }
 
@@ -94,7 +95,7 @@ pub struct SyncState {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_completed_at: Option<DateTime<Utc>>,
-    /// The end of the last complete round (delta) or pass (list).
+    /// The end of the last complete delta round.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_synced_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,11 +107,12 @@ pub struct SyncState {
     /// When Protime last answered 410 Gone (the deltaLink expired; the load started over).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta_expired_at: Option<DateTime<Utc>>,
-    /// The full pass under way in the load or list pass (what it saw so far is saved beside the
+    /// The full pass under way in the load (what it saw so far is saved beside the
     /// state, [`SeenSlot::Load`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pass: Option<FullPass>,
-    /// A reconciliation under way: a list pass beside the delta, with its own cursor.
+    /// A reconciliation under way: a full read of the list endpoint beside the delta, with its
+    /// own cursor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile: Option<Reconcile>,
     /// The renewer recovered a Disabled subscription without catching up through the delta:
@@ -257,7 +259,8 @@ impl FullPass {
     }
 }
 
-/// A reconciliation: a list pass of the collection's window beside its delta.
+/// A reconciliation: a full read of the collection's window through its list endpoint, beside
+/// its delta.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reconcile {
@@ -302,7 +305,7 @@ pub struct History {
 /// Which pass a chunk of seen ids belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeenSlot {
-    /// The initial load or list pass.
+    /// The initial load.
     Load,
     Reconcile,
 }

@@ -1,6 +1,6 @@
 //! Proving the copy: what a full pass saw, and the sweep that follows it.
 //!
-//! A full pass (an initial load, a list pass, a reconciliation) sees the whole of a collection's
+//! A full pass (an initial load, a reconciliation) sees the whole of a collection's
 //! window. It records the id of every record it saw ([`SeenIds`], saved page by page beside the
 //! sync state, so a pass can span many runs) and counts what the copy lacked (`missing`) or
 //! held at an older version (`behind`). When its last page is applied, the sweep reads the

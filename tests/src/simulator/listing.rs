@@ -1,10 +1,11 @@
 //! The collection list endpoints and delta (initial requests, delta links, expiry, one active
 //! delta per collection).
 //!
-//! Lists are paged in id-text order. `skipToken` carries the position (the last id served) and
-//! the sequence number at the first page, so a delta initial request's deltaLink covers every
-//! change made since the listing began (a record changed meanwhile may come twice, never zero
-//! times), and paging 100,000 records costs no more than listing them once.
+//! Lists are paged in id-text order. `skipToken` (a list) or `continuationToken` (a delta initial
+//! request, whose nextLink also carries a `deltaToken`) holds the position (the last id served)
+//! and the sequence number at the first page, so a delta initial request's deltaLink covers
+//! every change made since the listing began (a record changed meanwhile may come twice, never
+//! zero times), and paging 100,000 records costs no more than listing them once.
 
 use super::api::authorize;
 use super::*;
@@ -62,8 +63,11 @@ fn within_a_year(bounds: &DateBounds) -> bool {
 fn check_request(sim: &Sim, collection: &str, bounds: &DateBounds, delta: bool) -> Result<(), (&'static str, String)> {
     let invalid = |message: String| Err(("InvalidFilter", message));
     let start = bounds.from.as_deref().and_then(day);
+    let filtered = bounds.from.is_some() || bounds.to.is_some();
     match collection {
-        "people" if delta => Err(("DeltaNotSupported", "people cannot be used in a delta: list it instead".into())),
+        "contracts" | "counter-groups" | "people" if delta && filtered => {
+            invalid(format!("The {collection} delta takes no filter"))
+        }
         "paid-presences" if !delta && !within_a_year(bounds) => {
             invalid("A date range of at most one year is required".into())
         }
@@ -115,7 +119,9 @@ impl Position {
     }
 }
 
-/// The relative nextLink for `position`, keeping the request's filter, references and delta flag.
+/// The relative nextLink for `position`, keeping the request's filter, references and delta flag:
+/// a list's carries a `skipToken`, a delta initial request's a `continuationToken` and the
+/// `deltaToken` of the delta being built.
 fn next_link(path: &str, q: &HashMap<String, String>, delta: bool, position: &Position) -> String {
     let mut pairs = reqwest::Url::parse("http://simulator.local/").expect("a constant, valid URL");
     {
@@ -125,9 +131,13 @@ fn next_link(path: &str, q: &HashMap<String, String>, delta: bool, position: &Po
                 query.append_pair(name, value);
             }
         }
-        query.append_pair("skipToken", &position.token());
         if delta {
             query.append_key_only("delta");
+            query.append_pair("continuationToken", &position.token());
+            let building = q.get("deltaToken").cloned().unwrap_or_else(|| random_hex(8));
+            query.append_pair("deltaToken", &building);
+        } else {
+            query.append_pair("skipToken", &position.token());
         }
     }
     format!("{path}?{}", pairs.query().unwrap_or(""))
@@ -163,7 +173,8 @@ pub(super) async fn list_collection(
     if let Err((code, message)) = check_request(&sim, &collection, &bounds, delta) {
         return error(StatusCode::BAD_REQUEST, code, &message);
     }
-    let position = match q.get("skipToken").map(|t| Position::parse(t)) {
+    let token = if delta { q.get("continuationToken") } else { q.get("skipToken") };
+    let position = match token.map(|t| Position::parse(t)) {
         None => Position { since: sim.next_version, after: None, empty: false },
         Some(Some(p)) => p,
         Some(None) => return error(StatusCode::BAD_REQUEST, "InvalidSkipToken", "Unknown skipToken"),

@@ -78,14 +78,16 @@ async fn deletions_made_while_the_delta_was_expired_are_swept_after_the_reload()
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_person_deleted_in_protime_is_tombstoned_after_the_next_list_pass() {
+async fn a_person_deleted_while_the_delta_lay_unused_is_swept_by_the_reload() {
     let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
     let seeded = stack.simulator.seed("people", 12);
     assert!(stack.sync(&[]).await.healthy);
+    // The delta unused for more than 72 h: it answers 410, and the deletion is in no delta.
     stack.simulator.delete_quietly("people", seeded[3]["id"].clone());
-    stack.simulator.advance(chrono::Duration::hours(25));
+    stack.simulator.advance(chrono::Duration::hours(73));
     let report = stack.sync(&[]).await;
-    assert_eq!(report_of(&report, "people").outcome, Outcome::Complete, "{report:?}");
+    let people = report_of(&report, "people");
+    assert_eq!((people.outcome, people.delta_expired), (Outcome::Complete, true), "{report:?}");
     assert_eq!(drift(&report, "people"), (0, 0, 1));
     assert_eq!(stack.assert_table_matches_simulator("people").await, 11);
     let tombstone = item(&stack, &format!("people#{}", id_of(&seeded[3]))).await;

@@ -11,7 +11,16 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const COLLECTIONS: [&str; 6] = ["clockings", "assignments", "paid-presences", "people", "breaks", "shift-definitions"];
+const COLLECTIONS: [&str; 8] = [
+    "clockings",
+    "assignments",
+    "paid-presences",
+    "people",
+    "breaks",
+    "shift-definitions",
+    "contracts",
+    "counter-groups",
+];
 
 /// The API as a syncer sees it, without the client's retries: statuses and bodies as sent.
 struct Raw {
@@ -285,9 +294,25 @@ async fn a_new_delta_initial_request_ends_the_collections_other_deltas() {
 async fn delta_initial_requests_follow_protimes_rules() {
     let sim = Simulator::start(SimulatorConfig::default()).await;
     let raw = Raw::new(&sim).await;
-    let (status, body, _) = raw.get("/people?delta").await;
-    assert_eq!((status, error_code(&body)), (400, "DeltaNotSupported"));
-    assert_eq!(raw.get("/people").await.0, 200, "people is listed instead");
+    // people, contracts and counter-groups: a delta without a filter (the person filter, or any
+    // other, cannot be used with it).
+    for collection in ["people", "contracts", "counter-groups"] {
+        assert_eq!(raw.get(&format!("/{collection}?delta")).await.0, 200, "{collection}");
+        let (status, body, _) = raw.get(&format!("/{collection}?delta&filter=date%20ge%20'2026-01-01'")).await;
+        assert_eq!((status, error_code(&body)), (400, "InvalidFilter"), "{collection}");
+    }
+    // The initial delta's nextLink carries a continuationToken and the deltaToken; followed as
+    // given, it ends with the deltaLink.
+    let seeded = sim.seed("people", sim.config().page_size * 2 + 1);
+    let (_, first, _) = raw.get("/people?delta").await;
+    let next = first["nextLink"].as_str().expect("paged");
+    assert!(
+        next.contains("continuationToken=") && next.contains("deltaToken=") && !next.contains("skipToken"),
+        "{next}"
+    );
+    let (records, _, _, delta_link) = raw.all_pages("/people?delta").await;
+    assert_eq!(records.len(), seeded.len());
+    assert!(delta_link.is_some_and(|l| l.contains("/delta/people?deltaToken=")));
 
     // clockings and assignments, read strictly: both bounds at most 366 days apart, for a list
     // and a delta alike, and a delta starting no earlier than 1 January of the previous year.

@@ -51,14 +51,18 @@ async fn an_initial_load_across_many_pages_and_empty_pages_copies_every_collecti
     assert_eq!(harness::s(&state, "phase"), "incremental");
     assert!(harness::s(&state, "cursor").contains("deltaToken="));
     assert_eq!(harness::s(&state, "mode"), "delta");
-    assert_eq!(harness::s(&harness_item(&stack, "sync#people").await, "mode"), "list");
+    let people = harness_item(&stack, "sync#people").await;
+    assert_eq!(harness::s(&people, "mode"), "delta");
+    assert!(harness::s(&people, "cursor").contains("/delta/people?deltaToken="));
     assert!(!state.contains_key("leaseOwner"), "the lease is released");
 
-    // The next run follows each deltaLink once and finds nothing; people is not due.
+    // The next run follows each deltaLink once and finds nothing.
     let report = stack.sync(&[]).await;
     assert!(report.healthy);
-    assert_eq!(report_of(&report, "clockings").records.fetched, 0);
-    assert_eq!(report_of(&report, "people").outcome, Outcome::Idle);
+    for collection in ["clockings", "people"] {
+        let c = report_of(&report, collection);
+        assert_eq!((c.outcome, c.pages, c.records.fetched), (Outcome::Complete, 1, 0), "{collection}");
+    }
 }
 
 async fn harness_item(
@@ -271,26 +275,90 @@ async fn one_failing_collection_never_stops_the_others() {
     assert_eq!(stack.assert_table_matches_simulator("paid-presences").await, 9);
 }
 
+/// The people records of a scan, by key.
+fn people_items(
+    items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>],
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut r: Vec<_> = items.iter().filter(|i| harness::s(i, "pk").starts_with("people#")).cloned().collect();
+    r.sort_by_key(|i| harness::s(i, "pk").to_owned());
+    r
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_list_sync_of_unchanged_data_makes_no_writes() {
+async fn people_are_loaded_and_kept_through_their_delta_and_a_deletion_arrives_with_the_next_round() {
     let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
-    stack.simulator.seed("people", 25);
-    let relist_every_run = [("LIST_SYNC_INTERVAL_HOURS", "0")];
-    let first = stack.sync(&relist_every_run).await;
-    assert_eq!(report_of(&first, "people").records.stored, 25);
+    let seeded = stack.simulator.seed("people", 25);
+    let first = stack.sync(&[]).await;
+    assert_eq!(report_of(&first, "people").records.stored, 25, "{first:?}");
+    let loads = stack.simulator.count("GET", "/people");
+
+    // Nothing changed: a delta round of one page writes nothing.
     let before = harness::scan(&stack.receiver.setup, &stack.receiver.table).await;
-    let again = stack.sync(&relist_every_run).await;
+    let again = stack.sync(&[]).await;
     let people = report_of(&again, "people");
-    assert_eq!((people.outcome, people.records.stored, people.records.duplicate), (Outcome::Complete, 0, 25));
+    assert_eq!((people.outcome, people.pages, people.records.fetched), (Outcome::Complete, 1, 0), "{people:?}");
     let after = harness::scan(&stack.receiver.setup, &stack.receiver.table).await;
-    let records = |items: &[std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>]| {
-        let mut r: Vec<_> = items.iter().filter(|i| harness::s(i, "pk").starts_with("people#")).cloned().collect();
-        r.sort_by_key(|i| harness::s(i, "pk").to_owned());
-        r
-    };
-    assert_eq!(records(&before), records(&after), "not one record item was rewritten (receivedAt unchanged)");
-    assert_eq!(stack.assert_table_matches_simulator("people").await, 25);
-    assert!(stack.simulator.count("GET", "/people") >= 2);
+    assert_eq!(people_items(&before), people_items(&after), "not one record item was rewritten");
+
+    // Deleted and changed in Protime, no webhook delivered: the next round brings both, with
+    // no list request and no reconciliation.
+    let gone = seeded[3]["id"].clone();
+    stack.simulator.delete_quietly("people", gone.clone());
+    let mut renamed = seeded[5].clone();
+    renamed["lastName"] = json!("Renamed");
+    stack.simulator.change_quietly("people", renamed);
+    let round = stack.sync(&[]).await;
+    let people = report_of(&round, "people");
+    assert_eq!((people.pages, people.records.stored, people.records.deleted), (1, 2, 1), "{people:?}");
+    assert!(people.drift.is_none(), "no full pass: {people:?}");
+    assert_eq!(stack.simulator.count("GET", "/people"), loads, "nothing listed again");
+    let tombstone = stack.receiver.item(&format!("people#{gone}")).await.expect("the tombstone");
+    assert_eq!(tombstone["deleted"], aws_sdk_dynamodb::types::AttributeValue::Bool(true));
+    assert_eq!(harness::s(&tombstone, "source"), "delta");
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 24);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_people_copy_an_earlier_release_listed_moves_to_its_delta_and_stays_complete() {
+    let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
+    let seeded = stack.simulator.seed("people", 12);
+    assert!(stack.sync(&[]).await.healthy);
+    // The state as a release that listed people left it: mode list, its last pass complete,
+    // no deltaLink.
+    let completed = harness::s(&harness_item(&stack, "sync#people").await, "initialCompletedAt").to_owned();
+    aws_sdk_dynamodb::Client::new(&stack.receiver.setup)
+        .update_item()
+        .table_name(&stack.receiver.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("sync#people".into()))
+        .update_expression("SET #mode = :list REMOVE #cursor")
+        .expression_attribute_names("#mode", "mode")
+        .expression_attribute_names("#cursor", "cursor")
+        .expression_attribute_values(":list", aws_sdk_dynamodb::types::AttributeValue::S("list".into()))
+        .send()
+        .await
+        .expect("the old state");
+    // Meanwhile in Protime, with no webhook delivered: one person deleted, one changed.
+    stack.simulator.delete_quietly("people", seeded[2]["id"].clone());
+    let mut changed = seeded[7].clone();
+    changed["firstName"] = json!("Changed");
+    stack.simulator.change_quietly("people", changed);
+
+    // One page a run: the delta's load under way, the copy not shown as waiting for a baseline.
+    let first = stack.sync(&[("SYNC_MAX_PAGES_PER_RUN", "1")]).await;
+    assert_eq!(report_of(&first, "people").outcome, Outcome::Partial, "{first:?}");
+    let state = harness_item(&stack, "sync#people").await;
+    assert_eq!((harness::s(&state, "mode"), harness::s(&state, "phase")), ("delta", "initial"));
+    assert_eq!(harness::s(&state, "initialCompletedAt"), completed);
+    let report = stack.sync(&[]).await;
+    let people = report_of(&report, "people");
+    assert_eq!(people.outcome, Outcome::Complete, "{people:?}");
+    let state = harness_item(&stack, "sync#people").await;
+    assert_eq!((harness::s(&state, "mode"), harness::s(&state, "phase")), ("delta", "incremental"));
+    assert!(harness::s(&state, "cursor").contains("/delta/people?deltaToken="));
+    // The load was a full pass: the change stored, the deletion swept; the copy is Protime's.
+    let drift = people.drift.clone().expect("the load's full pass");
+    assert_eq!((drift.behind, drift.swept), (1, 1), "{drift:?}");
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 11);
 }
 
 #[tokio::test(flavor = "multi_thread")]

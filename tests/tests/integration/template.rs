@@ -161,9 +161,8 @@ fn every_variable_the_template_sets_is_read_and_every_required_one_is_set() {
 
 #[test]
 fn the_syncer_sets_every_variable_but_the_local_overrides_and_the_code_defaults() {
-    // Left to the code: the simulator's endpoints, the list collections (people: it cannot be
-    // used in a delta) and the deadline margin.
-    let unset = ["PROTIME_API_BASE_URL", "PROTIME_TOKEN_URL", "SYNC_LIST_COLLECTIONS", "SYNC_DEADLINE_MARGIN_SECONDS"];
+    // Left to the code: the simulator's endpoints and the deadline margin.
+    let unset = ["PROTIME_API_BASE_URL", "PROTIME_TOKEN_URL", "SYNC_DEADLINE_MARGIN_SECONDS"];
     let expected: BTreeSet<String> =
         SYNCER_ENV.iter().map(|(n, _)| n.to_string()).filter(|n| !unset.contains(&n.as_str())).collect();
     assert_eq!(env_keys(&function("SyncerFunction")), expected);
@@ -483,12 +482,12 @@ fn the_syncer_parameter_defaults_are_the_code_defaults() {
     for (name, value) in &variables {
         let name = name.as_str().unwrap();
         let Some(parameter) = text(value).strip_prefix("!Ref ").map(str::to_owned) else { continue };
-        if name.starts_with("SYNC_") || ["LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"].contains(&name) {
+        if name.starts_with("SYNC_") || name == "SWEEP_LIMIT" {
             defaults.push((name.to_owned(), text(at(&t, &["Parameters", &parameter, "Default"]))));
         }
     }
     let names: BTreeSet<&str> = defaults.iter().map(|(n, _)| n.as_str()).collect();
-    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "LIST_SYNC_INTERVAL_HOURS", "SWEEP_LIMIT"] {
+    for name in ["SYNC_FROM", "SYNC_CONCURRENCY", "SYNC_MAX_PAGES_PER_RUN", "SWEEP_LIMIT"] {
         assert!(names.contains(name), "{name} comes from a parameter");
     }
     let from_template = SyncerConfig::from_lookup(|n| defaults.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
