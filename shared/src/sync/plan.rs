@@ -469,7 +469,7 @@ mod tests {
     fn a_changed_filter_begins_a_new_load() {
         let mut state = begun(&delta());
         after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
-        let other = CollectionPlan { filter_template: Some("date ge '{from}' and kind eq 'InOut'".into()), ..delta() };
+        let other = CollectionPlan { filter_template: Some("date ge '{from}' and kind eq 'InOut'".into()) };
         assert!(matches!(
             start(&state, &other, from(), now()),
             Start::Begin { why: "the collection's filter changed", .. }
@@ -505,7 +505,7 @@ mod tests {
     }
 
     fn windowed() -> CollectionPlan {
-        CollectionPlan { filter_template: Some(crate::sync::settings::SYNC_WINDOW_FILTER.into()), ..delta() }
+        CollectionPlan { filter_template: Some(crate::sync::settings::SYNC_WINDOW_FILTER.into()) }
     }
 
     fn day(text: &str) -> NaiveDate {
