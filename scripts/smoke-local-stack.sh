@@ -39,7 +39,7 @@ mapfile -t lines < <(sed -n '/^<!-- walkthrough:/,/^<!-- walkthrough end -->/p' 
 # What each line promises, in the same order.
 expect=(
   '"pk": "subscription#clockings"|"pk": "sync#clockings"|"source": "delta"'
-  '"healthy":true|"outcome":"complete"|"outcome":"idle"'
+  '"healthy":true|"outcome":"complete"'
   'HTTP 200|"outcome":"stored"'
   'HTTP 200|"outcome":"duplicate"'
   '"detail-type": "Protime Record Changed"|"id": 900001|1 event for record 900001'

@@ -694,12 +694,12 @@ async fn invoke(
     let function_error = |error: SyncRunError| {
         if watch {
             let error_type = "&alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>";
-            let body = serde_json::json!({ "errorType": error_type, "errorMessage": error.to_string() });
+            let body = serde_json::json!({ "errorType": error_type, "errorMessage": error.error_message() });
             return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
         }
         (
             [("X-Amz-Function-Error", "Unhandled")],
-            axum::Json(serde_json::json!({ "errorType": error.error_type(), "errorMessage": error.to_string() })),
+            axum::Json(serde_json::json!({ "errorType": error.error_type(), "errorMessage": error.error_message() })),
         )
             .into_response()
     };
@@ -709,9 +709,7 @@ async fn invoke(
     let budget = Budget::new(Utc::now(), None, std::time::Duration::ZERO);
     match lambda.syncer.run(&request, budget).await {
         // As the function: a run with a collection in error fails the invocation.
-        Ok(report) if !report.healthy => {
-            function_error(SyncRunError::Failing(report.failing().into_iter().map(str::to_owned).collect()))
-        }
+        Ok(report) if !report.healthy => function_error(SyncRunError::Failing(Box::new(report))),
         Ok(report) => axum::Json(report).into_response(),
         Err(error) => function_error(error),
     }
@@ -892,11 +890,20 @@ async fn sync_failures_exit_1_and_a_conflict_exits_2() {
             "errorMessage": "the request names collections that are not configured: breaks"}})
     );
 
-    // A collection in error fails the invocation (as deployed); status then shows the error.
+    // A collection in error fails the invocation (as deployed), whose errorMessage is the
+    // report: printed as one, the error with it, exit 2; status then shows the error.
     stack.simulator.inject_on("/clockings", Fault::Status { status: 403, retry_after_secs: None });
-    let (code, _, stderr) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
-    assert_eq!(code, 1);
-    assert!(stderr.contains("CollectionsFailing: collections in error: clockings"), "{stderr}");
+    let (code, out, stderr) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(out.contains("clockings") && out.contains("error") && out.contains("403"), "{out}");
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 403, retry_after_secs: None });
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["sync", "clockings", "--json"])).await;
+    assert_eq!(code, 2);
+    let report = json(&out);
+    assert_eq!(
+        (report["healthy"].as_bool(), report["collections"][0]["outcome"].as_str()),
+        (Some(false), Some("error"))
+    );
     let (code, out) = cli(&stack.receiver, &["status", "--json", "--collections", "clockings"]);
     assert_eq!(code, 2);
     assert!(row(&json(&out), "clockings")["problems"].as_array().unwrap().contains(&serde_json::json!("sync error")));

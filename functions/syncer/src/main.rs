@@ -3,7 +3,8 @@
 //!
 //! A scheduled event is a normal run. `{"collections":["clockings"],"reinitialize":true,
 //! "from":"2024-01-01"}` restarts those collections' initial load (a manual backfill). The
-//! answer is the run's report; the invocation fails only when a collection is in error.
+//! answer is the run's report; the invocation fails only when a collection is in error, and
+//! then its `errorMessage` is the report (as JSON).
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
@@ -36,9 +37,9 @@ async fn handle(syncer: &AwsSyncer, event: LambdaEvent<serde_json::Value>) -> Re
     }
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
     if !report.healthy {
-        // A failed invocation is what the alarms and the schedule's retry policy watch.
-        let failing = report.failing().into_iter().map(str::to_owned).collect();
-        return Err(SyncRunError::Failing(failing));
+        // A failed invocation is what the alarms and the schedule's retry policy watch; its
+        // errorMessage is the report.
+        return Err(SyncRunError::Failing(Box::new(report)));
     }
     Ok(report)
 }

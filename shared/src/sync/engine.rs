@@ -200,7 +200,7 @@ impl SyncReport {
 }
 
 /// A run that could not start, or ended with collections in error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyncRunError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -208,8 +208,17 @@ pub enum SyncRunError {
     UnknownCollections(Vec<String>),
     #[error("the request is invalid: {0}")]
     InvalidRequest(String),
-    #[error("collections in error: {}", .0.join(", "))]
-    Failing(Vec<String>),
+    /// The run's report, every collection in it, with each error's sentence.
+    #[error("collections in error: {}", failing_sentences(.0))]
+    Failing(Box<SyncReport>),
+}
+
+/// `clockings (…its error…); people (…)`.
+fn failing_sentences(report: &SyncReport) -> String {
+    let failing = report.collections.iter().filter(|c| c.outcome == Outcome::Error);
+    let sentences: Vec<String> =
+        failing.map(|c| format!("{} ({})", c.collection, c.error.as_deref().unwrap_or("no message"))).collect();
+    sentences.join("; ")
 }
 
 impl SyncRunError {
@@ -221,13 +230,23 @@ impl SyncRunError {
             SyncRunError::Failing(_) => "CollectionsFailing",
         }
     }
+
+    /// The invocation's `errorMessage`: the sentence, or for a run with collections in error
+    /// the run's whole report as JSON (so whoever invoked it still reads every collection's
+    /// outcome; the CLI prints it as a report).
+    pub fn error_message(&self) -> String {
+        match self {
+            SyncRunError::Failing(report) => serde_json::to_string(report).unwrap_or_else(|_| self.to_string()),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<SyncRunError> for lambda_http::lambda_runtime::Diagnostic {
     fn from(error: SyncRunError) -> Self {
         lambda_http::lambda_runtime::Diagnostic {
             error_type: error.error_type().into(),
-            error_message: error.to_string(),
+            error_message: error.error_message(),
         }
     }
 }
