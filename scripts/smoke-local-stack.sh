@@ -54,8 +54,8 @@ expect=(
   '"healthy":true|"collection":"clockings"|"phase":"incremental"'
   'clockings|breaks|complete|incremental'
   '"deleted"|"id":3'
-  'people|complete|drift missing 0 behind 0 swept 1'
-  'delta/incremental|list/incremental|complete|0/0/1'
+  'people|complete|drift missing 0 behind 0 swept 0'
+  'delta/incremental|complete|0/0/0'
   'changeVersion|5 records'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
