@@ -31,7 +31,7 @@ pub fn sync_key(collection: Collection) -> String {
 pub enum SyncMode {
     /// A delta initial load, then the deltaLink followed every run (deletions included).
     Delta,
-    /// Read only: `people` as releases up to 0.2 copied it, listed again once a day. Such a
+    /// Read only: `people` as earlier releases (0.1) copied it, listed again once a day. Such a
     /// state begins a delta load on its next run ([`super::plan::start`]).
     List,
 }
