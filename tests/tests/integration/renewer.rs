@@ -264,7 +264,7 @@ async fn a_recovery_past_its_deadline_still_re_enables_every_webhook_and_the_cop
     assert!(stack.sync(&[]).await.healthy);
     stack.simulator.disable("clockings");
     stack.simulator.disable("people");
-    // While Disabled: a new clocking, a deleted person (a list shows no deletion).
+    // While Disabled: a new clocking, a deleted person.
     let date = today(&stack);
     stack.simulator.change_quietly("clockings", json!({"id": 4001, "date": date}));
     stack.simulator.delete_quietly("people", people[0]["id"].clone());
@@ -281,13 +281,16 @@ async fn a_recovery_past_its_deadline_still_re_enables_every_webhook_and_the_cop
         stack.simulator.webhook("clockings").unwrap().enabled && stack.simulator.webhook("people").unwrap().enabled
     );
     assert!(stack.receiver.item("clockings#4001").await.is_none(), "nothing caught up yet");
-    // The syncer's next run: the delta round for clockings, a full pass with sweep for people.
+    // The syncer's next run: each delta round (the person's deletion in people's), then the full
+    // pass the recovery asked for, which finds nothing left to repair.
     let report = stack.sync(&[]).await;
     assert!(report.healthy, "{report:?}");
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 9);
     assert_eq!(stack.assert_table_matches_simulator("people").await, 4);
     let people_report = report.collections.iter().find(|c| c.collection == "people").unwrap();
-    assert_eq!(people_report.drift.as_ref().map(|d| d.swept), Some(1), "{people_report:?}");
+    assert_eq!(people_report.records.deleted, 1, "{people_report:?}");
+    let drift = people_report.drift.as_ref().map(|d| (d.missing, d.behind, d.swept));
+    assert_eq!(drift, Some((0, 0, 0)), "{people_report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
