@@ -58,6 +58,19 @@ pub struct Global {
     /// stack's].
     #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX")]
     pub key_prefix: Option<String>,
+    /// The Protime client credentials secret (the stack's ProtimeCredentialsSecretArn output),
+    /// for doctor and webhooks.
+    #[arg(long, global = true, env = "PROTIME_CREDENTIALS_SECRET", value_name = "SECRET_ID")]
+    pub credentials_secret: Option<String>,
+    /// The renewer's DESTINATION_BASE_URL (from the stack's DestinationUrlPattern output): a
+    /// collection's webhook is ours when it points at <base>/webhooks/<collection>.
+    #[arg(long, global = true, env = "DESTINATION_BASE_URL", value_name = "URL")]
+    pub destination_base_url: Option<String>,
+    /// The renewer function (the stack's RenewerFunctionName output): doctor and webhooks read
+    /// its COLLECTIONS, EXTERNAL_REFERENCES, RENEW_BEFORE_HOURS and Protime URLs from its
+    /// environment where no variable of this shell sets them.
+    #[arg(long, global = true, env = "RENEWER_FUNCTION", value_name = "NAME")]
+    pub renewer_function: Option<String>,
     /// Print JSON (a stable schema) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -92,6 +105,19 @@ enum Command {
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.
     Send(commands::send::Args),
+    /// A read-only check of the tenant, one line per check with what to do when it fails: the
+    /// credentials secret; a token and its scopes (webhooks read/write, each collection's read;
+    /// refused as a set, each is asked for alone and the missing ones named); one list page per
+    /// collection (the syncer's filter, today only; never a delta); our webhooks (missing,
+    /// Disabled, expiring within RENEW_BEFORE_HOURS); each Enabled one's signing key (read,
+    /// never printed); an HTTPS destination (plain HTTP on 127.0.0.1/localhost: a warning).
+    /// Exit 0 all ok (warnings included), 2 something needs action, 1 a check could not be made.
+    /// `--json`: `{"checks":[{"name","status","detail","remedy"?}],"healthy"}`, status one of
+    /// ok, warn, action, error, skipped (needs a check that failed).
+    Doctor(commands::doctor::Args),
+    /// The tenant's webhooks (`list`), and deleting ours (`delete`) before a teardown.
+    #[command(subcommand)]
+    Webhooks(commands::webhooks::Command),
     /// What the receiver set aside: signed bodies that can never be stored.
     #[command(subcommand)]
     Quarantine(commands::quarantine::Command),
@@ -130,6 +156,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,
             Command::Quarantine(command) => commands::quarantine::run(&context, command).await,
+            Command::Doctor(args) => commands::doctor::run(&context, args).await,
+            Command::Webhooks(command) => commands::webhooks::run(&context, command).await,
         }
     });
     match result {
