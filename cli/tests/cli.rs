@@ -1578,8 +1578,9 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
     assert!(line_of(&text, "list:clockings").0.starts_with("skipped"), "{text}");
 
     // No credentials secret at all: action, not an error.
-    let (code, out, _) =
-        run(protime_command(&stack, &["doctor", "--json"]).env("PROTIME_CREDENTIALS_SECRET", "no-such-secret")).await;
+    let mut command = protime_command(&stack, &["doctor", "--json"]);
+    command.env("PROTIME_CREDENTIALS_SECRET", "no-such-secret");
+    let (code, out, _) = run(command).await;
     assert_eq!(code, 2, "{out}");
     let all = checks(&json(&out));
     assert_eq!(check(&all, "credentials"), ("action", "the Protime credentials secret no-such-secret does not exist or has no value"));
@@ -1688,15 +1689,21 @@ async fn webhooks_delete_removes_ours_only_and_list_marks_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhooks_commands_name_what_is_missing() {
-    let (code, _, stderr) = run(bare_command().args(["webhooks", "list"]).env_remove("PROTIME_CREDENTIALS_SECRET")
-        .env_remove("DESTINATION_BASE_URL").env_remove("RENEWER_FUNCTION")).await;
+    let mut command = bare_command();
+    command.args(["webhooks", "list"]);
+    for name in ["PROTIME_CREDENTIALS_SECRET", "DESTINATION_BASE_URL", "RENEWER_FUNCTION"] {
+        command.env_remove(name);
+    }
+    let (code, _, stderr) = run(command).await;
     assert_eq!(code, 1);
     assert_eq!(
         stderr,
         "protime-webhooks: no Protime credentials secret (or pass --stack): pass --credentials-secret or set \
          PROTIME_CREDENTIALS_SECRET\n"
     );
-    let (code, _, stderr) = run(bare_command().args(["webhooks", "delete"])).await;
+    let mut command = bare_command();
+    command.args(["webhooks", "delete"]);
+    let (code, _, stderr) = run(command).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("--all"), "{stderr}");
 }

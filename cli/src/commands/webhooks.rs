@@ -35,9 +35,10 @@ pub enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["collections", "all"])))]
 pub struct DeleteArgs {
     /// Collections whose webhook of ours to delete.
-    #[arg(value_delimiter = ',', required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_delimiter = ',')]
     collections: Vec<Collection>,
     /// Every webhook of ours, whatever its collection (configured or not).
     #[arg(long)]
