@@ -1212,6 +1212,12 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     )
     .await;
     let bus = harness::feed::create_bus(&f.setup).await;
+    // doctor and webhooks: the credentials secret, a tenant with our clockings webhook.
+    let simulator = harness::simulator::Simulator::start(SimulatorConfig::default()).await;
+    let credentials_secret = harness::unique("protime-credentials");
+    harness::put_secret(&f.setup, &credentials_secret, &simulator.credentials_json()).await;
+    let destination_base = "https://api.example.com";
+    create_webhook_in(&simulator, &format!("{destination_base}/webhooks/clockings"), "clockings").await;
     let operator = moto.iam_user("operator", &operator_policy(&bucket, None)).await;
     let no_list = moto.iam_user("operator-no-list", &operator_policy(&bucket, Some("s3:ListBucket"))).await;
     moto.enforce_iam().await;
@@ -1259,6 +1265,20 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     }
     let (code, stdout, _) = as_user(&operator, &["get", "clockings", "43", "--json"]);
     assert_eq!(code, 0, "the replay wrote through the operator's PutItem: {stdout}");
+    for args in [vec!["doctor", "--json"], vec!["webhooks", "list", "--json"]] {
+        let mut command = bare_command_on(&moto.endpoint());
+        command
+            .args(["--key-prefix", &f.prefix, "--credentials-secret", &credentials_secret])
+            .args(["--destination-base-url", destination_base])
+            .args(&args)
+            .env("COLLECTIONS", "clockings")
+            .env("PROTIME_API_BASE_URL", simulator.api_base_url())
+            .env("PROTIME_TOKEN_URL", simulator.token_url())
+            .env("AWS_ACCESS_KEY_ID", operator.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", operator.secret_access_key());
+        let (code, stdout, stderr) = run(command).await;
+        assert_eq!(code, 0, "{args:?} as the operator: {stdout}{stderr}");
+    }
     // Enforcement is on: without s3:ListBucket the quarantine cannot be listed.
     let (code, _, stderr) = as_user(&no_list, &["quarantine", "list"]);
     assert_eq!(code, 1, "{stderr}");
@@ -1606,15 +1626,19 @@ fn line_of(text: &str, name: &str) -> (String, String) {
     (lines[at].to_owned(), remedy)
 }
 
-/// A webhook created through Protime's API by someone else (another destination).
+/// A webhook created through Protime's API as another integration would (any destination).
 async fn foreign_webhook(stack: &Stack, destination: &str, collection: &str) -> String {
-    let credentials = protime_webhooks::protime::ProtimeCredentials::from_json(&stack.simulator.credentials_json()).unwrap();
+    create_webhook_in(&stack.simulator, destination, collection).await
+}
+
+async fn create_webhook_in(simulator: &harness::simulator::Simulator, destination: &str, collection: &str) -> String {
+    let credentials = protime_webhooks::protime::ProtimeCredentials::from_json(&simulator.credentials_json()).unwrap();
     let mut options = protime_webhooks::protime::client::ClientOptions::new(
         protime_webhooks::protime::client::scopes_for([collection]),
         "Someone Else",
     );
-    options.api_base_url = Some(stack.simulator.api_base_url());
-    options.token_url = Some(stack.simulator.token_url());
+    options.api_base_url = Some(simulator.api_base_url());
+    options.token_url = Some(simulator.token_url());
     let client = protime_webhooks::protime::ProtimeClient::new(credentials, options).unwrap();
     client.create_webhook(destination, collection, "").await.expect("create").id
 }

@@ -235,13 +235,25 @@ async fn token_and_scopes(
             Some(client)
         }
         Err(e) if refused_as_set(&e) => {
+            // Protime may name the refused scopes; when it names them all (or none), each is
+            // asked for alone to find which.
+            let named = match &e {
+                ProtimeError::ScopeRefused { scopes } if !scopes.is_empty() && scopes.len() < needed.len() => {
+                    Some(scopes.clone())
+                }
+                _ => None,
+            };
+            let how = if named.is_some() { "it named the missing ones" } else { "each was asked for alone" };
             report.add(
                 "token",
                 Status::Action,
-                format!("the token endpoint refused the scopes as a set ({e}); each was asked for alone"),
+                format!("the token endpoint refused the scopes as a set ({e}); {how}"),
                 Some("grant the scopes the next line names".into()),
             );
-            let (granted, unknown) = probe_each(settings, credentials, needed).await;
+            let (granted, unknown) = match named {
+                Some(refused) => (needed.iter().filter(|s| !refused.contains(s)).cloned().collect(), Vec::new()),
+                None => probe_each(settings, credentials, needed).await,
+            };
             scopes_line(needed, &granted, &unknown, report);
             if granted.is_empty() {
                 return None;
@@ -272,10 +284,13 @@ async fn token_and_scopes(
     }
 }
 
-/// `invalid_scope`: the named error, or a 400 from the token endpoint (OAuth2's status for it;
-/// a wrong client is 401).
+/// OAuth2's `invalid_scope` from the token endpoint.
 fn refused_as_set(error: &ProtimeError) -> bool {
-    matches!(error, ProtimeError::ScopeRefused { .. } | ProtimeError::Auth { status: 400, .. })
+    match error {
+        ProtimeError::ScopeRefused { .. } => true,
+        ProtimeError::Auth { status: 400, message } => message.contains("invalid_scope"),
+        _ => false,
+    }
 }
 
 /// Asks for a token per scope: (the scopes granted, those that could not be asked about).
@@ -574,6 +589,7 @@ mod tests {
         assert_eq!(status, Status::Error);
         assert!(refused_as_set(&ProtimeError::ScopeRefused { scopes: vec![] }));
         assert!(!refused_as_set(&ProtimeError::Auth { status: 401, message: "invalid_client".into() }));
+        assert!(!refused_as_set(&ProtimeError::Auth { status: 400, message: "invalid_client; check clientId".into() }));
     }
 
     #[test]

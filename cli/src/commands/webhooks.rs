@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn an_item_without_our_fields_is_read_as_far_as_it_goes() {
         let read = TenantWebhook::read(&json!({"id": "x1", "validUntil": "soon", "destinationUrl": null}));
-        assert_eq!((read.id.as_deref(), read.collection, read.valid_until), (Some("x1"), None, None));
+        assert_eq!((read.id.as_deref(), read.collection.as_deref(), read.valid_until), (Some("x1"), None, None));
         assert_eq!(read.valid_until_text.as_deref(), Some("soon"));
         assert_eq!(read.ours("https://api.example.com"), None);
         assert_eq!(TenantWebhook::read(&json!([1, 2])).id, None);
