@@ -140,9 +140,13 @@ impl Context {
                 flags.insert(name.to_owned(), value.clone());
             }
         }
-        let shell = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let from_shell = |name: &str| PROTIME_SETTINGS.contains(&name) || name.starts_with("SYNC_FILTER_");
-        Ok(SettingsLookup { flags, functions, shell: Box::new(move |name| shell(name).filter(|_| from_shell(name))) })
+        let shell = std::env::vars()
+            .filter(|(name, value)| {
+                (PROTIME_SETTINGS.contains(&name.as_str()) || name.starts_with("SYNC_FILTER_"))
+                    && !value.trim().is_empty()
+            })
+            .collect();
+        Ok(SettingsLookup { flags, functions, shell })
     }
 
     /// A Lambda function's environment variables (GetFunctionConfiguration).
@@ -227,7 +231,8 @@ impl Context {
 pub struct SettingsLookup {
     flags: HashMap<String, String>,
     functions: HashMap<String, String>,
-    shell: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    /// The settings this shell's environment sets (only those: see `PROTIME_SETTINGS`).
+    shell: HashMap<String, String>,
 }
 
 impl SettingsLookup {
@@ -236,7 +241,7 @@ impl SettingsLookup {
             // Required by the renewer's reader; doctor and webhooks never read the table.
             return Some(self.flags.get(name).cloned().unwrap_or_else(|| "-".to_owned()));
         }
-        self.flags.get(name).cloned().or_else(|| (self.shell)(name)).or_else(|| self.functions.get(name).cloned())
+        self.flags.get(name).or_else(|| self.shell.get(name)).or_else(|| self.functions.get(name)).cloned()
     }
 
     /// The renewer's settings, a missing one named with its flag.
@@ -366,7 +371,10 @@ mod tests {
                 "ProtimeCredentialsSecretArn".into(),
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw-credentials-AbCdEf".into(),
             ),
-            ("DestinationUrlPattern".into(), "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/<collection>".into()),
+            (
+                "DestinationUrlPattern".into(),
+                "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/<collection>".into(),
+            ),
         ])
     }
 
@@ -397,14 +405,14 @@ mod tests {
                 ("COLLECTIONS".to_owned(), "clockings,breaks".to_owned()),
                 ("EXTERNAL_REFERENCES".to_owned(), "(people,@badge-number)".to_owned()),
             ]),
-            shell: Box::new(|name| (name == "COLLECTIONS").then(|| "people".to_owned())),
+            shell: HashMap::from([("COLLECTIONS".to_owned(), "people".to_owned())]),
         };
         let renewer = lookup.renewer().unwrap();
         assert_eq!(renewer.protime_credentials_secret, "from-flag");
         assert_eq!(renewer.destination_base_url, "https://api.example.com");
         assert_eq!(renewer.collections, [protime_webhooks::Collection::People]);
         assert_eq!(renewer.external_references, "(people,@badge-number)");
-        let missing = SettingsLookup { flags: HashMap::new(), functions: HashMap::new(), shell: Box::new(|_| None) };
+        let missing = SettingsLookup { flags: HashMap::new(), functions: HashMap::new(), shell: HashMap::new() };
         assert!(missing.renewer().unwrap_err().to_string().contains("--credentials-secret"));
     }
 

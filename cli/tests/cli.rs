@@ -1521,7 +1521,11 @@ async fn doctor_passes_on_a_good_configuration_with_every_line_ok() {
     assert!(check(&all, "list:clockings").1.contains("(filter date ge '"), "{all:?}");
     assert!(check(&all, "webhooks").1.starts_with("2 in the tenant, 2 ours"), "{all:?}");
     for c in report["checks"].as_array().unwrap() {
-        assert_eq!(keys(c).contains(&"remedy".to_owned()), c["status"] == "warn", "a remedy only where one is due: {c}");
+        assert_eq!(
+            keys(c).contains(&"remedy".to_owned()),
+            c["status"] == "warn",
+            "a remedy only where one is due: {c}"
+        );
     }
 
     // Read-only: a token, one page of each collection and the webhook list; nothing else.
@@ -1566,9 +1570,12 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
     let (status, detail) = check(&all, "list:clockings");
     assert_eq!(status, "action");
     assert!(detail.contains("connector-protimeapi-clockings.read"), "{detail}");
-    let remedy = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "list:clockings").unwrap()["remedy"]
-        .clone();
-    assert_eq!(remedy, "grant connector-protimeapi-clockings.read to the API client in myProtime, then run doctor again");
+    let remedy =
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "list:clockings").unwrap()["remedy"].clone();
+    assert_eq!(
+        remedy,
+        "grant connector-protimeapi-clockings.read to the API client in myProtime, then run doctor again"
+    );
     assert_eq!(check(&all, "list:people").0, "ok");
 
     // A Disabled webhook, and an Enabled one whose key is gone.
@@ -1603,7 +1610,10 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
     let (code, out, _) = run(command).await;
     assert_eq!(code, 2, "{out}");
     let all = checks(&json(&out));
-    assert_eq!(check(&all, "credentials"), ("action", "the Protime credentials secret no-such-secret does not exist or has no value"));
+    assert_eq!(
+        check(&all, "credentials"),
+        ("action", "the Protime credentials secret no-such-secret does not exist or has no value")
+    );
 
     // Protime cannot be reached: the check could not be made, exit 1.
     let mut command = protime_command(&stack, &["doctor"]);
@@ -1664,7 +1674,8 @@ async fn webhooks_delete_removes_ours_only_and_list_marks_them() {
     for item in listed {
         assert_eq!(keys(item), ["collection", "destinationUrl", "id", "ours", "status", "validUntil"], "{item}");
     }
-    let ours = |id: &str| listed.iter().find(|w| w["id"] == id).unwrap_or_else(|| panic!("{id}: {out}"))["ours"].clone();
+    let ours =
+        |id: &str| listed.iter().find(|w| w["id"] == id).unwrap_or_else(|| panic!("{id}: {out}"))["ours"].clone();
     let live = |collection: &str| stack.simulator.webhook(collection).unwrap().id;
     assert_eq!(ours(&live("clockings")), true);
     assert_eq!(ours(&live("breaks")), true);
@@ -1672,7 +1683,10 @@ async fn webhooks_delete_removes_ours_only_and_list_marks_them() {
     assert_eq!(ours(&foreign), false);
     assert_eq!(ours(&crossed), false);
     let raw = listed.iter().find(|w| w["id"] == "raw-1").unwrap();
-    assert_eq!((raw["ours"].clone(), raw["collection"].clone(), raw["validUntil"].clone()), (Value::Bool(false), Value::Null, Value::Null));
+    assert_eq!(
+        (raw["ours"].clone(), raw["collection"].clone(), raw["validUntil"].clone()),
+        (Value::Bool(false), Value::Null, Value::Null)
+    );
     let (code, text, _) = run(protime_command(&stack, &["webhooks", "list"])).await;
     assert_eq!(code, 0);
     assert!(text.starts_with("ID "), "{text}");

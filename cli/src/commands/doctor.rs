@@ -115,7 +115,9 @@ fn check_destination(base: &str, report: &mut Report) {
         report.add(
             name,
             Status::Warn,
-            format!("{base} is plain HTTP on this machine: the local stack's simulator delivers to it, Protime would not"),
+            format!(
+                "{base} is plain HTTP on this machine: the local stack's simulator delivers to it, Protime would not"
+            ),
             Some("deploy with an HTTPS DESTINATION_BASE_URL (the stack's API URL by default)".into()),
         );
     } else {
@@ -148,7 +150,10 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
         }
         Err(problem) => {
             let (status, remedy) = if problem.fixable {
-                (Status::Action, format!("put {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} in {secret}"))
+                (
+                    Status::Action,
+                    format!("put {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} in {secret}"),
+                )
             } else {
                 (Status::Error, "check the AWS credentials, region and access to the secret, then run again".into())
             };
@@ -178,7 +183,12 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
     }
 
     if !granted.iter().any(|s| s == WEBHOOKS_READ) {
-        report.add("webhooks", Status::Action, format!("not read: the token lacks {WEBHOOKS_READ}"), grant(WEBHOOKS_READ));
+        report.add(
+            "webhooks",
+            Status::Action,
+            format!("not read: the token lacks {WEBHOOKS_READ}"),
+            grant(WEBHOOKS_READ),
+        );
         return;
     }
     let listed = match webhooks::list(&client).await {
@@ -191,10 +201,7 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
     };
     let base = &settings.destination_base_url;
     let ours = listed.iter().filter(|w| w.ours(base).is_some()).count();
-    report.ok(
-        "webhooks",
-        format!("{} in the tenant, {ours} ours (at {base}/webhooks/<collection>)", listed.len()),
-    );
+    report.ok("webhooks", format!("{} in the tenant, {ours} ours (at {base}/webhooks/<collection>)", listed.len()));
     let keys = SecretsManagerKeySource::new(context.secrets(), &settings.signing_key_secret_prefix);
     for &collection in collections {
         if let Some(enabled) = check_webhook(settings, collection, &listed, Utc::now(), report) {
@@ -206,9 +213,7 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
             format!("webhook:{stray}"),
             Status::Warn,
             format!("ours, but {stray} is not in COLLECTIONS: Protime delivers its events, nothing renews it"),
-            Some(format!(
-                "protime-webhooks webhooks delete {stray} (or set the renewer's DELETE_STRAY_WEBHOOKS=true)"
-            )),
+            Some(format!("protime-webhooks webhooks delete {stray} (or set the renewer's DELETE_STRAY_WEBHOOKS=true)")),
         );
     }
 }
@@ -354,12 +359,8 @@ async fn check_list(
         return;
     }
     let filter = list_filter(syncer, collection, today);
-    let link = client.list_url_with_references(
-        collection.as_str(),
-        filter.as_deref(),
-        false,
-        &settings.external_references,
-    );
+    let link =
+        client.list_url_with_references(collection.as_str(), filter.as_deref(), false, &settings.external_references);
     let shown = filter.as_deref().map(|f| format!(" (filter {f})")).unwrap_or_default();
     match client.fetch_page(&link).await.and_then(|page| page.envelope().map(|e| e.records.len())) {
         Ok(n) => report.ok(name, format!("read: {n} record{} on the first page{shown}", plural(n))),
@@ -463,22 +464,22 @@ fn check_webhook(
             ),
             Some(format!("{renewer}, and check its schedule and errors (protime-webhooks status)")),
         ),
-        Some(left) => report.ok(
-            name,
-            format!("{id} Enabled until {until} ({} left){leftovers}", output::duration(left.num_seconds())),
-        ),
-        None => report.add(
-            name,
-            Status::Warn,
-            format!("{id} Enabled, validUntil unreadable ({until}){leftovers}"),
-            None,
-        ),
+        Some(left) => report
+            .ok(name, format!("{id} Enabled until {until} ({} left){leftovers}", output::duration(left.num_seconds()))),
+        None => {
+            report.add(name, Status::Warn, format!("{id} Enabled, validUntil unreadable ({until}){leftovers}"), None)
+        }
     }
     Some(best.clone())
 }
 
 /// The `key:<collection>` line: the key is read, never shown.
-async fn check_key(keys: &SecretsManagerKeySource, collection: Collection, webhook: &TenantWebhook, report: &mut Report) {
+async fn check_key(
+    keys: &SecretsManagerKeySource,
+    collection: Collection,
+    webhook: &TenantWebhook,
+    report: &mut Report,
+) {
     let name = format!("key:{collection}");
     let secret = keys.secret_id(collection);
     match keys.fetch(collection, KeyStage::Current).await {
@@ -499,7 +500,9 @@ async fn check_key(keys: &SecretsManagerKeySource, collection: Collection, webho
                  and stores its key"
             )),
         ),
-        Err(e) => report.add(name, Status::Error, e.to_string(), Some("check access to the secret, then run again".into())),
+        Err(e) => {
+            report.add(name, Status::Error, e.to_string(), Some("check access to the secret, then run again".into()))
+        }
     }
 }
 

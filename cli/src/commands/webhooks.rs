@@ -285,7 +285,8 @@ async fn delete(
             println!("deleted {collection} webhook {} ({status})", webhook.id.as_deref().unwrap_or("-"));
         }
         for (collection, webhook, error) in &failed {
-            let line = format!("could not delete {collection} webhook {}: {error}", webhook.id.as_deref().unwrap_or("-"));
+            let line =
+                format!("could not delete {collection} webhook {}: {error}", webhook.id.as_deref().unwrap_or("-"));
             println!("{}", output::alarm(&line));
         }
         for collection in &none {
@@ -309,8 +310,14 @@ mod tests {
                 "status": "Enabled", "validUntil": "2026-01-31T12:00:00+01:00"}))
         };
         let base = "https://api.example.com";
-        assert_eq!(item("clockings", "https://api.example.com/webhooks/clockings").ours(base), Some(Collection::Clockings));
-        assert_eq!(item("clockings", "https://api.example.com/webhooks/clockings/").ours(base), Some(Collection::Clockings));
+        assert_eq!(
+            item("clockings", "https://api.example.com/webhooks/clockings").ours(base),
+            Some(Collection::Clockings)
+        );
+        assert_eq!(
+            item("clockings", "https://api.example.com/webhooks/clockings/").ours(base),
+            Some(Collection::Clockings)
+        );
         assert_eq!(item("clockings", "https://other.example.com/webhooks/clockings").ours(base), None);
         assert_eq!(item("breaks", "https://api.example.com/webhooks/clockings").ours(base), None);
         assert_eq!(item("timesheets", "https://api.example.com/webhooks/timesheets").ours(base), None);
