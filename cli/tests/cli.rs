@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
 use harness::feed::Feed;
-use harness::simulator::{Fault, SimulatorConfig};
+use harness::simulator::{Fault, ScopeRefusal, SimulatorConfig};
 use harness::{signed, ReceiverFixture, Stack};
 use protime_webhooks::protime::WebhookStatus;
 use protime_webhooks::renewer::plan::SubscriptionState;
@@ -1744,4 +1744,71 @@ async fn webhooks_commands_name_what_is_missing() {
     let (code, _, stderr) = run(command).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("--all"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_the_missing_scope_whether_protime_refuses_the_token_or_issues_it_without() {
+    let clockings_read = "connector-protimeapi-clockings.read";
+    let all_but_clockings = || {
+        let scopes = protime_webhooks::protime::client::scopes_for(["clockings", "people"]);
+        Some(scopes.into_iter().filter(|s| s != clockings_read).collect::<Vec<_>>())
+    };
+
+    // Protime issues the token without the scope (ScopeRefusal::Subset) and answers 403.
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    stack.simulator.grant_scopes(all_but_clockings());
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}{stderr}");
+    let all = checks(&json(&out));
+    assert_eq!(check(&all, "token").0, "ok");
+    assert_eq!(check(&all, "scopes"), ("action", "missing: connector-protimeapi-clockings.read"));
+    assert_eq!(
+        check(&all, "list:clockings"),
+        ("action", "not read: the token lacks connector-protimeapi-clockings.read")
+    );
+    for name in ["list:people", "webhooks", "webhook:clockings", "key:clockings", "webhook:people", "key:people"] {
+        assert_eq!(check(&all, name).0, "ok", "{name}: {all:?}");
+    }
+    let (code, text, _) = run(protime_command(&stack, &["doctor"])).await;
+    assert_eq!(code, 2);
+    let (line, remedy) = line_of(&text, "scopes");
+    assert!(line.starts_with("action") && line.ends_with("missing: connector-protimeapi-clockings.read"), "{text}");
+    assert_eq!(remedy, "→ grant them to the API client in myProtime, then run doctor again");
+    // Granted again: healthy.
+    stack.simulator.grant_scopes(None);
+    assert_eq!(run(protime_command(&stack, &["doctor"])).await.0, 0);
+
+    // Protime refuses the token for the whole set (ScopeRefusal::Strict): the other checks go on
+    // with the scopes it grants.
+    let strict = SimulatorConfig { scope_refusal: ScopeRefusal::Strict, ..SimulatorConfig::default() };
+    let stack = Stack::start(&["clockings", "people"], strict).await;
+    assert!(stack.renew().await.healthy);
+    stack.simulator.grant_scopes(all_but_clockings());
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}{stderr}");
+    let all = checks(&json(&out));
+    let (status, detail) = check(&all, "token");
+    assert_eq!(status, "action");
+    assert!(detail.starts_with("the token endpoint refused the scopes as a set"), "{detail}");
+    assert_eq!(check(&all, "scopes"), ("action", "missing: connector-protimeapi-clockings.read"));
+    assert_eq!(check(&all, "list:clockings").0, "action");
+    for name in ["list:people", "webhooks", "webhook:clockings", "key:clockings", "webhook:people", "key:people"] {
+        assert_eq!(check(&all, name).0, "ok", "{name}: {all:?}");
+    }
+
+    // Every scope refused, so Protime names them all: each is asked for alone, none is granted,
+    // and what needs a token is skipped.
+    stack.simulator.grant_scopes(Some(Vec::new()));
+    let tokens_before = stack.simulator.seen().iter().filter(|s| s.path == "/token").count();
+    let (code, out, _) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}");
+    let all = checks(&json(&out));
+    assert!(check(&all, "token").1.ends_with("each was asked for alone to find the missing ones"), "{all:?}");
+    let (status, detail) = check(&all, "scopes");
+    assert_eq!(status, "action");
+    assert_eq!(detail.matches("connector-protimeapi-").count(), 4, "{detail}");
+    assert_eq!((check(&all, "list:people").0, check(&all, "webhooks").0), ("skipped", "skipped"));
+    let tokens = stack.simulator.seen().iter().filter(|s| s.path == "/token").count() - tokens_before;
+    assert_eq!(tokens, 1 + 4, "the set, then each scope alone");
 }

@@ -248,11 +248,15 @@ async fn token_and_scopes(
                 }
                 _ => None,
             };
-            let how = if named.is_some() { "it named the missing ones" } else { "each was asked for alone" };
+            let how = if named.is_some() {
+                "it named the missing ones"
+            } else {
+                "each was asked for alone to find the missing ones"
+            };
             report.add(
                 "token",
                 Status::Action,
-                format!("the token endpoint refused the scopes as a set ({e}); {how}"),
+                format!("the token endpoint refused the scopes as a set; {how}"),
                 Some("grant the scopes the next line names".into()),
             );
             let (granted, unknown) = match named {
