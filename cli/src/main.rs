@@ -38,8 +38,9 @@ pub struct Global {
     /// service's own variable wins for that service (AWS_ENDPOINT_URL_LAMBDA for the syncer).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// The deployed stack: its outputs give the table, bucket, syncer function, change bus and
-    /// key prefix that no flag or variable names.
+    /// The deployed stack: its outputs give the table, bucket, syncer and renewer functions,
+    /// change bus, key prefix, Protime credentials secret and destination base that no flag or
+    /// variable names.
     #[arg(long, global = true, value_name = "NAME")]
     pub stack: Option<String>,
     /// The record table (the stack's TableName output).
