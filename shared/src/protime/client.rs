@@ -481,6 +481,16 @@ impl ProtimeClient {
         self.token.lock().await.as_ref().is_some_and(|t| Instant::now() < t.expires_at)
     }
 
+    /// Caches a token that stays fresh for `fresh_for` (unit tests without a token endpoint).
+    #[cfg(test)]
+    pub(crate) async fn cache_token_for_tests(&self, fresh_for: Duration) {
+        *self.token.lock().await = Some(CachedToken {
+            value: SecretString::from("test-token".to_owned()),
+            expires_at: Instant::now() + fresh_for,
+            scopes: self.requested_scopes(),
+        });
+    }
+
     /// A cached token, or a new one if none is cached or it is about to expire. `started`: when
     /// the call it is for started (its retries share the call's time).
     async fn token(&self, started: Instant) -> Result<SecretString, ProtimeError> {

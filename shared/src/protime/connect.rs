@@ -80,3 +80,74 @@ impl Connect for CredentialsFromSecret {
         Ok(client)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule};
+    use std::time::Duration;
+
+    /// A Secrets Manager whose credentials secret holds whatever `current` holds at each read.
+    fn secrets(current: Arc<std::sync::Mutex<String>>) -> (aws_sdk_secretsmanager::Client, Rule) {
+        let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+            .sequence()
+            .output(move || {
+                let json = current.lock().map(|c| c.clone()).unwrap_or_default();
+                GetSecretValueOutput::builder().secret_string(json).build()
+            })
+            .repeatedly()
+            .build();
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_secretsmanager::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new("id", "secret", None, None, "test"))
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(MockResponseInterceptor::new().with_rule(&rule))
+            .build();
+        (aws_sdk_secretsmanager::Client::from_conf(config), rule)
+    }
+
+    fn credentials(secret: &str) -> String {
+        serde_json::json!({"tenant": "acme", "environment": "myprotime.eu", "clientId": "id", "clientSecret": secret})
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_warm_run_reuses_the_client_while_its_token_is_fresh_and_rotated_credentials_make_a_new_one() {
+        let current = Arc::new(std::sync::Mutex::new(credentials("one")));
+        let (client, reads) = secrets(current.clone());
+        let protime = CredentialsFromSecret::new(client, "creds", ClientOptions::new(vec!["s".into()], "Acme"));
+
+        let first = protime.connect().await.unwrap();
+        assert_eq!(reads.num_calls(), 1);
+        // No token yet (none fetched): the secret is read again, and the same credentials keep the client.
+        let second = protime.connect().await.unwrap();
+        assert_eq!(reads.num_calls(), 2);
+        assert!(Arc::ptr_eq(&first, &second));
+
+        // A fresh token: the next run reuses the client without reading the secret.
+        first.cache_token_for_tests(Duration::from_secs(600)).await;
+        *current.lock().unwrap() = credentials("two");
+        let third = protime.connect().await.unwrap();
+        assert_eq!(reads.num_calls(), 2, "no read while the token is fresh");
+        assert!(Arc::ptr_eq(&first, &third));
+
+        // Due: the secret is read again, and rotated credentials make a new client.
+        first.cache_token_for_tests(Duration::ZERO).await;
+        let fourth = protime.connect().await.unwrap();
+        assert_eq!(reads.num_calls(), 3);
+        assert!(!Arc::ptr_eq(&first, &fourth));
+        assert!(!format!("{protime:?}").contains("two"), "Debug shows no credentials");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_secret_is_a_connect_error_without_its_content() {
+        let current = Arc::new(std::sync::Mutex::new(r#"{"clientSecret":"s3cr3t"}"#.to_owned()));
+        let (client, _) = secrets(current);
+        let protime = CredentialsFromSecret::new(client, "creds", ClientOptions::new(vec!["s".into()], "Acme"));
+        let err = protime.connect().await.map(|_| ()).unwrap_err();
+        assert!(matches!(err, ConnectError::InvalidCredentials { .. }), "{err}");
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+}

@@ -2,6 +2,13 @@
 //! collection list and delta endpoints, and an emitter that POSTs signed events to the
 //! destinations. Its clock can be advanced and faults can be injected.
 //!
+//! It answers in Protime's terms: scopes granted to the API client ([`SimulatorConfig::granted_scopes`],
+//! [`Simulator::grant_scopes`]) are issued as a subset or refused with `invalid_scope`
+//! ([`ScopeRefusal`]); a token without the scope a request needs gets 403; model-validation
+//! errors are a bare `{"validationErrors":[…]}` 400; a maintenance window
+//! ([`Simulator::maintenance`]) answers 503 with `Retry-After`; `expires_in` follows
+//! [`SimulatorConfig::token_lifetime`].
+//!
 //! - this file: the configuration, the shared state and the [`Simulator`] handle tests use;
 //! - `api.rs`: the token endpoint and the webhooks API;
 //! - `listing.rs`: the collection list and delta endpoints;
