@@ -56,6 +56,7 @@ expect=(
   '"deleted"|"id":3'
   'people|complete|drift missing 0 behind 0 swept 0'
   'delta/incremental|complete|0/0/0'
+  'warn    destination|ok      scopes|ok      list:people|ok      webhook:clockings|ok      key:clockings|1 warn'
   'changeVersion|5 records'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"

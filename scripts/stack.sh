@@ -69,6 +69,13 @@ case "${1:-}" in
   cli)
     shift
     export TABLE_NAME QUARANTINE_BUCKET SIGNING_KEY_SECRET_PREFIX AWS_ENDPOINT_URL
+    # doctor and webhooks read the functions' Protime settings (credentials secret, destination,
+    # collections, the simulator's URLs).
+    while IFS='=' read -r name value; do
+      case $name in
+        PROTIME_* | DESTINATION_BASE_URL | COLLECTIONS | EXTERNAL_REFERENCES) export "$name=${value//\"/}" ;;
+      esac
+    done <"$STATE/functions.env"
     # `cargo lambda watch` serves Lambda's Invoke API on its port: `sync` invokes the syncer
     # there (this variable wins over AWS_ENDPOINT_URL for Lambda only).
     export AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$WATCH_PORT" SYNCER_FUNCTION=syncer

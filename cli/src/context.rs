@@ -10,6 +10,7 @@ use crate::Global;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{Region, SdkConfig};
+use protime_webhooks::config::{ConfigError, RenewerConfig, SyncerConfig};
 use protime_webhooks::signing::keys::SecretsManagerKeySource;
 use protime_webhooks::sync::kept::KEPT_PAGES_PREFIX;
 use std::collections::HashMap;
@@ -27,6 +28,9 @@ pub enum CliError {
     /// The function ran and failed (Lambda's `X-Amz-Function-Error`).
     #[error("{0}")]
     Function(String),
+    /// Some checks could not be made (doctor: their lines say why).
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 /// The stack outputs the CLI reads (template.yaml's `Outputs`).
@@ -38,7 +42,25 @@ pub mod outputs {
     pub const BUS: &str = "ChangeBusName";
     /// `arn:…:secret:<prefix><collection>`: the key prefix is what stands between.
     pub const KEY_PATTERN: &str = "SigningKeySecretArnPattern";
+    /// The Protime client credentials secret (doctor, webhooks).
+    pub const CREDENTIALS: &str = "ProtimeCredentialsSecretArn";
+    /// `<base>/webhooks/<collection>`: the renewer's DESTINATION_BASE_URL is what comes before.
+    pub const DESTINATION_PATTERN: &str = "DestinationUrlPattern";
+    /// The renewer, whose environment holds the collections and the Protime settings.
+    pub const RENEWER: &str = "RenewerFunctionName";
 }
+
+/// The variables the Protime settings are read from (the renewer's and the syncer's), in the
+/// CLI's own environment or, with `--stack` / `--renewer-function`, the functions'.
+const PROTIME_SETTINGS: &[&str] = &[
+    "COLLECTIONS",
+    "EXTERNAL_REFERENCES",
+    "RENEW_BEFORE_HOURS",
+    "PROTIME_API_BASE_URL",
+    "PROTIME_TOKEN_URL",
+    "PROTIME_USER_AGENT_COMPANY",
+    "SYNC_LIST_COLLECTIONS",
+];
 
 /// How long a synchronous invoke may take: the syncer's timeout (900 s) and some.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(16 * 60);
@@ -88,6 +110,59 @@ impl Context {
 
     pub fn event_bus(&self) -> Result<&str, CliError> {
         self.global.event_bus.as_deref().ok_or(CliError::Missing("no change bus", "event-bus", "EVENT_BUS_NAME"))
+    }
+
+    /// The variables the renewer's and the syncer's settings are read with
+    /// (`RenewerConfig::from_lookup`, `SyncerConfig::from_lookup`), for doctor and webhooks: the
+    /// credentials secret and destination base from their flags (or variables, or the stack's
+    /// outputs); every other setting from this shell's environment, then the renewer function's
+    /// (with `--renewer-function` or `--stack`), then the syncer function's (with `--stack`:
+    /// its `SYNC_FILTER_<COLLECTION>` overrides). `TABLE_NAME` is never read by these commands.
+    pub async fn settings_lookup(&self) -> Result<SettingsLookup, CliError> {
+        let mut functions = HashMap::new();
+        if self.global.stack.is_some() {
+            if let Some(syncer) = &self.global.syncer_function {
+                functions.extend(self.function_environment(syncer).await?);
+            }
+        }
+        if let Some(renewer) = &self.global.renewer_function {
+            functions.extend(self.function_environment(renewer).await?);
+        }
+        let mut flags = HashMap::new();
+        let named = [
+            ("PROTIME_CREDENTIALS_SECRET", &self.global.credentials_secret),
+            ("DESTINATION_BASE_URL", &self.global.destination_base_url),
+            ("TABLE_NAME", &self.global.table),
+            ("SIGNING_KEY_SECRET_PREFIX", &self.global.key_prefix),
+        ];
+        for (name, value) in named {
+            if let Some(value) = value.as_ref().filter(|v| !v.trim().is_empty()) {
+                flags.insert(name.to_owned(), value.clone());
+            }
+        }
+        let shell = std::env::vars()
+            .filter(|(name, value)| {
+                (PROTIME_SETTINGS.contains(&name.as_str()) || name.starts_with("SYNC_FILTER_"))
+                    && !value.trim().is_empty()
+            })
+            .collect();
+        Ok(SettingsLookup { flags, functions, shell })
+    }
+
+    /// A Lambda function's environment variables (GetFunctionConfiguration).
+    async fn function_environment(&self, function: &str) -> Result<HashMap<String, String>, CliError> {
+        let client = aws_sdk_lambda::Client::new(&self.sdk_for("LAMBDA"));
+        let answer = client
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| aws_error(&format!("reading the configuration of function {function}"), e))?;
+        Ok(answer.environment().and_then(|e| e.variables()).cloned().unwrap_or_default())
+    }
+
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_for("SECRETS_MANAGER"))
     }
 
     pub fn key_prefix(&self) -> &str {
@@ -152,6 +227,46 @@ impl Context {
     }
 }
 
+/// Where the Protime settings come from: flags first, then this shell, then the functions.
+pub struct SettingsLookup {
+    flags: HashMap<String, String>,
+    functions: HashMap<String, String>,
+    /// The settings this shell's environment sets (only those: see `PROTIME_SETTINGS`).
+    shell: HashMap<String, String>,
+}
+
+impl SettingsLookup {
+    pub fn get(&self, name: &str) -> Option<String> {
+        if name == "TABLE_NAME" {
+            // Required by the renewer's reader; doctor and webhooks never read the table.
+            return Some(self.flags.get(name).cloned().unwrap_or_else(|| "-".to_owned()));
+        }
+        self.flags.get(name).or_else(|| self.shell.get(name)).or_else(|| self.functions.get(name)).cloned()
+    }
+
+    /// The renewer's settings, a missing one named with its flag.
+    pub fn renewer(&self) -> Result<RenewerConfig, CliError> {
+        RenewerConfig::from_lookup(|name| self.get(name)).map_err(|e| match e {
+            ConfigError::Missing("PROTIME_CREDENTIALS_SECRET") => CliError::Missing(
+                "no Protime credentials secret (or pass --stack)",
+                "credentials-secret",
+                "PROTIME_CREDENTIALS_SECRET",
+            ),
+            ConfigError::Missing("DESTINATION_BASE_URL") => CliError::Missing(
+                "no destination base URL (or pass --stack)",
+                "destination-base-url",
+                "DESTINATION_BASE_URL",
+            ),
+            other => CliError::Input(other.to_string()),
+        })
+    }
+
+    /// The syncer's settings (its filters), or why they could not be read.
+    pub fn syncer(&self) -> Result<SyncerConfig, ConfigError> {
+        SyncerConfig::from_lookup(|name| self.get(name))
+    }
+}
+
 /// `AWS_ENDPOINT_URL_<SERVICE>` if set and not empty.
 fn service_endpoint(service: &str, var: impl Fn(&str) -> Option<String>) -> Option<String> {
     var(&format!("AWS_ENDPOINT_URL_{service}")).filter(|v| !v.trim().is_empty())
@@ -168,6 +283,11 @@ pub fn apply_stack_outputs(global: &mut Global, outputs: &HashMap<String, String
     fill(&mut global.bucket, outputs::BUCKET);
     fill(&mut global.syncer_function, outputs::SYNCER);
     fill(&mut global.event_bus, outputs::BUS);
+    fill(&mut global.credentials_secret, outputs::CREDENTIALS);
+    fill(&mut global.renewer_function, outputs::RENEWER);
+    if global.destination_base_url.is_none() {
+        global.destination_base_url = outputs.get(outputs::DESTINATION_PATTERN).and_then(|p| destination_base_of(p));
+    }
     if global.key_prefix.is_none() {
         global.key_prefix = outputs.get(outputs::KEY_PATTERN).and_then(|p| key_prefix_of(p));
     }
@@ -177,6 +297,11 @@ pub fn apply_stack_outputs(global: &mut Global, outputs: &HashMap<String, String
 fn key_prefix_of(pattern: &str) -> Option<String> {
     let (_, name) = pattern.split_once(":secret:")?;
     name.strip_suffix("<collection>").filter(|p| !p.is_empty()).map(str::to_owned)
+}
+
+/// The base in `<base>/webhooks/<collection>`.
+fn destination_base_of(pattern: &str) -> Option<String> {
+    pattern.strip_suffix("/webhooks/<collection>").filter(|b| !b.is_empty()).map(str::to_owned)
 }
 
 /// Every object in the quarantine bucket under `prefix` (all pages), with the time it was kept.
@@ -224,6 +349,9 @@ mod tests {
             syncer_function: None,
             event_bus: None,
             key_prefix: None,
+            credentials_secret: None,
+            destination_base_url: None,
+            renewer_function: None,
             json: false,
         }
     }
@@ -239,6 +367,14 @@ mod tests {
                 "SigningKeySecretArnPattern".into(),
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:protime-webhooks/signing-key/<collection>".into(),
             ),
+            (
+                "ProtimeCredentialsSecretArn".into(),
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw-credentials-AbCdEf".into(),
+            ),
+            (
+                "DestinationUrlPattern".into(),
+                "https://abc.execute-api.eu-west-1.amazonaws.com/webhooks/<collection>".into(),
+            ),
         ])
     }
 
@@ -251,6 +387,33 @@ mod tests {
         assert_eq!(g.syncer_function.as_deref(), Some("pw-SyncerFunction-AB"));
         assert_eq!(g.event_bus.as_deref(), Some("pw-changes"));
         assert_eq!(g.key_prefix.as_deref(), Some("protime-webhooks/signing-key/"));
+        assert_eq!(
+            g.credentials_secret.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw-credentials-AbCdEf")
+        );
+        assert_eq!(g.destination_base_url.as_deref(), Some("https://abc.execute-api.eu-west-1.amazonaws.com"));
+        assert_eq!(g.renewer_function.as_deref(), Some("pw-RenewerFunction-CD"));
+    }
+
+    #[test]
+    fn the_settings_come_from_the_flags_then_the_shell_then_the_functions() {
+        let lookup = SettingsLookup {
+            flags: HashMap::from([("PROTIME_CREDENTIALS_SECRET".to_owned(), "from-flag".to_owned())]),
+            functions: HashMap::from([
+                ("PROTIME_CREDENTIALS_SECRET".to_owned(), "from-function".to_owned()),
+                ("DESTINATION_BASE_URL".to_owned(), "https://api.example.com/".to_owned()),
+                ("COLLECTIONS".to_owned(), "clockings,breaks".to_owned()),
+                ("EXTERNAL_REFERENCES".to_owned(), "(people,@badge-number)".to_owned()),
+            ]),
+            shell: HashMap::from([("COLLECTIONS".to_owned(), "people".to_owned())]),
+        };
+        let renewer = lookup.renewer().unwrap();
+        assert_eq!(renewer.protime_credentials_secret, "from-flag");
+        assert_eq!(renewer.destination_base_url, "https://api.example.com");
+        assert_eq!(renewer.collections, [protime_webhooks::Collection::People]);
+        assert_eq!(renewer.external_references, "(people,@badge-number)");
+        let missing = SettingsLookup { flags: HashMap::new(), functions: HashMap::new(), shell: HashMap::new() };
+        assert!(missing.renewer().unwrap_err().to_string().contains("--credentials-secret"));
     }
 
     #[test]

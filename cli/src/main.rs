@@ -38,8 +38,9 @@ pub struct Global {
     /// service's own variable wins for that service (AWS_ENDPOINT_URL_LAMBDA for the syncer).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
-    /// The deployed stack: its outputs give the table, bucket, syncer function, change bus and
-    /// key prefix that no flag or variable names.
+    /// The deployed stack: its outputs give the table, bucket, syncer and renewer functions,
+    /// change bus, key prefix, Protime credentials secret and destination base that no flag or
+    /// variable names.
     #[arg(long, global = true, value_name = "NAME")]
     pub stack: Option<String>,
     /// The record table (the stack's TableName output).
@@ -58,6 +59,19 @@ pub struct Global {
     /// stack's].
     #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX")]
     pub key_prefix: Option<String>,
+    /// The Protime client credentials secret (the stack's ProtimeCredentialsSecretArn output),
+    /// for doctor and webhooks.
+    #[arg(long, global = true, env = "PROTIME_CREDENTIALS_SECRET", value_name = "SECRET_ID")]
+    pub credentials_secret: Option<String>,
+    /// The renewer's DESTINATION_BASE_URL (from the stack's DestinationUrlPattern output): a
+    /// collection's webhook is ours when it points at <base>/webhooks/<collection>.
+    #[arg(long, global = true, env = "DESTINATION_BASE_URL", value_name = "URL")]
+    pub destination_base_url: Option<String>,
+    /// The renewer function (the stack's RenewerFunctionName output): doctor and webhooks read
+    /// its COLLECTIONS, EXTERNAL_REFERENCES, RENEW_BEFORE_HOURS and Protime URLs from its
+    /// environment where no variable of this shell sets them.
+    #[arg(long, global = true, env = "RENEWER_FUNCTION", value_name = "NAME")]
+    pub renewer_function: Option<String>,
     /// Print JSON (a stable schema) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -92,6 +106,19 @@ enum Command {
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.
     Send(commands::send::Args),
+    /// A read-only check of the tenant, one line per check with what to do when it fails: the
+    /// credentials secret; a token and its scopes (webhooks read/write, each collection's read;
+    /// refused as a set, each is asked for alone and the missing ones named); one list page per
+    /// collection (the syncer's filter, today only; never a delta); our webhooks (missing,
+    /// Disabled, expiring within RENEW_BEFORE_HOURS); each Enabled one's signing key (read,
+    /// never printed); an HTTPS destination (plain HTTP on 127.0.0.1/localhost: a warning).
+    /// Exit 0 all ok (warnings included), 2 something needs action, 1 a check could not be made.
+    /// `--json`: `{"checks":[{"name","status","detail","remedy"?}],"healthy"}`, status one of
+    /// ok, warn, action, error, skipped (needs a check that failed).
+    Doctor(commands::doctor::Args),
+    /// The tenant's webhooks (`list`), and deleting ours (`delete`) before a teardown.
+    #[command(subcommand)]
+    Webhooks(commands::webhooks::Command),
     /// What the receiver set aside: signed bodies that can never be stored.
     #[command(subcommand)]
     Quarantine(commands::quarantine::Command),
@@ -130,6 +157,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,
             Command::Quarantine(command) => commands::quarantine::run(&context, command).await,
+            Command::Doctor(args) => commands::doctor::run(&context, args).await,
+            Command::Webhooks(command) => commands::webhooks::run(&context, command).await,
         }
     });
     match result {

@@ -4,7 +4,7 @@
 use axum::extract::{Path, State};
 use chrono::{Duration, Utc};
 use harness::feed::Feed;
-use harness::simulator::{Fault, SimulatorConfig};
+use harness::simulator::{Fault, ScopeRefusal, SimulatorConfig};
 use harness::{signed, ReceiverFixture, Stack};
 use protime_webhooks::protime::WebhookStatus;
 use protime_webhooks::renewer::plan::SubscriptionState;
@@ -1214,6 +1214,12 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     )
     .await;
     let bus = harness::feed::create_bus(&f.setup).await;
+    // doctor and webhooks: the credentials secret, a tenant with our clockings webhook.
+    let simulator = harness::simulator::Simulator::start(SimulatorConfig::default()).await;
+    let credentials_secret = harness::unique("protime-credentials");
+    harness::put_secret(&f.setup, &credentials_secret, &simulator.credentials_json()).await;
+    let destination_base = "https://api.example.com";
+    create_webhook_in(&simulator, &format!("{destination_base}/webhooks/clockings"), "clockings").await;
     let operator = moto.iam_user("operator", &operator_policy(&bucket, None)).await;
     let no_list = moto.iam_user("operator-no-list", &operator_policy(&bucket, Some("s3:ListBucket"))).await;
     moto.enforce_iam().await;
@@ -1261,6 +1267,20 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     }
     let (code, stdout, _) = as_user(&operator, &["get", "clockings", "43", "--json"]);
     assert_eq!(code, 0, "the replay wrote through the operator's PutItem: {stdout}");
+    for args in [vec!["doctor", "--json"], vec!["webhooks", "list", "--json"]] {
+        let mut command = bare_command_on(&moto.endpoint());
+        command
+            .args(["--key-prefix", &f.prefix, "--credentials-secret", &credentials_secret])
+            .args(["--destination-base-url", destination_base])
+            .args(&args)
+            .env("COLLECTIONS", "clockings")
+            .env("PROTIME_API_BASE_URL", simulator.api_base_url())
+            .env("PROTIME_TOKEN_URL", simulator.token_url())
+            .env("AWS_ACCESS_KEY_ID", operator.access_key_id())
+            .env("AWS_SECRET_ACCESS_KEY", operator.secret_access_key());
+        let (code, stdout, stderr) = run(command).await;
+        assert_eq!(code, 0, "{args:?} as the operator: {stdout}{stderr}");
+    }
     // Enforcement is on: without s3:ListBucket the quarantine cannot be listed.
     let (code, _, stderr) = as_user(&no_list, &["quarantine", "list"]);
     assert_eq!(code, 1, "{stderr}");
@@ -1412,4 +1432,387 @@ async fn republish_puts_what_the_publisher_put_again_with_the_same_sequence_by_i
     assert_eq!((code, err.trim()), (1, "protime-webhooks: no record clockings#99"));
     let (code, _, err) = run(command(&f, &["republish", "clockings"])).await;
     assert_eq!((code, err.trim()), (1, "protime-webhooks: no change bus: pass --event-bus or set EVENT_BUS_NAME"));
+}
+
+/// The CLI with the Protime settings the stack's renewer has, as the functions' variables
+/// (and the local stack's `make cli`) give them.
+fn protime_command(stack: &Stack, args: &[&str]) -> Command {
+    let c = &stack.renewer_config;
+    let collections: Vec<&str> = c.collections.iter().map(|c| c.as_str()).collect();
+    let mut command = bare_command();
+    command
+        .args(["--key-prefix", &stack.receiver.prefix])
+        .args(args)
+        .env("PROTIME_CREDENTIALS_SECRET", &stack.credentials_secret)
+        .env("DESTINATION_BASE_URL", &c.destination_base_url)
+        .env("COLLECTIONS", collections.join(","))
+        .env("PROTIME_API_BASE_URL", c.protime_api_base_url.as_deref().unwrap())
+        .env("PROTIME_TOKEN_URL", c.protime_token_url.as_deref().unwrap());
+    for name in ["RENEWER_FUNCTION", "EXTERNAL_REFERENCES", "RENEW_BEFORE_HOURS", "SYNC_LIST_COLLECTIONS"] {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Every check of a doctor report by name: (status, detail).
+fn checks(report: &Value) -> Vec<(String, String, String)> {
+    let checks = report["checks"].as_array().expect("checks");
+    checks
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or_else(|| panic!("{k} in {c}")).to_owned();
+            (text("name"), text("status"), text("detail"))
+        })
+        .collect()
+}
+
+fn check<'a>(all: &'a [(String, String, String)], name: &str) -> (&'a str, &'a str) {
+    let found = all.iter().find(|c| c.0 == name).unwrap_or_else(|| panic!("no check {name}: {all:?}"));
+    (found.1.as_str(), found.2.as_str())
+}
+
+fn doctor_filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDThh:mm:ssZ"),
+        (r"\d{4}-\d\d-\d\d", "YYYY-MM-DD"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "WEBHOOK-ID"),
+        (r"protime-credentials-\d+-\d+", "protime-credentials-UNIQUE"),
+        (r"test-\d+-\d+/signing-key/", "test-UNIQUE/signing-key/"),
+        (r"\(\d+d\d\dh left\)", "(Nd left)"),
+        // The seeded records' dates are random: some may fall on the day listed.
+        (r"read: \d+ records?", "read: N records"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_passes_on_a_good_configuration_with_every_line_ok() {
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 4);
+    stack.simulator.seed("people", 4);
+    assert!(stack.renew().await.healthy);
+    let before = stack.simulator.seen().len();
+
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    let report = json(&out);
+    assert_eq!(report["healthy"], true);
+    let all = checks(&report);
+    let names: Vec<&str> = all.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "destination",
+            "credentials",
+            "token",
+            "scopes",
+            "list:clockings",
+            "list:people",
+            "webhooks",
+            "webhook:clockings",
+            "key:clockings",
+            "webhook:people",
+            "key:people"
+        ]
+    );
+    // Every line ok; the local receiver's plain HTTP destination is the one warning.
+    for (name, status, detail) in &all {
+        let expected = if name == "destination" { "warn" } else { "ok" };
+        assert_eq!(status, expected, "{name}: {detail}");
+    }
+    assert!(check(&all, "destination").1.contains("plain HTTP on this machine"));
+    assert_eq!(check(&all, "scopes").1, "all 4 granted (webhooks read and write, each collection's read)");
+    assert!(check(&all, "list:clockings").1.contains("(filter date ge '"), "{all:?}");
+    assert!(check(&all, "webhooks").1.starts_with("2 in the tenant, 2 ours"), "{all:?}");
+    for c in report["checks"].as_array().unwrap() {
+        assert_eq!(
+            keys(c).contains(&"remedy".to_owned()),
+            c["status"] == "warn",
+            "a remedy only where one is due: {c}"
+        );
+    }
+
+    // Read-only: a token, one page of each collection and the webhook list; nothing else.
+    let requests: Vec<(String, String)> = stack.simulator.seen()[before..]
+        .iter()
+        .map(|s| (s.method.clone(), s.path.replace(harness::simulator::API_PREFIX, "")))
+        .collect();
+    assert!(
+        requests.iter().all(|(method, path)| (method == "POST" && path == "/token")
+            || (method == "GET" && ["/clockings", "/people", "/webhooks"].contains(&path.as_str()))),
+        "{requests:?}"
+    );
+    assert_eq!(requests.iter().filter(|(m, _)| m == "GET").count(), 3, "{requests:?}");
+
+    // No key, no token, no client secret in what it prints.
+    let (code, text, stderr) = run(protime_command(&stack, &["doctor"])).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    for secret in stack.simulator.issued_tokens().iter().chain([&stack.simulator.config().client_secret]) {
+        assert!(!text.contains(secret.as_str()) && !out.contains(secret.as_str()), "a token or secret printed");
+    }
+    for collection in ["clockings", "people"] {
+        let key = stack.stored_key(collection).await.expect("a stored key");
+        assert!(!text.contains(&key) && !out.contains(&key), "the {collection} key printed");
+    }
+    insta::with_settings!({ filters => doctor_filters() }, {
+        insta::assert_snapshot!("doctor_healthy", text);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+
+    // A 403 on one collection's list: its scope named.
+    stack.simulator.inject_on("/clockings", Fault::Status { status: 403, retry_after_secs: None });
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}{stderr}");
+    let report = json(&out);
+    assert_eq!(report["healthy"], false);
+    let all = checks(&report);
+    let (status, detail) = check(&all, "list:clockings");
+    assert_eq!(status, "action");
+    assert!(detail.contains("connector-protimeapi-clockings.read"), "{detail}");
+    let remedy =
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "list:clockings").unwrap()["remedy"].clone();
+    assert_eq!(
+        remedy,
+        "grant connector-protimeapi-clockings.read to the API client in myProtime, then run doctor again"
+    );
+    assert_eq!(check(&all, "list:people").0, "ok");
+
+    // A Disabled webhook, and an Enabled one whose key is gone.
+    stack.simulator.disable("people");
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.receiver.setup);
+    let clockings_key = format!("{}clockings", stack.receiver.prefix);
+    secrets.delete_secret().secret_id(&clockings_key).force_delete_without_recovery(true).send().await.unwrap();
+    let (code, text, _) = run(protime_command(&stack, &["doctor"])).await;
+    assert_eq!(code, 2, "{text}");
+    let (people, remedy) = line_of(&text, "webhook:people");
+    assert!(people.starts_with("action") && people.contains("is Disabled"), "{text}");
+    assert!(remedy.starts_with("→ invoke the renewer"), "{text}");
+    let (key, remedy) = line_of(&text, "key:clockings");
+    assert!(key.starts_with("action") && key.contains(&format!("none in {clockings_key}")), "{text}");
+    assert!(remedy.contains("webhooks delete clockings"), "{text}");
+    assert!(text.ends_with("not healthy: 7 ok, 1 warn, 2 action\n"), "{text}");
+
+    // A wrong client secret: the credentials named, the secret never printed.
+    let wrong = stack.simulator.credentials_json().replace("sim-client-secret", "not-the-secret");
+    harness::put_secret(&stack.receiver.setup, &stack.credentials_secret, &wrong).await;
+    let (code, text, _) = run(protime_command(&stack, &["doctor"])).await;
+    assert_eq!(code, 2, "{text}");
+    let (token, remedy) = line_of(&text, "token");
+    assert!(token.starts_with("action") && token.contains("refused the client credentials (401"), "{text}");
+    assert!(remedy.contains(&format!("clientSecret, tenant and environment in {}", stack.credentials_secret)));
+    assert!(!text.contains("not-the-secret"), "{text}");
+    assert!(line_of(&text, "list:clockings").0.starts_with("skipped"), "{text}");
+
+    // No credentials secret at all: action, not an error.
+    let mut command = protime_command(&stack, &["doctor", "--json"]);
+    command.env("PROTIME_CREDENTIALS_SECRET", "no-such-secret");
+    let (code, out, _) = run(command).await;
+    assert_eq!(code, 2, "{out}");
+    let all = checks(&json(&out));
+    assert_eq!(
+        check(&all, "credentials"),
+        ("action", "the Protime credentials secret no-such-secret does not exist or has no value")
+    );
+
+    // Protime cannot be reached: the check could not be made, exit 1.
+    let mut command = protime_command(&stack, &["doctor"]);
+    command.env("PROTIME_TOKEN_URL", "http://127.0.0.1:9/tenants/sim/connect/token");
+    let (code, text, stderr) = run(command).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(line_of(&text, "token").0.starts_with("error"), "{text}");
+    assert_eq!(stderr, "protime-webhooks: doctor could not make 1 check (status error above)\n");
+}
+
+/// A check's line of doctor's text and the remedy under it.
+fn line_of(text: &str, name: &str) -> (String, String) {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("{name}: {text}"));
+    let next = lines.get(at + 1).copied().unwrap_or_default();
+    let remedy = if next.trim_start().starts_with('→') { next.trim().to_owned() } else { String::new() };
+    (lines[at].to_owned(), remedy)
+}
+
+/// A webhook created through Protime's API as another integration would (any destination).
+async fn foreign_webhook(stack: &Stack, destination: &str, collection: &str) -> String {
+    create_webhook_in(&stack.simulator, destination, collection).await
+}
+
+async fn create_webhook_in(simulator: &harness::simulator::Simulator, destination: &str, collection: &str) -> String {
+    let credentials = protime_webhooks::protime::ProtimeCredentials::from_json(&simulator.credentials_json()).unwrap();
+    let mut options = protime_webhooks::protime::client::ClientOptions::new(
+        protime_webhooks::protime::client::scopes_for([collection]),
+        "Someone Else",
+    );
+    options.api_base_url = Some(simulator.api_base_url());
+    options.token_url = Some(simulator.token_url());
+    let client = protime_webhooks::protime::ProtimeClient::new(credentials, options).unwrap();
+    client.create_webhook(destination, collection, "").await.expect("create").id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_delete_removes_ours_only_and_list_marks_them() {
+    let stack = Stack::start(&["clockings", "breaks"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    let base = stack.renewer_config.destination_base_url.clone();
+    let foreign = foreign_webhook(&stack, "https://elsewhere.example.com/webhooks/clockings", "clockings").await;
+    // Ours by destination, though people is not configured (a leftover).
+    let leftover = foreign_webhook(&stack, &format!("{base}/webhooks/people"), "people").await;
+    // At our destination but for another collection's path: not ours.
+    let crossed = foreign_webhook(&stack, &format!("{base}/webhooks/clockings"), "breaks").await;
+    stack.simulator.inject_raw_webhook(serde_json::json!({"id": "raw-1", "status": "Enabled"}));
+
+    let (code, out, stderr) = run(protime_command(&stack, &["webhooks", "list", "--json"])).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    let report = json(&out);
+    assert_eq!(keys(&report), ["count", "webhooks"]);
+    assert_eq!(report["count"], 6);
+    let listed = report["webhooks"].as_array().unwrap();
+    for item in listed {
+        assert_eq!(keys(item), ["collection", "destinationUrl", "id", "ours", "status", "validUntil"], "{item}");
+    }
+    let ours =
+        |id: &str| listed.iter().find(|w| w["id"] == id).unwrap_or_else(|| panic!("{id}: {out}"))["ours"].clone();
+    let live = |collection: &str| stack.simulator.webhook(collection).unwrap().id;
+    assert_eq!(ours(&live("clockings")), true);
+    assert_eq!(ours(&live("breaks")), true);
+    assert_eq!(ours(&leftover), true);
+    assert_eq!(ours(&foreign), false);
+    assert_eq!(ours(&crossed), false);
+    let raw = listed.iter().find(|w| w["id"] == "raw-1").unwrap();
+    assert_eq!(
+        (raw["ours"].clone(), raw["collection"].clone(), raw["validUntil"].clone()),
+        (Value::Bool(false), Value::Null, Value::Null)
+    );
+    let (code, text, _) = run(protime_command(&stack, &["webhooks", "list"])).await;
+    assert_eq!(code, 0);
+    assert!(text.starts_with("ID "), "{text}");
+    assert!(text.ends_with(&format!("6 webhooks, 3 ours (at {base}/webhooks/<collection>)\n")), "{text}");
+
+    // One collection: only ours of it.
+    let breaks = live("breaks");
+    let (code, text, _) = run(protime_command(&stack, &["webhooks", "delete", "breaks"])).await;
+    assert_eq!((code, text.as_str()), (0, format!("deleted breaks webhook {breaks} (Enabled)\n").as_str()));
+    assert!(stack.simulator.webhook("breaks").is_some_and(|w| w.id == crossed), "the crossed one stays");
+
+    // A delete Protime refuses: exit 2, the webhook stays.
+    stack.simulator.inject_on("/webhooks/", Fault::Status { status: 400, retry_after_secs: None });
+    let clockings = live("clockings");
+    let (code, out, _) = run(protime_command(&stack, &["webhooks", "delete", "clockings", "people", "--json"])).await;
+    assert_eq!(code, 2, "{out}");
+    let report = json(&out);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(report["none"], serde_json::json!([]));
+    let alive = |id: &str| stack.simulator.webhooks().iter().any(|w| w.id == id && !w.deleted);
+    assert_eq!(alive(&clockings) as u8 + alive(&leftover) as u8, 1, "one deleted, one refused");
+
+    // --all: every one of ours, none of the others.
+    let (code, text, stderr) = run(protime_command(&stack, &["webhooks", "delete", "--all"])).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert!(text.starts_with("deleted "), "{text}");
+    let mut left: Vec<String> = stack.simulator.webhooks().into_iter().filter(|w| !w.deleted).map(|w| w.id).collect();
+    left.sort();
+    let mut expected = vec![foreign.clone(), crossed.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+    let (code, text, _) = run(protime_command(&stack, &["webhooks", "delete", "--all"])).await;
+    assert_eq!((code, text), (0, format!("no webhook of ours (at {base}/webhooks/<collection>)\n")));
+    let (code, text, _) = run(protime_command(&stack, &["webhooks", "delete", "people"])).await;
+    assert_eq!((code, text.as_str()), (0, "no webhook of ours for people\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhooks_commands_name_what_is_missing() {
+    let mut command = bare_command();
+    command.args(["webhooks", "list"]);
+    for name in ["PROTIME_CREDENTIALS_SECRET", "DESTINATION_BASE_URL", "RENEWER_FUNCTION"] {
+        command.env_remove(name);
+    }
+    let (code, _, stderr) = run(command).await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "protime-webhooks: no Protime credentials secret (or pass --stack): pass --credentials-secret or set \
+         PROTIME_CREDENTIALS_SECRET\n"
+    );
+    let mut command = bare_command();
+    command.args(["webhooks", "delete"]);
+    let (code, _, stderr) = run(command).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--all"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_names_the_missing_scope_whether_protime_refuses_the_token_or_issues_it_without() {
+    let clockings_read = "connector-protimeapi-clockings.read";
+    let all_but_clockings = || {
+        let scopes = protime_webhooks::protime::client::scopes_for(["clockings", "people"]);
+        Some(scopes.into_iter().filter(|s| s != clockings_read).collect::<Vec<_>>())
+    };
+
+    // Protime issues the token without the scope (ScopeRefusal::Subset) and answers 403.
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    assert!(stack.renew().await.healthy);
+    stack.simulator.grant_scopes(all_but_clockings());
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}{stderr}");
+    let all = checks(&json(&out));
+    assert_eq!(check(&all, "token").0, "ok");
+    assert_eq!(check(&all, "scopes"), ("action", "missing: connector-protimeapi-clockings.read"));
+    assert_eq!(
+        check(&all, "list:clockings"),
+        ("action", "not read: the token lacks connector-protimeapi-clockings.read")
+    );
+    for name in ["list:people", "webhooks", "webhook:clockings", "key:clockings", "webhook:people", "key:people"] {
+        assert_eq!(check(&all, name).0, "ok", "{name}: {all:?}");
+    }
+    let (code, text, _) = run(protime_command(&stack, &["doctor"])).await;
+    assert_eq!(code, 2);
+    let (line, remedy) = line_of(&text, "scopes");
+    assert!(line.starts_with("action") && line.ends_with("missing: connector-protimeapi-clockings.read"), "{text}");
+    assert_eq!(remedy, "→ grant them to the API client in myProtime, then run doctor again");
+    // Granted again: healthy.
+    stack.simulator.grant_scopes(None);
+    assert_eq!(run(protime_command(&stack, &["doctor"])).await.0, 0);
+
+    // Protime refuses the token for the whole set (ScopeRefusal::Strict): the other checks go on
+    // with the scopes it grants.
+    let strict = SimulatorConfig { scope_refusal: ScopeRefusal::Strict, ..SimulatorConfig::default() };
+    let stack = Stack::start(&["clockings", "people"], strict).await;
+    assert!(stack.renew().await.healthy);
+    stack.simulator.grant_scopes(all_but_clockings());
+    let (code, out, stderr) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}{stderr}");
+    let all = checks(&json(&out));
+    let (status, detail) = check(&all, "token");
+    assert_eq!(status, "action");
+    assert!(detail.starts_with("the token endpoint refused the scopes as a set"), "{detail}");
+    assert_eq!(check(&all, "scopes"), ("action", "missing: connector-protimeapi-clockings.read"));
+    assert_eq!(check(&all, "list:clockings").0, "action");
+    for name in ["list:people", "webhooks", "webhook:clockings", "key:clockings", "webhook:people", "key:people"] {
+        assert_eq!(check(&all, name).0, "ok", "{name}: {all:?}");
+    }
+
+    // Every scope refused, so Protime names them all: each is asked for alone, none is granted,
+    // and what needs a token is skipped.
+    stack.simulator.grant_scopes(Some(Vec::new()));
+    let tokens_before = stack.simulator.seen().iter().filter(|s| s.path == "/token").count();
+    let (code, out, _) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}");
+    let all = checks(&json(&out));
+    assert!(check(&all, "token").1.ends_with("each was asked for alone to find the missing ones"), "{all:?}");
+    let (status, detail) = check(&all, "scopes");
+    assert_eq!(status, "action");
+    assert_eq!(detail.matches("connector-protimeapi-").count(), 4, "{detail}");
+    assert_eq!((check(&all, "list:people").0, check(&all, "webhooks").0), ("skipped", "skipped"));
+    let tokens = stack.simulator.seen().iter().filter(|s| s.path == "/token").count() - tokens_before;
+    assert_eq!(tokens, 1 + 4, "the set, then each scope alone");
 }

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod doctor;
 pub mod get;
 pub mod migrate;
 pub mod quarantine;
@@ -10,3 +11,4 @@ pub mod send;
 pub mod status;
 pub mod sync;
 pub mod verify;
+pub mod webhooks;

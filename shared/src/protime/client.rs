@@ -3,7 +3,13 @@
 //! Tokens are cached until shortly before they expire (Protime rate-limits token requests); a
 //! 401 fetches one new token and repeats the call once. 429 (honouring `Retry-After`), 5xx and
 //! transport failures are retried with exponential backoff and full jitter, bounded both in
-//! attempts and in total time.
+//! attempts and in total time: the policy's `max_elapsed`, and a caller's deadline
+//! ([`within_deadline`]). A `Retry-After` longer than the time left is not waited for.
+//!
+//! Protime's answers in Protime's terms ([`ProtimeError`]): a 403 (and a second 401 saying
+//! "insufficient scope") names the scope the request needed ([`required_scope`]); a 400 with
+//! `validationErrors` is [`ProtimeError::Validation`]; the token endpoint's OAuth2 errors
+//! (`invalid_scope`, `invalid_client`) say which scope or which setting to fix.
 
 use super::credentials::ProtimeCredentials;
 use super::error::ProtimeError;
@@ -14,12 +20,59 @@ use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use std::future::Future;
 use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 /// A token is replaced this long before Protime says it expires.
 const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// A token's lifetime when the token answer has no `expires_in` (a fallback only: Protime's
+/// answer carries it, and whatever it says is what counts).
+const FALLBACK_TOKEN_LIFETIME: Duration = Duration::from_secs(1800);
+
+/// At most this many validation messages are kept from one answer.
+const MAX_VALIDATION_MESSAGES: usize = 5;
+
+/// Each message Protime sends is kept up to this many characters.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Runs `call` (one or more Protime calls) with a deadline: no retry starts, and no
+/// `Retry-After` is waited for, that would end after it. A `Retry-After` beyond it fails the
+/// call at once with [`ProtimeError::RetryAfterTooLong`]. The retry policy's `max_elapsed`
+/// still applies; the earlier of the two wins.
+pub async fn within_deadline<F: Future>(deadline: Instant, call: F) -> F::Output {
+    DEADLINE.scope(deadline, call).await
+}
+
+/// The scope a request needs, from its method and its path relative to the API base (leading
+/// `/` and query optional): `connector-protimeapi-webhooks.read` to read `/webhooks…`,
+/// `connector-protimeapi-webhooks.write` to change them, `connector-protimeapi-<collection>.read`
+/// for `/<collection>` lists and `/delta/<collection>` links. `None` for a path naming none.
+pub fn required_scope(method: &str, path: &str) -> Option<String> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.split('/').filter(|s| !s.is_empty());
+    let first = segments.next()?;
+    let collection = match first {
+        "webhooks" => {
+            let access = if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+                "read"
+            } else {
+                "write"
+            };
+            return Some(format!("connector-protimeapi-webhooks.{access}"));
+        }
+        "delta" => segments.next()?,
+        collection => collection,
+    };
+    let plausible = collection.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    plausible.then(|| format!("connector-protimeapi-{collection}.read"))
+}
 
 /// How often and how long a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +161,14 @@ struct TokenAnswer {
     expires_in: Option<u64>,
     #[serde(default)]
     scope: Option<String>,
+}
+
+/// An OAuth2 error of the token endpoint: `{"error":"invalid_scope","error_description":…}`.
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    #[serde(default)]
+    error_description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -308,14 +369,17 @@ impl ProtimeClient {
     }
 
     /// One API call with the token, the 401 refresh and the retry policy applied. Returns the
-    /// final answer, successful or not, unless retries ran out.
+    /// final answer, successful or not, unless retries ran out. A 401 after a new token, a 403
+    /// and a 304 are errors here: no caller has a use for them.
     async fn call(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> Result<Answer, ProtimeError> {
         let started = Instant::now();
+        let relative = url.path().strip_prefix(self.api_base.path()).unwrap_or(url.path());
+        let scope = required_scope(method.as_str(), relative);
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.token().await?;
+            let token = self.token(started).await?;
             let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token.expose_secret());
             if let Some(b) = body {
                 request = request.json(b);
@@ -333,6 +397,18 @@ impl ProtimeClient {
                             *self.token.lock().await = None;
                             continue;
                         }
+                        Ok(body) if status == StatusCode::UNAUTHORIZED => {
+                            // Refused twice: the token is not kept, so the next call (or the
+                            // next run's connect) starts from the credentials again.
+                            *self.token.lock().await = None;
+                            return Err(refused_token(&headers, &body, scope.as_deref()));
+                        }
+                        Ok(body) if status == StatusCode::FORBIDDEN => return Err(forbidden(&body, scope)),
+                        Ok(_) if status == StatusCode::NOT_MODIFIED => {
+                            return Err(ProtimeError::InvalidResponse(
+                                "304 Not Modified, which only answers an If-None-Match this client never sends".into(),
+                            ))
+                        }
                         Ok(body) if retryable(status) => {
                             let wait = retry_after(&headers);
                             (api_error(status, &body), wait)
@@ -347,15 +423,40 @@ impl ProtimeClient {
         }
     }
 
-    /// Sleeps before the next attempt, or returns the error if the policy is exhausted.
+    /// How long a call that started at `started` may still take: the retry policy's
+    /// `max_elapsed`, or less if a [`within_deadline`] deadline comes first.
+    fn time_left(&self, started: Instant) -> Duration {
+        let policy = self.retry.max_elapsed.saturating_sub(started.elapsed());
+        match DEADLINE.try_with(|deadline| deadline.saturating_duration_since(Instant::now())) {
+            Ok(until_deadline) => policy.min(until_deadline),
+            Err(_) => policy,
+        }
+    }
+
+    /// Sleeps before the next attempt, or returns the error if the policy is exhausted. A
+    /// `Retry-After` is honoured as asked, but only when the wait fits in the time left: a longer
+    /// one gives up at once ([`ProtimeError::RetryAfterTooLong`]).
     async fn pause_or_give_up(
         &self,
         attempt: u32,
         started: Instant,
         (error, retry_after): (ProtimeError, Option<Duration>),
     ) -> Result<(), ProtimeError> {
+        let left = self.time_left(started);
+        if let Some(wait) = retry_after.filter(|wait| *wait > left) {
+            let (status, message) = match &error {
+                ProtimeError::Api { status, message, .. } => (*status, message.clone()),
+                _ => (0, String::new()),
+            };
+            return Err(ProtimeError::RetryAfterTooLong {
+                status,
+                message: shorten(&message),
+                retry_after_secs: wait.as_secs(),
+                left_secs: left.as_secs(),
+            });
+        }
         let delay = retry_after.unwrap_or_else(|| self.retry.backoff(attempt));
-        if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_elapsed {
+        if attempt >= self.retry.max_attempts || delay > left {
             return Err(ProtimeError::RetriesExhausted { attempts: attempt, last: Box::new(error) });
         }
         tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying a Protime call");
@@ -365,7 +466,7 @@ impl ProtimeClient {
 
     /// The scopes the current token grants (fetching one if none is cached).
     pub async fn granted_scopes(&self) -> Result<Vec<String>, ProtimeError> {
-        self.token().await?;
+        self.token(Instant::now()).await?;
         Ok(self.token.lock().await.as_ref().map(|t| t.scopes.clone()).unwrap_or_default())
     }
 
@@ -374,20 +475,36 @@ impl ProtimeClient {
         self.scope.split_whitespace().map(str::to_owned).collect()
     }
 
-    /// A cached token, or a new one if none is cached or it is about to expire.
-    async fn token(&self) -> Result<SecretString, ProtimeError> {
+    /// Whether a token is cached and still within its reuse time: a session holding one can be
+    /// reused without reading the credentials again. False after the token was refused.
+    pub async fn has_fresh_token(&self) -> bool {
+        self.token.lock().await.as_ref().is_some_and(|t| Instant::now() < t.expires_at)
+    }
+
+    /// Caches a token that stays fresh for `fresh_for` (unit tests without a token endpoint).
+    #[cfg(test)]
+    pub(crate) async fn cache_token_for_tests(&self, fresh_for: Duration) {
+        *self.token.lock().await = Some(CachedToken {
+            value: SecretString::from("test-token".to_owned()),
+            expires_at: Instant::now() + fresh_for,
+            scopes: self.requested_scopes(),
+        });
+    }
+
+    /// A cached token, or a new one if none is cached or it is about to expire. `started`: when
+    /// the call it is for started (its retries share the call's time).
+    async fn token(&self, started: Instant) -> Result<SecretString, ProtimeError> {
         let mut cached = self.token.lock().await;
         if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.expires_at) {
             return Ok(token.value.clone());
         }
-        let fresh = self.fetch_token().await?;
+        let fresh = self.fetch_token(started).await?;
         let value = fresh.value.clone();
         *cached = Some(fresh);
         Ok(value)
     }
 
-    async fn fetch_token(&self) -> Result<CachedToken, ProtimeError> {
-        let started = Instant::now();
+    async fn fetch_token(&self, started: Instant) -> Result<CachedToken, ProtimeError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -407,7 +524,8 @@ impl ProtimeClient {
                             let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
                                 ProtimeError::InvalidResponse("the token answer has no access_token".into())
                             })?;
-                            let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(1800));
+                            let lifetime =
+                                answer.expires_in.map(Duration::from_secs).unwrap_or(FALLBACK_TOKEN_LIFETIME);
                             tracing::info!(expires_in_s = lifetime.as_secs(), "fetched a Protime access token");
                             let granted = answer.scope.as_deref().unwrap_or(&self.scope);
                             return Ok(CachedToken {
@@ -418,11 +536,8 @@ impl ProtimeClient {
                         }
                         Ok(body) if retryable(status) => (api_error(status, &body), retry_after(&headers)),
                         Ok(body) => {
-                            let ProtimeError::Api { message, code, .. } = api_error(status, &body) else {
-                                unreachable!("api_error builds Api")
-                            };
-                            let message = if message.is_empty() { code } else { message };
-                            return Err(ProtimeError::Auth { status: status.as_u16(), message });
+                            let error = token_error(status, &body, &self.requested_scopes());
+                            return Err(scrub(error, self.credentials.client_secret()));
                         }
                         Err(e) => (transport(e), None),
                     }
@@ -503,8 +618,14 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// Protime's `{"error":{"code","message","reasons"}}`, or the status alone if the body is not that.
+/// Protime's `{"error":{"code","message","reasons"}}`, a model-validation error (a 400 with
+/// `validationErrors` and no wrapper: [`ProtimeError::Validation`]), or the status alone if the
+/// body is neither. Protime's words are shortened and redacted (they may quote the request's
+/// URL, a deltaLink's token with it).
 fn api_error(status: StatusCode, body: &[u8]) -> ProtimeError {
+    if let Some(messages) = validation_messages(body) {
+        return ProtimeError::Validation { status: status.as_u16(), messages };
+    }
     let (code, message, reasons) = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => {
             let reasons = match error.reasons {
@@ -514,13 +635,182 @@ fn api_error(status: StatusCode, body: &[u8]) -> ProtimeError {
                 Some(serde_json::Value::Null) | None => Vec::new(),
                 Some(other) => vec![other.to_string()],
             };
-            // Protime's own words may quote the request's URL, a deltaLink's token with it.
-            let reasons = reasons.iter().map(|r| crate::redact::redact(r)).collect();
-            (crate::redact::redact(&error.code), crate::redact::redact(&error.message), reasons)
+            let reasons = reasons.iter().map(|r| shorten(r)).collect();
+            (shorten(&error.code), shorten(&error.message), reasons)
         }
         Err(_) => (status.canonical_reason().unwrap_or("error").to_owned(), String::new(), Vec::new()),
     };
     ProtimeError::Api { status: status.as_u16(), code, message, reasons }
+}
+
+/// Redacted, and cut to [`MAX_MESSAGE_CHARS`] characters (`…` marks a cut).
+fn shorten(text: &str) -> String {
+    let text = crate::redact::redact(text.trim());
+    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The messages of a model-validation error: a JSON object with `validationErrors` (any case)
+/// and no `{"error":{…}}` wrapper. Each item may be a string, or an object whose message is
+/// its `message`, `errorMessage`, `description`, `detail`, `title` or `reason` (prefixed with
+/// its `propertyName`, `field`, `property`, `memberName`, `name` or `path` when it has one); a
+/// map of field → messages is read likewise. At most [`MAX_VALIDATION_MESSAGES`], the last
+/// saying how many more there were.
+fn validation_messages(body: &[u8]) -> Option<Vec<String>> {
+    let serde_json::Value::Object(map) = serde_json::from_slice::<serde_json::Value>(body).ok()? else {
+        return None;
+    };
+    if map.get("error").is_some_and(serde_json::Value::is_object) {
+        return None;
+    }
+    let errors = map.iter().find(|(k, _)| k.eq_ignore_ascii_case("validationErrors")).map(|(_, v)| v)?;
+    let mut messages: Vec<String> = match errors {
+        serde_json::Value::Array(items) => items.iter().map(|item| validation_message(None, item)).collect(),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .flat_map(|(field, v)| match v {
+                serde_json::Value::Array(items) => {
+                    items.iter().map(|item| validation_message(Some(field), item)).collect::<Vec<_>>()
+                }
+                other => vec![validation_message(Some(field), other)],
+            })
+            .collect(),
+        other => vec![validation_message(None, other)],
+    };
+    messages.retain(|m| !m.is_empty());
+    if messages.len() > MAX_VALIDATION_MESSAGES {
+        let more = messages.len() - (MAX_VALIDATION_MESSAGES - 1);
+        messages.truncate(MAX_VALIDATION_MESSAGES - 1);
+        messages.push(format!("and {more} more"));
+    }
+    Some(messages)
+}
+
+/// One validation message, shortened and redacted.
+fn validation_message(field: Option<&str>, item: &serde_json::Value) -> String {
+    fn first<'a>(object: &'a serde_json::Map<String, serde_json::Value>, names: &[&str]) -> Option<&'a str> {
+        names
+            .iter()
+            .find_map(|name| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str()))
+    }
+    let (field, text) = match item {
+        serde_json::Value::String(text) => (field.map(str::to_owned), text.clone()),
+        serde_json::Value::Object(object) => {
+            let own_field = first(object, &["propertyName", "field", "property", "memberName", "name", "path"]);
+            let text = first(object, &["message", "errorMessage", "description", "detail", "title", "reason"])
+                .map(str::to_owned)
+                .unwrap_or_else(|| item.to_string());
+            (own_field.or(field).map(str::to_owned), text)
+        }
+        serde_json::Value::Null => return String::new(),
+        other => (field.map(str::to_owned), other.to_string()),
+    };
+    match field.filter(|f| !f.is_empty()) {
+        Some(field) => shorten(&format!("{field}: {text}")),
+        None => shorten(&text),
+    }
+}
+
+/// A 403: a valid token without the scope the request needs.
+fn forbidden(body: &[u8], scope: Option<String>) -> ProtimeError {
+    match scope {
+        Some(scope) => ProtimeError::MissingScope { status: 403, scope },
+        None => api_error(StatusCode::FORBIDDEN, body),
+    }
+}
+
+/// A second 401, after a new token: "insufficient scope" (the webhook pages' 401, in the body or
+/// the `WWW-Authenticate` header) names the scope; anything else says the token was refused.
+fn refused_token(headers: &HeaderMap, body: &[u8], scope: Option<&str>) -> ProtimeError {
+    let says_scope = |text: &str| {
+        let text = text.to_ascii_lowercase();
+        text.contains("insufficient scope") || text.contains("insufficient_scope")
+    };
+    let challenge = headers.get(reqwest::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if let Some(scope) = scope.filter(|_| says_scope(&String::from_utf8_lossy(body)) || says_scope(challenge)) {
+        return ProtimeError::MissingScope { status: 401, scope: scope.to_owned() };
+    }
+    let (code, said, reasons) = match api_error(StatusCode::UNAUTHORIZED, body) {
+        ProtimeError::Api { code, message, reasons, .. } => (code, message, reasons),
+        _ => ("Unauthorized".to_owned(), String::new(), Vec::new()),
+    };
+    let said = if said.is_empty() { String::new() } else { format!(" (Protime: {said})") };
+    let scope = scope.map(|s| format!(" and holds the scope {s}")).unwrap_or_default();
+    ProtimeError::Api {
+        status: 401,
+        code,
+        message: format!(
+            "the access token was refused even after a new one was fetched{said}; check that the API client is \
+             active in myProtime{scope}, and that the token URL and the API base belong to the same tenant"
+        ),
+        reasons,
+    }
+}
+
+/// An error answer of the token endpoint (retryable ones aside): OAuth2's
+/// `{"error":"invalid_scope","error_description":…}`, or Protime's own error body.
+fn token_error(status: StatusCode, body: &[u8], asked: &[String]) -> ProtimeError {
+    let check_credentials = "check clientId and clientSecret in the Protime credentials secret";
+    if let Ok(OAuthError { error, error_description }) = serde_json::from_slice::<OAuthError>(body) {
+        let description = error_description.as_deref().map(shorten).unwrap_or_default();
+        return match error.as_str() {
+            "invalid_scope" => {
+                let named = named_scopes(&description);
+                ProtimeError::ScopeRefused { scopes: if named.is_empty() { asked.to_vec() } else { named } }
+            }
+            "invalid_client" | "unauthorized_client" => {
+                ProtimeError::Auth { status: status.as_u16(), message: format!("{error}; {check_credentials}") }
+            }
+            _ => {
+                let error = shorten(&error);
+                let message = if description.is_empty() { error } else { format!("{error}: {description}") };
+                let message = if status == StatusCode::UNAUTHORIZED {
+                    format!("{message}; {check_credentials}")
+                } else {
+                    message
+                };
+                ProtimeError::Auth { status: status.as_u16(), message }
+            }
+        };
+    }
+    let message = match api_error(status, body) {
+        ProtimeError::Api { code, message, .. } if !message.is_empty() => format!("{code} {message}"),
+        ProtimeError::Api { code, .. } => code,
+        other => other.to_string(),
+    };
+    let message = if status == StatusCode::UNAUTHORIZED { format!("{message}; {check_credentials}") } else { message };
+    ProtimeError::Auth { status: status.as_u16(), message }
+}
+
+/// The scopes an `invalid_scope` description names (`connector-protimeapi-…` words).
+fn named_scopes(description: &str) -> Vec<String> {
+    let mut named: Vec<String> = Vec::new();
+    for word in
+        description.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '\'' | '"' | '(' | ')' | '[' | ']'))
+    {
+        let word = word.trim_end_matches(['.', ':']);
+        if word.starts_with("connector-protimeapi-") && !named.iter().any(|n| n == word) {
+            named.push(word.to_owned());
+        }
+    }
+    named
+}
+
+/// The client secret out of an error, should a token endpoint ever quote it back.
+fn scrub(error: ProtimeError, secret: &str) -> ProtimeError {
+    if secret.is_empty() {
+        return error;
+    }
+    let clean = |text: String| text.replace(secret, "[redacted]");
+    match error {
+        ProtimeError::Auth { status, message } => ProtimeError::Auth { status, message: clean(message) },
+        ProtimeError::ScopeRefused { scopes } => {
+            ProtimeError::ScopeRefused { scopes: scopes.into_iter().map(clean).collect() }
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -662,5 +952,171 @@ mod tests {
         let list: WebhookList = serde_json::from_value(body).unwrap();
         let read: Vec<Webhook> = list.value.into_iter().filter_map(readable_webhook).collect();
         assert_eq!(read.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["w1"]);
+    }
+
+    #[test]
+    fn the_scope_a_request_needs_follows_its_path() {
+        let cases = [
+            ("GET", "/webhooks", Some("connector-protimeapi-webhooks.read")),
+            ("GET", "webhooks/abc-1?x=1", Some("connector-protimeapi-webhooks.read")),
+            (
+                "POST",
+                "/webhooks?externalReferences=(people,@badge-number)",
+                Some("connector-protimeapi-webhooks.write"),
+            ),
+            ("DELETE", "/webhooks/abc-1", Some("connector-protimeapi-webhooks.write")),
+            ("GET", "/clockings?filter=date+ge+%272026-01-01%27&delta", Some("connector-protimeapi-clockings.read")),
+            ("GET", "/paid-presences", Some("connector-protimeapi-paid-presences.read")),
+            ("GET", "/delta/people?deltaToken=abc", Some("connector-protimeapi-people.read")),
+            ("GET", "/delta", None),
+            ("GET", "/", None),
+            ("GET", "", None),
+            ("GET", "/Odd Path", None),
+        ];
+        for (method, path, scope) in cases {
+            assert_eq!(required_scope(method, path).as_deref(), scope, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn validation_errors_are_read_in_either_shape_shortened_and_redacted() {
+        let strings = br#"{"validationErrors":["The destination URL is invalid","Unknown collection at /delta/x?deltaToken=s3cr3t"]}"#;
+        let err = api_error(StatusCode::BAD_REQUEST, strings);
+        assert_eq!(
+            err,
+            ProtimeError::Validation {
+                status: 400,
+                messages: vec![
+                    "The destination URL is invalid".into(),
+                    "Unknown collection at /delta/x?deltaToken=[redacted]".into()
+                ]
+            }
+        );
+        let objects = br#"{"validationErrors":[{"propertyName":"destinationUrl","errorMessage":"must be https"},{"Message":"bad"},{"code":7}]}"#;
+        let ProtimeError::Validation { messages, .. } = api_error(StatusCode::BAD_REQUEST, objects) else { panic!() };
+        assert_eq!(messages, ["destinationUrl: must be https", "bad", r#"{"code":7}"#]);
+        let map = br#"{"validationErrors":{"collectionName":["unknown","required"]}}"#;
+        let ProtimeError::Validation { messages, .. } = api_error(StatusCode::BAD_REQUEST, map) else { panic!() };
+        assert_eq!(messages, ["collectionName: unknown", "collectionName: required"]);
+
+        let long = format!(r#"{{"validationErrors":["{}"],"title":"x"}}"#, "é".repeat(500));
+        let ProtimeError::Validation { messages, .. } = api_error(StatusCode::BAD_REQUEST, long.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(messages[0].chars().count(), MAX_MESSAGE_CHARS + 1, "cut, with … marking the cut");
+        let many: Vec<String> = (1..=9).map(|i| format!("m{i}")).collect();
+        let body = serde_json::json!({ "validationErrors": many }).to_string();
+        let ProtimeError::Validation { messages, .. } = api_error(StatusCode::BAD_REQUEST, body.as_bytes()) else {
+            panic!()
+        };
+        assert_eq!(messages, ["m1", "m2", "m3", "m4", "and 5 more"]);
+        // Protime's wrapper wins: that is not a validation error.
+        let wrapped = br#"{"error":{"code":"BadRequest","message":"x"},"validationErrors":["y"]}"#;
+        assert!(matches!(api_error(StatusCode::BAD_REQUEST, wrapped), ProtimeError::Api { .. }));
+        assert_eq!(
+            api_error(StatusCode::BAD_REQUEST, br#"{"validationErrors":["a"]}"#).to_string(),
+            "Protime refused the request as invalid (400): a"
+        );
+    }
+
+    #[test]
+    fn token_endpoint_errors_say_which_scope_or_setting_to_fix() {
+        let asked = scopes_for(["clockings"]);
+        assert_eq!(
+            token_error(StatusCode::BAD_REQUEST, br#"{"error":"invalid_scope"}"#, &asked),
+            ProtimeError::ScopeRefused { scopes: asked.clone() },
+            "no scope named: every scope asked for"
+        );
+        let named = br#"{"error":"invalid_scope","error_description":"Scopes not allowed: connector-protimeapi-clockings.read, 'connector-protimeapi-webhooks.write'."}"#;
+        assert_eq!(
+            token_error(StatusCode::BAD_REQUEST, named, &asked),
+            ProtimeError::ScopeRefused {
+                scopes: vec![
+                    "connector-protimeapi-clockings.read".into(),
+                    "connector-protimeapi-webhooks.write".into()
+                ]
+            }
+        );
+        let err =
+            token_error(StatusCode::BAD_REQUEST, br#"{"error":"invalid_client","error_description":"no"}"#, &asked);
+        assert_eq!(
+            err.to_string(),
+            "the token endpoint refused the client credentials (400): invalid_client; check clientId and \
+             clientSecret in the Protime credentials secret"
+        );
+        let err = token_error(StatusCode::UNAUTHORIZED, b"", &asked);
+        assert!(
+            matches!(&err, ProtimeError::Auth { status: 401, message } if message.contains("check clientId")),
+            "{err}"
+        );
+        let err = token_error(StatusCode::BAD_REQUEST, br#"{"error":"unsupported_grant_type"}"#, &asked);
+        assert!(matches!(&err, ProtimeError::Auth { status: 400, message } if message == "unsupported_grant_type"));
+        let quoted = br#"{"error":"invalid_request","error_description":"client_secret s3cr3t-value is malformed"}"#;
+        let err = scrub(token_error(StatusCode::BAD_REQUEST, quoted, &asked), "s3cr3t-value");
+        assert!(!format!("{err} {err:?}").contains("s3cr3t-value"), "{err}");
+    }
+
+    #[test]
+    fn a_second_401_names_the_scope_only_when_protime_says_insufficient_scope() {
+        let clockings = Some("connector-protimeapi-clockings.read");
+        let body = br#"{"error":{"code":"Unauthorized","message":"Insufficient scope"}}"#;
+        assert_eq!(
+            refused_token(&HeaderMap::new(), body, clockings),
+            ProtimeError::MissingScope { status: 401, scope: "connector-protimeapi-clockings.read".into() }
+        );
+        let mut challenge = HeaderMap::new();
+        challenge.insert(reqwest::header::WWW_AUTHENTICATE, "Bearer error=\"insufficient_scope\"".parse().unwrap());
+        assert!(matches!(refused_token(&challenge, b"", clockings), ProtimeError::MissingScope { status: 401, .. }));
+        let body = br#"{"error":{"code":"Unauthorized","message":"Missing or invalid access token"}}"#;
+        let err = refused_token(&HeaderMap::new(), body, clockings);
+        assert!(matches!(err, ProtimeError::Api { status: 401, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("refused even after a new one was fetched"), "{text}");
+        assert!(text.contains("holds the scope connector-protimeapi-clockings.read"), "{text}");
+        assert_eq!(
+            forbidden(b"", None),
+            ProtimeError::Api { status: 403, code: "Forbidden".into(), message: String::new(), reasons: vec![] }
+        );
+    }
+
+    fn unavailable() -> ProtimeError {
+        api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"error":{"code":"ServiceUnavailable","message":"maintenance"}}"#,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_time_left_gives_up_at_once() {
+        let client = client();
+        let started = Instant::now();
+        let err =
+            client.pause_or_give_up(1, started, (unavailable(), Some(Duration::from_secs(61)))).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "Protime is unavailable (503, maintenance): it asked to retry after 61 s, more than this run has left"
+            ) && text.ends_with("s); the next run tries again"),
+            "{text}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(1), "no wait");
+        // A deadline shortens the time left below the policy's.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let err = within_deadline(
+            deadline,
+            client.pause_or_give_up(1, Instant::now(), (unavailable(), Some(Duration::from_secs(5)))),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProtimeError::RetryAfterTooLong { retry_after_secs: 5, left_secs: 1, .. }), "{err}");
+        // One that fits is waited out.
+        let waited = Instant::now();
+        client.pause_or_give_up(1, Instant::now(), (unavailable(), Some(Duration::from_millis(50)))).await.unwrap();
+        assert!(waited.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_token_is_not_fresh() {
+        assert!(!client().has_fresh_token().await);
     }
 }

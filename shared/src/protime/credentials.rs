@@ -44,6 +44,19 @@ impl ProtimeCredentials {
     }
 }
 
+/// Equal when every field is, the client secret included (compared, never shown): a rotated
+/// secret makes a new client.
+impl PartialEq for ProtimeCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.tenant == other.tenant
+            && self.environment == other.environment
+            && self.client_id == other.client_id
+            && self.client_secret.expose_secret() == other.client_secret.expose_secret()
+    }
+}
+
+impl Eq for ProtimeCredentials {}
+
 /// The credentials secret is not the JSON it must be. Says where, never what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the credentials secret must be JSON {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} (line {line}, column {column})")]

@@ -141,3 +141,28 @@ pub(super) async fn admin_webhooks(State(shared): State<Shared>) -> Response {
         .collect();
     Json(json!({ "webhooks": webhooks })).into_response()
 }
+
+/// `POST /_simulator/maintenance?seconds=N&retryAfter=S`: a maintenance window of N seconds from
+/// now, during which every API and token request answers 503 with `Retry-After: S` (default 60)
+/// → `{"until": <time>}`.
+pub(super) async fn admin_maintenance(
+    State(shared): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let seconds = q.get("seconds").and_then(|s| s.parse::<u32>().ok());
+    let retry_after = match q.get("retryAfter") {
+        None => Some(60),
+        Some(s) => s.parse::<u32>().ok(),
+    };
+    let (Some(seconds), Some(retry_after)) = (seconds, retry_after) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidMaintenance",
+            "seconds (and retryAfter, if given) must be whole numbers of seconds",
+        );
+    };
+    let mut sim = shared.lock();
+    let until = sim.now() + Duration::seconds(i64::from(seconds));
+    sim.maintenance = Some((until, u64::from(retry_after)));
+    Json(json!({ "until": time(until) })).into_response()
+}

@@ -38,12 +38,21 @@ pub(super) async fn token(
     {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
-    let scopes: Vec<String> = form.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
-    if scopes.is_empty() || !scopes.iter().all(|s| allowed_scope(s)) {
+    let asked: Vec<String> = form.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect();
+    if asked.is_empty() || !asked.iter().all(|s| allowed_scope(s)) {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_scope"}))).into_response();
     }
-    let token = random_hex(24);
     let mut sim = shared.lock();
+    // Scopes asked for but not granted to the API client: refused outright (Strict), or left
+    // out of the token, which says what it grants in `scope` (Subset).
+    let (scopes, refused): (Vec<String>, Vec<String>) =
+        asked.into_iter().partition(|s| sim.granted_scopes.as_ref().is_none_or(|granted| granted.contains(s)));
+    if !refused.is_empty() && (config.scope_refusal == ScopeRefusal::Strict || scopes.is_empty()) {
+        let description = format!("The client is not allowed the scopes: {}", refused.join(" "));
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_scope", "error_description": description})))
+            .into_response();
+    }
+    let token = random_hex(24);
     let expires = sim.now() + config.token_lifetime;
     sim.tokens.insert(token.clone(), (expires, scopes.clone()));
     sim.issued.push(token.clone());
@@ -75,7 +84,8 @@ pub(super) async fn authorize(shared: &Shared, path: &str, headers: &HeaderMap, 
             Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "The access token has expired"))
         }
         Some((_, scopes)) if scopes.iter().any(|s| s == scope) => Ok(()),
-        Some(_) => Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "Insufficient scope")),
+        // A valid token without the scope: 403 (Protime's Responses reference).
+        Some(_) => Err(error(StatusCode::FORBIDDEN, "Forbidden", &format!("The access token lacks the scope {scope}"))),
         None => Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "Missing or invalid access token")),
     }
 }
@@ -181,13 +191,18 @@ pub(super) async fn create_webhook(
     let Some(Json(body)) = body else {
         return error(StatusCode::BAD_REQUEST, "InvalidBody", "Body must be JSON {destinationUrl, collectionName}");
     };
+    // Model validation: a 400 with `validationErrors` and no `{"error":…}` wrapper.
     let destination = body.destination_url.unwrap_or_default();
-    if !(destination.starts_with("https://") || destination.starts_with("http://")) || destination.contains(' ') {
-        return error(StatusCode::BAD_REQUEST, "InvalidDestinationUrl", "Invalid destination URL");
-    }
     let collection = body.collection_name.unwrap_or_default();
+    let mut invalid = Vec::new();
+    if !(destination.starts_with("https://") || destination.starts_with("http://")) || destination.contains(' ') {
+        invalid.push(json!({"propertyName": "destinationUrl", "message": "The destination URL is not a valid URL"}));
+    }
     if collection.parse::<Collection>().is_err() {
-        return error(StatusCode::BAD_REQUEST, "UnknownCollection", "Unknown collection name");
+        invalid.push(json!({"propertyName": "collectionName", "message": "Unknown collection name"}));
+    }
+    if !invalid.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "validationErrors": invalid }))).into_response();
     }
     let references = q.get("externalReferences").cloned().unwrap_or_default();
     let config = shared.config.clone();

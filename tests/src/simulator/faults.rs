@@ -33,6 +33,11 @@ pub enum Fault {
         message: String,
         reasons: Vec<String>,
     },
+    /// A model-validation error: `400 {"validationErrors":[…these messages…]}`, without
+    /// Protime's `{"error":…}` wrapper.
+    Validation {
+        messages: Vec<String>,
+    },
 }
 
 /// Protime's error code for an injected status.
@@ -57,6 +62,9 @@ fn code_for(status: StatusCode) -> &'static str {
 /// Applies an injected fault, if one is queued for this request: for `api`, first one aimed
 /// at the path ([`Simulator::inject_on`]), then the `api` queue; for `token`, the token queue.
 pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str) -> Option<Response> {
+    if let Some(response) = under_maintenance(shared) {
+        return Some(response);
+    }
     let fault = {
         let mut sim = shared.lock();
         let rest = path.strip_prefix(API_PREFIX).unwrap_or(path);
@@ -84,6 +92,9 @@ pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str)
             let body = serde_json::json!({"error": {"code": code_for(code), "message": message, "reasons": reasons}});
             Some((code, axum::Json(body)).into_response())
         }
+        Some(Fault::Validation { messages }) => Some(
+            (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({ "validationErrors": messages }))).into_response(),
+        ),
         Some(Fault::Body { status, body }) => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             Some((code, [("content-type", "application/json")], body).into_response())
@@ -98,6 +109,20 @@ pub(super) async fn intercept(shared: &Shared, target: &'static str, path: &str)
         }
         Some(Fault::Pass) | None => None,
     }
+}
+
+/// During a maintenance window ([`Simulator::maintenance`]): 503 with `Retry-After` and
+/// Protime's error body. The window ends by itself once the simulator's clock passes it.
+fn under_maintenance(shared: &Shared) -> Option<Response> {
+    let mut sim = shared.lock();
+    let (until, retry_after_secs) = sim.maintenance?;
+    if sim.now() >= until {
+        sim.maintenance = None;
+        return None;
+    }
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "maintenance");
+    response.headers_mut().insert("Retry-After", retry_after_secs.into());
+    Some(response)
 }
 
 /// Middleware on Protime's endpoints: records every request (the token endpoint as `/token`)

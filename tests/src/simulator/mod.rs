@@ -2,6 +2,13 @@
 //! collection list and delta endpoints, and an emitter that POSTs signed events to the
 //! destinations. Its clock can be advanced and faults can be injected.
 //!
+//! It answers in Protime's terms: scopes granted to the API client ([`SimulatorConfig::granted_scopes`],
+//! [`Simulator::grant_scopes`]) are issued as a subset or refused with `invalid_scope`
+//! ([`ScopeRefusal`]); a token without the scope a request needs gets 403; model-validation
+//! errors are a bare `{"validationErrors":[…]}` 400; a maintenance window
+//! ([`Simulator::maintenance`]) answers 503 with `Retry-After`; `expires_in` follows
+//! [`SimulatorConfig::token_lifetime`].
+//!
 //! - this file: the configuration, the shared state and the [`Simulator`] handle tests use;
 //! - `api.rs`: the token endpoint and the webhooks API;
 //! - `listing.rs`: the collection list and delta endpoints;
@@ -21,7 +28,8 @@ mod listing;
 mod seed;
 
 use admin::{
-    admin_advance, admin_change, admin_delete, admin_drop_deliveries, admin_raw_change, admin_seed, admin_webhooks,
+    admin_advance, admin_change, admin_delete, admin_drop_deliveries, admin_maintenance, admin_raw_change, admin_seed,
+    admin_webhooks,
 };
 use api::{create_webhook, delete_webhook, get_webhook, list_webhooks, token};
 use delivery::id_text;
@@ -73,6 +81,23 @@ pub struct SimulatorConfig {
     pub delivery_attempts: u32,
     pub delivery_backoff: std::time::Duration,
     pub body_shape: BodyShape,
+    /// The scopes granted to the API client in myProtime (`None`: every valid scope); changed
+    /// at runtime with [`Simulator::grant_scopes`].
+    pub granted_scopes: Option<Vec<String>>,
+    /// What the token endpoint does when asked for a scope that is not granted.
+    pub scope_refusal: ScopeRefusal,
+}
+
+/// What the token endpoint does when asked for a valid scope the API client was not granted
+/// (a scope that does not exist at all is always `400 {"error":"invalid_scope"}`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScopeRefusal {
+    /// Issue the token with the granted part of what was asked, and say so in the answer's
+    /// `scope` (`invalid_scope` only when nothing asked for is granted).
+    #[default]
+    Subset,
+    /// `400 {"error":"invalid_scope","error_description":…}` naming the scopes not granted.
+    Strict,
 }
 
 impl Default for SimulatorConfig {
@@ -89,6 +114,8 @@ impl Default for SimulatorConfig {
             delivery_attempts: 3,
             delivery_backoff: std::time::Duration::from_millis(20),
             body_shape: BodyShape::Flat,
+            granted_scopes: None,
+            scope_refusal: ScopeRefusal::Subset,
         }
     }
 }
@@ -170,6 +197,11 @@ struct Sim {
     drop_deliveries: usize,
     seen: Vec<Seen>,
     issued: Vec<String>,
+    /// The scopes granted to the API client (`None`: every valid scope).
+    granted_scopes: Option<Vec<String>>,
+    /// A maintenance window: until then (on the simulator's clock) every API and token request
+    /// answers 503 with `Retry-After` of the given seconds.
+    maintenance: Option<(DateTime<Utc>, u64)>,
 }
 
 impl Shared {
@@ -297,7 +329,8 @@ impl Simulator {
     pub async fn start_on(config: SimulatorConfig, port: u16) -> Simulator {
         let http =
             reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("delivery client");
-        let shared = Shared { sim: Arc::new(Mutex::new(Sim::default())), config: Arc::new(config), http };
+        let sim = Sim { granted_scopes: config.granted_scopes.clone(), ..Sim::default() };
+        let shared = Shared { sim: Arc::new(Mutex::new(sim)), config: Arc::new(config), http };
         // Protime's endpoints: every request is recorded in `seen` with the status it got.
         let protime = Router::new()
             .route("/tenants/{tenant}/connect/token", post(token))
@@ -314,6 +347,7 @@ impl Simulator {
             .route("/_simulator/drop-deliveries", post(admin_drop_deliveries))
             .route("/_simulator/delete/{collection}", post(admin_delete))
             .route("/_simulator/webhooks", get(admin_webhooks))
+            .route("/_simulator/maintenance", post(admin_maintenance))
             .with_state(shared.clone());
         let (addr, server) = crate::serve_on_loopback(app, port).await;
         Simulator { shared, addr, server }
@@ -351,6 +385,22 @@ impl Simulator {
         let mut sim = self.shared.lock();
         sim.clock_offset += by;
         sim.expire();
+    }
+
+    /// Changes the scopes granted to the API client (`None`: every valid scope). Tokens already
+    /// issued keep the scopes they were issued with, as real tokens do.
+    pub fn grant_scopes(&self, scopes: Option<Vec<String>>) {
+        self.shared.lock().granted_scopes = scopes;
+    }
+
+    /// A maintenance window starting now for `for_` (wall-clock time, and on the simulator's
+    /// clock: [`Self::advance`] past it ends it too): every API and token request answers 503
+    /// with `Retry-After: retry_after_secs` and Protime's error body until it ends.
+    pub fn maintenance(&self, for_: std::time::Duration, retry_after_secs: u64) {
+        let mut sim = self.shared.lock();
+        let span = Duration::from_std(for_).unwrap_or(Duration::days(36_500));
+        let until = sim.now().checked_add_signed(span).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        sim.maintenance = Some((until, retry_after_secs));
     }
 
     /// Every access token lapses at once (as if 30 minutes passed for tokens only).

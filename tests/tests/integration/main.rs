@@ -11,6 +11,7 @@ mod kept_pages;
 mod load;
 mod permissions;
 mod protime_client;
+mod protime_terms;
 mod receiver;
 mod reconcile;
 mod renewer;

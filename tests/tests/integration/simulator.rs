@@ -3,7 +3,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use harness::fast_retries;
-use harness::simulator::{Delivery, Fault, FaultTarget, Simulator, SimulatorConfig, DATED_COLLECTIONS};
+use harness::simulator::{Delivery, Fault, FaultTarget, ScopeRefusal, Simulator, SimulatorConfig, DATED_COLLECTIONS};
 use protime_webhooks::protime::client::{scopes_for, ClientOptions};
 use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials};
 use serde_json::{json, Value};
@@ -453,4 +453,111 @@ async fn the_seed_endpoint_seeds_and_refuses_bad_input() {
     }
     let (status, body) = raw.admin("/_simulator/seed/timesheets?count=1").await;
     assert_eq!((status, error_code(&body)), (400, "UnknownCollection"));
+}
+
+/// The token endpoint's raw answer for `scope`.
+async fn token_answer(sim: &Simulator, scope: &str) -> (u16, Value) {
+    let c = sim.config();
+    let answer = reqwest::Client::new()
+        .post(sim.token_url())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.client_secret),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn scopes_are_granted_as_configured_and_a_missing_one_is_a_403() {
+    let granted = ["connector-protimeapi-webhooks.read", "connector-protimeapi-breaks.read"];
+    let sim = Simulator::start(SimulatorConfig {
+        granted_scopes: Some(granted.iter().map(|s| s.to_string()).collect()),
+        token_lifetime: chrono::Duration::seconds(2),
+        ..Default::default()
+    })
+    .await;
+    // Subset: the granted part of what was asked, said in `scope`; expires_in follows the config.
+    let (status, answer) = token_answer(&sim, &scopes_for(COLLECTIONS).join(" ")).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["scope"], "connector-protimeapi-webhooks.read connector-protimeapi-breaks.read");
+    assert_eq!(answer["expires_in"], 2);
+    // Nothing asked for granted, or an unknown scope: invalid_scope.
+    let (status, answer) = token_answer(&sim, "connector-protimeapi-people.read").await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(token_answer(&sim, "connector-protimeapi-timesheets.read").await.1["error"], "invalid_scope");
+
+    // A token without the scope a request needs: 403 with Protime's error body.
+    let raw = Raw::new(&sim).await;
+    let (status, body, _) = raw.get("/people").await;
+    assert_eq!((status, error_code(&body)), (403, "Forbidden"));
+    assert_eq!(body["error"]["message"], "The access token lacks the scope connector-protimeapi-people.read");
+    assert_eq!(raw.get("/breaks").await.0, 200);
+
+    // Granted at runtime: new tokens carry it; issued ones keep theirs.
+    sim.grant_scopes(None);
+    assert_eq!(raw.get("/people").await.0, 403);
+    assert_eq!(Raw::new(&sim).await.get("/people").await.0, 200);
+}
+
+#[tokio::test]
+async fn strict_scope_refusal_names_the_scopes_not_granted() {
+    let sim = Simulator::start(SimulatorConfig {
+        granted_scopes: Some(vec!["connector-protimeapi-webhooks.read".into()]),
+        scope_refusal: ScopeRefusal::Strict,
+        ..Default::default()
+    })
+    .await;
+    let (status, answer) =
+        token_answer(&sim, "connector-protimeapi-webhooks.read connector-protimeapi-people.read").await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_scope")));
+    assert!(answer["error_description"].as_str().unwrap().ends_with(": connector-protimeapi-people.read"), "{answer}");
+    assert_eq!(token_answer(&sim, "connector-protimeapi-webhooks.read").await.0, 200);
+}
+
+#[tokio::test]
+async fn invalid_webhooks_and_injected_validation_errors_are_bare_validation_errors() {
+    let sim = Simulator::start(SimulatorConfig::default()).await;
+    let raw = Raw::new(&sim).await;
+    let answer = raw
+        .http
+        .post(format!("{}/webhooks", raw.api))
+        .bearer_auth(&raw.token)
+        .header("User-Agent", "simulator-tests/1.0 (Test Company)")
+        .json(&json!({"destinationUrl": "ftp://x", "collectionName": "clockings"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"validationErrors": [{"propertyName": "destinationUrl", "message": "The destination URL is not a valid URL"}]})
+    );
+    sim.inject(FaultTarget::Api, Fault::Validation { messages: vec!["bad filter".into()] });
+    assert_eq!(raw.get("/breaks").await.1, json!({"validationErrors": ["bad filter"]}));
+}
+
+#[tokio::test]
+async fn a_maintenance_window_answers_503_with_retry_after_until_it_ends() {
+    let sim = Simulator::start(SimulatorConfig::default()).await;
+    let raw = Raw::new(&sim).await;
+    sim.maintenance(std::time::Duration::from_secs(60), 30);
+    let (status, body, retry_after) = raw.get("/breaks").await;
+    assert_eq!((status, error_code(&body), retry_after.as_deref()), (503, "ServiceUnavailable", Some("30")));
+    assert_eq!(token_answer(&sim, "connector-protimeapi-breaks.read").await.0, 503, "the token endpoint too");
+    sim.advance(chrono::Duration::seconds(61));
+    assert_eq!(raw.get("/breaks").await.0, 200);
+
+    // The local stack's endpoint: seconds from now, Retry-After (default 60).
+    let (status, _) = raw.admin("/_simulator/maintenance?seconds=120").await;
+    assert_eq!(status, 200);
+    assert_eq!(raw.get("/breaks").await.2.as_deref(), Some("60"));
+    sim.advance(chrono::Duration::seconds(121));
+    assert_eq!(raw.get("/breaks").await.0, 200);
+    assert_eq!(raw.admin("/_simulator/maintenance?seconds=x").await.0, 400);
 }
