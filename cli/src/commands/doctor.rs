@@ -13,7 +13,6 @@ use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials, ProtimeError}
 use protime_webhooks::renewer::plan::destination_url;
 use protime_webhooks::signing::keys::{KeySource, KeyStage, SecretsManagerKeySource};
 use protime_webhooks::sync::plan::CollectionPlan;
-use protime_webhooks::sync::state::SyncMode;
 use protime_webhooks::Collection;
 use serde_json::json;
 
@@ -380,11 +379,7 @@ async fn check_list(
 fn list_filter(syncer: Option<&SyncerConfig>, collection: Collection, today: NaiveDate) -> Option<String> {
     let plan = match syncer {
         Some(config) => config.plan(collection),
-        None => CollectionPlan {
-            mode: SyncMode::List,
-            filter_template: default_filter(collection).map(str::to_owned),
-            list_interval: chrono::Duration::zero(),
-        },
+        None => CollectionPlan { filter_template: default_filter(collection).map(str::to_owned) },
     };
     plan.filter(today, Some(today))
 }
