@@ -143,6 +143,9 @@ struct CachedToken {
     expires_at: Instant,
     /// The scopes the token grants (the answer's `scope`; the scopes asked for when it has none).
     scopes: Vec<String>,
+    /// A request was refused for a scope this token lacks (403): it serves the rest of the run,
+    /// but a later run gets a new token, which carries a scope granted since.
+    lacked_scope: bool,
 }
 
 pub struct ProtimeClient {
@@ -403,7 +406,12 @@ impl ProtimeClient {
                             *self.token.lock().await = None;
                             return Err(refused_token(&headers, &body, scope.as_deref()));
                         }
-                        Ok(body) if status == StatusCode::FORBIDDEN => return Err(forbidden(&body, scope)),
+                        Ok(body) if status == StatusCode::FORBIDDEN => {
+                            if let Some(cached) = self.token.lock().await.as_mut() {
+                                cached.lacked_scope = true;
+                            }
+                            return Err(forbidden(&body, scope));
+                        }
                         Ok(_) if status == StatusCode::NOT_MODIFIED => {
                             return Err(ProtimeError::InvalidResponse(
                                 "304 Not Modified, which only answers an If-None-Match this client never sends".into(),
@@ -476,9 +484,16 @@ impl ProtimeClient {
     }
 
     /// Whether a token is cached and still within its reuse time: a session holding one can be
-    /// reused without reading the credentials again. False after the token was refused.
+    /// reused without reading the credentials again. False after the token was refused (401), or
+    /// lacked a scope a request needed (403).
     pub async fn has_fresh_token(&self) -> bool {
-        self.token.lock().await.as_ref().is_some_and(|t| Instant::now() < t.expires_at)
+        self.token.lock().await.as_ref().is_some_and(|t| Instant::now() < t.expires_at && !t.lacked_scope)
+    }
+
+    /// Drops the cached token: the next call fetches a new one (a new run after
+    /// [`Self::has_fresh_token`] said no).
+    pub async fn forget_token(&self) {
+        *self.token.lock().await = None;
     }
 
     /// Caches a token that stays fresh for `fresh_for` (unit tests without a token endpoint).
@@ -488,6 +503,7 @@ impl ProtimeClient {
             value: SecretString::from("test-token".to_owned()),
             expires_at: Instant::now() + fresh_for,
             scopes: self.requested_scopes(),
+            lacked_scope: false,
         });
     }
 
@@ -532,6 +548,7 @@ impl ProtimeClient {
                                 value: SecretString::from(answer.access_token),
                                 expires_at: Instant::now() + reuse_for(lifetime),
                                 scopes: granted.split_whitespace().map(str::to_owned).collect(),
+                                lacked_scope: false,
                             });
                         }
                         Ok(body) if retryable(status) => (api_error(status, &body), retry_after(&headers)),

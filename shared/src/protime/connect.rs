@@ -11,8 +11,9 @@ use tokio::sync::Mutex;
 /// Opens a [`ProtimeClient`] with the credentials read from Secrets Manager, and keeps it across
 /// the runs of a warm function: while its token is still valid, [`Connect::connect`] hands out
 /// the same client without reading the secret (Protime rate-limits token requests). Once the
-/// token is due, or was refused, the secret is read again and a new client is built only if the
-/// credentials changed, so rotated credentials are used without a redeploy.
+/// token is due, was refused, or lacked a scope a request needed, the secret is read again, the
+/// run starts with a new token, and a new client is built only if the credentials changed, so
+/// rotated credentials and newly granted scopes are used without a redeploy.
 #[derive(Clone)]
 pub struct CredentialsFromSecret {
     secrets: aws_sdk_secretsmanager::Client,
@@ -73,6 +74,8 @@ impl Connect for CredentialsFromSecret {
         }
         let credentials = self.read_credentials().await?;
         if let Some(kept) = session.as_ref().filter(|kept| kept.credentials == credentials) {
+            // Due, refused or short of a scope: this run starts with a new token.
+            kept.client.forget_token().await;
             return Ok(kept.client.clone());
         }
         let client = Arc::new(ProtimeClient::new(credentials.clone(), self.options.clone())?);

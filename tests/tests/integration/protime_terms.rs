@@ -321,3 +321,22 @@ async fn rotated_credentials_are_picked_up_once_the_token_is_due() {
     put_secret(&setup, &id, &sim.credentials_json()).await;
     assert_eq!(list_people(&protime.connect().await.unwrap()).await, Ok(0), "rotated back: works again");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_granted_after_a_403_is_used_by_the_next_run() {
+    let sim = Simulator::start(SimulatorConfig {
+        granted_scopes: scopes(&["connector-protimeapi-webhooks.read"]),
+        ..Default::default()
+    })
+    .await;
+    let (protime, _, _) = connector(&sim, &sim.credentials_json()).await;
+    let run = protime.connect().await.unwrap();
+    let err = list_people(&run).await.unwrap_err();
+    assert_eq!(err, ProtimeError::MissingScope { status: 403, scope: "connector-protimeapi-people.read".into() });
+    run.list_webhooks(None).await.unwrap();
+    assert_eq!(sim.issued_tokens().len(), 1, "the rest of the run keeps its token");
+
+    sim.grant_scopes(None);
+    assert_eq!(list_people(&protime.connect().await.unwrap()).await, Ok(0));
+    assert_eq!(sim.issued_tokens().len(), 2, "the next run asked for a new token, which carries the scope");
+}
