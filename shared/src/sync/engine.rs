@@ -15,7 +15,7 @@ use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, Seen
 use super::state::{DynamoSyncStateStore, Phase, SyncMode, SyncState, SyncStateError, SyncStateStore};
 use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
-use crate::protime::client::ClientOptions;
+use crate::protime::client::{within_deadline, ClientOptions};
 use crate::protime::LinksFollowed;
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, Page, ProtimeError, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Note, Quarantine, S3Quarantine};
@@ -376,10 +376,13 @@ impl AwsSyncer {
     }
 }
 
-/// The Protime client settings of the syncer: read scopes of its collections only.
+/// The Protime client settings of the syncer: read scopes of its collections only. Retries and
+/// `Retry-After` waits are bounded by the run's deadline (see [`fetch`]), not by the default
+/// policy's minute.
 pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     let scopes = config.collections.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
     let mut options = ClientOptions::new(scopes, &config.user_agent_company);
+    options.retry.max_elapsed = Duration::from_secs(900);
     options.api_base_url = config.protime_api_base_url.clone();
     options.token_url = config.protime_token_url.clone();
     options
@@ -849,10 +852,13 @@ fn may_start_page(max_pages: Option<u64>, used: u64, budget: &Budget) -> bool {
 }
 
 /// Fetches one page within [`Budget::request_time`] (its retries included): `Ok(None)` when the
-/// deadline would come first; the same link is fetched next run.
+/// deadline would come first; the same link is fetched next run. A `Retry-After` (429, a 503
+/// during maintenance) is waited out when it ends before the deadline; one that would end after
+/// it fails the page at once with a sentence saying so ([`ProtimeError::RetryAfterTooLong`]).
 async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<Option<Page>, ProtimeError> {
     let Some(time) = budget.request_time() else { return api.fetch_page(link).await.map(Some) };
-    match tokio::time::timeout(time, api.fetch_page(link)).await {
+    let deadline = tokio::time::Instant::now() + time;
+    match tokio::time::timeout(time, within_deadline(deadline, api.fetch_page(link))).await {
         Ok(page) => page.map(Some),
         Err(_) => {
             tracing::warn!(

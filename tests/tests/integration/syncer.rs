@@ -468,3 +468,60 @@ async fn rate_limiting_is_waited_out_and_the_load_completes() {
     assert_eq!(throttled, 1);
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 7);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collection_whose_scope_is_missing_names_it_while_the_others_complete() {
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 6);
+    stack.simulator.seed("people", 6);
+    // The API client was granted people's scope only: the token comes without clockings'.
+    stack.simulator.grant_scopes(Some(vec!["connector-protimeapi-people.read".into()]));
+    let report = stack.sync(&[]).await;
+    assert!(!report.healthy, "{report:?}");
+    assert_eq!(report_of(&report, "people").outcome, Outcome::Complete, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 6);
+    let clockings = report_of(&report, "clockings");
+    let error = clockings.error.clone().unwrap_or_default();
+    assert_eq!(clockings.outcome, Outcome::Error);
+    assert!(error.contains("connector-protimeapi-clockings.read") && error.contains("grant it"), "{error}");
+    let state = harness_item(&stack, "sync#clockings").await;
+    assert_eq!(harness::s(&state, "lastError"), error, "lastError says the same");
+    assert_eq!(stack.simulator.count("GET", "/clockings"), 1, "a 403 is not retried");
+
+    // Granted in myProtime: the next run loads clockings.
+    stack.simulator.grant_scopes(None);
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn protime_maintenance_is_waited_out_within_the_run_and_a_longer_one_is_named() {
+    let stack = Stack::start(&["breaks"], SimulatorConfig::default()).await;
+    stack.simulator.seed("breaks", 5);
+    // 503 with Retry-After: 1 for a second or two (the token endpoint too): waited out.
+    stack.simulator.maintenance(Duration::from_secs(2), 1);
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 5);
+    assert!(stack.simulator.seen().iter().any(|s| s.status == 503), "the window was met");
+
+    // A window asking for ten minutes when the run has half a minute: no wait past the
+    // deadline; the collection says why, and the next run tries again.
+    stack.simulator.change_quietly("breaks", json!({"id": 9001, "date": today(&stack)}));
+    stack.simulator.maintenance(Duration::from_secs(600), 600);
+    let budget = Budget::new(stack.simulator.now(), Some(Duration::from_secs(30)), Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let report = stack.syncer(&[]).run(&SyncRequest::default(), budget).await.expect("a run");
+    assert!(started.elapsed() < Duration::from_secs(20), "gave up at once: {:?}", started.elapsed());
+    let breaks = report_of(&report, "breaks");
+    let error = breaks.error.clone().unwrap_or_default();
+    assert_eq!(breaks.outcome, Outcome::Error, "{report:?}");
+    assert!(error.contains("503") && error.contains("600 s") && error.contains("next run"), "{error}");
+    assert_eq!(harness::s(&harness_item(&stack, "sync#breaks").await, "lastError"), error);
+
+    stack.simulator.advance(chrono::Duration::minutes(11));
+    let report = stack.sync(&[]).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(stack.assert_table_matches_simulator("breaks").await, 6);
+}
