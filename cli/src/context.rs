@@ -59,7 +59,6 @@ const PROTIME_SETTINGS: &[&str] = &[
     "PROTIME_API_BASE_URL",
     "PROTIME_TOKEN_URL",
     "PROTIME_USER_AGENT_COMPANY",
-    "SYNC_LIST_COLLECTIONS",
 ];
 
 /// How long a synchronous invoke may take: the syncer's timeout (900 s) and some.

@@ -1448,7 +1448,7 @@ fn protime_command(stack: &Stack, args: &[&str]) -> Command {
         .env("COLLECTIONS", collections.join(","))
         .env("PROTIME_API_BASE_URL", c.protime_api_base_url.as_deref().unwrap())
         .env("PROTIME_TOKEN_URL", c.protime_token_url.as_deref().unwrap());
-    for name in ["RENEWER_FUNCTION", "EXTERNAL_REFERENCES", "RENEW_BEFORE_HOURS", "SYNC_LIST_COLLECTIONS"] {
+    for name in ["RENEWER_FUNCTION", "EXTERNAL_REFERENCES", "RENEW_BEFORE_HOURS"] {
         command.env_remove(name);
     }
     command
@@ -1543,6 +1543,9 @@ async fn doctor_passes_on_a_good_configuration_with_every_line_ok() {
         "{requests:?}"
     );
     assert_eq!(requests.iter().filter(|(m, _)| m == "GET").count(), 3, "{requests:?}");
+    // Never a delta request: Protime allows one active delta per collection, the syncer's.
+    let queries: Vec<String> = stack.simulator.seen()[before..].iter().map(|s| s.query.clone()).collect();
+    assert!(queries.iter().all(|q| !q.split('&').any(|p| p == "delta" || p.starts_with("delta="))), "{queries:?}");
 
     // No key, no token, no client secret in what it prints.
     let (code, text, stderr) = run(protime_command(&stack, &["doctor"])).await;

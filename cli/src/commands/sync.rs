@@ -99,6 +99,8 @@ struct CollectionRun {
     reconcile_failing: Option<protime_webhooks::sync::state::Failing>,
     history_failing: Option<protime_webhooks::sync::state::Failing>,
     error: Option<String>,
+    /// Protime asked to wait longer than the run had left (429, 503 in maintenance).
+    waiting: Option<String>,
 }
 
 impl CollectionRun {
@@ -432,6 +434,9 @@ fn print_report(report: &Report, waited: bool) {
                 c.collection
             );
             continue;
+        }
+        if let Some(waiting) = &c.waiting {
+            println!("{}: {}", c.collection, output::redact(waiting));
         }
         if let Some(held) = &c.held {
             println!(

@@ -23,8 +23,9 @@ async fn handle(renewer: &AwsRenewer, event: LambdaEvent<EventBridgeEvent>) -> R
     let report = result?;
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
     if !report.healthy {
-        // A failed invocation is what the alarms and the schedule's retry policy watch.
-        return Err(RunError::Unhealthy(report.unhealthy().into_iter().map(str::to_owned).collect()));
+        // A failed invocation is what the alarms and the schedule's retry policy watch; its
+        // errorMessage is the report.
+        return Err(RunError::Unhealthy(Box::new(report)));
     }
     Ok(report)
 }

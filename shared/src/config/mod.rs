@@ -32,6 +32,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} must be {expected}, got {value:?}")]
     Invalid { name: &'static str, expected: &'static str, value: String },
+    /// A filter set for a collection whose delta takes none (Protime refuses it).
+    #[error("environment variable {name} must be unset or `all`: Protime's {collection} delta takes no filter")]
+    Unfiltered { name: String, collection: &'static str },
 }
 
 /// Typed reads of the environment; blank values count as unset.

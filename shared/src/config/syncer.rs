@@ -53,13 +53,7 @@ impl SyncerConfig {
                 .optional("PROTIME_USER_AGENT_COMPANY")
                 .unwrap_or_else(|| DEFAULT_USER_AGENT_COMPANY.into()),
             sync_from: env.date("SYNC_FROM")?,
-            filters: Collection::ALL
-                .iter()
-                .filter_map(|&c| {
-                    let text = env.optional(&sync_filter_variable(c))?;
-                    Some((c, (!matches!(text.as_str(), "all" | "none")).then_some(text)))
-                })
-                .collect(),
+            filters: filters(&env)?,
             concurrency: concurrency as usize,
             max_pages_per_run: (max_pages > 0).then_some(max_pages),
             deadline_margin: env
@@ -70,6 +64,27 @@ impl SyncerConfig {
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
+}
+
+/// The `SYNC_FILTER_<COLLECTION>` overrides (`all` or `none`: unfiltered). The deltas of
+/// people, contracts and counter-groups take no filter: one set for them is refused.
+fn filters(env: &Env) -> Result<std::collections::HashMap<Collection, Option<String>>, ConfigError> {
+    let mut filters = std::collections::HashMap::new();
+    for &collection in Collection::ALL {
+        let name = sync_filter_variable(collection);
+        let Some(text) = env.optional(&name) else { continue };
+        let filter = (!matches!(text.as_str(), "all" | "none")).then_some(text);
+        if filter.is_some() && !takes_a_filter(collection) {
+            return Err(ConfigError::Unfiltered { name, collection: collection.as_str() });
+        }
+        filters.insert(collection, filter);
+    }
+    Ok(filters)
+}
+
+/// Whether Protime's delta of the collection accepts a filter.
+pub fn takes_a_filter(collection: Collection) -> bool {
+    !matches!(collection, Collection::People | Collection::Contracts | Collection::CounterGroups)
 }
 
 /// `SYNC_FILTER_PAID_PRESENCES` for `paid-presences`.
@@ -111,14 +126,19 @@ mod tests {
         vars.extend([
             ("SYNC_FROM", "2024-01-01"),
             ("SYNC_FILTER_CLOCKINGS", "all"),
-            ("SYNC_FILTER_PEOPLE", "hireDate ge '{from}'"),
+            ("SYNC_FILTER_ABSENCES", "date ge '{from}' and type eq 'Sick'"),
+            ("SYNC_FILTER_PEOPLE", "all"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_MAX_PAGES_PER_RUN", "10"),
         ]);
         let c = from(&vars).unwrap();
         assert_eq!(c.sync_from, NaiveDate::from_ymd_opt(2024, 1, 1));
         assert_eq!(c.plan(Collection::Clockings).filter_template, None);
-        assert_eq!(c.plan(Collection::People).filter_template.as_deref(), Some("hireDate ge '{from}'"));
+        assert_eq!(
+            c.plan(Collection::Absences).filter_template.as_deref(),
+            Some("date ge '{from}' and type eq 'Sick'")
+        );
+        assert_eq!(c.plan(Collection::People).filter_template, None);
         assert_eq!((c.concurrency, c.max_pages_per_run), (2, Some(10)));
     }
 
@@ -133,5 +153,12 @@ mod tests {
         let mut vars = REQUIRED.to_vec();
         vars.push(("SYNC_DEADLINE_MARGIN_SECONDS", "900"));
         assert!(from(&vars).unwrap_err().to_string().contains("SYNC_DEADLINE_MARGIN_SECONDS"));
+        // The people, contracts and counter-groups deltas take no filter.
+        for (name, collection) in [("SYNC_FILTER_PEOPLE", "people"), ("SYNC_FILTER_COUNTER_GROUPS", "counter-groups")] {
+            let mut vars = REQUIRED.to_vec();
+            vars.push((name, "hireDate ge '{from}'"));
+            let error = from(&vars).unwrap_err().to_string();
+            assert!(error.contains(name) && error.contains(&format!("{collection} delta takes no filter")), "{error}");
+        }
     }
 }

@@ -397,13 +397,13 @@ impl ProtimeClient {
                             tracing::info!(path = url.path(), "Protime answered 401; fetching a new token");
                             refreshed = true;
                             attempt -= 1;
-                            *self.token.lock().await = None;
+                            self.drop_token(&token).await;
                             continue;
                         }
                         Ok(body) if status == StatusCode::UNAUTHORIZED => {
                             // Refused twice: the token is not kept, so the next call (or the
                             // next run's connect) starts from the credentials again.
-                            *self.token.lock().await = None;
+                            self.drop_token(&token).await;
                             return Err(refused_token(&headers, &body, scope.as_deref()));
                         }
                         Ok(body) if status == StatusCode::FORBIDDEN => {
@@ -496,6 +496,15 @@ impl ProtimeClient {
         *self.token.lock().await = None;
     }
 
+    /// Drops the cached token if it is still `refused`: a token another call fetched meanwhile
+    /// (collections are synced concurrently on one client) is kept.
+    async fn drop_token(&self, refused: &SecretString) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value.expose_secret() == refused.expose_secret()) {
+            *cached = None;
+        }
+    }
+
     /// Caches a token that stays fresh for `fresh_for` (unit tests without a token endpoint).
     #[cfg(test)]
     pub(crate) async fn cache_token_for_tests(&self, fresh_for: Duration) {
@@ -546,7 +555,9 @@ impl ProtimeClient {
                             let granted = answer.scope.as_deref().unwrap_or(&self.scope);
                             return Ok(CachedToken {
                                 value: SecretString::from(answer.access_token),
-                                expires_at: Instant::now() + reuse_for(lifetime),
+                                expires_at: Instant::now()
+                                    .checked_add(reuse_for(lifetime))
+                                    .unwrap_or_else(|| Instant::now() + MAX_TOKEN_REUSE),
                                 scopes: granted.split_whitespace().map(str::to_owned).collect(),
                                 lacked_scope: false,
                             });
@@ -616,9 +627,14 @@ async fn read_body(mut response: reqwest::Response) -> Result<bytes::Bytes, reqw
 
 /// How long a token is reused: until [`TOKEN_EXPIRY_MARGIN`] before it expires, and at least half
 /// its life, so even a token that lives under a minute is not fetched again for every call.
+/// Never longer than [`MAX_TOKEN_REUSE`], whatever `expires_in` says.
 fn reuse_for(lifetime: Duration) -> Duration {
-    lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN).max(lifetime / 2)
+    lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN).max(lifetime / 2).min(MAX_TOKEN_REUSE)
 }
+
+/// The longest a token is reused, however long Protime says it lives (a day: a garbage
+/// `expires_in` cannot overflow the clock or keep a token for ever).
+const MAX_TOKEN_REUSE: Duration = Duration::from_secs(24 * 3600);
 
 /// A transport failure, without the request's URL: reqwest names it in its message, and a
 /// deltaLink's query holds the delta token.
@@ -956,6 +972,7 @@ mod tests {
         assert_eq!(reuse_for(Duration::from_secs(90)), Duration::from_secs(45));
         assert_eq!(reuse_for(Duration::from_secs(30)), Duration::from_secs(15));
         assert_eq!(reuse_for(Duration::ZERO), Duration::ZERO);
+        assert_eq!(reuse_for(Duration::from_secs(u64::MAX)), MAX_TOKEN_REUSE, "a garbage expires_in is capped");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::collection::Collection;
 use crate::config::RenewerConfig;
-use crate::protime::client::{scopes_for, ClientOptions};
+use crate::protime::client::{scopes_for, within_deadline, ClientOptions};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
@@ -83,7 +83,7 @@ impl RunReport {
 }
 
 /// A run that could not even start planning, or ended with subscriptions left failing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -91,9 +91,17 @@ pub enum RunError {
     Protime(#[from] ProtimeError),
     #[error(transparent)]
     State(#[from] StateError),
-    /// The run finished, but these subscriptions are failing (see the report).
-    #[error("subscriptions left unhealthy: {}", .0.join(", "))]
-    Unhealthy(Vec<String>),
+    /// The run finished, but subscriptions are failing: the whole report, each error with it.
+    #[error("subscriptions left unhealthy: {}", unhealthy_sentences(.0))]
+    Unhealthy(Box<RunReport>),
+}
+
+/// `clockings (…its error…); people (…)`.
+fn unhealthy_sentences(report: &RunReport) -> String {
+    let failing = report.subscriptions.iter().filter(|s| !s.ok);
+    let sentences: Vec<String> =
+        failing.map(|s| format!("{} ({})", s.collection, s.error.as_deref().unwrap_or("no message"))).collect();
+    sentences.join("; ")
 }
 
 impl RunError {
@@ -106,13 +114,22 @@ impl RunError {
             RunError::Unhealthy(_) => "SubscriptionsUnhealthy",
         }
     }
+
+    /// The invocation's `errorMessage`: the sentence, or for a run that left subscriptions
+    /// failing the run's whole report as JSON (every subscription's action and error).
+    pub fn error_message(&self) -> String {
+        match self {
+            RunError::Unhealthy(report) => serde_json::to_string(report).unwrap_or_else(|_| self.to_string()),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<RunError> for lambda_http::lambda_runtime::Diagnostic {
     fn from(error: RunError) -> Self {
         lambda_http::lambda_runtime::Diagnostic {
             error_type: error.error_type().into(),
-            error_message: error.to_string(),
+            error_message: error.error_message(),
         }
     }
 }
@@ -178,10 +195,12 @@ impl AwsRenewer {
     }
 }
 
-/// The Protime client settings the renewer's configuration asks for.
+/// The Protime client settings the renewer's configuration asks for. A `Retry-After` is waited
+/// out within the invocation's time ([`Renewer::run_within`]), not a minute per call.
 pub fn client_options(config: &RenewerConfig) -> ClientOptions {
     let mut options =
         ClientOptions::new(scopes_for(config.collections.iter().map(|c| c.as_str())), &config.user_agent_company);
+    options.retry.max_elapsed = std::time::Duration::from_secs(900);
     options.api_base_url = config.protime_api_base_url.clone();
     options.token_url = config.protime_token_url.clone();
     options
@@ -233,7 +252,11 @@ impl<
             tracing::warn!("another renewer run holds the run lease: nothing to do");
             return Ok(RunReport { healthy: true, busy: true, subscriptions: Vec::new(), strays: Vec::new() });
         }
-        let report = self.run_leased(&budget).await;
+        // No Retry-After is waited out past what the invocation has left (less half its margin).
+        let report = match budget.request_time() {
+            Some(time) => within_deadline(tokio::time::Instant::now() + time, self.run_leased(&budget)).await,
+            None => self.run_leased(&budget).await,
+        };
         if let Err(e) = self.subscriptions.release_run_lease(&owner).await {
             // It frees itself at its deadline; the next scheduled run is an hour away.
             tracing::warn!(error = %e, "could not release the renewer's run lease");
@@ -574,6 +597,39 @@ fn log_report(report: &SubscriptionReport) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_run_that_leaves_subscriptions_failing_answers_its_whole_report() {
+        let failing = SubscriptionReport {
+            collection: "people".into(),
+            action: ActionKind::Renew,
+            reason: None,
+            ok: false,
+            webhook_id: None,
+            valid_until: None,
+            hours_until_expiry: None,
+            resynced: None,
+            error: Some(
+                "Protime answered 403: the API client lacks the scope connector-protimeapi-webhooks.write".into(),
+            ),
+        };
+        let ok = SubscriptionReport { collection: "clockings".into(), ok: true, error: None, ..failing.clone() };
+        let report = RunReport { healthy: false, busy: false, subscriptions: vec![ok, failing], strays: Vec::new() };
+        let error = RunError::Unhealthy(Box::new(report));
+        assert_eq!(
+            error.to_string(),
+            "subscriptions left unhealthy: people (Protime answered 403: the API client lacks the scope \
+             connector-protimeapi-webhooks.write)"
+        );
+        let message: serde_json::Value = serde_json::from_str(&error.error_message()).expect("the report as JSON");
+        assert_eq!(message["healthy"], false);
+        assert_eq!(
+            message["subscriptions"].as_array().map(Vec::len),
+            Some(2),
+            "every subscription, not only the failing"
+        );
+        assert_eq!(error.error_type(), "SubscriptionsUnhealthy");
+    }
     use super::*;
 
     fn sub(collection: &str, action: ActionKind, ok: bool, hours: Option<f64>) -> SubscriptionReport {

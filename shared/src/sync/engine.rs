@@ -134,6 +134,10 @@ pub struct CollectionReport {
     /// The reconciliation under way keeps failing (retried on a back-off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconcile_failing: Option<Failing>,
+    /// Why the run stopped early on the collection because Protime asked to wait (429, or 503
+    /// during maintenance) longer than the run had left: the next run goes on from there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -168,6 +172,7 @@ impl CollectionReport {
             pages_set_aside: 0,
             history_failing: None,
             reconcile_failing: None,
+            waiting: None,
             error: None,
         }
     }
@@ -377,7 +382,7 @@ impl AwsSyncer {
 }
 
 /// The Protime client settings of the syncer: read scopes of its collections only. Retries and
-/// `Retry-After` waits are bounded by the run's deadline (see [`fetch`]), not by the default
+/// `Retry-After` waits are bounded by the run's deadline (each page's fetch), not by the default
 /// policy's minute.
 pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     let scopes = config.collections.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
@@ -692,7 +697,7 @@ impl<
                 return Ok(false);
             }
             followed.first_time(&link)?;
-            let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
+            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
             let dry_run = reconcile.pass.dry_run;
             let envelope = match readable(sink, collection, &fetched, dry_run, report).await? {
                 Ok(envelope) => envelope,
@@ -765,7 +770,7 @@ impl<
                 }
             };
             followed.first_time(&link)?;
-            let Some(fetched) = fetch_list_page(api, &link, budget).await else { return Ok(false) };
+            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
             let envelope = match readable(sink, collection, &fetched, false, report).await? {
                 Ok(envelope) => envelope,
                 Err(error) => {
@@ -854,11 +859,37 @@ fn may_start_page(max_pages: Option<u64>, used: u64, budget: &Budget) -> bool {
 /// Fetches one page within [`Budget::request_time`] (its retries included): `Ok(None)` when the
 /// deadline would come first; the same link is fetched next run. A `Retry-After` (429, a 503
 /// during maintenance) is waited out when it ends before the deadline; one that would end after
-/// it fails the page at once with a sentence saying so ([`ProtimeError::RetryAfterTooLong`]).
-async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<Option<Page>, ProtimeError> {
-    let Some(time) = budget.request_time() else { return api.fetch_page(link).await.map(Some) };
-    let deadline = tokio::time::Instant::now() + time;
-    match tokio::time::timeout(time, within_deadline(deadline, api.fetch_page(link))).await {
+/// it stops the collection's part of the run at once, like the deadline, with the sentence
+/// saying so in the report's `waiting` ([`ProtimeError::RetryAfterTooLong`]).
+async fn fetch<A: RecordPages>(
+    api: &A,
+    link: &str,
+    budget: &Budget,
+    report: &mut CollectionReport,
+) -> Result<Option<Page>, ProtimeError> {
+    let answer = match budget.request_time() {
+        None => api.fetch_page(link).await.map(Some),
+        Some(time) => {
+            let deadline = tokio::time::Instant::now() + time;
+            within_deadline_or_none(time, within_deadline(deadline, api.fetch_page(link))).await
+        }
+    };
+    match answer {
+        Err(e @ ProtimeError::RetryAfterTooLong { .. }) => {
+            tracing::warn!(collection = %report.collection, error = %e, "Protime asked to wait past the run's time");
+            report.waiting = Some(e.to_string());
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// `call` bounded by `time`: `Ok(None)` when the time runs out first.
+async fn within_deadline_or_none(
+    time: Duration,
+    call: impl std::future::Future<Output = Result<Page, ProtimeError>>,
+) -> Result<Option<Page>, ProtimeError> {
+    match tokio::time::timeout(time, call).await {
         Ok(page) => page.map(Some),
         Err(_) => {
             tracing::warn!(
@@ -872,8 +903,13 @@ async fn fetch<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Result<O
 
 /// Fetches one page of a list that must not hold anything else up: `None` when the deadline
 /// came first, `Err` why it could not be fetched (the caller sets it aside).
-async fn fetch_list_page<A: RecordPages>(api: &A, link: &str, budget: &Budget) -> Option<Result<Page, String>> {
-    match fetch(api, link, budget).await {
+async fn fetch_list_page<A: RecordPages>(
+    api: &A,
+    link: &str,
+    budget: &Budget,
+    report: &mut CollectionReport,
+) -> Option<Result<Page, String>> {
+    match fetch(api, link, budget, report).await {
         Ok(Some(page)) => Some(Ok(page)),
         Ok(None) => None,
         Err(e) => Some(Err(format!("fetching a page: {e}"))),
@@ -984,7 +1020,7 @@ async fn follow<
                     return Err(Stop::Failed("no page to follow".into()));
                 };
                 followed.first_time(&link)?;
-                let Some(page) = fetch(api, &link, budget).await? else { return Ok(false) };
+                let Some(page) = fetch(api, &link, budget, report).await? else { return Ok(false) };
                 keep_page(sink, collection, state, &page, budget).await?;
                 page
             }

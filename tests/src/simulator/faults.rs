@@ -134,9 +134,10 @@ pub(super) async fn record(
 ) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path();
+    let query = request.uri().query().unwrap_or("").to_owned();
     let path = if path.ends_with("/connect/token") { "/token".to_owned() } else { path.to_owned() };
     let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let response = next.run(request).await;
-    shared.lock().seen.push(Seen { method, path, user_agent, status: response.status().as_u16() });
+    shared.lock().seen.push(Seen { method, path, query, user_agent, status: response.status().as_u16() });
     response
 }

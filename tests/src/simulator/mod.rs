@@ -138,6 +138,8 @@ pub struct SimWebhook {
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// The query string (empty when none): tells a delta initial request (`…&delta`) apart.
+    pub query: String,
     pub user_agent: String,
     pub status: u16,
 }

@@ -575,6 +575,7 @@ fn alarms_watch_metrics_the_code_emits() {
         pages_set_aside: 1,
         history_failing: None,
         reconcile_failing: None,
+        waiting: None,
         error: Some("e".into()),
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
