@@ -519,7 +519,7 @@ mod tests {
         for (function, file, capabilities) in [
             ("receiver", "receiver/handler.rs", RECEIVER),
             ("renewer", "renewer/run.rs", RENEWER),
-            ("syncer", "sync/engine.rs", SYNCER),
+            ("syncer", "sync/run.rs", SYNCER),
             ("publisher", "publisher/run.rs", PUBLISHER),
         ] {
             let (_, text) = sources(file).pop().expect(file);

@@ -38,6 +38,7 @@ pub mod aws;
 pub mod collection;
 pub mod config;
 pub mod contract;
+pub mod invocation;
 mod mutex;
 pub mod observability;
 pub mod protime;

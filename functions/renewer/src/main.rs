@@ -4,8 +4,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::RenewerConfig;
+use protime_webhooks::invocation::time_left;
 use protime_webhooks::renewer::{run_metrics, AwsRenewer, RunError, RunReport};
-use protime_webhooks::sync::engine::time_left;
 use protime_webhooks::sync::Budget;
 
 /// Time kept free after a delta round for the rest of the run (the renewal's POST, the key, the

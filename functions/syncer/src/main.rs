@@ -9,8 +9,8 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use protime_webhooks::aws::sdk_config;
 use protime_webhooks::config::SyncerConfig;
-use protime_webhooks::sync::engine::sync_metrics;
-use protime_webhooks::sync::engine::time_left;
+use protime_webhooks::invocation::time_left;
+use protime_webhooks::sync::sync_metrics;
 use protime_webhooks::sync::{AwsSyncer, Budget, SyncReport, SyncRequest, SyncRunError};
 
 /// The payload as a request (a scheduled event is a normal run).

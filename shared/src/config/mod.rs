@@ -4,7 +4,7 @@
 //! - `renewer.rs`: [`RenewerConfig`], the renewer's settings.
 //! - `publisher.rs`: [`PublisherConfig`], the publisher's settings.
 //! - `syncer.rs`: [`SyncerConfig`], the syncer's settings (the type lives in `sync::settings`,
-//!   beside the engine that uses it, so `sync` never imports `config`).
+//!   beside the sync run that uses it, so `sync` never imports `config`).
 //!
 //! Every default is defined once, here or beside the setting it belongs to. Settings are read
 //! through a lookup function, so tests never touch the process environment.

@@ -1,4 +1,4 @@
-//! Reading the syncer's settings ([`SyncerConfig`], defined beside the engine that uses them)
+//! Reading the syncer's settings ([`SyncerConfig`], defined beside the sync run that uses them)
 //! from the environment: it writes through the receiver's table and reads Protime as the
 //! renewer does.
 

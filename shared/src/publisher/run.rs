@@ -51,7 +51,7 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 /// When publishing must stop: the invocation's deadline less [`DEADLINE_MARGIN`]; `None` when
 /// the deadline is not ahead (an emulator's placeholder, e.g. `cargo lambda watch`'s).
 pub fn publish_until(deadline: std::time::SystemTime) -> Option<tokio::time::Instant> {
-    let left = crate::sync::engine::time_left(deadline)?;
+    let left = crate::invocation::time_left(deadline)?;
     Some(tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN))
 }
 

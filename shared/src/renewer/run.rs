@@ -7,6 +7,7 @@
 
 use crate::collection::Collection;
 use crate::config::RenewerConfig;
+use crate::invocation::Budget;
 use crate::protime::client::{scopes_for, within_deadline, ClientOptions};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
@@ -17,7 +18,7 @@ use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionSto
 use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
 use crate::signing::writer::KeyWriter;
 use crate::sync::apply::RecordCounts;
-use crate::sync::engine::{delta_round, request_full_pass, Budget, DeltaRound};
+use crate::sync::handoff::{delta_round, request_full_pass, DeltaRound};
 use crate::sync::kept::PageKeep;
 /// What a recovery's delta round applied.
 pub type ResyncCounts = RecordCounts;

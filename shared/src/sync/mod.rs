@@ -6,24 +6,34 @@
 //! - [`apply`]: one page of records into the table (skipping unchanged ones, quarantining
 //!   what DynamoDB refuses).
 //! - [`kept`]: a fetched page kept (in the sync item, or as an object) before it is applied.
-//! - [`engine`]: the syncer's run: initial loads through delta, deltaLinks followed every run,
-//!   full passes that reconcile and sweep, resumable from checkpoints, collections in parallel.
+//! - [`request`] and [`report`]: what an invocation asks for, and what a run did (its metrics).
+//! - [`run`]: the syncer's run: each collection under its lease, in parallel (bounded), its
+//!   load or delta round, then its full passes; `pages` (the page loop: fetch, keep, apply,
+//!   move the cursor, checkpoint) and `passes` (the sweep, reconciliation, history) beside it.
+//! - [`handoff`]: the renewer's delta round for a recovered subscription, or a full pass asked of
+//!   the syncer.
 //! - [`settings`]: [`SyncerConfig`], the syncer's settings (read from the environment by
 //!   `config`, which sits above this folder).
 //!
 //! Writes records only through `records::store`, so synced records and webhook events converge.
-//! May use `protime` (through its traits), `records`, `collection`, `aws` and `observability`;
+//! May use `protime` (through its traits), `records`, `collection`, `invocation`, `aws` and `observability`;
 //! never `config` (which reads into [`settings`]) nor a function's folder.
 
 pub mod apply;
-pub mod engine;
+pub mod handoff;
 pub mod kept;
+mod pages;
+mod passes;
 pub mod plan;
+pub mod report;
+pub mod request;
+pub mod run;
 pub mod settings;
 pub mod state;
 pub mod sweep;
 
-pub use engine::{
-    AwsSyncer, Budget, CollectionReport, Outcome, SweepVerdict, SyncReport, SyncRequest, SyncRunError, Syncer,
-};
+pub use crate::invocation::Budget;
+pub use report::{sync_metrics, CollectionReport, Outcome, SweepVerdict, SyncReport};
+pub use request::{SyncRequest, SyncRunError};
+pub use run::{AwsSyncer, Syncer};
 pub use settings::SyncerConfig;

@@ -172,7 +172,7 @@ async fn one_bad_record_is_quarantined_alone_and_a_quarantined_delete_replays_as
     let c = clockings(&report);
     assert_eq!((c.outcome, c.records.quarantined, c.records.stored, c.records.deleted), (Outcome::Complete, 3, 2, 1));
     // The Quarantined alarm sees them: Function=syncer, one count per reason.
-    let mut metrics: Vec<(String, String, f64)> = protime_webhooks::sync::engine::sync_metrics("Ns", &report)
+    let mut metrics: Vec<(String, String, f64)> = protime_webhooks::sync::sync_metrics("Ns", &report)
         .iter()
         .map(|d| d.to_json(0))
         .filter(|v| v.get("Quarantined").is_some())

@@ -579,7 +579,7 @@ fn alarms_watch_metrics_the_code_emits() {
         error: Some("e".into()),
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
-    protime_webhooks::sync::engine::sync_metrics("Ns", &sync).into_iter().for_each(&mut collect);
+    protime_webhooks::sync::sync_metrics("Ns", &sync).into_iter().for_each(&mut collect);
     collect(protime_webhooks::publisher::publish_metrics("Ns", &Default::default()));
 
     let t = template();

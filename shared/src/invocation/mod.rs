@@ -1,0 +1,6 @@
+//! What an invocation of a scheduled function (the renewer, the syncer) may use: its time
+//! ([`Budget`], [`time_left`]).
+
+mod budget;
+
+pub use budget::{time_left, Budget, DEFAULT_LEASE};

@@ -1,0 +1,266 @@
+//! Following a collection's pages: fetch within the deadline, keep, apply, move the cursor,
+//! checkpoint; the catch-up of a kept page or a live deltaLink before anything new starts.
+
+use super::apply::{apply_pass_records, apply_records};
+use super::kept::{self, KeepError, PageKeep};
+use super::passes::set_aside_page;
+use super::plan::{self, AfterPage};
+use super::report::CollectionReport;
+use super::run::{Sink, Stop};
+use super::state::{save_page_seen, FullPass, SeenSlot};
+use super::state::{Phase, SyncState, SyncStateStore};
+use super::sweep::PassTally;
+use crate::collection::Collection;
+use crate::invocation::Budget;
+use crate::protime::client::within_deadline;
+use crate::protime::LinksFollowed;
+use crate::protime::{Page, ProtimeError, RecordPages};
+use crate::records::quarantine::Quarantine;
+use crate::records::set_aside::SetAsideMarks;
+use crate::records::{RecordStore, Source, StoredHeads};
+use chrono::Utc;
+use std::time::Duration;
+
+/// Whether another page may start: `used` pages of the activity's budget (the delta round or
+/// load, a reconciliation, the history: each has its own) leave room, and the deadline leaves
+/// time for one.
+pub(super) fn may_start_page(max_pages: Option<u64>, used: u64, budget: &Budget) -> bool {
+    max_pages.is_none_or(|max| used < max) && budget.may_start_page()
+}
+
+/// Fetches one page within [`Budget::request_time`] (its retries included): `Ok(None)` when the
+/// deadline would come first; the same link is fetched next run. A `Retry-After` (429, a 503
+/// during maintenance) is waited out when it ends before the deadline; one that would end after
+/// it stops the collection's part of the run at once, like the deadline, with the sentence
+/// saying so in the report's `waiting` ([`ProtimeError::RetryAfterTooLong`]).
+pub(super) async fn fetch<A: RecordPages>(
+    api: &A,
+    link: &str,
+    budget: &Budget,
+    report: &mut CollectionReport,
+) -> Result<Option<Page>, ProtimeError> {
+    let answer = match budget.request_time() {
+        None => api.fetch_page(link).await.map(Some),
+        Some(time) => {
+            let deadline = tokio::time::Instant::now() + time;
+            within_deadline_or_none(time, within_deadline(deadline, api.fetch_page(link))).await
+        }
+    };
+    match answer {
+        Err(e @ ProtimeError::RetryAfterTooLong { .. }) => {
+            tracing::warn!(collection = %report.collection, error = %e, "Protime asked to wait past the run's time");
+            report.waiting = Some(e.to_string());
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+/// `call` bounded by `time`: `Ok(None)` when the time runs out first.
+pub(super) async fn within_deadline_or_none(
+    time: Duration,
+    call: impl std::future::Future<Output = Result<Page, ProtimeError>>,
+) -> Result<Option<Page>, ProtimeError> {
+    match tokio::time::timeout(time, call).await {
+        Ok(page) => page.map(Some),
+        Err(_) => {
+            tracing::warn!(
+                waited_ms = time.as_millis() as u64,
+                "a page request ran into the deadline; fetched again next run"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
+/// the page budget or the deadline stopped it. Each fetched page is kept (and the state points
+/// at it) before any of its records is written; a page already kept is applied before anything
+/// is fetched. The cursor moves (and is checkpointed) only after every record of its page has
+/// its verdict.
+pub(super) async fn follow<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    api: &A,
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    budget: &Budget,
+    max_pages: Option<u64>,
+    report: &mut CollectionReport,
+) -> Result<bool, Stop> {
+    let mut followed = LinksFollowed::default();
+    loop {
+        if !may_start_page(max_pages, report.pages, budget) {
+            return Ok(false);
+        }
+        // Plain records (an initial load): write only what is new or newer. A delta's changes
+        // are written as they come.
+        let plain = state.phase == Some(Phase::Initial);
+        let source = Source::Delta;
+        let loaded = match &state.kept {
+            Some(kept) => {
+                tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
+                Some(kept::load(sink.quarantine, kept).await)
+            }
+            None => None,
+        };
+        let page = match loaded {
+            Some(Ok(page)) => page,
+            Some(Err(KeepError::Unavailable(e))) => {
+                return Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
+            }
+            Some(Err(e)) => {
+                // Gone for good (expired, or its bucket no longer configured): its link is
+                // fetched again (a spent deltaLink answers 410 and the collection reloads).
+                tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
+                state.kept = None;
+                continue;
+            }
+            None => {
+                let Some(link) = state.cursor.clone() else {
+                    return Err(Stop::Failed("no page to follow".into()));
+                };
+                followed.first_time(&link)?;
+                let Some(page) = fetch(api, &link, budget, report).await? else { return Ok(false) };
+                keep_page(sink, collection, state, &page, budget).await?;
+                page
+            }
+        };
+        let envelope = match page.envelope() {
+            Ok(envelope) => envelope,
+            Err(e) => return Err(set_aside_page(sink, collection, state, report, &page, source, e).await),
+        };
+        let counts = match state.pass.as_mut().filter(|_| plain) {
+            // A page of a full pass: what it holds is saved before the cursor moves past it.
+            Some(pass) => {
+                let mut tally = PassTally::new(false);
+                let counts = apply_pass_records(
+                    sink.records,
+                    sink.quarantine,
+                    collection,
+                    &envelope.records,
+                    source,
+                    &mut tally,
+                )
+                .await?;
+                let seen = std::mem::take(&mut tally.seen);
+                pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Load, pass.chunks, seen).await?;
+                pass.add_page(&tally);
+                counts
+            }
+            None => apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?,
+        };
+        report.pages += 1;
+        report.records += counts;
+        let discard = state.kept.as_ref().and_then(|k| k.object.clone());
+        let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
+        drop(page);
+        let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
+        if after == AfterPage::Done && plain {
+            if let Some(pass) = state.pass.as_mut() {
+                pass.sweeping = Some(0);
+            }
+        }
+        sink.checkpoint(collection, state, budget).await?;
+        if let (Some(key), Some(store)) = (discard, sink.quarantine) {
+            // Best effort: an object left behind expires by the bucket's lifecycle rule.
+            if let Err(e) = store.discard_page(&key).await {
+                tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
+            }
+        }
+        match after {
+            AfterPage::More => continue,
+            AfterPage::Done => return Ok(true),
+            AfterPage::NoDeltaLink => {
+                return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
+            }
+        }
+    }
+}
+
+/// A pass's start, as the sweep compares it with `receivedAt`: the wall clock every writer
+/// stamps its writes with (the run's clock may be a test's).
+pub(super) fn written_since_now(pass: Option<&mut FullPass>) {
+    if let Some(pass) = pass {
+        pass.started_at = Utc::now();
+    }
+}
+
+/// What catching up did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CatchUp {
+    /// A delta round was followed to its end (a kept page of it first, if there was one).
+    Round,
+    /// A kept page of a load was applied; the pass goes on (or is replaced).
+    Applied,
+    /// The page budget or the deadline came first.
+    Stopped,
+}
+
+/// Before anything new starts on a collection: a kept page is applied; with a load about to
+/// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
+/// that ended a round, so the changes since it are not lost either.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn catch_up<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    api: &A,
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    budget: &Budget,
+    max_pages: Option<u64>,
+    report: &mut CollectionReport,
+    reloading: bool,
+) -> Result<CatchUp, Stop> {
+    if state.kept.is_some() && !plan::live_delta(state) {
+        // A page of a load: applied alone.
+        let ended = follow(api, sink, collection, state, budget, Some(report.pages + 1), report).await?;
+        return Ok(if ended || state.kept.is_none() { CatchUp::Applied } else { CatchUp::Stopped });
+    }
+    let from_kept = state.kept.is_some();
+    if !follow(api, sink, collection, state, budget, max_pages, report).await? {
+        return Ok(CatchUp::Stopped);
+    }
+    if from_kept
+        && reloading
+        && plan::live_delta(state)
+        && !follow(api, sink, collection, state, budget, max_pages, report).await?
+    {
+        return Ok(CatchUp::Stopped);
+    }
+    Ok(CatchUp::Round)
+}
+
+/// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
+/// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
+/// for certain), and the log says so.
+pub(super) async fn keep_page<
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    page: &crate::protime::Page,
+    budget: &Budget,
+) -> Result<(), Stop> {
+    match kept::keep(sink.quarantine, collection, page, budget.now()).await {
+        Ok(kept) => {
+            state.kept = Some(kept);
+            sink.checkpoint(collection, state, budget).await?;
+        }
+        Err(e) => {
+            tracing::warn!(collection = %collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,487 @@
+//! Full passes: the sweep at a load's end, a reconciliation beside the delta, and the history
+//! before a rolling window; a page of theirs that cannot be fetched or read is set aside.
+
+use super::apply::{apply_pass_records, apply_records};
+use super::kept::PageKeep;
+use super::pages::{fetch, may_start_page, written_since_now};
+use super::plan::{self};
+use super::report::{CollectionReport, SweepVerdict};
+use super::request::SyncRequest;
+use super::run::{Sink, Stop, Syncer};
+use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
+use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
+use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};
+use crate::collection::Collection;
+use crate::invocation::Budget;
+use crate::protime::LinksFollowed;
+use crate::protime::{Connect, Page, ProtimeError, RecordPages};
+use crate::records::quarantine::{Note, Quarantine};
+use crate::records::set_aside::SetAsideMarks;
+use crate::records::{RecordStore, Source, StoredHeads};
+use chrono::{DateTime, Utc};
+
+impl<
+        P: Connect,
+        R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
+        S: SyncStateStore,
+        Q: Quarantine + PageKeep,
+    > Syncer<P, R, S, Q>
+{
+    /// After the collection's delta round or load ended: sweeps a load
+    /// whose pages are all applied (not in a dry run: it would write), works on a reconciliation
+    /// (asked for, due, or under way), then on the history before a rolling window. Each has a
+    /// page budget of its own, and neither the reconciliation nor the history holds up the
+    /// other or the delta: a page of theirs that cannot be read or fetched is set aside and
+    /// retried on a back-off. `Ok(false)`: the deadline or a page budget stopped something; it
+    /// goes on next run.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn after_main(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        request: &SyncRequest,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        let limit = self.config.sweep_limit;
+        if !request.dry_run
+            && state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
+            && !finish_pass(sink, collection, state, SeenSlot::Load, budget, report, limit).await?
+        {
+            return Ok(false);
+        }
+        if state.phase != Some(Phase::Incremental) {
+            if request.reconcile {
+                tracing::info!(collection = %collection, "the load under way is itself a full pass: no reconciliation started");
+            }
+            return Ok(true);
+        }
+        let reconciled = self.reconcile(api, sink, collection, state, request, budget, report).await?;
+        let listed = request.dry_run || self.list_history(api, sink, collection, state, budget, report).await?;
+        Ok(reconciled && listed)
+    }
+
+    /// Starts a reconciliation (asked for in this request, handed over by the renewer, or due)
+    /// and follows its pages, then sweeps. `Ok(false)`: stopped by the deadline or its page
+    /// budget (a page set aside is reported and waits for its back-off).
+    #[allow(clippy::too_many_arguments)]
+    async fn reconcile(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        request: &SyncRequest,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        // Asked for in this request, or by the renewer after a recovery it could not catch up on.
+        let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
+        let dry_run = request.reconcile && request.dry_run;
+        let asked =
+            (request.reconcile || handed_over) && state.reconcile.as_ref().is_none_or(|r| r.pass.dry_run != dry_run);
+        let due = state.reconcile.is_none()
+            && !request.dry_run
+            && plan::reconcile_due(state, collection, self.config.reconcile_interval, budget.now());
+        if asked || due {
+            let filter = state.filter.clone();
+            let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
+            tracing::info!(collection = %collection, dry_run, asked, handed_over, "starting a reconciliation");
+            let mut pass = FullPass::new(budget.now(), false, dry_run);
+            written_since_now(Some(&mut pass));
+            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0, failing: None });
+        }
+        let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
+        if request.reconcile {
+            // An operator's word goes now, back-off or not.
+            reconcile.failing = None;
+            if request.max_sweep.is_some() {
+                reconcile.pass.max_sweep = request.max_sweep;
+            }
+        }
+        if !Failing::may_retry(reconcile.failing.as_ref(), budget.now()) {
+            return Ok(true);
+        }
+        let since = report.pages;
+        let mut followed = LinksFollowed::default();
+        loop {
+            let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
+            let Some(link) = reconcile.cursor.clone().filter(|_| reconcile.pass.sweeping.is_none()) else { break };
+            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
+                return Ok(false);
+            }
+            followed.first_time(&link)?;
+            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
+            let dry_run = reconcile.pass.dry_run;
+            let envelope = match readable(sink, collection, &fetched, dry_run, report).await? {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    // Reported and retried on its back-off: nothing more this run can do.
+                    back_off(&mut reconcile.failing, error, report, budget.now());
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(true);
+                }
+            };
+            let mut tally = PassTally::new(reconcile.pass.dry_run);
+            let counts = apply_pass_records(
+                sink.records,
+                sink.quarantine,
+                collection,
+                &envelope.records,
+                Source::Resync,
+                &mut tally,
+            )
+            .await?;
+            let chunk = reconcile.pass.chunks;
+            let seen = std::mem::take(&mut tally.seen);
+            reconcile.pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Reconcile, chunk, seen).await?;
+            report.pages += 1;
+            report.records += counts;
+            reconcile.pass.add_page(&tally);
+            reconcile.pages += 1;
+            reconcile.failing = None;
+            reconcile.cursor = envelope.next_link;
+            if reconcile.cursor.is_none() {
+                reconcile.pass.sweeping = Some(0);
+            }
+            sink.checkpoint(collection, state, budget).await?;
+        }
+        finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report, self.config.sweep_limit).await
+    }
+
+    /// Lists a rolling window's history (the days from the floor up to the window's start) once,
+    /// range by range, with its own cursor beside the delta; never swept (no full pass sees
+    /// it again). A range that cannot be read or fetched is set aside and retried on a back-off.
+    /// `Ok(false)`: the deadline or the page budget stopped it (a range set aside is reported and
+    /// waits for its back-off).
+    async fn list_history(
+        &self,
+        api: &P::Api,
+        sink: &Sink<'_, R, S, Q>,
+        collection: Collection,
+        state: &mut SyncState,
+        budget: &Budget,
+        report: &mut CollectionReport,
+    ) -> Result<bool, Stop> {
+        let plan = self.config.plan(collection);
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        let since = report.pages;
+        let mut followed = LinksFollowed::default();
+        while let Some((first, last)) = plan::history_range(state, &plan, default_from) {
+            let Some(history) = state.history.as_mut() else { return Ok(true) };
+            if !Failing::may_retry(history.failing.as_ref(), budget.now()) {
+                return Ok(true);
+            }
+            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
+                return Ok(false);
+            }
+            let link = match history.cursor.clone() {
+                Some(link) => link,
+                None => {
+                    let filter = plan.filter(first, Some(last));
+                    tracing::info!(collection = %collection, filter = ?filter, "listing the history before the window");
+                    api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim())
+                }
+            };
+            followed.first_time(&link)?;
+            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
+            let envelope = match readable(sink, collection, &fetched, false, report).await? {
+                Ok(envelope) => envelope,
+                Err(error) => {
+                    // Reported and retried on its back-off: nothing more this run can do.
+                    back_off(&mut history.failing, error, report, budget.now());
+                    sink.checkpoint(collection, state, budget).await?;
+                    return Ok(true);
+                }
+            };
+            let counts =
+                apply_records(sink.records, sink.quarantine, collection, &envelope.records, Source::Resync, true)
+                    .await?;
+            report.pages += 1;
+            report.records += counts;
+            plan::after_history_page(history, last, envelope.next_link);
+            sink.checkpoint(collection, state, budget).await?;
+        }
+        Ok(true)
+    }
+}
+
+/// Fetches one page of a list that must not hold anything else up: `None` when the deadline
+/// came first, `Err` why it could not be fetched (the caller sets it aside).
+pub(super) async fn fetch_list_page<A: RecordPages>(
+    api: &A,
+    link: &str,
+    budget: &Budget,
+    report: &mut CollectionReport,
+) -> Option<Result<Page, String>> {
+    match fetch(api, link, budget, report).await {
+        Ok(Some(page)) => Some(Ok(page)),
+        Ok(None) => None,
+        Err(e) => Some(Err(format!("fetching a page: {e}"))),
+    }
+}
+
+/// The records of a fetched list page, or why it is set aside: it could not be fetched, or read
+/// (then its body is quarantined and counted, when a quarantine is configured and it is no dry
+/// run). Only an unavailable quarantine stops the run.
+pub(super) async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    fetched: &'p Result<Page, String>,
+    dry_run: bool,
+    report: &mut CollectionReport,
+) -> Result<Result<crate::protime::Envelope<'p>, String>, Stop> {
+    let page = match fetched {
+        Ok(page) => page,
+        Err(error) => return Ok(Err(error.clone())),
+    };
+    let error = match page.envelope() {
+        Ok(envelope) => return Ok(Ok(envelope)),
+        Err(e) => e,
+    };
+    let Some(quarantine) = sink.quarantine.filter(|_| !dry_run) else {
+        return Ok(Err(format!("{error}; not quarantined (no quarantine is configured, or a dry run)")));
+    };
+    let key = quarantine_page(quarantine, collection, page, Source::Resync, report)
+        .await
+        .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
+    Ok(Err(format!("{error}; the page is quarantined as {key}")))
+}
+
+/// Keeps a page that cannot be read in the quarantine, whole, and counts it for the
+/// `Quarantined` metric; the object's key.
+pub(super) async fn quarantine_page<Q: Quarantine>(
+    quarantine: &Q,
+    collection: Collection,
+    page: &Page,
+    source: Source,
+    report: &mut CollectionReport,
+) -> Result<String, crate::records::quarantine::QuarantineError> {
+    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
+    let key = quarantine.keep(collection, &page.body, note).await?;
+    report.records.quarantined_by.add(UNREADABLE, 1);
+    Ok(key)
+}
+
+/// Records a list page set aside: the back-off of its list, and the run's count.
+pub(super) fn back_off(
+    failing: &mut Option<Failing>,
+    error: String,
+    report: &mut CollectionReport,
+    now: DateTime<Utc>,
+) {
+    tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
+    *failing = Some(Failing::after(failing.as_ref(), error, now));
+    report.pages_set_aside += 1;
+}
+
+/// The quarantine reason of a page that cannot be read.
+pub(super) const UNREADABLE: &str = "unreadable_page";
+
+/// Completes a full pass whose pages are all applied: sweeps the collection's live records in
+/// the pass's window that it did not see (see [`super::sweep`]) — first counting them, then,
+/// within the pass's limit, tombstoning them — then records `verifiedAt` and the drift (a dry
+/// run only reports it) and forgets the pass. A count over the limit (or a pass that returned
+/// an unreadable id, with anything to sweep) tombstones nothing: the sweep is held for an
+/// operator. `Ok(false)`: the deadline came first; the sweep resumes next run.
+pub(super) async fn finish_pass<
+    R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    slot: SeenSlot,
+    budget: &Budget,
+    report: &mut CollectionReport,
+    sweep_limit: u64,
+) -> Result<bool, Stop> {
+    let (pass, filter) = match slot {
+        SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
+        SeenSlot::Reconcile => match &state.reconcile {
+            Some(r) => (Some(r.pass.clone()), r.filter.clone()),
+            None => (None, None),
+        },
+    };
+    let Some(mut pass) = pass else { return Ok(true) };
+    if pass.sweeping.is_none() {
+        return Ok(true);
+    }
+    let set = |state: &mut SyncState, pass: Option<FullPass>| match slot {
+        SeenSlot::Load => state.pass = pass,
+        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
+            (Some(pass), Some(r)) => r.pass = pass,
+            _ => state.reconcile = None,
+        },
+    };
+    let today = budget.now().date_naive();
+    let limit = pass.max_sweep.unwrap_or(sweep_limit);
+    let mut held = None;
+    match Window::of_filter(filter.as_deref()).and_then(|w| Some((w, w.reads(collection, today)?))) {
+        None => {
+            tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
+        }
+        Some((window, reads)) => {
+            let seen = match sink.states.load_seen(collection, slot, pass.chunks).await {
+                Ok(seen) => seen,
+                Err(SyncStateError::Unreadable(e)) => {
+                    // The pass cannot be proven: it is dropped (the next full pass sweeps).
+                    set(state, None);
+                    return Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let scope =
+                SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
+            let stepped = sweep_steps(sink.records, &scope, &mut pass, limit, budget).await;
+            if !matches!(stepped, Ok(true)) {
+                // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
+                set(state, Some(pass));
+                sink.checkpoint(collection, state, budget).await?;
+                return stepped.map(|_| false);
+            }
+            held = held_sweep(&pass, &scope, limit, budget.now());
+        }
+    }
+    report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
+    if !pass.dry_run {
+        state.full_pass_requested_at = None;
+        if held.is_none() {
+            state.verified_at = Some(budget.now());
+            state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
+        }
+        state.sweep_held = held;
+    }
+    tracing::info!(
+        collection = %collection,
+        missing = pass.drift.missing,
+        behind = pass.drift.behind,
+        swept = pass.drift.swept,
+        would_sweep = pass.gone,
+        held = state.sweep_held.is_some(),
+        dry_run = pass.dry_run,
+        baseline = pass.drift.baseline,
+        "full pass complete"
+    );
+    let chunks = pass.chunks;
+    report.drift = Some(pass.drift);
+    set(state, None);
+    sink.checkpoint(collection, state, budget).await?;
+    if let Err(e) = sink.states.discard_seen(collection, slot, chunks).await {
+        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
+    }
+    Ok(true)
+}
+
+/// Runs a pass's sweep from where it stands: the count, then (when there is something to
+/// tombstone, within the limit, and it is no dry run) the tombstones. `Ok(false)`: the deadline
+/// came first (`pass.sweeping` says where it resumes).
+pub(super) async fn sweep_steps<L: LiveRecords>(
+    store: &L,
+    scope: &SweepScope<'_>,
+    pass: &mut FullPass,
+    limit: u64,
+    budget: &Budget,
+) -> Result<bool, Stop> {
+    loop {
+        let first = pass.sweeping.unwrap_or(0);
+        let step = match pass.tombstoning {
+            true => SweepStep::Tombstone { at_most: limit.saturating_sub(pass.drift.swept) },
+            false => SweepStep::Count,
+        };
+        let found = |n: u64, ids: &[String]| match step {
+            SweepStep::Count => {
+                pass.gone += n;
+                let room = super::sweep::SAMPLES.saturating_sub(pass.gone_samples.len());
+                pass.gone_samples.extend(ids.iter().take(room).cloned());
+            }
+            SweepStep::Tombstone { .. } => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
+        };
+        let swept = sweep(store, scope, first, step, found, || budget.may_start_page())
+            .await
+            .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
+        match swept {
+            Swept::Stopped(next) => {
+                pass.sweeping = Some(next);
+                return Ok(false);
+            }
+            Swept::OverLimit => {
+                // More is gone than was counted: held, at more than the limit.
+                pass.tombstoning = false;
+                pass.gone = pass.gone.max(limit.saturating_add(1));
+                return Ok(true);
+            }
+            Swept::Done if pass.tombstoning => return Ok(true),
+            Swept::Done => {}
+        }
+        if pass.dry_run {
+            // What a real pass would tombstone, reported as swept.
+            pass.drift.swept += pass.gone;
+            if let Some(samples) = pass.drift.samples.as_mut() {
+                samples.swept = pass.gone_samples.clone();
+            }
+            return Ok(true);
+        }
+        if pass.gone == 0 || held_sweep(pass, scope, limit, budget.now()).is_some() {
+            return Ok(true);
+        }
+        pass.tombstoning = true;
+        pass.sweeping = Some(0);
+    }
+}
+
+/// The held sweep of a counted pass: more to tombstone than `limit`, or anything to tombstone
+/// while the pass saw no record at all (an empty answer) or returned a record whose id cannot
+/// be read. `None`: the sweep may go ahead.
+pub(super) fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, now: DateTime<Utc>) -> Option<HeldSweep> {
+    let counted = !pass.tombstoning && !pass.dry_run;
+    // An operator's --max-sweep, given after checking the samples, answers every doubt.
+    let unsure = pass.unreadable_ids > 0 || scope.seen.is_empty();
+    let doubtful = pass.gone > limit || (pass.max_sweep.is_none() && unsure);
+    (counted && pass.gone > 0 && doubtful).then(|| HeldSweep {
+        at: now,
+        would_sweep: pass.gone,
+        limit,
+        unreadable_ids: pass.unreadable_ids,
+        sample_ids: pass.gone_samples.clone(),
+    })
+}
+
+/// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
+/// collection is not stuck on it; its link is fetched again next run. While the quarantine
+/// cannot be written it stays kept and is read again next run.
+pub(super) async fn set_aside_page<
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    sink: &Sink<'_, R, S, Q>,
+    collection: Collection,
+    state: &mut SyncState,
+    report: &mut CollectionReport,
+    page: &crate::protime::Page,
+    source: Source,
+    error: ProtimeError,
+) -> Stop {
+    let Some(quarantine) = sink.quarantine else {
+        state.kept = None;
+        return Stop::Failed(format!(
+            "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
+        ));
+    };
+    match quarantine_page(quarantine, collection, page, source, report).await {
+        Ok(key) => {
+            tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
+            if let Some(object) = state.kept.take().and_then(|k| k.object) {
+                if let Err(e) = quarantine.discard_page(&object).await {
+                    tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
+                }
+            }
+            Stop::Failed(format!("{error}; the page is quarantined as {key} and its link fetched again next run"))
+        }
+        Err(e) => Stop::Failed(format!("{error}; the page stays kept and is read again next run ({e})")),
+    }
+}

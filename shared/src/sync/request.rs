@@ -1,0 +1,93 @@
+//! What an invocation of the syncer asks for ([`SyncRequest`]), and why a run could not start
+//! or ended with collections in error ([`SyncRunError`], with the Lambda error it answers).
+
+use super::report::{Outcome, SyncReport};
+use crate::protime::ConnectError;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// What an invocation asks for. A scheduled event (or `{}`) is a normal run of every
+/// configured collection; `{"collections":["clockings"],"reinitialize":true,"from":"2024-01-01"}`
+/// restarts those collections' initial load (a manual backfill);
+/// `{"collections":["clockings"],"reconcile":true}` starts their reconciliation now (with
+/// `"dryRun":true`, a comparison that writes no record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncRequest {
+    pub collections: Option<Vec<String>>,
+    pub reinitialize: bool,
+    pub from: Option<NaiveDate>,
+    /// Start a reconciliation (a full pass with sweep) of the named collections now.
+    pub reconcile: bool,
+    /// With `reconcile`: compare and report only; no record is written, the delta left alone.
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+    /// With `reconcile`: the most its sweep may tombstone (an operator allowing a held sweep
+    /// through); without it, `SWEEP_LIMIT`.
+    #[serde(rename = "maxSweep")]
+    pub max_sweep: Option<u64>,
+}
+
+impl SyncRequest {
+    /// The invocation's payload as a request: an EventBridge event (it has a `detail-type`) is a
+    /// scheduled run; anything else must be a request with no unknown field, so a misspelt
+    /// `collection` never turns a backfill of one collection into a run of all.
+    pub fn from_payload(payload: serde_json::Value) -> Result<SyncRequest, SyncRunError> {
+        if payload.get("detail-type").is_some() {
+            return Ok(SyncRequest::default());
+        }
+        serde_json::from_value(payload).map_err(|e| SyncRunError::InvalidRequest(e.to_string()))
+    }
+}
+
+/// A run that could not start, or ended with collections in error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SyncRunError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("the request names collections that are not configured: {}", .0.join(", "))]
+    UnknownCollections(Vec<String>),
+    #[error("the request is invalid: {0}")]
+    InvalidRequest(String),
+    /// The run's report, every collection in it, with each error's sentence.
+    #[error("collections in error: {}", failing_sentences(.0))]
+    Failing(Box<SyncReport>),
+}
+
+/// `clockings (…its error…); people (…)`.
+pub(super) fn failing_sentences(report: &SyncReport) -> String {
+    let failing = report.collections.iter().filter(|c| c.outcome == Outcome::Error);
+    let sentences: Vec<String> =
+        failing.map(|c| format!("{} ({})", c.collection, c.error.as_deref().unwrap_or("no message"))).collect();
+    sentences.join("; ")
+}
+
+impl SyncRunError {
+    /// A stable name for the Lambda error type.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            SyncRunError::Connect(_) => "ProtimeCredentialsUnavailable",
+            SyncRunError::UnknownCollections(_) | SyncRunError::InvalidRequest(_) => "InvalidRequest",
+            SyncRunError::Failing(_) => "CollectionsFailing",
+        }
+    }
+
+    /// The invocation's `errorMessage`: the sentence, or for a run with collections in error
+    /// the run's whole report as JSON (so whoever invoked it still reads every collection's
+    /// outcome; the CLI prints it as a report).
+    pub fn error_message(&self) -> String {
+        match self {
+            SyncRunError::Failing(report) => serde_json::to_string(report).unwrap_or_else(|_| self.to_string()),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<SyncRunError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: SyncRunError) -> Self {
+        lambda_http::lambda_runtime::Diagnostic {
+            error_type: error.error_type().into(),
+            error_message: error.error_message(),
+        }
+    }
+}

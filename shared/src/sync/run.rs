@@ -1,0 +1,401 @@
+//! The syncer's run: for each collection, take its lease, start or resume its load, follow its
+//! pages in order until the round ends, the page budget is spent or the invocation's deadline
+//! nears, checkpointing the cursor after every page. Collections run in parallel (bounded);
+//! one collection's failure never stops the others.
+//!
+//! The rules (where to start, how a page moves the cursor, what an error does) are the pure
+//! functions of [`super::plan`]; the page loop is in `sync/pages.rs`, full passes (the sweep,
+//! reconciliation, history) in `sync/passes.rs`.
+
+use super::kept::PageKeep;
+use super::pages::{catch_up, follow, written_since_now, CatchUp};
+use super::plan::{self, Start};
+use super::report::{CollectionReport, Outcome, SyncReport};
+use super::request::{SyncRequest, SyncRunError};
+use super::settings::SyncerConfig;
+use super::state::{DynamoSyncStateStore, SyncState, SyncStateError, SyncStateStore};
+use super::sweep::LiveRecords;
+use crate::collection::Collection;
+use crate::invocation::Budget;
+use crate::protime::client::ClientOptions;
+use crate::protime::{Connect, CredentialsFromSecret, ProtimeError, RecordPages};
+use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::set_aside::SetAsideMarks;
+use crate::records::{DynamoRecordStore, RecordStore, StoreError, StoredHeads};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::time::Duration;
+
+/// Why following a collection's pages stopped early.
+#[derive(Debug)]
+pub(super) enum Stop {
+    Gone,
+    Conflict,
+    Failed(String),
+    LeaseLost,
+}
+
+impl Stop {
+    /// How a collection's part of a run ends on this stop (a 410 and a lost lease are handled
+    /// before this).
+    fn outcome(self) -> (Outcome, String) {
+        match self {
+            Stop::Conflict => (Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()),
+            Stop::Gone => (Outcome::Error, "Protime answered 410 Gone".into()),
+            Stop::Failed(message) => (Outcome::Error, message),
+            Stop::LeaseLost => (Outcome::Error, SyncStateError::LeaseLost.to_string()),
+        }
+    }
+}
+
+impl From<ProtimeError> for Stop {
+    fn from(e: ProtimeError) -> Self {
+        match e {
+            ProtimeError::DeltaGone => Stop::Gone,
+            ProtimeError::DeltaConflict => Stop::Conflict,
+            other => Stop::Failed(format!("fetching a page: {other}")),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("writing records: {e}"))
+    }
+}
+
+impl From<SyncStateError> for Stop {
+    fn from(e: SyncStateError) -> Self {
+        match e {
+            SyncStateError::LeaseLost => Stop::LeaseLost,
+            other => Stop::Failed(format!("saving the checkpoint: {other}")),
+        }
+    }
+}
+
+/// The syncer as deployed.
+pub type AwsSyncer = Syncer<CredentialsFromSecret, DynamoRecordStore, DynamoSyncStateStore, S3Quarantine>;
+
+pub struct Syncer<P, R, S, Q = NoQuarantine> {
+    pub config: SyncerConfig,
+    /// Opens a Protime session per run (public so tests can shorten its retries).
+    pub protime: P,
+    records: R,
+    states: S,
+    quarantine: Option<Q>,
+}
+
+impl AwsSyncer {
+    pub fn from_config(config: SyncerConfig, sdk: &aws_config::SdkConfig) -> Self {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let protime = CredentialsFromSecret::new(secrets, &config.protime_credentials_secret, client_options(&config));
+        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
+        let states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
+        let quarantine =
+            config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
+        Syncer::new(config, protime, records, states).with_quarantine(quarantine)
+    }
+}
+
+/// The Protime client settings of the syncer: read scopes of its collections only. Retries and
+/// `Retry-After` waits are bounded by the run's deadline (each page's fetch), not by the default
+/// policy's minute.
+pub fn client_options(config: &SyncerConfig) -> ClientOptions {
+    let scopes = config.collections.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
+    let mut options = ClientOptions::new(scopes, &config.user_agent_company);
+    options.retry.max_elapsed = Duration::from_secs(900);
+    options.api_base_url = config.protime_api_base_url.clone();
+    options.token_url = config.protime_token_url.clone();
+    options
+}
+
+impl<P: Connect, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore> Syncer<P, R, S> {
+    pub fn new(config: SyncerConfig, protime: P, records: R, states: S) -> Self {
+        Syncer { config, protime, records, states, quarantine: None }
+    }
+}
+
+impl<
+        P: Connect,
+        R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
+        S: SyncStateStore,
+        Q: Quarantine + PageKeep,
+    > Syncer<P, R, S, Q>
+{
+    /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
+    pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
+        let Syncer { config, protime, records, states, .. } = self;
+        Syncer { config, protime, records, states, quarantine }
+    }
+
+    /// One run over the requested (or every configured) collection.
+    pub async fn run(&self, request: &SyncRequest, budget: Budget) -> Result<SyncReport, SyncRunError> {
+        let collections = self.requested(request)?;
+        let api = self.protime.connect().await?;
+        let owner = format!("{:016x}", rand::random::<u64>());
+        let mut reports = Vec::with_capacity(collections.len());
+        let mut pending = FuturesUnordered::new();
+        for collection in collections {
+            if pending.len() >= self.config.concurrency.max(1) {
+                if let Some(report) = pending.next().await {
+                    reports.push(report);
+                }
+            }
+            pending.push(self.sync_collection(&api, collection, request, &budget, &owner));
+        }
+        while let Some(report) = pending.next().await {
+            reports.push(report);
+        }
+        let order = |r: &CollectionReport| self.config.collections.iter().position(|c| c.as_str() == r.collection);
+        reports.sort_by_key(order);
+        let healthy = reports.iter().all(|r| r.outcome != Outcome::Error);
+        Ok(SyncReport { healthy, collections: reports })
+    }
+
+    fn requested(&self, request: &SyncRequest) -> Result<Vec<Collection>, SyncRunError> {
+        if request.dry_run && !request.reconcile {
+            return Err(SyncRunError::InvalidRequest(
+                "dryRun applies to a reconciliation: add \"reconcile\":true".into(),
+            ));
+        }
+        if request.max_sweep.is_some() && !request.reconcile {
+            return Err(SyncRunError::InvalidRequest(
+                "maxSweep applies to a reconciliation: add \"reconcile\":true".into(),
+            ));
+        }
+        if request.reconcile && request.reinitialize {
+            return Err(SyncRunError::InvalidRequest("reconcile and reinitialize cannot be asked for at once".into()));
+        }
+        let Some(names) = &request.collections else {
+            if request.reconcile {
+                return Err(SyncRunError::InvalidRequest("reconcile needs the collections to reconcile".into()));
+            }
+            if request.reinitialize {
+                // Reloading every collection must be asked for by name.
+                return Err(SyncRunError::InvalidRequest("reinitialize needs the collections to reload".into()));
+            }
+            return Ok(self.config.collections.clone());
+        };
+        let mut wanted = Vec::new();
+        let mut unknown = Vec::new();
+        for name in names {
+            match name.parse::<Collection>() {
+                Ok(c) if self.config.collections.contains(&c) => {
+                    if !wanted.contains(&c) {
+                        wanted.push(c)
+                    }
+                }
+                _ => unknown.push(name.chars().take(64).collect()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(wanted)
+        } else {
+            Err(SyncRunError::UnknownCollections(unknown))
+        }
+    }
+
+    /// One collection: lease, start or resume, follow pages, record the outcome, release.
+    async fn sync_collection(
+        &self,
+        api: &P::Api,
+        collection: Collection,
+        request: &SyncRequest,
+        budget: &Budget,
+        owner: &str,
+    ) -> CollectionReport {
+        let plan = self.config.plan(collection);
+        let mut state = match self.states.acquire(collection, owner, budget.now(), budget.lease_until()).await {
+            Ok(Some(state)) => state,
+            Ok(None) if request.reinitialize => {
+                // A backfill that did not start must not look like one that did.
+                tracing::error!(collection = %collection, "another invocation is syncing this collection; not reinitialized");
+                let message = "another invocation holds the collection's lease: not reinitialized, try again";
+                return CollectionReport::failed(collection, message);
+            }
+            Ok(None) => {
+                tracing::info!(collection = %collection, "another invocation is syncing this collection");
+                return CollectionReport::new(collection, Outcome::Busy);
+            }
+            Err(e) => {
+                tracing::error!(collection = %collection, error = %e, "cannot take the collection's lease");
+                return CollectionReport::failed(collection, e.to_string());
+            }
+        };
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        let mut report = CollectionReport::new(collection, Outcome::Complete);
+        let sink = Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
+        // Before anything new starts: a kept page is applied, and a load about to start (asked
+        // for, or because the mode or the filter changed) first follows a live deltaLink to its
+        // end, so the changes since the last round, deletions included, are not lost.
+        let reloading = request.reinitialize
+            || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
+        let max_pages = self.config.max_pages_per_run;
+        // A dry run compares only: no delta round, no load (they would write records).
+        let ended = if request.dry_run {
+            Ok(Outcome::Complete)
+        } else {
+            'run: {
+                if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
+                    tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
+                    match catch_up(api, &sink, collection, &mut state, budget, max_pages, &mut report, reloading).await
+                    {
+                        Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
+                        Ok(CatchUp::Round | CatchUp::Applied) => {}
+                        Ok(CatchUp::Stopped) if request.reinitialize => {
+                            let message = "the deadline or page budget came before the deltaLink was followed to its \
+                                       end: not reinitialized, try again";
+                            break 'run Err((Outcome::Error, message.to_owned()));
+                        }
+                        Ok(CatchUp::Stopped) => break 'run Ok(Outcome::Partial),
+                        // The deltaLink expired: nothing to catch up on; the load goes on.
+                        Err(Stop::Gone) => {
+                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                            report.delta_expired = true;
+                            plan::delta_expired(&mut state, budget.now());
+                        }
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
+                        Err(stop) => break 'run Err(stop.outcome()),
+                    }
+                }
+                if request.reinitialize {
+                    tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
+                    plan::reinitialize(&mut state, request.from);
+                }
+                loop {
+                    match plan::start(&state, &plan, default_from, budget.now()) {
+                        Start::Follow => {}
+                        Start::Begin { filter, from, to, why } => {
+                            tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
+                            let link = api.list_url(
+                                collection,
+                                filter.as_deref(),
+                                true,
+                                self.config.external_references.trim(),
+                            );
+                            plan::begin(&mut state, &plan, filter, (from, to), link, budget.now());
+                            written_since_now(state.pass.as_mut());
+                        }
+                    }
+                    match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
+                        Ok(true) => break 'run Ok(Outcome::Complete),
+                        Ok(false) => break 'run Ok(Outcome::Partial),
+                        Err(Stop::Gone) if !report.delta_expired => {
+                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                            report.delta_expired = true;
+                            plan::delta_expired(&mut state, budget.now());
+                        }
+                        Err(Stop::Gone) => {
+                            break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
+                        }
+                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
+                        Err(stop) => break 'run Err(stop.outcome()),
+                    }
+                }
+            }
+        };
+        // With the collection caught up: the sweep of a pass whose pages are all applied, then
+        // a reconciliation asked for, due, or under way.
+        let ended = match ended {
+            Ok(Outcome::Complete) => {
+                match self.after_main(api, &sink, collection, &mut state, request, budget, &mut report).await {
+                    Ok(true) => Ok(Outcome::Complete),
+                    Ok(false) => Ok(Outcome::Partial),
+                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
+                    Err(stop) => Err(stop.outcome()),
+                }
+            }
+            other => other,
+        };
+        match ended {
+            Ok(outcome) => {
+                report.outcome = outcome;
+                plan::succeeded(&mut state);
+            }
+            Err((outcome, message)) => {
+                tracing::error!(collection = %collection, error = %message, "sync stopped");
+                report.outcome = outcome;
+                report.error = Some(message.clone());
+                plan::failed(&mut state, message, budget.now());
+            }
+        }
+        if let Err(e) = release(&self.states, collection, &mut state, owner).await {
+            tracing::error!(collection = %collection, error = %e, "cannot save the sync state");
+            report.outcome = Outcome::Error;
+            report.error = Some(e.to_string());
+        }
+        self.finish(report, &state, budget)
+    }
+
+    /// Another invocation owns the collection now: its state is left alone.
+    fn lease_lost(&self, mut report: CollectionReport, state: &SyncState, budget: &Budget) -> CollectionReport {
+        tracing::warn!(collection = %report.collection, "the lease was taken over; stopping");
+        report.outcome = Outcome::Error;
+        report.error = Some(SyncStateError::LeaseLost.to_string());
+        self.finish(report, state, budget)
+    }
+
+    fn finish(&self, mut report: CollectionReport, state: &SyncState, budget: &Budget) -> CollectionReport {
+        let now = budget.now();
+        report.mode = state.mode;
+        report.phase = state.phase;
+        report.cursor_age_seconds = state.cursor_at.map(|at| (now - at).num_seconds().max(0));
+        report.lag_seconds = plan::lag_seconds(state, now);
+        report.initial_completed_at = state.initial_completed_at;
+        report.error_runs = state.error_runs;
+        report.verified_at = state.verified_at;
+        report.reconciling = state.reconcile.is_some();
+        report.held = state.sweep_held.clone();
+        report.history_failing = state.history.as_ref().and_then(|h| h.failing.clone());
+        report.reconcile_failing = state.reconcile.as_ref().and_then(|r| r.failing.clone());
+        tracing::info!(
+            collection = %report.collection,
+            outcome = ?report.outcome,
+            phase = ?report.phase,
+            pages = report.pages,
+            stored = report.records.stored,
+            deleted = report.records.deleted,
+            lag_s = report.lag_seconds,
+            "collection synced"
+        );
+        report
+    }
+}
+
+/// Where followed pages go: the record table (and quarantine), and the checkpoints under the
+/// lease of `owner`.
+pub(super) struct Sink<'a, R, S, Q> {
+    pub(super) records: &'a R,
+    pub(super) states: &'a S,
+    pub(super) quarantine: Option<&'a Q>,
+    pub(super) owner: &'a str,
+}
+
+impl<R, S: SyncStateStore, Q> Sink<'_, R, S, Q> {
+    /// Saves the state with the lease renewed to the run's deadline (conditional on still
+    /// holding it).
+    pub(super) async fn checkpoint(
+        &self,
+        collection: Collection,
+        state: &mut SyncState,
+        budget: &Budget,
+    ) -> Result<(), SyncStateError> {
+        state.lease_until = Some(budget.lease_until().timestamp_millis());
+        self.states.checkpoint(collection, state, self.owner).await
+    }
+}
+
+/// Saves the state with the lease cleared: the collection is free for the next invocation.
+pub(super) async fn release<S: SyncStateStore>(
+    states: &S,
+    collection: Collection,
+    state: &mut SyncState,
+    owner: &str,
+) -> Result<(), SyncStateError> {
+    state.lease_owner = None;
+    state.lease_until = None;
+    states.checkpoint(collection, state, owner).await
+}
+
+#[cfg(test)]
+mod tests;
