@@ -18,7 +18,7 @@ use crate::renewer::state::{DynamoSubscriptionStore, StateError, SubscriptionSto
 use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
 use crate::signing::writer::KeyWriter;
 use crate::sync::apply::RecordCounts;
-use crate::sync::handoff::{delta_round, request_full_pass, DeltaRound};
+use crate::sync::handoff::{delta_round, request_full_pass, DeltaRound, Stores};
 use crate::sync::kept::PageKeep;
 /// What a recovery's delta round applied.
 pub type ResyncCounts = RecordCounts;
@@ -442,9 +442,9 @@ impl<
         budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) {
-        let quarantine = self.quarantine.as_ref();
+        let stores = Stores { records: &self.records, states: &self.sync_states, quarantine: self.quarantine.as_ref() };
         let counts = resynced.get_or_insert_with(ResyncCounts::default);
-        match delta_round(protime, &self.records, &self.sync_states, quarantine, collection, budget, counts).await {
+        match delta_round(protime, stores, collection, budget, counts).await {
             Ok(DeltaRound::CaughtUp) => {
                 tracing::info!(collection = %collection, stored = counts.stored, "caught up through the deltaLink");
                 return;

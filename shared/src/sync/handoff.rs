@@ -6,7 +6,7 @@ use super::kept::PageKeep;
 use super::pages::follow;
 use super::plan::{self};
 use super::report::{CollectionReport, Outcome};
-use super::run::{release, Sink, Stop};
+use super::run::{release, Lane, Stop};
 use super::state::{SyncStateError, SyncStateStore};
 use crate::collection::Collection;
 use crate::invocation::Budget;
@@ -39,6 +39,14 @@ pub enum DeltaRoundError {
     Failed(String),
 }
 
+/// The stores a delta round writes through: the record table, the sync state (the lease and
+/// checkpoints) and, when configured, the quarantine.
+pub struct Stores<'a, R, S, Q> {
+    pub records: &'a R,
+    pub states: &'a S,
+    pub quarantine: Option<&'a Q>,
+}
+
 /// One delta round for the renewer's recovery of a Disabled subscription: takes the
 /// collection's lease, applies a page the syncer kept, follows the stored deltaLink to the end
 /// (every change since, deletions included), checkpoints and releases. No page starts once less
@@ -51,13 +59,12 @@ pub async fn delta_round<
     Q: Quarantine + PageKeep,
 >(
     api: &A,
-    records: &R,
-    states: &S,
-    quarantine: Option<&Q>,
+    stores: Stores<'_, R, S, Q>,
     collection: Collection,
     budget: &Budget,
     counts: &mut RecordCounts,
 ) -> Result<DeltaRound, DeltaRoundError> {
+    let Stores { records, states, quarantine } = stores;
     if !budget.may_start_page() {
         return Ok(DeltaRound::OutOfTime);
     }
@@ -70,12 +77,12 @@ pub async fn delta_round<
     let live = plan::live_delta(&state);
     let from_kept = state.kept.is_some();
     let max_pages = Some(if live { MAX_ROUND_PAGES } else { 1 });
-    let sink = Sink { records, states, quarantine, owner: &owner };
+    let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, max_pages };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
     let result = if live || from_kept {
-        let mut followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
+        let mut followed = follow(&lane, &mut state, &mut report).await;
         if live && from_kept && matches!(followed, Ok(true)) && plan::live_delta(&state) {
-            followed = follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await;
+            followed = follow(&lane, &mut state, &mut report).await;
         }
         *counts += report.records;
         match followed {

@@ -6,11 +6,10 @@ use super::kept::{self, KeepError, PageKeep};
 use super::passes::set_aside_page;
 use super::plan::{self, AfterPage};
 use super::report::CollectionReport;
-use super::run::{Sink, Stop};
+use super::run::{Lane, Stop};
 use super::state::{save_page_seen, FullPass, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateStore};
 use super::sweep::PassTally;
-use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::client::within_deadline;
 use crate::protime::LinksFollowed;
@@ -84,14 +83,11 @@ pub(super) async fn follow<
     S: SyncStateStore,
     Q: Quarantine + PageKeep,
 >(
-    api: &A,
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+    lane: &Lane<'_, A, R, S, Q>,
     state: &mut SyncState,
-    budget: &Budget,
-    max_pages: Option<u64>,
     report: &mut CollectionReport,
 ) -> Result<bool, Stop> {
+    let Lane { api, records, states, quarantine, collection, budget, max_pages, .. } = *lane;
     let mut followed = LinksFollowed::default();
     loop {
         if !may_start_page(max_pages, report.pages, budget) {
@@ -104,7 +100,7 @@ pub(super) async fn follow<
         let loaded = match &state.kept {
             Some(kept) => {
                 tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
-                Some(kept::load(sink.quarantine, kept).await)
+                Some(kept::load(quarantine, kept).await)
             }
             None => None,
         };
@@ -126,33 +122,26 @@ pub(super) async fn follow<
                 };
                 followed.first_time(&link)?;
                 let Some(page) = fetch(api, &link, budget, report).await? else { return Ok(false) };
-                keep_page(sink, collection, state, &page, budget).await?;
+                keep_page(lane, state, &page).await?;
                 page
             }
         };
         let envelope = match page.envelope() {
             Ok(envelope) => envelope,
-            Err(e) => return Err(set_aside_page(sink, collection, state, report, &page, source, e).await),
+            Err(e) => return Err(set_aside_page(lane, state, report, &page, e).await),
         };
         let counts = match state.pass.as_mut().filter(|_| plain) {
             // A page of a full pass: what it holds is saved before the cursor moves past it.
             Some(pass) => {
                 let mut tally = PassTally::new(false);
-                let counts = apply_pass_records(
-                    sink.records,
-                    sink.quarantine,
-                    collection,
-                    &envelope.records,
-                    source,
-                    &mut tally,
-                )
-                .await?;
+                let counts =
+                    apply_pass_records(records, quarantine, collection, &envelope.records, source, &mut tally).await?;
                 let seen = std::mem::take(&mut tally.seen);
-                pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Load, pass.chunks, seen).await?;
+                pass.chunks += save_page_seen(states, collection, SeenSlot::Load, pass.chunks, seen).await?;
                 pass.add_page(&tally);
                 counts
             }
-            None => apply_records(sink.records, sink.quarantine, collection, &envelope.records, source, plain).await?,
+            None => apply_records(records, quarantine, collection, &envelope.records, source, plain).await?,
         };
         report.pages += 1;
         report.records += counts;
@@ -165,8 +154,8 @@ pub(super) async fn follow<
                 pass.sweeping = Some(0);
             }
         }
-        sink.checkpoint(collection, state, budget).await?;
-        if let (Some(key), Some(store)) = (discard, sink.quarantine) {
+        lane.checkpoint(state).await?;
+        if let (Some(key), Some(store)) = (discard, quarantine) {
             // Best effort: an object left behind expires by the bucket's lifecycle rule.
             if let Err(e) = store.discard_page(&key).await {
                 tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
@@ -204,36 +193,27 @@ pub(super) enum CatchUp {
 /// Before anything new starts on a collection: a kept page is applied; with a load about to
 /// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
 /// that ended a round, so the changes since it are not lost either.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn catch_up<
     A: RecordPages,
     R: RecordStore + StoredHeads + SetAsideMarks,
     S: SyncStateStore,
     Q: Quarantine + PageKeep,
 >(
-    api: &A,
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+    lane: &Lane<'_, A, R, S, Q>,
     state: &mut SyncState,
-    budget: &Budget,
-    max_pages: Option<u64>,
     report: &mut CollectionReport,
     reloading: bool,
 ) -> Result<CatchUp, Stop> {
     if state.kept.is_some() && !plan::live_delta(state) {
         // A page of a load: applied alone.
-        let ended = follow(api, sink, collection, state, budget, Some(report.pages + 1), report).await?;
+        let ended = follow(&Lane { max_pages: Some(report.pages + 1), ..*lane }, state, report).await?;
         return Ok(if ended || state.kept.is_none() { CatchUp::Applied } else { CatchUp::Stopped });
     }
     let from_kept = state.kept.is_some();
-    if !follow(api, sink, collection, state, budget, max_pages, report).await? {
+    if !follow(lane, state, report).await? {
         return Ok(CatchUp::Stopped);
     }
-    if from_kept
-        && reloading
-        && plan::live_delta(state)
-        && !follow(api, sink, collection, state, budget, max_pages, report).await?
-    {
+    if from_kept && reloading && plan::live_delta(state) && !follow(lane, state, report).await? {
         return Ok(CatchUp::Stopped);
     }
     Ok(CatchUp::Round)
@@ -242,24 +222,18 @@ pub(super) async fn catch_up<
 /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
 /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
 /// for certain), and the log says so.
-pub(super) async fn keep_page<
-    R: RecordStore + StoredHeads + SetAsideMarks,
-    S: SyncStateStore,
-    Q: Quarantine + PageKeep,
->(
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+pub(super) async fn keep_page<A, R, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    lane: &Lane<'_, A, R, S, Q>,
     state: &mut SyncState,
     page: &crate::protime::Page,
-    budget: &Budget,
 ) -> Result<(), Stop> {
-    match kept::keep(sink.quarantine, collection, page, budget.now()).await {
+    match kept::keep(lane.quarantine, lane.collection, page, lane.budget.now()).await {
         Ok(kept) => {
             state.kept = Some(kept);
-            sink.checkpoint(collection, state, budget).await?;
+            lane.checkpoint(state).await?;
         }
         Err(e) => {
-            tracing::warn!(collection = %collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
+            tracing::warn!(collection = %lane.collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
         }
     }
     Ok(())

@@ -7,7 +7,7 @@ use super::pages::{fetch, may_start_page, written_since_now};
 use super::plan::{self};
 use super::report::{CollectionReport, SweepVerdict};
 use super::request::SyncRequest;
-use super::run::{Sink, Stop, Syncer};
+use super::run::{Lane, Stop, Syncer};
 use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};
@@ -34,21 +34,17 @@ impl<
     /// other or the delta: a page of theirs that cannot be read or fetched is set aside and
     /// retried on a back-off. `Ok(false)`: the deadline or a page budget stopped something; it
     /// goes on next run.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn after_main(
         &self,
-        api: &P::Api,
-        sink: &Sink<'_, R, S, Q>,
-        collection: Collection,
+        lane: &Lane<'_, P::Api, R, S, Q>,
         state: &mut SyncState,
         request: &SyncRequest,
-        budget: &Budget,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
-        let limit = self.config.sweep_limit;
+        let (collection, limit) = (lane.collection, self.config.sweep_limit);
         if !request.dry_run
             && state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
-            && !finish_pass(sink, collection, state, SeenSlot::Load, budget, report, limit).await?
+            && !finish_pass(lane, state, SeenSlot::Load, report, limit).await?
         {
             return Ok(false);
         }
@@ -58,25 +54,22 @@ impl<
             }
             return Ok(true);
         }
-        let reconciled = self.reconcile(api, sink, collection, state, request, budget, report).await?;
-        let listed = request.dry_run || self.list_history(api, sink, collection, state, budget, report).await?;
+        let reconciled = self.reconcile(lane, state, request, report).await?;
+        let listed = request.dry_run || self.list_history(lane, state, report).await?;
         Ok(reconciled && listed)
     }
 
     /// Starts a reconciliation (asked for in this request, handed over by the renewer, or due)
     /// and follows its pages, then sweeps. `Ok(false)`: stopped by the deadline or its page
     /// budget (a page set aside is reported and waits for its back-off).
-    #[allow(clippy::too_many_arguments)]
     async fn reconcile(
         &self,
-        api: &P::Api,
-        sink: &Sink<'_, R, S, Q>,
-        collection: Collection,
+        lane: &Lane<'_, P::Api, R, S, Q>,
         state: &mut SyncState,
         request: &SyncRequest,
-        budget: &Budget,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
+        let Lane { api, records, states, quarantine, collection, budget, .. } = *lane;
         // Asked for in this request, or by the renewer after a recovery it could not catch up on.
         let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
         let dry_run = request.reconcile && request.dry_run;
@@ -115,28 +108,22 @@ impl<
             followed.first_time(&link)?;
             let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
             let dry_run = reconcile.pass.dry_run;
-            let envelope = match readable(sink, collection, &fetched, dry_run, report).await? {
+            let envelope = match readable(lane, &fetched, dry_run, report).await? {
                 Ok(envelope) => envelope,
                 Err(error) => {
                     // Reported and retried on its back-off: nothing more this run can do.
                     back_off(&mut reconcile.failing, error, report, budget.now());
-                    sink.checkpoint(collection, state, budget).await?;
+                    lane.checkpoint(state).await?;
                     return Ok(true);
                 }
             };
             let mut tally = PassTally::new(reconcile.pass.dry_run);
-            let counts = apply_pass_records(
-                sink.records,
-                sink.quarantine,
-                collection,
-                &envelope.records,
-                Source::Resync,
-                &mut tally,
-            )
-            .await?;
+            let counts =
+                apply_pass_records(records, quarantine, collection, &envelope.records, Source::Resync, &mut tally)
+                    .await?;
             let chunk = reconcile.pass.chunks;
             let seen = std::mem::take(&mut tally.seen);
-            reconcile.pass.chunks += save_page_seen(sink.states, collection, SeenSlot::Reconcile, chunk, seen).await?;
+            reconcile.pass.chunks += save_page_seen(states, collection, SeenSlot::Reconcile, chunk, seen).await?;
             report.pages += 1;
             report.records += counts;
             reconcile.pass.add_page(&tally);
@@ -146,9 +133,9 @@ impl<
             if reconcile.cursor.is_none() {
                 reconcile.pass.sweeping = Some(0);
             }
-            sink.checkpoint(collection, state, budget).await?;
+            lane.checkpoint(state).await?;
         }
-        finish_pass(sink, collection, state, SeenSlot::Reconcile, budget, report, self.config.sweep_limit).await
+        finish_pass(lane, state, SeenSlot::Reconcile, report, self.config.sweep_limit).await
     }
 
     /// Lists a rolling window's history (the days from the floor up to the window's start) once,
@@ -158,13 +145,11 @@ impl<
     /// waits for its back-off).
     async fn list_history(
         &self,
-        api: &P::Api,
-        sink: &Sink<'_, R, S, Q>,
-        collection: Collection,
+        lane: &Lane<'_, P::Api, R, S, Q>,
         state: &mut SyncState,
-        budget: &Budget,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
+        let Lane { api, records, quarantine, collection, budget, .. } = *lane;
         let plan = self.config.plan(collection);
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let since = report.pages;
@@ -187,22 +172,21 @@ impl<
             };
             followed.first_time(&link)?;
             let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
-            let envelope = match readable(sink, collection, &fetched, false, report).await? {
+            let envelope = match readable(lane, &fetched, false, report).await? {
                 Ok(envelope) => envelope,
                 Err(error) => {
                     // Reported and retried on its back-off: nothing more this run can do.
                     back_off(&mut history.failing, error, report, budget.now());
-                    sink.checkpoint(collection, state, budget).await?;
+                    lane.checkpoint(state).await?;
                     return Ok(true);
                 }
             };
             let counts =
-                apply_records(sink.records, sink.quarantine, collection, &envelope.records, Source::Resync, true)
-                    .await?;
+                apply_records(records, quarantine, collection, &envelope.records, Source::Resync, true).await?;
             report.pages += 1;
             report.records += counts;
             plan::after_history_page(history, last, envelope.next_link);
-            sink.checkpoint(collection, state, budget).await?;
+            lane.checkpoint(state).await?;
         }
         Ok(true)
     }
@@ -226,9 +210,8 @@ pub(super) async fn fetch_list_page<A: RecordPages>(
 /// The records of a fetched list page, or why it is set aside: it could not be fetched, or read
 /// (then its body is quarantined and counted, when a quarantine is configured and it is no dry
 /// run). Only an unavailable quarantine stops the run.
-pub(super) async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+pub(super) async fn readable<'p, A, R, S: SyncStateStore, Q: Quarantine>(
+    lane: &Lane<'_, A, R, S, Q>,
     fetched: &'p Result<Page, String>,
     dry_run: bool,
     report: &mut CollectionReport,
@@ -241,10 +224,10 @@ pub(super) async fn readable<'p, R, S: SyncStateStore, Q: Quarantine>(
         Ok(envelope) => return Ok(Ok(envelope)),
         Err(e) => e,
     };
-    let Some(quarantine) = sink.quarantine.filter(|_| !dry_run) else {
+    let Some(quarantine) = lane.quarantine.filter(|_| !dry_run) else {
         return Ok(Err(format!("{error}; not quarantined (no quarantine is configured, or a dry run)")));
     };
-    let key = quarantine_page(quarantine, collection, page, Source::Resync, report)
+    let key = quarantine_page(quarantine, lane.collection, page, Source::Resync, report)
         .await
         .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
     Ok(Err(format!("{error}; the page is quarantined as {key}")))
@@ -286,19 +269,14 @@ pub(super) const UNREADABLE: &str = "unreadable_page";
 /// run only reports it) and forgets the pass. A count over the limit (or a pass that returned
 /// an unreadable id, with anything to sweep) tombstones nothing: the sweep is held for an
 /// operator. `Ok(false)`: the deadline came first; the sweep resumes next run.
-pub(super) async fn finish_pass<
-    R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
-    S: SyncStateStore,
-    Q: Quarantine + PageKeep,
->(
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
+    lane: &Lane<'_, A, R, S, Q>,
     state: &mut SyncState,
     slot: SeenSlot,
-    budget: &Budget,
     report: &mut CollectionReport,
     sweep_limit: u64,
 ) -> Result<bool, Stop> {
+    let Lane { records, states, collection, budget, .. } = *lane;
     let (pass, filter) = match slot {
         SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
         SeenSlot::Reconcile => match &state.reconcile {
@@ -325,7 +303,7 @@ pub(super) async fn finish_pass<
             tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
         }
         Some((window, reads)) => {
-            let seen = match sink.states.load_seen(collection, slot, pass.chunks).await {
+            let seen = match states.load_seen(collection, slot, pass.chunks).await {
                 Ok(seen) => seen,
                 Err(SyncStateError::Unreadable(e)) => {
                     // The pass cannot be proven: it is dropped (the next full pass sweeps).
@@ -336,11 +314,11 @@ pub(super) async fn finish_pass<
             };
             let scope =
                 SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
-            let stepped = sweep_steps(sink.records, &scope, &mut pass, limit, budget).await;
+            let stepped = sweep_steps(records, &scope, &mut pass, limit, budget).await;
             if !matches!(stepped, Ok(true)) {
                 // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
                 set(state, Some(pass));
-                sink.checkpoint(collection, state, budget).await?;
+                lane.checkpoint(state).await?;
                 return stepped.map(|_| false);
             }
             held = held_sweep(&pass, &scope, limit, budget.now());
@@ -369,8 +347,8 @@ pub(super) async fn finish_pass<
     let chunks = pass.chunks;
     report.drift = Some(pass.drift);
     set(state, None);
-    sink.checkpoint(collection, state, budget).await?;
-    if let Err(e) = sink.states.discard_seen(collection, slot, chunks).await {
+    lane.checkpoint(state).await?;
+    if let Err(e) = states.discard_seen(collection, slot, chunks).await {
         tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
     }
     Ok(true)
@@ -453,26 +431,21 @@ pub(super) fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, no
 /// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
 /// collection is not stuck on it; its link is fetched again next run. While the quarantine
 /// cannot be written it stays kept and is read again next run.
-pub(super) async fn set_aside_page<
-    R: RecordStore + StoredHeads + SetAsideMarks,
-    S: SyncStateStore,
-    Q: Quarantine + PageKeep,
->(
-    sink: &Sink<'_, R, S, Q>,
-    collection: Collection,
+pub(super) async fn set_aside_page<A, R, S, Q: Quarantine + PageKeep>(
+    lane: &Lane<'_, A, R, S, Q>,
     state: &mut SyncState,
     report: &mut CollectionReport,
     page: &crate::protime::Page,
-    source: Source,
     error: ProtimeError,
 ) -> Stop {
-    let Some(quarantine) = sink.quarantine else {
+    let collection = lane.collection;
+    let Some(quarantine) = lane.quarantine else {
         state.kept = None;
         return Stop::Failed(format!(
             "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
         ));
     };
-    match quarantine_page(quarantine, collection, page, source, report).await {
+    match quarantine_page(quarantine, collection, page, Source::Delta, report).await {
         Ok(key) => {
             tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
             if let Some(object) = state.kept.take().and_then(|k| k.object) {

@@ -224,13 +224,21 @@ impl<
         };
         let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let mut report = CollectionReport::new(collection, Outcome::Complete);
-        let sink = Sink { records: &self.records, states: &self.states, quarantine: self.quarantine.as_ref(), owner };
+        let lane = Lane {
+            api,
+            records: &self.records,
+            states: &self.states,
+            quarantine: self.quarantine.as_ref(),
+            owner,
+            collection,
+            budget,
+            max_pages: self.config.max_pages_per_run,
+        };
         // Before anything new starts: a kept page is applied, and a load about to start (asked
         // for, or because the mode or the filter changed) first follows a live deltaLink to its
         // end, so the changes since the last round, deletions included, are not lost.
         let reloading = request.reinitialize
             || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
-        let max_pages = self.config.max_pages_per_run;
         // A dry run compares only: no delta round, no load (they would write records).
         let ended = if request.dry_run {
             Ok(Outcome::Complete)
@@ -238,8 +246,7 @@ impl<
             'run: {
                 if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
                     tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
-                    match catch_up(api, &sink, collection, &mut state, budget, max_pages, &mut report, reloading).await
-                    {
+                    match catch_up(&lane, &mut state, &mut report, reloading).await {
                         Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
                         Ok(CatchUp::Round | CatchUp::Applied) => {}
                         Ok(CatchUp::Stopped) if request.reinitialize => {
@@ -277,7 +284,7 @@ impl<
                             written_since_now(state.pass.as_mut());
                         }
                     }
-                    match follow(api, &sink, collection, &mut state, budget, max_pages, &mut report).await {
+                    match follow(&lane, &mut state, &mut report).await {
                         Ok(true) => break 'run Ok(Outcome::Complete),
                         Ok(false) => break 'run Ok(Outcome::Partial),
                         Err(Stop::Gone) if !report.delta_expired => {
@@ -297,14 +304,12 @@ impl<
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
         let ended = match ended {
-            Ok(Outcome::Complete) => {
-                match self.after_main(api, &sink, collection, &mut state, request, budget, &mut report).await {
-                    Ok(true) => Ok(Outcome::Complete),
-                    Ok(false) => Ok(Outcome::Partial),
-                    Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
-                    Err(stop) => Err(stop.outcome()),
-                }
-            }
+            Ok(Outcome::Complete) => match self.after_main(&lane, &mut state, request, &mut report).await {
+                Ok(true) => Ok(Outcome::Complete),
+                Ok(false) => Ok(Outcome::Partial),
+                Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
+                Err(stop) => Err(stop.outcome()),
+            },
             other => other,
         };
         match ended {
@@ -362,26 +367,34 @@ impl<
     }
 }
 
-/// Where followed pages go: the record table (and quarantine), and the checkpoints under the
-/// lease of `owner`.
-pub(super) struct Sink<'a, R, S, Q> {
+/// One collection's part of a run: where its pages come from (`api`), where they go (the record
+/// table and quarantine, the checkpoints under the lease of `owner`), its deadline and the
+/// pages the activity at hand may apply (`None`: unlimited). Every step of the run takes it.
+pub(super) struct Lane<'a, A, R, S, Q> {
+    pub(super) api: &'a A,
     pub(super) records: &'a R,
     pub(super) states: &'a S,
     pub(super) quarantine: Option<&'a Q>,
     pub(super) owner: &'a str,
+    pub(super) collection: Collection,
+    pub(super) budget: &'a Budget,
+    pub(super) max_pages: Option<u64>,
 }
 
-impl<R, S: SyncStateStore, Q> Sink<'_, R, S, Q> {
+impl<A, R, S, Q> Clone for Lane<'_, A, R, S, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A, R, S, Q> Copy for Lane<'_, A, R, S, Q> {}
+
+impl<A, R, S: SyncStateStore, Q> Lane<'_, A, R, S, Q> {
     /// Saves the state with the lease renewed to the run's deadline (conditional on still
     /// holding it).
-    pub(super) async fn checkpoint(
-        &self,
-        collection: Collection,
-        state: &mut SyncState,
-        budget: &Budget,
-    ) -> Result<(), SyncStateError> {
-        state.lease_until = Some(budget.lease_until().timestamp_millis());
-        self.states.checkpoint(collection, state, self.owner).await
+    pub(super) async fn checkpoint(&self, state: &mut SyncState) -> Result<(), SyncStateError> {
+        state.lease_until = Some(self.budget.lease_until().timestamp_millis());
+        self.states.checkpoint(self.collection, state, self.owner).await
     }
 }
 

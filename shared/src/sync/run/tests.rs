@@ -6,7 +6,7 @@ use crate::protime::Page;
 use crate::records::json::{parse, Json};
 use crate::records::Source;
 use crate::sync::apply::RecordCounts;
-use crate::sync::handoff::{delta_round, DeltaRound, DeltaRoundError};
+use crate::sync::handoff::{delta_round, DeltaRound, DeltaRoundError, Stores};
 use crate::sync::report::sync_metrics;
 use crate::sync::state::Phase;
 use crate::testing::{FakeProtime, Journal, MemoryRecordStore, MemorySyncStateStore};
@@ -121,9 +121,7 @@ async fn a_delta_round_late_in_a_run_stamps_its_writes_with_their_own_time() {
     let mut counts = RecordCounts::default();
     let round = delta_round(
         &*f.protime,
-        &*f.records,
-        &*f.states,
-        None::<&crate::testing::MemoryQuarantine>,
+        Stores { records: &*f.records, states: &*f.states, quarantine: None::<&crate::testing::MemoryQuarantine> },
         Collection::Clockings,
         &budget,
         &mut counts,
@@ -152,9 +150,7 @@ async fn a_delta_round_that_fails_on_an_unreadable_page_still_counts_what_it_qua
     let budget = Budget::new(Utc::now(), None, Duration::ZERO);
     let round = delta_round(
         &*f.protime,
-        &*f.records,
-        &*f.states,
-        Some(&quarantine),
+        Stores { records: &*f.records, states: &*f.states, quarantine: Some(&quarantine) },
         Collection::Clockings,
         &budget,
         &mut counts,
