@@ -105,6 +105,24 @@ impl RecordCounts {
     }
 }
 
+/// Where a page's records go: the table (through `store`), and the quarantine for those it can
+/// never store; `source` (`delta` or `resync`) is written on the items and the quarantine's
+/// metadata.
+pub struct Destination<'a, R, Q> {
+    pub store: &'a R,
+    pub quarantine: Option<&'a Q>,
+    pub collection: Collection,
+    pub source: Source,
+}
+
+impl<R, Q> Clone for Destination<'_, R, Q> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R, Q> Copy for Destination<'_, R, Q> {}
+
 /// Records read, checked against the stored heads and written at a time: a page's records are
 /// parsed into trees one chunk at a time, so memory holds the page's text once and one chunk of
 /// trees, whatever the page's size.
@@ -113,18 +131,14 @@ pub const APPLY_CHUNK: usize = 500;
 /// Writes one page's records (each its own JSON text, as the page holds it), each to its own
 /// verdict: stored, skipped, or quarantined (its text as received) when it can never be stored.
 /// `skip_unchanged`: read the stored heads first and write only records that are new or newer
-/// (list and initial-load pages; a delta's changes are written directly). `source`: `delta` or
-/// `resync`, for the items and the quarantine's metadata. Returns an error only when the table
+/// (list and initial-load pages; a delta's changes are written directly). Returns an error only when the table
 /// (or the quarantine) is unavailable: the caller must not advance its cursor past this page.
 pub async fn apply_records<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    store: &R,
-    quarantine: Option<&Q>,
-    collection: Collection,
+    to: Destination<'_, R, Q>,
     records: &[&RawValue],
-    source: Source,
     skip_unchanged: bool,
 ) -> Result<RecordCounts, StoreError> {
-    apply(store, quarantine, collection, records, source, skip_unchanged, None).await
+    apply(to, records, skip_unchanged, None).await
 }
 
 /// [`apply_records`] for a page of a full pass: unchanged records skipped, and `tally` told
@@ -132,29 +146,22 @@ pub async fn apply_records<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quar
 /// lacked (`missing`) or held at an older version (`behind`). A dry run (`tally.dry_run`)
 /// reads the stored heads and counts, and writes nothing.
 pub async fn apply_pass_records<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    store: &R,
-    quarantine: Option<&Q>,
-    collection: Collection,
+    to: Destination<'_, R, Q>,
     records: &[&RawValue],
-    source: Source,
     tally: &mut PassTally,
 ) -> Result<RecordCounts, StoreError> {
-    apply(store, quarantine, collection, records, source, true, Some(tally)).await
+    apply(to, records, true, Some(tally)).await
 }
 
 async fn apply<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    store: &R,
-    quarantine: Option<&Q>,
-    collection: Collection,
+    to: Destination<'_, R, Q>,
     records: &[&RawValue],
-    source: Source,
     skip_unchanged: bool,
     mut tally: Option<&mut PassTally>,
 ) -> Result<RecordCounts, StoreError> {
     let mut counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
     for chunk in records.chunks(APPLY_CHUNK) {
-        apply_chunk(store, quarantine, collection, chunk, source, skip_unchanged, &mut counts, tally.as_deref_mut())
-            .await?;
+        apply_chunk(to, chunk, skip_unchanged, &mut counts, tally.as_deref_mut()).await?;
     }
     Ok(counts)
 }
@@ -167,17 +174,14 @@ enum Held {
     Older,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    store: &R,
-    quarantine: Option<&Q>,
-    collection: Collection,
+    to: Destination<'_, R, Q>,
     chunk: &[&RawValue],
-    source: Source,
     skip_unchanged: bool,
     counts: &mut RecordCounts,
     mut tally: Option<&mut PassTally>,
 ) -> Result<(), StoreError> {
+    let Destination { store, collection, source, .. } = to;
     let mut events = Vec::with_capacity(chunk.len());
     let mut texts = Vec::with_capacity(chunk.len());
     let dry_run = tally.as_deref().is_some_and(|t| t.dry_run);
@@ -211,7 +215,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine
                 if dry_run {
                     counts.quarantined += 1;
                 } else {
-                    set_aside(store, quarantine, collection, raw.get(), e.reason(), note, counts).await?
+                    set_aside(to, raw.get(), e.reason(), note, counts).await?
                 }
             }
         }
@@ -288,7 +292,7 @@ async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine
                     change_type: Some(event.change_type),
                     change_version: Some(event.change_version.as_str()),
                 };
-                set_aside(store, quarantine, collection, text.get(), reason, note, counts).await?
+                set_aside(to, text.get(), reason, note, counts).await?
             }
             Err(unavailable) => return Err(unavailable),
         }
@@ -302,14 +306,13 @@ async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine
 /// kept again. A quarantine that cannot be written fails the page (like an unavailable table), so
 /// the cursor does not move past a record kept nowhere.
 async fn set_aside<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    store: &R,
-    quarantine: Option<&Q>,
-    collection: Collection,
+    to: Destination<'_, R, Q>,
     text: &str,
     reason: &'static str,
     note: Note<'_>,
     counts: &mut RecordCounts,
 ) -> Result<(), StoreError> {
+    let Destination { store, quarantine, collection, .. } = to;
     let id = note.record_id;
     let Some(q) = quarantine else {
         counts.invalid += 1;
@@ -360,7 +363,17 @@ mod tests {
             let store = &store;
             async move {
                 let records = records(text);
-                apply_records(store, None::<&NoQuarantine>, Collection::People, &records, Source::Resync, true).await
+                apply_records(
+                    Destination {
+                        store,
+                        quarantine: None::<&NoQuarantine>,
+                        collection: Collection::People,
+                        source: Source::Resync,
+                    },
+                    &records,
+                    true,
+                )
+                .await
             }
         };
         let first = apply(page).await.unwrap();
@@ -369,9 +382,7 @@ mod tests {
         let again = apply(page).await.unwrap();
         assert_eq!((again.stored, again.duplicate), (0, 2));
         assert_eq!(store.journal.lines().len(), writes, "no write for unchanged records");
-        let changed = apply(
-            r#"[{"id":1,"changeVersion":"0000090200004BD0000C","status":"Deleted"},{"id":2,"changeVersion":"0000090200004BD0000A"}]"#,
-        )
+        let changed = apply(r#"[{"id":1,"changeVersion":"0000090200004BD0000C","status":"Deleted"},{"id":2,"changeVersion":"0000090200004BD0000A"}]"#)
         .await
         .unwrap();
         assert_eq!((changed.stored, changed.deleted, changed.stale), (1, 1, 1));
@@ -384,20 +395,46 @@ mod tests {
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let page = r#"[{"id":1,"changeVersion":"1","":"no name"},{"changeVersion":"1"},{"id":2,"changeVersion":"1"}]"#;
-        let counts =
-            apply_records(&store, Some(&quarantine), Collection::People, &records(page), Source::Resync, false)
-                .await
-                .unwrap();
+        let counts = apply_records(
+            Destination {
+                store: &store,
+                quarantine: Some(&quarantine),
+                collection: Collection::People,
+                source: Source::Resync,
+            },
+            &records(page),
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!((counts.stored, counts.quarantined, counts.invalid), (1, 2, 0));
         assert_eq!(counts.quarantined_by.iter().map(|(_, n)| n).sum::<u64>(), 2, "{counts:?}");
         let reasons: Vec<String> = quarantine.bodies().into_iter().map(|(reason, _)| reason).collect();
         assert_eq!(reasons, ["missing_id", "empty_attribute_name"]);
         quarantine.fail.store(true, std::sync::atomic::Ordering::SeqCst);
-        let failed =
-            apply_records(&store, Some(&quarantine), Collection::People, &records(page), Source::Resync, false).await;
+        let failed = apply_records(
+            Destination {
+                store: &store,
+                quarantine: Some(&quarantine),
+                collection: Collection::People,
+                source: Source::Resync,
+            },
+            &records(page),
+            false,
+        )
+        .await;
         assert!(matches!(failed, Err(StoreError::Unavailable(_))), "{failed:?}");
         let page = records(page);
-        let without = apply_records(&store, None::<&NoQuarantine>, Collection::People, &page, Source::Resync, false);
+        let without = apply_records(
+            Destination {
+                store: &store,
+                quarantine: None::<&NoQuarantine>,
+                collection: Collection::People,
+                source: Source::Resync,
+            },
+            &page,
+            false,
+        );
         assert_eq!(without.await.unwrap().invalid, 2);
     }
 
@@ -406,11 +443,13 @@ mod tests {
         let store = MemoryRecordStore::default();
         store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
         let result = apply_records(
-            &store,
-            None::<&NoQuarantine>,
-            Collection::People,
+            Destination {
+                store: &store,
+                quarantine: None::<&NoQuarantine>,
+                collection: Collection::People,
+                source: Source::Resync,
+            },
             &records(r#"[{"id":1,"changeVersion":"1"}]"#),
-            Source::Resync,
             false,
         )
         .await;
@@ -427,10 +466,18 @@ mod tests {
             async move {
                 let mut tally = PassTally::new(false);
                 let page = records(text);
-                let counts =
-                    apply_pass_records(store, Some(quarantine), Collection::People, &page, Source::Resync, &mut tally)
-                        .await
-                        .unwrap();
+                let counts = apply_pass_records(
+                    Destination {
+                        store,
+                        quarantine: Some(quarantine),
+                        collection: Collection::People,
+                        source: Source::Resync,
+                    },
+                    &page,
+                    &mut tally,
+                )
+                .await
+                .unwrap();
                 (counts, tally.seen.contains("42"))
             }
         };
@@ -456,10 +503,18 @@ mod tests {
         let page = records(
             r#"[{"id":{"no":"id"},"changeVersion":"1"},{"id":7,"changeVersion":"1","n":1e200},{"id":8,"changeVersion":"1"}]"#,
         );
-        let counts =
-            apply_pass_records(&store, Some(&quarantine), Collection::People, &page, Source::Resync, &mut tally)
-                .await
-                .unwrap();
+        let counts = apply_pass_records(
+            Destination {
+                store: &store,
+                quarantine: Some(&quarantine),
+                collection: Collection::People,
+                source: Source::Resync,
+            },
+            &page,
+            &mut tally,
+        )
+        .await
+        .unwrap();
         assert_eq!(tally.unreadable_ids, 1);
         assert!(tally.seen.contains("7") && tally.seen.contains("8"));
         assert_eq!((counts.quarantined, counts.stored), (2, 0));
@@ -484,9 +539,18 @@ mod tests {
                {{"changeType":"Delete","data":{{"id":5,"changeVersion":"02"}}}}]"#
         );
         let records: Vec<&RawValue> = serde_json::from_str(&page).unwrap();
-        let counts = apply_records(&store, Some(&quarantine), Collection::Clockings, &records, Source::Delta, false)
-            .await
-            .unwrap();
+        let counts = apply_records(
+            Destination {
+                store: &store,
+                quarantine: Some(&quarantine),
+                collection: Collection::Clockings,
+                source: Source::Delta,
+            },
+            &records,
+            false,
+        )
+        .await
+        .unwrap();
         assert_eq!((counts.fetched, counts.stored, counts.deleted, counts.quarantined), (5, 2, 1, 3));
         assert!(store.change_version(Collection::Clockings, "2").is_some());
         let kept = quarantine.kept.lock().unwrap().clone();

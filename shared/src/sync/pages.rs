@@ -1,7 +1,7 @@
 //! Following a collection's pages: fetch within the deadline, keep, apply, move the cursor,
 //! checkpoint; the catch-up of a kept page or a live deltaLink before anything new starts.
 
-use super::apply::{apply_pass_records, apply_records};
+use super::apply::{apply_pass_records, apply_records, Destination};
 use super::kept::{self, KeepError, PageKeep};
 use super::passes::set_aside_page;
 use super::plan::{self, AfterPage};
@@ -134,14 +134,21 @@ pub(super) async fn follow<
             // A page of a full pass: what it holds is saved before the cursor moves past it.
             Some(pass) => {
                 let mut tally = PassTally::new(false);
-                let counts =
-                    apply_pass_records(records, quarantine, collection, &envelope.records, source, &mut tally).await?;
+                let counts = apply_pass_records(
+                    Destination { store: records, quarantine, collection, source },
+                    &envelope.records,
+                    &mut tally,
+                )
+                .await?;
                 let seen = std::mem::take(&mut tally.seen);
                 pass.chunks += save_page_seen(states, collection, SeenSlot::Load, pass.chunks, seen).await?;
                 pass.add_page(&tally);
                 counts
             }
-            None => apply_records(records, quarantine, collection, &envelope.records, source, plain).await?,
+            None => {
+                apply_records(Destination { store: records, quarantine, collection, source }, &envelope.records, plain)
+                    .await?
+            }
         };
         report.pages += 1;
         report.records += counts;

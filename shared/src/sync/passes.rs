@@ -1,7 +1,7 @@
 //! Full passes: the sweep at a load's end, a reconciliation beside the delta, and the history
 //! before a rolling window; a page of theirs that cannot be fetched or read is set aside.
 
-use super::apply::{apply_pass_records, apply_records};
+use super::apply::{apply_pass_records, apply_records, Destination};
 use super::kept::PageKeep;
 use super::pages::{fetch, may_start_page, written_since_now};
 use super::plan::{self};
@@ -118,9 +118,12 @@ impl<
                 }
             };
             let mut tally = PassTally::new(reconcile.pass.dry_run);
-            let counts =
-                apply_pass_records(records, quarantine, collection, &envelope.records, Source::Resync, &mut tally)
-                    .await?;
+            let counts = apply_pass_records(
+                Destination { store: records, quarantine, collection, source: Source::Resync },
+                &envelope.records,
+                &mut tally,
+            )
+            .await?;
             let chunk = reconcile.pass.chunks;
             let seen = std::mem::take(&mut tally.seen);
             reconcile.pass.chunks += save_page_seen(states, collection, SeenSlot::Reconcile, chunk, seen).await?;
@@ -181,8 +184,12 @@ impl<
                     return Ok(true);
                 }
             };
-            let counts =
-                apply_records(records, quarantine, collection, &envelope.records, Source::Resync, true).await?;
+            let counts = apply_records(
+                Destination { store: records, quarantine, collection, source: Source::Resync },
+                &envelope.records,
+                true,
+            )
+            .await?;
             report.pages += 1;
             report.records += counts;
             plan::after_history_page(history, last, envelope.next_link);
