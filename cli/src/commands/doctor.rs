@@ -177,8 +177,9 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
 
     let syncer = lookup.syncer().ok();
     let today = Utc::now().date_naive();
+    let reader = ListReader { client: &client, settings, syncer: syncer.as_ref(), today, granted: &granted };
     for &collection in collections {
-        check_list(&client, settings, syncer.as_ref(), collection, today, &granted, report).await;
+        check_list(&reader, collection, report).await;
     }
 
     if !granted.iter().any(|s| s == WEBHOOKS_READ) {
@@ -345,16 +346,19 @@ fn scopes_line(needed: &[String], granted: &[String], unknown: &[String], report
     }
 }
 
-/// One list page of `collection`, filtered as the syncer filters it, for today.
-async fn check_list(
-    client: &ProtimeClient,
-    settings: &RenewerConfig,
-    syncer: Option<&SyncerConfig>,
-    collection: Collection,
+/// What the list checks read with: the client, the functions' settings, the day listed and
+/// the scopes the token grants.
+struct ListReader<'a> {
+    client: &'a ProtimeClient,
+    settings: &'a RenewerConfig,
+    syncer: Option<&'a SyncerConfig>,
     today: NaiveDate,
-    granted: &[String],
-    report: &mut Report,
-) {
+    granted: &'a [String],
+}
+
+/// One list page of `collection`, filtered as the syncer filters it, for today.
+async fn check_list(reader: &ListReader<'_>, collection: Collection, report: &mut Report) {
+    let ListReader { client, settings, syncer, today, granted } = *reader;
     let name = format!("list:{collection}");
     let scope = format!("connector-protimeapi-{collection}.read");
     if !granted.contains(&scope) {

@@ -135,6 +135,23 @@ impl From<RunError> for lambda_http::lambda_runtime::Diagnostic {
     }
 }
 
+/// One subscription's action in a run: the Protime session, the decision being carried out,
+/// the run's time and its deadline.
+struct Act<'a, A> {
+    protime: &'a A,
+    decision: &'a Decision,
+    now: DateTime<Utc>,
+    budget: &'a Budget,
+}
+
+impl<A> Clone for Act<'_, A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<A> Copy for Act<'_, A> {}
+
 /// Why one subscription's action failed, step by step.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -338,10 +355,12 @@ impl<
             Action::Keep { webhook } => self.keep(collection, webhook, state, now).await,
             Action::Create | Action::Renew { .. } => self.renew(protime, decision, state, now).await,
             Action::Recover { gap_start, .. } => {
-                self.recover(protime, decision, state, *gap_start, now, budget, &mut resynced).await
+                let act = Act { protime, decision, now, budget };
+                self.recover(&act, state, *gap_start, &mut resynced).await
             }
             Action::Recreate { webhook, gap_start } => {
-                self.recreate(protime, decision, &webhook.id, *gap_start, state, now, budget, &mut resynced).await
+                let act = Act { protime, decision, now, budget };
+                self.recreate(&act, &webhook.id, *gap_start, state, &mut resynced).await
             }
         };
         if let Err(error) = &result {
@@ -385,17 +404,14 @@ impl<
     /// round and the renewal were neither delivered (the webhook was Disabled) nor fetched; after
     /// the renewal every change is delivered, so the second round closes the window. Neither
     /// round holds up the renewal: what they cannot cover is the syncer's.
-    #[allow(clippy::too_many_arguments)]
     async fn recover(
         &self,
-        protime: &P::Api,
-        decision: &Decision,
+        act: &Act<'_, P::Api>,
         state: &mut SubscriptionState,
         gap_start: DateTime<Utc>,
-        now: DateTime<Utc>,
-        budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
+        let Act { protime, decision, now, budget } = *act;
         let collection = decision.desired.collection;
         self.resync(protime, collection, gap_start, budget, resynced).await;
         state.last_resync_at = Some(now);
@@ -405,18 +421,15 @@ impl<
     }
 
     /// External references changed: re-sync first if it was Disabled, delete, create anew.
-    #[allow(clippy::too_many_arguments)]
     async fn recreate(
         &self,
-        protime: &P::Api,
-        decision: &Decision,
+        act: &Act<'_, P::Api>,
         webhook_id: &str,
         gap_start: Option<DateTime<Utc>>,
         state: &mut SubscriptionState,
-        now: DateTime<Utc>,
-        budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) -> Result<(), SubscriptionError> {
+        let Act { protime, decision, now, budget } = *act;
         if let Some(gap_start) = gap_start {
             self.resync(protime, decision.desired.collection, gap_start, budget, resynced).await;
             state.last_resync_at = Some(now);
