@@ -8,6 +8,12 @@ use tokio::time::Instant;
 /// it is extended at every checkpoint.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(900);
 
+/// A lease owner unique to this run of `function` (`syncer-3f9a…`): what the sync and run
+/// leases are held under, and what their conditional writes compare.
+pub fn lease_owner(function: &str) -> String {
+    format!("{function}-{:016x}", rand::random::<u64>())
+}
+
 /// Time left until an invocation's deadline; `None` when the runtime gave none in the future
 /// (Lambda always does; `cargo lambda watch` sends one already past).
 pub fn time_left(deadline: std::time::SystemTime) -> Option<Duration> {

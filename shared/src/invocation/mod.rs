@@ -3,4 +3,4 @@
 
 mod budget;
 
-pub use budget::{time_left, Budget, DEFAULT_LEASE};
+pub use budget::{lease_owner, time_left, Budget, DEFAULT_LEASE};

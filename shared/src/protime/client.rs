@@ -130,6 +130,28 @@ impl ClientOptions {
     }
 }
 
+/// Where a function's client settings come from: its scopes, the `(Company)` of its User-Agent,
+/// and the overrides of the API and token URLs (a local simulator).
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionClient<'a> {
+    pub company: &'a str,
+    pub api_base_url: Option<&'a str>,
+    pub token_url: Option<&'a str>,
+}
+
+impl ClientOptions {
+    /// The settings of a scheduled function's client (the renewer, the syncer): the scopes it
+    /// needs, and retries and `Retry-After` waits bounded by the invocation's deadline
+    /// ([`within_deadline`]) rather than the default policy's minute.
+    pub fn for_function(scopes: Vec<String>, function: FunctionClient<'_>) -> Self {
+        let mut options = ClientOptions::new(scopes, function.company);
+        options.retry.max_elapsed = Duration::from_secs(900);
+        options.api_base_url = function.api_base_url.map(str::to_owned);
+        options.token_url = function.token_url.map(str::to_owned);
+        options
+    }
+}
+
 /// The scopes for managing webhooks and reading the given collections for re-sync.
 pub fn scopes_for<'a>(collections: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut scopes =

@@ -8,7 +8,7 @@
 use crate::collection::Collection;
 use crate::config::RenewerConfig;
 use crate::invocation::Budget;
-use crate::protime::client::{scopes_for, within_deadline, ClientOptions};
+use crate::protime::client::{scopes_for, within_deadline, ClientOptions, FunctionClient};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
@@ -25,10 +25,6 @@ pub type ResyncCounts = RecordCounts;
 use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-
-/// How long a run's lease lasts when the invocation's deadline is unknown (a test, the CLI):
-/// the function's timeout.
-pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// The outcome of one subscription in a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -213,15 +209,18 @@ impl AwsRenewer {
     }
 }
 
-/// The Protime client settings the renewer's configuration asks for. A `Retry-After` is waited
-/// out within the invocation's time ([`Renewer::run_within`]), not a minute per call.
+/// The Protime client settings the renewer's configuration asks for: the webhook scopes and
+/// each collection's read scope. A `Retry-After` is waited out within the invocation's time
+/// ([`Renewer::run_within`]).
 pub fn client_options(config: &RenewerConfig) -> ClientOptions {
-    let mut options =
-        ClientOptions::new(scopes_for(config.collections.iter().map(|c| c.as_str())), &config.user_agent_company);
-    options.retry.max_elapsed = std::time::Duration::from_secs(900);
-    options.api_base_url = config.protime_api_base_url.clone();
-    options.token_url = config.protime_token_url.clone();
-    options
+    ClientOptions::for_function(
+        scopes_for(config.collections.iter().map(|c| c.as_str())),
+        FunctionClient {
+            company: &config.user_agent_company,
+            api_base_url: config.protime_api_base_url.as_deref(),
+            token_url: config.protime_token_url.as_deref(),
+        },
+    )
 }
 
 impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore + StoredHeads + SetAsideMarks> Renewer<P, K, S, R> {
@@ -260,12 +259,12 @@ impl<
     /// less than the budget's margin is left before the invocation's deadline.
     ///
     /// The run holds the renewer's run lease throughout (until the invocation's deadline, or
-    /// [`RUN_LEASE`] without one), so a second run at once — a manual invoke during the
+    /// [`crate::invocation::DEFAULT_LEASE`] without one), so a second run at once — a manual invoke during the
     /// scheduled one — reports `busy` and touches nothing, whatever the reserved concurrency.
     pub async fn run_within(&self, budget: Budget) -> Result<RunReport, RunError> {
         let now = budget.now();
-        let owner = format!("renewer-{}", crate::records::quarantine::unique_suffix());
-        let until = budget.deadline().unwrap_or(now + chrono::Duration::from_std(RUN_LEASE).unwrap_or_default());
+        let owner = crate::invocation::lease_owner("renewer");
+        let until = budget.lease_until();
         if !self.subscriptions.take_run_lease(&owner, until, now).await? {
             tracing::warn!("another renewer run holds the run lease: nothing to do");
             return Ok(RunReport { healthy: true, busy: true, subscriptions: Vec::new(), strays: Vec::new() });

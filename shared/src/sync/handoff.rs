@@ -68,7 +68,7 @@ pub async fn delta_round<
     if !budget.may_start_page() {
         return Ok(DeltaRound::OutOfTime);
     }
-    let owner = format!("renewer-{:016x}", rand::random::<u64>());
+    let owner = crate::invocation::lease_owner("renewer");
     let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
         return Ok(DeltaRound::NotLive);
     };
@@ -112,7 +112,7 @@ pub async fn request_full_pass<S: SyncStateStore>(
     collection: Collection,
     budget: &Budget,
 ) -> Result<bool, SyncStateError> {
-    let owner = format!("renewer-{:016x}", rand::random::<u64>());
+    let owner = crate::invocation::lease_owner("renewer");
     let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
         return Ok(false);
     };

@@ -17,13 +17,12 @@ use super::state::{DynamoSyncStateStore, SyncState, SyncStateError, SyncStateSto
 use super::sweep::LiveRecords;
 use crate::collection::Collection;
 use crate::invocation::Budget;
-use crate::protime::client::ClientOptions;
+use crate::protime::client::{ClientOptions, FunctionClient};
 use crate::protime::{Connect, CredentialsFromSecret, ProtimeError, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, StoreError, StoredHeads};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::time::Duration;
 
 /// Why following a collection's pages stopped early.
 #[derive(Debug)]
@@ -97,16 +96,17 @@ impl AwsSyncer {
     }
 }
 
-/// The Protime client settings of the syncer: read scopes of its collections only. Retries and
-/// `Retry-After` waits are bounded by the run's deadline (each page's fetch), not by the default
-/// policy's minute.
+/// The Protime client settings of the syncer: read scopes of its collections only.
 pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     let scopes = config.collections.iter().map(|c| format!("connector-protimeapi-{c}.read")).collect();
-    let mut options = ClientOptions::new(scopes, &config.user_agent_company);
-    options.retry.max_elapsed = Duration::from_secs(900);
-    options.api_base_url = config.protime_api_base_url.clone();
-    options.token_url = config.protime_token_url.clone();
-    options
+    ClientOptions::for_function(
+        scopes,
+        FunctionClient {
+            company: &config.user_agent_company,
+            api_base_url: config.protime_api_base_url.as_deref(),
+            token_url: config.protime_token_url.as_deref(),
+        },
+    )
 }
 
 impl<P: Connect, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore> Syncer<P, R, S> {
@@ -132,7 +132,7 @@ impl<
     pub async fn run(&self, request: &SyncRequest, budget: Budget) -> Result<SyncReport, SyncRunError> {
         let collections = self.requested(request)?;
         let api = self.protime.connect().await?;
-        let owner = format!("{:016x}", rand::random::<u64>());
+        let owner = crate::invocation::lease_owner("syncer");
         let mut reports = Vec::with_capacity(collections.len());
         let mut pending = FuturesUnordered::new();
         for collection in collections {

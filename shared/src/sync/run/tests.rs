@@ -12,6 +12,7 @@ use crate::sync::state::Phase;
 use crate::testing::{FakeProtime, Journal, MemoryRecordStore, MemorySyncStateStore};
 use chrono::{NaiveDate, Utc};
 use std::sync::Arc;
+use std::time::Duration;
 
 fn config(vars: &[(&str, &str)]) -> SyncerConfig {
     // Clockings with an open-ended filter here: the rolling window and its history are
