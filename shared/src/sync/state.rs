@@ -627,7 +627,9 @@ impl SyncStateStore for DynamoSyncStateStore {
                     let Some(AttributeValue::B(bytes)) = item.get(SEEN_IDS) else {
                         return Err(SyncStateError::Unreadable("a chunk of seen ids holds no ids".into()));
                     };
-                    seen.union_with(SeenIds::from_bytes(bytes.as_ref()).map_err(SyncStateError::Unreadable)?);
+                    seen.union_with(
+                        SeenIds::from_bytes(bytes.as_ref()).map_err(|e| SyncStateError::Unreadable(e.to_string()))?,
+                    );
                     found += 1;
                 }
                 if let Some(mut left) = answer.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {

@@ -33,6 +33,19 @@ pub const SAMPLES: usize = 20;
 /// How far past today an open-ended window is swept (records dated later are never swept).
 pub const OPEN_END_DAYS: i64 = 400;
 
+/// Why saved seen ids cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnreadableSeenIds {
+    #[error("empty")]
+    Empty,
+    #[error("unknown format {0}")]
+    Format(u8),
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    #[error("{0}")]
+    Part(String),
+}
+
 /// The ids a pass saw: Protime's integer ids in a compressed bitmap (a few bytes per id, far
 /// less when ids are dense), any other id text in a set beside it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -104,19 +117,20 @@ impl SeenIds {
         out
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<SeenIds, String> {
-        let (&format, rest) = bytes.split_first().ok_or("empty")?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<SeenIds, UnreadableSeenIds> {
+        let truncated = |part| UnreadableSeenIds::Truncated(part);
+        let (&format, rest) = bytes.split_first().ok_or(UnreadableSeenIds::Empty)?;
         if format != FORMAT {
-            return Err(format!("unknown format {format}"));
+            return Err(UnreadableSeenIds::Format(format));
         }
-        let (len, rest) = rest.split_at_checked(8).ok_or("truncated")?;
-        let len = u64::from_le_bytes(len.try_into().map_err(|_| "truncated")?) as usize;
-        let (bitmap, texts) = rest.split_at_checked(len).ok_or("truncated bitmap")?;
-        let numbers = RoaringTreemap::deserialize_from(bitmap).map_err(|e| e.to_string())?;
+        let (len, rest) = rest.split_at_checked(8).ok_or(truncated("length"))?;
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| truncated("length"))?) as usize;
+        let (bitmap, texts) = rest.split_at_checked(len).ok_or(truncated("bitmap"))?;
+        let numbers = RoaringTreemap::deserialize_from(bitmap).map_err(|e| UnreadableSeenIds::Part(e.to_string()))?;
         let texts = if texts.is_empty() {
             BTreeSet::new()
         } else {
-            serde_json::from_slice(texts).map_err(|e| e.to_string())?
+            serde_json::from_slice(texts).map_err(|e| UnreadableSeenIds::Part(e.to_string()))?
         };
         Ok(SeenIds { numbers, texts })
     }
