@@ -437,7 +437,7 @@ impl SyncStateStore for MemorySyncStateStore {
             let bytes = saved
                 .get(&seen_key(collection, slot, n))
                 .ok_or_else(|| SyncStateError::Unreadable(format!("chunk {n} of seen ids is gone")))?;
-            seen.union_with(SeenIds::from_bytes(bytes).map_err(SyncStateError::Unreadable)?);
+            seen.union_with(SeenIds::from_bytes(bytes).map_err(|e| SyncStateError::Unreadable(e.to_string()))?);
         }
         Ok(seen)
     }
