@@ -15,7 +15,7 @@
 //!   read into the types of the folders below.
 //! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
 //!   checkpoints and leases, kept pages), its settings, its pure cursor/phase rules, and the
-//!   renewer's re-sync.
+//!   delta round a renewer's recovery follows.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
 //!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
 //! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and

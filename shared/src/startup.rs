@@ -1,4 +1,4 @@
-//! The start-up both function binaries share.
+//! The start-up the four function binaries (receiver, renewer, syncer, publisher) share.
 
 use std::future::Future;
 

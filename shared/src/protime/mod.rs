@@ -6,8 +6,8 @@
 //! - [`model`]: webhooks as Protime reports them, and the create answer (pure).
 //! - [`page`]: a page kept as Protime sent it, read through its envelope (pure).
 //! - [`credentials`]: the client credentials and the JSON of the secret they are read from (pure).
-//! - [`api`]: the traits the renewer, the syncer and the re-sync use ([`WebhookApi`],
-//!   [`RecordPages`], [`Connect`]).
+//! - [`api`]: the traits the renewer and the syncer use ([`WebhookApi`], [`RecordPages`],
+//!   [`Connect`]).
 //! - [`client`]: the HTTP implementation of those traits: tokens, one retry policy, links.
 //! - [`connect`]: [`Connect`] through the credentials secret in Secrets Manager.
 //!

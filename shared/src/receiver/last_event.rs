@@ -1,5 +1,5 @@
 //! The time of the last acknowledged event, noted on the collection's subscription item (at most
-//! once a minute per instance, see `handler`), so operators see it in `protime-webhooks status`.
+//! once a minute per instance, see `store`), so operators see it in `protime-webhooks status`.
 
 use crate::collection::Collection;
 use crate::records::item::{attr, subscription_key};

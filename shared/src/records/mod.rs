@@ -16,7 +16,7 @@
 //! - [`set_aside`]: which version of a record the sync already set aside, behind
 //!   [`set_aside::SetAsideMarks`], so it is not kept again.
 //!
-//! Used by the receiver, the re-sync and the renewer; uses nothing of theirs.
+//! Used by the receiver, the renewer, the sync, the publisher and the CLI; uses nothing of theirs.
 
 pub mod event;
 pub mod heads;
