@@ -13,9 +13,9 @@
 //!   the change feed (which table writes are record changes, their EventBridge events).
 //! - [`config`]: the functions' settings from environment variables, defaults defined once,
 //!   read into the types of the folders below.
-//! - [`sync`]: the sync engine (initial loads through delta, deltaLinks followed every run,
-//!   checkpoints and leases, kept pages), its settings, its pure cursor/phase rules, and the
-//!   delta round a renewer's recovery follows.
+//! - [`sync`]: the syncer's run (initial loads through delta, deltaLinks followed every run,
+//!   full passes, checkpoints and leases, kept pages), its request and report, its settings,
+//!   its pure cursor/phase rules, and the delta round a renewer's recovery follows.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
 //!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
 //! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and
@@ -23,6 +23,8 @@
 //! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
 //!   receiver, the renewer and the CLI.
 //! - [`redact`] (pure): delta and skip tokens out of any text a Protime message brings in.
+//! - [`invocation`]: what an invocation of a scheduled function may use: its deadline budget,
+//!   the lease length without one, lease owners.
 //! - [`aws`], [`observability`], [`collection`]: the SDK configuration every client shares,
 //!   logging and CloudWatch metrics, the 18 collections; and the crate-private poison-tolerant
 //!   `lock` both key caches and the fakes share.
