@@ -6,6 +6,8 @@
 //! - [`apply`]: one page of records into the table (skipping unchanged ones, quarantining
 //!   what DynamoDB refuses).
 //! - [`kept`]: a fetched page kept (in the sync item, or as an object) before it is applied.
+//! - [`handler`]: one invocation: the payload as a request, the run within the deadline, its
+//!   metrics and log line, the answer.
 //! - [`request`] and [`report`]: what an invocation asks for, and what a run did (its metrics).
 //! - [`run`]: the syncer's run: each collection under its lease, in parallel (bounded), its
 //!   load or delta round, then its full passes; `pages` (the page loop: fetch, keep, apply,
@@ -20,6 +22,7 @@
 //! never `config` (which reads into [`settings`]) nor a function's folder.
 
 pub mod apply;
+pub mod handler;
 pub mod handoff;
 pub mod kept;
 mod pages;
