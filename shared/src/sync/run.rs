@@ -71,6 +71,59 @@ impl From<SyncStateError> for Stop {
     }
 }
 
+/// Why a collection's part of a run ended before its end: an outcome with its message, or the
+/// lease lost to another invocation (its state is then left alone).
+pub(super) enum Halt {
+    Failed(Outcome, String),
+    LeaseLost,
+}
+
+impl From<Stop> for Halt {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::LeaseLost => Halt::LeaseLost,
+            other => {
+                let (outcome, message) = other.outcome();
+                Halt::Failed(outcome, message)
+            }
+        }
+    }
+}
+
+/// Applies a kept page, or follows a live deltaLink to its end before a load (see
+/// [`catch_up`]). `Some`: the collection's part of the run ends there with that outcome.
+async fn catch_up_first<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    request: &SyncRequest,
+    report: &mut CollectionReport,
+    reloading: bool,
+) -> Result<Option<Outcome>, Halt> {
+    match catch_up(lane, state, report, reloading).await {
+        Ok(CatchUp::Round) if !reloading => Ok(Some(Outcome::Complete)),
+        Ok(CatchUp::Round | CatchUp::Applied) => Ok(None),
+        Ok(CatchUp::Stopped) if request.reinitialize => {
+            let message = "the deadline or page budget came before the deltaLink was followed to its end: not \
+                           reinitialized, try again";
+            Err(Halt::Failed(Outcome::Error, message.to_owned()))
+        }
+        Ok(CatchUp::Stopped) => Ok(Some(Outcome::Partial)),
+        // The deltaLink expired: nothing to catch up on; the load goes on.
+        Err(Stop::Gone) => {
+            tracing::warn!(collection = %lane.collection, "the deltaLink expired (410); starting the initial load again");
+            report.delta_expired = true;
+            plan::delta_expired(state, lane.budget.now());
+            Ok(None)
+        }
+        Err(stop) => Err(Halt::from(stop)),
+    }
+}
+
 /// The syncer as deployed.
 pub type AwsSyncer = Syncer<CredentialsFromSecret, DynamoRecordStore, DynamoSyncStateStore, S3Quarantine>;
 
@@ -204,25 +257,10 @@ impl<
         budget: &Budget,
         owner: &str,
     ) -> CollectionReport {
-        let plan = self.config.plan(collection);
-        let mut state = match self.states.acquire(collection, owner, budget.now(), budget.lease_until()).await {
-            Ok(Some(state)) => state,
-            Ok(None) if request.reinitialize => {
-                // A backfill that did not start must not look like one that did.
-                tracing::error!(collection = %collection, "another invocation is syncing this collection; not reinitialized");
-                let message = "another invocation holds the collection's lease: not reinitialized, try again";
-                return CollectionReport::failed(collection, message);
-            }
-            Ok(None) => {
-                tracing::info!(collection = %collection, "another invocation is syncing this collection");
-                return CollectionReport::new(collection, Outcome::Busy);
-            }
-            Err(e) => {
-                tracing::error!(collection = %collection, error = %e, "cannot take the collection's lease");
-                return CollectionReport::failed(collection, e.to_string());
-            }
+        let mut state = match self.lease(collection, request, budget, owner).await {
+            Ok(state) => state,
+            Err(report) => return report,
         };
-        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         let mut report = CollectionReport::new(collection, Outcome::Complete);
         let lane = Lane {
             api,
@@ -234,90 +272,23 @@ impl<
             budget,
             max_pages: self.config.max_pages_per_run,
         };
-        // Before anything new starts: a kept page is applied, and a load about to start (asked
-        // for, or because the mode or the filter changed) first follows a live deltaLink to its
-        // end, so the changes since the last round, deletions included, are not lost.
-        let reloading = request.reinitialize
-            || matches!(plan::start(&state, &plan, default_from, budget.now()), Start::Begin { .. });
-        // A dry run compares only: no delta round, no load (they would write records).
-        let ended = if request.dry_run {
-            Ok(Outcome::Complete)
-        } else {
-            'run: {
-                if state.kept.is_some() || (reloading && plan::live_delta(&state)) {
-                    tracing::info!(collection = %collection, reloading, "catching up before anything new starts");
-                    match catch_up(&lane, &mut state, &mut report, reloading).await {
-                        Ok(CatchUp::Round) if !reloading => break 'run Ok(Outcome::Complete),
-                        Ok(CatchUp::Round | CatchUp::Applied) => {}
-                        Ok(CatchUp::Stopped) if request.reinitialize => {
-                            let message = "the deadline or page budget came before the deltaLink was followed to its \
-                                       end: not reinitialized, try again";
-                            break 'run Err((Outcome::Error, message.to_owned()));
-                        }
-                        Ok(CatchUp::Stopped) => break 'run Ok(Outcome::Partial),
-                        // The deltaLink expired: nothing to catch up on; the load goes on.
-                        Err(Stop::Gone) => {
-                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
-                            report.delta_expired = true;
-                            plan::delta_expired(&mut state, budget.now());
-                        }
-                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
-                        Err(stop) => break 'run Err(stop.outcome()),
-                    }
-                }
-                if request.reinitialize {
-                    tracing::info!(collection = %collection, from = ?request.from, "reinitializing on request");
-                    plan::reinitialize(&mut state, request.from);
-                }
-                loop {
-                    match plan::start(&state, &plan, default_from, budget.now()) {
-                        Start::Follow => {}
-                        Start::Begin { filter, from, to, why } => {
-                            tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
-                            let link = api.list_url(
-                                collection,
-                                filter.as_deref(),
-                                true,
-                                self.config.external_references.trim(),
-                            );
-                            plan::begin(&mut state, &plan, filter, (from, to), link, budget.now());
-                            written_since_now(state.pass.as_mut());
-                        }
-                    }
-                    match follow(&lane, &mut state, &mut report).await {
-                        Ok(true) => break 'run Ok(Outcome::Complete),
-                        Ok(false) => break 'run Ok(Outcome::Partial),
-                        Err(Stop::Gone) if !report.delta_expired => {
-                            tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
-                            report.delta_expired = true;
-                            plan::delta_expired(&mut state, budget.now());
-                        }
-                        Err(Stop::Gone) => {
-                            break 'run Err((Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
-                        }
-                        Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
-                        Err(stop) => break 'run Err(stop.outcome()),
-                    }
-                }
-            }
-        };
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
-        let ended = match ended {
+        let ended = match self.catch_up_and_follow(&lane, &mut state, request, &mut report).await {
             Ok(Outcome::Complete) => match self.after_main(&lane, &mut state, request, &mut report).await {
                 Ok(true) => Ok(Outcome::Complete),
                 Ok(false) => Ok(Outcome::Partial),
-                Err(Stop::LeaseLost) => return self.lease_lost(report, &state, budget),
-                Err(stop) => Err(stop.outcome()),
+                Err(stop) => Err(Halt::from(stop)),
             },
             other => other,
         };
         match ended {
+            Err(Halt::LeaseLost) => return self.lease_lost(report, &state, budget),
             Ok(outcome) => {
                 report.outcome = outcome;
                 plan::succeeded(&mut state);
             }
-            Err((outcome, message)) => {
+            Err(Halt::Failed(outcome, message)) => {
                 tracing::error!(collection = %collection, error = %message, "sync stopped");
                 report.outcome = outcome;
                 report.error = Some(message.clone());
@@ -330,6 +301,100 @@ impl<
             report.error = Some(e.to_string());
         }
         self.finish(report, &state, budget)
+    }
+
+    /// Takes the collection's lease; `Err` is the collection's report when it cannot.
+    async fn lease(
+        &self,
+        collection: Collection,
+        request: &SyncRequest,
+        budget: &Budget,
+        owner: &str,
+    ) -> Result<SyncState, CollectionReport> {
+        match self.states.acquire(collection, owner, budget.now(), budget.lease_until()).await {
+            Ok(Some(state)) => Ok(state),
+            Ok(None) if request.reinitialize => {
+                // A backfill that did not start must not look like one that did.
+                tracing::error!(collection = %collection, "another invocation is syncing this collection; not reinitialized");
+                let message = "another invocation holds the collection's lease: not reinitialized, try again";
+                Err(CollectionReport::failed(collection, message))
+            }
+            Ok(None) => {
+                tracing::info!(collection = %collection, "another invocation is syncing this collection");
+                Err(CollectionReport::new(collection, Outcome::Busy))
+            }
+            Err(e) => {
+                tracing::error!(collection = %collection, error = %e, "cannot take the collection's lease");
+                Err(CollectionReport::failed(collection, e.to_string()))
+            }
+        }
+    }
+
+    /// The collection's delta round or load. Before anything new starts: a kept page is
+    /// applied, and a load about to start (asked for, or because the filter changed) first
+    /// follows a live deltaLink to its end, so the changes since the last round, deletions
+    /// included, are not lost. A dry run compares only: no delta round, no load (they would
+    /// write records).
+    async fn catch_up_and_follow(
+        &self,
+        lane: &Lane<'_, P::Api, R, S, Q>,
+        state: &mut SyncState,
+        request: &SyncRequest,
+        report: &mut CollectionReport,
+    ) -> Result<Outcome, Halt> {
+        if request.dry_run {
+            return Ok(Outcome::Complete);
+        }
+        let plan = self.config.plan(lane.collection);
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(lane.budget.now()));
+        let reloading = request.reinitialize
+            || matches!(plan::start(state, &plan, default_from, lane.budget.now()), Start::Begin { .. });
+        if state.kept.is_some() || (reloading && plan::live_delta(state)) {
+            tracing::info!(collection = %lane.collection, reloading, "catching up before anything new starts");
+            if let Some(ended) = catch_up_first(lane, state, request, report, reloading).await? {
+                return Ok(ended);
+            }
+        }
+        if request.reinitialize {
+            tracing::info!(collection = %lane.collection, from = ?request.from, "reinitializing on request");
+            plan::reinitialize(state, request.from);
+        }
+        self.load_or_round(lane, state, report).await
+    }
+
+    /// Starts a load where one is due, then follows the cursor: the load's pages, or the delta
+    /// round. A 410 starts the load again, once.
+    async fn load_or_round(
+        &self,
+        lane: &Lane<'_, P::Api, R, S, Q>,
+        state: &mut SyncState,
+        report: &mut CollectionReport,
+    ) -> Result<Outcome, Halt> {
+        let (collection, budget) = (lane.collection, lane.budget);
+        let plan = self.config.plan(collection);
+        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
+        loop {
+            if let Start::Begin { filter, from, to, why } = plan::start(state, &plan, default_from, budget.now()) {
+                tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
+                let references = self.config.external_references.trim();
+                let link = lane.api.list_url(collection, filter.as_deref(), true, references);
+                plan::begin(state, &plan, filter, (from, to), link, budget.now());
+                written_since_now(state.pass.as_mut());
+            }
+            match follow(lane, state, report).await {
+                Ok(true) => return Ok(Outcome::Complete),
+                Ok(false) => return Ok(Outcome::Partial),
+                Err(Stop::Gone) if !report.delta_expired => {
+                    tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
+                    report.delta_expired = true;
+                    plan::delta_expired(state, budget.now());
+                }
+                Err(Stop::Gone) => {
+                    return Err(Halt::Failed(Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
+                }
+                Err(stop) => return Err(Halt::from(stop)),
+            }
+        }
     }
 
     /// Another invocation owns the collection now: its state is left alone.
