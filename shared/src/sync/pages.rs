@@ -87,88 +87,17 @@ pub(super) async fn follow<
     state: &mut SyncState,
     report: &mut CollectionReport,
 ) -> Result<bool, Stop> {
-    let Lane { api, records, states, quarantine, collection, budget, max_pages, .. } = *lane;
     let mut followed = LinksFollowed::default();
     loop {
-        if !may_start_page(max_pages, report.pages, budget) {
+        if !may_start_page(lane.max_pages, report.pages, lane.budget) {
             return Ok(false);
         }
-        // Plain records (an initial load): write only what is new or newer. A delta's changes
-        // are written as they come.
-        let plain = state.phase == Some(Phase::Initial);
-        let source = Source::Delta;
-        let loaded = match &state.kept {
-            Some(kept) => {
-                tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
-                Some(kept::load(quarantine, kept).await)
-            }
-            None => None,
+        let page = match next_page(lane, state, &mut followed, report).await? {
+            NextPage::Page(page) => page,
+            NextPage::Again => continue,
+            NextPage::Stopped => return Ok(false),
         };
-        let page = match loaded {
-            Some(Ok(page)) => page,
-            Some(Err(KeepError::Unavailable(e))) => {
-                return Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
-            }
-            Some(Err(e)) => {
-                // Gone for good (expired, or its bucket no longer configured): its link is
-                // fetched again (a spent deltaLink answers 410 and the collection reloads).
-                tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
-                state.kept = None;
-                continue;
-            }
-            None => {
-                let Some(link) = state.cursor.clone() else {
-                    return Err(Stop::Failed("no page to follow".into()));
-                };
-                followed.first_time(&link)?;
-                let Some(page) = fetch(api, &link, budget, report).await? else { return Ok(false) };
-                keep_page(lane, state, &page).await?;
-                page
-            }
-        };
-        let envelope = match page.envelope() {
-            Ok(envelope) => envelope,
-            Err(e) => return Err(set_aside_page(lane, state, report, &page, e).await),
-        };
-        let counts = match state.pass.as_mut().filter(|_| plain) {
-            // A page of a full pass: what it holds is saved before the cursor moves past it.
-            Some(pass) => {
-                let mut tally = PassTally::new(false);
-                let counts = apply_pass_records(
-                    Destination { store: records, quarantine, collection, source },
-                    &envelope.records,
-                    &mut tally,
-                )
-                .await?;
-                let seen = std::mem::take(&mut tally.seen);
-                pass.chunks += save_page_seen(states, collection, SeenSlot::Load, pass.chunks, seen).await?;
-                pass.add_page(&tally);
-                counts
-            }
-            None => {
-                apply_records(Destination { store: records, quarantine, collection, source }, &envelope.records, plain)
-                    .await?
-            }
-        };
-        report.pages += 1;
-        report.records += counts;
-        let discard = state.kept.as_ref().and_then(|k| k.object.clone());
-        let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
-        drop(page);
-        let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
-        if after == AfterPage::Done && plain {
-            if let Some(pass) = state.pass.as_mut() {
-                pass.sweeping = Some(0);
-            }
-        }
-        lane.checkpoint(state).await?;
-        if let (Some(key), Some(store)) = (discard, quarantine) {
-            // Best effort: an object left behind expires by the bucket's lifecycle rule.
-            if let Err(e) = store.discard_page(&key).await {
-                tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
-            }
-        }
-        match after {
+        match apply_page(lane, state, page, report).await? {
             AfterPage::More => continue,
             AfterPage::Done => return Ok(true),
             AfterPage::NoDeltaLink => {
@@ -176,6 +105,99 @@ pub(super) async fn follow<
             }
         }
     }
+}
+
+/// Where the next page comes from.
+enum NextPage {
+    Page(Page),
+    /// The kept page is gone for good: its link is fetched instead.
+    Again,
+    /// The deadline came first (or Protime asked to wait past it).
+    Stopped,
+}
+
+/// The page kept by an earlier run, or the cursor's page fetched and kept.
+async fn next_page<A: RecordPages, R, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    followed: &mut LinksFollowed,
+    report: &mut CollectionReport,
+) -> Result<NextPage, Stop> {
+    let collection = lane.collection;
+    if let Some(kept) = &state.kept {
+        tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
+        return match kept::load(lane.quarantine, kept).await {
+            Ok(page) => Ok(NextPage::Page(page)),
+            Err(KeepError::Unavailable(e)) => {
+                Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
+            }
+            Err(e) => {
+                // Gone for good (expired, or its bucket no longer configured): its link is
+                // fetched again (a spent deltaLink answers 410 and the collection reloads).
+                tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
+                state.kept = None;
+                Ok(NextPage::Again)
+            }
+        };
+    }
+    let Some(link) = state.cursor.clone() else {
+        return Err(Stop::Failed("no page to follow".into()));
+    };
+    followed.first_time(&link)?;
+    let Some(page) = fetch(lane.api, &link, lane.budget, report).await? else { return Ok(NextPage::Stopped) };
+    keep_page(lane, state, &page).await?;
+    Ok(NextPage::Page(page))
+}
+
+/// Applies a page's records and moves the cursor past it (checkpointed); a kept object of it is
+/// discarded once applied. A page that cannot be read is set aside.
+async fn apply_page<A, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore, Q: Quarantine + PageKeep>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    page: Page,
+    report: &mut CollectionReport,
+) -> Result<AfterPage, Stop> {
+    let Lane { records, states, quarantine, collection, budget, .. } = *lane;
+    // Plain records (an initial load): write only what is new or newer. A delta's changes
+    // are written as they come.
+    let plain = state.phase == Some(Phase::Initial);
+    let source = Source::Delta;
+    let envelope = match page.envelope() {
+        Ok(envelope) => envelope,
+        Err(e) => return Err(set_aside_page(lane, state, report, &page, e).await),
+    };
+    let to = Destination { store: records, quarantine, collection, source };
+    let counts = match state.pass.as_mut().filter(|_| plain) {
+        // A page of a full pass: what it holds is saved before the cursor moves past it.
+        Some(pass) => {
+            let mut tally = PassTally::new(false);
+            let counts = apply_pass_records(to, &envelope.records, &mut tally).await?;
+            let seen = std::mem::take(&mut tally.seen);
+            pass.chunks += save_page_seen(states, collection, SeenSlot::Load, pass.chunks, seen).await?;
+            pass.add_page(&tally);
+            counts
+        }
+        None => apply_records(to, &envelope.records, plain).await?,
+    };
+    report.pages += 1;
+    report.records += counts;
+    let discard = state.kept.as_ref().and_then(|k| k.object.clone());
+    let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
+    drop(page);
+    let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
+    if after == AfterPage::Done && plain {
+        if let Some(pass) = state.pass.as_mut() {
+            pass.sweeping = Some(0);
+        }
+    }
+    lane.checkpoint(state).await?;
+    if let (Some(key), Some(store)) = (discard, quarantine) {
+        // Best effort: an object left behind expires by the bucket's lifecycle rule.
+        if let Err(e) = store.discard_page(&key).await {
+            tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
+        }
+    }
+    Ok(after)
 }
 
 /// A pass's start, as the sweep compares it with `receivedAt`: the wall clock every writer
