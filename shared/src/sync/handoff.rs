@@ -3,10 +3,10 @@
 
 use super::apply::RecordCounts;
 use super::kept::PageKeep;
-use super::pages::follow;
+use super::pages::{follow, Stop};
 use super::plan::{self};
 use super::report::{CollectionReport, Outcome};
-use super::run::{release, Lane, Stop};
+use super::run::{release, Lane};
 use super::state::{SyncStateError, SyncStateStore};
 use crate::collection::Collection;
 use crate::invocation::Budget;

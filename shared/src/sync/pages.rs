@@ -1,14 +1,16 @@
 //! Following a collection's pages: fetch within the deadline, keep, apply, move the cursor,
-//! checkpoint; the catch-up of a kept page or a live deltaLink before anything new starts.
+//! checkpoint; the catch-up of a kept page or a live deltaLink before anything new starts; and
+//! why following stopped ([`Stop`], [`Halt`]).
 
 use super::apply::{apply_pass_records, apply_records, Destination};
 use super::kept::{self, KeepError, PageKeep};
 use super::passes::set_aside_page;
 use super::plan::{self, AfterPage};
-use super::report::CollectionReport;
-use super::run::{Lane, Stop};
+use super::report::{CollectionReport, Outcome};
+use super::request::SyncRequest;
+use super::run::Lane;
 use super::state::{save_page_seen, FullPass, SeenSlot};
-use super::state::{Phase, SyncState, SyncStateStore};
+use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::sweep::PassTally;
 use crate::invocation::Budget;
 use crate::protime::client::within_deadline;
@@ -16,7 +18,7 @@ use crate::protime::LinksFollowed;
 use crate::protime::{Page, ProtimeError, RecordPages};
 use crate::records::quarantine::Quarantine;
 use crate::records::set_aside::SetAsideMarks;
-use crate::records::{RecordStore, Source, StoredHeads};
+use crate::records::{RecordStore, Source, StoreError, StoredHeads};
 use chrono::Utc;
 use std::time::Duration;
 
@@ -266,4 +268,104 @@ pub(super) async fn keep_page<A, R, S: SyncStateStore, Q: Quarantine + PageKeep>
         }
     }
     Ok(())
+}
+
+/// Why following a collection's pages stopped early.
+#[derive(Debug)]
+pub(super) enum Stop {
+    Gone,
+    Conflict,
+    Failed(String),
+    LeaseLost,
+}
+
+impl Stop {
+    /// How a collection's part of a run ends on this stop (a 410 and a lost lease are handled
+    /// before this).
+    fn outcome(self) -> (Outcome, String) {
+        match self {
+            Stop::Conflict => (Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()),
+            Stop::Gone => (Outcome::Error, "Protime answered 410 Gone".into()),
+            Stop::Failed(message) => (Outcome::Error, message),
+            Stop::LeaseLost => (Outcome::Error, SyncStateError::LeaseLost.to_string()),
+        }
+    }
+}
+
+impl From<ProtimeError> for Stop {
+    fn from(e: ProtimeError) -> Self {
+        match e {
+            ProtimeError::DeltaGone => Stop::Gone,
+            ProtimeError::DeltaConflict => Stop::Conflict,
+            other => Stop::Failed(format!("fetching a page: {other}")),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(format!("writing records: {e}"))
+    }
+}
+
+impl From<SyncStateError> for Stop {
+    fn from(e: SyncStateError) -> Self {
+        match e {
+            SyncStateError::LeaseLost => Stop::LeaseLost,
+            other => Stop::Failed(format!("saving the checkpoint: {other}")),
+        }
+    }
+}
+
+/// Why a collection's part of a run ended before its end: an outcome with its message, or the
+/// lease lost to another invocation (its state is then left alone).
+pub(super) enum Halt {
+    Failed(Outcome, String),
+    LeaseLost,
+}
+
+impl From<Stop> for Halt {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::LeaseLost => Halt::LeaseLost,
+            other => {
+                let (outcome, message) = other.outcome();
+                Halt::Failed(outcome, message)
+            }
+        }
+    }
+}
+
+/// Applies a kept page, or follows a live deltaLink to its end before a load (see
+/// [`catch_up`]). `Some`: the collection's part of the run ends there with that outcome.
+pub(super) async fn catch_up_first<
+    A: RecordPages,
+    R: RecordStore + StoredHeads + SetAsideMarks,
+    S: SyncStateStore,
+    Q: Quarantine + PageKeep,
+>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    request: &SyncRequest,
+    report: &mut CollectionReport,
+    reloading: bool,
+) -> Result<Option<Outcome>, Halt> {
+    match catch_up(lane, state, report, reloading).await {
+        Ok(CatchUp::Round) if !reloading => Ok(Some(Outcome::Complete)),
+        Ok(CatchUp::Round | CatchUp::Applied) => Ok(None),
+        Ok(CatchUp::Stopped) if request.reinitialize => {
+            let message = "the deadline or page budget came before the deltaLink was followed to its end: not \
+                           reinitialized, try again";
+            Err(Halt::Failed(Outcome::Error, message.to_owned()))
+        }
+        Ok(CatchUp::Stopped) => Ok(Some(Outcome::Partial)),
+        // The deltaLink expired: nothing to catch up on; the load goes on.
+        Err(Stop::Gone) => {
+            tracing::warn!(collection = %lane.collection, "the deltaLink expired (410); starting the initial load again");
+            report.delta_expired = true;
+            plan::delta_expired(state, lane.budget.now());
+            Ok(None)
+        }
+        Err(stop) => Err(Halt::from(stop)),
+    }
 }

@@ -3,11 +3,11 @@
 
 use super::apply::{apply_pass_records, apply_records, Destination};
 use super::kept::PageKeep;
-use super::pages::{fetch, may_start_page, written_since_now};
+use super::pages::{fetch, may_start_page, written_since_now, Stop};
 use super::plan::{self};
 use super::report::{CollectionReport, SweepVerdict};
 use super::request::SyncRequest;
-use super::run::{Lane, Stop, Syncer};
+use super::run::{Lane, Syncer};
 use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};

@@ -8,7 +8,7 @@
 //! reconciliation, history) in `sync/passes.rs`.
 
 use super::kept::PageKeep;
-use super::pages::{catch_up, follow, written_since_now, CatchUp};
+use super::pages::{catch_up_first, follow, written_since_now, Halt, Stop};
 use super::plan::{self, Start};
 use super::report::{CollectionReport, Outcome, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
@@ -18,111 +18,11 @@ use super::sweep::LiveRecords;
 use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::client::{ClientOptions, FunctionClient};
-use crate::protime::{Connect, CredentialsFromSecret, ProtimeError, RecordPages};
+use crate::protime::{Connect, CredentialsFromSecret, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
-use crate::records::{DynamoRecordStore, RecordStore, StoreError, StoredHeads};
+use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-
-/// Why following a collection's pages stopped early.
-#[derive(Debug)]
-pub(super) enum Stop {
-    Gone,
-    Conflict,
-    Failed(String),
-    LeaseLost,
-}
-
-impl Stop {
-    /// How a collection's part of a run ends on this stop (a 410 and a lost lease are handled
-    /// before this).
-    fn outcome(self) -> (Outcome, String) {
-        match self {
-            Stop::Conflict => (Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()),
-            Stop::Gone => (Outcome::Error, "Protime answered 410 Gone".into()),
-            Stop::Failed(message) => (Outcome::Error, message),
-            Stop::LeaseLost => (Outcome::Error, SyncStateError::LeaseLost.to_string()),
-        }
-    }
-}
-
-impl From<ProtimeError> for Stop {
-    fn from(e: ProtimeError) -> Self {
-        match e {
-            ProtimeError::DeltaGone => Stop::Gone,
-            ProtimeError::DeltaConflict => Stop::Conflict,
-            other => Stop::Failed(format!("fetching a page: {other}")),
-        }
-    }
-}
-
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        Stop::Failed(format!("writing records: {e}"))
-    }
-}
-
-impl From<SyncStateError> for Stop {
-    fn from(e: SyncStateError) -> Self {
-        match e {
-            SyncStateError::LeaseLost => Stop::LeaseLost,
-            other => Stop::Failed(format!("saving the checkpoint: {other}")),
-        }
-    }
-}
-
-/// Why a collection's part of a run ended before its end: an outcome with its message, or the
-/// lease lost to another invocation (its state is then left alone).
-pub(super) enum Halt {
-    Failed(Outcome, String),
-    LeaseLost,
-}
-
-impl From<Stop> for Halt {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::LeaseLost => Halt::LeaseLost,
-            other => {
-                let (outcome, message) = other.outcome();
-                Halt::Failed(outcome, message)
-            }
-        }
-    }
-}
-
-/// Applies a kept page, or follows a live deltaLink to its end before a load (see
-/// [`catch_up`]). `Some`: the collection's part of the run ends there with that outcome.
-async fn catch_up_first<
-    A: RecordPages,
-    R: RecordStore + StoredHeads + SetAsideMarks,
-    S: SyncStateStore,
-    Q: Quarantine + PageKeep,
->(
-    lane: &Lane<'_, A, R, S, Q>,
-    state: &mut SyncState,
-    request: &SyncRequest,
-    report: &mut CollectionReport,
-    reloading: bool,
-) -> Result<Option<Outcome>, Halt> {
-    match catch_up(lane, state, report, reloading).await {
-        Ok(CatchUp::Round) if !reloading => Ok(Some(Outcome::Complete)),
-        Ok(CatchUp::Round | CatchUp::Applied) => Ok(None),
-        Ok(CatchUp::Stopped) if request.reinitialize => {
-            let message = "the deadline or page budget came before the deltaLink was followed to its end: not \
-                           reinitialized, try again";
-            Err(Halt::Failed(Outcome::Error, message.to_owned()))
-        }
-        Ok(CatchUp::Stopped) => Ok(Some(Outcome::Partial)),
-        // The deltaLink expired: nothing to catch up on; the load goes on.
-        Err(Stop::Gone) => {
-            tracing::warn!(collection = %lane.collection, "the deltaLink expired (410); starting the initial load again");
-            report.delta_expired = true;
-            plan::delta_expired(state, lane.budget.now());
-            Ok(None)
-        }
-        Err(stop) => Err(Halt::from(stop)),
-    }
-}
 
 /// The syncer as deployed.
 pub type AwsSyncer = Syncer<CredentialsFromSecret, DynamoRecordStore, DynamoSyncStateStore, S3Quarantine>;

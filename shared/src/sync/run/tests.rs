@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::invocation::{time_left, DEFAULT_LEASE};
-use crate::protime::Page;
+use crate::protime::{Page, ProtimeError};
 use crate::records::json::{parse, Json};
 use crate::records::Source;
 use crate::sync::apply::RecordCounts;
