@@ -6,6 +6,8 @@
 //! - [`model`]: webhooks as Protime reports them, and the create answer (pure).
 //! - [`page`]: a page kept as Protime sent it, read through its envelope (pure).
 //! - [`credentials`]: the client credentials and the JSON of the secret they are read from (pure).
+//! - [`answer`]: Protime's answers read in its terms: error bodies, bare `validationErrors`,
+//!   OAuth2 errors, the scope a refusal is about, `Retry-After` (pure).
 //! - [`api`]: the traits the renewer and the syncer use ([`WebhookApi`], [`RecordPages`],
 //!   [`Connect`]).
 //! - [`client`]: the HTTP implementation of those traits: tokens, one retry policy, links.
@@ -14,6 +16,7 @@
 //! Uses `records::json` for pages and `signing` for the key a created webhook carries; nothing
 //! of the receiver, the renewer or the syncer.
 
+pub mod answer;
 pub mod api;
 pub mod client;
 pub mod connect;

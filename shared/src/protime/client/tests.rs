@@ -1,6 +1,7 @@
 //! Unit tests of `client`.
 
 use super::*;
+use crate::protime::answer::*;
 use crate::protime::page::LinksFollowed;
 
 #[test]
