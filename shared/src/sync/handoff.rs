@@ -3,7 +3,7 @@
 
 use super::apply::RecordCounts;
 use super::kept::PageKeep;
-use super::pages::{follow, Stop};
+use super::pages::Stop;
 use super::plan::{self};
 use super::report::{CollectionReport, Outcome};
 use super::run::{release, Lane};
@@ -80,9 +80,9 @@ pub async fn delta_round<
     let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, max_pages };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
     let result = if live || from_kept {
-        let mut followed = follow(&lane, &mut state, &mut report).await;
+        let mut followed = lane.follow(&mut state, &mut report).await;
         if live && from_kept && matches!(followed, Ok(true)) && plan::live_delta(&state) {
-            followed = follow(&lane, &mut state, &mut report).await;
+            followed = lane.follow(&mut state, &mut report).await;
         }
         *counts += report.records;
         match followed {

@@ -8,7 +8,7 @@
 //! reconciliation, history) in `sync/passes.rs`.
 
 use super::kept::PageKeep;
-use super::pages::{catch_up_first, follow, written_since_now, Halt, Stop};
+use super::pages::{written_since_now, Halt, Stop};
 use super::plan::{self, Start};
 use super::report::{CollectionReport, Outcome, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
@@ -251,7 +251,7 @@ impl<
             || matches!(plan::start(state, &plan, default_from, lane.budget.now()), Start::Begin { .. });
         if state.kept.is_some() || (reloading && plan::live_delta(state)) {
             tracing::info!(collection = %lane.collection, reloading, "catching up before anything new starts");
-            if let Some(ended) = catch_up_first(lane, state, request, report, reloading).await? {
+            if let Some(ended) = lane.catch_up_first(state, request, report, reloading).await? {
                 return Ok(ended);
             }
         }
@@ -281,7 +281,7 @@ impl<
                 plan::begin(state, &plan, filter, (from, to), link, budget.now());
                 written_since_now(state.pass.as_mut());
             }
-            match follow(lane, state, report).await {
+            match lane.follow(state, report).await {
                 Ok(true) => return Ok(Outcome::Complete),
                 Ok(false) => return Ok(Outcome::Partial),
                 Err(Stop::Gone) if !report.delta_expired => {
