@@ -9,7 +9,7 @@
 
 use super::kept::PageKeep;
 use super::pages::{written_since_now, Halt, Stop};
-use super::plan::{self, Start};
+use super::plan::{self, CollectionPlan, Start};
 use super::report::{CollectionReport, Outcome, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
 use super::settings::SyncerConfig;
@@ -22,6 +22,7 @@ use crate::protime::{Connect, CredentialsFromSecret, RecordPages};
 use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
+use chrono::NaiveDate;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 /// The syncer as deployed.
@@ -259,7 +260,7 @@ impl<
             tracing::info!(collection = %lane.collection, from = ?request.from, "reinitializing on request");
             plan::reinitialize(state, request.from);
         }
-        self.load_or_round(lane, state, report).await
+        self.load_or_round(lane, state, report, (&plan, default_from)).await
     }
 
     /// Starts a load where one is due, then follows the cursor: the load's pages, or the delta
@@ -269,16 +270,15 @@ impl<
         lane: &Lane<'_, P::Api, R, S, Q>,
         state: &mut SyncState,
         report: &mut CollectionReport,
+        (plan, default_from): (&CollectionPlan, NaiveDate),
     ) -> Result<Outcome, Halt> {
         let (collection, budget) = (lane.collection, lane.budget);
-        let plan = self.config.plan(collection);
-        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
         loop {
-            if let Start::Begin { filter, from, to, why } = plan::start(state, &plan, default_from, budget.now()) {
+            if let Start::Begin { filter, from, to, why } = plan::start(state, plan, default_from, budget.now()) {
                 tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
                 let references = self.config.external_references.trim();
                 let link = lane.api.list_url(collection, filter.as_deref(), true, references);
-                plan::begin(state, &plan, filter, (from, to), link, budget.now());
+                plan::begin(state, plan, filter, (from, to), link, budget.now());
                 written_since_now(state.pass.as_mut());
             }
             match lane.follow(state, report).await {
