@@ -33,7 +33,7 @@ from coldstart import api_gateway_event, lambda_env, peak_rss_kib, start_moto  #
 
 KEY = "coldstart-key"  # the key coldstart.api_gateway_event signs with
 TABLE = "bench"
-PREFIX = "bench/signing-key/"
+KEYS_SECRET = "bench/signing-keys"
 TICKS = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -184,11 +184,12 @@ def main():
     results = []
     try:
         local_aws.bootstrap(endpoint, TABLE, "bench/credentials", "{}", "bench-quarantine")
-        local_aws.client("secretsmanager", endpoint).create_secret(Name=PREFIX + "clockings", SecretString=KEY)
+        local_aws.client("secretsmanager", endpoint).create_secret(
+            Name=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
         state = {"round": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        env = lambda_env("bench", server.server_port, endpoint, TABLE, PREFIX)
+        env = lambda_env("bench", server.server_port, endpoint, TABLE, KEYS_SECRET)
         targets = []
         for i, binary in enumerate(args.rust):
             label = args.label[i] if i < len(args.label) else os.path.basename(binary)

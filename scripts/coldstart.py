@@ -28,7 +28,7 @@ import local_aws  # noqa: E402
 
 KEY = "coldstart-key"
 TABLE = "coldstart"
-PREFIX = "coldstart/signing-key/"
+KEYS_SECRET = "coldstart/signing-keys"
 
 
 def api_gateway_event(body):
@@ -129,12 +129,13 @@ def main():
     moto, endpoint = start_moto()
     try:
         local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}", "coldstart-quarantine")
-        local_aws.client("secretsmanager", endpoint).create_secret(Name=PREFIX + "clockings", SecretString=KEY)
+        local_aws.client("secretsmanager", endpoint).create_secret(
+            Name=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
 
         state = {"run": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        env = lambda_env("coldstart", server.server_port, endpoint, TABLE, PREFIX)
+        env = lambda_env("coldstart", server.server_port, endpoint, TABLE, KEYS_SECRET)
         env["LAMBDA_TASK_ROOT"] = os.path.dirname(os.path.abspath(args.binary))
         # The renewer's required settings; its run then fails fast on the empty credentials.
         env.update(PROTIME_CREDENTIALS_SECRET="coldstart/credentials", DESTINATION_BASE_URL="http://127.0.0.1:9")
@@ -179,7 +180,7 @@ def start_moto(python=sys.executable, keep_alive=False):
     return moto, f"http://127.0.0.1:{port}"
 
 
-def lambda_env(name, runtime_api_port, endpoint, table, prefix):
+def lambda_env(name, runtime_api_port, endpoint, table, keys_secret):
     """A clean environment, as Lambda's: nothing inherited from this shell (no SSL_CERT_*, no
     HOME, no AWS profile), the Runtime API and the emulator's endpoint, the receiver's settings."""
     return dict(PATH=os.environ.get("PATH", "/usr/bin:/bin"), LANG="C.UTF-8", TZ=":UTC",
@@ -188,7 +189,7 @@ def lambda_env(name, runtime_api_port, endpoint, table, prefix):
                 AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_LOG_FORMAT="JSON", AWS_LAMBDA_LOG_LEVEL="WARN",
                 AWS_ENDPOINT_URL=endpoint, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
                 AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local",
-                TABLE_NAME=table, SIGNING_KEY_SECRET_PREFIX=prefix)
+                TABLE_NAME=table, SIGNING_KEYS_SECRET=keys_secret)
 
 
 def local_aws_free_port():

@@ -69,9 +69,9 @@ def main():
     args = parser.parse_args()
     env = stack_env()
     endpoint = env["AWS_ENDPOINT_URL"]
-    prefix = env["SIGNING_KEY_SECRET_PREFIX"]
     secrets = local_aws.client("secretsmanager", endpoint)
-    key = secrets.get_secret_value(SecretId=prefix + "clockings", VersionStage="AWSCURRENT")["SecretString"]
+    keys = secrets.get_secret_value(SecretId=env["SIGNING_KEYS_SECRET"], VersionStage="AWSCURRENT")["SecretString"]
+    key = json.loads(keys)["clockings"]["key"]
     url = env["RECEIVER_URL"] + "/clockings"
     base = 10_000_000
 

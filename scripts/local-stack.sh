@@ -20,7 +20,7 @@ SEED=${SEED:-30}
 PAGE_SIZE=${PAGE_SIZE:-10}
 SYNC_EVERY=${SYNC_EVERY:-60}
 TABLE_NAME=${TABLE_NAME:-protime-webhooks-local}
-SIGNING_KEY_SECRET_PREFIX=${SIGNING_KEY_SECRET_PREFIX:-protime-webhooks/signing-key/}
+SIGNING_KEYS_SECRET=${SIGNING_KEYS_SECRET:-protime-webhooks/signing-keys}
 PROTIME_CREDENTIALS_SECRET=${PROTIME_CREDENTIALS_SECRET:-protime-webhooks/protime-credentials}
 QUARANTINE_BUCKET=${QUARANTINE_BUCKET:-protime-webhooks-quarantine}
 CHANGE_BUS=${CHANGE_BUS:-protime-webhooks-local-changes}
@@ -83,14 +83,14 @@ simulator="http://127.0.0.1:$SIMULATOR_PORT"
 wait_for "$simulator/" simulator
 
 credentials='{"tenant":"sim","environment":"simulator.local","clientId":"sim-client","clientSecret":"sim-client-secret"}'
-"$PY" scripts/local_aws.py bootstrap "$endpoint" "$TABLE_NAME" "$PROTIME_CREDENTIALS_SECRET" "$credentials" "$QUARANTINE_BUCKET"
+"$PY" scripts/local_aws.py bootstrap "$endpoint" "$TABLE_NAME" "$PROTIME_CREDENTIALS_SECRET" "$credentials" "$QUARANTINE_BUCKET" "$SIGNING_KEYS_SECRET"
 "$PY" scripts/local_aws.py feed-setup "$endpoint" "$CHANGE_BUS" "$FEED_QUEUE"
 echo "moto on $endpoint (table $TABLE_NAME, quarantine bucket $QUARANTINE_BUCKET); simulator on $simulator"
 
 receiver_base="http://127.0.0.1:$WATCH_PORT/lambda-url/receiver"
 cat >"$STATE/functions.env" <<ENV
 TABLE_NAME=$TABLE_NAME
-SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
+SIGNING_KEYS_SECRET=$SIGNING_KEYS_SECRET
 QUARANTINE_BUCKET=$QUARANTINE_BUCKET
 EVENT_BUS_NAME=$CHANGE_BUS
 PROTIME_CREDENTIALS_SECRET=$PROTIME_CREDENTIALS_SECRET
@@ -154,7 +154,7 @@ RECEIVER_URL=$receiver_base/webhooks
 SIMULATOR_URL=$simulator
 AWS_ENDPOINT_URL=$endpoint
 TABLE_NAME=$TABLE_NAME
-SIGNING_KEY_SECRET_PREFIX=$SIGNING_KEY_SECRET_PREFIX
+SIGNING_KEYS_SECRET=$SIGNING_KEYS_SECRET
 QUARANTINE_BUCKET=$QUARANTINE_BUCKET
 FEED_QUEUE=$FEED_QUEUE
 WATCH_PORT=$WATCH_PORT

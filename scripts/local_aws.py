@@ -1,8 +1,9 @@
 """Helpers for the local stack: create the table and keys in moto, sign a body, scan the table.
 
-  local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON BUCKET   create the table, the
-                                                     credentials secret and the quarantine bucket
-  local_aws.py key ENDPOINT SECRET_ID                print a secret's current value (a signing key)
+  local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON BUCKET KEYS_SECRET
+                                                     create the table, the credentials secret, the
+                                                     quarantine bucket and the (empty) signing-keys secret
+  local_aws.py key ENDPOINT KEYS_SECRET COLLECTION   print a collection's signing key
   local_aws.py sign KEY BODY                         print the Authorization header for BODY
   local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
   local_aws.py quarantine ENDPOINT BUCKET            print every quarantined object: key, metadata, body
@@ -32,7 +33,7 @@ def client(service, endpoint):
     )
 
 
-def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket):
+def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket, keys_secret):
     dynamodb = client("dynamodb", endpoint)
     if table not in dynamodb.list_tables()["TableNames"]:
         # As template.yaml's RecordTable: the key, and the two read indexes.
@@ -64,6 +65,11 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket):
         secrets.put_secret_value(SecretId=credentials_secret, SecretString=credentials_json)
     except secrets.exceptions.ResourceNotFoundException:
         secrets.create_secret(Name=credentials_secret, SecretString=credentials_json)
+    # As the template's SigningKeysSecret: created empty, the renewer writes every key into it.
+    try:
+        secrets.create_secret(Name=keys_secret, SecretString="{}")
+    except secrets.exceptions.ResourceExistsException:
+        pass
     s3 = client("s3", endpoint)
     if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
         s3.create_bucket(Bucket=bucket)
@@ -79,9 +85,13 @@ def quarantine(endpoint, bucket):
             print(json.dumps({"key": entry["Key"], "metadata": got.get("Metadata", {}), "body": body}))
 
 
-def key(endpoint, secret_id):
+def key(endpoint, secret_id, collection):
+    """The collection's key in the signing-keys secret ({"<collection>": {"key": ...}, ...})."""
     secrets = client("secretsmanager", endpoint)
-    print(secrets.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    document = json.loads(secrets.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    if collection not in document:
+        sys.exit(f"no signing key for {collection} in {secret_id} yet (the renewer stores it)")
+    print(document[collection]["key"])
 
 
 def sign(key, body):

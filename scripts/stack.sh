@@ -39,7 +39,7 @@ case "${1:-}" in
   feed) "$PY" scripts/local_aws.py feed "$AWS_ENDPOINT_URL" "$FEED_QUEUE" "$STATE/feed.jsonl" "${2:-${COUNT:-20}}" "${3:-${ID:-}}" ;;
   send-event | send-tampered)
     body=${2:-${BODY:-$DEFAULT_BODY}}
-    key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "${SIGNING_KEY_SECRET_PREFIX}clockings")
+    key=$("$PY" scripts/local_aws.py key "$AWS_ENDPOINT_URL" "$SIGNING_KEYS_SECRET" clockings)
     auth=$("$PY" scripts/local_aws.py sign "$key" "$body")
     # One byte more after signing: still JSON, no longer what was signed.
     if [ "$1" = send-tampered ]; then body="$body "; fi
@@ -68,7 +68,7 @@ case "${1:-}" in
   advance) curl -sS -X POST "$SIMULATOR_URL/_simulator/advance?hours=${2:?hours}"; echo ;;
   cli)
     shift
-    export TABLE_NAME QUARANTINE_BUCKET SIGNING_KEY_SECRET_PREFIX AWS_ENDPOINT_URL
+    export TABLE_NAME QUARANTINE_BUCKET SIGNING_KEYS_SECRET AWS_ENDPOINT_URL
     # doctor and webhooks read the functions' Protime settings (credentials secret, destination,
     # collections, the simulator's URLs).
     while IFS='=' read -r name value; do

@@ -40,8 +40,8 @@ pub mod outputs {
     pub const SYNCER: &str = "SyncerFunctionName";
     /// The change bus the publisher puts events on (`republish` puts them there again).
     pub const BUS: &str = "ChangeBusName";
-    /// `arn:…:secret:<prefix><collection>`: the key prefix is what stands between.
-    pub const KEY_PATTERN: &str = "SigningKeySecretArnPattern";
+    /// The signing-keys secret.
+    pub const KEYS_SECRET: &str = "SigningKeysSecretArn";
     /// The Protime client credentials secret (doctor, webhooks).
     pub const CREDENTIALS: &str = "ProtimeCredentialsSecretArn";
     /// `<base>/webhooks/<collection>`: the renewer's DESTINATION_BASE_URL is what comes before.
@@ -132,7 +132,7 @@ impl Context {
             ("PROTIME_CREDENTIALS_SECRET", &self.global.credentials_secret),
             ("DESTINATION_BASE_URL", &self.global.destination_base_url),
             ("TABLE_NAME", &self.global.table),
-            ("SIGNING_KEY_SECRET_PREFIX", &self.global.key_prefix),
+            ("SIGNING_KEYS_SECRET", &self.global.keys_secret),
         ];
         for (name, value) in named {
             if let Some(value) = value.as_ref().filter(|v| !v.trim().is_empty()) {
@@ -164,8 +164,8 @@ impl Context {
         aws_sdk_secretsmanager::Client::new(&self.sdk_for("SECRETS_MANAGER"))
     }
 
-    pub fn key_prefix(&self) -> &str {
-        self.global.key_prefix.as_deref().unwrap_or(protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX)
+    pub fn keys_secret(&self) -> &str {
+        self.global.keys_secret.as_deref().unwrap_or(protime_webhooks::config::DEFAULT_SIGNING_KEYS_SECRET)
     }
 
     /// The SDK configuration for one service: its own endpoint variable
@@ -186,10 +186,7 @@ impl Context {
     }
 
     pub fn keys(&self) -> SecretsManagerKeySource {
-        SecretsManagerKeySource::new(
-            aws_sdk_secretsmanager::Client::new(&self.sdk_for("SECRETS_MANAGER")),
-            self.key_prefix(),
-        )
+        SecretsManagerKeySource::new(self.secrets(), self.keys_secret())
     }
 
     /// A Lambda client for synchronous invokes of the syncer: it may run for its whole timeout,
@@ -284,18 +281,10 @@ pub fn apply_stack_outputs(global: &mut Global, outputs: &HashMap<String, String
     fill(&mut global.event_bus, outputs::BUS);
     fill(&mut global.credentials_secret, outputs::CREDENTIALS);
     fill(&mut global.renewer_function, outputs::RENEWER);
+    fill(&mut global.keys_secret, outputs::KEYS_SECRET);
     if global.destination_base_url.is_none() {
         global.destination_base_url = outputs.get(outputs::DESTINATION_PATTERN).and_then(|p| destination_base_of(p));
     }
-    if global.key_prefix.is_none() {
-        global.key_prefix = outputs.get(outputs::KEY_PATTERN).and_then(|p| key_prefix_of(p));
-    }
-}
-
-/// The secret-name prefix in `arn:aws:secretsmanager:…:secret:<prefix><collection>`.
-fn key_prefix_of(pattern: &str) -> Option<String> {
-    let (_, name) = pattern.split_once(":secret:")?;
-    name.strip_suffix("<collection>").filter(|p| !p.is_empty()).map(str::to_owned)
 }
 
 /// The base in `<base>/webhooks/<collection>`.
@@ -347,7 +336,7 @@ mod tests {
             bucket: None,
             syncer_function: None,
             event_bus: None,
-            key_prefix: None,
+            keys_secret: None,
             credentials_secret: None,
             destination_base_url: None,
             renewer_function: None,
@@ -363,8 +352,8 @@ mod tests {
             ("RenewerFunctionName".into(), "pw-RenewerFunction-CD".into()),
             ("ChangeBusName".into(), "pw-changes".into()),
             (
-                "SigningKeySecretArnPattern".into(),
-                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:protime-webhooks/signing-key/<collection>".into(),
+                "SigningKeysSecretArn".into(),
+                "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw/signing-keys-GhIjKl".into(),
             ),
             (
                 "ProtimeCredentialsSecretArn".into(),
@@ -378,14 +367,17 @@ mod tests {
     }
 
     #[test]
-    fn the_stack_outputs_fill_the_table_bucket_syncer_and_key_prefix() {
+    fn the_stack_outputs_fill_the_table_bucket_syncer_and_keys_secret() {
         let mut g = global();
         apply_stack_outputs(&mut g, &deployed());
         assert_eq!(g.table.as_deref(), Some("pw-RecordTable-1X"));
         assert_eq!(g.bucket.as_deref(), Some("pw-quarantinebucket-9z"));
         assert_eq!(g.syncer_function.as_deref(), Some("pw-SyncerFunction-AB"));
         assert_eq!(g.event_bus.as_deref(), Some("pw-changes"));
-        assert_eq!(g.key_prefix.as_deref(), Some("protime-webhooks/signing-key/"));
+        assert_eq!(
+            g.keys_secret.as_deref(),
+            Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw/signing-keys-GhIjKl")
+        );
         assert_eq!(
             g.credentials_secret.as_deref(),
             Some("arn:aws:secretsmanager:eu-west-1:123456789012:secret:pw-credentials-AbCdEf")
@@ -420,11 +412,11 @@ mod tests {
         let mut g = global();
         g.table = Some("mine".into());
         g.syncer_function = Some("syncer".into());
-        g.key_prefix = Some("other/".into());
+        g.keys_secret = Some("other/keys".into());
         apply_stack_outputs(&mut g, &deployed());
         assert_eq!(
-            (g.table.as_deref(), g.syncer_function.as_deref(), g.key_prefix.as_deref()),
-            (Some("mine"), Some("syncer"), Some("other/"))
+            (g.table.as_deref(), g.syncer_function.as_deref(), g.keys_secret.as_deref()),
+            (Some("mine"), Some("syncer"), Some("other/keys"))
         );
         assert_eq!(g.bucket.as_deref(), Some("pw-quarantinebucket-9z"));
     }
@@ -434,9 +426,7 @@ mod tests {
         let mut g = global();
         let outputs = HashMap::from([("TableName".to_owned(), String::new())]);
         apply_stack_outputs(&mut g, &outputs);
-        assert_eq!((g.table, g.bucket, g.syncer_function, g.key_prefix), (None, None, None, None));
-        assert_eq!(key_prefix_of("arn:aws:secretsmanager:r:1:secret:<collection>"), None);
-        assert_eq!(key_prefix_of("not an arn"), None);
+        assert_eq!((g.table, g.bucket, g.syncer_function, g.keys_secret), (None, None, None, None));
     }
 
     #[test]

@@ -55,10 +55,10 @@ pub struct Global {
     /// The change bus (the stack's ChangeBusName output), for republish.
     #[arg(long, global = true, env = "EVENT_BUS_NAME")]
     pub event_bus: Option<String>,
-    /// Prefix of the signing-key secrets [default: protime-webhooks/signing-key/, or the
-    /// stack's].
-    #[arg(long, global = true, env = "SIGNING_KEY_SECRET_PREFIX")]
-    pub key_prefix: Option<String>,
+    /// The signing-keys secret, every collection's key in one [default:
+    /// protime-webhooks/signing-keys, or the stack's SigningKeysSecretArn output].
+    #[arg(long, global = true, env = "SIGNING_KEYS_SECRET", value_name = "SECRET_ID")]
+    pub keys_secret: Option<String>,
     /// The Protime client credentials secret (the stack's ProtimeCredentialsSecretArn output),
     /// for doctor and webhooks.
     #[arg(long, global = true, env = "PROTIME_CREDENTIALS_SECRET", value_name = "SECRET_ID")]

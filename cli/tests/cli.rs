@@ -29,7 +29,7 @@ fn cli(f: &ReceiverFixture, args: &[&str]) -> (i32, String) {
 fn command(f: &ReceiverFixture, args: &[&str]) -> Command {
     let mut command = bare_command();
     command
-        .args(["--table", &f.table, "--key-prefix", &f.prefix])
+        .args(["--table", &f.table, "--keys-secret", &f.keys_secret])
         .args(f.bucket.iter().flat_map(|b| ["--bucket", b.as_str()]))
         .args(args);
     command
@@ -59,7 +59,7 @@ fn bare_command_on(endpoint: &str) -> Command {
         "TABLE_NAME",
         "QUARANTINE_BUCKET",
         "SYNCER_FUNCTION",
-        "SIGNING_KEY_SECRET_PREFIX",
+        "SIGNING_KEYS_SECRET",
         "EVENT_BUS_NAME",
         "AWS_ENDPOINT_URL_EVENTBRIDGE",
     ] {
@@ -184,7 +184,7 @@ async fn verify_says_which_key_matched_or_why_none_did_and_never_prints_a_key() 
     let bare = sign(KEY).split_once(' ').unwrap().1.to_owned();
     assert_eq!(cli(&f, &["verify", "clockings", "--body", body_path, "--signature", &bare]).0, 0);
 
-    harness::put_secret(&f.setup, &format!("{}clockings", f.prefix), "cli-key-2").await;
+    harness::put_signing_key(&f.setup, &f.keys_secret, "clockings", "cli-key-2").await;
     let (code, out) = cli(&f, &["verify", "clockings", "--body", body_path, "--signature", &sign(KEY), "--json"]);
     assert_eq!((code, json(&out)["matched"].as_str()), (0, Some("previous")));
 
@@ -368,7 +368,7 @@ async fn a_replay_after_the_fix_stores_the_body_once_and_a_second_replay_changes
 #[tokio::test(flavor = "multi_thread")]
 async fn send_signs_with_the_stored_key_and_prints_the_receivers_answer() {
     let f = ReceiverFixture::new(KEY).await;
-    let config = protime_webhooks::config::ReceiverConfig::new(f.table.clone(), f.prefix.clone());
+    let config = protime_webhooks::config::ReceiverConfig::new(f.table.clone(), f.keys_secret.clone());
     let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&config, &f.config);
     let server = harness::ReceiverServer::start(std::sync::Arc::new(receiver)).await;
     let url = format!("{}/webhooks/clockings", server.base_url());
@@ -955,9 +955,7 @@ async fn create_stack(f: &ReceiverFixture, syncer: &str) -> String {
         "TableName": {"Value": f.table},
         "QuarantineBucketName": {"Value": f.bucket.clone().unwrap_or_default()},
         "SyncerFunctionName": {"Value": syncer},
-        "SigningKeySecretArnPattern": {
-            "Value": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{}<collection>", f.prefix)
-        },
+        "SigningKeysSecretArn": {"Value": f.keys_secret},
     });
     let template = serde_json::json!({
         "Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
@@ -1005,7 +1003,7 @@ async fn stack_outputs_name_the_table_bucket_syncer_and_keys_and_flags_win() {
         (Some(0), Some("incremental"))
     );
 
-    // The key prefix comes from SigningKeySecretArnPattern.
+    // The signing-keys secret comes from SigningKeysSecretArn.
     let body = std::env::temp_dir().join(harness::unique("cli-stack-body"));
     std::fs::write(&body, b"{}").unwrap();
     let signature = protime_webhooks::signing::signature::authorization_header(
@@ -1227,7 +1225,7 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     let as_user = |credentials: &aws_sdk_dynamodb::config::Credentials, args: &[&str]| {
         let mut command = bare_command_on(&moto.endpoint());
         command
-            .args(["--table", &f.table, "--key-prefix", &f.prefix, "--bucket", &bucket])
+            .args(["--table", &f.table, "--keys-secret", &f.keys_secret, "--bucket", &bucket])
             .args(args)
             .env("AWS_ACCESS_KEY_ID", credentials.access_key_id())
             .env("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key());
@@ -1270,7 +1268,7 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
     for args in [vec!["doctor", "--json"], vec!["webhooks", "list", "--json"]] {
         let mut command = bare_command_on(&moto.endpoint());
         command
-            .args(["--key-prefix", &f.prefix, "--credentials-secret", &credentials_secret])
+            .args(["--keys-secret", &f.keys_secret, "--credentials-secret", &credentials_secret])
             .args(["--destination-base-url", destination_base])
             .args(&args)
             .env("COLLECTIONS", "clockings")
@@ -1441,7 +1439,7 @@ fn protime_command(stack: &Stack, args: &[&str]) -> Command {
     let collections: Vec<&str> = c.collections.iter().map(|c| c.as_str()).collect();
     let mut command = bare_command();
     command
-        .args(["--key-prefix", &stack.receiver.prefix])
+        .args(["--keys-secret", &stack.receiver.keys_secret])
         .args(args)
         .env("PROTIME_CREDENTIALS_SECRET", &stack.credentials_secret)
         .env("DESTINATION_BASE_URL", &c.destination_base_url)
@@ -1478,7 +1476,7 @@ fn doctor_filters() -> Vec<(&'static str, &'static str)> {
         (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "WEBHOOK-ID"),
         (r"protime-credentials-\d+-\d+", "protime-credentials-UNIQUE"),
-        (r"test-\d+-\d+/signing-key/", "test-UNIQUE/signing-key/"),
+        (r"test-\d+-\d+/signing-keys", "test-UNIQUE/signing-keys"),
         (r"\(\d+d\d\dh left\)", "(Nd left)"),
         // The seeded records' dates are random: some may fall on the day listed.
         (r"read: \d+ records?", "read: N records"),
@@ -1587,9 +1585,10 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
 
     // A Disabled webhook, and an Enabled one whose key is gone.
     stack.simulator.disable("people");
-    let secrets = aws_sdk_secretsmanager::Client::new(&stack.receiver.setup);
-    let clockings_key = format!("{}clockings", stack.receiver.prefix);
-    secrets.delete_secret().secret_id(&clockings_key).force_delete_without_recovery(true).send().await.unwrap();
+    let clockings_key = stack.receiver.keys_secret.clone();
+    let mut keys = harness::signing_keys(&stack.receiver.setup, &clockings_key).await.unwrap();
+    keys.as_object_mut().unwrap().remove("clockings");
+    harness::put_secret(&stack.receiver.setup, &clockings_key, &keys.to_string()).await;
     let (code, text, _) = run(protime_command(&stack, &["doctor"])).await;
     assert_eq!(code, 2, "{text}");
     let (people, remedy) = line_of(&text, "webhook:people");

@@ -16,14 +16,14 @@ from botocore.exceptions import ClientError
 dynamodb = boto3.client("dynamodb")
 secrets = boto3.client("secretsmanager")
 TABLE = os.environ["TABLE_NAME"]
-PREFIX = os.environ["SIGNING_KEY_SECRET_PREFIX"]
+KEYS_SECRET = os.environ["SIGNING_KEYS_SECRET"]
 _keys = {}
 
 
 def key(collection):
-    if collection not in _keys:
-        secret = secrets.get_secret_value(SecretId=PREFIX + collection, VersionStage="AWSCURRENT")
-        _keys[collection] = secret["SecretString"].encode()
+    if not _keys:
+        secret = secrets.get_secret_value(SecretId=KEYS_SECRET, VersionStage="AWSCURRENT")
+        _keys.update({c: entry["key"].encode() for c, entry in json.loads(secret["SecretString"]).items()})
     return _keys[collection]
 
 

@@ -44,7 +44,7 @@ fn main() {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs([(CHILD, "1"), ("AWS_REGION", "us-east-1"), ("AWS_ACCESS_KEY_ID", "local")])
             .envs([("AWS_SECRET_ACCESS_KEY", "local"), ("AWS_LAMBDA_LOG_LEVEL", "ERROR")])
-            .envs([("TABLE_NAME", "t"), ("SIGNING_KEY_SECRET_PREFIX", "p/")])
+            .envs([("TABLE_NAME", "t"), ("SIGNING_KEYS_SECRET", "keys")])
             .envs(extra.iter().cloned())
             .output()
             .expect("run a measurement");

@@ -45,6 +45,7 @@ pub const TABLE_INDEXES: &[TableIndex] = {
 /// Environment variables the receiver reads: (name, required).
 pub const RECEIVER_ENV: &[(&str, bool)] = &[
     ("TABLE_NAME", true),
+    ("SIGNING_KEYS_SECRET", false),
     ("SIGNING_KEY_SECRET_PREFIX", false),
     ("SIGNING_KEY_CACHE_TTL_SECONDS", false),
     ("SIGNING_KEY_RELOAD_INTERVAL_SECONDS", false),
@@ -57,6 +58,7 @@ pub const RECEIVER_ENV: &[(&str, bool)] = &[
 /// Environment variables the renewer reads: (name, required).
 pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("TABLE_NAME", true),
+    ("SIGNING_KEYS_SECRET", false),
     ("SIGNING_KEY_SECRET_PREFIX", false),
     ("PROTIME_CREDENTIALS_SECRET", true),
     ("DESTINATION_BASE_URL", true),
@@ -151,20 +153,23 @@ pub const KEEP_PAGES: Capability = Capability {
     actions: &["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
 };
 
-/// Reading the webhook signing keys.
+/// Reading the webhook signing keys (the signing-keys secret; release 0.1's per-collection
+/// secrets while a deployment upgrades).
 pub const READ_SIGNING_KEYS: Capability = Capability {
     name: "read signing keys",
     through: "signing::keys::KeySource",
-    files: &["signing/keys.rs"],
+    files: &["signing/source.rs"],
     actions: &["secretsmanager:GetSecretValue"],
 };
 
-/// Storing each new signing key the moment Protime issues it.
+/// Storing each new signing key the moment Protime issues it (a read of the secret, then a
+/// put), and scheduling the deletion of release 0.1's per-collection secrets once their keys
+/// are carried over.
 pub const WRITE_SIGNING_KEYS: Capability = Capability {
     name: "write signing keys",
     through: "signing::writer::KeyWriter",
-    files: &["signing/writer.rs"],
-    actions: &["secretsmanager:PutSecretValue", "secretsmanager:CreateSecret"],
+    files: &["signing/writer.rs", "signing/source.rs"],
+    actions: &["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:DeleteSecret"],
 };
 
 /// Opening a Protime session with the client credentials secret.

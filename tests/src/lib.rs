@@ -300,6 +300,26 @@ pub async fn put_secret(config: &SdkConfig, id: &str, value: &str) {
     client.put_secret_value().secret_id(id).secret_string(value).send().await.expect("put secret value");
 }
 
+/// Makes `key` the collection's key in the signing-keys secret `secret` (created if need be),
+/// as an operator's tool would write it: `{"<collection>": {"key": …}}`, every other member kept.
+pub async fn put_signing_key(config: &SdkConfig, secret: &str, collection: &str, key: &str) {
+    let mut document = signing_keys(config, secret).await.unwrap_or_else(|| serde_json::json!({}));
+    document[collection] = serde_json::json!({ "key": key });
+    put_secret(config, secret, &document.to_string()).await;
+}
+
+/// The signing-keys secret's document (AWSCURRENT), `None` if there is no such secret.
+pub async fn signing_keys(config: &SdkConfig, secret: &str) -> Option<serde_json::Value> {
+    let read = aws_sdk_secretsmanager::Client::new(config)
+        .get_secret_value()
+        .secret_id(secret)
+        .version_stage("AWSCURRENT")
+        .send()
+        .await
+        .ok()?;
+    serde_json::from_str(read.secret_string()?).ok()
+}
+
 /// Every item in the table.
 pub async fn scan(config: &SdkConfig, table: &str) -> Vec<HashMap<String, AttributeValue>> {
     scan_pages(config, table, None).await
@@ -411,7 +431,7 @@ pub fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
 }
 
 /// One emulator shared by the tests of a test binary; each test gets its own table and
-/// secret prefix. It exits when the test process does (its stdin closes).
+/// signing-keys secret. It exits when the test process does (its stdin closes).
 pub fn shared_moto() -> &'static Moto {
     static MOTO: std::sync::OnceLock<Moto> = std::sync::OnceLock::new();
     MOTO.get_or_init(Moto::start)
@@ -445,7 +465,8 @@ pub struct ReceiverFixture {
     /// Straight to the emulator with generous timeouts: for setting up and inspecting.
     pub setup: SdkConfig,
     pub table: String,
-    pub prefix: String,
+    /// The signing-keys secret.
+    pub keys_secret: String,
     pub bucket: Option<String>,
     pub receiver: protime_webhooks::receiver::AwsReceiver,
 }
@@ -479,17 +500,17 @@ impl ReceiverFixture {
         let setup = setup_config(emulator).await;
         let config = sdk_config(endpoint).await;
         let table = unique("records");
-        let prefix = format!("{}/signing-key/", unique("test"));
+        let keys_secret = format!("{}/signing-keys", unique("test"));
         create_table(&setup, &table).await;
-        put_secret(&setup, &format!("{prefix}clockings"), key).await;
-        let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), prefix.clone());
+        put_signing_key(&setup, &keys_secret, "clockings", key).await;
+        let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(table.clone(), keys_secret.clone());
         let bucket = if quarantine { Some(unique("quarantine")) } else { None };
         if let Some(bucket) = &bucket {
             create_bucket(&setup, bucket).await;
             receiver_config.quarantine_bucket = Some(bucket.clone());
         }
         let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &config);
-        ReceiverFixture { config, setup, table, prefix, bucket, receiver }
+        ReceiverFixture { config, setup, table, keys_secret, bucket, receiver }
     }
 
     /// Every quarantined object: (key, bytes, metadata).

@@ -17,7 +17,7 @@ impl Stack {
     pub async fn start(collections: &[&str], simulator: simulator::SimulatorConfig) -> Stack {
         let receiver = ReceiverFixture::new("unused-initial-key").await;
         let server = ReceiverServer::start(std::sync::Arc::new(protime_webhooks::receiver::AwsReceiver::from_config(
-            &protime_webhooks::config::ReceiverConfig::new(receiver.table.clone(), receiver.prefix.clone()),
+            &protime_webhooks::config::ReceiverConfig::new(receiver.table.clone(), receiver.keys_secret.clone()),
             &receiver.config,
         )))
         .await;
@@ -26,7 +26,7 @@ impl Stack {
         put_secret(&receiver.setup, &credentials_secret, &simulator.credentials_json()).await;
         let vars: HashMap<&str, String> = HashMap::from([
             ("TABLE_NAME", receiver.table.clone()),
-            ("SIGNING_KEY_SECRET_PREFIX", receiver.prefix.clone()),
+            ("SIGNING_KEYS_SECRET", receiver.keys_secret.clone()),
             ("PROTIME_CREDENTIALS_SECRET", credentials_secret.clone()),
             ("DESTINATION_BASE_URL", server.base_url()),
             ("COLLECTIONS", collections.join(",")),
@@ -201,16 +201,10 @@ impl Stack {
         compared
     }
 
-    /// The key stored in Secrets Manager (AWSCURRENT) for a collection.
+    /// The collection's key in the signing-keys secret (AWSCURRENT).
     pub async fn stored_key(&self, collection: &str) -> Option<String> {
-        aws_sdk_secretsmanager::Client::new(&self.receiver.setup)
-            .get_secret_value()
-            .secret_id(format!("{}{collection}", self.receiver.prefix))
-            .version_stage("AWSCURRENT")
-            .send()
-            .await
-            .ok()
-            .and_then(|s| s.secret_string)
+        let document = crate::signing_keys(&self.receiver.setup, &self.receiver.keys_secret).await?;
+        document[collection]["key"].as_str().map(str::to_owned)
     }
 }
 

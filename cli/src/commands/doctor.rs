@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use protime_webhooks::config::{default_filter, RenewerConfig, SyncerConfig};
 use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials, ProtimeError};
 use protime_webhooks::renewer::plan::destination_url;
-use protime_webhooks::signing::keys::{KeySource, KeyStage, SecretsManagerKeySource};
+use protime_webhooks::signing::keys::{read_collection_keys, CollectionKeys, SecretsManagerKeySource};
 use protime_webhooks::sync::plan::CollectionPlan;
 use protime_webhooks::Collection;
 use serde_json::json;
@@ -202,7 +202,7 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
     let base = &settings.destination_base_url;
     let ours = listed.iter().filter(|w| w.ours(base).is_some()).count();
     report.ok("webhooks", format!("{} in the tenant, {ours} ours (at {base}/webhooks/<collection>)", listed.len()));
-    let keys = SecretsManagerKeySource::new(context.secrets(), &settings.signing_key_secret_prefix);
+    let keys = settings.signing_keys.source(context.secrets());
     for &collection in collections {
         if let Some(enabled) = check_webhook(settings, collection, &listed, Utc::now(), report) {
             check_key(&keys, collection, &enabled, report).await;
@@ -484,13 +484,19 @@ async fn check_key(
     report: &mut Report,
 ) {
     let name = format!("key:{collection}");
-    let secret = keys.secret_id(collection);
-    match keys.fetch(collection, KeyStage::Current).await {
-        Ok(Some(version)) => {
+    let secret = keys.secret_id();
+    match read_collection_keys(keys, collection).await {
+        Ok(CollectionKeys { current: Some(version), legacy, .. }) => {
             let stored = DateTime::<Utc>::from(version.created).to_rfc3339_opts(SecondsFormat::Secs, true);
-            report.ok(name, format!("present in {secret} (stored {stored})"));
+            let place = match (legacy, keys.legacy_secret_id(collection)) {
+                (true, Some(old)) => {
+                    format!("{old}, where release 0.1 kept it (the renewer's next run moves it into {secret})")
+                }
+                _ => secret.to_owned(),
+            };
+            report.ok(name, format!("present in {place} (stored {stored})"));
         }
-        Ok(None) => report.add(
+        Ok(CollectionKeys { current: None, .. }) => report.add(
             name,
             Status::Action,
             format!(
@@ -498,7 +504,7 @@ async fn check_key(
                 webhook.id.as_deref().unwrap_or("-")
             ),
             Some(format!(
-                "check the key prefix is the functions' (--stack reads it); if the key is gone, \
+                "check the signing-keys secret is the functions' (--stack reads it); if the key is gone, \
                  `protime-webhooks webhooks delete {collection}` and invoke the renewer: it creates the webhook anew \
                  and stores its key"
             )),

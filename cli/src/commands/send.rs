@@ -3,7 +3,7 @@
 use crate::context::{CliError, Context};
 use crate::output;
 use crate::Health;
-use protime_webhooks::signing::keys::{KeySource, KeyStage};
+use protime_webhooks::signing::keys::read_collection_keys;
 use protime_webhooks::signing::signature::authorization_header;
 use protime_webhooks::Collection;
 use serde_json::json;
@@ -22,11 +22,10 @@ pub struct Args {
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let body = crate::read_body(&args.body)?;
-    let key = context
-        .keys()
-        .fetch(args.collection, KeyStage::Current)
+    let key = read_collection_keys(&context.keys(), args.collection)
         .await
         .map_err(|e| CliError::Aws(e.to_string()))?
+        .current
         .ok_or_else(|| CliError::Input(format!("no key is stored for {}: has the renewer run?", args.collection)))?;
     let answer = reqwest::Client::new()
         .post(&args.url)

@@ -3,7 +3,7 @@
 use crate::context::{CliError, Context};
 use crate::output;
 use crate::Health;
-use protime_webhooks::signing::keys::{KeySource, KeyStage};
+use protime_webhooks::signing::keys::read_collection_keys;
 use protime_webhooks::signing::signature::{self, SCHEME};
 use protime_webhooks::Collection;
 use serde_json::json;
@@ -32,18 +32,16 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
             return Ok(Health::Unhealthy);
         }
     };
-    let keys = context.keys();
-    let fetch = |stage| keys.fetch(args.collection, stage);
-    let current = fetch(KeyStage::Current).await.map_err(|e| CliError::Aws(e.to_string()))?;
-    let previous = fetch(KeyStage::Previous).await.map_err(|e| CliError::Aws(e.to_string()))?;
-    let matches = |version: &Option<protime_webhooks::signing::keys::KeyVersion>| {
-        version.as_ref().is_some_and(|v| signature::verify(&v.key, &body, &sig).is_ok())
+    let keys =
+        read_collection_keys(&context.keys(), args.collection).await.map_err(|e| CliError::Aws(e.to_string()))?;
+    let matches = |key: Option<&protime_webhooks::signing::SigningKey>| {
+        key.is_some_and(|key| signature::verify(key, &body, &sig).is_ok())
     };
-    let (matched, reason, message) = if current.is_none() {
+    let (matched, reason, message) = if keys.current.is_none() {
         (None, Some("no_key"), format!("no key is stored for {}: has the renewer run?", args.collection))
-    } else if matches(&current) {
+    } else if matches(keys.current.as_ref().map(|v| &v.key)) {
         (Some("current"), None, "the signature matches the current key".to_owned())
-    } else if matches(&previous) {
+    } else if matches(keys.previous.as_ref()) {
         let note = "the previous key (accepted for PREVIOUS_KEY_GRACE_SECONDS after a renewal)";
         (Some("previous"), None, format!("the signature matches {note}"))
     } else {

@@ -22,7 +22,31 @@ pub use syncer::sync_filter_variable;
 
 use std::time::Duration;
 
-pub const DEFAULT_SIGNING_KEY_SECRET_PREFIX: &str = "protime-webhooks/signing-key/";
+pub use crate::signing::document::DEFAULT_SIGNING_KEYS_SECRET;
+/// Where release 0.1 kept one secret per collection, and the template's default for
+/// `SIGNING_KEY_SECRET_PREFIX` so that an upgrade carries those keys over.
+pub const LEGACY_SIGNING_KEY_SECRET_PREFIX: &str = "protime-webhooks/signing-key/";
+
+/// Where the signing keys are: `SIGNING_KEYS_SECRET`, and while a deployment upgrades from
+/// release 0.1, `SIGNING_KEY_SECRET_PREFIX` (unset or empty: no such place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysLocation {
+    pub secret: String,
+    pub legacy_prefix: Option<String>,
+}
+
+impl KeysLocation {
+    /// The secret alone, no release 0.1 place.
+    pub fn secret(secret: impl Into<String>) -> Self {
+        KeysLocation { secret: secret.into(), legacy_prefix: None }
+    }
+
+    /// The Secrets Manager source of the keys.
+    pub fn source(&self, client: aws_sdk_secretsmanager::Client) -> crate::signing::keys::SecretsManagerKeySource {
+        crate::signing::keys::SecretsManagerKeySource::new(client, &self.secret)
+            .with_legacy_prefix(self.legacy_prefix.clone())
+    }
+}
 /// Well under API Gateway's 10 MB and Lambda's 6 MB payload limits, and far above any event.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -80,9 +104,12 @@ impl Env<'_> {
         }
     }
 
-    /// `SIGNING_KEY_SECRET_PREFIX`, shared by the receiver and the renewer.
-    pub fn signing_key_secret_prefix(&self) -> String {
-        self.optional("SIGNING_KEY_SECRET_PREFIX").unwrap_or_else(|| DEFAULT_SIGNING_KEY_SECRET_PREFIX.into())
+    /// `SIGNING_KEYS_SECRET` and `SIGNING_KEY_SECRET_PREFIX`, shared by the receiver and the renewer.
+    pub fn keys_location(&self) -> KeysLocation {
+        KeysLocation {
+            secret: self.optional("SIGNING_KEYS_SECRET").unwrap_or_else(|| DEFAULT_SIGNING_KEYS_SECRET.into()),
+            legacy_prefix: self.optional("SIGNING_KEY_SECRET_PREFIX").filter(|p| !p.is_empty()),
+        }
     }
 
     /// `METRICS_NAMESPACE`, shared by every function.

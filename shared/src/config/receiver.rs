@@ -1,6 +1,6 @@
 //! The receiver's settings.
 
-use super::{ConfigError, Env, DEFAULT_MAX_BODY_BYTES};
+use super::{ConfigError, Env, KeysLocation, DEFAULT_MAX_BODY_BYTES};
 use crate::observability::metrics::DEFAULT_NAMESPACE;
 use crate::signing::keys::KeyCacheConfig;
 
@@ -8,8 +8,8 @@ use crate::signing::keys::KeyCacheConfig;
 pub struct ReceiverConfig {
     /// `TABLE_NAME`
     pub table_name: String,
-    /// `SIGNING_KEY_SECRET_PREFIX`
-    pub signing_key_secret_prefix: String,
+    /// `SIGNING_KEYS_SECRET`, `SIGNING_KEY_SECRET_PREFIX`
+    pub signing_keys: KeysLocation,
     /// `SIGNING_KEY_CACHE_TTL_SECONDS`, `SIGNING_KEY_RELOAD_INTERVAL_SECONDS`, `PREVIOUS_KEY_GRACE_SECONDS`
     pub key_cache: KeyCacheConfig,
     /// `MAX_BODY_BYTES`
@@ -21,11 +21,11 @@ pub struct ReceiverConfig {
 }
 
 impl ReceiverConfig {
-    /// The defaults for everything but the table and the key prefix.
-    pub fn new(table_name: impl Into<String>, signing_key_secret_prefix: impl Into<String>) -> Self {
+    /// The defaults for everything but the table and the signing-keys secret.
+    pub fn new(table_name: impl Into<String>, signing_keys_secret: impl Into<String>) -> Self {
         ReceiverConfig {
             table_name: table_name.into(),
-            signing_key_secret_prefix: signing_key_secret_prefix.into(),
+            signing_keys: KeysLocation::secret(signing_keys_secret),
             key_cache: KeyCacheConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics_namespace: DEFAULT_NAMESPACE.into(),
@@ -43,7 +43,7 @@ impl ReceiverConfig {
         let defaults = KeyCacheConfig::default();
         Ok(ReceiverConfig {
             table_name: env.required("TABLE_NAME")?,
-            signing_key_secret_prefix: env.signing_key_secret_prefix(),
+            signing_keys: env.keys_location(),
             key_cache: KeyCacheConfig {
                 ttl: env.seconds("SIGNING_KEY_CACHE_TTL_SECONDS", defaults.ttl)?,
                 reload_min_interval: env
@@ -70,17 +70,18 @@ mod tests {
     fn defaults_apply_when_only_the_table_is_set() {
         let c = from(&[("TABLE_NAME", "t")]).unwrap();
         assert_eq!(c.table_name, "t");
-        assert_eq!(c.signing_key_secret_prefix, "protime-webhooks/signing-key/");
+        assert_eq!(c.signing_keys, KeysLocation::secret("protime-webhooks/signing-keys"));
         assert_eq!(c.key_cache, KeyCacheConfig::default());
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.metrics_namespace, "ProtimeWebhooks");
-        assert_eq!(c, ReceiverConfig::new("t", "protime-webhooks/signing-key/"));
+        assert_eq!(c, ReceiverConfig::new("t", "protime-webhooks/signing-keys"));
     }
 
     #[test]
     fn every_setting_can_be_overridden() {
         let c = from(&[
             ("TABLE_NAME", "t"),
+            ("SIGNING_KEYS_SECRET", "keys"),
             ("SIGNING_KEY_SECRET_PREFIX", "p/"),
             ("SIGNING_KEY_CACHE_TTL_SECONDS", "60"),
             ("SIGNING_KEY_RELOAD_INTERVAL_SECONDS", "5"),
@@ -90,7 +91,7 @@ mod tests {
             ("QUARANTINE_BUCKET", "q"),
         ])
         .unwrap();
-        assert_eq!(c.signing_key_secret_prefix, "p/");
+        assert_eq!(c.signing_keys, KeysLocation { secret: "keys".into(), legacy_prefix: Some("p/".into()) });
         assert_eq!(c.key_cache.ttl, Duration::from_secs(60));
         assert_eq!(c.key_cache.reload_min_interval, Duration::from_secs(5));
         assert_eq!(c.key_cache.previous_grace, Duration::ZERO);

@@ -1,6 +1,6 @@
 //! The renewer's settings (it also writes through the receiver's table and key prefix).
 
-use super::{ConfigError, Env};
+use super::{ConfigError, Env, KeysLocation};
 use crate::collection::Collection;
 
 /// `RENEW_BEFORE_HOURS` when unset.
@@ -15,8 +15,8 @@ pub const DEFAULT_USER_AGENT_COMPANY: &str = "unspecified";
 pub struct RenewerConfig {
     /// `TABLE_NAME`
     pub table_name: String,
-    /// `SIGNING_KEY_SECRET_PREFIX`
-    pub signing_key_secret_prefix: String,
+    /// `SIGNING_KEYS_SECRET`, `SIGNING_KEY_SECRET_PREFIX`
+    pub signing_keys: KeysLocation,
     /// `PROTIME_CREDENTIALS_SECRET`: id of the secret with the client credentials JSON.
     pub protime_credentials_secret: String,
     /// `DESTINATION_BASE_URL`: the API's URL; a collection's destination is `<base>/webhooks/<collection>`.
@@ -52,7 +52,7 @@ impl RenewerConfig {
         let env = Env(&lookup);
         Ok(RenewerConfig {
             table_name: env.required("TABLE_NAME")?,
-            signing_key_secret_prefix: env.signing_key_secret_prefix(),
+            signing_keys: env.keys_location(),
             protime_credentials_secret: env.required("PROTIME_CREDENTIALS_SECRET")?,
             destination_base_url: destination_base_url(&env)?,
             collections: collections(&env, "COLLECTIONS")?.unwrap_or_else(|| Collection::ALL.to_vec()),

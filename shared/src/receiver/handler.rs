@@ -148,10 +148,7 @@ pub type AwsReceiver = Receiver<
 impl AwsReceiver {
     /// Builds the clients once; call at cold start, outside the handler.
     pub fn from_config(config: &crate::config::ReceiverConfig, sdk: &aws_config::SdkConfig) -> Self {
-        let keys = crate::signing::keys::SecretsManagerKeySource::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
-            &config.signing_key_secret_prefix,
-        );
+        let keys = config.signing_keys.source(aws_sdk_secretsmanager::Client::new(sdk));
         let store =
             crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
         let quarantine = config.quarantine_bucket.as_ref().map(|bucket| {

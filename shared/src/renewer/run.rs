@@ -197,7 +197,7 @@ impl AwsRenewer {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let protime =
             CredentialsFromSecret::new(secrets.clone(), &config.protime_credentials_secret, client_options(&config));
-        let keys = SecretsManagerKeySource::new(secrets, &config.signing_key_secret_prefix);
+        let keys = config.signing_keys.source(secrets);
         let subscriptions = DynamoSubscriptionStore::new(dynamodb.clone(), &config.table_name);
         let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
         let sync_states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
@@ -283,6 +283,7 @@ impl<
 
     async fn run_leased(&self, budget: &Budget) -> Result<RunReport, RunError> {
         let now = budget.now();
+        self.carry_keys_over().await;
         let protime = self.protime.connect().await?;
         let stored = self.subscriptions.load(&self.config.collections).await?;
         let reported = protime.list_webhooks().await?;
@@ -319,6 +320,21 @@ impl<
         }
         let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
         Ok(RunReport { healthy, busy: false, subscriptions, strays })
+    }
+
+    /// Moves the keys release 0.1 kept in one secret per collection into the signing-keys
+    /// secret. A failure is logged, not fatal: the receiver still reads them where they are.
+    async fn carry_keys_over(&self) {
+        match self.keys.carry_over(&self.config.collections).await {
+            Ok(moved) if !moved.is_empty() => {
+                let moved: Vec<&str> = moved.iter().map(|c| c.as_str()).collect();
+                tracing::info!(collections = ?moved, "carried signing keys over into the signing-keys secret");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not carry signing keys over; the receiver still reads them where they are")
+            }
+        }
     }
 
     /// Reports a webhook at our destination that no subscription uses, and deletes it if `delete`.

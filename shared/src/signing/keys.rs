@@ -1,27 +1,33 @@
-//! Webhook signing keys from Secrets Manager, cached across invocations (read only: the
-//! renewer writes new keys through [`crate::signing::writer`]).
+//! Webhook signing keys, cached across invocations (read only: the renewer writes new keys
+//! through [`crate::signing::writer`]).
 //!
-//! The renewer replaces a collection's key the moment Protime issues a new one, so a warm
-//! receiver must notice within seconds: a signature that does not match triggers one reload of
-//! the secret (at most once per collection per `reload_min_interval`, so a flood of forged
+//! Every collection's key is in one secret ([`crate::signing::document`]), so one read serves
+//! every collection. The renewer replaces a collection's key the moment Protime issues a new
+//! one, so a warm receiver must notice within seconds: a signature that does not match triggers
+//! one reload of the secret (at most one per `reload_min_interval`, so a flood of forged
 //! requests cannot hammer Secrets Manager). Reloads are single-flight: concurrent requests of
 //! one instance wait for the one read in progress and use its result. A failed read is
 //! remembered for [`FAILURE_BACKOFF`], so an outage costs no call per request. Events signed
-//! just before a renewal may arrive just after it, so the `AWSPREVIOUS` key is honoured for
-//! `previous_grace` after the rotation; a failed read of it never fails the current key's load.
+//! just before a renewal may arrive just after it, so a collection's previous key (its
+//! `previousKey`, or its key in the secret's `AWSPREVIOUS` version) is honoured for
+//! `previous_grace` after the rotation; a failed read of `AWSPREVIOUS` never fails the current
+//! keys' load. A collection the secret has no entry for is looked up where release 0.1 kept
+//! it, one secret per collection, when the deployment names that place
+//! ([`KeySource::fetch_legacy`]), so an upgrade refuses no event.
 
 use crate::collection::Collection;
 use crate::mutex::lock;
+use crate::signing::document::{DocumentError, KeyDocument};
 use crate::signing::signature::{self, Signature, SignatureError, SigningKey};
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
-use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
-/// The Secrets Manager staging label of a key version.
+pub use crate::signing::source::SecretsManagerKeySource;
+
+/// The Secrets Manager staging label of a secret version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStage {
     Current,
@@ -44,6 +50,26 @@ pub struct KeyVersion {
     pub created: SystemTime,
 }
 
+/// One version of the signing-keys secret: its name, its document and when it was written.
+#[derive(Debug, Clone)]
+pub struct SecretVersion {
+    pub secret: String,
+    pub document: KeyDocument,
+    pub created: SystemTime,
+}
+
+impl SecretVersion {
+    /// The collection's current key, dated by its `rotatedAt` (else by this version).
+    pub fn key(&self, collection: Collection) -> Result<Option<(KeyVersion, Option<SigningKey>)>, KeySourceError> {
+        let stored = self.document.get(collection).map_err(|e| self.malformed(e))?;
+        Ok(stored.map(|s| (KeyVersion { key: s.key, created: s.rotated_at.unwrap_or(self.created) }, s.previous)))
+    }
+
+    fn malformed(&self, error: DocumentError) -> KeySourceError {
+        KeySourceError::Malformed { secret: self.secret.clone(), message: error.to_string() }
+    }
+}
+
 /// Reading or writing a key failed for a reason other than "there is none". Names the secret,
 /// never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,78 +78,29 @@ pub enum KeySourceError {
     Read { secret: String, message: String },
     #[error("signing key secret {secret} ({stage}) holds no SecretString")]
     NotAString { secret: String, stage: &'static str },
+    #[error("signing key secret {secret} cannot be read: {message}")]
+    Malformed { secret: String, message: String },
     #[error("could not store the signing key in {secret}: {message}")]
     Write { secret: String, message: String },
     #[error("signing keys are unavailable: the last read failed {0:?} ago and is not retried yet")]
     BackingOff(Duration),
 }
 
-/// How long a failed read of a collection's keys is remembered before the next read is tried.
+/// How long a failed read of the keys is remembered before the next read is tried.
 pub const FAILURE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Where keys are read from.
 pub trait KeySource: Send + Sync {
-    /// The key at `stage`, or `None` if the secret or that stage does not exist.
-    fn fetch(
+    /// The signing-keys secret at `stage`, or `None` if the secret or that stage does not exist.
+    fn fetch(&self, stage: KeyStage) -> impl Future<Output = Result<Option<SecretVersion>, KeySourceError>> + Send;
+
+    /// The collection's key at `stage` where release 0.1 kept it (one secret per collection),
+    /// or `None` if it is not there or the deployment names no such place.
+    fn fetch_legacy(
         &self,
         collection: Collection,
         stage: KeyStage,
     ) -> impl Future<Output = Result<Option<KeyVersion>, KeySourceError>> + Send;
-}
-
-/// Reads `<prefix><collection>` from Secrets Manager with an explicit `VersionStage`.
-#[derive(Debug, Clone)]
-pub struct SecretsManagerKeySource {
-    client: aws_sdk_secretsmanager::Client,
-    prefix: String,
-}
-
-impl SecretsManagerKeySource {
-    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
-        SecretsManagerKeySource { client, prefix: prefix.into() }
-    }
-
-    pub fn secret_id(&self, collection: Collection) -> String {
-        format!("{}{}", self.prefix, collection.as_str())
-    }
-
-    /// The client, for the renewer's key writer ([`crate::signing::writer`]).
-    pub(crate) fn client(&self) -> &aws_sdk_secretsmanager::Client {
-        &self.client
-    }
-}
-
-impl KeySource for SecretsManagerKeySource {
-    async fn fetch(&self, collection: Collection, stage: KeyStage) -> Result<Option<KeyVersion>, KeySourceError> {
-        let result = self
-            .client
-            .get_secret_value()
-            .secret_id(self.secret_id(collection))
-            .version_stage(stage.label())
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let Some(key) = out.secret_string() else {
-                    return Err(KeySourceError::NotAString {
-                        secret: self.secret_id(collection),
-                        stage: stage.label(),
-                    });
-                };
-                let created =
-                    out.created_date().and_then(|d| SystemTime::try_from(*d).ok()).unwrap_or(SystemTime::UNIX_EPOCH);
-                Ok(Some(KeyVersion { key: SigningKey::new(key), created }))
-            }
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetSecretValueError::ResourceNotFoundException(_)) => {
-                Ok(None)
-            }
-            // The error text names the secret and the failure, never its value.
-            Err(e) => Err(KeySourceError::Read {
-                secret: self.secret_id(collection),
-                message: DisplayErrorContext(e).to_string(),
-            }),
-        }
-    }
 }
 
 /// How long keys are trusted and how often they may be re-read.
@@ -131,7 +108,7 @@ impl KeySource for SecretsManagerKeySource {
 pub struct KeyCacheConfig {
     /// Keys are re-read after this long even if every signature matched.
     pub ttl: Duration,
-    /// At most one reload per collection in this interval is triggered by a mismatch.
+    /// At most one reload in this interval is triggered by a mismatch.
     pub reload_min_interval: Duration,
     /// The previous key is accepted for this long after the current one was stored (0: never).
     pub previous_grace: Duration,
@@ -186,10 +163,11 @@ impl VerifyError {
     }
 }
 
+/// One collection's keys: the current one and, within the grace, the one before it.
 #[derive(Debug)]
 struct KeySet {
     current: Option<KeyVersion>,
-    previous: Option<KeyVersion>,
+    previous: Option<SigningKey>,
 }
 
 impl KeySet {
@@ -198,9 +176,8 @@ impl KeySet {
         if signature::verify(&current.key, body, sig).is_ok() {
             return Ok(AcceptedKey::Current);
         }
-        let rotated_ago = SystemTime::now().duration_since(current.created).unwrap_or_default();
-        if let Some(previous) = self.previous.as_ref().filter(|_| rotated_ago < grace) {
-            if signature::verify(&previous.key, body, sig).is_ok() {
+        if let Some(previous) = self.previous.as_ref().filter(|_| within(grace, current.created)) {
+            if signature::verify(previous, body, sig).is_ok() {
                 return Ok(AcceptedKey::Previous);
             }
         }
@@ -208,32 +185,89 @@ impl KeySet {
     }
 }
 
-struct Entry {
-    keys: Arc<KeySet>,
-    loaded_at: Instant,
+fn within(grace: Duration, since: SystemTime) -> bool {
+    !grace.is_zero() && SystemTime::now().duration_since(since).unwrap_or_default() < grace
+}
+
+/// The secret as last read: its current version and, when a key is within its grace and the
+/// document does not carry the previous one, its previous version.
+struct Loaded {
+    current: Option<SecretVersion>,
+    previous: Option<SecretVersion>,
+    at: Instant,
+}
+
+impl Loaded {
+    /// The collection's keys, `None` if the secret has no entry for it.
+    fn keys(&self, collection: Collection) -> Result<Option<KeySet>, KeySourceError> {
+        let Some(version) = &self.current else { return Ok(None) };
+        let Some((current, previous)) = version.key(collection)? else { return Ok(None) };
+        let previous = previous.or_else(|| self.previous_version_key(collection)).filter(|p| *p != current.key);
+        Ok(Some(KeySet { current: Some(current), previous }))
+    }
+
+    fn previous_version_key(&self, collection: Collection) -> Option<SigningKey> {
+        self.previous.as_ref()?.key(collection).ok().flatten().map(|(version, _)| version.key)
+    }
+}
+
+/// A collection's keys as one read of the source finds them, for tools (the CLI's `verify`,
+/// `send` and `doctor`): the receiver's cache reads through [`SigningKeys`].
+#[derive(Debug, Clone)]
+pub struct CollectionKeys {
+    pub current: Option<KeyVersion>,
+    /// The key before it, whatever the grace.
+    pub previous: Option<SigningKey>,
+    /// Found where release 0.1 kept it, not in the signing-keys secret.
+    pub legacy: bool,
+}
+
+/// Reads the collection's keys: the secret's current and previous versions, else release
+/// 0.1's place.
+pub async fn read_collection_keys<S: KeySource>(
+    source: &S,
+    collection: Collection,
+) -> Result<CollectionKeys, KeySourceError> {
+    let current = source.fetch(KeyStage::Current).await?;
+    let previous = source.fetch(KeyStage::Previous).await.ok().flatten();
+    let loaded = Loaded { current, previous, at: Instant::now() };
+    if let Some(KeySet { current, previous }) = loaded.keys(collection)? {
+        return Ok(CollectionKeys { current, previous, legacy: false });
+    }
+    let current = source.fetch_legacy(collection, KeyStage::Current).await?;
+    let previous = source.fetch_legacy(collection, KeyStage::Previous).await?.map(|v| v.key);
+    Ok(CollectionKeys { legacy: current.is_some(), current, previous })
+}
+
+/// Whether a key of `version` is within the grace and only `AWSPREVIOUS` can tell its
+/// predecessor.
+fn needs_previous_version(version: &SecretVersion, grace: Duration) -> bool {
+    version.document.collections().any(
+        |collection| matches!(version.key(collection), Ok(Some((current, None))) if within(grace, current.created)),
+    )
+}
+
+#[derive(Default)]
+struct CacheState {
+    loaded: Option<Arc<Loaded>>,
+    /// Collections' keys read from release 0.1's place since the secret was last read.
+    legacy: HashMap<Collection, Arc<KeySet>>,
     last_forced_reload: Option<Instant>,
+    failed_at: Option<Instant>,
 }
 
 /// The cache in front of a [`KeySource`]; one per process, shared by all invocations.
 pub struct SigningKeys<S> {
     source: S,
     config: KeyCacheConfig,
-    entries: Mutex<HashMap<Collection, Entry>>,
-    /// One gate per collection: whoever holds it reads the source; the others wait and reuse.
-    gates: Mutex<HashMap<Collection, Arc<tokio::sync::Mutex<()>>>>,
-    /// When a read of a collection's keys last failed.
-    failed_at: Mutex<HashMap<Collection, Instant>>,
+    state: Mutex<CacheState>,
+    /// Whoever holds it reads the source; the others wait and reuse what was read.
+    gate: tokio::sync::Mutex<()>,
 }
 
 impl<S: KeySource> SigningKeys<S> {
     pub fn new(source: S, config: KeyCacheConfig) -> Self {
-        SigningKeys {
-            source,
-            config,
-            entries: Mutex::new(HashMap::new()),
-            gates: Mutex::new(HashMap::new()),
-            failed_at: Mutex::new(HashMap::new()),
-        }
+        SigningKeys { source, config, state: Mutex::default(), gate: tokio::sync::Mutex::new(()) }
     }
 
     /// The source keys are read from.
@@ -249,12 +283,13 @@ impl<S: KeySource> SigningKeys<S> {
         sig: &Signature,
     ) -> Result<AcceptedKey, VerifyError> {
         let asked_at = Instant::now();
-        let keys = self.keys(collection).await?;
+        let loaded = self.loaded().await?;
+        let keys = self.keys_in(&loaded, collection).await?;
         match keys.check(body, sig, self.config.previous_grace) {
             Ok(accepted) => Ok(accepted),
             Err(mismatch @ (VerifyError::Signature(_) | VerifyError::NoKey)) => {
-                match self.reload_after_mismatch(collection, asked_at).await? {
-                    Some(fresh) => fresh.check(body, sig, self.config.previous_grace),
+                match self.reload_after_mismatch(asked_at).await? {
+                    Some(fresh) => self.keys_in(&fresh, collection).await?.check(body, sig, self.config.previous_grace),
                     None => Err(mismatch),
                 }
             }
@@ -262,30 +297,51 @@ impl<S: KeySource> SigningKeys<S> {
         }
     }
 
+    /// The collection's keys in what was read, else where release 0.1 kept them (read once
+    /// per load of the secret).
+    async fn keys_in(&self, loaded: &Loaded, collection: Collection) -> Result<Arc<KeySet>, KeySourceError> {
+        if let Some(keys) = loaded.keys(collection)? {
+            return Ok(Arc::new(keys));
+        }
+        if let Some(keys) = self.legacy_cached(collection) {
+            return Ok(keys);
+        }
+        let _reading = self.gate.lock().await;
+        if let Some(keys) = self.legacy_cached(collection) {
+            return Ok(keys);
+        }
+        let current = self.source.fetch_legacy(collection, KeyStage::Current).await?;
+        let in_grace = current.as_ref().is_some_and(|c| within(self.config.previous_grace, c.created));
+        let previous = match in_grace {
+            true => self.source.fetch_legacy(collection, KeyStage::Previous).await.ok().flatten().map(|v| v.key),
+            false => None,
+        };
+        let keys = Arc::new(KeySet { current, previous });
+        lock(&self.state).legacy.insert(collection, keys.clone());
+        Ok(keys)
+    }
+
+    fn legacy_cached(&self, collection: Collection) -> Option<Arc<KeySet>> {
+        lock(&self.state).legacy.get(&collection).cloned()
+    }
+
     /// Keys read after `asked_at`: another request's reload if one finished meanwhile, else a
     /// reload of our own if the interval allows one (`None` if not).
-    async fn reload_after_mismatch(
-        &self,
-        collection: Collection,
-        asked_at: Instant,
-    ) -> Result<Option<Arc<KeySet>>, KeySourceError> {
-        let gate = self.gate(collection);
-        let _reading = gate.lock().await;
-        if let Some(fresh) = self.cached_since(collection, asked_at) {
+    async fn reload_after_mismatch(&self, asked_at: Instant) -> Result<Option<Arc<Loaded>>, KeySourceError> {
+        let _reading = self.gate.lock().await;
+        if let Some(fresh) = self.cached(|loaded| loaded.at > asked_at) {
             return Ok(Some(fresh));
         }
-        let Some(before) = self.claim_reload(collection) else {
+        let Some(before) = self.claim_reload() else {
             return Ok(None);
         };
-        tracing::info!(collection = %collection, "signature did not match the cached key; reloading it");
-        match self.load(collection).await {
-            Ok(keys) => Ok(Some(keys)),
+        tracing::info!("a signature did not match the cached keys; reloading them");
+        match self.load().await {
+            Ok(loaded) => Ok(Some(loaded)),
             Err(e) => {
                 // Nothing was read: the slot is not used up, so the next mismatch is answered
                 // 503 while the source is down (Protime retries), not 401.
-                if let Some(entry) = self.lock().get_mut(&collection) {
-                    entry.last_forced_reload = before;
-                }
+                lock(&self.state).last_forced_reload = before;
                 Err(e)
             }
         }
@@ -293,95 +349,69 @@ impl<S: KeySource> SigningKeys<S> {
 
     /// Cached keys, or freshly loaded ones once the TTL has passed. If Secrets Manager fails,
     /// keys already cached keep working: an outage must not reject correctly signed events.
-    async fn keys(&self, collection: Collection) -> Result<Arc<KeySet>, VerifyError> {
-        if let Some(keys) = self.cached_within_ttl(collection) {
-            return Ok(keys);
+    async fn loaded(&self) -> Result<Arc<Loaded>, VerifyError> {
+        let ttl = self.config.ttl;
+        if let Some(loaded) = self.cached(|loaded| loaded.at.elapsed() < ttl) {
+            return Ok(loaded);
         }
-        let gate = self.gate(collection);
-        let _reading = gate.lock().await;
+        let _reading = self.gate.lock().await;
         // Whoever held the gate before us may have loaded them.
-        if let Some(keys) = self.cached_within_ttl(collection) {
-            return Ok(keys);
+        if let Some(loaded) = self.cached(|loaded| loaded.at.elapsed() < ttl) {
+            return Ok(loaded);
         }
-        let stale = self.lock().get(&collection).map(|e| e.keys.clone());
-        match (self.load(collection).await, stale) {
-            (Ok(keys), _) => Ok(keys),
+        match (self.load().await, self.cached(|_| true)) {
+            (Ok(loaded), _) => Ok(loaded),
             (Err(e), Some(stale)) => {
-                tracing::warn!(collection = %collection, error = %e, "could not refresh signing keys; using the cached ones");
+                tracing::warn!(error = %e, "could not refresh the signing keys; using the cached ones");
                 Ok(stale)
             }
             (Err(e), None) => Err(e.into()),
         }
     }
 
-    fn cached_within_ttl(&self, collection: Collection) -> Option<Arc<KeySet>> {
-        let entries = self.lock();
-        entries.get(&collection).filter(|e| e.loaded_at.elapsed() < self.config.ttl).map(|e| e.keys.clone())
+    fn cached(&self, fresh: impl Fn(&Loaded) -> bool) -> Option<Arc<Loaded>> {
+        lock(&self.state).loaded.clone().filter(|loaded| fresh(loaded))
     }
 
-    fn cached_since(&self, collection: Collection, since: Instant) -> Option<Arc<KeySet>> {
-        self.lock().get(&collection).filter(|e| e.loaded_at > since).map(|e| e.keys.clone())
-    }
-
-    /// Reads the keys (the caller holds the collection's gate), unless a read failed within
+    /// Reads the secret (the caller holds the gate), unless a read failed within
     /// [`FAILURE_BACKOFF`].
-    async fn load(&self, collection: Collection) -> Result<Arc<KeySet>, KeySourceError> {
-        if let Some(failed) = lock(&self.failed_at).get(&collection).map(|at| at.elapsed()) {
+    async fn load(&self) -> Result<Arc<Loaded>, KeySourceError> {
+        if let Some(failed) = lock(&self.state).failed_at.map(|at| at.elapsed()) {
             if failed < FAILURE_BACKOFF {
                 return Err(KeySourceError::BackingOff(failed));
             }
         }
-        let current = match self.source.fetch(collection, KeyStage::Current).await {
-            Ok(current) => current,
-            Err(e) => {
-                lock(&self.failed_at).insert(collection, Instant::now());
-                return Err(e);
+        let current = self.source.fetch(KeyStage::Current).await;
+        lock(&self.state).failed_at = current.is_err().then(Instant::now);
+        let current = current?;
+        let previous = match &current {
+            Some(version) if needs_previous_version(version, self.config.previous_grace) => {
+                // Without it only events signed before a rotation are refused; the current keys
+                // must not be lost with it.
+                self.source.fetch(KeyStage::Previous).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "could not read the previous version of the signing keys");
+                    None
+                })
             }
+            _ => None,
         };
-        lock(&self.failed_at).remove(&collection);
-        // The previous key only matters within the grace window after the current one was stored.
-        let in_grace = current.as_ref().is_some_and(|c| {
-            !self.config.previous_grace.is_zero()
-                && SystemTime::now().duration_since(c.created).unwrap_or_default() < self.config.previous_grace
-        });
-        let previous = if in_grace {
-            // Without it only events signed before the rotation are refused; the current key
-            // must not be lost with it.
-            self.source.fetch(collection, KeyStage::Previous).await.unwrap_or_else(|e| {
-                tracing::warn!(collection = %collection, error = %e, "could not read the previous signing key");
-                None
-            })
-        } else {
-            None
-        };
-        let keys = Arc::new(KeySet { current, previous });
-        let mut entries = self.lock();
-        let last_forced_reload = entries.get(&collection).and_then(|e| e.last_forced_reload);
-        entries.insert(collection, Entry { keys: keys.clone(), loaded_at: Instant::now(), last_forced_reload });
-        Ok(keys)
+        let loaded = Arc::new(Loaded { current, previous, at: Instant::now() });
+        let mut state = lock(&self.state);
+        state.loaded = Some(loaded.clone());
+        state.legacy.clear();
+        Ok(loaded)
     }
 
-    /// Claims the collection's reload slot if the last forced reload is old enough; returns what
-    /// the slot held before (to give it back if the reload reads nothing), or `None` if refused.
-    fn claim_reload(&self, collection: Collection) -> Option<Option<Instant>> {
-        let mut entries = self.lock();
-        let Some(entry) = entries.get_mut(&collection) else {
-            return Some(None);
-        };
-        let before = entry.last_forced_reload;
+    /// Claims the reload slot if the last forced reload is old enough; returns what the slot
+    /// held before (to give it back if the reload reads nothing), or `None` if refused.
+    fn claim_reload(&self) -> Option<Option<Instant>> {
+        let mut state = lock(&self.state);
+        let before = state.last_forced_reload;
         let allowed = before.is_none_or(|at| at.elapsed() >= self.config.reload_min_interval);
         allowed.then(|| {
-            entry.last_forced_reload = Some(Instant::now());
+            state.last_forced_reload = Some(Instant::now());
             before
         })
-    }
-
-    fn gate(&self, collection: Collection) -> Arc<tokio::sync::Mutex<()>> {
-        lock(&self.gates).entry(collection).or_default().clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Collection, Entry>> {
-        lock(&self.entries)
     }
 }
 

@@ -1,47 +1,120 @@
 //! Storing the key Protime issues at a renewal, the moment it is issued: the old key stops
-//! matching then. Only the renewer writes keys; the receiver reads them
-//! ([`crate::signing::keys`]).
+//! matching then. Only the renewer writes keys, one run at a time (its lease); the receiver
+//! reads them ([`crate::signing::keys`]).
+//!
+//! Every collection's key is in one secret, so a write reads the secret, changes one
+//! collection's entry and puts the whole document back (PutSecretValue: the version before
+//! becomes `AWSPREVIOUS`). Writes of one process are serialized, so two cannot lose each
+//! other's key.
 
 use crate::collection::Collection;
-use crate::signing::keys::{KeySourceError, SecretsManagerKeySource};
+use crate::signing::document::KeyDocument;
+use crate::signing::keys::{KeySourceError, KeyStage, SecretVersion};
 use crate::signing::signature::SigningKey;
+use crate::signing::source::SecretsManagerKeySource;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
-use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use std::future::Future;
+use std::sync::LazyLock;
+use std::time::SystemTime;
 
-/// Stores a new key as the secret's AWSCURRENT version (the old one becomes AWSPREVIOUS).
+/// Stores new keys in the signing-keys secret.
 pub trait KeyWriter: Send + Sync {
+    /// Makes `key` the collection's key; the one it replaces stays its previous key.
     fn store(
         &self,
         collection: Collection,
         key: &SigningKey,
     ) -> impl Future<Output = Result<(), KeySourceError>> + Send;
+
+    /// Moves into the secret the keys of `collections` that it lacks and release 0.1 kept in
+    /// one secret per collection, then schedules those secrets' deletion; returns the
+    /// collections moved. Nothing to do when the deployment names no such place.
+    fn carry_over(
+        &self,
+        collections: &[Collection],
+    ) -> impl Future<Output = Result<Vec<Collection>, KeySourceError>> + Send;
 }
 
+/// How long a release 0.1 secret stays recoverable after its key was carried over.
+pub const LEGACY_RECOVERY_DAYS: i64 = 7;
+
+/// One writer at a time per process: a write is a read, a change and a put.
+static WRITING: LazyLock<tokio::sync::Mutex<()>> = LazyLock::new(|| tokio::sync::Mutex::new(()));
+
 impl KeyWriter for SecretsManagerKeySource {
-    /// PutSecretValue, creating the secret on first use. Transient failures are retried by the
-    /// SDK's own retry policy ([`crate::aws::config_loader`]); no loop is stacked on top of it.
     async fn store(&self, collection: Collection, key: &SigningKey) -> Result<(), KeySourceError> {
-        let id = self.secret_id(collection);
-        let put = self.client().put_secret_value().secret_id(&id).secret_string(key.expose()).send().await;
-        let failure = match put {
-            Ok(_) => return Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutSecretValueError::ResourceNotFoundException(_)) => {
-                let created = self
-                    .client()
-                    .create_secret()
-                    .name(&id)
-                    .description(format!("Protime webhook signing key for {collection} (written by the renewer)"))
-                    .secret_string(key.expose())
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => return Ok(()),
-                    Err(e) => DisplayErrorContext(e).to_string(),
-                }
+        let _writing = WRITING.lock().await;
+        let document = self.writable().await?;
+        self.put(&document.with_key(collection, key, SystemTime::now())).await
+    }
+
+    async fn carry_over(&self, collections: &[Collection]) -> Result<Vec<Collection>, KeySourceError> {
+        if self.legacy_secret_id(Collection::People).is_none() {
+            return Ok(Vec::new());
+        }
+        let _writing = WRITING.lock().await;
+        let mut document = self.writable().await?;
+        let mut moved = Vec::new();
+        for &collection in collections {
+            if document.get(collection) != Ok(None) {
+                continue;
             }
-            Err(e) => DisplayErrorContext(e).to_string(),
-        };
-        Err(KeySourceError::Write { secret: id, message: failure })
+            let id = self.legacy_secret_id(collection).expect("a legacy prefix is set");
+            if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
+                document = document.with_key(collection, &SigningKey::new(read.text), SystemTime::now());
+                moved.push(collection);
+            }
+        }
+        if moved.is_empty() {
+            return Ok(moved);
+        }
+        self.put(&document).await?;
+        for &collection in &moved {
+            self.delete_legacy(collection).await;
+        }
+        Ok(moved)
+    }
+}
+
+impl SecretsManagerKeySource {
+    /// The current document, empty if the secret holds none yet. A secret that cannot be read
+    /// is not written over: the other collections' keys would be lost.
+    async fn writable(&self) -> Result<KeyDocument, KeySourceError> {
+        match self.document(KeyStage::Current).await {
+            Ok(version) => Ok(version.map(|SecretVersion { document, .. }| document).unwrap_or_default()),
+            Err(e) => Err(KeySourceError::Write { secret: self.secret_id().to_owned(), message: e.to_string() }),
+        }
+    }
+
+    /// PutSecretValue. Transient failures are retried by the SDK's own retry policy
+    /// ([`crate::aws::config_loader`]); no loop is stacked on top of it.
+    async fn put(&self, document: &KeyDocument) -> Result<(), KeySourceError> {
+        let put =
+            self.client().put_secret_value().secret_id(self.secret_id()).secret_string(document.render()).send().await;
+        put.map(|_| ()).map_err(|e| {
+            let message = match &e {
+                SdkError::ServiceError(s) if s.err().is_resource_not_found_exception() => {
+                    "it does not exist (the stack creates it; `make run` creates the local one)".to_owned()
+                }
+                _ => DisplayErrorContext(e).to_string(),
+            };
+            KeySourceError::Write { secret: self.secret_id().to_owned(), message }
+        })
+    }
+
+    /// Schedules the deletion of the collection's release 0.1 secret, recoverable for
+    /// [`LEGACY_RECOVERY_DAYS`]. A failure is logged: the key is already carried over.
+    async fn delete_legacy(&self, collection: Collection) {
+        let Some(id) = self.legacy_secret_id(collection) else { return };
+        let deleted =
+            self.client().delete_secret().secret_id(&id).recovery_window_in_days(LEGACY_RECOVERY_DAYS).send().await;
+        match deleted {
+            Ok(_) => {
+                tracing::info!(collection = %collection, secret = %id, "carried the signing key over; its old secret is scheduled for deletion")
+            }
+            Err(e) => {
+                tracing::warn!(collection = %collection, secret = %id, error = %DisplayErrorContext(e), "carried the signing key over; could not schedule its old secret's deletion")
+            }
+        }
     }
 }

@@ -64,7 +64,7 @@ async fn secrets_manager_down_while_warm_keeps_the_cached_key_and_cold_is_503() 
 
     // A cold receiver has no key to check with: 503, so Protime retries.
     let cold = protime_webhooks::receiver::AwsReceiver::from_config(
-        &protime_webhooks::config::ReceiverConfig::new(warm.table.clone(), warm.prefix.clone()),
+        &protime_webhooks::config::ReceiverConfig::new(warm.table.clone(), warm.keys_secret.clone()),
         &warm.config,
     );
     let (status, answer) = harness::parse_response(cold.handle(signed("clockings", &event(6), KEY)).await);

@@ -16,6 +16,7 @@ mod receiver;
 mod reconcile;
 mod renewer;
 mod secrets;
+mod signing_keys;
 mod simulator;
 mod syncer;
 mod template;

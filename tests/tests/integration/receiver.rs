@@ -1,7 +1,7 @@
 //! The receiver handler with the real AWS SDK against a real moto server.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use harness::{put_secret, request, s, signed, Moto, ReceiverFixture};
+use harness::{put_signing_key, request, s, signed, Moto, ReceiverFixture};
 use rand::seq::SliceRandom;
 use serde_json::json;
 use std::collections::HashMap;
@@ -302,7 +302,7 @@ async fn an_oversized_body_is_413() {
 async fn a_key_rotated_while_warm_is_honoured_without_a_restart() {
     let f = ReceiverFixture::new(KEY).await;
     assert_eq!(send_version(&f, 1, "1").await.0, 200, "warms the key cache");
-    put_secret(&f.setup, &format!("{}clockings", f.prefix), "webhook-key-2").await;
+    put_signing_key(&f.setup, &f.keys_secret, "clockings", "webhook-key-2").await;
 
     let (status, answer) = f.send(signed("clockings", r#"{"id":1,"changeVersion":"2"}"#, "webhook-key-2")).await;
     assert_eq!((status, outcomes(&answer)), (200, vec!["stored"]));
@@ -333,7 +333,7 @@ async fn nothing_is_acknowledged_while_the_emulator_is_down_and_the_retry_is_sto
     // The emulator comes back empty: recreate what the deployment holds, then Protime retries.
     let moto = Moto::start_on(port);
     harness::create_table(&f.setup, &f.table).await;
-    put_secret(&f.setup, &format!("{}clockings", f.prefix), KEY).await;
+    put_signing_key(&f.setup, &f.keys_secret, "clockings", KEY).await;
     let (status, answer) = f.send(signed("clockings", event, KEY)).await;
     assert_eq!((status, outcomes(&answer)), (200, vec!["stored"]));
     let items: Vec<HashMap<_, _>> = f.items().await;

@@ -370,6 +370,10 @@ impl KeyWriter for CrashOnce {
         }
         self.inner.store(collection, key).await
     }
+
+    async fn carry_over(&self, collections: &[Collection]) -> Result<Vec<Collection>, KeySourceError> {
+        self.inner.carry_over(collections).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -387,7 +391,10 @@ async fn a_crash_between_post_and_storing_the_key_is_repaired_next_run() {
         stack.renewer_config.clone(),
         protime,
         CrashOnce {
-            inner: SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(config), &stack.receiver.prefix),
+            inner: SecretsManagerKeySource::new(
+                aws_sdk_secretsmanager::Client::new(config),
+                &stack.receiver.keys_secret,
+            ),
             crashed: Default::default(),
         },
         DynamoSubscriptionStore::new(aws_sdk_dynamodb::Client::new(config), &table),

@@ -110,6 +110,15 @@ fn actions(function: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The actions of the statements granted under `condition`.
+fn actions_if(function: &Value, condition: &str) -> BTreeSet<String> {
+    all_statements(function)
+        .into_iter()
+        .filter(|(c, _)| c.as_deref() == Some(condition))
+        .flat_map(|(_, s)| at(&s, &["Action"]).as_sequence().expect("actions").iter().map(text).collect::<Vec<_>>())
+        .collect()
+}
+
 #[test]
 fn the_route_and_binaries_match_the_code() {
     let receiver = function("ReceiverFunction");
@@ -176,7 +185,11 @@ fn iam_actions_are_exactly_what_each_function_calls() {
         ("SyncerFunction", SYNCER),
         ("PublisherFunction", PUBLISHER),
     ] {
-        let granted = actions(&function(resource));
+        // The code carries release 0.1's keys over only where the stack names their place.
+        let granted = actions(&function(resource))
+            .into_iter()
+            .chain(actions_if(&function(resource), "CarriesLegacyKeys"))
+            .collect::<BTreeSet<_>>();
         let wanted: BTreeSet<String> = contract::actions(declared).into_iter().map(str::to_owned).collect();
         assert_eq!(granted, wanted, "{resource}");
     }
@@ -219,8 +232,12 @@ fn no_statement_grants_a_wildcard_resource_or_action() {
             for action in at(&statement, &["Action"]).as_sequence().unwrap() {
                 assert!(!text(action).contains('*'), "{resource}: {}", text(action));
             }
-            if sid.ends_with("SigningKeys") {
-                // Exactly one secret per collection: no pattern that could match another secret.
+            if sid.ends_with("SigningKeys") && !sid.ends_with("LegacySigningKeys") {
+                // The one signing-keys secret the stack creates.
+                assert_eq!(targets, ["!Ref SigningKeysSecret"], "{resource} {sid}");
+            } else if sid.ends_with("LegacySigningKeys") {
+                // Release 0.1's: exactly one secret per collection, no pattern that could match
+                // another secret.
                 let expected: BTreeSet<String> = protime_webhooks::Collection::ALL
                     .iter()
                     .map(|c| {
@@ -371,6 +388,24 @@ fn scheduled_functions_reserve_concurrency_only_when_asked_and_dead_letter_what_
     );
 }
 
+/// Every collection's key is in one secret: a deployment keeps at most two (that one and the
+/// credentials), and no function may create another.
+#[test]
+fn a_deployment_keeps_at_most_two_secrets_whatever_its_collections() {
+    let t = template();
+    let secrets: Vec<String> = at(&t, &["Resources"])
+        .as_mapping()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| text(at(r, &["Type"])) == "AWS::SecretsManager::Secret")
+        .map(|(name, _)| text(name))
+        .collect();
+    assert_eq!(secrets, ["ProtimeCredentialsSecret", "SigningKeysSecret"]);
+    for resource in ["ReceiverFunction", "RenewerFunction", "SyncerFunction", "PublisherFunction"] {
+        assert!(!actions(&function(resource)).contains("secretsmanager:CreateSecret"), "{resource}");
+    }
+}
+
 #[test]
 fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
     let renewer = function("RenewerFunction");
@@ -386,6 +421,7 @@ fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
     assert_eq!(text(action_list(&secrets[0])), "- secretsmanager:GetSecretValue\n");
     assert_eq!(text(at(&secrets[0], &["Resource"])), credentials, "the credentials secret only");
     assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeySecretPrefix"));
+    assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeysSecret"));
 }
 
 #[test]
@@ -397,8 +433,10 @@ fn a_customer_managed_credentials_key_is_decrypted_by_exactly_the_functions_that
         "!Not - !Equals\n  - !Ref ProtimeCredentialsKmsKeyArn\n  - ''\n"
     );
     for (resource, _) in FUNCTIONS {
-        let conditional: Vec<(Option<String>, Value)> =
-            all_statements(&function(resource)).into_iter().filter(|(c, _)| c.is_some()).collect();
+        let conditional: Vec<(Option<String>, Value)> = all_statements(&function(resource))
+            .into_iter()
+            .filter(|(c, _)| c.as_deref() == Some("HasCredentialsKmsKey"))
+            .collect();
         if matches!(*resource, "ReceiverFunction" | "PublisherFunction") {
             assert!(conditional.is_empty(), "{resource} never reads the credentials");
             continue;
@@ -458,7 +496,7 @@ fn parameter_defaults_match_the_code_defaults() {
     let t = template();
     assert_eq!(
         text(at(&t, &["Parameters", "SigningKeySecretPrefix", "Default"])),
-        protime_webhooks::config::DEFAULT_SIGNING_KEY_SECRET_PREFIX
+        protime_webhooks::config::LEGACY_SIGNING_KEY_SECRET_PREFIX
     );
     assert_eq!(
         text(at(&t, &["Parameters", "MaxBodyBytes", "Default"])),
