@@ -23,15 +23,15 @@
 //! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
 //!   receiver, the renewer and the CLI.
 //! - [`redact`] (pure): delta and skip tokens out of any text a Protime message brings in.
-//! - [`invocation`]: what an invocation of a scheduled function may use: its deadline budget,
-//!   the lease length without one, lease owners.
+//! - [`invocation`]: a function's life in Lambda: the start-up every binary shares, an
+//!   invocation's time (its deadline budget), the lease length without one, lease owners; and
+//!   the crate-private poison-tolerant `lock` the signing-key cache and the fakes share.
 //! - [`aws`], [`observability`], [`collection`]: the SDK configuration every client shares,
-//!   logging and CloudWatch metrics, the 18 collections; and the crate-private poison-tolerant
-//!   `lock` both key caches and the fakes share.
+//!   logging and CloudWatch metrics, the 18 collections.
 //!
 //! Beside them: [`contract`] (the names the template relies on, and the AWS capabilities each
-//! function composes), [`startup`] (the start-up every binary shares) and, for tests only,
-//! `testing` (in-memory fakes of Protime and every store; the `test-util` feature exports it).
+//! function composes) and, for tests only, `testing` (in-memory fakes of Protime and every
+//! store; the `test-util` feature exports it).
 //!
 //! Pure modules — [`signing::signature`], [`records::event`], [`records::order`],
 //! [`renewer::plan`], [`sync::plan`], [`protime::page`] — import no AWS or HTTP client code.
@@ -41,7 +41,6 @@ pub mod collection;
 pub mod config;
 pub mod contract;
 pub mod invocation;
-mod mutex;
 pub mod observability;
 pub mod protime;
 pub mod publisher;
@@ -50,7 +49,6 @@ pub mod records;
 pub mod redact;
 pub mod renewer;
 pub mod signing;
-pub mod startup;
 pub mod sync;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

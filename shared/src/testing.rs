@@ -9,7 +9,7 @@
 //! Protime simulator instead.
 
 use crate::collection::Collection;
-use crate::mutex::lock;
+use crate::invocation::lock;
 use crate::protime::model::{CreatedWebhook, Webhook, WebhookStatus};
 use crate::protime::{Connect, ConnectError, Page, ProtimeError, RecordPages, WebhookApi};
 use crate::receiver::last_event::EventNotes;

@@ -11,7 +11,7 @@
 //! `previous_grace` after the rotation; a failed read of it never fails the current key's load.
 
 use crate::collection::Collection;
-use crate::mutex::lock;
+use crate::invocation::lock;
 use crate::signing::signature::{self, Signature, SignatureError, SigningKey};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;

@@ -7,7 +7,8 @@
 //!   reader (`GetSecretValue`).
 //! - [`writer`]: storing a new key, behind [`writer::KeyWriter`] (`PutSecretValue`, `CreateSecret`).
 //!
-//! Uses `collection` and the AWS SDK only; every other folder may use it.
+//! Uses `collection`, `invocation` (the poison-tolerant lock of the key cache) and the AWS SDK
+//! only; every other folder may use it.
 
 pub mod keys;
 pub mod signature;
