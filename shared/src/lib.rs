@@ -1,5 +1,5 @@
-//! Receiving Protime webhook events into DynamoDB, keeping the subscriptions alive, and keeping
-//! the copy complete through Protime's delta.
+//! Receiving Protime webhook events into DynamoDB, keeping the subscriptions alive, keeping
+//! the copy complete through Protime's delta, and publishing its changes to EventBridge.
 //!
 //! Everything that is logic lives here; the Lambda functions in `functions/` only wire it up.
 //!
@@ -17,11 +17,13 @@
 //!   full passes, checkpoints and leases, kept pages), its request and report, its settings,
 //!   its pure cursor/phase rules, and the delta round a renewer's recovery follows.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
-//!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
-//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and
-//!   one capability trait each for the conditional store, the stored heads and the quarantine.
-//! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
-//!   receiver, the renewer and the CLI.
+//!   the syncer use, the HTTP client behind them (in-memory fakes in `testing`).
+//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout,
+//!   the read indexes' keys, queries through them and their one-off migration, and one
+//!   capability trait each for the conditional store, the stored heads, the quarantine and the
+//!   set-aside marks.
+//! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader,
+//!   the writer — used by the receiver, the renewer and the CLI.
 //! - [`redact`] (pure): delta and skip tokens out of any text a Protime message brings in.
 //! - [`invocation`]: a function's life in Lambda: the start-up every binary shares, an
 //!   invocation's time (its deadline budget), the lease length without one, lease owners; and

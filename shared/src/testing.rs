@@ -1,6 +1,6 @@
 //! In-memory fakes of everything the functions talk to, for unit tests without any server:
-//! the signing-key store, the record table, the quarantine, the subscription state table and
-//! Protime.
+//! the signing-key store, the record table, the quarantine, the subscription state, the sync
+//! state and Protime.
 //!
 //! Built for this crate's own tests and, with the `test-util` feature, for crates that use it.
 //! Each fake can share a [`Journal`], a log of the calls made to all of them in order, so a test
