@@ -1,5 +1,5 @@
-//! Receiving Protime webhook events into DynamoDB, keeping the subscriptions alive, and keeping
-//! the copy complete through Protime's delta.
+//! Receiving Protime webhook events into DynamoDB, keeping the subscriptions alive, keeping
+//! the copy complete through Protime's delta, and publishing its changes to EventBridge.
 //!
 //! Everything that is logic lives here; the Lambda functions in `functions/` only wire it up.
 //!
@@ -17,21 +17,23 @@
 //!   full passes, checkpoints and leases, kept pages), its request and report, its settings,
 //!   its pure cursor/phase rules, and the delta round a renewer's recovery follows.
 //! - [`protime`]: Protime's API: errors, model, pages, credentials, the traits the renewer and
-//!   the syncer use, the HTTP client behind them, with in-memory fakes behind `test-util`.
-//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout, and
-//!   one capability trait each for the conditional store, the stored heads and the quarantine.
-//! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader, the writer — used by the
-//!   receiver, the renewer and the CLI.
+//!   the syncer use, the HTTP client behind them (in-memory fakes in `testing`).
+//! - [`records`]: event parsing, exact JSON, the `changeVersion` order key, the item layout,
+//!   the read indexes' keys, queries through them and their one-off migration, and one
+//!   capability trait each for the conditional store, the stored heads, the quarantine and the
+//!   set-aside marks.
+//! - [`signing`] (independent of `records`): webhook signing keys — the HMAC, the cached reader,
+//!   the writer — used by the receiver, the renewer and the CLI.
 //! - [`redact`] (pure): delta and skip tokens out of any text a Protime message brings in.
-//! - [`invocation`]: what an invocation of a scheduled function may use: its deadline budget,
-//!   the lease length without one, lease owners.
+//! - [`invocation`]: a function's life in Lambda: the start-up every binary shares, an
+//!   invocation's time (its deadline budget), the lease length without one, lease owners; and
+//!   the crate-private poison-tolerant `lock` the signing-key cache and the fakes share.
 //! - [`aws`], [`observability`], [`collection`]: the SDK configuration every client shares,
-//!   logging and CloudWatch metrics, the 18 collections; and the crate-private poison-tolerant
-//!   `lock` both key caches and the fakes share.
+//!   logging and CloudWatch metrics, the 18 collections.
 //!
 //! Beside them: [`contract`] (the names the template relies on, and the AWS capabilities each
-//! function composes), [`startup`] (the start-up every binary shares) and, for tests only,
-//! `testing` (in-memory fakes of Protime and every store; the `test-util` feature exports it).
+//! function composes) and, for tests only, `testing` (in-memory fakes of Protime and every
+//! store; the `test-util` feature exports it).
 //!
 //! Pure modules — [`signing::signature`], [`records::event`], [`records::order`],
 //! [`renewer::plan`], [`sync::plan`], [`protime::page`] — import no AWS or HTTP client code.
@@ -41,7 +43,6 @@ pub mod collection;
 pub mod config;
 pub mod contract;
 pub mod invocation;
-mod mutex;
 pub mod observability;
 pub mod protime;
 pub mod publisher;
@@ -50,7 +51,6 @@ pub mod records;
 pub mod redact;
 pub mod renewer;
 pub mod signing;
-pub mod startup;
 pub mod sync;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -1,6 +1,6 @@
 //! In-memory fakes of everything the functions talk to, for unit tests without any server:
-//! the signing-key store, the record table, the quarantine, the subscription state table and
-//! Protime.
+//! the signing-key store, the record table, the quarantine, the subscription state, the sync
+//! state and Protime.
 //!
 //! Built for this crate's own tests and, with the `test-util` feature, for crates that use it.
 //! Each fake can share a [`Journal`], a log of the calls made to all of them in order, so a test
@@ -9,7 +9,7 @@
 //! Protime simulator instead.
 
 use crate::collection::Collection;
-use crate::mutex::lock;
+use crate::invocation::lock;
 use crate::protime::model::{CreatedWebhook, Webhook, WebhookStatus};
 use crate::protime::{Connect, ConnectError, Page, ProtimeError, RecordPages, WebhookApi};
 use crate::receiver::last_event::EventNotes;

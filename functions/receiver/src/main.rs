@@ -8,7 +8,7 @@ use std::convert::Infallible;
 
 fn main() -> Result<(), Error> {
     // SAFETY: the only thing main does; no other thread exists before it starts the runtime.
-    unsafe { protime_webhooks::startup::run(serve()) }
+    unsafe { protime_webhooks::invocation::startup::run(serve()) }
 }
 
 async fn serve() -> Result<(), Error> {

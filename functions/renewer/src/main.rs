@@ -9,7 +9,7 @@ use protime_webhooks::renewer::AwsRenewer;
 
 fn main() -> Result<(), Error> {
     // SAFETY: the only thing main does; no other thread exists before it starts the runtime.
-    unsafe { protime_webhooks::startup::run(serve()) }
+    unsafe { protime_webhooks::invocation::startup::run(serve()) }
 }
 
 async fn serve() -> Result<(), Error> {

@@ -1,4 +1,5 @@
-//! The time an invocation may use: its deadline, and the margin no page or call starts within.
+//! The time an invocation may use: its deadline, and the margin no page or call starts within;
+//! and the leases a run holds: how long one lasts without a deadline, and whose it is.
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;

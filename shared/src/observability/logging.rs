@@ -15,7 +15,7 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber, writing to stdout. [`crate::startup::run`] calls it once.
+/// Installs the global subscriber, writing to stdout. [`crate::invocation::startup::run`] calls it once.
 pub fn init() {
     let (filter, problem) =
         log_filter(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(), std::env::var("RUST_LOG").ok().as_deref());

@@ -2,7 +2,7 @@
 //! CloudWatch Logs turns into metrics without any API call or extra permission.
 //!
 //! Namespace `METRICS_NAMESPACE` (default `ProtimeWebhooks`); every document has the dimension
-//! `Function` (`receiver`, `renewer` or `syncer`), and where it applies `Collection`, `Reason` or `Outcome`.
+//! `Function` (`receiver`, `renewer`, `syncer` or `publisher`), and where it applies `Collection`, `Reason` or `Outcome`.
 
 use serde_json::{json, Map, Value};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,4 +1,4 @@
-//! What the renewer and the re-sync need of Protime, as traits: [`ProtimeClient`](super::ProtimeClient) is the HTTP
+//! What the renewer and the syncer need of Protime, as traits: [`ProtimeClient`](super::ProtimeClient) is the HTTP
 //! implementation, and `crate::testing::FakeProtime` an in-memory one for unit tests.
 
 use super::error::ProtimeError;

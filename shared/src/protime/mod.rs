@@ -13,8 +13,8 @@
 //! - [`client`]: the HTTP implementation of those traits: tokens, one retry policy, links.
 //! - [`connect`]: [`Connect`] through the credentials secret in Secrets Manager.
 //!
-//! Uses `records::json` for pages and `signing` for the key a created webhook carries; nothing
-//! of the receiver, the renewer or the syncer.
+//! Uses `records::json` for pages, `signing` for the key a created webhook carries, `redact` on
+//! Protime's messages, and `collection`; nothing of the receiver, the renewer or the syncer.
 
 pub mod answer;
 pub mod api;

@@ -50,7 +50,7 @@ struct WireEnvelope<'a> {
     delta_link: Option<serde_json::Value>,
 }
 
-/// A page read whole: every record parsed (for tools and tests; the sync engine reads records
+/// A page read whole: every record parsed (for tools and tests; the syncer's page loop reads records
 /// one at a time through [`Page::envelope`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadPage {

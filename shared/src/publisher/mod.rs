@@ -4,7 +4,8 @@
 //! first change it could not publish so the stream resumes from it; [`run`] is one invocation
 //! over a stream batch, and [`bus`] the EventBridge adapter.
 //!
-//! Uses [`crate::records`] (the item layout), [`crate::config`] and [`crate::observability`].
+//! Uses [`crate::records`] (the item layout), [`crate::config`], [`crate::invocation`] (the time
+//! left), [`crate::collection`] and [`crate::observability`].
 
 pub mod bus;
 pub mod change;

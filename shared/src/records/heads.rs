@@ -24,7 +24,7 @@ const KEYS_PER_BATCH: usize = 100;
 /// Rounds for keys DynamoDB leaves unprocessed before they are left to the conditional write.
 const UNPROCESSED_ROUNDS: u32 = 3;
 
-/// Reading the stored heads of a page's records (the syncer and the renewer's re-sync).
+/// Reading the stored heads of a page's records (the syncer, and the renewer's delta round).
 pub trait StoredHeads: Send + Sync {
     /// The stored heads of these records (keyed by id text; absent: no item, or not read). Used
     /// to skip writes a page of unchanged records would make; the default reads nothing, so

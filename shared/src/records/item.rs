@@ -60,7 +60,8 @@ pub fn record_key(collection: Collection, id: &RecordId) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Webhook,
-    /// A list page (re-sync, or a collection synced through its list endpoint).
+    /// A list page (a reconciliation, the history before a rolling window, or a collection
+    /// synced through its list endpoint).
     Resync,
     /// A delta page (initial load or changes since a deltaLink).
     Delta,

@@ -15,6 +15,7 @@ use super::item::{attr, json_value, record_key};
 use super::json::Json;
 use crate::collection::Collection;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::scan::ScanOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::stream::{self, StreamExt};
 use std::collections::HashMap;
@@ -119,10 +120,35 @@ pub async fn add_index_keys(
     parallelism: Parallelism,
     progress: impl Fn(MigrationReport) + Sync,
 ) -> Result<MigrationReport, MigrationError> {
-    let Parallelism { segments: total, updates_in_flight } = parallelism;
-    if !(1..=MAX_SEGMENTS).contains(&total) || updates_in_flight == 0 {
-        return Err(MigrationError::Parallelism);
+    parallelism.check()?;
+    let positions = load_positions(client, table, parallelism.segments).await?;
+    let resumed = positions.iter().any(|p| p.is_some());
+    let run = Migration { client, table, parallelism, resumed, counts: Counts::default(), progress };
+    let segments = positions.into_iter().enumerate().map(|(segment, position)| run.segment(segment as i32, position));
+    for result in futures_util::future::join_all(segments).await {
+        result?;
     }
+    remove_positions(client, table, parallelism.segments).await?;
+    Ok(run.counts.report(resumed))
+}
+
+impl Parallelism {
+    /// Refuses segments outside 1 to [`MAX_SEGMENTS`] and no updates in flight.
+    fn check(self) -> Result<(), MigrationError> {
+        if !(1..=MAX_SEGMENTS).contains(&self.segments) || self.updates_in_flight == 0 {
+            return Err(MigrationError::Parallelism);
+        }
+        Ok(())
+    }
+}
+
+/// Each segment's position, if a run cut off left one; refused if that run had another
+/// segment count than `total`.
+async fn load_positions(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    total: i32,
+) -> Result<Vec<Option<Position>>, MigrationError> {
     let mut positions = Vec::new();
     for segment in 0..total {
         let position = load_position(client, table, segment).await?;
@@ -131,53 +157,11 @@ pub async fn add_index_keys(
         }
         positions.push(position.map(|(position, _)| position));
     }
-    let resumed = positions.iter().any(|p| p.is_some());
-    let counts = Counts::default();
-    let segments = positions.into_iter().enumerate().map(|(segment, position)| {
-        let (counts, progress) = (&counts, &progress);
-        async move {
-            let segment = segment as i32;
-            let mut after = match position {
-                Some(Position::Done) => return Ok(()),
-                Some(Position::After(pk)) => Some(pk),
-                None => None,
-            };
-            loop {
-                let page = client
-                    .scan()
-                    .table_name(table)
-                    .segment(segment)
-                    .total_segments(total)
-                    .limit(SCAN_PAGE_ITEMS)
-                    .set_exclusive_start_key(
-                        after.map(|pk| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(pk))])),
-                    )
-                    .send()
-                    .await
-                    .map_err(unavailable("scanning"))?;
-                let items = page.items.unwrap_or_default();
-                counts.scanned.fetch_add(items.len() as u64, Ordering::Relaxed);
-                let results: Vec<Result<ItemOutcome, MigrationError>> = stream::iter(&items)
-                    .map(|item| migrate_item(client, table, item))
-                    .buffer_unordered(updates_in_flight)
-                    .collect()
-                    .await;
-                for result in results {
-                    counts.add(result?);
-                }
-                after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
-                let position = after.clone().map_or(Position::Done, Position::After);
-                save_position(client, table, segment, total, &position).await?;
-                progress(counts.report(resumed));
-                if after.is_none() {
-                    return Ok::<(), MigrationError>(());
-                }
-            }
-        }
-    });
-    for result in futures_util::future::join_all(segments).await {
-        result?;
-    }
+    Ok(positions)
+}
+
+/// Removes every segment's position once all of them are through.
+async fn remove_positions(client: &aws_sdk_dynamodb::Client, table: &str, total: i32) -> Result<(), MigrationError> {
     for segment in 0..total {
         client
             .delete_item()
@@ -187,7 +171,71 @@ pub async fn add_index_keys(
             .await
             .map_err(unavailable("removing the positions"))?;
     }
-    Ok(counts.report(resumed))
+    Ok(())
+}
+
+/// One run over the table: what every segment shares.
+struct Migration<'a, P> {
+    client: &'a aws_sdk_dynamodb::Client,
+    table: &'a str,
+    parallelism: Parallelism,
+    /// Whether the run went on from the positions of one cut off.
+    resumed: bool,
+    counts: Counts,
+    /// Called with the counts so far after every page.
+    progress: P,
+}
+
+impl<P: Fn(MigrationReport) + Sync> Migration<'_, P> {
+    /// Reads one segment page by page from `position`, migrating each page's items and keeping
+    /// the segment's position after it.
+    async fn segment(&self, segment: i32, position: Option<Position>) -> Result<(), MigrationError> {
+        let mut after = match position {
+            Some(Position::Done) => return Ok(()),
+            Some(Position::After(pk)) => Some(pk),
+            None => None,
+        };
+        loop {
+            let page = self.scan_page(segment, after).await?;
+            self.migrate_page(&page.items.unwrap_or_default()).await?;
+            after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
+            let position = after.clone().map_or(Position::Done, Position::After);
+            save_position(self.client, self.table, segment, self.parallelism.segments, &position).await?;
+            (self.progress)(self.counts.report(self.resumed));
+            if after.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The page of `segment` after partition key `after` (from its start without one).
+    async fn scan_page(&self, segment: i32, after: Option<String>) -> Result<ScanOutput, MigrationError> {
+        self.client
+            .scan()
+            .table_name(self.table)
+            .segment(segment)
+            .total_segments(self.parallelism.segments)
+            .limit(SCAN_PAGE_ITEMS)
+            .set_exclusive_start_key(after.map(|pk| HashMap::from([(attr::PK.to_owned(), AttributeValue::S(pk))])))
+            .send()
+            .await
+            .map_err(unavailable("scanning"))
+    }
+
+    /// Migrates a page's items, [`Parallelism::updates_in_flight`] at a time, and counts them;
+    /// every update ends before an error is returned.
+    async fn migrate_page(&self, items: &[HashMap<String, AttributeValue>]) -> Result<(), MigrationError> {
+        self.counts.scanned.fetch_add(items.len() as u64, Ordering::Relaxed);
+        let results: Vec<Result<ItemOutcome, MigrationError>> = stream::iter(items)
+            .map(|item| migrate_item(self.client, self.table, item))
+            .buffer_unordered(self.parallelism.updates_in_flight)
+            .collect()
+            .await;
+        for result in results {
+            self.counts.add(result?);
+        }
+        Ok(())
+    }
 }
 
 /// A segment's position: through, or after this partition key.

@@ -137,12 +137,13 @@ pub async fn run(
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<QueriedRecord>, QueryError> {
     let limit = query.limit.unwrap_or(usize::MAX);
+    let reader = Reader { client, table, limit };
     let mut records = Vec::new();
     for group in plan(query)? {
         let mut month = Vec::new();
         for read in &group {
             let seen = records.len() + month.len();
-            read_partition(client, table, read, limit, &mut month, |n| progress(seen + n)).await?;
+            reader.read_partition(read, &mut month, |n| progress(seen + n)).await?;
         }
         month.sort_by(|a: &QueriedRecord, b| a.sort_key.cmp(&b.sort_key).then_with(|| a.pk.cmp(&b.pk)));
         records.extend(month);
@@ -154,49 +155,58 @@ pub async fn run(
     Ok(records)
 }
 
-/// Every item of one partition (at most `limit`: a partition's first items by sort key are the
-/// only ones of it a limited query can need), appended to `out`.
-async fn read_partition(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    read: &IndexRead,
+/// What every partition read of one query shares: the table, and the most records the query
+/// returns (`usize::MAX` for all).
+struct Reader<'a> {
+    client: &'a aws_sdk_dynamodb::Client,
+    table: &'a str,
     limit: usize,
-    out: &mut Vec<QueriedRecord>,
-    mut progress: impl FnMut(usize),
-) -> Result<(), QueryError> {
-    let mut start: Option<HashMap<String, AttributeValue>> = None;
-    let mut taken = 0usize;
-    loop {
-        let mut request = client
-            .query()
-            .table_name(table)
-            .index_name(read.index)
-            .expression_attribute_names("#p", read.partition_attribute)
-            .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
-            .set_exclusive_start_key(start.take());
-        request = match &read.sort_between {
-            Some((low, high)) => request
-                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                .expression_attribute_names("#s", index_attr::DATE_SORT)
-                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-            None => request.key_condition_expression("#p = :p"),
-        };
-        if limit != usize::MAX {
-            request = request.limit(i32::try_from(limit - taken).unwrap_or(i32::MAX).max(1));
-        }
-        let page = request
-            .send()
-            .await
-            .map_err(|e| QueryError::Unavailable { index: read.index, message: DisplayErrorContext(&e).to_string() })?;
-        for item in page.items.unwrap_or_default() {
-            out.push(queried(read.index, item)?);
-            taken += 1;
-        }
-        progress(taken);
-        start = page.last_evaluated_key;
-        if start.is_none() || taken >= limit {
-            return Ok(());
+}
+
+impl Reader<'_> {
+    /// Every item of one partition (at most `limit`: a partition's first items by sort key are
+    /// the only ones of it a limited query can need), appended to `out`.
+    async fn read_partition(
+        &self,
+        read: &IndexRead,
+        out: &mut Vec<QueriedRecord>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<(), QueryError> {
+        let Reader { client, table, limit } = *self;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut taken = 0usize;
+        loop {
+            let mut request = client
+                .query()
+                .table_name(table)
+                .index_name(read.index)
+                .expression_attribute_names("#p", read.partition_attribute)
+                .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
+                .set_exclusive_start_key(start.take());
+            request = match &read.sort_between {
+                Some((low, high)) => request
+                    .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                    .expression_attribute_names("#s", index_attr::DATE_SORT)
+                    .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                    .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+                None => request.key_condition_expression("#p = :p"),
+            };
+            if limit != usize::MAX {
+                request = request.limit(i32::try_from(limit - taken).unwrap_or(i32::MAX).max(1));
+            }
+            let page = request.send().await.map_err(|e| QueryError::Unavailable {
+                index: read.index,
+                message: DisplayErrorContext(&e).to_string(),
+            })?;
+            for item in page.items.unwrap_or_default() {
+                out.push(queried(read.index, item)?);
+                taken += 1;
+            }
+            progress(taken);
+            start = page.last_evaluated_key;
+            if start.is_none() || taken >= limit {
+                return Ok(());
+            }
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The record table: one item per Protime record, replaced only by a newer `changeVersion`.
+//! The record table: one item per Protime record, replaced only by a newer `changeVersion` —
+//! or at the same version by a Delete over a live record, by a record over the sweep's
+//! tombstone, and by the sweep's tombstone (written by `sync::sweep`) over a record still as read.
 //!
-//! Every write is a single conditional PutItem, `attribute_not_exists(pk) OR changeOrder <
-//! :order`, so duplicates, out-of-order delivery and concurrent writers (webhooks and re-sync)
-//! all converge on the highest version without reads or locks. A refused write returns the
-//! item that won (`ALL_OLD`), which tells a duplicate from a stale event: see
-//! `docs/decisions/0007-all-old-instead-of-a-read.md`.
+//! Every write here is a conditional PutItem, `attribute_not_exists(pk) OR changeOrder <
+//! :order` or one of the first two same-version cases, so duplicates, out-of-order delivery and
+//! concurrent writers (webhooks, the syncer, the renewer's delta round) all converge on the
+//! highest version without reads or locks. A refused write returns the item that won
+//! (`ALL_OLD`), which tells a duplicate from a stale event (see
+//! `docs/decisions/0007-all-old-instead-of-a-read.md`), or shows an item an earlier release
+//! keyed, which a second write replaces on condition that its key is unchanged.
 
 use super::event::{ChangeType, Event};
 use super::item::{attr, record_item, Source};

@@ -6,8 +6,9 @@
 //! - [`run`]: one scheduled run: plan, then intent → POST → key → state for each subscription.
 //! - [`state`]: the subscription state items in the table, behind [`state::SubscriptionStore`].
 //!
-//! May use `config` (its settings), `protime` (through its traits), `records`, `sync` and
-//! `signing` (it writes the keys).
+//! May use `config` (its settings), `protime` (through its traits), `records`, `sync` (the
+//! delta round, the hand-off), `signing` (it writes the keys), `invocation`, `collection` and
+//! `observability`.
 
 pub mod handler;
 pub mod plan;

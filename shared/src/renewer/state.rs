@@ -1,6 +1,7 @@
 //! Subscription state in the record table, one item per collection under
-//! `subscription#<collection>`. The renewer is its only writer, one run at a time: each run
-//! takes the lease on `renewer#lease` first (a conditional UpdateItem, as the sync's leases).
+//! `subscription#<collection>`. The renewer is its only writer, one run at a time (the receiver
+//! only sets `lastEventAt` on an existing item): each run takes the lease on `renewer#lease`
+//! first (a conditional UpdateItem, as the sync's leases).
 //!
 //! Items go through serde ([`serde_dynamo`]): the attributes are [`SubscriptionState`]'s fields
 //! in camelCase beside `pk`, `collection` and `updatedAt`. An item that cannot be read is never

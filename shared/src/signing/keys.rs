@@ -16,7 +16,7 @@
 //! ([`KeySource::fetch_legacy`]), so an upgrade refuses no event.
 
 use crate::collection::Collection;
-use crate::mutex::lock;
+use crate::invocation::lock;
 use crate::signing::document::{DocumentError, KeyDocument};
 use crate::signing::signature::{self, Signature, SignatureError, SigningKey};
 use std::collections::HashMap;

@@ -9,7 +9,8 @@
 //! - [`writer`]: storing a new key, behind [`writer::KeyWriter`] (`GetSecretValue`, `PutSecretValue`;
 //!   `DeleteSecret` for what release 0.1 left).
 //!
-//! Uses `collection` and the AWS SDK only; every other folder may use it.
+//! Uses `collection`, `invocation` (the poison-tolerant lock of the key cache) and the AWS SDK
+//! only; every other folder may use it.
 
 pub mod document;
 pub mod keys;
