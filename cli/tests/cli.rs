@@ -1380,7 +1380,7 @@ async fn republish_puts_what_the_publisher_put_again_with_the_same_sequence_by_i
     let config = protime_webhooks::config::PublisherConfig {
         event_bus_name: feed.bus.clone(),
         publish_unchanged: false,
-        metrics_namespace: "Test".into(),
+        metrics: protime_webhooks::observability::metrics::Metrics::new("Test"),
     };
     let publisher = protime_webhooks::publisher::Publisher {
         bus: protime_webhooks::publisher::bus::EventBridgeBus::from_sdk(&f.config, &feed.bus),

@@ -51,8 +51,11 @@ fn batch() -> aws_lambda_events::dynamodb::Event {
 }
 
 fn bench(c: &mut Criterion) {
-    let config =
-        PublisherConfig { event_bus_name: "changes".into(), publish_unchanged: false, metrics_namespace: "Ns".into() };
+    let config = PublisherConfig {
+        event_bus_name: "changes".into(),
+        publish_unchanged: false,
+        metrics: protime_webhooks::observability::metrics::Metrics::new("Ns"),
+    };
     let publisher = Publisher { config, bus: Accepting, retry: Retry::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let event = batch();

@@ -52,6 +52,7 @@ pub const RECEIVER_ENV: &[(&str, bool)] = &[
     ("PREVIOUS_KEY_GRACE_SECONDS", false),
     ("MAX_BODY_BYTES", false),
     ("METRICS_NAMESPACE", false),
+    ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
 ];
 
@@ -71,6 +72,7 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("DELETE_STRAY_WEBHOOKS", false),
     ("RESYNC_DEFAULT_GAP_HOURS", false),
     ("METRICS_NAMESPACE", false),
+    ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
 ];
 
@@ -90,12 +92,17 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("RECONCILE_INTERVAL_HOURS", false),
     ("SWEEP_LIMIT", false),
     ("METRICS_NAMESPACE", false),
+    ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
 ];
 
 /// Environment variables the publisher reads: (name, required).
-pub const PUBLISHER_ENV: &[(&str, bool)] =
-    &[("EVENT_BUS_NAME", true), ("PUBLISH_UNCHANGED", false), ("METRICS_NAMESPACE", false)];
+pub const PUBLISHER_ENV: &[(&str, bool)] = &[
+    ("EVENT_BUS_NAME", true),
+    ("PUBLISH_UNCHANGED", false),
+    ("METRICS_NAMESPACE", false),
+    ("DETAILED_METRICS", false),
+];
 
 /// One thing a function may do in AWS: the trait that stands for it in the code, the files that
 /// make its calls and the IAM actions those calls need. A function's permissions are the union

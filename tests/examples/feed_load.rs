@@ -53,7 +53,7 @@ async fn main() {
     let config = PublisherConfig {
         event_bus_name: feed.bus.clone(),
         publish_unchanged: false,
-        metrics_namespace: "Bench".into(),
+        metrics: protime_webhooks::observability::metrics::Metrics::new("Bench"),
     };
     let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&stack.receiver.config), &feed.bus);
     let publisher = Publisher { config, bus, retry: Retry::default() };

@@ -9,7 +9,7 @@ use protime_webhooks::publisher::{publish_metrics, publish_until, AwsPublisher};
 
 async fn handle(publisher: &AwsPublisher, event: LambdaEvent<Event>) -> Result<DynamoDbEventResponse, Error> {
     let (response, report) = publisher.handle(&event.payload, publish_until(event.context.deadline())).await;
-    publish_metrics(&publisher.config.metrics_namespace, &report).emit();
+    publish_metrics(&publisher.config.metrics, &report).emit();
     tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "stream batch published");
     // Never an error: a change that could not be published is a batch item failure, so the
     // stream resumes from it (ReportBatchItemFailures) instead of retrying the whole batch.

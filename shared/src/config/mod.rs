@@ -112,9 +112,14 @@ impl Env<'_> {
         }
     }
 
-    /// `METRICS_NAMESPACE`, shared by every function.
-    pub fn metrics_namespace(&self) -> String {
-        self.optional("METRICS_NAMESPACE").unwrap_or_else(|| crate::observability::metrics::DEFAULT_NAMESPACE.into())
+    /// `METRICS_NAMESPACE` and `DETAILED_METRICS`, shared by every function.
+    pub fn metrics(&self) -> Result<crate::observability::metrics::Metrics, ConfigError> {
+        Ok(crate::observability::metrics::Metrics {
+            namespace: self
+                .optional("METRICS_NAMESPACE")
+                .unwrap_or_else(|| crate::observability::metrics::DEFAULT_NAMESPACE.into()),
+            detailed: self.flag("DETAILED_METRICS", false)?,
+        })
     }
 }
 

@@ -8,8 +8,8 @@ pub struct PublisherConfig {
     pub event_bus_name: String,
     /// `PUBLISH_UNCHANGED`: publish a new version whose data equals the previous one's too.
     pub publish_unchanged: bool,
-    /// `METRICS_NAMESPACE`
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE`, `DETAILED_METRICS`
+    pub metrics: crate::observability::metrics::Metrics,
 }
 
 impl PublisherConfig {
@@ -23,7 +23,7 @@ impl PublisherConfig {
         Ok(PublisherConfig {
             event_bus_name: env.required("EVENT_BUS_NAME")?,
             publish_unchanged: env.flag("PUBLISH_UNCHANGED", false)?,
-            metrics_namespace: env.metrics_namespace(),
+            metrics: env.metrics()?,
         })
     }
 }
@@ -36,7 +36,7 @@ mod tests {
     fn the_bus_is_required_and_unchanged_versions_are_suppressed_by_default() {
         let c = PublisherConfig::from_lookup(crate::config::lookup_from(&[("EVENT_BUS_NAME", "changes")])).unwrap();
         assert_eq!((c.event_bus_name.as_str(), c.publish_unchanged), ("changes", false));
-        assert_eq!(c.metrics_namespace, "ProtimeWebhooks");
+        assert_eq!(c.metrics, crate::observability::metrics::Metrics::new("ProtimeWebhooks"));
         let all = [("EVENT_BUS_NAME", "changes"), ("PUBLISH_UNCHANGED", "true")];
         assert!(PublisherConfig::from_lookup(crate::config::lookup_from(&all)).unwrap().publish_unchanged);
         assert_eq!(PublisherConfig::from_lookup(|_| None), Err(ConfigError::Missing("EVENT_BUS_NAME")));

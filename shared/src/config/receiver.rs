@@ -14,8 +14,8 @@ pub struct ReceiverConfig {
     pub key_cache: KeyCacheConfig,
     /// `MAX_BODY_BYTES`
     pub max_body_bytes: usize,
-    /// `METRICS_NAMESPACE`
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE`, `DETAILED_METRICS`
+    pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where signed but unstorable bodies are kept (none: answered 400).
     pub quarantine_bucket: Option<String>,
 }
@@ -28,7 +28,7 @@ impl ReceiverConfig {
             signing_keys: KeysLocation::secret(signing_keys_secret),
             key_cache: KeyCacheConfig::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            metrics_namespace: DEFAULT_NAMESPACE.into(),
+            metrics: crate::observability::metrics::Metrics::new(DEFAULT_NAMESPACE),
             quarantine_bucket: None,
         }
     }
@@ -51,7 +51,7 @@ impl ReceiverConfig {
                 previous_grace: env.seconds("PREVIOUS_KEY_GRACE_SECONDS", defaults.previous_grace)?,
             },
             max_body_bytes: env.number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
-            metrics_namespace: env.metrics_namespace(),
+            metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(c.signing_keys, KeysLocation::secret("protime-webhooks/signing-keys"));
         assert_eq!(c.key_cache, KeyCacheConfig::default());
         assert_eq!(c.max_body_bytes, 1024 * 1024);
-        assert_eq!(c.metrics_namespace, "ProtimeWebhooks");
+        assert_eq!(c.metrics, crate::observability::metrics::Metrics::new("ProtimeWebhooks"));
         assert_eq!(c, ReceiverConfig::new("t", "protime-webhooks/signing-keys"));
     }
 
@@ -88,6 +88,7 @@ mod tests {
             ("PREVIOUS_KEY_GRACE_SECONDS", "0"),
             ("MAX_BODY_BYTES", "2048"),
             ("METRICS_NAMESPACE", "Custom"),
+            ("DETAILED_METRICS", "true"),
             ("QUARANTINE_BUCKET", "q"),
         ])
         .unwrap();
@@ -96,7 +97,7 @@ mod tests {
         assert_eq!(c.key_cache.reload_min_interval, Duration::from_secs(5));
         assert_eq!(c.key_cache.previous_grace, Duration::ZERO);
         assert_eq!(c.max_body_bytes, 2048);
-        assert_eq!(c.metrics_namespace, "Custom");
+        assert_eq!(c.metrics, crate::observability::metrics::Metrics::detailed("Custom"));
         assert_eq!(c.quarantine_bucket.as_deref(), Some("q"));
     }
 

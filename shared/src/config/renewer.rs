@@ -37,8 +37,8 @@ pub struct RenewerConfig {
     /// `RESYNC_DEFAULT_GAP_HOURS`: where a recovery's gap is taken to start when no history tells
     /// (default 168; reported and logged, the syncer covers it).
     pub default_gap: chrono::Duration,
-    /// `METRICS_NAMESPACE`
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE`, `DETAILED_METRICS`
+    pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where re-synced records DynamoDB refuses are kept (none: counted only).
     pub quarantine_bucket: Option<String>,
 }
@@ -65,7 +65,7 @@ impl RenewerConfig {
                 .unwrap_or_else(|| DEFAULT_USER_AGENT_COMPANY.into()),
             delete_stray_webhooks: env.flag("DELETE_STRAY_WEBHOOKS", false)?,
             default_gap: env.hours("RESYNC_DEFAULT_GAP_HOURS", DEFAULT_GAP_HOURS)?,
-            metrics_namespace: env.metrics_namespace(),
+            metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }

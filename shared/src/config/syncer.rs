@@ -60,7 +60,7 @@ impl SyncerConfig {
                 .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
             reconcile_interval: env.hours("RECONCILE_INTERVAL_HOURS", DEFAULT_RECONCILE_INTERVAL_HOURS)?,
             sweep_limit: env.number("SWEEP_LIMIT", DEFAULT_SWEEP_LIMIT)?,
-            metrics_namespace: env.metrics_namespace(),
+            metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }

@@ -111,8 +111,12 @@ fn sequence_number(record: &EventRecord) -> Option<String> {
 }
 
 /// The metric document of one invocation.
-pub fn publish_metrics(namespace: &str, report: &PublishReport) -> crate::observability::metrics::MetricDoc {
-    crate::observability::metrics::MetricDoc::new(namespace, "publisher")
+pub fn publish_metrics(
+    metrics: &crate::observability::metrics::Metrics,
+    report: &PublishReport,
+) -> crate::observability::metrics::MetricDoc {
+    metrics
+        .doc("publisher")
         .count("ChangesPublished", report.published)
         .count("ChangesSuppressed", report.suppressed)
         .count("PublishFailures", report.failures)
@@ -146,7 +150,7 @@ mod tests {
         let config = PublisherConfig {
             event_bus_name: "changes".into(),
             publish_unchanged: unchanged,
-            metrics_namespace: "Ns".into(),
+            metrics: crate::observability::metrics::Metrics::new("Ns"),
         };
         Publisher {
             config,
@@ -214,7 +218,7 @@ mod tests {
         assert_eq!(types, ["Protime Record Changed", "Protime Record Changed", "Protime Record Deleted"]);
         assert!(put[1].1.contains(r#""previousChangeVersion":"0000090200004BD00002""#), "{}", put[1].1);
         assert!(put[1].1.contains(r#""hours":7.25"#), "the number as Protime sent it: {}", put[1].1);
-        let doc = publish_metrics("Ns", &report).to_json(0);
+        let doc = publish_metrics(&crate::observability::metrics::Metrics::new("Ns"), &report).to_json(0);
         assert_eq!((doc["ChangesPublished"].as_f64(), doc["ChangesSuppressed"].as_f64()), (Some(3.0), Some(1.0)));
     }
 

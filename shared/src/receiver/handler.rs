@@ -28,7 +28,7 @@ pub struct Receiver<K, S, Q = NoQuarantine> {
     pub(super) store: S,
     pub(super) quarantine: Option<Q>,
     pub(super) max_body_bytes: usize,
-    metrics_namespace: String,
+    metrics: crate::observability::metrics::Metrics,
     /// When this instance last noted an event per collection.
     pub(super) noted: std::sync::Mutex<std::collections::HashMap<Collection, Instant>>,
 }
@@ -40,7 +40,7 @@ impl<K: KeySource, S: RecordStore + EventNotes> Receiver<K, S> {
             store,
             quarantine: None,
             max_body_bytes,
-            metrics_namespace: crate::observability::metrics::DEFAULT_NAMESPACE.into(),
+            metrics: crate::observability::metrics::Metrics::default(),
             noted: Default::default(),
         }
     }
@@ -49,13 +49,13 @@ impl<K: KeySource, S: RecordStore + EventNotes> Receiver<K, S> {
 impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q> {
     /// Keeps signed but unstorable bodies in `quarantine` (acknowledged) instead of answering 400.
     pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Receiver<K, S, Q2> {
-        let Receiver { keys, store, max_body_bytes, metrics_namespace, noted, .. } = self;
-        Receiver { keys, store, quarantine, max_body_bytes, metrics_namespace, noted }
+        let Receiver { keys, store, max_body_bytes, metrics, noted, .. } = self;
+        Receiver { keys, store, quarantine, max_body_bytes, metrics, noted }
     }
 
-    /// Publishes metrics under `namespace` instead of the default.
-    pub fn with_metrics_namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.metrics_namespace = namespace.into();
+    /// Publishes metrics as `metrics` says instead of the default.
+    pub fn with_metrics(mut self, metrics: crate::observability::metrics::Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -66,7 +66,7 @@ impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q>
         let routed = route.as_ref().ok().copied();
         let result = self.receive(&request, route).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        for doc in request_metrics(&self.metrics_namespace, routed, &result) {
+        for doc in request_metrics(&self.metrics, routed, &result) {
             doc.emit();
         }
         log_request(&result, latency_ms);
@@ -155,7 +155,7 @@ impl AwsReceiver {
             crate::records::quarantine::S3Quarantine::new(crate::records::quarantine::S3Quarantine::client(sdk), bucket)
         });
         Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
-            .with_metrics_namespace(config.metrics_namespace.clone())
+            .with_metrics(config.metrics.clone())
             .with_quarantine(quarantine)
     }
 }

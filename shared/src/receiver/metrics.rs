@@ -6,23 +6,22 @@ use crate::receiver::error::ReceiveError;
 use crate::receiver::outcome::{EventOutcome, ItemOutcome, Received};
 use crate::records::event::ChangeType;
 use crate::records::PutOutcome;
-use crate::signing::keys::AcceptedKey;
 use lambda_http::http::StatusCode;
 
-/// The metrics of one request: counts by outcome, signature rejections by reason, batch size
-/// and store latency, published per function and per collection; and one document per
-/// quarantine reason (`Quarantined`, dimension `Reason`).
+/// The metrics of one request: counts by outcome, signature rejections by reason and store
+/// latency (the collection a property, a dimension when detailed); and one document per
+/// quarantine reason (`Quarantined`, `Reason` likewise). Each is read by an alarm or the
+/// dashboard; the rest of a request is in its log lines.
 pub fn request_metrics(
-    namespace: &str,
+    metrics: &crate::observability::metrics::Metrics,
     collection: Option<Collection>,
     result: &Result<Received, ReceiveError>,
 ) -> Vec<crate::observability::metrics::MetricDoc> {
-    use crate::observability::metrics::{MetricDoc, Unit};
-    let mut doc = MetricDoc::new(namespace, "receiver");
+    use crate::observability::metrics::Unit;
+    let mut doc = metrics.doc("receiver");
     if let Some(c) = collection {
         doc = doc.dimension("Collection", c.as_str());
     }
-    doc = doc.count("Requests", 1);
     match result {
         Ok(r) => {
             let count = |f: &dyn Fn(&ItemOutcome) -> bool| r.outcomes.iter().filter(|o| f(o)).count() as u64;
@@ -34,8 +33,6 @@ pub fn request_metrics(
                     "EventsDeleted",
                     count(&|o| o.is(PutOutcome::Stored) && o.change_type == Some(ChangeType::Delete)),
                 )
-                .count("BatchSize", r.outcomes.len() as u64)
-                .count("PreviousKeyAccepted", u64::from(r.accepted == AcceptedKey::Previous))
                 .metric("StoreLatency", Unit::Milliseconds, r.store_ms);
             let mut by_reason = std::collections::BTreeMap::<&str, u64>::new();
             for o in &r.outcomes {
@@ -43,9 +40,9 @@ pub fn request_metrics(
                     *by_reason.entry(reason).or_default() += 1;
                 }
             }
-            let per_reason = by_reason.into_iter().map(|(reason, n)| {
-                MetricDoc::new(namespace, "receiver").dimension("Reason", reason).count("Quarantined", n)
-            });
+            let per_reason = by_reason
+                .into_iter()
+                .map(|(reason, n)| metrics.doc("receiver").dimension("Reason", reason).count("Quarantined", n));
             std::iter::once(main).chain(per_reason).collect()
         }
         Err(ReceiveError::Unauthorized(reason)) => {
@@ -109,8 +106,10 @@ pub(super) fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observability::metrics::Metrics;
     use crate::records::event::EventError;
     use crate::records::StoreError;
+    use crate::signing::keys::AcceptedKey;
     use crate::signing::signature::SignatureError;
     use serde_json::json;
 
@@ -138,7 +137,8 @@ mod tests {
             whole_body_quarantined: false,
             store_ms: 3.5,
         };
-        let docs = request_metrics("Ns", Some(Collection::Clockings), &Ok(received));
+        let detailed = Metrics::detailed("Ns");
+        let docs = request_metrics(&detailed, Some(Collection::Clockings), &Ok(received));
         let by_reason: Vec<serde_json::Value> =
             docs[1..].iter().map(|d| d.to_json(0)).map(|v| json!([v["Reason"], v["Quarantined"]])).collect();
         assert_eq!(by_reason, [json!(["missing_id", 1.0]), json!(["not_json", 2.0])]);
@@ -153,12 +153,12 @@ mod tests {
             ),
             (Some(2.0), Some(1.0), Some(1.0), Some(1.0))
         );
-        assert_eq!(v["BatchSize"], 7.0);
+        assert!(v.get("BatchSize").is_none() && v.get("Requests").is_none(), "no alarm or dashboard reads them");
         assert_eq!(v["StoreLatency"], 3.5);
         assert_eq!(v["Collection"], "clockings");
 
         let rejected = Err(ReceiveError::Unauthorized(SignatureError::Mismatch.into()));
-        let v = request_metrics("Ns", Some(Collection::Clockings), &rejected)[0].to_json(0);
+        let v = request_metrics(&detailed, Some(Collection::Clockings), &rejected)[0].to_json(0);
         assert_eq!((v["SignatureRejected"].as_f64(), v["Reason"].as_str()), (Some(1.0), Some("mismatch")));
         assert_eq!(
             v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
@@ -166,7 +166,7 @@ mod tests {
         );
 
         let unavailable = Err(ReceiveError::StoreUnavailable(StoreError::Unavailable("down".into())));
-        assert_eq!(request_metrics("Ns", None, &unavailable)[0].to_json(0)["Unavailable"], 1.0);
+        assert_eq!(request_metrics(&detailed, None, &unavailable)[0].to_json(0)["Unavailable"], 1.0);
         // Noise anyone can send is counted apart from what a signed request meets.
         for noise in [
             ReceiveError::NoRoute,
@@ -174,15 +174,24 @@ mod tests {
             ReceiveError::UnknownCollection("x".into()),
             ReceiveError::BodyTooLarge(9),
         ] {
-            let v = request_metrics("Ns", None, &Err(noise))[0].to_json(0);
+            let v = request_metrics(&detailed, None, &Err(noise))[0].to_json(0);
             assert_eq!(v["UnverifiedRequests"], 1.0);
             assert!(v.get("InvalidRequests").is_none() && v.get("Collection").is_none());
         }
-        assert_eq!(request_metrics("Ns", None, &Err(ReceiveError::NoRoute))[0].to_json(0)["Reason"], "no_route");
+        assert_eq!(request_metrics(&detailed, None, &Err(ReceiveError::NoRoute))[0].to_json(0)["Reason"], "no_route");
         for signed in [ReceiveError::SignedBodyTooLarge(9), ReceiveError::InvalidEvent(EventError::MissingId)] {
-            let v = request_metrics("Ns", Some(Collection::Clockings), &Err(signed))[0].to_json(0);
+            let v = request_metrics(&detailed, Some(Collection::Clockings), &Err(signed))[0].to_json(0);
             assert_eq!(v["InvalidRequests"], 1.0);
             assert!(v.get("UnverifiedRequests").is_none());
         }
+    }
+
+    #[test]
+    fn by_default_a_request_publishes_function_level_metrics_only() {
+        let rejected = Err(ReceiveError::Unauthorized(SignatureError::Mismatch.into()));
+        let docs = request_metrics(&Metrics::new("Ns"), Some(Collection::Clockings), &rejected);
+        let v = docs[0].to_json(0);
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
+        assert_eq!((v["Collection"].as_str(), v["Reason"].as_str()), (Some("clockings"), Some("mismatch")));
     }
 }

@@ -33,7 +33,7 @@ impl<
     pub async fn handle(&self, deadline: std::time::SystemTime) -> Result<RunReport, RunError> {
         let left = time_left(deadline);
         let result = self.run_within(Budget::new(chrono::Utc::now(), left, DELTA_ROUND_MARGIN)).await;
-        for doc in run_metrics(&self.config.metrics_namespace, result.as_ref().ok()) {
+        for doc in run_metrics(&self.config.metrics, result.as_ref().ok()) {
             doc.emit();
         }
         let report = result?;

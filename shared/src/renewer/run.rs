@@ -548,26 +548,28 @@ impl<
     }
 }
 
-/// The metrics of a run: one document per subscription (dimension `Collection`) and one summary.
-/// `run` is `None` when the run failed before planning.
-pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::observability::metrics::MetricDoc> {
+/// The metrics of a run: one summary (the soonest expiry, every run, for its alarm; counts of
+/// what happened), one document per quarantine reason and, when detailed, one per
+/// subscription (dimension `Collection`). `run` is `None` when the run failed before planning:
+/// Lambda's own `Errors` counts that, and a run that found the lease taken reports nothing
+/// (the run holding it does).
+pub fn run_metrics(
+    metrics: &crate::observability::metrics::Metrics,
+    run: Option<&RunReport>,
+) -> Vec<crate::observability::metrics::MetricDoc> {
     use crate::observability::metrics::{MetricDoc, Unit};
-    let Some(report) = run else {
-        return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 1)];
+    let Some(report) = run.filter(|r| !r.busy) else {
+        return Vec::new();
     };
-    if report.busy {
-        // The run holding the lease reports the subscriptions.
-        return vec![MetricDoc::new(namespace, "renewer").count("RunFailed", 0).count("RunBusy", 1)];
-    }
     let renewed = |s: &SubscriptionReport| {
         s.ok && matches!(s.action, ActionKind::Create | ActionKind::Renew | ActionKind::Recreate)
     };
     let was_disabled = |s: &SubscriptionReport| s.action == ActionKind::Recover;
-    let mut docs: Vec<MetricDoc> = report
-        .subscriptions
-        .iter()
+    let per_subscription = report.subscriptions.iter().filter(|_| metrics.detailed);
+    let mut docs: Vec<MetricDoc> = per_subscription
         .map(|s| {
-            MetricDoc::new(namespace, "renewer")
+            metrics
+                .doc("renewer")
                 .dimension("Collection", &s.collection)
                 .metric("HoursUntilExpiry", Unit::None, s.hours_until_expiry.unwrap_or(f64::NAN))
                 .count("Renewals", u64::from(renewed(s)))
@@ -579,9 +581,8 @@ pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::obser
         .collect();
     let min_hours = report.subscriptions.iter().filter_map(|s| s.hours_until_expiry).fold(f64::INFINITY, f64::min);
     docs.push(
-        MetricDoc::new(namespace, "renewer")
-            .count("RunFailed", 0)
-            .count("Subscriptions", report.subscriptions.len() as u64)
+        metrics
+            .doc("renewer")
             .count("SubscriptionsUnhealthy", report.subscriptions.iter().filter(|s| !s.ok).count() as u64)
             .count("SubscriptionsDisabled", report.subscriptions.iter().filter(|s| was_disabled(s)).count() as u64)
             .count("Renewals", report.subscriptions.iter().filter(|s| renewed(s)).count() as u64)
@@ -596,9 +597,10 @@ pub fn run_metrics(namespace: &str, run: Option<&RunReport>) -> Vec<crate::obser
         quarantined += counts;
     }
     docs.extend(
-        quarantined.quarantined_by.iter().map(|(reason, n)| {
-            MetricDoc::new(namespace, "renewer").dimension("Reason", reason).count("Quarantined", n)
-        }),
+        quarantined
+            .quarantined_by
+            .iter()
+            .map(|(reason, n)| metrics.doc("renewer").dimension("Reason", reason).count("Quarantined", n)),
     );
     docs
 }

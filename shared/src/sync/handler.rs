@@ -40,7 +40,7 @@ impl<
             "sync run"
         );
         let report = self.run(&request, budget).await?;
-        for doc in sync_metrics(&self.config.metrics_namespace, &report) {
+        for doc in sync_metrics(&self.config.metrics, &report) {
             doc.emit();
         }
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");

@@ -146,15 +146,20 @@ impl SyncReport {
     }
 }
 
-/// The metric documents of a run: per collection (lag, pages, pending initial load, delta
-/// expiry, runs in error) and per record outcome.
-pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observability::metrics::MetricDoc> {
-    use crate::observability::metrics::{MetricDoc, Unit};
+/// The metric documents of a run: one per collection (lag, pages, pending initial load, delta
+/// expiry, runs in error: at the function level, where the alarms read the maximum or the sum,
+/// unless detailed), and the records by outcome.
+pub fn sync_metrics(
+    metrics: &crate::observability::metrics::Metrics,
+    report: &SyncReport,
+) -> Vec<crate::observability::metrics::MetricDoc> {
+    use crate::observability::metrics::Unit;
     let mut docs = Vec::new();
     let mut totals = RecordCounts::default();
     for c in &report.collections {
         totals += c.records;
-        let mut doc = MetricDoc::new(namespace, "syncer")
+        let mut doc = metrics
+            .doc("syncer")
             .dimension("Collection", &c.collection)
             .count("SyncPages", c.pages)
             .count("InitialLoadPending", u64::from(c.initial_load_pending()))
@@ -171,7 +176,8 @@ pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observab
         if let Some(drift) = c.drift.as_ref().filter(|d| !d.baseline) {
             for (kind, n) in drift.by_kind() {
                 docs.push(
-                    MetricDoc::new(namespace, "syncer")
+                    metrics
+                        .doc("syncer")
                         .dimension("Collection", &c.collection)
                         .dimension("Kind", kind)
                         .count("DriftRecords", n),
@@ -180,14 +186,14 @@ pub fn sync_metrics(namespace: &str, report: &SyncReport) -> Vec<crate::observab
         }
     }
     for (outcome, count) in totals.by_outcome() {
-        docs.push(MetricDoc::new(namespace, "syncer").dimension("Outcome", outcome).count("SyncRecords", count));
+        docs.push(metrics.doc("syncer").dimension("Outcome", outcome).count("SyncRecords", count));
     }
     // The metric the Quarantined alarm watches, as the receiver emits it.
     docs.extend(
         totals
             .quarantined_by
             .iter()
-            .map(|(reason, n)| MetricDoc::new(namespace, "syncer").dimension("Reason", reason).count("Quarantined", n)),
+            .map(|(reason, n)| metrics.doc("syncer").dimension("Reason", reason).count("Quarantined", n)),
     );
     docs
 }

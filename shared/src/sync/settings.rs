@@ -46,8 +46,8 @@ pub struct SyncerConfig {
     /// `SWEEP_LIMIT` (default 100): a full pass that would tombstone more records than this
     /// tombstones none and waits for an operator (`reconcile --max-sweep N`).
     pub sweep_limit: u64,
-    /// `METRICS_NAMESPACE`
-    pub metrics_namespace: String,
+    /// `METRICS_NAMESPACE`, `DETAILED_METRICS`
+    pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.
     pub quarantine_bucket: Option<String>,
 }

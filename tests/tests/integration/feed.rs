@@ -16,8 +16,11 @@ use serde_json::{json, Value};
 use std::sync::Mutex;
 
 fn publisher<B: EventBus>(bus: B, bus_name: &str) -> Publisher<B> {
-    let config =
-        PublisherConfig { event_bus_name: bus_name.into(), publish_unchanged: false, metrics_namespace: "Test".into() };
+    let config = PublisherConfig {
+        event_bus_name: bus_name.into(),
+        publish_unchanged: false,
+        metrics: protime_webhooks::observability::metrics::Metrics::new("Test"),
+    };
     Publisher { config, bus, retry: Retry { attempts: 2, base_delay: std::time::Duration::from_millis(5) } }
 }
 

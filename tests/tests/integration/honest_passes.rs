@@ -142,7 +142,8 @@ async fn a_sweep_over_its_limit_is_held_for_an_operator_and_max_sweep_lets_it_th
     assert_eq!(records(&table(&stack).await), records(&before), "no record written");
     let state = item(&stack, "sync#clockings").await;
     assert!(state.contains_key("sweepHeld") && state["verifiedAt"] == verified, "not verified: {state:?}");
-    let metrics = protime_webhooks::sync::sync_metrics("Ns", &report);
+    let metrics =
+        protime_webhooks::sync::sync_metrics(&protime_webhooks::observability::metrics::Metrics::new("Ns"), &report);
     let held_metric = metrics.iter().map(|m| m.to_json(0)).any(|doc| doc["SweepHeld"].as_f64() == Some(1.0));
     assert!(held_metric, "the alarm's metric");
 

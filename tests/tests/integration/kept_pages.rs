@@ -172,12 +172,13 @@ async fn one_bad_record_is_quarantined_alone_and_a_quarantined_delete_replays_as
     let c = clockings(&report);
     assert_eq!((c.outcome, c.records.quarantined, c.records.stored, c.records.deleted), (Outcome::Complete, 3, 2, 1));
     // The Quarantined alarm sees them: Function=syncer, one count per reason.
-    let mut metrics: Vec<(String, String, f64)> = protime_webhooks::sync::sync_metrics("Ns", &report)
-        .iter()
-        .map(|d| d.to_json(0))
-        .filter(|v| v.get("Quarantined").is_some())
-        .map(|v| (v["Function"].to_string(), v["Reason"].to_string(), v["Quarantined"].as_f64().unwrap()))
-        .collect();
+    let mut metrics: Vec<(String, String, f64)> =
+        protime_webhooks::sync::sync_metrics(&protime_webhooks::observability::metrics::Metrics::new("Ns"), &report)
+            .iter()
+            .map(|d| d.to_json(0))
+            .filter(|v| v.get("Quarantined").is_some())
+            .map(|v| (v["Function"].to_string(), v["Reason"].to_string(), v["Quarantined"].as_f64().unwrap()))
+            .collect();
     metrics.sort_by(|a, b| a.1.cmp(&b.1));
     let syncer = || "\"syncer\"".to_owned();
     assert_eq!(

@@ -4,6 +4,7 @@
 use protime_webhooks::contract::{
     self, PUBLISHER, PUBLISHER_ENV, RECEIVER, RECEIVER_ENV, RENEWER, RENEWER_ENV, SYNCER, SYNCER_ENV,
 };
+use protime_webhooks::observability::metrics::{MetricDoc, Metrics};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -543,24 +544,18 @@ fn quarantined_records() -> protime_webhooks::sync::apply::RecordCounts {
     records
 }
 
-#[test]
-fn alarms_watch_metrics_the_code_emits() {
+/// The metric documents every function publishes for representative runs: a request refused,
+/// one quarantined, a renewer run, a syncer run with everything an alarm watches, a publish
+/// with failures.
+fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
     use protime_webhooks::receiver::{request_metrics, ReceiveError};
     use protime_webhooks::renewer::{run_metrics, RunReport};
-    // Metric name -> the functions (the `Function` dimension) that emit it.
-    let mut emitted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut collect = |doc: protime_webhooks::observability::metrics::MetricDoc| {
-        let json = doc.to_json(0);
-        for m in json["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
-            let function = json["Function"].as_str().unwrap().to_owned();
-            emitted.entry(m["Name"].as_str().unwrap().to_owned()).or_default().insert(function);
-        }
-    };
+    let mut docs = Vec::new();
     let rejected =
         Err(ReceiveError::Unauthorized(protime_webhooks::signing::signature::SignatureError::Mismatch.into()));
-    request_metrics("Ns", None, &rejected).into_iter().for_each(&mut collect);
-    request_metrics("Ns", None, &Err(ReceiveError::NoRoute)).into_iter().for_each(&mut collect);
-    request_metrics("Ns", None, &Err(ReceiveError::SignedBodyTooLarge(1))).into_iter().for_each(&mut collect);
+    docs.extend(request_metrics(metrics, None, &rejected));
+    docs.extend(request_metrics(metrics, None, &Err(ReceiveError::NoRoute)));
+    docs.extend(request_metrics(metrics, None, &Err(ReceiveError::SignedBodyTooLarge(1))));
     let quarantined = protime_webhooks::receiver::Received {
         collection: protime_webhooks::Collection::Clockings,
         accepted: protime_webhooks::signing::keys::AcceptedKey::Current,
@@ -573,7 +568,7 @@ fn alarms_watch_metrics_the_code_emits() {
         whole_body_quarantined: true,
         store_ms: 0.0,
     };
-    request_metrics("Ns", None, &Ok(quarantined)).into_iter().for_each(&mut collect);
+    docs.extend(request_metrics(metrics, None, &Ok(quarantined)));
     let subscription = protime_webhooks::renewer::SubscriptionReport {
         collection: "clockings".into(),
         action: protime_webhooks::renewer::plan::ActionKind::Recover,
@@ -586,7 +581,7 @@ fn alarms_watch_metrics_the_code_emits() {
         error: None,
     };
     let report = RunReport { healthy: true, busy: false, subscriptions: vec![subscription], strays: vec![] };
-    run_metrics("Ns", Some(&report)).into_iter().for_each(&mut collect);
+    docs.extend(run_metrics(metrics, Some(&report)));
     let collection = protime_webhooks::sync::CollectionReport {
         collection: "clockings".into(),
         mode: None,
@@ -617,12 +612,29 @@ fn alarms_watch_metrics_the_code_emits() {
         error: Some("e".into()),
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
-    protime_webhooks::sync::sync_metrics("Ns", &sync).into_iter().for_each(&mut collect);
-    collect(protime_webhooks::publisher::publish_metrics("Ns", &Default::default()));
+    docs.extend(protime_webhooks::sync::sync_metrics(metrics, &sync));
+    let published = protime_webhooks::publisher::PublishReport { published: 1, failures: 1, ..Default::default() };
+    docs.push(protime_webhooks::publisher::publish_metrics(metrics, &published));
+    docs
+}
 
+/// Metric name -> the functions (the `Function` dimension) that publish it.
+fn emitted(metrics: &Metrics) -> BTreeMap<String, BTreeSet<String>> {
+    let mut emitted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for doc in published_docs(metrics) {
+        let json = doc.to_json(0);
+        for m in json["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().unwrap() {
+            let function = json["Function"].as_str().unwrap().to_owned();
+            emitted.entry(m["Name"].as_str().unwrap().to_owned()).or_default().insert(function);
+        }
+    }
+    emitted
+}
+
+/// (alarm, metric, function) for every metric of ours an alarm watches, alone or in math.
+fn watched_metrics() -> Vec<(String, String, String)> {
     let t = template();
     let resources = at(&t, &["Resources"]).as_mapping().unwrap();
-    // (alarm, metric, function) for every metric of ours an alarm watches, alone or in math.
     let mut watched = Vec::new();
     for (name, resource) in resources {
         if text(at(resource, &["Type"])) != "AWS::CloudWatch::Alarm" {
@@ -652,6 +664,18 @@ fn alarms_watch_metrics_the_code_emits() {
             watched.push((text(name), text(at(metric, &["MetricName"])), function));
         }
     }
+    watched
+}
+
+/// (metric, function) of every metric of ours an alarm watches.
+fn alarm_metrics() -> BTreeSet<(String, String)> {
+    watched_metrics().into_iter().map(|(_, metric, function)| (metric, function)).collect()
+}
+
+#[test]
+fn alarms_watch_metrics_the_code_emits() {
+    let emitted = emitted(&Metrics::new("Ns"));
+    let watched = watched_metrics();
     let mut checked = BTreeSet::new();
     for (name, metric, function) in &watched {
         let Some(functions) = emitted.get(metric) else {
@@ -669,6 +693,69 @@ fn alarms_watch_metrics_the_code_emits() {
         checked, 12,
         "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift, sweep held, history failing and publish failures alarms"
     );
+}
+
+/// The metrics of ours the dashboard shows: (metric, function), from its widgets' rows.
+fn dashboard_metrics() -> BTreeSet<(String, String)> {
+    let t = template();
+    let body = text(at(&t, &["Resources", "Dashboard", "Properties", "DashboardBody"]));
+    let body = body.trim_start_matches("!Sub").trim().trim_start_matches('|').trim();
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&body.replace("${SyncLagAlarmSeconds}", "1").replace("${ExpiryAlarmHours}", "1"))
+            .expect("the dashboard is JSON once its numbers are filled in");
+    let mut shown = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        let rows = widget["properties"]["metrics"].as_array().cloned().unwrap_or_default();
+        let (mut namespace, mut metric, mut function) = (String::new(), String::new(), String::new());
+        for row in rows {
+            let cells: Vec<String> =
+                row.as_array().unwrap().iter().filter_map(|c| c.as_str().map(str::to_owned)).collect();
+            if cells.first().map(String::as_str) == Some("...") {
+                continue;
+            }
+            let cell = |i: usize, before: &str| match cells.get(i).map(String::as_str) {
+                Some(".") | None => before.to_owned(),
+                Some(value) => value.to_owned(),
+            };
+            (namespace, metric, function) = (cell(0, &namespace), cell(1, &metric), cell(3, &function));
+            assert!(cells.len() <= 4, "a dashboard row of ours is at the function level only: {cells:?}");
+            if namespace == "${MetricsNamespace}" {
+                shown.insert((metric.clone(), function.clone()));
+            }
+        }
+    }
+    shown
+}
+
+/// CloudWatch bills every metric (name and dimension values) in each hour it gets a value: by
+/// default each function publishes only what an alarm or the dashboard reads, at the function
+/// level, whatever the number of collections.
+#[test]
+fn by_default_every_metric_is_function_level_and_read_by_an_alarm_or_the_dashboard() {
+    let t = template();
+    assert_eq!(text(at(&t, &["Parameters", "DetailedMetrics", "Default"])), "false");
+    for doc in published_docs(&Metrics::new("Ns")) {
+        for (metric, dimension_sets) in doc.published() {
+            assert_eq!(dimension_sets, [["Function"]], "{metric}: no per-collection (or finer) dimension by default");
+        }
+    }
+    let shown = dashboard_metrics();
+    let alarmed = alarm_metrics();
+    for (metric, functions) in emitted(&Metrics::new("Ns")) {
+        for function in functions {
+            let key = (metric.clone(), function.clone());
+            assert!(
+                shown.contains(&key) || alarmed.contains(&key),
+                "{function} publishes {metric}, which no alarm or dashboard reads"
+            );
+        }
+    }
+    // Detailed: the same function-level metrics, and a dimension per finer value beside them.
+    let detailed = published_docs(&Metrics::detailed("Ns"));
+    assert!(detailed
+        .iter()
+        .flat_map(|d| d.published())
+        .any(|(_, sets)| sets.contains(&vec!["Function", "Collection"])));
 }
 
 #[test]
@@ -809,7 +896,8 @@ fn the_change_feed_has_its_alarms() {
     let alarm = |name: &str| at(&t, &["Resources", name, "Properties"]).clone();
     let failures = alarm("PublishFailuresAlarm");
     assert_eq!(text(at(&failures, &["MetricName"])), "PublishFailures");
-    let emitted = protime_webhooks::publisher::publish_metrics("Ns", &Default::default()).to_json(0);
+    let failed = protime_webhooks::publisher::PublishReport { failures: 1, ..Default::default() };
+    let emitted = protime_webhooks::publisher::publish_metrics(&Metrics::new("Ns"), &failed).to_json(0);
     assert!(emitted.get("PublishFailures").is_some(), "the code emits what the alarm watches");
     assert_eq!(text(at(&failures, &["Dimensions"])), "- Name: Function\n  Value: publisher\n");
     let age = alarm("StreamIteratorAgeAlarm");

@@ -27,6 +27,7 @@ fn a_run_that_leaves_subscriptions_failing_answers_its_whole_report() {
     assert_eq!(error.error_type(), "SubscriptionsUnhealthy");
 }
 use super::*;
+use crate::observability::metrics::Metrics;
 
 fn sub(collection: &str, action: ActionKind, ok: bool, hours: Option<f64>) -> SubscriptionReport {
     SubscriptionReport {
@@ -54,7 +55,7 @@ fn run_metrics_have_one_document_per_subscription_and_a_summary() {
         ],
         strays: vec![],
     };
-    let docs: Vec<_> = run_metrics("Ns", Some(&report)).iter().map(|d| d.to_json(0)).collect();
+    let docs: Vec<_> = run_metrics(&Metrics::detailed("Ns"), Some(&report)).iter().map(|d| d.to_json(0)).collect();
     assert_eq!(docs.len(), 4);
     assert_eq!(
         (docs[0]["Collection"].as_str(), docs[0]["HoursUntilExpiry"].as_f64()),
@@ -73,8 +74,11 @@ fn run_metrics_have_one_document_per_subscription_and_a_summary() {
         (summary["SubscriptionsUnhealthy"].as_f64(), summary["SubscriptionsDisabled"].as_f64()),
         (Some(1.0), Some(1.0))
     );
-    let failed = run_metrics("Ns", None);
-    assert_eq!(failed[0].to_json(0)["RunFailed"], 1.0);
+    // By default the summary alone, at the function level; a failed run is Lambda's Errors.
+    let docs = run_metrics(&Metrics::new("Ns"), Some(&report));
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].to_json(0)["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Function"]]));
+    assert!(run_metrics(&Metrics::new("Ns"), None).is_empty());
 }
 
 use crate::protime::model::WebhookStatus;
@@ -147,8 +151,7 @@ async fn a_run_while_another_holds_the_run_lease_does_nothing_and_the_lease_free
     assert!(journal.lines().is_empty(), "no call to Protime, no key, no state: {:?}", journal.lines());
     assert!(protime.webhooks().is_empty());
     assert_eq!(*renewer.subscriptions.run_lease.lock().unwrap(), Some(other), "the other run's lease is kept");
-    let docs: Vec<_> = run_metrics("Ns", Some(&report)).iter().map(|d| d.to_json(0)).collect();
-    assert_eq!((docs.len(), docs[0]["RunBusy"].as_f64(), docs[0]["RunFailed"].as_f64()), (1, Some(1.0), Some(0.0)));
+    assert!(run_metrics(&Metrics::new("Ns"), Some(&report)).is_empty(), "the run holding the lease reports");
 
     // Past its end (a crashed run), the lease is taken over, and freed after the run.
     let report = renewer.run(now() + Duration::minutes(16)).await.unwrap();
@@ -357,7 +360,7 @@ async fn a_re_synced_record_dynamodb_refuses_is_quarantined_and_the_others_store
     assert_eq!(renewer.records.change_version(Collection::Clockings, "2"), None);
     assert!(renewer.records.change_version(Collection::Clockings, "3").is_some());
     // The Quarantined alarm sees them: Function=renewer, by Reason.
-    let quarantined: Vec<_> = run_metrics("Ns", Some(&report))
+    let quarantined: Vec<_> = run_metrics(&Metrics::new("Ns"), Some(&report))
         .iter()
         .map(|d| d.to_json(0))
         .filter(|v| v.get("Quarantined").is_some())
