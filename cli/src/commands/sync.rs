@@ -21,6 +21,7 @@ use aws_sdk_lambda::types::ThrottleReason;
 use chrono::NaiveDate;
 use protime_webhooks::sync::apply::RecordCounts;
 use protime_webhooks::sync::sweep::Drift;
+use protime_webhooks::sync::SyncRequest;
 use protime_webhooks::Collection;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -58,8 +59,8 @@ pub struct Args {
 /// and when to stop.
 pub struct Invocation {
     pub collections: Vec<String>,
-    pub first: Value,
-    pub again: Value,
+    pub first: SyncRequest,
+    pub again: SyncRequest,
     pub wait: bool,
     pub pause_seconds: u64,
     pub max_runs: Option<u32>,
@@ -68,11 +69,10 @@ pub struct Invocation {
 impl Args {
     fn invocation(&self) -> Invocation {
         let names: Vec<String> = self.collections.iter().map(|c| c.as_str().to_owned()).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Invocation {
-            first: request(&refs, self.reinitialize, self.from),
+            first: request(&names, self.reinitialize, self.from),
             // A backfill is asked for once; the runs after it are normal runs.
-            again: request(&refs, false, None),
+            again: request(&names, false, None),
             collections: names,
             wait: self.wait,
             pause_seconds: self.pause_seconds,
@@ -249,21 +249,18 @@ fn throttled(collections: &[&str]) -> (Value, Report) {
 }
 
 /// The syncer's manual request (`from` only when given).
-fn request(collections: &[&str], reinitialize: bool, from: Option<NaiveDate>) -> Value {
-    let mut payload = json!({ "collections": collections, "reinitialize": reinitialize });
-    if let Some(from) = from {
-        payload["from"] = json!(from.format("%Y-%m-%d").to_string());
-    }
-    payload
+fn request(collections: &[String], reinitialize: bool, from: Option<NaiveDate>) -> SyncRequest {
+    SyncRequest { collections: Some(collections.to_vec()), reinitialize, from, ..SyncRequest::default() }
 }
 
 /// One synchronous invoke (RequestResponse) with `payload`.
-async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Answer, CliError> {
+async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &SyncRequest) -> Result<Answer, CliError> {
+    let payload = serde_json::to_vec(payload).expect("a sync request serializes");
     let sent = client
         .invoke()
         .function_name(function)
         .invocation_type(InvocationType::RequestResponse)
-        .payload(Blob::new(payload.to_string()))
+        .payload(Blob::new(payload))
         .send()
         .await;
     let answer = match sent {
