@@ -57,7 +57,7 @@ pub struct Args {
     max_runs: Option<u32>,
 }
 
-/// What to invoke the syncer with: the first payload, the payload of every run `--wait` adds,
+/// What to invoke the syncer with: the first request, the request of every run `--wait` adds,
 /// and when to stop.
 pub struct Invocation {
     pub collections: Vec<String>,
