@@ -129,37 +129,17 @@ fn check_destination(base: &str, report: &mut Report) {
     }
 }
 
+/// The Protime side, each step needing the one before: the credentials, a token with its
+/// scopes, a list page of each collection, then the webhooks and their keys.
 async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &RenewerConfig, report: &mut Report) {
     let collections = &settings.collections;
     let after_token = || {
         let lists = collections.iter().map(|c| format!("list:{c}"));
         ["scopes".to_owned()].into_iter().chain(lists).chain(["webhooks".to_owned()])
     };
-    let secret = &settings.protime_credentials_secret;
-    let credentials = match read_credentials(context, secret).await {
-        Ok(credentials) => {
-            report.ok(
-                "credentials",
-                format!(
-                    "{secret}: tenant {}, environment {}, client {}",
-                    credentials.tenant, credentials.environment, credentials.client_id
-                ),
-            );
-            credentials
-        }
-        Err(problem) => {
-            let (status, remedy) = if problem.fixable {
-                (
-                    Status::Action,
-                    format!("put {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} in {secret}"),
-                )
-            } else {
-                (Status::Error, "check the AWS credentials, region and access to the secret, then run again".into())
-            };
-            report.add("credentials", status, problem.message, Some(remedy));
-            report.skip(["token".to_owned()].into_iter().chain(after_token()), "needs the credentials");
-            return;
-        }
+    let Some(credentials) = check_credentials(context, &settings.protime_credentials_secret, report).await else {
+        report.skip(["token".to_owned()].into_iter().chain(after_token()), "needs the credentials");
+        return;
     };
 
     let needed = scopes(collections);
@@ -181,7 +161,46 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
     for &collection in collections {
         check_list(&reader, collection, report).await;
     }
+    check_webhooks(context, settings, &client, &granted, report).await;
+}
 
+/// The `credentials` line: the secret read, or what to put in it.
+async fn check_credentials(context: &Context, secret: &str, report: &mut Report) -> Option<ProtimeCredentials> {
+    match read_credentials(context, secret).await {
+        Ok(credentials) => {
+            report.ok(
+                "credentials",
+                format!(
+                    "{secret}: tenant {}, environment {}, client {}",
+                    credentials.tenant, credentials.environment, credentials.client_id
+                ),
+            );
+            Some(credentials)
+        }
+        Err(problem) => {
+            let (status, remedy) = if problem.fixable {
+                (
+                    Status::Action,
+                    format!("put {{\"tenant\",\"environment\",\"clientId\",\"clientSecret\"}} in {secret}"),
+                )
+            } else {
+                (Status::Error, "check the AWS credentials, region and access to the secret, then run again".into())
+            };
+            report.add("credentials", status, problem.message, Some(remedy));
+            None
+        }
+    }
+}
+
+/// The `webhooks` line (the tenant's webhooks, listed), then each collection's `webhook:` and
+/// `key:` lines, and a line for each webhook of ours whose collection is not configured.
+async fn check_webhooks(
+    context: &Context,
+    settings: &RenewerConfig,
+    client: &ProtimeClient,
+    granted: &[String],
+    report: &mut Report,
+) {
     if !granted.iter().any(|s| s == WEBHOOKS_READ) {
         report.add(
             "webhooks",
@@ -191,7 +210,7 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
         );
         return;
     }
-    let listed = match webhooks::list(&client).await {
+    let listed = match webhooks::list(client).await {
         Ok(listed) => listed,
         Err(e) => {
             let (status, detail, remedy) = classify(&e, WEBHOOKS_READ);
@@ -203,12 +222,19 @@ async fn check_protime(context: &Context, lookup: &SettingsLookup, settings: &Re
     let ours = listed.iter().filter(|w| w.ours(base).is_some()).count();
     report.ok("webhooks", format!("{} in the tenant, {ours} ours (at {base}/webhooks/<collection>)", listed.len()));
     let keys = settings.signing_keys.source(context.secrets());
-    for &collection in collections {
+    for &collection in &settings.collections {
         if let Some(enabled) = check_webhook(settings, collection, &listed, Utc::now(), report) {
             check_key(&keys, collection, &enabled, report).await;
         }
     }
-    for stray in listed.iter().filter_map(|w| w.ours(base)).filter(|c| !collections.contains(c)) {
+    check_strays(settings, &listed, report);
+}
+
+/// A `webhook:<collection>` warning for each webhook of ours whose collection is not in
+/// COLLECTIONS: Protime delivers its events, nothing renews it.
+fn check_strays(settings: &RenewerConfig, listed: &[TenantWebhook], report: &mut Report) {
+    let base = &settings.destination_base_url;
+    for stray in listed.iter().filter_map(|w| w.ours(base)).filter(|c| !settings.collections.contains(c)) {
         report.add(
             format!("webhook:{stray}"),
             Status::Warn,
@@ -239,36 +265,7 @@ async fn token_and_scopes(
             scopes_line(needed, &granted, &[], report);
             Some(client)
         }
-        Err(e) if refused_as_set(&e) => {
-            // Protime may name the refused scopes; when it names them all (or none), each is
-            // asked for alone to find which.
-            let named = match &e {
-                ProtimeError::ScopeRefused { scopes } if !scopes.is_empty() && scopes.len() < needed.len() => {
-                    Some(scopes.clone())
-                }
-                _ => None,
-            };
-            let how = if named.is_some() {
-                "it named the missing ones"
-            } else {
-                "each was asked for alone to find the missing ones"
-            };
-            report.add(
-                "token",
-                Status::Action,
-                format!("the token endpoint refused the scopes as a set; {how}"),
-                Some("grant the scopes the next line names".into()),
-            );
-            let (granted, unknown) = match named {
-                Some(refused) => (needed.iter().filter(|s| !refused.contains(s)).cloned().collect(), Vec::new()),
-                None => probe_each(settings, credentials, needed).await,
-            };
-            scopes_line(needed, &granted, &unknown, report);
-            if granted.is_empty() {
-                return None;
-            }
-            webhooks::client(settings, credentials.clone(), granted).ok()
-        }
+        Err(e) if refused_as_set(&e) => refused_as_a_set(settings, credentials, needed, &e, report).await,
         Err(ProtimeError::Auth { status, message }) => {
             report.add(
                 "token",
@@ -291,6 +288,41 @@ async fn token_and_scopes(
             None
         }
     }
+}
+
+/// The token endpoint refused the scopes as a set: the `token` line says so, the `scopes` line
+/// names the missing ones. Protime may name them; when it names them all (or none), each is
+/// asked for alone to find which. Returns a client for the scopes granted, if any.
+async fn refused_as_a_set(
+    settings: &RenewerConfig,
+    credentials: &ProtimeCredentials,
+    needed: &[String],
+    refusal: &ProtimeError,
+    report: &mut Report,
+) -> Option<ProtimeClient> {
+    let named = match refusal {
+        ProtimeError::ScopeRefused { scopes } if !scopes.is_empty() && scopes.len() < needed.len() => {
+            Some(scopes.clone())
+        }
+        _ => None,
+    };
+    let how =
+        if named.is_some() { "it named the missing ones" } else { "each was asked for alone to find the missing ones" };
+    report.add(
+        "token",
+        Status::Action,
+        format!("the token endpoint refused the scopes as a set; {how}"),
+        Some("grant the scopes the next line names".into()),
+    );
+    let (granted, unknown) = match named {
+        Some(refused) => (needed.iter().filter(|s| !refused.contains(s)).cloned().collect(), Vec::new()),
+        None => probe_each(settings, credentials, needed).await,
+    };
+    scopes_line(needed, &granted, &unknown, report);
+    if granted.is_empty() {
+        return None;
+    }
+    webhooks::client(settings, credentials.clone(), granted).ok()
 }
 
 /// OAuth2's `invalid_scope` from the token endpoint.
@@ -435,16 +467,8 @@ fn check_webhook(
         return None;
     };
     let id = best.id.as_deref().unwrap_or("-");
-    let until = best
-        .valid_until
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
-        .or(best.valid_until_text.clone())
-        .unwrap_or_else(|| "no validUntil".into());
-    let leftovers = if ours.is_empty() {
-        String::new()
-    } else {
-        format!(", and {} Disabled leftover{} (the renewer deletes them)", ours.len(), plural(ours.len()))
-    };
+    let until = valid_until(best);
+    let leftovers = leftovers(ours.len());
     if !best.enabled() {
         let status = best.status.as_deref().unwrap_or("no status");
         report.add(
@@ -474,6 +498,25 @@ fn check_webhook(
         }
     }
     Some(best.clone())
+}
+
+/// A webhook's validUntil: RFC 3339 when it reads, else as Protime gave it.
+fn valid_until(webhook: &TenantWebhook) -> String {
+    webhook
+        .valid_until
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .or(webhook.valid_until_text.clone())
+        .unwrap_or_else(|| "no validUntil".into())
+}
+
+/// `, and 2 Disabled leftovers (the renewer deletes them)`: the other webhooks of ours for the
+/// collection (none: nothing).
+fn leftovers(count: usize) -> String {
+    if count == 0 {
+        String::new()
+    } else {
+        format!(", and {count} Disabled leftover{} (the renewer deletes them)", plural(count))
+    }
 }
 
 /// The `key:<collection>` line: the key is read, never shown.

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use protime_webhooks::records::quarantine::{self as quarantined, Replayed};
 use protime_webhooks::records::DynamoRecordStore;
 use protime_webhooks::Collection;
+use serde::Serialize;
 use serde_json::json;
 
 /// The tag a replayed object carries: when it was replayed.
@@ -151,6 +152,72 @@ fn prefix_of(collection: Option<Collection>) -> String {
     collection.map(|c| format!("{}/", c.as_str())).unwrap_or_default()
 }
 
+/// What replaying one object did, as `replay --json` prints it.
+#[derive(Debug, Serialize)]
+struct ReplayReport {
+    key: String,
+    #[serde(flatten)]
+    result: ReplayResult,
+}
+
+/// How a replay of an object ended (its `outcome`, with what goes with it).
+#[derive(Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+enum ReplayResult {
+    /// Tagged as replayed already: not replayed twice.
+    AlreadyReplayed {
+        #[serde(rename = "replayedAt")]
+        replayed_at: String,
+    },
+    /// Not kept by the functions, or not the change its metadata names: nothing written.
+    Refused {
+        reason: &'static str,
+        detail: String,
+    },
+    /// Still refused by the receiver's parse or store: nothing written.
+    StillUnstorable {
+        reason: &'static str,
+    },
+    /// A dry run: what the store would have decided.
+    WouldReplay {
+        events: Vec<ReplayedEvent>,
+    },
+    Replayed {
+        events: Vec<ReplayedEvent>,
+    },
+}
+
+/// One event of a replayed body: its record and what the conditional write decided.
+#[derive(Debug, Serialize)]
+struct ReplayedEvent {
+    id: String,
+    outcome: &'static str,
+}
+
+impl ReplayResult {
+    /// The body still cannot be stored, or is refused (exit 2).
+    fn failed(&self) -> bool {
+        matches!(self, ReplayResult::StillUnstorable { .. } | ReplayResult::Refused { .. })
+    }
+
+    /// The text after the key: `replayed: 77 stored`, `still unstorable (reason)`.
+    fn describe(&self) -> String {
+        let events = |events: &[ReplayedEvent]| {
+            let events: Vec<String> = events.iter().map(|e| format!("{} {}", e.id, e.outcome)).collect();
+            events.join(", ")
+        };
+        match self {
+            ReplayResult::StillUnstorable { reason } => format!("still unstorable ({reason})"),
+            ReplayResult::Refused { detail, .. } => format!("refused: {detail}"),
+            ReplayResult::AlreadyReplayed { replayed_at } => format!("already replayed at {replayed_at}"),
+            ReplayResult::WouldReplay { events: e } => format!("would-replay: {}", events(e)),
+            ReplayResult::Replayed { events: e } => format!("replayed: {}", events(e)),
+        }
+    }
+}
+
+/// `replay`: each object named (with `--all`, every one under the collection's prefix), replayed
+/// in turn, then what each did; unhealthy when any still cannot be stored or is refused.
 async fn replay(
     context: &Context,
     keys: Vec<String>,
@@ -168,106 +235,120 @@ async fn replay(
     }
     let (s3, bucket) = (context.s3(), context.bucket()?);
     let store = DynamoRecordStore::new(context.dynamodb(), context.table()?);
-    let mut reports = Vec::new();
-    let mut healthy = true;
+    let replayer = Replayer { s3: &s3, bucket, store: &store, dry_run };
     let bar =
         output::progress(context.global.json, Some(keys.len() as u64), if dry_run { "checking" } else { "replaying" });
+    let mut reports = Vec::new();
     for key in keys {
         bar.inc(1);
-        let tags =
-            s3.get_object_tagging().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading tags", e))?;
-        if let Some(at) = tags.tag_set().iter().find(|t| t.key() == REPLAYED_TAG) {
-            reports.push(json!({"key": key, "outcome": "already-replayed", "replayedAt": at.value()}));
-            continue;
+        let result = replayer.replay(&key).await?;
+        reports.push(ReplayReport { key, result });
+    }
+    bar.finish_and_clear();
+    print_replays(context.global.json, dry_run, &reports);
+    let healthy = !reports.iter().any(|r| r.result.failed());
+    Ok(if healthy { Health::Healthy } else { Health::Unhealthy })
+}
+
+/// What replays the objects: the bucket they are in, the table they go to, and whether it is
+/// a dry run.
+struct Replayer<'a> {
+    s3: &'a aws_sdk_s3::Client,
+    bucket: &'a str,
+    store: &'a DynamoRecordStore,
+    dry_run: bool,
+}
+
+impl Replayer<'_> {
+    /// Replays one object, unless it was replayed already or the functions did not keep it.
+    async fn replay(&self, key: &str) -> Result<ReplayResult, CliError> {
+        if let Some(replayed_at) = self.replayed_at(key).await? {
+            return Ok(ReplayResult::AlreadyReplayed { replayed_at });
         }
-        let got = s3.get_object().bucket(bucket).key(&key).send().await.map_err(|e| aws_error("reading a body", e))?;
+        let got = self
+            .s3
+            .get_object()
+            .bucket(self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_error("reading a body", e))?;
         let metadata = got.metadata().cloned().unwrap_or_default();
         let named = metadata.get("collection").cloned();
         // Only what the functions kept, replayed as written by whoever kept it.
         let kept_as = match quarantined::provenance(&metadata) {
             Ok(kept_as) => kept_as,
-            Err(refused) => {
-                healthy = false;
-                reports.push(json!({"key": key, "outcome": "refused", "reason": refused.reason(), "detail": refused.to_string()}));
-                continue;
-            }
+            Err(refused) => return Ok(ReplayResult::Refused { reason: refused.reason(), detail: refused.to_string() }),
         };
         let bytes = got.body.collect().await.map_err(|e| CliError::Aws(format!("reading {key}: {e}")))?.into_bytes();
         let collection: Collection = named
             .or_else(|| key.split('/').next().map(str::to_owned))
             .and_then(|name| name.parse().ok())
             .ok_or_else(|| CliError::Input(format!("{key}: no collection in its metadata or key")))?;
-        let outcome = quarantined::replay(&store, collection, &bytes, kept_as, dry_run)
+        let outcome = quarantined::replay(self.store, collection, &bytes, kept_as, self.dry_run)
             .await
             .map_err(|e| CliError::Aws(format!("{key}: {e}")))?;
+        self.result_of(key, outcome).await
+    }
+
+    /// When the object was replayed, from its tag.
+    async fn replayed_at(&self, key: &str) -> Result<Option<String>, CliError> {
+        let tags = self
+            .s3
+            .get_object_tagging()
+            .bucket(self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| aws_error("reading tags", e))?;
+        Ok(tags.tag_set().iter().find(|t| t.key() == REPLAYED_TAG).map(|t| t.value().to_owned()))
+    }
+
+    /// What the store decided; a body written is tagged as replayed (not in a dry run).
+    async fn result_of(&self, key: &str, outcome: Replayed) -> Result<ReplayResult, CliError> {
         match outcome {
-            Replayed::StillUnstorable(reason) => {
-                healthy = false;
-                reports.push(json!({"key": key, "outcome": "still-unstorable", "reason": reason}));
-            }
+            Replayed::StillUnstorable(reason) => Ok(ReplayResult::StillUnstorable { reason }),
             Replayed::Refused(reason) => {
-                healthy = false;
-                let detail = "the body is not the one change its change-type metadata names";
-                reports.push(json!({"key": key, "outcome": "refused", "reason": reason, "detail": detail}));
+                let detail = "the body is not the one change its change-type metadata names".to_owned();
+                Ok(ReplayResult::Refused { reason, detail })
             }
             Replayed::Written(events) => {
-                let events: Vec<_> = events.iter().map(|(id, o)| json!({"id": id, "outcome": o.as_str()})).collect();
-                if !dry_run {
-                    let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-                    let tag = Tag::builder()
-                        .key(REPLAYED_TAG)
-                        .value(now)
-                        .build()
-                        .map_err(|e| CliError::Aws(e.to_string()))?;
-                    let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| CliError::Aws(e.to_string()))?;
-                    s3.put_object_tagging()
-                        .bucket(bucket)
-                        .key(&key)
-                        .tagging(tagging)
-                        .send()
-                        .await
-                        .map_err(|e| aws_error("tagging a replayed body", e))?;
+                let events =
+                    events.iter().map(|(id, o)| ReplayedEvent { id: id.clone(), outcome: o.as_str() }).collect();
+                if self.dry_run {
+                    return Ok(ReplayResult::WouldReplay { events });
                 }
-                let outcome = if dry_run { "would-replay" } else { "replayed" };
-                reports.push(json!({"key": key, "outcome": outcome, "events": events}));
+                self.tag_replayed(key).await?;
+                Ok(ReplayResult::Replayed { events })
             }
         }
     }
-    bar.finish_and_clear();
-    if context.global.json {
-        output::json(&json!({ "dryRun": dry_run, "objects": reports }));
-    } else {
-        for report in &reports {
-            let detail = match report["outcome"].as_str() {
-                Some("still-unstorable") => format!("still unstorable ({})", report["reason"].as_str().unwrap_or("")),
-                Some("refused") => format!("refused: {}", report["detail"].as_str().unwrap_or("")),
-                Some("already-replayed") => {
-                    format!("already replayed at {}", report["replayedAt"].as_str().unwrap_or(""))
-                }
-                Some(outcome) => {
-                    let events: Vec<String> = report["events"]
-                        .as_array()
-                        .map(|events| {
-                            events
-                                .iter()
-                                .map(|e| {
-                                    format!(
-                                        "{} {}",
-                                        e["id"].as_str().unwrap_or(""),
-                                        e["outcome"].as_str().unwrap_or("")
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    format!("{outcome}: {}", events.join(", "))
-                }
-                None => String::new(),
-            };
-            let line = format!("{}  {detail}", report["key"].as_str().unwrap_or(""));
-            let failed = matches!(report["outcome"].as_str(), Some("still-unstorable" | "refused"));
-            println!("{}", if failed { output::alarm(&line) } else { line });
-        }
+
+    /// Tags the object with the time it was replayed, so it is never replayed twice.
+    async fn tag_replayed(&self, key: &str) -> Result<(), CliError> {
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        let tag = Tag::builder().key(REPLAYED_TAG).value(now).build().map_err(|e| CliError::Aws(e.to_string()))?;
+        let tagging = Tagging::builder().tag_set(tag).build().map_err(|e| CliError::Aws(e.to_string()))?;
+        self.s3
+            .put_object_tagging()
+            .bucket(self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| aws_error("tagging a replayed body", e))?;
+        Ok(())
     }
-    Ok(if healthy { Health::Healthy } else { Health::Unhealthy })
+}
+
+/// Each object's outcome: as JSON, or a line each (in red when it failed).
+fn print_replays(json_out: bool, dry_run: bool, reports: &[ReplayReport]) {
+    if json_out {
+        output::json(&json!({ "dryRun": dry_run, "objects": reports }));
+        return;
+    }
+    for report in reports {
+        let line = format!("{}  {}", report.key, report.result.describe());
+        println!("{}", if report.result.failed() { output::alarm(&line) } else { line });
+    }
 }

@@ -11,8 +11,8 @@
 use super::sync::{run_invocation, Invocation};
 use crate::context::{CliError, Context};
 use crate::Health;
+use protime_webhooks::sync::SyncRequest;
 use protime_webhooks::Collection;
-use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,18 +37,27 @@ pub struct Args {
     max_runs: Option<u32>,
 }
 
-pub fn payload(collections: &[&str], dry_run: bool, max_sweep: Option<u64>) -> serde_json::Value {
-    let mut request = json!({ "collections": collections, "reconcile": true, "dryRun": dry_run });
-    if let Some(n) = max_sweep {
-        request["maxSweep"] = json!(n);
+/// The syncer's reconcile request (`maxSweep` only when given).
+fn request(collections: &[String], dry_run: bool, max_sweep: Option<u64>) -> SyncRequest {
+    SyncRequest {
+        collections: Some(collections.to_vec()),
+        reconcile: true,
+        dry_run,
+        max_sweep,
+        ..SyncRequest::default()
     }
-    request
+}
+
+/// The reconcile request as the syncer receives it.
+#[cfg(test)]
+fn payload(collections: &[&str], dry_run: bool, max_sweep: Option<u64>) -> serde_json::Value {
+    let names: Vec<String> = collections.iter().map(|&c| c.to_owned()).collect();
+    serde_json::to_value(request(&names, dry_run, max_sweep)).expect("a sync request serializes")
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let names: Vec<String> = args.collections.iter().map(|c| c.as_str().to_owned()).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let request = payload(&refs, args.dry_run, args.max_sweep);
+    let request = request(&names, args.dry_run, args.max_sweep);
     run_invocation(
         context,
         Invocation {

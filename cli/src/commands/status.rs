@@ -332,76 +332,85 @@ fn sync_cells(sync: Option<&SyncItem>, now: DateTime<Utc>) -> [String; 5] {
     [mode, initial, lag, verified, drift_cell(state)]
 }
 
+/// The columns of the text table.
+const HEADER: [&str; 14] = [
+    "COLLECTION",
+    "STATUS",
+    "WEBHOOK",
+    "VALID UNTIL",
+    "HOURS LEFT",
+    "LAST RENEWAL",
+    "LAST EVENT",
+    "QUARANTINED 24H",
+    "SYNC",
+    "INITIAL LOAD",
+    "LAG",
+    "VERIFIED",
+    "DRIFT M/B/S",
+    "PROBLEMS",
+];
+
+/// The rows as a table, then each row's notes.
 fn print_table(rows: &[Row], now: DateTime<Utc>) {
-    let header = [
-        "COLLECTION",
-        "STATUS",
-        "WEBHOOK",
-        "VALID UNTIL",
-        "HOURS LEFT",
-        "LAST RENEWAL",
-        "LAST EVENT",
-        "QUARANTINED 24H",
-        "SYNC",
-        "INITIAL LOAD",
-        "LAG",
-        "VERIFIED",
-        "DRIFT M/B/S",
-        "PROBLEMS",
-    ];
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let state = row.state.clone().unwrap_or_default();
-            let dash = || "-".to_owned();
-            let mut cells = vec![
-                row.collection.as_str().to_owned(),
-                state.status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(dash),
-                state.webhook_id.clone().unwrap_or_else(dash),
-                time(state.valid_until).unwrap_or_else(dash),
-                hours_left(&state, now).map(|h| format!("{h:.1}")).unwrap_or_else(dash),
-                time(state.last_renewed_at).unwrap_or_else(dash),
-                time(state.last_event_at).unwrap_or_else(dash),
-                row.quarantined.map(|n| n.to_string()).unwrap_or_else(dash),
-            ];
-            cells.extend(sync_cells(row.sync.as_ref(), now));
-            cells.push(if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") });
-            cells
-        })
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|row| row_cells(row, now)).collect();
     let unhealthy: Vec<bool> = rows.iter().map(|r| !r.problems.is_empty()).collect();
-    output::table(&header, &cells, &unhealthy);
+    output::table(&HEADER, &cells, &unhealthy);
     for row in rows {
-        if let Some(error) = row.state.as_ref().and_then(|s| s.last_error.as_deref()) {
-            println!("{}: last error: {error}", row.collection);
+        print_notes(row);
+    }
+}
+
+/// The text cells of a row: its subscription, quarantine, sync and problems.
+fn row_cells(row: &Row, now: DateTime<Utc>) -> Vec<String> {
+    let state = row.state.clone().unwrap_or_default();
+    let dash = || "-".to_owned();
+    let mut cells = vec![
+        row.collection.as_str().to_owned(),
+        state.status.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_else(dash),
+        state.webhook_id.clone().unwrap_or_else(dash),
+        time(state.valid_until).unwrap_or_else(dash),
+        hours_left(&state, now).map(|h| format!("{h:.1}")).unwrap_or_else(dash),
+        time(state.last_renewed_at).unwrap_or_else(dash),
+        time(state.last_event_at).unwrap_or_else(dash),
+        row.quarantined.map(|n| n.to_string()).unwrap_or_else(dash),
+    ];
+    cells.extend(sync_cells(row.sync.as_ref(), now));
+    cells.push(if row.problems.is_empty() { "ok".to_owned() } else { row.problems.join(", ") });
+    cells
+}
+
+/// What the table cannot say of a row: the subscription's last error, then the sync's error
+/// (runs in a row), a held sweep or an unreadable sync state.
+fn print_notes(row: &Row) {
+    if let Some(error) = row.state.as_ref().and_then(|s| s.last_error.as_deref()) {
+        println!("{}: last error: {error}", row.collection);
+    }
+    match &row.sync {
+        Some(SyncItem::Read(state)) if state.error_runs >= 1 => {
+            if let Some(error) = &state.last_error {
+                let runs =
+                    if state.error_runs == 1 { "1 run".to_owned() } else { format!("{} runs", state.error_runs) };
+                println!("{}: sync error ({runs} in a row): {}", row.collection, output::redact(error));
+            }
         }
-        match &row.sync {
-            Some(SyncItem::Read(state)) if state.error_runs >= 1 => {
-                if let Some(error) = &state.last_error {
-                    let runs =
-                        if state.error_runs == 1 { "1 run".to_owned() } else { format!("{} runs", state.error_runs) };
-                    println!("{}: sync error ({runs} in a row): {}", row.collection, output::redact(error));
-                }
+        Some(SyncItem::Read(state)) if state.sweep_held.is_some() => {
+            if let Some(held) = &state.sweep_held {
+                println!(
+                    "{}: sweep held: it would tombstone {} records (limit {}), e.g. {}; check them in Protime, \
+                     then: protime-webhooks reconcile {} --max-sweep {}",
+                    row.collection,
+                    held.would_sweep,
+                    held.limit,
+                    held.sample_ids.join(", "),
+                    row.collection,
+                    held.would_sweep
+                );
             }
-            Some(SyncItem::Read(state)) if state.sweep_held.is_some() => {
-                if let Some(held) = &state.sweep_held {
-                    println!(
-                        "{}: sweep held: it would tombstone {} records (limit {}), e.g. {}; check them in Protime, \
-                         then: protime-webhooks reconcile {} --max-sweep {}",
-                        row.collection,
-                        held.would_sweep,
-                        held.limit,
-                        held.sample_ids.join(", "),
-                        row.collection,
-                        held.would_sweep
-                    );
-                }
-            }
-            Some(SyncItem::Unreadable(why)) => {
-                println!("{}: sync state unreadable: {}", row.collection, output::redact(why))
-            }
-            _ => {}
         }
+        Some(SyncItem::Unreadable(why)) => {
+            println!("{}: sync state unreadable: {}", row.collection, output::redact(why))
+        }
+        _ => {}
     }
 }
 

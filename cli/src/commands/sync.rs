@@ -10,6 +10,9 @@
 //! concurrency — in AWS, while the scheduled run is going. That is the same as every collection
 //! busy: the report shows them `busy` (`"throttled": true`), and `--wait` waits for the run.
 
+mod print;
+mod report;
+
 use crate::context::{aws_error, CliError, Context};
 use crate::output;
 use crate::Health;
@@ -19,10 +22,10 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_lambda::types::ThrottleReason;
 use chrono::NaiveDate;
-use protime_webhooks::sync::apply::RecordCounts;
-use protime_webhooks::sync::sweep::Drift;
+use print::{print_report, print_totals};
+use protime_webhooks::sync::{Outcome, SyncRequest};
 use protime_webhooks::Collection;
-use serde::Deserialize;
+use report::{add, needs_attention, pending, progress_of, throttled, totals_json, CollectionRun, Report, Total};
 use serde_json::{json, Value};
 
 /// The pause of `--wait` when every collection still to do is busy.
@@ -54,12 +57,12 @@ pub struct Args {
     max_runs: Option<u32>,
 }
 
-/// What to invoke the syncer with: the first payload, the payload of every run `--wait` adds,
+/// What to invoke the syncer with: the first request, the request of every run `--wait` adds,
 /// and when to stop.
 pub struct Invocation {
     pub collections: Vec<String>,
-    pub first: Value,
-    pub again: Value,
+    pub first: SyncRequest,
+    pub again: SyncRequest,
     pub wait: bool,
     pub pause_seconds: u64,
     pub max_runs: Option<u32>,
@@ -68,54 +71,16 @@ pub struct Invocation {
 impl Args {
     fn invocation(&self) -> Invocation {
         let names: Vec<String> = self.collections.iter().map(|c| c.as_str().to_owned()).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Invocation {
-            first: request(&refs, self.reinitialize, self.from),
+            first: request(&names, self.reinitialize, self.from),
             // A backfill is asked for once; the runs after it are normal runs.
-            again: request(&refs, false, None),
+            again: request(&names, false, None),
             collections: names,
             wait: self.wait,
             pause_seconds: self.pause_seconds,
             max_runs: self.max_runs,
         }
     }
-}
-
-/// A collection's part of the syncer's report, as far as the CLI reads it (unknown fields are
-/// kept in the JSON output, which is the report as returned).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct CollectionRun {
-    collection: String,
-    phase: Option<String>,
-    outcome: String,
-    pages: u64,
-    records: RecordCounts,
-    lag_seconds: Option<i64>,
-    delta_expired: bool,
-    drift: Option<Drift>,
-    reconciling: bool,
-    held: Option<protime_webhooks::sync::state::HeldSweep>,
-    reconcile_failing: Option<protime_webhooks::sync::state::Failing>,
-    history_failing: Option<protime_webhooks::sync::state::Failing>,
-    error: Option<String>,
-    /// Protime asked to wait longer than the run had left (429, 503 in maintenance).
-    waiting: Option<String>,
-}
-
-impl CollectionRun {
-    /// Needs an operator: ended in error or conflict, a sweep held, a reconciliation's page set aside.
-    fn needs_attention(&self) -> bool {
-        matches!(self.outcome.as_str(), "error" | "conflict") || self.held.is_some() || self.reconcile_failing.is_some()
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-struct Report {
-    collections: Vec<CollectionRun>,
-    /// Set by the CLI for an invoke Lambda refused (see [`throttled`]).
-    throttled: bool,
 }
 
 /// What the syncer answered.
@@ -126,14 +91,6 @@ enum Answer {
     Throttled,
     /// `X-Amz-Function-Error` (the payload is `{"errorType","errorMessage"}`).
     Failed(String, Value),
-}
-
-/// Pages and records of a collection over every run.
-#[derive(Debug, Clone, Default)]
-struct Total {
-    collection: String,
-    pages: u64,
-    records: RecordCounts,
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
@@ -153,7 +110,7 @@ pub async fn run_invocation(context: &Context, args: Invocation) -> Result<Healt
         Err(Stop::Failed(kind, mut error)) => return Err(function_failed(&function, &kind, &mut error, json_out)),
         Err(Stop::Error(e)) => return Err(e),
     };
-    let failed: Vec<&CollectionRun> = report.collections.iter().filter(|c| c.needs_attention()).collect();
+    let failed: Vec<&CollectionRun> = report.collections.iter().filter(|c| needs_attention(c)).collect();
     let unfinished = args.wait && !pending(&report).is_empty();
     if json_out {
         let mut out = raw;
@@ -220,8 +177,11 @@ async fn invoke_until_done(
         }
         // Only busy collections: another invocation (the schedule) holds them until it ends;
         // asking every few seconds would only add invocations.
-        let only_busy =
-            report.collections.iter().filter(|c| again.contains(&c.collection)).all(|c| c.outcome == "busy");
+        let only_busy = report
+            .collections
+            .iter()
+            .filter(|c| again.contains(&c.collection))
+            .all(|c| c.outcome.known() == Some(Outcome::Busy));
         let pause = if only_busy { args.pause_seconds.max(BUSY_PAUSE_SECONDS) } else { args.pause_seconds };
         bar.set_message(format!(
             "run {runs}: {} not done yet ({}); again in {pause}s",
@@ -236,34 +196,19 @@ async fn invoke_until_done(
     }
 }
 
-/// The report of an invoke Lambda refused at the function's reserved concurrency: every
-/// collection busy, nothing done.
-fn throttled(collections: &[&str]) -> (Value, Report) {
-    let runs: Vec<Value> = collections
-        .iter()
-        .map(|c| json!({ "collection": c, "outcome": "busy", "pages": 0, "records": RecordCounts::default() }))
-        .collect();
-    let raw = json!({ "collections": runs, "throttled": true });
-    let report = serde_json::from_value(raw.clone()).expect("a report the CLI builds reads back");
-    (raw, report)
-}
-
 /// The syncer's manual request (`from` only when given).
-fn request(collections: &[&str], reinitialize: bool, from: Option<NaiveDate>) -> Value {
-    let mut payload = json!({ "collections": collections, "reinitialize": reinitialize });
-    if let Some(from) = from {
-        payload["from"] = json!(from.format("%Y-%m-%d").to_string());
-    }
-    payload
+fn request(collections: &[String], reinitialize: bool, from: Option<NaiveDate>) -> SyncRequest {
+    SyncRequest { collections: Some(collections.to_vec()), reinitialize, from, ..SyncRequest::default() }
 }
 
 /// One synchronous invoke (RequestResponse) with `payload`.
-async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &Value) -> Result<Answer, CliError> {
+async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &SyncRequest) -> Result<Answer, CliError> {
+    let payload = serde_json::to_vec(payload).expect("a sync request serializes");
     let sent = client
         .invoke()
         .function_name(function)
         .invocation_type(InvocationType::RequestResponse)
-        .payload(Blob::new(payload.to_string()))
+        .payload(Blob::new(payload))
         .send()
         .await;
     let answer = match sent {
@@ -345,167 +290,6 @@ fn function_failed(function: &str, kind: &str, error: &mut Value, json_out: bool
         ""
     };
     CliError::Function(format!("the syncer function {function} failed: {named}{message}{hint}"))
-}
-
-/// The collections a `--wait` invokes again for: their run stopped early, or another
-/// invocation held them.
-fn pending(report: &Report) -> Vec<String> {
-    report
-        .collections
-        .iter()
-        .filter(|c| matches!(c.outcome.as_str(), "partial" | "busy"))
-        .map(|c| c.collection.clone())
-        .collect()
-}
-
-fn add(totals: &mut Vec<Total>, report: &Report) {
-    for run in &report.collections {
-        let index = match totals.iter().position(|t| t.collection == run.collection) {
-            Some(index) => index,
-            None => {
-                totals.push(Total { collection: run.collection.clone(), ..Default::default() });
-                totals.len() - 1
-            }
-        };
-        totals[index].pages += run.pages;
-        totals[index].records += run.records;
-    }
-}
-
-/// `12 pages, 30 stored so far`, over every collection.
-fn progress_of(totals: &[Total]) -> String {
-    let pages: u64 = totals.iter().map(|t| t.pages).sum();
-    let stored: u64 = totals.iter().map(|t| t.records.stored).sum();
-    format!("{pages} pages, {stored} stored so far")
-}
-
-fn totals_json(totals: &[Total]) -> Value {
-    let map: serde_json::Map<String, Value> =
-        totals.iter().map(|t| (t.collection.clone(), json!({ "pages": t.pages, "records": t.records }))).collect();
-    Value::Object(map)
-}
-
-fn print_report(report: &Report, waited: bool) {
-    let dash = || "-".to_owned();
-    let header = ["COLLECTION", "OUTCOME", "PHASE", "PAGES", "STORED", "DUPLICATE", "DELETED", "LAG", "ERROR"];
-    let rows: Vec<Vec<String>> = report
-        .collections
-        .iter()
-        .map(|c| {
-            vec![
-                c.collection.clone(),
-                c.outcome.clone(),
-                c.phase.clone().unwrap_or_else(dash),
-                c.pages.to_string(),
-                c.records.stored.to_string(),
-                c.records.duplicate.to_string(),
-                c.records.deleted.to_string(),
-                c.lag_seconds.map(output::duration).unwrap_or_else(dash),
-                c.error.as_deref().map(output::redact).unwrap_or_else(dash),
-            ]
-        })
-        .collect();
-    let unhealthy: Vec<bool> =
-        report.collections.iter().map(|c| matches!(c.outcome.as_str(), "error" | "conflict")).collect();
-    output::table(&header, &rows, &unhealthy);
-    for c in &report.collections {
-        if let Some(d) = &c.drift {
-            let kind = if d.samples.is_some() { "dry run" } else { "full pass complete" };
-            println!(
-                "{}: {kind}: drift missing {} behind {} swept {}{}",
-                c.collection,
-                d.missing,
-                d.behind,
-                d.swept,
-                if d.baseline { " (the first load)" } else { "" }
-            );
-            if let Some(samples) = &d.samples {
-                for (name, ids) in
-                    [("missing", &samples.missing), ("behind", &samples.behind), ("swept", &samples.swept)]
-                {
-                    if !ids.is_empty() {
-                        println!("  {name}: {}", ids.join(", "));
-                    }
-                }
-            }
-        } else if c.reconciling && c.outcome == "partial" && !waited {
-            println!(
-                "{}: reconciliation under way: the next run goes on with it (--wait keeps invoking)",
-                c.collection
-            );
-            continue;
-        }
-        if let Some(waiting) = &c.waiting {
-            println!("{}: {}", c.collection, output::redact(waiting));
-        }
-        if let Some(held) = &c.held {
-            println!(
-                "{}: sweep held: it would tombstone {} records (limit {}){}; nothing was tombstoned. Check them in \
-                 Protime, then: protime-webhooks reconcile {} --max-sweep {}",
-                c.collection,
-                held.would_sweep,
-                held.limit,
-                if held.unreadable_ids > 0 {
-                    format!(", and {} returned records had no readable id", held.unreadable_ids)
-                } else {
-                    String::new()
-                },
-                c.collection,
-                held.would_sweep
-            );
-            if !held.sample_ids.is_empty() {
-                println!("  for example: {}", held.sample_ids.join(", "));
-            }
-        }
-        for (what, failing) in [("reconciliation", &c.reconcile_failing), ("history", &c.history_failing)] {
-            if let Some(f) = failing {
-                println!(
-                    "{}: {what}: a page set aside ({} attempts since {}), tried again at {}: {}",
-                    c.collection,
-                    f.attempts,
-                    f.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    f.retry_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    output::redact(&f.error)
-                );
-            }
-        }
-        if c.delta_expired {
-            println!("{}: the deltaLink had expired (410 Gone): its initial load started again", c.collection);
-        }
-        match c.outcome.as_str() {
-            "partial" if !waited => {
-                println!("{}: partial: the next run resumes from its checkpoint (--wait keeps invoking)", c.collection)
-            }
-            "busy" if !waited && report.throttled => println!(
-                "{}: busy: Lambda refused the invoke (TooManyRequestsException): the function is at its \
-                 reserved concurrency, another invocation is running (--wait waits for it)",
-                c.collection
-            ),
-            "busy" if !waited => println!("{}: busy: another invocation holds its lease", c.collection),
-            _ => {}
-        }
-    }
-}
-
-fn print_totals(totals: &[Total], runs: u32) {
-    println!();
-    println!("{runs} {} in all:", if runs == 1 { "run" } else { "runs" });
-    let header =
-        ["COLLECTION", "PAGES", "FETCHED", "STORED", "DUPLICATE", "STALE", "DELETED", "QUARANTINED", "INVALID"];
-    let rows: Vec<Vec<String>> = totals
-        .iter()
-        .map(|t| {
-            let r = t.records;
-            [t.collection.clone(), t.pages.to_string()]
-                .into_iter()
-                .chain(
-                    [r.fetched, r.stored, r.duplicate, r.stale, r.deleted, r.quarantined, r.invalid]
-                        .map(|n| n.to_string()),
-                )
-                .collect()
-        })
-        .collect();
-    output::table(&header, &rows, &vec![false; rows.len()]);
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use super::state::{Phase, SyncMode};
 use super::sweep::Drift;
 use crate::collection::Collection;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a collection's part of a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The load or delta round reached its end.
@@ -25,18 +25,25 @@ pub enum Outcome {
 }
 
 /// One collection's part of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Read back (by the CLI, from the syncer's answer), every field but `collection` and `outcome`
+/// may be missing: a report of another release, or one the reader made itself, still reads. `O`
+/// is how the outcome is read: an [`Outcome`], or a reader's own type that also keeps an outcome
+/// of another release it does not know.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CollectionReport {
+pub struct CollectionReport<O = Outcome> {
     pub collection: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<SyncMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
-    pub outcome: Outcome,
+    pub outcome: O,
     /// Pages applied in this run.
+    #[serde(default)]
     pub pages: u64,
     /// Records by outcome in this run.
+    #[serde(default)]
     pub records: RecordCounts,
     /// Seconds since the cursor last moved.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,8 +54,10 @@ pub struct CollectionReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_completed_at: Option<DateTime<Utc>>,
     /// Protime answered 410 Gone in this run; the collection went back to an initial load.
+    #[serde(default)]
     pub delta_expired: bool,
     /// Runs in a row that ended in error or conflict on this collection.
+    #[serde(default)]
     pub error_runs: u32,
     /// When a full pass last completed on this collection.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +66,7 @@ pub struct CollectionReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
     /// A reconciliation is under way (it goes on next run).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reconciling: bool,
     /// `held` when a full pass's sweep tombstoned nothing because it would have tombstoned more
     /// than its limit (see `held`); `done` when a sweep completed in this run.
@@ -68,7 +77,7 @@ pub struct CollectionReport {
     pub held: Option<HeldSweep>,
     /// Pages of history or reconciliation that could not be read or fetched in this run: set
     /// aside (an unreadable body is quarantined), retried on a back-off.
-    #[serde(skip_serializing_if = "super::state::is_zero")]
+    #[serde(default, skip_serializing_if = "super::state::is_zero")]
     pub pages_set_aside: u64,
     /// The history before a rolling window keeps failing (retried on a back-off).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,7 +94,7 @@ pub struct CollectionReport {
 }
 
 /// How a sweep ended in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SweepVerdict {
     Done,
