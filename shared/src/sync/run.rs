@@ -7,13 +7,15 @@
 //! functions of [`super::plan`]; the page loop is in `sync/pages.rs`, full passes (the sweep,
 //! reconciliation, history) in `sync/passes.rs`.
 
+use super::delta::written_since_now;
 use super::kept::PageKeep;
-use super::pages::{written_since_now, Halt, Stop};
+use super::pages::PageLimit;
 use super::plan::{self, CollectionPlan, Start};
 use super::report::{CollectionReport, Outcome, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
 use super::settings::SyncerConfig;
 use super::state::{DynamoSyncStateStore, SyncState, SyncStateError, SyncStateStore};
+use super::stop::{Halt, Stop};
 use super::sweep::LiveRecords;
 use crate::collection::Collection;
 use crate::invocation::Budget;
@@ -171,7 +173,7 @@ impl<
             owner,
             collection,
             budget,
-            max_pages: self.config.max_pages_per_run,
+            page_limit: PageLimit { max: self.config.max_pages_per_run, from: 0 },
         };
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
@@ -334,7 +336,7 @@ impl<
 
 /// One collection's part of a run: where its pages come from (`api`), where they go (the record
 /// table and quarantine, the checkpoints under the lease of `owner`), its deadline and the
-/// pages the activity at hand may apply (`None`: unlimited). Every step of the run takes it.
+/// pages the activity at hand may apply. Every step of the run takes it.
 pub(super) struct Lane<'a, A, R, S, Q> {
     pub(super) api: &'a A,
     pub(super) records: &'a R,
@@ -343,7 +345,7 @@ pub(super) struct Lane<'a, A, R, S, Q> {
     pub(super) owner: &'a str,
     pub(super) collection: Collection,
     pub(super) budget: &'a Budget,
-    pub(super) max_pages: Option<u64>,
+    pub(super) page_limit: PageLimit,
 }
 
 impl<A, R, S, Q> Clone for Lane<'_, A, R, S, Q> {
@@ -360,6 +362,11 @@ impl<A, R, S: SyncStateStore, Q> Lane<'_, A, R, S, Q> {
     pub(super) async fn checkpoint(&self, state: &mut SyncState) -> Result<(), SyncStateError> {
         state.lease_until = Some(self.budget.lease_until().timestamp_millis());
         self.states.checkpoint(self.collection, state, self.owner).await
+    }
+
+    /// This lane with a page budget of its own from here on (a reconciliation's, the history's).
+    pub(super) fn own_pages(&self, report: &CollectionReport) -> Self {
+        Lane { page_limit: PageLimit { from: report.pages, ..self.page_limit }, ..*self }
     }
 }
 

@@ -139,6 +139,16 @@ pub struct SyncState {
     pub lease_until: Option<i64>,
 }
 
+impl SyncState {
+    /// The full pass under way in `slot`: the load's, or the reconciliation's.
+    pub fn pass_mut(&mut self, slot: SeenSlot) -> Option<&mut FullPass> {
+        match slot {
+            SeenSlot::Load => self.pass.as_mut(),
+            SeenSlot::Reconcile => self.reconcile.as_mut().map(|r| &mut r.pass),
+        }
+    }
+}
+
 /// A full pass in progress: when it started (records written since are never swept), what it
 /// has measured, and how many pages of seen ids it saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
