@@ -11,7 +11,7 @@ use super::run::{Lane, Syncer};
 use super::state::{Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::stop::Stop;
-use super::sweep::{sweep, Drift, DriftKind, LiveRecords, SweepScope, SweepStep, Swept, Window};
+use super::sweep::{sweep, Drift, DriftKind, LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::{Connect, RecordPages};
@@ -236,7 +236,7 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
     report: &mut CollectionReport,
     sweep_limit: u64,
 ) -> Result<bool, Stop> {
-    let Lane { records, states, collection, budget, .. } = *lane;
+    let Lane { records, collection, budget, .. } = *lane;
     let (pass, filter) = match slot {
         SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
         SeenSlot::Reconcile => match &state.reconcile {
@@ -248,13 +248,6 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
     if pass.sweeping.is_none() {
         return Ok(true);
     }
-    let set = |state: &mut SyncState, pass: Option<FullPass>| match slot {
-        SeenSlot::Load => state.pass = pass,
-        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
-            (Some(pass), Some(r)) => r.pass = pass,
-            _ => state.reconcile = None,
-        },
-    };
     let today = budget.now().date_naive();
     let limit = pass.max_sweep.unwrap_or(sweep_limit);
     let mut held = None;
@@ -263,21 +256,13 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
             tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
         }
         Some((window, reads)) => {
-            let seen = match states.load_seen(collection, slot, pass.chunks).await {
-                Ok(seen) => seen,
-                Err(SyncStateError::Unreadable(e)) => {
-                    // The pass cannot be proven: it is dropped (the next full pass sweeps).
-                    set(state, None);
-                    return Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")));
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let seen = seen_by(lane, state, slot, pass.chunks).await?;
             let scope =
                 SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
             let stepped = sweep_steps(records, &scope, &mut pass, limit, budget).await;
             if !matches!(stepped, Ok(true)) {
                 // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
-                set(state, Some(pass));
+                set_pass(state, slot, Some(pass));
                 lane.checkpoint(state).await?;
                 return stepped.map(|_| false);
             }
@@ -285,14 +270,63 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         }
     }
     report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
+    pass_complete(state, &pass, held, budget.now());
+    log_pass(collection, &pass, state);
+    let chunks = pass.chunks;
+    report.drift = Some(pass.drift);
+    set_pass(state, slot, None);
+    lane.checkpoint(state).await?;
+    if let Err(e) = lane.states.discard_seen(collection, slot, chunks).await {
+        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
+    }
+    Ok(true)
+}
+
+/// The ids a pass saw, read back. Ids that cannot be read drop the pass: it cannot be proven
+/// (the next full pass sweeps).
+async fn seen_by<A, R, S: SyncStateStore, Q>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    slot: SeenSlot,
+    chunks: u32,
+) -> Result<SeenIds, Stop> {
+    match lane.states.load_seen(lane.collection, slot, chunks).await {
+        Ok(seen) => Ok(seen),
+        Err(SyncStateError::Unreadable(e)) => {
+            set_pass(state, slot, None);
+            Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts the pass of `slot` in the state as it now stands; `None` forgets it (a reconciliation
+/// with it).
+fn set_pass(state: &mut SyncState, slot: SeenSlot, pass: Option<FullPass>) {
+    match slot {
+        SeenSlot::Load => state.pass = pass,
+        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
+            (Some(pass), Some(r)) => r.pass = pass,
+            _ => state.reconcile = None,
+        },
+    }
+}
+
+/// A full pass completed (its sweep done or held): a real one records what it found — the
+/// verification and the drift unless the sweep is held, the held sweep either way — and
+/// answers a full pass the renewer asked for; a dry run leaves the state as it was.
+fn pass_complete(state: &mut SyncState, pass: &FullPass, held: Option<HeldSweep>, now: DateTime<Utc>) {
     if !pass.dry_run {
         state.full_pass_requested_at = None;
         if held.is_none() {
-            state.verified_at = Some(budget.now());
+            state.verified_at = Some(now);
             state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
         }
         state.sweep_held = held;
     }
+}
+
+fn log_pass(collection: Collection, pass: &FullPass, state: &SyncState) {
     tracing::info!(
         collection = %collection,
         missing = pass.drift.missing,
@@ -304,14 +338,6 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         baseline = pass.drift.baseline,
         "full pass complete"
     );
-    let chunks = pass.chunks;
-    report.drift = Some(pass.drift);
-    set(state, None);
-    lane.checkpoint(state).await?;
-    if let Err(e) = states.discard_seen(collection, slot, chunks).await {
-        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
-    }
-    Ok(true)
 }
 
 /// Runs a pass's sweep from where it stands: the count, then (when there is something to
