@@ -11,7 +11,7 @@ use super::run::{Lane, Syncer};
 use super::state::{Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::stop::Stop;
-use super::sweep::{sweep, Drift, DriftKind, LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
+use super::sweep::{Drift, DriftKind, LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::{Connect, RecordPages};
@@ -364,7 +364,8 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
             }
             SweepStep::Tombstone { .. } => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
         };
-        let swept = sweep(store, scope, first, step, found, || budget.may_start_page())
+        let swept = scope
+            .sweep(store, first, step, found, || budget.may_start_page())
             .await
             .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
         match swept {
