@@ -68,7 +68,7 @@ pub enum Start {
     /// Follow the state's cursor (the run's first page).
     Follow,
     /// Begin a new load of `[from, to]`: the caller builds the first page's link (a delta
-    /// initial request) from the filter, then calls [`begin`].
+    /// initial request) from the filter, then calls [`begin`] (which records the same filter).
     Begin { filter: Option<String>, from: NaiveDate, to: Option<NaiveDate>, why: &'static str },
 }
 
@@ -152,13 +152,13 @@ pub fn after_history_page(history: &mut History, last: NaiveDate, next_link: Opt
     }
 }
 
-/// Records the start of a load at `first_link`: an initial load with fresh counters. A load that
-/// replaces a complete copy (a rolling window moving ahead, or a collection an earlier release
-/// listed) keeps the copy's completion time: the copy stays complete meanwhile.
+/// Records the start of a load of `[from, to]` at `first_link`, with the plan's filter for it:
+/// an initial load with fresh counters. A load that replaces a complete copy (a rolling window
+/// moving ahead, or a collection an earlier release listed) keeps the copy's completion time:
+/// the copy stays complete meanwhile.
 pub fn begin(
     state: &mut SyncState,
     plan: &CollectionPlan,
-    filter: Option<String>,
     (from, to): (NaiveDate, Option<NaiveDate>),
     first_link: String,
     now: DateTime<Utc>,
@@ -182,7 +182,7 @@ pub fn begin(
     state.records = RecordCounts::default();
     state.started_at = Some(now);
     state.mode = Some(SyncMode::Delta);
-    state.filter = filter;
+    state.filter = plan.filter(from, to);
     state.filter_template = plan.filter_template.clone();
     state.from = Some(from);
     state.to = to;
@@ -367,8 +367,8 @@ mod tests {
     /// Begins as `start` says and returns the state.
     fn begun(plan: &CollectionPlan) -> SyncState {
         let mut state = SyncState::default();
-        let Start::Begin { filter, from, to, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
-        begin(&mut state, plan, filter, (from, to), "/first".into(), now());
+        let Start::Begin { from, to, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
+        begin(&mut state, plan, (from, to), "/first".into(), now());
         state
     }
 
@@ -492,7 +492,7 @@ mod tests {
             panic!("a delta load")
         };
         assert_eq!((why, filter.as_deref(), to), ("the collection now follows a delta", None, None));
-        begin(&mut state, &unfiltered(), filter, (from, to), "/people?delta".into(), now());
+        begin(&mut state, &unfiltered(), (from, to), "/people?delta".into(), now());
         assert_eq!((state.mode, state.phase), (Some(SyncMode::Delta), Some(Phase::Initial)));
         assert_eq!(state.initial_completed_at, Some(listed_at - Duration::days(30)), "not waiting for a baseline");
         assert!(state.pass.is_some(), "the load is a full pass, swept at its end");
@@ -515,8 +515,8 @@ mod tests {
     /// A windowed collection whose load began at `at` and completed.
     fn loaded_window(at: DateTime<Utc>) -> SyncState {
         let mut state = SyncState::default();
-        let Start::Begin { filter, from, to, .. } = start(&state, &windowed(), from(), at) else { panic!("a load") };
-        begin(&mut state, &windowed(), filter, (from, to), "/first".into(), at);
+        let Start::Begin { from, to, .. } = start(&state, &windowed(), from(), at) else { panic!("a load") };
+        begin(&mut state, &windowed(), (from, to), "/first".into(), at);
         after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), at);
         state.pass = None;
         state
@@ -544,7 +544,7 @@ mod tests {
         let before = now() + Duration::days(30);
         assert_eq!(start(&state, &windowed(), default_from(before), before), Start::Follow);
         let after = now() + Duration::days(31);
-        let Start::Begin { filter, from, to, why } = start(&state, &windowed(), default_from(after), after) else {
+        let Start::Begin { from, to, why, .. } = start(&state, &windowed(), default_from(after), after) else {
             panic!("moved")
         };
         assert_eq!(why, "the window moves ahead");
@@ -552,7 +552,7 @@ mod tests {
         // Not while a sweep is pending: the pass finishes over the window it saw.
         let sweeping = SyncState { pass: Some(FullPass::new(now(), false, false)), ..state.clone() };
         assert_eq!(start(&sweeping, &windowed(), default_from(after), after), Start::Follow);
-        begin(&mut state, &windowed(), filter, (from, to), "/again".into(), after);
+        begin(&mut state, &windowed(), (from, to), "/again".into(), after);
         assert_eq!((state.phase, state.to), (Some(Phase::Initial), to));
         assert_eq!(state.initial_completed_at, completed, "not waiting for a baseline");
         assert!(state.pass.is_some(), "the new load is a full pass of the new window");

@@ -280,7 +280,7 @@ impl<
                 tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
                 let references = self.config.external_references.trim();
                 let link = lane.api.list_url(collection, filter.as_deref(), true, references);
-                plan::begin(state, plan, filter, (from, to), link, budget.now());
+                plan::begin(state, plan, (from, to), link, budget.now());
                 written_since_now(state.pass.as_mut());
             }
             match lane.follow(state, report).await {
