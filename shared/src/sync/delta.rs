@@ -8,7 +8,7 @@ use super::plan::{self, AfterPage};
 use super::report::{CollectionReport, Outcome};
 use super::request::SyncRequest;
 use super::run::Lane;
-use super::state::{FullPass, Phase, SeenSlot, SyncState, SyncStateStore};
+use super::state::{Phase, SeenSlot, SyncState, SyncStateStore};
 use super::stop::{Halt, Stop};
 use crate::protime::RecordPages;
 use crate::records::quarantine::Quarantine;
@@ -38,16 +38,8 @@ impl PageList for DeltaPages {
         state.cursor.clone().ok_or_else(|| Stop::Failed("no page to follow".into()))
     }
 
-    /// The cursor moves as [`plan::after_page`] says; the last page of a load starts its sweep.
     fn advance(&mut self, state: &mut SyncState, page: Applied, now: DateTime<Utc>) -> AfterPage {
-        let loading = state.phase == Some(Phase::Initial);
-        let after = plan::after_page(state, page.counts, page.next_link, page.delta_link, now);
-        if after == AfterPage::Done && loading {
-            if let Some(pass) = state.pass.as_mut() {
-                pass.sweeping = Some(0);
-            }
-        }
-        after
+        state.page_applied(page.counts, page.next_link, page.delta_link, now)
     }
 }
 
@@ -110,19 +102,11 @@ impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateS
             Err(Stop::Gone) => {
                 tracing::warn!(collection = %self.collection, "the deltaLink expired (410); starting the initial load again");
                 report.delta_expired = true;
-                plan::delta_expired(state, self.budget.now());
+                state.delta_expired(self.budget.now());
                 Ok(None)
             }
             Err(stop) => Err(Halt::from(stop)),
         }
-    }
-}
-
-/// A pass's start, as the sweep compares it with `receivedAt`: the wall clock every writer
-/// stamps its writes with (the run's clock may be a test's).
-pub(super) fn written_since_now(pass: Option<&mut FullPass>) {
-    if let Some(pass) = pass {
-        pass.started_at = Utc::now();
     }
 }
 

@@ -117,7 +117,7 @@ pub async fn request_full_pass<S: SyncStateStore>(
     let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
         return Ok(false);
     };
-    state.full_pass_requested_at = Some(budget.now());
+    state.full_pass_requested(budget.now());
     release(states, collection, &mut state, &owner).await?;
     Ok(true)
 }

@@ -209,7 +209,7 @@ impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateS
                 // Gone for good (expired, or its bucket no longer configured): its link is
                 // fetched again (a spent deltaLink answers 410 and the collection reloads).
                 tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
-                state.kept = None;
+                state.kept_page_dropped();
                 Ok(NextPage::Again)
             }
         }
@@ -264,8 +264,8 @@ impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateS
         let mut tally = PassTally::new(reading.dry_run);
         let counts = apply_pass_records(to, records, &mut tally).await?;
         let seen = std::mem::take(&mut tally.seen);
-        pass.chunks += save_page_seen(states, collection, slot, pass.chunks, seen).await?;
-        pass.add_page(&tally);
+        let saved = save_page_seen(states, collection, slot, pass.chunks, seen).await?;
+        pass.page_seen(saved, &tally);
         Ok(counts)
     }
 
@@ -290,7 +290,7 @@ impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateS
     pub(super) async fn keep_page(&self, state: &mut SyncState, page: &crate::protime::Page) -> Result<(), Stop> {
         match kept::keep(self.quarantine, self.collection, page, self.budget.now()).await {
             Ok(kept) => {
-                state.kept = Some(kept);
+                state.page_kept(kept);
                 self.checkpoint(state).await?;
             }
             Err(e) => {
@@ -388,7 +388,7 @@ pub(super) fn back_off(
     now: DateTime<Utc>,
 ) {
     tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
-    *failing = Some(Failing::after(failing.as_ref(), error, now));
+    Failing::page_set_aside(failing, error, now);
     report.pages_set_aside += 1;
 }
 
@@ -407,7 +407,7 @@ pub(super) async fn set_aside_page<A, R, S, Q: Quarantine + PageKeep>(
 ) -> Stop {
     let collection = lane.collection;
     let Some(quarantine) = lane.quarantine else {
-        state.kept = None;
+        state.kept_page_dropped();
         return Stop::Failed(format!(
             "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
         ));
@@ -415,7 +415,7 @@ pub(super) async fn set_aside_page<A, R, S, Q: Quarantine + PageKeep>(
     match quarantine_page(quarantine, collection, page, Source::Delta, report).await {
         Ok(key) => {
             tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
-            if let Some(object) = state.kept.take().and_then(|k| k.object) {
+            if let Some(object) = state.kept_page_dropped().and_then(|k| k.object) {
                 if let Err(e) = quarantine.discard_page(&object).await {
                     tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
                 }

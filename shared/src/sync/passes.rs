@@ -1,17 +1,16 @@
 //! Full passes: the sweep at a load's end, a reconciliation beside the delta, and the history
 //! before a rolling window; a page of theirs that cannot be fetched or read is set aside.
 
-use super::delta::written_since_now;
 use super::kept::PageKeep;
 use super::pages::{Applied, Followed, PageList, Reading};
 use super::plan::{self, AfterPage, CollectionPlan};
 use super::report::{CollectionReport, SweepVerdict};
 use super::request::SyncRequest;
 use super::run::{Lane, Syncer};
-use super::state::{Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
+use super::state::{Failing, FullPass, HeldSweep, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::stop::Stop;
-use super::sweep::{Drift, DriftKind, LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
+use super::sweep::{LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::{Connect, RecordPages};
@@ -73,10 +72,7 @@ impl<
         let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
         if request.reconcile {
             // An operator's word goes now, back-off or not.
-            reconcile.failing = None;
-            if request.max_sweep.is_some() {
-                reconcile.pass.max_sweep = request.max_sweep;
-            }
+            reconcile.operator_asked(request.max_sweep);
         }
         if !Failing::may_retry(reconcile.failing.as_ref(), lane.budget.now()) {
             return Ok(true);
@@ -100,12 +96,11 @@ impl<
             && !request.dry_run
             && plan::reconcile_due(state, collection, self.config.reconcile_interval, budget.now());
         if asked || due {
-            let filter = state.filter.clone();
-            let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
+            let link = api.list_url(collection, state.filter.as_deref(), false, self.config.external_references.trim());
             tracing::info!(collection = %collection, dry_run, asked, handed_over, "starting a reconciliation");
             let mut pass = FullPass::new(budget.now(), false, dry_run);
-            written_since_now(Some(&mut pass));
-            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0, failing: None });
+            pass.started_now();
+            state.reconcile_started(link, pass);
         }
     }
 
@@ -166,12 +161,7 @@ impl PageList for Reconciliation {
 
     fn advance(&mut self, state: &mut SyncState, page: Applied, _now: DateTime<Utc>) -> AfterPage {
         if let Some(reconcile) = state.reconcile.as_mut() {
-            reconcile.pages += 1;
-            reconcile.failing = None;
-            reconcile.cursor = page.next_link;
-            if reconcile.cursor.is_none() {
-                reconcile.pass.sweeping = Some(0);
-            }
+            reconcile.page_applied(page.next_link);
         }
         AfterPage::More
     }
@@ -217,7 +207,7 @@ impl PageList for HistoryPages<'_> {
 
     fn advance(&mut self, state: &mut SyncState, page: Applied, _now: DateTime<Utc>) -> AfterPage {
         if let (Some(history), Some((_, last))) = (state.history.as_mut(), self.range) {
-            plan::after_history_page(history, last, page.next_link);
+            history.page_applied(last, page.next_link);
         }
         AfterPage::More
     }
@@ -262,7 +252,7 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
             let stepped = sweep_steps(records, &scope, &mut pass, limit, budget).await;
             if !matches!(stepped, Ok(true)) {
                 // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
-                set_pass(state, slot, Some(pass));
+                state.sweep_paused(slot, pass);
                 lane.checkpoint(state).await?;
                 return stepped.map(|_| false);
             }
@@ -270,11 +260,10 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         }
     }
     report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
-    pass_complete(state, &pass, held, budget.now());
+    state.pass_finished(slot, &pass, held, budget.now());
     log_pass(collection, &pass, state);
     let chunks = pass.chunks;
     report.drift = Some(pass.drift);
-    set_pass(state, slot, None);
     lane.checkpoint(state).await?;
     if let Err(e) = lane.states.discard_seen(collection, slot, chunks).await {
         tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
@@ -293,36 +282,10 @@ async fn seen_by<A, R, S: SyncStateStore, Q>(
     match lane.states.load_seen(lane.collection, slot, chunks).await {
         Ok(seen) => Ok(seen),
         Err(SyncStateError::Unreadable(e)) => {
-            set_pass(state, slot, None);
+            state.pass_dropped(slot);
             Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")))
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Puts the pass of `slot` in the state as it now stands; `None` forgets it (a reconciliation
-/// with it).
-fn set_pass(state: &mut SyncState, slot: SeenSlot, pass: Option<FullPass>) {
-    match slot {
-        SeenSlot::Load => state.pass = pass,
-        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
-            (Some(pass), Some(r)) => r.pass = pass,
-            _ => state.reconcile = None,
-        },
-    }
-}
-
-/// A full pass completed (its sweep done or held): a real one records what it found — the
-/// verification and the drift unless the sweep is held, the held sweep either way — and
-/// answers a full pass the renewer asked for; a dry run leaves the state as it was.
-fn pass_complete(state: &mut SyncState, pass: &FullPass, held: Option<HeldSweep>, now: DateTime<Utc>) {
-    if !pass.dry_run {
-        state.full_pass_requested_at = None;
-        if held.is_none() {
-            state.verified_at = Some(now);
-            state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
-        }
-        state.sweep_held = held;
     }
 }
 
@@ -357,12 +320,8 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
             false => SweepStep::Count,
         };
         let found = |n: u64, ids: &[String]| match step {
-            SweepStep::Count => {
-                pass.gone += n;
-                let room = super::sweep::SAMPLES.saturating_sub(pass.gone_samples.len());
-                pass.gone_samples.extend(ids.iter().take(room).cloned());
-            }
-            SweepStep::Tombstone { .. } => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
+            SweepStep::Count => pass.gone_counted(n, ids),
+            SweepStep::Tombstone { .. } => pass.tombstoned(ids),
         };
         let swept = scope
             .sweep(store, first, step, found, || budget.may_start_page())
@@ -370,13 +329,12 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
             .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
         match swept {
             Swept::Stopped(next) => {
-                pass.sweeping = Some(next);
+                pass.sweep_stopped(next);
                 return Ok(false);
             }
             Swept::OverLimit => {
                 // More is gone than was counted: held, at more than the limit.
-                pass.tombstoning = false;
-                pass.gone = pass.gone.max(limit.saturating_add(1));
+                pass.sweep_over_limit(limit);
                 return Ok(true);
             }
             Swept::Done if pass.tombstoning => return Ok(true),
@@ -384,17 +342,13 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
         }
         if pass.dry_run {
             // What a real pass would tombstone, reported as swept.
-            pass.drift.swept += pass.gone;
-            if let Some(samples) = pass.drift.samples.as_mut() {
-                samples.swept = pass.gone_samples.clone();
-            }
+            pass.dry_run_counted();
             return Ok(true);
         }
         if pass.gone == 0 || held_sweep(pass, scope, limit, budget.now()).is_some() {
             return Ok(true);
         }
-        pass.tombstoning = true;
-        pass.sweeping = Some(0);
+        pass.tombstoning_started();
     }
 }
 

@@ -7,7 +7,6 @@
 //! functions of [`super::plan`]; the page loop is in `sync/pages.rs`, full passes (the sweep,
 //! reconciliation, history) in `sync/passes.rs`.
 
-use super::delta::written_since_now;
 use super::kept::PageKeep;
 use super::pages::PageLimit;
 use super::plan::{self, CollectionPlan, Start};
@@ -189,13 +188,13 @@ impl<
             Err(Halt::LeaseLost) => return self.lease_lost(report, &state, budget),
             Ok(outcome) => {
                 report.outcome = outcome;
-                plan::succeeded(&mut state);
+                state.run_succeeded();
             }
             Err(Halt::Failed(outcome, message)) => {
                 tracing::error!(collection = %collection, error = %message, "sync stopped");
                 report.outcome = outcome;
                 report.error = Some(message.clone());
-                plan::failed(&mut state, message, budget.now());
+                state.run_failed(message, budget.now());
             }
         }
         if let Err(e) = release(&self.states, collection, &mut state, owner).await {
@@ -260,7 +259,7 @@ impl<
         }
         if request.reinitialize {
             tracing::info!(collection = %lane.collection, from = ?request.from, "reinitializing on request");
-            plan::reinitialize(state, request.from);
+            state.reload_asked(request.from);
         }
         self.load_or_round(lane, state, report, (&plan, default_from)).await
     }
@@ -280,8 +279,10 @@ impl<
                 tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
                 let references = self.config.external_references.trim();
                 let link = lane.api.list_url(collection, filter.as_deref(), true, references);
-                plan::begin(state, plan, (from, to), link, budget.now());
-                written_since_now(state.pass.as_mut());
+                state.load_begun(plan, (from, to), link, budget.now());
+                if let Some(pass) = state.pass.as_mut() {
+                    pass.started_now();
+                }
             }
             match lane.follow(state, report).await {
                 Ok(true) => return Ok(Outcome::Complete),
@@ -289,7 +290,7 @@ impl<
                 Err(Stop::Gone) if !report.delta_expired => {
                     tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
                     report.delta_expired = true;
-                    plan::delta_expired(state, budget.now());
+                    state.delta_expired(budget.now());
                 }
                 Err(Stop::Gone) => {
                     return Err(Halt::Failed(Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
@@ -360,7 +361,7 @@ impl<A, R, S: SyncStateStore, Q> Lane<'_, A, R, S, Q> {
     /// Saves the state with the lease renewed to the run's deadline (conditional on still
     /// holding it).
     pub(super) async fn checkpoint(&self, state: &mut SyncState) -> Result<(), SyncStateError> {
-        state.lease_until = Some(self.budget.lease_until().timestamp_millis());
+        state.lease_renewed(self.budget.lease_until());
         self.states.checkpoint(self.collection, state, self.owner).await
     }
 
@@ -377,8 +378,7 @@ pub(super) async fn release<S: SyncStateStore>(
     state: &mut SyncState,
     owner: &str,
 ) -> Result<(), SyncStateError> {
-    state.lease_owner = None;
-    state.lease_until = None;
+    state.lease_released();
     states.checkpoint(collection, state, owner).await
 }
 
