@@ -157,13 +157,14 @@ async fn apply<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
     to: Destination<'_, R, Q>,
     records: &[&RawValue],
     skip_unchanged: bool,
-    mut tally: Option<&mut PassTally>,
+    tally: Option<&mut PassTally>,
 ) -> Result<RecordCounts, StoreError> {
-    let mut counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
+    let counts = RecordCounts { fetched: records.len() as u64, ..Default::default() };
+    let mut applying = Applying { to, counts, tally };
     for chunk in records.chunks(APPLY_CHUNK) {
-        apply_chunk(to, chunk, skip_unchanged, &mut counts, tally.as_deref_mut()).await?;
+        applying.chunk(chunk, skip_unchanged).await?;
     }
-    Ok(counts)
+    Ok(applying.counts)
 }
 
 /// What the copy held of a record a pass is about to write: nothing (or a tombstone), or an
@@ -174,72 +175,129 @@ enum Held {
     Older,
 }
 
-async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    to: Destination<'_, R, Q>,
-    chunk: &[&RawValue],
-    skip_unchanged: bool,
-    counts: &mut RecordCounts,
-    mut tally: Option<&mut PassTally>,
-) -> Result<(), StoreError> {
-    let Destination { store, collection, source, .. } = to;
-    let mut events = Vec::with_capacity(chunk.len());
-    let mut texts = Vec::with_capacity(chunk.len());
-    let dry_run = tally.as_deref().is_some_and(|t| t.dry_run);
-    for raw in chunk {
-        match event::parse_record(raw) {
-            Ok(e) => {
-                if let Some(tally) = tally.as_deref_mut() {
-                    tally.seen.insert_id(&e.id);
-                }
-                events.push(e);
-                texts.push(*raw);
+/// A page's records on their way to their verdicts: where they go, the counts so far and, for
+/// a page of a full pass, what the pass saw (`tally`).
+struct Applying<'a, 't, R, Q> {
+    to: Destination<'a, R, Q>,
+    counts: RecordCounts,
+    tally: Option<&'t mut PassTally>,
+}
+
+/// The records of a chunk that parsed, side by side: each event, its text as received (what is
+/// quarantined if the table refuses it) and what the copy held of it.
+struct Parsed<'r> {
+    events: Vec<Event>,
+    texts: Vec<&'r RawValue>,
+    held: Vec<Held>,
+}
+
+impl Parsed<'_> {
+    /// Keeps the records `wanted` says (one flag per record, in order).
+    fn retain(&mut self, wanted: &[bool]) {
+        let mut keep = wanted.iter();
+        self.events.retain(|_| *keep.next().unwrap_or(&true));
+        let mut keep = wanted.iter();
+        self.texts.retain(|_| *keep.next().unwrap_or(&true));
+        let mut keep = wanted.iter();
+        self.held.retain(|_| *keep.next().unwrap_or(&true));
+    }
+}
+
+impl<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine> Applying<'_, '_, R, Q> {
+    /// Compare only (a dry run's pass): nothing is written.
+    fn dry_run(&self) -> bool {
+        self.tally.as_deref().is_some_and(|t| t.dry_run)
+    }
+
+    /// One chunk of the page: its records parsed, the unchanged ones skipped (`skip_unchanged`),
+    /// the rest written (a dry run counts them as drift instead).
+    async fn chunk(&mut self, chunk: &[&RawValue], skip_unchanged: bool) -> Result<(), StoreError> {
+        let mut parsed = self.parse(chunk).await?;
+        if skip_unchanged && !parsed.events.is_empty() {
+            self.skip_unchanged(&mut parsed).await?;
+        }
+        if self.dry_run() {
+            // Compare only: what would be written is counted as drift, nothing is written.
+            for (event, held) in parsed.events.iter().zip(parsed.held) {
+                self.drift(event, held);
             }
-            Err(e) => {
-                // What can still be read of it: its id (Protime still has the record, whatever
-                // else is wrong with it, so a pass saw it) and its version, for the metadata.
-                let loose = event::loose_of(raw.get().as_bytes());
-                let id = loose.as_ref().and_then(|l| l.id.as_ref());
-                if let Some(tally) = tally.as_deref_mut() {
-                    match id {
-                        Some(id) => tally.seen.insert_id(id),
-                        None => tally.unreadable_ids += 1,
+            return Ok(());
+        }
+        self.write(parsed).await
+    }
+
+    /// Parses each record from its own text; one that is no usable event is set aside.
+    async fn parse<'r>(&mut self, chunk: &[&'r RawValue]) -> Result<Parsed<'r>, StoreError> {
+        let mut parsed = Parsed {
+            events: Vec::with_capacity(chunk.len()),
+            texts: Vec::with_capacity(chunk.len()),
+            held: Vec::with_capacity(chunk.len()),
+        };
+        for raw in chunk {
+            match event::parse_record(raw) {
+                Ok(e) => {
+                    if let Some(tally) = self.tally.as_deref_mut() {
+                        tally.seen.insert_id(&e.id);
                     }
+                    parsed.events.push(e);
+                    parsed.texts.push(*raw);
+                    parsed.held.push(Held::Nothing);
                 }
-                let note = Note {
-                    reason: e.reason(),
-                    source,
-                    record_id: id.map(|id| id.as_str()),
-                    change_type: loose.as_ref().map(|l| l.change_type),
-                    change_version: loose.as_ref().and_then(|l| l.change_version.as_deref()),
-                };
-                if dry_run {
-                    counts.quarantined += 1;
-                } else {
-                    set_aside(to, raw.get(), e.reason(), note, counts).await?
-                }
+                Err(e) => self.unusable(raw, e.reason()).await?,
             }
         }
+        Ok(parsed)
     }
-    let mut held = vec![Held::Nothing; events.len()];
-    if skip_unchanged && !events.is_empty() {
-        let ids: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
-        let heads = store.heads(collection, &ids).await?;
-        let mut keep = Vec::with_capacity(events.len());
-        for (n, e) in events.iter().enumerate() {
+
+    /// A record that is no usable event: set aside (counted only, in a dry run).
+    async fn unusable(&mut self, raw: &RawValue, reason: &'static str) -> Result<(), StoreError> {
+        // What can still be read of it: its id (Protime still has the record, whatever
+        // else is wrong with it, so a pass saw it) and its version, for the metadata.
+        let loose = event::loose_of(raw.get().as_bytes());
+        let id = loose.as_ref().and_then(|l| l.id.as_ref());
+        if let Some(tally) = self.tally.as_deref_mut() {
+            match id {
+                Some(id) => tally.seen.insert_id(id),
+                None => tally.unreadable_ids += 1,
+            }
+        }
+        let note = Note {
+            reason,
+            source: self.to.source,
+            record_id: id.map(|id| id.as_str()),
+            change_type: loose.as_ref().map(|l| l.change_type),
+            change_version: loose.as_ref().and_then(|l| l.change_version.as_deref()),
+        };
+        if self.dry_run() {
+            self.counts.quarantined += 1;
+            Ok(())
+        } else {
+            self.set_aside(raw.get(), reason, note).await
+        }
+    }
+
+    /// Reads the stored heads of the chunk's records and keeps only those that are new or newer,
+    /// counting the others as duplicate or stale, and noting which kept ones the copy held at an
+    /// older version.
+    async fn skip_unchanged(&mut self, parsed: &mut Parsed<'_>) -> Result<(), StoreError> {
+        let ids: Vec<_> = parsed.events.iter().map(|e| e.id.clone()).collect();
+        let heads = self.to.store.heads(self.to.collection, &ids).await?;
+        let mut keep = Vec::with_capacity(parsed.events.len());
+        for (n, e) in parsed.events.iter().enumerate() {
             let wanted = match heads.get(e.id.as_str()) {
                 None => true,
                 Some(head) => {
                     let order = order_key(&e.change_version);
                     if head.yields_to(&order, e.change_type == ChangeType::Delete) {
                         if !head.deleted {
-                            held[n] = Held::Older;
+                            parsed.held[n] = Held::Older;
                         }
                         true
                     } else {
                         if head.order == order.as_ref() {
-                            counts.duplicate += 1;
+                            self.counts.duplicate += 1;
                         } else {
-                            counts.stale += 1;
+                            self.counts.stale += 1;
                         }
                         false
                     }
@@ -247,15 +305,14 @@ async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine
             };
             keep.push(wanted);
         }
-        let mut wanted = keep.iter();
-        events.retain(|_| *wanted.next().unwrap_or(&true));
-        let mut wanted = keep.iter();
-        texts.retain(|_| *wanted.next().unwrap_or(&true));
-        let mut wanted = keep.iter();
-        held.retain(|_| *wanted.next().unwrap_or(&true));
+        parsed.retain(&keep);
+        Ok(())
     }
-    let drift = |tally: &mut Option<&mut PassTally>, event: &Event, held: Held| {
-        if let Some(tally) = tally.as_deref_mut() {
+
+    /// A pass's drift for a record the copy lacked or held at an older version, now written (or,
+    /// in a dry run, that would be).
+    fn drift(&mut self, event: &Event, held: Held) {
+        if let Some(tally) = self.tally.as_deref_mut() {
             if event.change_type != ChangeType::Delete {
                 let kind = match held {
                     Held::Nothing => DriftKind::Missing,
@@ -264,83 +321,77 @@ async fn apply_chunk<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine
                 tally.drift.add(kind, event.id.as_str());
             }
         }
-    };
-    if dry_run {
-        // Compare only: what would be written is counted as drift, nothing is written.
-        for (event, held) in events.iter().zip(held) {
-            drift(&mut tally, event, held);
-        }
-        return Ok(());
     }
-    let written = put_all(store, collection, &events, source, WRITE_CONCURRENCY).await;
-    for (((event, text), outcome), held) in events.iter().zip(texts).zip(written).zip(held) {
-        match outcome {
-            Ok(PutOutcome::Stored) => {
-                counts.stored += 1;
-                counts.deleted += u64::from(is_deletion(event));
-                drift(&mut tally, event, held);
-            }
-            Ok(PutOutcome::Duplicate) => counts.duplicate += 1,
-            Ok(PutOutcome::Stale) => counts.stale += 1,
-            // One record DynamoDB can never store does not stop the others: it is quarantined
-            // (its text as received, so a Delete replays as a Delete) and counted.
-            Err(StoreError::Rejected { reason, .. }) => {
-                let note = Note {
-                    reason,
-                    source,
-                    record_id: Some(event.id.as_str()),
-                    change_type: Some(event.change_type),
-                    change_version: Some(event.change_version.as_str()),
-                };
-                set_aside(to, text.get(), reason, note, counts).await?
-            }
-            Err(unavailable) => return Err(unavailable),
-        }
-    }
-    Ok(())
-}
 
-/// Keeps a synced record that can never be stored in the quarantine (its JSON as received), or,
-/// without a quarantine, counts it as invalid; the record stays in Protime either way. A version
-/// already set aside (a later pass or round returning it again) is counted as a duplicate and not
-/// kept again. A quarantine that cannot be written fails the page (like an unavailable table), so
-/// the cursor does not move past a record kept nowhere.
-async fn set_aside<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine>(
-    to: Destination<'_, R, Q>,
-    text: &str,
-    reason: &'static str,
-    note: Note<'_>,
-    counts: &mut RecordCounts,
-) -> Result<(), StoreError> {
-    let Destination { store, quarantine, collection, .. } = to;
-    let id = note.record_id;
-    let Some(q) = quarantine else {
-        counts.invalid += 1;
-        tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
-        return Ok(());
-    };
-    let mark = id.zip(note.change_version).map(|(id, version)| (id, order_key(version).into_owned()));
-    if let Some((id, order)) = &mark {
-        if let Some(key) = store.set_aside_as(collection, id, order).await? {
-            counts.duplicate += 1;
-            tracing::info!(collection = %collection, id, key, "synced record already set aside at this version");
+    /// Writes the records through the conditional store, each to its verdict.
+    async fn write(&mut self, parsed: Parsed<'_>) -> Result<(), StoreError> {
+        let Destination { store, collection, source, .. } = self.to;
+        let written = put_all(store, collection, &parsed.events, source, WRITE_CONCURRENCY).await;
+        let records = parsed.events.iter().zip(parsed.texts).zip(written).zip(parsed.held);
+        for (((event, text), outcome), held) in records {
+            match outcome {
+                Ok(PutOutcome::Stored) => {
+                    self.counts.stored += 1;
+                    self.counts.deleted += u64::from(is_deletion(event));
+                    self.drift(event, held);
+                }
+                Ok(PutOutcome::Duplicate) => self.counts.duplicate += 1,
+                Ok(PutOutcome::Stale) => self.counts.stale += 1,
+                // One record DynamoDB can never store does not stop the others: it is quarantined
+                // (its text as received, so a Delete replays as a Delete) and counted.
+                Err(StoreError::Rejected { reason, .. }) => {
+                    let note = Note {
+                        reason,
+                        source,
+                        record_id: Some(event.id.as_str()),
+                        change_type: Some(event.change_type),
+                        change_version: Some(event.change_version.as_str()),
+                    };
+                    self.set_aside(text.get(), reason, note).await?
+                }
+                Err(unavailable) => return Err(unavailable),
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a synced record that can never be stored in the quarantine (its JSON as received),
+    /// or, without a quarantine, counts it as invalid; the record stays in Protime either way. A
+    /// version already set aside (a later pass or round returning it again) is counted as a
+    /// duplicate and not kept again. A quarantine that cannot be written fails the page (like an
+    /// unavailable table), so the cursor does not move past a record kept nowhere.
+    async fn set_aside(&mut self, text: &str, reason: &'static str, note: Note<'_>) -> Result<(), StoreError> {
+        let Destination { store, quarantine, collection, .. } = self.to;
+        let counts = &mut self.counts;
+        let id = note.record_id;
+        let Some(q) = quarantine else {
+            counts.invalid += 1;
+            tracing::error!(collection = %collection, id, reason, "synced record cannot be stored (no quarantine)");
             return Ok(());
+        };
+        let mark = id.zip(note.change_version).map(|(id, version)| (id, order_key(version).into_owned()));
+        if let Some((id, order)) = &mark {
+            if let Some(key) = store.set_aside_as(collection, id, order).await? {
+                counts.duplicate += 1;
+                tracing::info!(collection = %collection, id, key, "synced record already set aside at this version");
+                return Ok(());
+            }
         }
-    }
-    let key = q
-        .keep(collection, text.as_bytes(), note)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
-    counts.quarantined += 1;
-    counts.quarantined_by.add(reason, 1);
-    tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
-    if let Some((id, order)) = &mark {
-        if let Err(e) = store.mark_set_aside(collection, id, order, &key).await {
-            // Best effort: without the mark, the next pass keeps it once more.
-            tracing::warn!(collection = %collection, id, error = %e, "cannot remember a record set aside");
+        let key = q
+            .keep(collection, text.as_bytes(), note)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the quarantine: {e}")))?;
+        counts.quarantined += 1;
+        counts.quarantined_by.add(reason, 1);
+        tracing::warn!(collection = %collection, id, reason, key, "synced record quarantined");
+        if let Some((id, order)) = &mark {
+            if let Err(e) = store.mark_set_aside(collection, id, order, &key).await {
+                // Best effort: without the mark, the next pass keeps it once more.
+                tracing::warn!(collection = %collection, id, error = %e, "cannot remember a record set aside");
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use super::apply::RecordCounts;
 use super::kept::PageKeep;
-use super::pages::Stop;
+use super::pages::PageLimit;
 use super::plan::{self};
 use super::report::{CollectionReport, Outcome};
 use super::run::{release, Lane};
 use super::state::{SyncStateError, SyncStateStore};
+use super::stop::Stop;
 use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::RecordPages;
@@ -76,8 +77,8 @@ pub async fn delta_round<
     // it); a page kept during an initial load is applied alone (the syncer goes on with the load).
     let live = plan::live_delta(&state);
     let from_kept = state.kept.is_some();
-    let max_pages = Some(if live { MAX_ROUND_PAGES } else { 1 });
-    let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, max_pages };
+    let page_limit = PageLimit { max: Some(if live { MAX_ROUND_PAGES } else { 1 }), from: 0 };
+    let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, page_limit };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
     let result = if live || from_kept {
         let mut followed = lane.follow(&mut state, &mut report).await;
@@ -116,7 +117,7 @@ pub async fn request_full_pass<S: SyncStateStore>(
     let Some(mut state) = states.acquire(collection, &owner, budget.now(), budget.lease_until()).await? else {
         return Ok(false);
     };
-    state.full_pass_requested_at = Some(budget.now());
+    state.full_pass_requested(budget.now());
     release(states, collection, &mut state, &owner).await?;
     Ok(true)
 }

@@ -10,8 +10,11 @@
 //!   metrics and log line, the answer.
 //! - [`request`] and [`report`]: what an invocation asks for, and what a run did (its metrics).
 //! - [`run`]: the syncer's run: each collection under its lease, in parallel (bounded), its
-//!   load or delta round, then its full passes; `pages` (the page loop: fetch, keep, apply,
-//!   move the cursor, checkpoint) and `passes` (the sweep, reconciliation, history) beside it.
+//!   load or delta round, then its full passes; beside it `pages` (the one page loop: fetch or
+//!   take the kept page, apply, move the cursor, checkpoint; each list of pages a `PageList`),
+//!   `delta` (the delta round or load as such a list, and the catch-up before a load), `passes`
+//!   (the sweep, and the reconciliation and the history as such lists) and `stop` (why
+//!   following stopped).
 //! - [`handoff`]: the renewer's delta round for a recovered subscription, or a full pass asked of
 //!   the syncer.
 //! - [`settings`]: [`SyncerConfig`], the syncer's settings (read from the environment by
@@ -22,6 +25,7 @@
 //! never `config` (which reads into [`settings`]) nor a function's folder.
 
 pub mod apply;
+mod delta;
 pub mod handler;
 pub mod handoff;
 pub mod kept;
@@ -33,6 +37,7 @@ pub mod request;
 pub mod run;
 pub mod settings;
 pub mod state;
+mod stop;
 pub mod sweep;
 
 pub use crate::invocation::Budget;

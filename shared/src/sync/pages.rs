@@ -1,32 +1,304 @@
-//! Following a collection's pages: fetch within the deadline, keep, apply, move the cursor,
-//! checkpoint; the catch-up of a kept page or a live deltaLink before anything new starts; and
-//! why following stopped ([`Stop`], [`Halt`]).
+//! The page loop, written once for every list of pages a collection follows — its delta round
+//! or load, a reconciliation, the history before a rolling window: may a page start, fetch it
+//! (or take the page kept by an earlier run), read its envelope, apply its records, count them,
+//! move the list's cursor, checkpoint.
+//!
+//! What differs between the lists is a [`PageList`]: where the list stands in the sync state and
+//! how a page moves it (`delta.rs` for the delta, `passes.rs` for a reconciliation and the
+//! history), and [`Reading`], data saying how its pages are read and written.
 
-use super::apply::{apply_pass_records, apply_records, Destination};
+use super::apply::{apply_pass_records, apply_records, Destination, RecordCounts};
 use super::kept::{self, KeepError, PageKeep};
-use super::passes::set_aside_page;
-use super::plan::{self, AfterPage};
-use super::report::{CollectionReport, Outcome};
-use super::request::SyncRequest;
+use super::plan::AfterPage;
+use super::report::CollectionReport;
 use super::run::Lane;
-use super::state::{save_page_seen, FullPass, SeenSlot};
-use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
+use super::state::{save_page_seen, Failing, SeenSlot, SyncState, SyncStateStore};
+use super::stop::Stop;
 use super::sweep::PassTally;
+use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::client::within_deadline;
-use crate::protime::LinksFollowed;
-use crate::protime::{Page, ProtimeError, RecordPages};
-use crate::records::quarantine::Quarantine;
+use crate::protime::{LinksFollowed, Page, ProtimeError, RecordPages};
+use crate::records::quarantine::{Note, Quarantine};
 use crate::records::set_aside::SetAsideMarks;
-use crate::records::{RecordStore, Source, StoreError, StoredHeads};
-use chrono::Utc;
+use crate::records::{RecordStore, Source, StoredHeads};
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use std::time::Duration;
 
-/// Whether another page may start: `used` pages of the activity's budget (the delta round or
-/// load, a reconciliation, the history: each has its own) leave room, and the deadline leaves
-/// time for one.
-pub(super) fn may_start_page(max_pages: Option<u64>, used: u64, budget: &Budget) -> bool {
-    max_pages.is_none_or(|max| used < max) && budget.may_start_page()
+/// One list of pages the loop follows: where it stands in the sync state, and how an applied page
+/// moves it. A new kind of list is one more implementation of this, beside the delta's
+/// (`delta.rs`), the reconciliation's and the history's (`passes.rs`).
+pub(super) trait PageList {
+    /// How its pages are read and written, as the state stands before the next page.
+    fn reading(&self, state: &SyncState) -> Reading;
+
+    /// Whether a page of it is left to read (`&mut`: the history picks its next range here). A
+    /// delta round always has one: it ends on a page instead ([`AfterPage::Done`]).
+    fn goes_on(&mut self, _state: &mut SyncState) -> bool {
+        true
+    }
+
+    /// Where it keeps the back-off of a page set aside: a page of it that cannot be fetched or
+    /// read is set aside there, and the list waits for the back-off before it tries again.
+    /// `None`: such a page stops the collection's part of the run (the delta's pages).
+    fn failing<'s>(&self, _state: &'s mut SyncState) -> Option<&'s mut Option<Failing>> {
+        None
+    }
+
+    /// The next page's link.
+    fn link<A: RecordPages>(&self, state: &SyncState, api: &A) -> Result<String, Stop>;
+
+    /// Moves its cursor past an applied page (`now`: the run's clock).
+    fn advance(&mut self, state: &mut SyncState, page: Applied, now: DateTime<Utc>) -> AfterPage;
+}
+
+/// How a list's pages are read and written: what differs between the lists, as data.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Reading {
+    /// Its pages are spent once fetched (a delta's: the same link again answers 410). Each
+    /// fetched page is kept before any of its records is written, a page kept by an earlier run
+    /// is applied before anything is fetched, and a page that cannot be fetched or read stops the
+    /// collection's part of the run. Otherwise a page is fetched again until it is applied, and
+    /// one that cannot be is set aside ([`PageList::failing`]).
+    pub(super) spent: bool,
+    /// The `source` the records are written (or quarantined) with.
+    pub(super) source: Source,
+    /// Write only records that are new or newer than the stored ones (list and load pages); a
+    /// delta's changes are written as they come.
+    pub(super) skip_unchanged: bool,
+    /// The full pass the pages belong to: what each page saw is saved in this slot before the
+    /// cursor moves past it, and counted on the pass.
+    pub(super) pass: Option<SeenSlot>,
+    /// Compare only: no record is written, and a page that cannot be read is not quarantined.
+    pub(super) dry_run: bool,
+}
+
+/// A page applied, as its list's cursor moves past it.
+pub(super) struct Applied {
+    pub(super) counts: RecordCounts,
+    pub(super) next_link: Option<String>,
+    pub(super) delta_link: Option<String>,
+}
+
+/// The pages the activity at hand may apply: `max` (`None`: unlimited) counted from the report's
+/// page `from` on. Each activity has its own: the delta round or load (the catch-up before it
+/// included), a reconciliation, the history.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PageLimit {
+    pub(super) max: Option<u64>,
+    pub(super) from: u64,
+}
+
+impl PageLimit {
+    /// Whether another page may start: the activity's pages leave room, and the deadline leaves
+    /// time for one.
+    fn allows(&self, report: &CollectionReport, budget: &Budget) -> bool {
+        self.max.is_none_or(|max| report.pages - self.from < max) && budget.may_start_page()
+    }
+}
+
+/// How following a list ended this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Followed {
+    /// The list reached its end (a delta round or load: its last page).
+    End,
+    /// The page budget or the deadline came first (or Protime asked to wait past it).
+    Stopped,
+    /// A page was set aside, or waits for its back-off: nothing more this run can do.
+    SetAside,
+}
+
+/// Where the next page comes from.
+enum NextPage {
+    Page(Page),
+    /// The kept page is gone for good: its link is fetched instead.
+    Again,
+    /// The deadline came first (or Protime asked to wait past it).
+    Stopped,
+    /// It cannot be fetched: why (the list sets it aside).
+    SetAside(String),
+}
+
+/// What applying a page did.
+enum Moved {
+    Cursor(AfterPage),
+    /// It cannot be read: why (the list sets it aside).
+    SetAside(String),
+}
+
+impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore, Q: Quarantine + PageKeep>
+    Lane<'_, A, R, S, Q>
+{
+    /// Follows `list` page by page until it ends, the page budget or the deadline stops it, or a
+    /// page of it is set aside. The list's cursor moves (and is checkpointed) only after every
+    /// record of its page has its verdict.
+    pub(super) async fn follow_list<L: PageList>(
+        &self,
+        list: &mut L,
+        state: &mut SyncState,
+        report: &mut CollectionReport,
+    ) -> Result<Followed, Stop> {
+        let mut followed = LinksFollowed::default();
+        loop {
+            if !list.goes_on(state) {
+                return Ok(Followed::End);
+            }
+            if !list.failing(state).is_none_or(|f| Failing::may_retry(f.as_ref(), self.budget.now())) {
+                return Ok(Followed::SetAside);
+            }
+            if !self.page_limit.allows(report, self.budget) {
+                return Ok(Followed::Stopped);
+            }
+            let reading = list.reading(state);
+            let page = match self.next_page(&*list, reading, state, &mut followed, report).await? {
+                NextPage::Page(page) => page,
+                NextPage::Again => continue,
+                NextPage::Stopped => return Ok(Followed::Stopped),
+                NextPage::SetAside(error) => return self.set_aside(&*list, state, error, report).await,
+            };
+            match self.apply_page(list, reading, state, page, report).await? {
+                Moved::Cursor(AfterPage::More) => continue,
+                Moved::Cursor(AfterPage::Done) => return Ok(Followed::End),
+                Moved::Cursor(AfterPage::NoDeltaLink) => {
+                    return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
+                }
+                Moved::SetAside(error) => return self.set_aside(&*list, state, error, report).await,
+            }
+        }
+    }
+
+    /// The page kept by an earlier run (of a list whose pages are spent once fetched), or the
+    /// list's next page fetched (and kept, if its pages are spent once fetched).
+    async fn next_page<L: PageList>(
+        &self,
+        list: &L,
+        reading: Reading,
+        state: &mut SyncState,
+        followed: &mut LinksFollowed,
+        report: &mut CollectionReport,
+    ) -> Result<NextPage, Stop> {
+        if reading.spent && state.kept.is_some() {
+            return self.kept_page(state).await;
+        }
+        let link = list.link(state, self.api)?;
+        followed.first_time(&link)?;
+        match fetch(self.api, &link, self.budget, report).await {
+            Ok(None) => Ok(NextPage::Stopped),
+            Ok(Some(page)) if reading.spent => {
+                self.keep_page(state, &page).await?;
+                Ok(NextPage::Page(page))
+            }
+            Ok(Some(page)) => Ok(NextPage::Page(page)),
+            Err(e) if reading.spent => Err(e.into()),
+            Err(e) => Ok(NextPage::SetAside(format!("fetching a page: {e}"))),
+        }
+    }
+
+    /// The page an earlier run kept and did not apply.
+    async fn kept_page(&self, state: &mut SyncState) -> Result<NextPage, Stop> {
+        let Some(kept) = &state.kept else { return Ok(NextPage::Again) };
+        let collection = self.collection;
+        tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
+        match kept::load(self.quarantine, kept).await {
+            Ok(page) => Ok(NextPage::Page(page)),
+            Err(KeepError::Unavailable(e)) => {
+                Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
+            }
+            Err(e) => {
+                // Gone for good (expired, or its bucket no longer configured): its link is
+                // fetched again (a spent deltaLink answers 410 and the collection reloads).
+                tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
+                state.kept_page_dropped();
+                Ok(NextPage::Again)
+            }
+        }
+    }
+
+    /// Applies a page's records, counts them and moves the list's cursor past the page
+    /// (checkpointed); a kept object of it is discarded once applied. A page that cannot be read
+    /// is quarantined: set aside, or (a page that is spent once fetched) it stops the run.
+    async fn apply_page<L: PageList>(
+        &self,
+        list: &mut L,
+        reading: Reading,
+        state: &mut SyncState,
+        page: Page,
+        report: &mut CollectionReport,
+    ) -> Result<Moved, Stop> {
+        let envelope = match page.envelope() {
+            Ok(envelope) => envelope,
+            Err(e) if reading.spent => return Err(set_aside_page(self, state, report, &page, e).await),
+            Err(e) => return Ok(Moved::SetAside(unreadable_list_page(self, reading, &page, e, report).await?)),
+        };
+        let counts = self.write_records(reading, state, &envelope.records).await?;
+        report.pages += 1;
+        report.records += counts;
+        let discard = state.kept.as_ref().and_then(|k| k.object.clone()).filter(|_| reading.spent);
+        let applied = Applied { counts, next_link: envelope.next_link, delta_link: envelope.delta_link };
+        drop(page);
+        let after = list.advance(state, applied, self.budget.now());
+        self.checkpoint(state).await?;
+        if let (Some(key), Some(store)) = (discard, self.quarantine) {
+            // Best effort: an object left behind expires by the bucket's lifecycle rule.
+            if let Err(e) = store.discard_page(&key).await {
+                tracing::warn!(collection = %self.collection, key, error = %e, "cannot discard an applied kept page");
+            }
+        }
+        Ok(Moved::Cursor(after))
+    }
+
+    /// Writes a page's records as `reading` says; a page of a full pass also saves what it saw
+    /// (before the cursor moves past it) and counts it on the pass.
+    async fn write_records(
+        &self,
+        reading: Reading,
+        state: &mut SyncState,
+        records: &[&RawValue],
+    ) -> Result<RecordCounts, Stop> {
+        let Lane { records: store, states, quarantine, collection, .. } = *self;
+        let to = Destination { store, quarantine, collection, source: reading.source };
+        let Some((slot, pass)) = reading.pass.and_then(|slot| Some((slot, state.pass_mut(slot)?))) else {
+            return Ok(apply_records(to, records, reading.skip_unchanged).await?);
+        };
+        let mut tally = PassTally::new(reading.dry_run);
+        let counts = apply_pass_records(to, records, &mut tally).await?;
+        let seen = std::mem::take(&mut tally.seen);
+        let saved = save_page_seen(states, collection, slot, pass.chunks, seen).await?;
+        pass.page_seen(saved, &tally);
+        Ok(counts)
+    }
+
+    /// Sets a page of `list` aside: its back-off, the run's count, and a checkpoint.
+    async fn set_aside<L: PageList>(
+        &self,
+        list: &L,
+        state: &mut SyncState,
+        error: String,
+        report: &mut CollectionReport,
+    ) -> Result<Followed, Stop> {
+        if let Some(failing) = list.failing(state) {
+            back_off(failing, error, report, self.budget.now());
+        }
+        self.checkpoint(state).await?;
+        Ok(Followed::SetAside)
+    }
+
+    /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
+    /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
+    /// for certain), and the log says so.
+    pub(super) async fn keep_page(&self, state: &mut SyncState, page: &crate::protime::Page) -> Result<(), Stop> {
+        match kept::keep(self.quarantine, self.collection, page, self.budget.now()).await {
+            Ok(kept) => {
+                state.page_kept(kept);
+                self.checkpoint(state).await?;
+            }
+            Err(e) => {
+                tracing::warn!(collection = %self.collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Fetches one page within [`Budget::request_time`] (its retries included): `Ok(None)` when the
@@ -74,279 +346,82 @@ pub(super) async fn within_deadline_or_none(
     }
 }
 
-impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore, Q: Quarantine + PageKeep>
-    Lane<'_, A, R, S, Q>
-{
-    /// Follows the cursor page by page; `Ok(true)` when the round or pass ended, `Ok(false)` when
-    /// the page budget or the deadline stopped it. Each fetched page is kept (and the state points
-    /// at it) before any of its records is written; a page already kept is applied before anything
-    /// is fetched. The cursor moves (and is checkpointed) only after every record of its page has
-    /// its verdict.
-    pub(super) async fn follow(&self, state: &mut SyncState, report: &mut CollectionReport) -> Result<bool, Stop> {
-        let mut followed = LinksFollowed::default();
-        loop {
-            if !may_start_page(self.max_pages, report.pages, self.budget) {
-                return Ok(false);
-            }
-            let page = match self.next_page(state, &mut followed, report).await? {
-                NextPage::Page(page) => page,
-                NextPage::Again => continue,
-                NextPage::Stopped => return Ok(false),
-            };
-            match self.apply_page(state, page, report).await? {
-                AfterPage::More => continue,
-                AfterPage::Done => return Ok(true),
-                AfterPage::NoDeltaLink => {
-                    return Err(Stop::Failed("the delta's last page carried no deltaLink; the load starts over".into()))
+/// Why a page of a list that must not hold anything else up cannot be read: its body is
+/// quarantined (when a quarantine is configured and it is no dry run) and counted. Only an
+/// unavailable quarantine stops the run.
+async fn unreadable_list_page<A, R, S: SyncStateStore, Q: Quarantine>(
+    lane: &Lane<'_, A, R, S, Q>,
+    reading: Reading,
+    page: &Page,
+    error: ProtimeError,
+    report: &mut CollectionReport,
+) -> Result<String, Stop> {
+    let Some(quarantine) = lane.quarantine.filter(|_| !reading.dry_run) else {
+        return Ok(format!("{error}; not quarantined (no quarantine is configured, or a dry run)"));
+    };
+    let key = quarantine_page(quarantine, lane.collection, page, reading.source, report)
+        .await
+        .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
+    Ok(format!("{error}; the page is quarantined as {key}"))
+}
+
+/// Keeps a page that cannot be read in the quarantine, whole, and counts it for the
+/// `Quarantined` metric; the object's key.
+pub(super) async fn quarantine_page<Q: Quarantine>(
+    quarantine: &Q,
+    collection: Collection,
+    page: &Page,
+    source: Source,
+    report: &mut CollectionReport,
+) -> Result<String, crate::records::quarantine::QuarantineError> {
+    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
+    let key = quarantine.keep(collection, &page.body, note).await?;
+    report.records.quarantined_by.add(UNREADABLE, 1);
+    Ok(key)
+}
+
+/// Records a list page set aside: the back-off of its list, and the run's count.
+pub(super) fn back_off(
+    failing: &mut Option<Failing>,
+    error: String,
+    report: &mut CollectionReport,
+    now: DateTime<Utc>,
+) {
+    tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
+    Failing::page_set_aside(failing, error, now);
+    report.pages_set_aside += 1;
+}
+
+/// The quarantine reason of a page that cannot be read.
+pub(super) const UNREADABLE: &str = "unreadable_page";
+
+/// A page spent once fetched whose envelope cannot be read (not JSON, no `value`): quarantined
+/// whole, so the collection is not stuck on it; its link is fetched again next run. While the
+/// quarantine cannot be written it stays kept and is read again next run.
+pub(super) async fn set_aside_page<A, R, S, Q: Quarantine + PageKeep>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    report: &mut CollectionReport,
+    page: &crate::protime::Page,
+    error: ProtimeError,
+) -> Stop {
+    let collection = lane.collection;
+    let Some(quarantine) = lane.quarantine else {
+        state.kept_page_dropped();
+        return Stop::Failed(format!(
+            "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
+        ));
+    };
+    match quarantine_page(quarantine, collection, page, Source::Delta, report).await {
+        Ok(key) => {
+            tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
+            if let Some(object) = state.kept_page_dropped().and_then(|k| k.object) {
+                if let Err(e) = quarantine.discard_page(&object).await {
+                    tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
                 }
             }
+            Stop::Failed(format!("{error}; the page is quarantined as {key} and its link fetched again next run"))
         }
-    }
-
-    /// The page kept by an earlier run, or the cursor's page fetched and kept.
-    async fn next_page(
-        &self,
-        state: &mut SyncState,
-        followed: &mut LinksFollowed,
-        report: &mut CollectionReport,
-    ) -> Result<NextPage, Stop> {
-        let collection = self.collection;
-        if let Some(kept) = &state.kept {
-            tracing::info!(collection = %collection, kept = ?kept, "applying the page kept by an earlier run");
-            return match kept::load(self.quarantine, kept).await {
-                Ok(page) => Ok(NextPage::Page(page)),
-                Err(KeepError::Unavailable(e)) => {
-                    Err(Stop::Failed(format!("reading the kept page (read again next run): {e}")))
-                }
-                Err(e) => {
-                    // Gone for good (expired, or its bucket no longer configured): its link is
-                    // fetched again (a spent deltaLink answers 410 and the collection reloads).
-                    tracing::error!(collection = %collection, error = %e, "the kept page is gone; fetching its link again");
-                    state.kept = None;
-                    Ok(NextPage::Again)
-                }
-            };
-        }
-        let Some(link) = state.cursor.clone() else {
-            return Err(Stop::Failed("no page to follow".into()));
-        };
-        followed.first_time(&link)?;
-        let Some(page) = fetch(self.api, &link, self.budget, report).await? else { return Ok(NextPage::Stopped) };
-        self.keep_page(state, &page).await?;
-        Ok(NextPage::Page(page))
-    }
-
-    /// Applies a page's records and moves the cursor past it (checkpointed); a kept object of it is
-    /// discarded once applied. A page that cannot be read is set aside.
-    async fn apply_page(
-        &self,
-        state: &mut SyncState,
-        page: Page,
-        report: &mut CollectionReport,
-    ) -> Result<AfterPage, Stop> {
-        let Lane { records, states, quarantine, collection, budget, .. } = *self;
-        // Plain records (an initial load): write only what is new or newer. A delta's changes
-        // are written as they come.
-        let plain = state.phase == Some(Phase::Initial);
-        let source = Source::Delta;
-        let envelope = match page.envelope() {
-            Ok(envelope) => envelope,
-            Err(e) => return Err(set_aside_page(self, state, report, &page, e).await),
-        };
-        let to = Destination { store: records, quarantine, collection, source };
-        let counts = match state.pass.as_mut().filter(|_| plain) {
-            // A page of a full pass: what it holds is saved before the cursor moves past it.
-            Some(pass) => {
-                let mut tally = PassTally::new(false);
-                let counts = apply_pass_records(to, &envelope.records, &mut tally).await?;
-                let seen = std::mem::take(&mut tally.seen);
-                pass.chunks += save_page_seen(states, collection, SeenSlot::Load, pass.chunks, seen).await?;
-                pass.add_page(&tally);
-                counts
-            }
-            None => apply_records(to, &envelope.records, plain).await?,
-        };
-        report.pages += 1;
-        report.records += counts;
-        let discard = state.kept.as_ref().and_then(|k| k.object.clone());
-        let (next_link, delta_link) = (envelope.next_link, envelope.delta_link);
-        drop(page);
-        let after = plan::after_page(state, counts, next_link, delta_link, budget.now());
-        if after == AfterPage::Done && plain {
-            if let Some(pass) = state.pass.as_mut() {
-                pass.sweeping = Some(0);
-            }
-        }
-        self.checkpoint(state).await?;
-        if let (Some(key), Some(store)) = (discard, quarantine) {
-            // Best effort: an object left behind expires by the bucket's lifecycle rule.
-            if let Err(e) = store.discard_page(&key).await {
-                tracing::warn!(collection = %collection, key, error = %e, "cannot discard an applied kept page");
-            }
-        }
-        Ok(after)
-    }
-
-    /// Before anything new starts on a collection: a kept page is applied; with a load about to
-    /// start (`reloading`), a live deltaLink is followed to its end — once more after a kept page
-    /// that ended a round, so the changes since it are not lost either.
-    pub(super) async fn catch_up(
-        &self,
-        state: &mut SyncState,
-        report: &mut CollectionReport,
-        reloading: bool,
-    ) -> Result<CatchUp, Stop> {
-        if state.kept.is_some() && !plan::live_delta(state) {
-            // A page of a load: applied alone.
-            let ended = Lane { max_pages: Some(report.pages + 1), ..*self }.follow(state, report).await?;
-            return Ok(if ended || state.kept.is_none() { CatchUp::Applied } else { CatchUp::Stopped });
-        }
-        let from_kept = state.kept.is_some();
-        if !self.follow(state, report).await? {
-            return Ok(CatchUp::Stopped);
-        }
-        if from_kept && reloading && plan::live_delta(state) && !self.follow(state, report).await? {
-            return Ok(CatchUp::Stopped);
-        }
-        Ok(CatchUp::Round)
-    }
-
-    /// Keeps a fetched page and checkpoints the state pointing at it, before any record is written.
-    /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
-    /// for certain), and the log says so.
-    pub(super) async fn keep_page(&self, state: &mut SyncState, page: &crate::protime::Page) -> Result<(), Stop> {
-        match kept::keep(self.quarantine, self.collection, page, self.budget.now()).await {
-            Ok(kept) => {
-                state.kept = Some(kept);
-                self.checkpoint(state).await?;
-            }
-            Err(e) => {
-                tracing::warn!(collection = %self.collection, bytes = page.body.len(), error = %e, "the page cannot be kept; applying it unkept");
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies a kept page, or follows a live deltaLink to its end before a load (see
-    /// [`catch_up`]). `Some`: the collection's part of the run ends there with that outcome.
-    pub(super) async fn catch_up_first(
-        &self,
-        state: &mut SyncState,
-        request: &SyncRequest,
-        report: &mut CollectionReport,
-        reloading: bool,
-    ) -> Result<Option<Outcome>, Halt> {
-        match self.catch_up(state, report, reloading).await {
-            Ok(CatchUp::Round) if !reloading => Ok(Some(Outcome::Complete)),
-            Ok(CatchUp::Round | CatchUp::Applied) => Ok(None),
-            Ok(CatchUp::Stopped) if request.reinitialize => {
-                let message = "the deadline or page budget came before the deltaLink was followed to its end: not \
-                               reinitialized, try again";
-                Err(Halt::Failed(Outcome::Error, message.to_owned()))
-            }
-            Ok(CatchUp::Stopped) => Ok(Some(Outcome::Partial)),
-            // The deltaLink expired: nothing to catch up on; the load goes on.
-            Err(Stop::Gone) => {
-                tracing::warn!(collection = %self.collection, "the deltaLink expired (410); starting the initial load again");
-                report.delta_expired = true;
-                plan::delta_expired(state, self.budget.now());
-                Ok(None)
-            }
-            Err(stop) => Err(Halt::from(stop)),
-        }
-    }
-}
-
-/// Where the next page comes from.
-enum NextPage {
-    Page(Page),
-    /// The kept page is gone for good: its link is fetched instead.
-    Again,
-    /// The deadline came first (or Protime asked to wait past it).
-    Stopped,
-}
-
-/// A pass's start, as the sweep compares it with `receivedAt`: the wall clock every writer
-/// stamps its writes with (the run's clock may be a test's).
-pub(super) fn written_since_now(pass: Option<&mut FullPass>) {
-    if let Some(pass) = pass {
-        pass.started_at = Utc::now();
-    }
-}
-
-/// What catching up did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum CatchUp {
-    /// A delta round was followed to its end (a kept page of it first, if there was one).
-    Round,
-    /// A kept page of a load was applied; the pass goes on (or is replaced).
-    Applied,
-    /// The page budget or the deadline came first.
-    Stopped,
-}
-
-/// Why following a collection's pages stopped early.
-#[derive(Debug)]
-pub(super) enum Stop {
-    Gone,
-    Conflict,
-    Failed(String),
-    LeaseLost,
-}
-
-impl Stop {
-    /// How a collection's part of a run ends on this stop (a 410 and a lost lease are handled
-    /// before this).
-    fn outcome(self) -> (Outcome, String) {
-        match self {
-            Stop::Conflict => (Outcome::Conflict, "Protime answered 409: another delta request is in progress".into()),
-            Stop::Gone => (Outcome::Error, "Protime answered 410 Gone".into()),
-            Stop::Failed(message) => (Outcome::Error, message),
-            Stop::LeaseLost => (Outcome::Error, SyncStateError::LeaseLost.to_string()),
-        }
-    }
-}
-
-impl From<ProtimeError> for Stop {
-    fn from(e: ProtimeError) -> Self {
-        match e {
-            ProtimeError::DeltaGone => Stop::Gone,
-            ProtimeError::DeltaConflict => Stop::Conflict,
-            other => Stop::Failed(format!("fetching a page: {other}")),
-        }
-    }
-}
-
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        Stop::Failed(format!("writing records: {e}"))
-    }
-}
-
-impl From<SyncStateError> for Stop {
-    fn from(e: SyncStateError) -> Self {
-        match e {
-            SyncStateError::LeaseLost => Stop::LeaseLost,
-            other => Stop::Failed(format!("saving the checkpoint: {other}")),
-        }
-    }
-}
-
-/// Why a collection's part of a run ended before its end: an outcome with its message, or the
-/// lease lost to another invocation (its state is then left alone).
-pub(super) enum Halt {
-    Failed(Outcome, String),
-    LeaseLost,
-}
-
-impl From<Stop> for Halt {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::LeaseLost => Halt::LeaseLost,
-            other => {
-                let (outcome, message) = other.outcome();
-                Halt::Failed(outcome, message)
-            }
-        }
+        Err(e) => Stop::Failed(format!("{error}; the page stays kept and is read again next run ({e})")),
     }
 }

@@ -1,24 +1,23 @@
 //! Full passes: the sweep at a load's end, a reconciliation beside the delta, and the history
 //! before a rolling window; a page of theirs that cannot be fetched or read is set aside.
 
-use super::apply::{apply_pass_records, apply_records, Destination};
 use super::kept::PageKeep;
-use super::pages::{fetch, may_start_page, written_since_now, Stop};
-use super::plan::{self};
+use super::pages::{Applied, Followed, PageList, Reading};
+use super::plan::{self, AfterPage, CollectionPlan};
 use super::report::{CollectionReport, SweepVerdict};
 use super::request::SyncRequest;
 use super::run::{Lane, Syncer};
-use super::state::{save_page_seen, Failing, FullPass, HeldSweep, Reconcile, SeenSlot};
+use super::state::{Failing, FullPass, HeldSweep, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
-use super::sweep::{sweep, Drift, DriftKind, LiveRecords, PassTally, SweepScope, SweepStep, Swept, Window};
+use super::stop::Stop;
+use super::sweep::{LiveRecords, SeenIds, SweepScope, SweepStep, Swept, Window};
 use crate::collection::Collection;
 use crate::invocation::Budget;
-use crate::protime::LinksFollowed;
-use crate::protime::{Connect, Page, ProtimeError, RecordPages};
-use crate::records::quarantine::{Note, Quarantine};
+use crate::protime::{Connect, RecordPages};
+use crate::records::quarantine::Quarantine;
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{RecordStore, Source, StoredHeads};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 impl<
         P: Connect,
@@ -69,8 +68,26 @@ impl<
         request: &SyncRequest,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
-        let Lane { api, records, states, quarantine, collection, budget, .. } = *lane;
-        // Asked for in this request, or by the renewer after a recovery it could not catch up on.
+        self.start_reconcile(lane, state, request);
+        let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
+        if request.reconcile {
+            // An operator's word goes now, back-off or not.
+            reconcile.operator_asked(request.max_sweep);
+        }
+        if !Failing::may_retry(reconcile.failing.as_ref(), lane.budget.now()) {
+            return Ok(true);
+        }
+        match lane.own_pages(report).follow_list(&mut Reconciliation, state, report).await? {
+            Followed::End => finish_pass(lane, state, SeenSlot::Reconcile, report, self.config.sweep_limit).await,
+            Followed::Stopped => Ok(false),
+            Followed::SetAside => Ok(true),
+        }
+    }
+
+    /// Starts a reconciliation when one is asked for (in this request, or by the renewer after a
+    /// recovery it could not catch up on) and none of that kind is under way, or when one is due.
+    fn start_reconcile(&self, lane: &Lane<'_, P::Api, R, S, Q>, state: &mut SyncState, request: &SyncRequest) {
+        let Lane { api, collection, budget, .. } = *lane;
         let handed_over = state.full_pass_requested_at.is_some() && !request.dry_run;
         let dry_run = request.reconcile && request.dry_run;
         let asked =
@@ -79,66 +96,12 @@ impl<
             && !request.dry_run
             && plan::reconcile_due(state, collection, self.config.reconcile_interval, budget.now());
         if asked || due {
-            let filter = state.filter.clone();
-            let link = api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim());
+            let link = api.list_url(collection, state.filter.as_deref(), false, self.config.external_references.trim());
             tracing::info!(collection = %collection, dry_run, asked, handed_over, "starting a reconciliation");
             let mut pass = FullPass::new(budget.now(), false, dry_run);
-            written_since_now(Some(&mut pass));
-            state.reconcile = Some(Reconcile { pass, filter, cursor: Some(link), pages: 0, failing: None });
+            pass.started_now();
+            state.reconcile_started(link, pass);
         }
-        let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
-        if request.reconcile {
-            // An operator's word goes now, back-off or not.
-            reconcile.failing = None;
-            if request.max_sweep.is_some() {
-                reconcile.pass.max_sweep = request.max_sweep;
-            }
-        }
-        if !Failing::may_retry(reconcile.failing.as_ref(), budget.now()) {
-            return Ok(true);
-        }
-        let since = report.pages;
-        let mut followed = LinksFollowed::default();
-        loop {
-            let Some(reconcile) = state.reconcile.as_mut() else { return Ok(true) };
-            let Some(link) = reconcile.cursor.clone().filter(|_| reconcile.pass.sweeping.is_none()) else { break };
-            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
-                return Ok(false);
-            }
-            followed.first_time(&link)?;
-            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
-            let dry_run = reconcile.pass.dry_run;
-            let envelope = match readable(lane, &fetched, dry_run, report).await? {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    // Reported and retried on its back-off: nothing more this run can do.
-                    back_off(&mut reconcile.failing, error, report, budget.now());
-                    lane.checkpoint(state).await?;
-                    return Ok(true);
-                }
-            };
-            let mut tally = PassTally::new(reconcile.pass.dry_run);
-            let counts = apply_pass_records(
-                Destination { store: records, quarantine, collection, source: Source::Resync },
-                &envelope.records,
-                &mut tally,
-            )
-            .await?;
-            let chunk = reconcile.pass.chunks;
-            let seen = std::mem::take(&mut tally.seen);
-            reconcile.pass.chunks += save_page_seen(states, collection, SeenSlot::Reconcile, chunk, seen).await?;
-            report.pages += 1;
-            report.records += counts;
-            reconcile.pass.add_page(&tally);
-            reconcile.pages += 1;
-            reconcile.failing = None;
-            reconcile.cursor = envelope.next_link;
-            if reconcile.cursor.is_none() {
-                reconcile.pass.sweeping = Some(0);
-            }
-            lane.checkpoint(state).await?;
-        }
-        finish_pass(lane, state, SeenSlot::Reconcile, report, self.config.sweep_limit).await
     }
 
     /// Lists a rolling window's history (the days from the floor up to the window's start) once,
@@ -152,123 +115,103 @@ impl<
         state: &mut SyncState,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
-        let Lane { api, records, quarantine, collection, budget, .. } = *lane;
-        let plan = self.config.plan(collection);
-        let default_from = self.config.sync_from.unwrap_or_else(|| plan::default_from(budget.now()));
-        let since = report.pages;
-        let mut followed = LinksFollowed::default();
-        while let Some((first, last)) = plan::history_range(state, &plan, default_from) {
-            let Some(history) = state.history.as_mut() else { return Ok(true) };
-            if !Failing::may_retry(history.failing.as_ref(), budget.now()) {
-                return Ok(true);
-            }
-            if !may_start_page(self.config.max_pages_per_run, report.pages - since, budget) {
-                return Ok(false);
-            }
-            let link = match history.cursor.clone() {
-                Some(link) => link,
-                None => {
-                    let filter = plan.filter(first, Some(last));
-                    tracing::info!(collection = %collection, filter = ?filter, "listing the history before the window");
-                    api.list_url(collection, filter.as_deref(), false, self.config.external_references.trim())
-                }
-            };
-            followed.first_time(&link)?;
-            let Some(fetched) = fetch_list_page(api, &link, budget, report).await else { return Ok(false) };
-            let envelope = match readable(lane, &fetched, false, report).await? {
-                Ok(envelope) => envelope,
-                Err(error) => {
-                    // Reported and retried on its back-off: nothing more this run can do.
-                    back_off(&mut history.failing, error, report, budget.now());
-                    lane.checkpoint(state).await?;
-                    return Ok(true);
-                }
-            };
-            let counts = apply_records(
-                Destination { store: records, quarantine, collection, source: Source::Resync },
-                &envelope.records,
-                true,
-            )
-            .await?;
-            report.pages += 1;
-            report.records += counts;
-            plan::after_history_page(history, last, envelope.next_link);
-            lane.checkpoint(state).await?;
+        let plan = self.config.plan(lane.collection);
+        let mut history = HistoryPages {
+            collection: lane.collection,
+            plan: &plan,
+            default_from: self.config.sync_from.unwrap_or_else(|| plan::default_from(lane.budget.now())),
+            external_references: self.config.external_references.trim(),
+            range: None,
+        };
+        match lane.own_pages(report).follow_list(&mut history, state, report).await? {
+            Followed::End | Followed::SetAside => Ok(true),
+            Followed::Stopped => Ok(false),
         }
-        Ok(true)
     }
 }
 
-/// Fetches one page of a list that must not hold anything else up: `None` when the deadline
-/// came first, `Err` why it could not be fetched (the caller sets it aside).
-pub(super) async fn fetch_list_page<A: RecordPages>(
-    api: &A,
-    link: &str,
-    budget: &Budget,
-    report: &mut CollectionReport,
-) -> Option<Result<Page, String>> {
-    match fetch(api, link, budget, report).await {
-        Ok(Some(page)) => Some(Ok(page)),
-        Ok(None) => None,
-        Err(e) => Some(Err(format!("fetching a page: {e}"))),
+/// A reconciliation as a list of pages: the collection's window listed with a cursor of its own
+/// beside the delta; its pages are a full pass (compare only in a dry run), and one that cannot
+/// be fetched or read is set aside on the reconciliation's back-off.
+struct Reconciliation;
+
+impl PageList for Reconciliation {
+    fn reading(&self, state: &SyncState) -> Reading {
+        Reading {
+            spent: false,
+            source: Source::Resync,
+            skip_unchanged: true,
+            pass: Some(SeenSlot::Reconcile),
+            dry_run: state.reconcile.as_ref().is_some_and(|r| r.pass.dry_run),
+        }
+    }
+
+    /// Until its last page is applied (then it sweeps).
+    fn goes_on(&mut self, state: &mut SyncState) -> bool {
+        state.reconcile.as_ref().is_some_and(|r| r.cursor.is_some() && r.pass.sweeping.is_none())
+    }
+
+    fn failing<'s>(&self, state: &'s mut SyncState) -> Option<&'s mut Option<Failing>> {
+        state.reconcile.as_mut().map(|r| &mut r.failing)
+    }
+
+    fn link<A: RecordPages>(&self, state: &SyncState, _api: &A) -> Result<String, Stop> {
+        state.reconcile.as_ref().and_then(|r| r.cursor.clone()).ok_or_else(|| Stop::Failed("no page to follow".into()))
+    }
+
+    fn advance(&mut self, state: &mut SyncState, page: Applied, _now: DateTime<Utc>) -> AfterPage {
+        if let Some(reconcile) = state.reconcile.as_mut() {
+            reconcile.page_applied(page.next_link);
+        }
+        AfterPage::More
     }
 }
 
-/// The records of a fetched list page, or why it is set aside: it could not be fetched, or read
-/// (then its body is quarantined and counted, when a quarantine is configured and it is no dry
-/// run). Only an unavailable quarantine stops the run.
-pub(super) async fn readable<'p, A, R, S: SyncStateStore, Q: Quarantine>(
-    lane: &Lane<'_, A, R, S, Q>,
-    fetched: &'p Result<Page, String>,
-    dry_run: bool,
-    report: &mut CollectionReport,
-) -> Result<Result<crate::protime::Envelope<'p>, String>, Stop> {
-    let page = match fetched {
-        Ok(page) => page,
-        Err(error) => return Ok(Err(error.clone())),
-    };
-    let error = match page.envelope() {
-        Ok(envelope) => return Ok(Ok(envelope)),
-        Err(e) => e,
-    };
-    let Some(quarantine) = lane.quarantine.filter(|_| !dry_run) else {
-        return Ok(Err(format!("{error}; not quarantined (no quarantine is configured, or a dry run)")));
-    };
-    let key = quarantine_page(quarantine, lane.collection, page, Source::Resync, report)
-        .await
-        .map_err(|e| Stop::Failed(format!("the quarantine: {e}")))?;
-    Ok(Err(format!("{error}; the page is quarantined as {key}")))
-}
-
-/// Keeps a page that cannot be read in the quarantine, whole, and counts it for the
-/// `Quarantined` metric; the object's key.
-pub(super) async fn quarantine_page<Q: Quarantine>(
-    quarantine: &Q,
+/// The history before a rolling window as a list of pages: range by range
+/// ([`plan::history_range`]), each listed with the history's own cursor; never a full pass, and a
+/// range that cannot be fetched or read is set aside on the history's back-off.
+struct HistoryPages<'p> {
     collection: Collection,
-    page: &Page,
-    source: Source,
-    report: &mut CollectionReport,
-) -> Result<String, crate::records::quarantine::QuarantineError> {
-    let note = Note { reason: UNREADABLE, source, record_id: None, change_type: None, change_version: None };
-    let key = quarantine.keep(collection, &page.body, note).await?;
-    report.records.quarantined_by.add(UNREADABLE, 1);
-    Ok(key)
+    plan: &'p CollectionPlan,
+    default_from: NaiveDate,
+    external_references: &'p str,
+    /// The range being listed, `[first, last]`.
+    range: Option<(NaiveDate, NaiveDate)>,
 }
 
-/// Records a list page set aside: the back-off of its list, and the run's count.
-pub(super) fn back_off(
-    failing: &mut Option<Failing>,
-    error: String,
-    report: &mut CollectionReport,
-    now: DateTime<Utc>,
-) {
-    tracing::error!(collection = %report.collection, error = %error, "a page was set aside; retried on a back-off");
-    *failing = Some(Failing::after(failing.as_ref(), error, now));
-    report.pages_set_aside += 1;
-}
+impl PageList for HistoryPages<'_> {
+    fn reading(&self, _state: &SyncState) -> Reading {
+        Reading { spent: false, source: Source::Resync, skip_unchanged: true, pass: None, dry_run: false }
+    }
 
-/// The quarantine reason of a page that cannot be read.
-pub(super) const UNREADABLE: &str = "unreadable_page";
+    /// While a range up to the window's start is left to list.
+    fn goes_on(&mut self, state: &mut SyncState) -> bool {
+        self.range = plan::history_range(state, self.plan, self.default_from);
+        self.range.is_some() && state.history.is_some()
+    }
+
+    fn failing<'s>(&self, state: &'s mut SyncState) -> Option<&'s mut Option<Failing>> {
+        state.history.as_mut().map(|h| &mut h.failing)
+    }
+
+    /// The history's cursor, or the first page of the range.
+    fn link<A: RecordPages>(&self, state: &SyncState, api: &A) -> Result<String, Stop> {
+        if let Some(link) = state.history.as_ref().and_then(|h| h.cursor.clone()) {
+            return Ok(link);
+        }
+        let Some((first, last)) = self.range else { return Err(Stop::Failed("no page to follow".into())) };
+        let filter = self.plan.filter(first, Some(last));
+        tracing::info!(collection = %self.collection, filter = ?filter, "listing the history before the window");
+        Ok(api.list_url(self.collection, filter.as_deref(), false, self.external_references))
+    }
+
+    fn advance(&mut self, state: &mut SyncState, page: Applied, _now: DateTime<Utc>) -> AfterPage {
+        if let (Some(history), Some((_, last))) = (state.history.as_mut(), self.range) {
+            history.page_applied(last, page.next_link);
+        }
+        AfterPage::More
+    }
+}
 
 /// Completes a full pass whose pages are all applied: sweeps the collection's live records in
 /// the pass's window that it did not see (see [`super::sweep`]) — first counting them, then,
@@ -283,7 +226,7 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
     report: &mut CollectionReport,
     sweep_limit: u64,
 ) -> Result<bool, Stop> {
-    let Lane { records, states, collection, budget, .. } = *lane;
+    let Lane { records, collection, budget, .. } = *lane;
     let (pass, filter) = match slot {
         SeenSlot::Load => (state.pass.clone(), state.filter.clone()),
         SeenSlot::Reconcile => match &state.reconcile {
@@ -295,13 +238,6 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
     if pass.sweeping.is_none() {
         return Ok(true);
     }
-    let set = |state: &mut SyncState, pass: Option<FullPass>| match slot {
-        SeenSlot::Load => state.pass = pass,
-        SeenSlot::Reconcile => match (pass, state.reconcile.as_mut()) {
-            (Some(pass), Some(r)) => r.pass = pass,
-            _ => state.reconcile = None,
-        },
-    };
     let today = budget.now().date_naive();
     let limit = pass.max_sweep.unwrap_or(sweep_limit);
     let mut held = None;
@@ -310,21 +246,13 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
             tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
         }
         Some((window, reads)) => {
-            let seen = match states.load_seen(collection, slot, pass.chunks).await {
-                Ok(seen) => seen,
-                Err(SyncStateError::Unreadable(e)) => {
-                    // The pass cannot be proven: it is dropped (the next full pass sweeps).
-                    set(state, None);
-                    return Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")));
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let seen = seen_by(lane, state, slot, pass.chunks).await?;
             let scope =
                 SweepScope { collection, reads: &reads, seen: &seen, window: &window, started: pass.started_at };
             let stepped = sweep_steps(records, &scope, &mut pass, limit, budget).await;
             if !matches!(stepped, Ok(true)) {
                 // Where the sweep stands (and what it tombstoned) is saved, stopped or failed.
-                set(state, Some(pass));
+                state.sweep_paused(slot, pass);
                 lane.checkpoint(state).await?;
                 return stepped.map(|_| false);
             }
@@ -332,14 +260,36 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         }
     }
     report.sweep = Some(if held.is_some() { SweepVerdict::Held } else { SweepVerdict::Done });
-    if !pass.dry_run {
-        state.full_pass_requested_at = None;
-        if held.is_none() {
-            state.verified_at = Some(budget.now());
-            state.drift = Some(Drift { samples: None, ..pass.drift.clone() });
-        }
-        state.sweep_held = held;
+    state.pass_finished(slot, &pass, held, budget.now());
+    log_pass(collection, &pass, state);
+    let chunks = pass.chunks;
+    report.drift = Some(pass.drift);
+    lane.checkpoint(state).await?;
+    if let Err(e) = lane.states.discard_seen(collection, slot, chunks).await {
+        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
     }
+    Ok(true)
+}
+
+/// The ids a pass saw, read back. Ids that cannot be read drop the pass: it cannot be proven
+/// (the next full pass sweeps).
+async fn seen_by<A, R, S: SyncStateStore, Q>(
+    lane: &Lane<'_, A, R, S, Q>,
+    state: &mut SyncState,
+    slot: SeenSlot,
+    chunks: u32,
+) -> Result<SeenIds, Stop> {
+    match lane.states.load_seen(lane.collection, slot, chunks).await {
+        Ok(seen) => Ok(seen),
+        Err(SyncStateError::Unreadable(e)) => {
+            state.pass_dropped(slot);
+            Err(Stop::Failed(format!("the ids the pass saw cannot be read ({e}); nothing swept")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn log_pass(collection: Collection, pass: &FullPass, state: &SyncState) {
     tracing::info!(
         collection = %collection,
         missing = pass.drift.missing,
@@ -351,14 +301,6 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         baseline = pass.drift.baseline,
         "full pass complete"
     );
-    let chunks = pass.chunks;
-    report.drift = Some(pass.drift);
-    set(state, None);
-    lane.checkpoint(state).await?;
-    if let Err(e) = states.discard_seen(collection, slot, chunks).await {
-        tracing::warn!(collection = %collection, error = %e, "cannot discard the ids a pass saw (a new pass overwrites them)");
-    }
-    Ok(true)
 }
 
 /// Runs a pass's sweep from where it stands: the count, then (when there is something to
@@ -378,25 +320,21 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
             false => SweepStep::Count,
         };
         let found = |n: u64, ids: &[String]| match step {
-            SweepStep::Count => {
-                pass.gone += n;
-                let room = super::sweep::SAMPLES.saturating_sub(pass.gone_samples.len());
-                pass.gone_samples.extend(ids.iter().take(room).cloned());
-            }
-            SweepStep::Tombstone { .. } => ids.iter().for_each(|id| pass.drift.add(DriftKind::Swept, id)),
+            SweepStep::Count => pass.gone_counted(n, ids),
+            SweepStep::Tombstone { .. } => pass.tombstoned(ids),
         };
-        let swept = sweep(store, scope, first, step, found, || budget.may_start_page())
+        let swept = scope
+            .sweep(store, first, step, found, || budget.may_start_page())
             .await
             .map_err(|e| Stop::Failed(format!("sweeping (resumed next run): {e}")))?;
         match swept {
             Swept::Stopped(next) => {
-                pass.sweeping = Some(next);
+                pass.sweep_stopped(next);
                 return Ok(false);
             }
             Swept::OverLimit => {
                 // More is gone than was counted: held, at more than the limit.
-                pass.tombstoning = false;
-                pass.gone = pass.gone.max(limit.saturating_add(1));
+                pass.sweep_over_limit(limit);
                 return Ok(true);
             }
             Swept::Done if pass.tombstoning => return Ok(true),
@@ -404,17 +342,13 @@ pub(super) async fn sweep_steps<L: LiveRecords>(
         }
         if pass.dry_run {
             // What a real pass would tombstone, reported as swept.
-            pass.drift.swept += pass.gone;
-            if let Some(samples) = pass.drift.samples.as_mut() {
-                samples.swept = pass.gone_samples.clone();
-            }
+            pass.dry_run_counted();
             return Ok(true);
         }
         if pass.gone == 0 || held_sweep(pass, scope, limit, budget.now()).is_some() {
             return Ok(true);
         }
-        pass.tombstoning = true;
-        pass.sweeping = Some(0);
+        pass.tombstoning_started();
     }
 }
 
@@ -433,35 +367,4 @@ pub(super) fn held_sweep(pass: &FullPass, scope: &SweepScope<'_>, limit: u64, no
         unreadable_ids: pass.unreadable_ids,
         sample_ids: pass.gone_samples.clone(),
     })
-}
-
-/// A page whose envelope cannot be read (not JSON, no `value`): quarantined whole, so the
-/// collection is not stuck on it; its link is fetched again next run. While the quarantine
-/// cannot be written it stays kept and is read again next run.
-pub(super) async fn set_aside_page<A, R, S, Q: Quarantine + PageKeep>(
-    lane: &Lane<'_, A, R, S, Q>,
-    state: &mut SyncState,
-    report: &mut CollectionReport,
-    page: &crate::protime::Page,
-    error: ProtimeError,
-) -> Stop {
-    let collection = lane.collection;
-    let Some(quarantine) = lane.quarantine else {
-        state.kept = None;
-        return Stop::Failed(format!(
-            "{error}; no quarantine is configured: the page is dropped and its link fetched again next run"
-        ));
-    };
-    match quarantine_page(quarantine, collection, page, Source::Delta, report).await {
-        Ok(key) => {
-            tracing::error!(collection = %collection, key, error = %error, "a page that cannot be read was quarantined");
-            if let Some(object) = state.kept.take().and_then(|k| k.object) {
-                if let Err(e) = quarantine.discard_page(&object).await {
-                    tracing::warn!(collection = %collection, key = object, error = %e, "cannot discard a kept page");
-                }
-            }
-            Stop::Failed(format!("{error}; the page is quarantined as {key} and its link fetched again next run"))
-        }
-        Err(e) => Stop::Failed(format!("{error}; the page stays kept and is read again next run ({e})")),
-    }
 }

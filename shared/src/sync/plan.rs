@@ -1,9 +1,10 @@
 //! The cursor, phase and lease rules of a sync, as pure functions over [`SyncState`]: where a
-//! run starts, how a page moves the cursor, what an error does. The engine only carries them
-//! out. Imports no AWS or HTTP code.
+//! run starts, which range of the history comes next, when a reconciliation is due, whether a
+//! lease is free. The run only carries them out; how the state changes when it does (a load
+//! begun, a page applied, a 410, …) is the state's own transitions (`sync/state/transitions.rs`).
+//! Imports no AWS or HTTP code.
 
-use super::apply::RecordCounts;
-use super::state::{FullPass, History, Phase, SyncMode, SyncState};
+use super::state::{Phase, SyncMode, SyncState};
 use crate::collection::Collection;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
@@ -68,7 +69,8 @@ pub enum Start {
     /// Follow the state's cursor (the run's first page).
     Follow,
     /// Begin a new load of `[from, to]`: the caller builds the first page's link (a delta
-    /// initial request) from the filter, then calls [`begin`].
+    /// initial request) from the filter, then records the load with
+    /// [`SyncState::load_begun`] (which records the same filter).
     Begin { filter: Option<String>, from: NaiveDate, to: Option<NaiveDate>, why: &'static str },
 }
 
@@ -103,7 +105,8 @@ pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, 
 /// The next range of a rolling window's history to list, `[first, last]` (at most
 /// [`HISTORY_RANGE_DAYS`] days), resuming the one under way; `None` when the history from the
 /// floor (`SYNC_FROM`, or a backfill's date) up to the window's start is listed. A floor
-/// earlier than what was listed starts the history again from it.
+/// earlier than what was listed starts the history again from it
+/// ([`SyncState::history_started`]).
 pub fn history_range(
     state: &mut SyncState,
     plan: &CollectionPlan,
@@ -116,14 +119,7 @@ pub fn history_range(
     let goal = state.from?;
     let history = match state.history.as_mut() {
         Some(h) if h.from <= floor => h,
-        _ => state.history.insert(History {
-            from: floor,
-            until: floor,
-            range_to: None,
-            cursor: None,
-            pages: 0,
-            failing: None,
-        }),
+        _ => state.history_started(floor),
     };
     if let Some(last) = history.range_to {
         return Some((history.until, last));
@@ -134,62 +130,6 @@ pub fn history_range(
     })
 }
 
-/// A page of the history's range `[.., last]` is applied: the cursor moves to `next_link`, or
-/// the range is done and the history reaches the day after `last`.
-pub fn after_history_page(history: &mut History, last: NaiveDate, next_link: Option<String>) {
-    history.pages += 1;
-    history.failing = None;
-    match next_link {
-        Some(next) => {
-            history.range_to = Some(last);
-            history.cursor = Some(next);
-        }
-        None => {
-            history.until = last + Duration::days(1);
-            history.range_to = None;
-            history.cursor = None;
-        }
-    }
-}
-
-/// Records the start of a load at `first_link`: an initial load with fresh counters. A load that
-/// replaces a complete copy (a rolling window moving ahead, or a collection an earlier release
-/// listed) keeps the copy's completion time: the copy stays complete meanwhile.
-pub fn begin(
-    state: &mut SyncState,
-    plan: &CollectionPlan,
-    filter: Option<String>,
-    (from, to): (NaiveDate, Option<NaiveDate>),
-    first_link: String,
-    now: DateTime<Utc>,
-) {
-    // A rolling window loaded again further ahead: the copy stays complete meanwhile (the
-    // days it had are still followed by webhooks), so it is not waiting for a baseline.
-    let moving = plan.windowed()
-        && state.phase == Some(Phase::Incremental)
-        && state.mode == Some(SyncMode::Delta)
-        && state.filter_template == plan.filter_template;
-    // A collection an earlier release listed, its last list pass complete: the copy it holds
-    // is whole; the delta's load replaces it record by record.
-    let was_listed = state.phase == Some(Phase::Incremental) && state.mode == Some(SyncMode::List);
-    if !moving && !was_listed {
-        state.initial_completed_at = None;
-    }
-    // Every load is a full pass: what it sees is recorded, and it ends with a sweep.
-    state.pass = Some(FullPass::new(now, state.verified_at.is_none(), false));
-    state.phase = Some(Phase::Initial);
-    state.pages = 0;
-    state.records = RecordCounts::default();
-    state.started_at = Some(now);
-    state.mode = Some(SyncMode::Delta);
-    state.filter = filter;
-    state.filter_template = plan.filter_template.clone();
-    state.from = Some(from);
-    state.to = to;
-    state.cursor = Some(first_link);
-    state.cursor_at = Some(now);
-}
-
 /// Whether the collection holds a deltaLink that has not expired as far as is known: a load
 /// that starts now must follow it to its end first, or the changes since the last round
 /// (deletions included) are never seen.
@@ -197,18 +137,7 @@ pub fn live_delta(state: &SyncState) -> bool {
     state.mode == Some(SyncMode::Delta) && state.phase == Some(Phase::Incremental) && state.cursor.is_some()
 }
 
-/// Forgets the collection's load (and a rolling window's history) so the next [`start`] begins
-/// a new one (manual backfill), from `from` if given (and from then on), else from the
-/// configured start.
-pub fn reinitialize(state: &mut SyncState, from: Option<NaiveDate>) {
-    state.phase = None;
-    state.cursor = None;
-    state.requested_from = from;
-    // A rolling window's history is listed again too, from the new start.
-    state.history = None;
-}
-
-/// What a page did to the round.
+/// What a page did to the round ([`SyncState::page_applied`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterPage {
     /// More pages follow (the cursor is the nextLink).
@@ -217,61 +146,6 @@ pub enum AfterPage {
     Done,
     /// The last page of a delta carried no deltaLink: the load must start over.
     NoDeltaLink,
-}
-
-/// Advances the state past an applied page: the cursor moves only here, after every record of
-/// the page is stored.
-pub fn after_page(
-    state: &mut SyncState,
-    counts: RecordCounts,
-    next_link: Option<String>,
-    delta_link: Option<String>,
-    now: DateTime<Utc>,
-) -> AfterPage {
-    state.pages += 1;
-    state.records += counts;
-    state.cursor_at = Some(now);
-    state.kept = None;
-    if let Some(next) = next_link {
-        state.cursor = Some(next);
-        return AfterPage::More;
-    }
-    match delta_link {
-        Some(link) => {
-            state.cursor = Some(link);
-            if state.phase != Some(Phase::Incremental) {
-                state.phase = Some(Phase::Incremental);
-                state.initial_completed_at = Some(now);
-            }
-            state.last_synced_at = Some(now);
-            AfterPage::Done
-        }
-        None => {
-            state.phase = Some(Phase::Initial);
-            state.cursor = None;
-            AfterPage::NoDeltaLink
-        }
-    }
-}
-
-/// The deltaLink expired (410 Gone): the collection goes back to an initial load.
-pub fn delta_expired(state: &mut SyncState, now: DateTime<Utc>) {
-    state.phase = Some(Phase::Initial);
-    state.cursor = None;
-    state.delta_expired_at = Some(now);
-}
-
-/// A run ended on this collection with an error (kept for operators and the alarm).
-pub fn failed(state: &mut SyncState, error: String, now: DateTime<Utc>) {
-    state.last_error = Some(error);
-    state.last_error_at = Some(now);
-    state.error_runs += 1;
-}
-
-/// A run ended on this collection without an error.
-pub fn succeeded(state: &mut SyncState) {
-    state.last_error = None;
-    state.error_runs = 0;
 }
 
 /// Seconds since the copy was last complete (the end of the last delta round). `None` before
@@ -312,6 +186,8 @@ pub fn lease_free(state: &SyncState, owner: &str, now: DateTime<Utc>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::apply::RecordCounts;
+    use crate::sync::state::FullPass;
     use chrono::TimeZone;
 
     #[test]
@@ -367,8 +243,8 @@ mod tests {
     /// Begins as `start` says and returns the state.
     fn begun(plan: &CollectionPlan) -> SyncState {
         let mut state = SyncState::default();
-        let Start::Begin { filter, from, to, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
-        begin(&mut state, plan, filter, (from, to), "/first".into(), now());
+        let Start::Begin { from, to, .. } = start(&state, plan, from(), now()) else { panic!("a new load") };
+        state.load_begun(plan, (from, to), "/first".into(), now());
         state
     }
 
@@ -399,9 +275,9 @@ mod tests {
     fn the_cursor_follows_next_links_then_keeps_the_delta_link_and_the_load_completes() {
         let mut state = begun(&delta());
         let page = RecordCounts { fetched: 3, stored: 3, ..Default::default() };
-        assert_eq!(after_page(&mut state, page, Some("/p2".into()), None, now()), AfterPage::More);
+        assert_eq!(state.page_applied(page, Some("/p2".into()), None, now()), AfterPage::More);
         assert_eq!((state.cursor.as_deref(), state.phase), (Some("/p2"), Some(Phase::Initial)));
-        assert_eq!(after_page(&mut state, page, None, Some("/delta?t=1".into()), now()), AfterPage::Done);
+        assert_eq!(state.page_applied(page, None, Some("/delta?t=1".into()), now()), AfterPage::Done);
         assert_eq!((state.cursor.as_deref(), state.phase), (Some("/delta?t=1"), Some(Phase::Incremental)));
         assert_eq!((state.pages, state.records.stored), (2, 6));
         assert_eq!(state.initial_completed_at, Some(now()));
@@ -409,7 +285,7 @@ mod tests {
         assert_eq!(start(&state, &delta(), from(), now()), Start::Follow);
         let later = now() + Duration::minutes(15);
         assert_eq!(
-            after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=2".into()), later),
+            state.page_applied(RecordCounts::default(), None, Some("/delta?t=2".into()), later),
             AfterPage::Done
         );
         assert_eq!(
@@ -421,19 +297,19 @@ mod tests {
     #[test]
     fn a_delta_without_a_delta_link_at_its_end_starts_over() {
         let mut state = begun(&delta());
-        assert_eq!(after_page(&mut state, RecordCounts::default(), None, None, now()), AfterPage::NoDeltaLink);
+        assert_eq!(state.page_applied(RecordCounts::default(), None, None, now()), AfterPage::NoDeltaLink);
         assert!(matches!(start(&state, &delta(), from(), now()), Start::Begin { why: "the load starts over", .. }));
     }
 
     #[test]
     fn an_expired_delta_goes_back_to_an_initial_load_and_reinitialize_uses_the_new_start() {
         let mut state = begun(&delta());
-        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
-        delta_expired(&mut state, now());
+        state.page_applied(RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        state.delta_expired(now());
         assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Initial), None));
         assert!(matches!(start(&state, &delta(), from(), now()), Start::Begin { .. }));
         let earlier = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
-        reinitialize(&mut state, Some(earlier));
+        state.reload_asked(Some(earlier));
         assert_eq!(
             start(&state, &delta(), from(), now()),
             Start::Begin {
@@ -448,18 +324,18 @@ mod tests {
     #[test]
     fn a_load_that_starts_again_on_its_own_moves_its_start_forward_and_a_backfill_date_sticks() {
         let mut state = begun(&delta());
-        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        state.page_applied(RecordCounts::default(), None, Some("/delta?t=1".into()), now());
         let next_year = now() + Duration::days(365);
         // A new year passing changes nothing while the deltaLink lives: the template is the same.
         assert_eq!(start(&state, &delta(), default_from(next_year), next_year), Start::Follow);
-        delta_expired(&mut state, next_year);
+        state.delta_expired(next_year);
         let Start::Begin { from, filter, .. } = start(&state, &delta(), default_from(next_year), next_year) else {
             panic!("a new load")
         };
         assert_eq!((from, filter.as_deref()), (default_from(next_year), Some("date ge '2026-01-01'")));
         let asked = NaiveDate::from_ymd_opt(2026, 6, 1).unwrap();
-        reinitialize(&mut state, Some(asked));
-        delta_expired(&mut state, next_year);
+        state.reload_asked(Some(asked));
+        state.delta_expired(next_year);
         assert!(
             matches!(start(&state, &delta(), default_from(next_year), next_year), Start::Begin { from, .. } if from == asked)
         );
@@ -468,7 +344,7 @@ mod tests {
     #[test]
     fn a_changed_filter_begins_a_new_load() {
         let mut state = begun(&delta());
-        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), now());
+        state.page_applied(RecordCounts::default(), None, Some("/delta?t=1".into()), now());
         let other = CollectionPlan { filter_template: Some("date ge '{from}' and kind eq 'InOut'".into()) };
         assert!(matches!(
             start(&state, &other, from(), now()),
@@ -492,12 +368,12 @@ mod tests {
             panic!("a delta load")
         };
         assert_eq!((why, filter.as_deref(), to), ("the collection now follows a delta", None, None));
-        begin(&mut state, &unfiltered(), filter, (from, to), "/people?delta".into(), now());
+        state.load_begun(&unfiltered(), (from, to), "/people?delta".into(), now());
         assert_eq!((state.mode, state.phase), (Some(SyncMode::Delta), Some(Phase::Initial)));
         assert_eq!(state.initial_completed_at, Some(listed_at - Duration::days(30)), "not waiting for a baseline");
         assert!(state.pass.is_some(), "the load is a full pass, swept at its end");
         assert_eq!(
-            after_page(&mut state, RecordCounts::default(), None, Some("/delta/people?t=1".into()), now()),
+            state.page_applied(RecordCounts::default(), None, Some("/delta/people?t=1".into()), now()),
             AfterPage::Done
         );
         assert_eq!((state.phase, state.cursor.as_deref()), (Some(Phase::Incremental), Some("/delta/people?t=1")));
@@ -515,9 +391,9 @@ mod tests {
     /// A windowed collection whose load began at `at` and completed.
     fn loaded_window(at: DateTime<Utc>) -> SyncState {
         let mut state = SyncState::default();
-        let Start::Begin { filter, from, to, .. } = start(&state, &windowed(), from(), at) else { panic!("a load") };
-        begin(&mut state, &windowed(), filter, (from, to), "/first".into(), at);
-        after_page(&mut state, RecordCounts::default(), None, Some("/delta?t=1".into()), at);
+        let Start::Begin { from, to, .. } = start(&state, &windowed(), from(), at) else { panic!("a load") };
+        state.load_begun(&windowed(), (from, to), "/first".into(), at);
+        state.page_applied(RecordCounts::default(), None, Some("/delta?t=1".into()), at);
         state.pass = None;
         state
     }
@@ -544,7 +420,7 @@ mod tests {
         let before = now() + Duration::days(30);
         assert_eq!(start(&state, &windowed(), default_from(before), before), Start::Follow);
         let after = now() + Duration::days(31);
-        let Start::Begin { filter, from, to, why } = start(&state, &windowed(), default_from(after), after) else {
+        let Start::Begin { from, to, why, .. } = start(&state, &windowed(), default_from(after), after) else {
             panic!("moved")
         };
         assert_eq!(why, "the window moves ahead");
@@ -552,7 +428,7 @@ mod tests {
         // Not while a sweep is pending: the pass finishes over the window it saw.
         let sweeping = SyncState { pass: Some(FullPass::new(now(), false, false)), ..state.clone() };
         assert_eq!(start(&sweeping, &windowed(), default_from(after), after), Start::Follow);
-        begin(&mut state, &windowed(), filter, (from, to), "/again".into(), after);
+        state.load_begun(&windowed(), (from, to), "/again".into(), after);
         assert_eq!((state.phase, state.to), (Some(Phase::Initial), to));
         assert_eq!(state.initial_completed_at, completed, "not waiting for a baseline");
         assert!(state.pass.is_some(), "the new load is a full pass of the new window");
@@ -565,11 +441,11 @@ mod tests {
         let floor = from();
         assert_eq!(history_range(&mut state, &plan, floor), Some((day("2025-01-01"), day("2025-12-31"))));
         let h = state.history.as_mut().unwrap();
-        after_history_page(h, day("2025-12-31"), Some("/p2".into()));
+        h.page_applied(day("2025-12-31"), Some("/p2".into()));
         assert_eq!(history_range(&mut state, &plan, floor), Some((day("2025-01-01"), day("2025-12-31"))), "resumed");
-        after_history_page(state.history.as_mut().unwrap(), day("2025-12-31"), None);
+        state.history.as_mut().unwrap().page_applied(day("2025-12-31"), None);
         assert_eq!(history_range(&mut state, &plan, floor), Some((day("2026-01-01"), day("2026-03-27"))));
-        after_history_page(state.history.as_mut().unwrap(), day("2026-03-27"), None);
+        state.history.as_mut().unwrap().page_applied(day("2026-03-27"), None);
         assert_eq!(history_range(&mut state, &plan, floor), None, "listed once");
         assert_eq!(state.history.as_ref().map(|h| (h.from, h.until, h.pages)), Some((floor, day("2026-03-28"), 3)));
         // A new year moves the default floor forward: nothing is listed again.
@@ -588,10 +464,10 @@ mod tests {
     #[test]
     fn errors_count_runs_in_a_row_and_a_success_clears_them() {
         let mut state = SyncState::default();
-        failed(&mut state, "409".into(), now());
-        failed(&mut state, "409".into(), now());
+        state.run_failed("409".into(), now());
+        state.run_failed("409".into(), now());
         assert_eq!((state.error_runs, state.last_error.as_deref()), (2, Some("409")));
-        succeeded(&mut state);
+        state.run_succeeded();
         assert_eq!((state.error_runs, state.last_error), (0, None));
     }
 

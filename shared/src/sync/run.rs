@@ -8,12 +8,13 @@
 //! reconciliation, history) in `sync/passes.rs`.
 
 use super::kept::PageKeep;
-use super::pages::{written_since_now, Halt, Stop};
+use super::pages::PageLimit;
 use super::plan::{self, CollectionPlan, Start};
 use super::report::{CollectionReport, Outcome, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
 use super::settings::SyncerConfig;
 use super::state::{DynamoSyncStateStore, SyncState, SyncStateError, SyncStateStore};
+use super::stop::{Halt, Stop};
 use super::sweep::LiveRecords;
 use crate::collection::Collection;
 use crate::invocation::Budget;
@@ -171,7 +172,7 @@ impl<
             owner,
             collection,
             budget,
-            max_pages: self.config.max_pages_per_run,
+            page_limit: PageLimit { max: self.config.max_pages_per_run, from: 0 },
         };
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
@@ -187,13 +188,13 @@ impl<
             Err(Halt::LeaseLost) => return self.lease_lost(report, &state, budget),
             Ok(outcome) => {
                 report.outcome = outcome;
-                plan::succeeded(&mut state);
+                state.run_succeeded();
             }
             Err(Halt::Failed(outcome, message)) => {
                 tracing::error!(collection = %collection, error = %message, "sync stopped");
                 report.outcome = outcome;
                 report.error = Some(message.clone());
-                plan::failed(&mut state, message, budget.now());
+                state.run_failed(message, budget.now());
             }
         }
         if let Err(e) = release(&self.states, collection, &mut state, owner).await {
@@ -258,7 +259,7 @@ impl<
         }
         if request.reinitialize {
             tracing::info!(collection = %lane.collection, from = ?request.from, "reinitializing on request");
-            plan::reinitialize(state, request.from);
+            state.reload_asked(request.from);
         }
         self.load_or_round(lane, state, report, (&plan, default_from)).await
     }
@@ -278,8 +279,10 @@ impl<
                 tracing::info!(collection = %collection, filter = ?filter, why, "beginning a delta load");
                 let references = self.config.external_references.trim();
                 let link = lane.api.list_url(collection, filter.as_deref(), true, references);
-                plan::begin(state, plan, filter, (from, to), link, budget.now());
-                written_since_now(state.pass.as_mut());
+                state.load_begun(plan, (from, to), link, budget.now());
+                if let Some(pass) = state.pass.as_mut() {
+                    pass.started_now();
+                }
             }
             match lane.follow(state, report).await {
                 Ok(true) => return Ok(Outcome::Complete),
@@ -287,7 +290,7 @@ impl<
                 Err(Stop::Gone) if !report.delta_expired => {
                     tracing::warn!(collection = %collection, "the deltaLink expired (410); starting the initial load again");
                     report.delta_expired = true;
-                    plan::delta_expired(state, budget.now());
+                    state.delta_expired(budget.now());
                 }
                 Err(Stop::Gone) => {
                     return Err(Halt::Failed(Outcome::Error, "Protime answered 410 Gone to a fresh load".to_owned()))
@@ -334,7 +337,7 @@ impl<
 
 /// One collection's part of a run: where its pages come from (`api`), where they go (the record
 /// table and quarantine, the checkpoints under the lease of `owner`), its deadline and the
-/// pages the activity at hand may apply (`None`: unlimited). Every step of the run takes it.
+/// pages the activity at hand may apply. Every step of the run takes it.
 pub(super) struct Lane<'a, A, R, S, Q> {
     pub(super) api: &'a A,
     pub(super) records: &'a R,
@@ -343,7 +346,7 @@ pub(super) struct Lane<'a, A, R, S, Q> {
     pub(super) owner: &'a str,
     pub(super) collection: Collection,
     pub(super) budget: &'a Budget,
-    pub(super) max_pages: Option<u64>,
+    pub(super) page_limit: PageLimit,
 }
 
 impl<A, R, S, Q> Clone for Lane<'_, A, R, S, Q> {
@@ -358,8 +361,13 @@ impl<A, R, S: SyncStateStore, Q> Lane<'_, A, R, S, Q> {
     /// Saves the state with the lease renewed to the run's deadline (conditional on still
     /// holding it).
     pub(super) async fn checkpoint(&self, state: &mut SyncState) -> Result<(), SyncStateError> {
-        state.lease_until = Some(self.budget.lease_until().timestamp_millis());
+        state.lease_renewed(self.budget.lease_until());
         self.states.checkpoint(self.collection, state, self.owner).await
+    }
+
+    /// This lane with a page budget of its own from here on (a reconciliation's, the history's).
+    pub(super) fn own_pages(&self, report: &CollectionReport) -> Self {
+        Lane { page_limit: PageLimit { from: report.pages, ..self.page_limit }, ..*self }
     }
 }
 
@@ -370,8 +378,7 @@ pub(super) async fn release<S: SyncStateStore>(
     state: &mut SyncState,
     owner: &str,
 ) -> Result<(), SyncStateError> {
-    state.lease_owner = None;
-    state.lease_until = None;
+    state.lease_released();
     states.checkpoint(collection, state, owner).await
 }
 

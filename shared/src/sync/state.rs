@@ -1,6 +1,8 @@
 //! Sync state, one item per collection under `sync#<collection>` in the record table: where the
 //! collection's load stands (mode, phase, cursor, filter, counters, times, last error) and who
-//! is working on it (a lease).
+//! is working on it (a lease). Every change of it is a transition named after what happened
+//! (`state/transitions.rs`); why it is one item of optional fields:
+//! `docs/decisions/0016-the-sync-states-shape.md`.
 //!
 //! The lease is taken with one conditional UpdateItem (free, expired, or already ours) and every
 //! checkpoint is a PutItem conditional on still holding it, so two invocations never work on
@@ -139,6 +141,16 @@ pub struct SyncState {
     pub lease_until: Option<i64>,
 }
 
+impl SyncState {
+    /// The full pass under way in `slot`: the load's, or the reconciliation's.
+    pub fn pass_mut(&mut self, slot: SeenSlot) -> Option<&mut FullPass> {
+        match slot {
+            SeenSlot::Load => self.pass.as_mut(),
+            SeenSlot::Reconcile => self.reconcile.as_mut().map(|r| &mut r.pass),
+        }
+    }
+}
+
 /// A full pass in progress: when it started (records written since are never swept), what it
 /// has measured, and how many pages of seen ids it saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,14 +186,6 @@ pub struct FullPass {
     /// The most this pass may tombstone (an operator's `--max-sweep`); `None`: `SWEEP_LIMIT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_sweep: Option<u64>,
-}
-
-impl FullPass {
-    /// Adds what one page of the pass saw (its ids are saved apart).
-    pub fn add_page(&mut self, tally: &super::sweep::PassTally) {
-        self.drift.absorb(&tally.drift);
-        self.unreadable_ids += tally.unreadable_ids;
-    }
 }
 
 /// For `skip_serializing_if`: a count of nothing is left out.
@@ -683,6 +687,8 @@ impl SyncStateStore for DynamoSyncStateStore {
 /// The attributes of a chunk of seen ids: the saved [`SeenIds`], and how many it holds.
 const SEEN_IDS: &str = "ids";
 const SEEN_COUNT: &str = "count";
+
+mod transitions;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@
 //! not see and that was last written before the pass started (`swept`): Protime no longer has
 //! it. See `docs/decisions/0012-a-full-pass-proves-the-copy.md`.
 //!
-//! Pure except for [`sweep`], which works through the [`LiveRecords`] capability.
+//! Pure except for [`SweepScope::sweep`], which works through the [`LiveRecords`] capability.
 
 use crate::collection::Collection;
 use crate::records::item::{attr, sweep_tombstone};
@@ -419,62 +419,64 @@ pub enum SweepStep {
 /// Tombstones written at once.
 pub const TOMBSTONE_CONCURRENCY: usize = 16;
 
-/// Sweeps `scope.reads[first..]` one step: each gone record ([`is_gone`]) is counted, or
-/// tombstoned (in parallel batches, each under its condition). `found(n, ids)` is told what was
-/// found: a count once per completed read (`ids`: up to [`SAMPLES`]), tombstones once per page
-/// (the ids written). `may_go_on` is asked before every page.
-pub async fn sweep<L: LiveRecords>(
-    store: &L,
-    scope: &SweepScope<'_>,
-    first: usize,
-    step: SweepStep,
-    mut found: impl FnMut(u64, &[String]),
-    may_go_on: impl Fn() -> bool,
-) -> Result<Swept, StoreError> {
-    let mut room = match step {
-        SweepStep::Tombstone { at_most } => at_most,
-        SweepStep::Count => u64::MAX,
-    };
-    for (n, read) in scope.reads.iter().enumerate().skip(first) {
-        let (mut count, mut samples) = (0u64, Vec::new());
-        let mut start = None;
-        loop {
-            if !may_go_on() {
-                return Ok(Swept::Stopped(n));
-            }
-            let (records, next) = store.live_page(read, start.take()).await?;
-            let gone: Vec<&LiveRecord> =
-                records.iter().filter(|r| is_gone(r, scope.seen, scope.window, scope.started)).collect();
-            match step {
-                SweepStep::Count => {
-                    count += gone.len() as u64;
-                    let room = SAMPLES.saturating_sub(samples.len());
-                    samples.extend(gone.iter().take(room).map(|r| r.id.clone()));
+impl SweepScope<'_> {
+    /// Sweeps `reads[first..]` one step: each gone record ([`is_gone`]) is counted, or
+    /// tombstoned (in parallel batches, each under its condition). `found(n, ids)` is told what
+    /// was found: a count once per completed read (`ids`: up to [`SAMPLES`]), tombstones once per
+    /// page (the ids written). `may_go_on` is asked before every page.
+    pub async fn sweep<L: LiveRecords>(
+        &self,
+        store: &L,
+        first: usize,
+        step: SweepStep,
+        mut found: impl FnMut(u64, &[String]),
+        may_go_on: impl Fn() -> bool,
+    ) -> Result<Swept, StoreError> {
+        let mut room = match step {
+            SweepStep::Tombstone { at_most } => at_most,
+            SweepStep::Count => u64::MAX,
+        };
+        for (n, read) in self.reads.iter().enumerate().skip(first) {
+            let (mut count, mut samples) = (0u64, Vec::new());
+            let mut start = None;
+            loop {
+                if !may_go_on() {
+                    return Ok(Swept::Stopped(n));
                 }
-                SweepStep::Tombstone { .. } => {
-                    let within = gone.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                    let (written, failed) = tombstone_all(store, scope.collection, &gone[..within]).await;
-                    // What was written is told before any error: those tombstones stand.
-                    found(written.len() as u64, &written);
-                    room = room.saturating_sub(written.len() as u64);
-                    if let Some(e) = failed {
-                        return Err(e);
+                let (records, next) = store.live_page(read, start.take()).await?;
+                let gone: Vec<&LiveRecord> =
+                    records.iter().filter(|r| is_gone(r, self.seen, self.window, self.started)).collect();
+                match step {
+                    SweepStep::Count => {
+                        count += gone.len() as u64;
+                        let room = SAMPLES.saturating_sub(samples.len());
+                        samples.extend(gone.iter().take(room).map(|r| r.id.clone()));
                     }
-                    if within < gone.len() {
-                        return Ok(Swept::OverLimit);
+                    SweepStep::Tombstone { .. } => {
+                        let within = gone.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                        let (written, failed) = tombstone_all(store, self.collection, &gone[..within]).await;
+                        // What was written is told before any error: those tombstones stand.
+                        found(written.len() as u64, &written);
+                        room = room.saturating_sub(written.len() as u64);
+                        if let Some(e) = failed {
+                            return Err(e);
+                        }
+                        if within < gone.len() {
+                            return Ok(Swept::OverLimit);
+                        }
                     }
                 }
+                match next {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
             }
-            match next {
-                Some(key) => start = Some(key),
-                None => break,
+            if step == SweepStep::Count {
+                found(count, &samples);
             }
         }
-        if step == SweepStep::Count {
-            found(count, &samples);
-        }
+        Ok(Swept::Done)
     }
-    Ok(Swept::Done)
 }
 
 /// Tombstones `records` in batches of [`TOMBSTONE_CONCURRENCY`]: the ids written (a record

@@ -68,7 +68,7 @@ async fn tombstone(store: &Gone, at_most: u64) -> (Result<Swept, StoreError>, Ve
     let scope = SweepScope { collection: Collection::People, reads: &reads, seen: &seen, window: &window, started };
     let mut told = Vec::new();
     let swept =
-        sweep(store, &scope, 0, SweepStep::Tombstone { at_most }, |_, ids| told.extend_from_slice(ids), || true).await;
+        scope.sweep(store, 0, SweepStep::Tombstone { at_most }, |_, ids| told.extend_from_slice(ids), || true).await;
     (swept, told)
 }
 
