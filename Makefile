@@ -49,6 +49,7 @@ check:
 	cargo fmt --all --check
 	$(STAGE) features scripts/check-features.sh
 	$(STAGE) docs python3 scripts/check_docs.py
+	$(STAGE) shape python3 scripts/check_shape.py
 	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

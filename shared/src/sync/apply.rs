@@ -1,7 +1,7 @@
 //! One page of records into the table, record by record: parse each from its own text, skip
 //! what is already stored (list and initial-load pages), write the rest through the
-//! conditional store, and set aside what can never be stored. Used by the sync engine, for the
-//! syncer's runs and the renewer's delta round alike.
+//! conditional store, and set aside what can never be stored. Used by the page loop (`pages`)
+//! for every list it reads, in the syncer's runs and the renewer's delta round alike.
 
 use super::sweep::{DriftKind, PassTally};
 use crate::collection::Collection;

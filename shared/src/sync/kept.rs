@@ -4,7 +4,7 @@
 //! Following a deltaLink spends it: the same link again answers 410, and a load after a 410
 //! returns live records only. A delta page whose writes failed (the table past the SDK's
 //! retries, the quarantine down, the function out of time or memory) would lose its Deletes for
-//! good. So the engine keeps each page first, points the collection's sync item at it, and only
+//! good. So the page loop keeps each page first, points the collection's sync item at it, and only
 //! then writes its records; the checkpoint that moves the cursor past the page clears the
 //! pointer, and the page is discarded.
 //!

@@ -78,7 +78,7 @@ pub enum Start {
 /// `default_from` (`SYNC_FROM`, or 1 January of the previous year, as of now): a load that
 /// starts again on its own (after a 410) moves forward with the calendar. A rolling window
 /// with fewer than [`WINDOW_MIN_AHEAD_DAYS`] left ahead is loaded again further ahead (once no
-/// sweep is pending; the engine follows the old deltaLink to its end first).
+/// sweep is pending; the page loop follows the old deltaLink to its end first).
 pub fn start(state: &SyncState, plan: &CollectionPlan, default_from: NaiveDate, now: DateTime<Utc>) -> Start {
     let floor = state.requested_from.unwrap_or(default_from);
     let today = now.date_naive();

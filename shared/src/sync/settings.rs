@@ -1,4 +1,4 @@
-//! The syncer's settings as the engine uses them; `config` reads them from the environment.
+//! The syncer's settings as the syncer uses them; `config` reads them from the environment.
 
 use super::plan::CollectionPlan;
 use crate::collection::Collection;
