@@ -54,33 +54,31 @@ pub fn request_metrics(
     }
 }
 
-/// One log line per event and one per request; a rejection says why without any secret.
+/// One log line per event, carrying its request's status, key stage, size and latency (the
+/// bytes CloudWatch Logs bills are per line); a request that stored no event has one `request`
+/// line instead. A rejection says why without any secret.
 pub(super) fn log_request(result: &Result<Received, ReceiveError>, latency_ms: f64) {
     match result {
         Ok(received @ Received { collection, accepted, outcomes, .. }) => {
+            let status = received.status().as_u16();
+            let (key_stage, events) = (accepted.as_str(), outcomes.len());
             for o in outcomes {
-                let (key, reason) = match &o.outcome {
-                    EventOutcome::Quarantined { key, reason } => (key.as_str(), *reason),
-                    EventOutcome::Written(_) => ("", ""),
-                };
                 let id = o.id.as_deref().unwrap_or("");
                 let change_version = o.change_version.as_deref().unwrap_or("");
                 let change_type = o.change_type.map(ChangeType::as_str).unwrap_or("");
                 let outcome = o.outcome.as_str();
-                if key.is_empty() {
-                    tracing::info!(collection = %collection, id, change_version, change_type, outcome, "event");
-                } else {
-                    tracing::warn!(collection = %collection, id, change_version, change_type, outcome, reason, key, "event quarantined");
+                match &o.outcome {
+                    EventOutcome::Written(_) => {
+                        tracing::info!(collection = %collection, id, change_version, change_type, outcome, status, key_stage, events, latency_ms, "event")
+                    }
+                    EventOutcome::Quarantined { key, reason } => {
+                        tracing::warn!(collection = %collection, id, change_version, change_type, outcome, reason, key = key.as_str(), status, key_stage, events, latency_ms, "event quarantined")
+                    }
                 }
             }
-            tracing::info!(
-                collection = %collection,
-                status = received.status().as_u16(),
-                events = outcomes.len(),
-                key_stage = accepted.as_str(),
-                latency_ms,
-                "request"
-            );
+            if outcomes.is_empty() {
+                tracing::info!(collection = %collection, status, events, key_stage, latency_ms, "request");
+            }
         }
         Err(error) => {
             let (status, code) = (error.status().as_u16(), error.code());
@@ -193,5 +191,63 @@ mod tests {
         let v = docs[0].to_json(0);
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function"]]));
         assert_eq!((v["Collection"].as_str(), v["Reason"].as_str()), (Some("clockings"), Some("mismatch")));
+    }
+
+    /// The JSON log lines `log_request` writes for `result`, as deployed (INFO, JSON).
+    fn log_lines(result: &Result<Received, ReceiveError>) -> Vec<serde_json::Value> {
+        use std::sync::{Arc, Mutex};
+        let captured = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_target(false)
+            .without_time()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Capture(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || log_request(result, 1.5));
+        let text = String::from_utf8(captured.lock().unwrap().clone()).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn received(events: usize) -> Received {
+        let written = |i: usize| ItemOutcome {
+            id: Some(i.to_string()),
+            change_version: Some("1".into()),
+            change_type: Some(ChangeType::InsertOrUpdate),
+            outcome: EventOutcome::Written(PutOutcome::Stored),
+        };
+        Received {
+            collection: Collection::Clockings,
+            accepted: AcceptedKey::Current,
+            outcomes: (0..events).map(written).collect(),
+            whole_body_quarantined: false,
+            store_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn one_log_line_per_event_carrying_its_requests_status_and_latency() {
+        let lines = log_lines(&Ok(received(1)));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let fields = &lines[0]["fields"];
+        assert_eq!((fields["message"].as_str(), fields["id"].as_str()), (Some("event"), Some("0")));
+        assert_eq!((fields["status"].as_u64(), fields["key_stage"].as_str()), (Some(200), Some("current")));
+        assert_eq!((fields["events"].as_u64(), fields["latency_ms"].as_f64()), (Some(1), Some(1.5)));
+        assert_eq!(log_lines(&Ok(received(3))).len(), 3);
+        let empty = log_lines(&Ok(received(0)));
+        assert_eq!((empty.len(), empty[0]["fields"]["message"].as_str()), (1, Some("request")));
     }
 }
