@@ -17,14 +17,15 @@ use harness::{create_bucket, create_table, put_secret, setup_config, unique, Mot
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// The unconditional statements of `resource`'s role policy as an IAM policy document for moto:
-/// the quarantine bucket's ARN filled in, every other resource `*` (see the module's docs).
-/// `drop` leaves out one action, to show that enforcement is on.
-fn role_policy(resource: &str, bucket: &str, drop: Option<&str>) -> Value {
+/// The statements of `resource`'s role policy granted when the template's `conditions` hold (the
+/// unconditional ones always) as an IAM policy document for moto: the quarantine bucket's ARN
+/// filled in, every other resource `*` (see the module's docs). `drop` leaves out one action,
+/// to show that enforcement is on.
+fn role_policy(resource: &str, bucket: &str, drop: Option<&str>, conditions: &[&str]) -> Value {
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
     let statements: Vec<Value> = all_statements(&function(resource))
         .into_iter()
-        .filter(|(condition, _)| condition.is_none())
+        .filter(|(condition, _)| condition.as_deref().is_none_or(|c| conditions.contains(&c)))
         .map(|(_, statement)| {
             let actions: Vec<String> = at(&statement, &["Action"])
                 .as_sequence()
@@ -82,8 +83,13 @@ impl Enforcing {
     /// An SDK configuration signed by a new user holding `resource`'s role policy (made before
     /// moto enforces).
     async fn as_role(&self, resource: &str, drop: Option<&str>) -> SdkConfig {
+        self.as_role_where(resource, drop, &[]).await
+    }
+
+    /// The same, with the statements the template grants under `conditions` too.
+    async fn as_role_where(&self, resource: &str, drop: Option<&str>, conditions: &[&str]) -> SdkConfig {
         let name = unique(&resource.to_lowercase());
-        let credentials = self.moto.iam_user(&name, &role_policy(resource, &self.bucket, drop)).await;
+        let credentials = self.moto.iam_user(&name, &role_policy(resource, &self.bucket, drop, conditions)).await;
         harness::sdk_config_as(&self.moto.endpoint(), credentials).await
     }
 
@@ -182,6 +188,51 @@ async fn the_renewer_creates_recovers_and_re_syncs_with_exactly_its_role_policy(
     assert!(handed.contains_key("fullPassRequestedAt"), "{handed:?}");
     let lease = env.item("renewer#lease").await.expect("the run lease");
     assert!(!lease.contains_key("leaseOwner"), "released");
+}
+
+/// An upgrade from 0.1 (one signing-key secret per collection) under exactly the policies the
+/// template grants while `SigningKeySecretPrefix` is set: the receiver reads an old secret, the
+/// renewer moves its key over and schedules the old secret's deletion (`DeleteSecret`, granted
+/// only under that condition). Which secrets each statement names is checked in template.rs:
+/// moto matches Secrets Manager actions, not resources.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_carries_the_keys_over_with_exactly_the_policies_granted_for_it() {
+    let env = Enforcing::start(SimulatorConfig::default()).await;
+    let legacy_prefix = format!("{}/signing-key/", unique("pw-old"));
+    put_secret(&env.admin, &format!("{legacy_prefix}clockings"), "old-key").await;
+    let mut vars = env.vars("clockings", "https://hooks.example.com");
+    vars.insert("SIGNING_KEY_SECRET_PREFIX", legacy_prefix.clone());
+    let renewer_config =
+        protime_webhooks::config::RenewerConfig::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(env.table.clone(), env.keys_secret.clone());
+    receiver_config.signing_keys.legacy_prefix = Some(legacy_prefix.clone());
+    receiver_config.quarantine_bucket = Some(env.bucket.clone());
+    let upgrading = ["CarriesLegacyKeys"];
+    let receiver_role = env.as_role_where("ReceiverFunction", None, &upgrading).await;
+    let renewer_role = env.as_role_where("RenewerFunction", None, &upgrading).await;
+    env.moto.enforce_iam().await;
+
+    let body = r#"{"id":1,"changeVersion":"0000090200004BD0000A","date":"2026-12-01"}"#;
+    let receiver = protime_webhooks::receiver::AwsReceiver::from_config(&receiver_config, &receiver_role);
+    let (status, answer) =
+        harness::parse_response(receiver.handle(harness::signed("clockings", body, "old-key")).await);
+    assert_eq!((status, answer["results"][0]["outcome"].as_str()), (200, Some("stored")), "{answer}");
+
+    let mut renewer = protime_webhooks::renewer::AwsRenewer::from_config(renewer_config, &renewer_role);
+    harness::stack::fast_retries(&mut renewer.protime.options);
+    let report = renewer.run(env.simulator.now()).await.expect("the run");
+    assert!(report.healthy, "{report:?}");
+    let keys = harness::signing_keys(&env.admin, &env.keys_secret).await.expect("the keys secret");
+    let issued = env.simulator.webhook("clockings").expect("created").key;
+    assert_eq!(keys["clockings"]["key"].as_str(), Some(issued.as_str()));
+    assert_eq!(keys["clockings"]["previousKey"].as_str(), Some("old-key"), "carried over, then renewed");
+    let old = aws_sdk_secretsmanager::Client::new(&env.admin)
+        .describe_secret()
+        .secret_id(format!("{legacy_prefix}clockings"))
+        .send()
+        .await
+        .expect("describe the old secret");
+    assert!(old.deleted_date().is_some(), "its deletion is scheduled");
 }
 
 #[tokio::test(flavor = "multi_thread")]
