@@ -409,6 +409,9 @@ struct FakeState {
     re_enable: Option<String>,
 }
 
+/// The answers scripted for one link, served in order.
+type Scripted = std::collections::VecDeque<Result<Page, ProtimeError>>;
+
 /// Protime in memory: webhooks (a POST for an existing destination and collection re-enables it
 /// with a new key and a new `validUntil`) and paged record lists. Links are
 /// `<collection>?page=<n>`; every call is journalled.
@@ -427,7 +430,7 @@ pub struct FakeProtime {
     /// webhook reference says a disabled webhook is not reused).
     pub new_webhook_on_re_enable: Arc<AtomicBool>,
     /// Scripted answers by link, served (in order) before the paged lists.
-    scripted: Arc<Mutex<HashMap<String, std::collections::VecDeque<Result<Page, ProtimeError>>>>>,
+    scripted: Arc<Mutex<HashMap<String, Scripted>>>,
     /// Collections whose last list request was a delta initial request.
     deltas: Arc<Mutex<std::collections::HashSet<Collection>>>,
 }
