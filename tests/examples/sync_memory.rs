@@ -267,7 +267,7 @@ async fn main() {
     let largest_page = Arc::new(AtomicUsize::new(0));
     let protime = Simulator { base: base.clone(), largest_page: largest_page.clone() };
     let sink = Arc::new(Sink::default());
-    let syncer = Syncer::new(config, protime, sink, States::default()).with_quarantine(Some(Pages::default()));
+    let syncer = Syncer::new(config, protime, sink, States::default(), Some(Pages::default()));
     let report = run(&syncer).await;
     assert!(report.healthy, "initial load: {report:?}");
     println!("four collections loaded (500 records each); then one deltaLink answer of N changes, four collections in flight");

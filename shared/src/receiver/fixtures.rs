@@ -14,10 +14,17 @@ use std::time::{Duration, SystemTime};
 
 pub(super) const KEY: &str = "test-key";
 
-pub(super) fn receiver() -> Receiver<MemoryKeySource, MemoryRecordStore> {
+/// A receiver without a quarantine.
+pub(super) fn receiver() -> Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine> {
+    receiver_keeping(None)
+}
+
+fn receiver_keeping(
+    quarantine: Option<MemoryQuarantine>,
+) -> Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine> {
     let source = MemoryKeySource::default();
     source.rotate(Collection::Clockings, KEY, SystemTime::now() - Duration::from_secs(3600));
-    Receiver::new(SigningKeys::new(source, KeyCacheConfig::default()), MemoryRecordStore::default(), 4096)
+    Receiver::new(SigningKeys::new(source, KeyCacheConfig::default()), MemoryRecordStore::default(), quarantine, 4096)
 }
 
 pub(super) fn request(path: &str, body: &[u8], authorization: Option<String>) -> Request {
@@ -47,7 +54,7 @@ pub(super) fn stored<Q>(r: &Receiver<MemoryKeySource, MemoryRecordStore, Q>) -> 
 }
 
 pub(super) fn quarantining() -> Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine> {
-    receiver().with_quarantine(Some(MemoryQuarantine::default()))
+    receiver_keeping(Some(MemoryQuarantine::default()))
 }
 
 pub(super) fn kept(r: &Receiver<MemoryKeySource, MemoryRecordStore, MemoryQuarantine>) -> Vec<(String, String)> {

@@ -14,7 +14,7 @@ use crate::receiver::metrics::{log_request, request_metrics};
 use crate::receiver::outcome::{EventOutcome, Received};
 use crate::receiver::route::route_collection;
 use crate::records::event::{self, EventError, Split};
-use crate::records::quarantine::{NoQuarantine, Quarantine};
+use crate::records::quarantine::Quarantine;
 use crate::records::RecordStore;
 use crate::signing::keys::{KeySource, SigningKeys, VerifyError};
 use crate::signing::signature;
@@ -23,7 +23,7 @@ use lambda_http::{Body, Request, Response};
 use std::time::Instant;
 
 /// The handler with the clients and caches it keeps across invocations.
-pub struct Receiver<K, S, Q = NoQuarantine> {
+pub struct Receiver<K, S, Q> {
     pub(super) keys: SigningKeys<K>,
     pub(super) store: S,
     pub(super) quarantine: Option<Q>,
@@ -33,24 +33,18 @@ pub struct Receiver<K, S, Q = NoQuarantine> {
     pub(super) noted: std::sync::Mutex<std::collections::HashMap<Collection, Instant>>,
 }
 
-impl<K: KeySource, S: RecordStore + EventNotes> Receiver<K, S> {
-    pub fn new(keys: SigningKeys<K>, store: S, max_body_bytes: usize) -> Self {
+impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q> {
+    /// `quarantine`: where signed but unstorable bodies are kept (and acknowledged); `None`
+    /// answers them 400.
+    pub fn new(keys: SigningKeys<K>, store: S, quarantine: Option<Q>, max_body_bytes: usize) -> Self {
         Receiver {
             keys,
             store,
-            quarantine: None,
+            quarantine,
             max_body_bytes,
             metrics: crate::observability::metrics::Metrics::default(),
             noted: Default::default(),
         }
-    }
-}
-
-impl<K: KeySource, S: RecordStore + EventNotes, Q: Quarantine> Receiver<K, S, Q> {
-    /// Keeps signed but unstorable bodies in `quarantine` (acknowledged) instead of answering 400.
-    pub fn with_quarantine<Q2: Quarantine>(self, quarantine: Option<Q2>) -> Receiver<K, S, Q2> {
-        let Receiver { keys, store, max_body_bytes, metrics, noted, .. } = self;
-        Receiver { keys, store, quarantine, max_body_bytes, metrics, noted }
     }
 
     /// Publishes metrics as `metrics` says instead of the default.
@@ -154,9 +148,8 @@ impl AwsReceiver {
         let quarantine = config.quarantine_bucket.as_ref().map(|bucket| {
             crate::records::quarantine::S3Quarantine::new(crate::records::quarantine::S3Quarantine::client(sdk), bucket)
         });
-        Receiver::new(SigningKeys::new(keys, config.key_cache), store, config.max_body_bytes)
+        Receiver::new(SigningKeys::new(keys, config.key_cache), store, quarantine, config.max_body_bytes)
             .with_metrics(config.metrics.clone())
-            .with_quarantine(quarantine)
     }
 }
 

@@ -246,8 +246,12 @@ mod tests {
             crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::from_conf(config), "records");
         let source = MemoryKeySource::default();
         source.rotate(Collection::Clockings, KEY, SystemTime::now() - Duration::from_secs(3600));
-        let r = Receiver::new(SigningKeys::new(source, KeyCacheConfig::default()), store, 4096)
-            .with_quarantine(Some(MemoryQuarantine::default()));
+        let r = Receiver::new(
+            SigningKeys::new(source, KeyCacheConfig::default()),
+            store,
+            Some(MemoryQuarantine::default()),
+            4096,
+        );
         let body = r#"{"id":3,"changeVersion":"0000090200004BD0000A","date":"2026-01-02"}"#;
         let response = r.handle(signed("/webhooks/clockings", body)).await;
         let answer_body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();

@@ -64,15 +64,6 @@ pub trait Quarantine: Send + Sync {
     ) -> impl Future<Output = Result<String, QuarantineError>> + Send;
 }
 
-/// Where no quarantine is configured: every keep fails, so callers answer as they would without one.
-pub struct NoQuarantine;
-
-impl Quarantine for NoQuarantine {
-    async fn keep(&self, _: Collection, _: &[u8], _: Note<'_>) -> Result<String, QuarantineError> {
-        Err(QuarantineError::Unavailable("no quarantine bucket is configured".into()))
-    }
-}
-
 /// The key of an object kept at `at`; `unique` keeps two bodies of the same millisecond apart.
 pub fn object_key(collection: Collection, at: DateTime<Utc>, unique: &str) -> String {
     format!("{}/{}-{unique}.json", collection.as_str(), at.format("%Y/%m/%d/%H%M%S%.3fZ"))

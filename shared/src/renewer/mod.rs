@@ -16,6 +16,6 @@ pub mod run;
 pub mod state;
 
 pub use run::{
-    client_options, run_metrics, AwsRenewer, Renewer, RunError, RunReport, StrayReport, SubscriptionError,
-    SubscriptionReport,
+    client_options, run_metrics, AwsRenewer, Renewer, RenewerStores, RunError, RunReport, StrayReport,
+    SubscriptionError, SubscriptionReport,
 };

@@ -10,7 +10,7 @@ use crate::config::RenewerConfig;
 use crate::invocation::Budget;
 use crate::protime::client::{scopes_for, within_deadline, ClientOptions, FunctionClient};
 use crate::protime::{Connect, ConnectError, CredentialsFromSecret, ProtimeError, Webhook, WebhookApi, WebhookStatus};
-use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::quarantine::{Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
 use crate::renewer::plan::{self, Action, ActionKind, Decision, Desired, PlanInput, RenewReason, SubscriptionState};
@@ -22,7 +22,7 @@ use crate::sync::handoff::{delta_round, request_full_pass, DeltaRound, Stores};
 use crate::sync::kept::PageKeep;
 /// What a recovery's delta round applied.
 pub type ResyncCounts = RecordCounts;
-use crate::sync::state::{DynamoSyncStateStore, NoSyncState, SyncStateStore};
+use crate::sync::state::{DynamoSyncStateStore, SyncStateStore};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -179,7 +179,7 @@ pub type AwsRenewer = Renewer<
 >;
 
 /// `T`: the syncer's state, so a recovery can catch up through the collection's deltaLink.
-pub struct Renewer<P, K, S, R, Q = NoQuarantine, T = NoSyncState> {
+pub struct Renewer<P, K, S, R, Q, T> {
     pub config: RenewerConfig,
     /// Opens a Protime session per run (public so tests can shorten its retries).
     pub protime: P,
@@ -203,9 +203,7 @@ impl AwsRenewer {
         let sync_states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
         let quarantine =
             config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
-        Renewer::new(config, protime, keys, subscriptions, records)
-            .with_quarantine(quarantine)
-            .with_sync_state(sync_states)
+        Renewer::new(config, protime, RenewerStores { keys, subscriptions, records, quarantine, sync_states })
     }
 }
 
@@ -223,10 +221,19 @@ pub fn client_options(config: &RenewerConfig) -> ClientOptions {
     )
 }
 
-impl<P: Connect, K: KeyWriter, S: SubscriptionStore, R: RecordStore + StoredHeads + SetAsideMarks> Renewer<P, K, S, R> {
-    pub fn new(config: RenewerConfig, protime: P, keys: K, subscriptions: S, records: R) -> Self {
-        Renewer { config, protime, keys, subscriptions, records, quarantine: None, sync_states: NoSyncState }
-    }
+/// What a [`Renewer`] keeps and reads besides Protime.
+pub struct RenewerStores<K, S, R, Q, T> {
+    /// Where each subscription's signing key is stored (the receiver reads it).
+    pub keys: K,
+    /// Each subscription's state, and the renewer's run lease.
+    pub subscriptions: S,
+    /// The record table a recovery's delta round writes to.
+    pub records: R,
+    /// Where re-synced records DynamoDB refuses are kept (counted either way); `None` without a
+    /// quarantine bucket.
+    pub quarantine: Option<Q>,
+    /// The syncer's state, so a recovery can catch up through the collection's deltaLink.
+    pub sync_states: T,
 }
 
 impl<
@@ -238,15 +245,8 @@ impl<
         T: SyncStateStore,
     > Renewer<P, K, S, R, Q, T>
 {
-    /// Keeps re-synced records DynamoDB refuses in `quarantine` (counted either way).
-    pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Renewer<P, K, S, R, Q2, T> {
-        let Renewer { config, protime, keys, subscriptions, records, sync_states, .. } = self;
-        Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
-    }
-
-    /// Reads the syncer's state, so a recovery catches up through a live deltaLink.
-    pub fn with_sync_state<T2: SyncStateStore>(self, sync_states: T2) -> Renewer<P, K, S, R, Q, T2> {
-        let Renewer { config, protime, keys, subscriptions, records, quarantine, .. } = self;
+    pub fn new(config: RenewerConfig, protime: P, stores: RenewerStores<K, S, R, Q, T>) -> Self {
+        let RenewerStores { keys, subscriptions, records, quarantine, sync_states } = stores;
         Renewer { config, protime, keys, subscriptions, records, quarantine, sync_states }
     }
 

@@ -397,9 +397,8 @@ impl<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine> Applying<'_, '
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::quarantine::NoQuarantine;
     use crate::sync::sweep::PassTally;
-    use crate::testing::MemoryRecordStore;
+    use crate::testing::{MemoryQuarantine, MemoryRecordStore};
 
     fn records(text: &str) -> Vec<&RawValue> {
         serde_json::from_str(text).unwrap()
@@ -417,7 +416,7 @@ mod tests {
                 apply_records(
                     Destination {
                         store,
-                        quarantine: None::<&NoQuarantine>,
+                        quarantine: None::<&MemoryQuarantine>,
                         collection: Collection::People,
                         source: Source::Resync,
                     },
@@ -442,7 +441,6 @@ mod tests {
 
     #[tokio::test]
     async fn records_that_can_never_be_stored_are_quarantined_and_a_failed_quarantine_fails_the_page() {
-        use crate::testing::MemoryQuarantine;
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let page = r#"[{"id":1,"changeVersion":"1","":"no name"},{"changeVersion":"1"},{"id":2,"changeVersion":"1"}]"#;
@@ -479,7 +477,7 @@ mod tests {
         let without = apply_records(
             Destination {
                 store: &store,
-                quarantine: None::<&NoQuarantine>,
+                quarantine: None::<&MemoryQuarantine>,
                 collection: Collection::People,
                 source: Source::Resync,
             },
@@ -496,7 +494,7 @@ mod tests {
         let result = apply_records(
             Destination {
                 store: &store,
-                quarantine: None::<&NoQuarantine>,
+                quarantine: None::<&MemoryQuarantine>,
                 collection: Collection::People,
                 source: Source::Resync,
             },
@@ -509,7 +507,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_version_already_set_aside_is_not_kept_again_and_a_newer_one_is() {
-        use crate::testing::MemoryQuarantine;
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let apply = |text: &'static str| {
@@ -547,7 +544,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_pass_counts_an_id_it_cannot_read_and_a_dry_run_keeps_nothing() {
-        use crate::testing::MemoryQuarantine;
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let mut tally = PassTally::new(true);
@@ -578,7 +574,6 @@ mod tests {
     #[tokio::test]
     async fn each_record_gets_its_own_verdict_and_a_quarantined_delete_replays_as_a_delete() {
         use crate::records::quarantine::replay;
-        use crate::testing::MemoryQuarantine;
         let store = MemoryRecordStore::default();
         let quarantine = MemoryQuarantine::default();
         let deep = format!("{}1{}", "[".repeat(40), "]".repeat(40));

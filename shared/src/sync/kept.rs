@@ -16,7 +16,7 @@
 
 use crate::collection::Collection;
 use crate::protime::Page;
-use crate::records::quarantine::{unique_suffix, NoQuarantine, S3Quarantine};
+use crate::records::quarantine::{unique_suffix, S3Quarantine};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
@@ -130,20 +130,6 @@ pub async fn load<K: PageKeep>(store: Option<&K>, kept: &KeptPage) -> Result<Pag
     }
 }
 
-impl PageKeep for NoQuarantine {
-    async fn put_page(&self, _: Collection, _: bytes::Bytes) -> Result<String, KeepError> {
-        Err(KeepError::NotConfigured)
-    }
-
-    async fn get_page(&self, _: &str) -> Result<bytes::Bytes, KeepError> {
-        Err(KeepError::NotConfigured)
-    }
-
-    async fn discard_page(&self, _: &str) -> Result<(), KeepError> {
-        Err(KeepError::NotConfigured)
-    }
-}
-
 impl PageKeep for S3Quarantine {
     async fn put_page(&self, collection: Collection, body: bytes::Bytes) -> Result<String, KeepError> {
         let key = page_key(collection, Utc::now(), &unique_suffix());
@@ -194,6 +180,7 @@ impl PageKeep for S3Quarantine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::MemoryQuarantine;
     use chrono::TimeZone;
 
     #[test]
@@ -204,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn small_pages_go_in_the_item_large_ones_in_the_bucket_and_without_one_what_fits() {
-        let store = crate::testing::MemoryQuarantine::default();
+        let store = MemoryQuarantine::default();
         let now = Utc::now();
         let small = Page::new(r#"{"value":[]}"#);
         let kept = keep(Some(&store), Collection::Clockings, &small, now).await.unwrap();
@@ -219,10 +206,13 @@ mod tests {
         store.discard_page(&key).await.unwrap();
         assert_eq!(load(Some(&store), &kept).await, Err(KeepError::Missing(key)));
 
-        let kept = keep(None::<&NoQuarantine>, Collection::Clockings, &large, now).await.unwrap();
+        let kept = keep(None::<&MemoryQuarantine>, Collection::Clockings, &large, now).await.unwrap();
         assert!(kept.body.is_some(), "no bucket: a page that fits goes in the item");
         let huge = Page::new(format!(r#"{{"value":["{}"]}}"#, "x".repeat(MAX_INLINE_PAGE_BYTES)));
-        assert_eq!(keep(None::<&NoQuarantine>, Collection::Clockings, &huge, now).await, Err(KeepError::NotConfigured));
+        assert_eq!(
+            keep(None::<&MemoryQuarantine>, Collection::Clockings, &huge, now).await,
+            Err(KeepError::NotConfigured)
+        );
         assert!(!format!("{kept:?}").contains("xxx"), "Debug never shows the body");
     }
 }

@@ -20,7 +20,7 @@ use crate::collection::Collection;
 use crate::invocation::Budget;
 use crate::protime::client::{ClientOptions, FunctionClient};
 use crate::protime::{Connect, CredentialsFromSecret, RecordPages};
-use crate::records::quarantine::{NoQuarantine, Quarantine, S3Quarantine};
+use crate::records::quarantine::{Quarantine, S3Quarantine};
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{DynamoRecordStore, RecordStore, StoredHeads};
 use chrono::NaiveDate;
@@ -29,7 +29,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 /// The syncer as deployed.
 pub type AwsSyncer = Syncer<CredentialsFromSecret, DynamoRecordStore, DynamoSyncStateStore, S3Quarantine>;
 
-pub struct Syncer<P, R, S, Q = NoQuarantine> {
+pub struct Syncer<P, R, S, Q> {
     pub config: SyncerConfig,
     /// Opens a Protime session per run (public so tests can shorten its retries).
     pub protime: P,
@@ -47,7 +47,7 @@ impl AwsSyncer {
         let states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
         let quarantine =
             config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));
-        Syncer::new(config, protime, records, states).with_quarantine(quarantine)
+        Syncer::new(config, protime, records, states, quarantine)
     }
 }
 
@@ -64,12 +64,6 @@ pub fn client_options(config: &SyncerConfig) -> ClientOptions {
     )
 }
 
-impl<P: Connect, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateStore> Syncer<P, R, S> {
-    pub fn new(config: SyncerConfig, protime: P, records: R, states: S) -> Self {
-        Syncer { config, protime, records, states, quarantine: None }
-    }
-}
-
 impl<
         P: Connect,
         R: RecordStore + StoredHeads + SetAsideMarks + LiveRecords,
@@ -77,9 +71,9 @@ impl<
         Q: Quarantine + PageKeep,
     > Syncer<P, R, S, Q>
 {
-    /// Keeps synced records DynamoDB refuses in `quarantine` (counted either way).
-    pub fn with_quarantine<Q2: Quarantine + PageKeep>(self, quarantine: Option<Q2>) -> Syncer<P, R, S, Q2> {
-        let Syncer { config, protime, records, states, .. } = self;
+    /// `quarantine`: where synced records DynamoDB refuses (and pages too large for the state
+    /// item) are kept; `None` without a quarantine bucket (refused records are counted either way).
+    pub fn new(config: SyncerConfig, protime: P, records: R, states: S, quarantine: Option<Q>) -> Self {
         Syncer { config, protime, records, states, quarantine }
     }
 

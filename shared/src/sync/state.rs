@@ -451,43 +451,6 @@ impl<T: SyncStateStore> SyncStateStore for std::sync::Arc<T> {
     }
 }
 
-/// No sync state: every lease is granted on an empty state and checkpoints are dropped. A
-/// renewer built without the syncer's state (in unit tests) always lists the gap.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoSyncState;
-
-impl SyncStateStore for NoSyncState {
-    async fn acquire(
-        &self,
-        _collection: Collection,
-        _owner: &str,
-        _now: DateTime<Utc>,
-        _until: DateTime<Utc>,
-    ) -> Result<Option<SyncState>, SyncStateError> {
-        Ok(Some(SyncState::default()))
-    }
-
-    async fn checkpoint(&self, _: Collection, _: &SyncState, _: &str) -> Result<(), SyncStateError> {
-        Ok(())
-    }
-
-    async fn save_seen(&self, _: Collection, _: SeenSlot, _: u32, _: &SeenIds) -> Result<(), SyncStateError> {
-        Ok(())
-    }
-
-    async fn load_seen(&self, _: Collection, _: SeenSlot, chunks: u32) -> Result<SeenIds, SyncStateError> {
-        // Nothing was kept: a pass that saved chunks cannot be proven here.
-        if chunks > 0 {
-            return Err(SyncStateError::Unreadable("no sync state is kept".into()));
-        }
-        Ok(SeenIds::default())
-    }
-
-    async fn discard_seen(&self, _: Collection, _: SeenSlot, _: u32) -> Result<(), SyncStateError> {
-        Ok(())
-    }
-}
-
 /// The item as stored.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

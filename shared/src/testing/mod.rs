@@ -305,13 +305,14 @@ impl SubscriptionStore for MemorySubscriptionStore {
     }
 }
 
-/// Sync state in memory, with the same lease rule as the DynamoDB adapter.
-#[derive(Default)]
+/// Sync state in memory, with the same lease rule as the DynamoDB adapter. A clone is the same
+/// store (its state is shared).
+#[derive(Clone, Default)]
 pub struct MemorySyncStateStore {
-    pub states: Mutex<HashMap<Collection, SyncState>>,
+    pub states: Arc<Mutex<HashMap<Collection, SyncState>>>,
     /// Saved chunks of seen ids, by key.
-    pub seen: Mutex<HashMap<String, Vec<u8>>>,
-    pub fail: AtomicBool,
+    pub seen: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    pub fail: Arc<AtomicBool>,
     pub journal: Journal,
 }
 
@@ -408,36 +409,43 @@ struct FakeState {
     re_enable: Option<String>,
 }
 
+/// The answers scripted for one link, served in order.
+type Scripted = std::collections::VecDeque<Result<Page, ProtimeError>>;
+
 /// Protime in memory: webhooks (a POST for an existing destination and collection re-enables it
 /// with a new key and a new `validUntil`) and paged record lists. Links are
 /// `<collection>?page=<n>`; every call is journalled.
+///
+/// A clone is the same Protime (its state is shared), so a test keeps one to script and inspect
+/// while the function under test connects to another.
+#[derive(Clone)]
 pub struct FakeProtime {
-    state: Mutex<FakeState>,
+    state: Arc<Mutex<FakeState>>,
     /// `validUntil` of a created or renewed webhook: this long after `now`.
     pub valid_for: Duration,
-    pub now: Mutex<DateTime<Utc>>,
+    pub now: Arc<Mutex<DateTime<Utc>>>,
     pub page_size: usize,
     pub journal: Journal,
     /// A POST for a Disabled webhook creates a new one instead of re-enabling it (Protime's
     /// webhook reference says a disabled webhook is not reused).
-    pub new_webhook_on_re_enable: AtomicBool,
+    pub new_webhook_on_re_enable: Arc<AtomicBool>,
     /// Scripted answers by link, served (in order) before the paged lists.
-    scripted: Mutex<HashMap<String, std::collections::VecDeque<Result<Page, ProtimeError>>>>,
+    scripted: Arc<Mutex<HashMap<String, Scripted>>>,
     /// Collections whose last list request was a delta initial request.
-    deltas: Mutex<std::collections::HashSet<Collection>>,
+    deltas: Arc<Mutex<std::collections::HashSet<Collection>>>,
 }
 
 impl FakeProtime {
     pub fn new(now: DateTime<Utc>, journal: Journal) -> Self {
         FakeProtime {
-            state: Mutex::new(FakeState::default()),
+            state: Default::default(),
             valid_for: Duration::days(30),
-            now: Mutex::new(now),
+            now: Arc::new(Mutex::new(now)),
             page_size: 2,
             journal,
-            new_webhook_on_re_enable: AtomicBool::new(false),
-            scripted: Mutex::new(HashMap::new()),
-            deltas: Mutex::new(std::collections::HashSet::new()),
+            new_webhook_on_re_enable: Default::default(),
+            scripted: Default::default(),
+            deltas: Default::default(),
         }
     }
 
@@ -599,11 +607,11 @@ fn injected_failure(remaining: &mut u32) -> Result<(), ProtimeError> {
     Err(ProtimeError::Api { status: 500, code: "Injected".into(), message: String::new(), reasons: vec![] })
 }
 
-/// Hands out the same [`FakeProtime`] for every run.
-impl Connect for Arc<FakeProtime> {
-    type Api = Arc<FakeProtime>;
+/// Hands out the same [`FakeProtime`] (a clone sharing its state) for every run.
+impl Connect for FakeProtime {
+    type Api = FakeProtime;
 
-    async fn connect(&self) -> Result<Arc<FakeProtime>, ConnectError> {
+    async fn connect(&self) -> Result<FakeProtime, ConnectError> {
         Ok(self.clone())
     }
 }

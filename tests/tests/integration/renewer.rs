@@ -3,12 +3,14 @@
 use harness::simulator::{BodyShape, Fault, FaultTarget, SimulatorConfig};
 use harness::{s, Stack};
 use protime_webhooks::protime::CredentialsFromSecret;
+use protime_webhooks::records::quarantine::S3Quarantine;
 use protime_webhooks::records::store::DynamoRecordStore;
 use protime_webhooks::renewer::state::DynamoSubscriptionStore;
-use protime_webhooks::renewer::{client_options, Renewer, RunReport};
+use protime_webhooks::renewer::{client_options, Renewer, RenewerStores, RunReport};
 use protime_webhooks::signing::keys::{KeySourceError, SecretsManagerKeySource};
 use protime_webhooks::signing::signature::SigningKey;
 use protime_webhooks::signing::writer::KeyWriter;
+use protime_webhooks::sync::state::DynamoSyncStateStore;
 use protime_webhooks::Collection;
 use serde_json::json;
 use std::time::Duration;
@@ -387,19 +389,18 @@ async fn a_crash_between_post_and_storing_the_key_is_repaired_next_run() {
         client_options(&stack.renewer_config),
     );
     harness::stack::fast_retries(&mut protime.options);
-    let crashing = Renewer::new(
-        stack.renewer_config.clone(),
-        protime,
-        CrashOnce {
-            inner: SecretsManagerKeySource::new(
-                aws_sdk_secretsmanager::Client::new(config),
-                &stack.receiver.keys_secret,
-            ),
-            crashed: Default::default(),
-        },
-        DynamoSubscriptionStore::new(aws_sdk_dynamodb::Client::new(config), &table),
-        DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(config), &table),
-    );
+    let keys = CrashOnce {
+        inner: SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(config), &stack.receiver.keys_secret),
+        crashed: Default::default(),
+    };
+    let stores = RenewerStores {
+        keys,
+        subscriptions: DynamoSubscriptionStore::new(aws_sdk_dynamodb::Client::new(config), &table),
+        records: DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(config), &table),
+        quarantine: None::<S3Quarantine>,
+        sync_states: DynamoSyncStateStore::new(aws_sdk_dynamodb::Client::new(config), &table),
+    };
+    let crashing = Renewer::new(stack.renewer_config.clone(), protime, stores);
     let now = stack.simulator.now();
     let crash = tokio::spawn(async move { crashing.run(now).await }).await;
     assert!(crash.unwrap_err().is_panic());

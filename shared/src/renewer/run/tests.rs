@@ -83,18 +83,34 @@ fn run_metrics_have_one_document_per_subscription_and_a_summary() {
 
 use crate::protime::model::WebhookStatus;
 use crate::testing::{
-    FakeProtime, Journal, MemoryKeySource, MemoryRecordStore, MemorySubscriptionStore, MemorySyncStateStore,
+    FakeProtime, Journal, MemoryKeySource, MemoryQuarantine, MemoryRecordStore, MemorySubscriptionStore,
+    MemorySyncStateStore,
 };
 use chrono::{Duration, TimeZone};
-use std::sync::Arc;
 
-type FakeRenewer = Renewer<Arc<FakeProtime>, MemoryKeySource, MemorySubscriptionStore, MemoryRecordStore>;
+type FakeRenewer = Renewer<
+    FakeProtime,
+    MemoryKeySource,
+    MemorySubscriptionStore,
+    MemoryRecordStore,
+    MemoryQuarantine,
+    MemorySyncStateStore,
+>;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
 }
 
-fn fake(journal: &Journal) -> (Arc<FakeProtime>, FakeRenewer) {
+/// A renewer without a quarantine, over a sync state of its own (not journalled).
+fn fake(journal: &Journal) -> (FakeProtime, FakeRenewer) {
+    fake_with(journal, None, MemorySyncStateStore::default())
+}
+
+fn fake_with(
+    journal: &Journal,
+    quarantine: Option<MemoryQuarantine>,
+    sync_states: MemorySyncStateStore,
+) -> (FakeProtime, FakeRenewer) {
     let vars = crate::config::lookup_from(&[
         ("TABLE_NAME", "t"),
         ("PROTIME_CREDENTIALS_SECRET", "creds"),
@@ -102,10 +118,12 @@ fn fake(journal: &Journal) -> (Arc<FakeProtime>, FakeRenewer) {
         ("COLLECTIONS", "clockings"),
     ]);
     let config = RenewerConfig::from_lookup(vars).unwrap();
-    let protime = Arc::new(FakeProtime::new(now(), journal.clone()));
+    let protime = FakeProtime::new(now(), journal.clone());
     let keys = MemoryKeySource { journal: journal.clone(), ..Default::default() };
     let subscriptions = MemorySubscriptionStore { journal: journal.clone(), ..Default::default() };
-    let renewer = Renewer::new(config, protime.clone(), keys, subscriptions, MemoryRecordStore::default());
+    let records = MemoryRecordStore::default();
+    let stores = RenewerStores { keys, subscriptions, records, quarantine, sync_states };
+    let renewer = Renewer::new(config, protime.clone(), stores);
     (protime, renewer)
 }
 
@@ -201,8 +219,8 @@ async fn a_kept_subscription_makes_no_post_and_an_expiring_one_is_renewed_with_i
 }
 
 /// The syncer's state of clockings with a live deltaLink.
-fn live_delta(journal: &Journal) -> Arc<MemorySyncStateStore> {
-    let states = Arc::new(MemorySyncStateStore { journal: journal.clone(), ..Default::default() });
+fn live_delta(journal: &Journal) -> MemorySyncStateStore {
+    let states = MemorySyncStateStore { journal: journal.clone(), ..Default::default() };
     let state = crate::sync::state::SyncState {
         mode: Some(crate::sync::state::SyncMode::Delta),
         phase: Some(crate::sync::state::Phase::Incremental),
@@ -216,9 +234,8 @@ fn live_delta(journal: &Journal) -> Arc<MemorySyncStateStore> {
 #[tokio::test]
 async fn a_disabled_subscription_catches_up_through_the_delta_before_it_is_re_enabled() {
     let journal = Journal::default();
-    let (protime, renewer) = fake(&journal);
     let states = live_delta(&journal);
-    let renewer = renewer.with_sync_state(states.clone());
+    let (protime, renewer) = fake_with(&journal, None, states.clone());
     renewer.run(now()).await.unwrap();
     let page = |records: &[crate::records::json::Json], next: &str| {
         crate::protime::Page::from_parts(records, None, Some(next))
@@ -245,9 +262,8 @@ async fn a_disabled_subscription_catches_up_through_the_delta_before_it_is_re_en
 #[tokio::test]
 async fn a_disabled_subscription_without_a_live_delta_is_handed_to_the_syncer_and_re_enabled_at_once() {
     let journal = Journal::default();
-    let (protime, renewer) = fake(&journal);
-    let states = Arc::new(MemorySyncStateStore { journal: journal.clone(), ..Default::default() });
-    let renewer = renewer.with_sync_state(states.clone());
+    let states = MemorySyncStateStore { journal: journal.clone(), ..Default::default() };
+    let (protime, renewer) = fake_with(&journal, None, states.clone());
     renewer.run(now()).await.unwrap();
     protime.set_records(Collection::Clockings, vec![record(1, "5"), record(2, "6"), record(3, "7")]);
     protime.set_status(Collection::Clockings, WebhookStatus::Disabled);
@@ -336,10 +352,7 @@ async fn a_webhook_a_re_enable_answered_with_is_never_deleted_as_a_leftover() {
 #[tokio::test]
 async fn a_re_synced_record_dynamodb_refuses_is_quarantined_and_the_others_stored() {
     let journal = Journal::default();
-    let (protime, renewer) = fake(&journal);
-    let renewer = renewer
-        .with_quarantine(Some(crate::testing::MemoryQuarantine::default()))
-        .with_sync_state(live_delta(&journal));
+    let (protime, renewer) = fake_with(&journal, Some(MemoryQuarantine::default()), live_delta(&journal));
     renewer.run(now()).await.unwrap();
     let refused = crate::records::json::parse(br#"{"id":2,"changeVersion":"6","":"a field without a name"}"#).unwrap();
     let records = [record(1, "5"), refused, record(3, "7")];

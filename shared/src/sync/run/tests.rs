@@ -9,7 +9,7 @@ use crate::sync::apply::RecordCounts;
 use crate::sync::handoff::{delta_round, DeltaRound, DeltaRoundError, Stores};
 use crate::sync::report::sync_metrics;
 use crate::sync::state::Phase;
-use crate::testing::{FakeProtime, Journal, MemoryRecordStore, MemorySyncStateStore};
+use crate::testing::{FakeProtime, Journal, MemoryQuarantine, MemoryRecordStore, MemorySyncStateStore};
 use chrono::{NaiveDate, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,20 +28,20 @@ fn config(vars: &[(&str, &str)]) -> SyncerConfig {
     SyncerConfig::from_lookup(|k| all.get(k).map(|v| v.to_string())).unwrap()
 }
 
-type FakeSyncer = Syncer<Arc<FakeProtime>, Arc<MemoryRecordStore>, Arc<MemorySyncStateStore>>;
+type FakeSyncer = Syncer<FakeProtime, Arc<MemoryRecordStore>, MemorySyncStateStore, MemoryQuarantine>;
 
 struct Fixture {
     syncer: FakeSyncer,
-    protime: Arc<FakeProtime>,
+    protime: FakeProtime,
     records: Arc<MemoryRecordStore>,
-    states: Arc<MemorySyncStateStore>,
+    states: MemorySyncStateStore,
 }
 
 fn fixture(vars: &[(&str, &str)]) -> Fixture {
-    let protime = Arc::new(FakeProtime::new(Utc::now(), Journal::default()));
+    let protime = FakeProtime::new(Utc::now(), Journal::default());
     let records = Arc::new(MemoryRecordStore::default());
-    let states = Arc::new(MemorySyncStateStore::default());
-    let syncer = Syncer::new(config(vars), protime.clone(), records.clone(), states.clone());
+    let states = MemorySyncStateStore::default();
+    let syncer = Syncer::new(config(vars), protime.clone(), records.clone(), states.clone(), None);
     Fixture { syncer, protime, records, states }
 }
 
@@ -121,8 +121,8 @@ async fn a_delta_round_late_in_a_run_stamps_its_writes_with_their_own_time() {
     tokio::time::advance(Duration::from_secs(600)).await;
     let mut counts = RecordCounts::default();
     let round = delta_round(
-        &*f.protime,
-        Stores { records: &*f.records, states: &*f.states, quarantine: None::<&crate::testing::MemoryQuarantine> },
+        &f.protime,
+        Stores { records: &*f.records, states: &f.states, quarantine: None::<&crate::testing::MemoryQuarantine> },
         Collection::Clockings,
         &budget,
         &mut counts,
@@ -150,8 +150,8 @@ async fn a_delta_round_that_fails_on_an_unreadable_page_still_counts_what_it_qua
     let mut counts = RecordCounts::default();
     let budget = Budget::new(Utc::now(), None, Duration::ZERO);
     let round = delta_round(
-        &*f.protime,
-        Stores { records: &*f.records, states: &*f.states, quarantine: Some(&quarantine) },
+        &f.protime,
+        Stores { records: &*f.records, states: &f.states, quarantine: Some(&quarantine) },
         Collection::Clockings,
         &budget,
         &mut counts,
