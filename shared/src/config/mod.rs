@@ -23,9 +23,6 @@ pub use syncer::sync_filter_variable;
 use std::time::Duration;
 
 pub use crate::signing::document::DEFAULT_SIGNING_KEYS_SECRET;
-/// Where release 0.1 kept one secret per collection, and the template's default for
-/// `SIGNING_KEY_SECRET_PREFIX` so that an upgrade carries those keys over.
-pub const LEGACY_SIGNING_KEY_SECRET_PREFIX: &str = "protime-webhooks/signing-key/";
 
 /// Where the signing keys are: `SIGNING_KEYS_SECRET`, and while a deployment upgrades from
 /// release 0.1, `SIGNING_KEY_SECRET_PREFIX` (unset or empty: no such place).

@@ -283,9 +283,9 @@ impl<
 
     async fn run_leased(&self, budget: &Budget) -> Result<RunReport, RunError> {
         let now = budget.now();
-        self.carry_keys_over().await;
-        let protime = self.protime.connect().await?;
         let stored = self.subscriptions.load(&self.config.collections).await?;
+        self.carry_keys_over(&stored, now).await;
+        let protime = self.protime.connect().await?;
         let reported = protime.list_webhooks().await?;
         let desired =
             Desired::all(&self.config.destination_base_url, &self.config.collections, &self.config.external_references);
@@ -323,9 +323,17 @@ impl<
     }
 
     /// Moves the keys release 0.1 kept in one secret per collection into the signing-keys
-    /// secret. A failure is logged, not fatal: the receiver still reads them where they are.
-    async fn carry_keys_over(&self) {
-        match self.keys.carry_over(&self.config.collections).await {
+    /// secret, for the collections this stack has a webhook of (another stack's keys in the
+    /// same account are never touched). A failure is logged, not fatal: the receiver still
+    /// reads them where they are.
+    async fn carry_keys_over(
+        &self,
+        stored: &std::collections::HashMap<Collection, SubscriptionState>,
+        now: DateTime<Utc>,
+    ) {
+        let ours: Vec<Collection> =
+            stored.iter().filter(|(_, state)| state.webhook_id.is_some()).map(|(c, _)| *c).collect();
+        match self.keys.carry_over(&ours, now.into()).await {
             Ok(moved) if !moved.is_empty() => {
                 let moved: Vec<&str> = moved.iter().map(|c| c.as_str()).collect();
                 tracing::info!(collections = ?moved, "carried signing keys over into the signing-keys secret");

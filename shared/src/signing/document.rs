@@ -79,8 +79,12 @@ impl KeyDocument {
     }
 
     /// The document with `key` as the collection's key, stored at `now`; the key it replaces
-    /// becomes `previousKey`, and every other member is kept.
+    /// becomes `previousKey`, and every other member is kept. The same key again changes
+    /// nothing (its previous key and its grace stay as they were).
     pub fn with_key(mut self, collection: Collection, key: &SigningKey, now: SystemTime) -> Self {
+        if matches!(self.get(collection), Ok(Some(stored)) if stored.key == *key) {
+            return self;
+        }
         let mut object = match self.members.remove(collection.as_str()) {
             Some(Value::Object(object)) => object,
             _ => Map::new(),
@@ -154,13 +158,14 @@ mod tests {
     }
 
     #[test]
-    fn storing_the_same_key_again_leaves_no_previous_key() {
-        let document = KeyDocument::default().with_key(C, &SigningKey::new("k"), SystemTime::now()).with_key(
-            C,
-            &SigningKey::new("k"),
-            SystemTime::now(),
-        );
-        assert_eq!(document.get(C).unwrap().unwrap().previous, None);
+    fn storing_the_same_key_again_changes_nothing() {
+        let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let document = KeyDocument::default()
+            .with_key(C, &SigningKey::new("old"), then)
+            .with_key(C, &SigningKey::new("k"), then)
+            .with_key(C, &SigningKey::new("k"), SystemTime::now());
+        let stored = document.get(C).unwrap().unwrap();
+        assert_eq!((stored.previous, stored.rotated_at), (Some(SigningKey::new("old")), Some(then)));
     }
 
     #[test]

@@ -27,13 +27,20 @@ pub trait KeyWriter: Send + Sync {
     ) -> impl Future<Output = Result<(), KeySourceError>> + Send;
 
     /// Moves into the secret the keys of `collections` that it lacks and release 0.1 kept in
-    /// one secret per collection, then schedules those secrets' deletion; returns the
-    /// collections moved. Nothing to do when the deployment names no such place.
+    /// one secret per collection (returned), and schedules the deletion of such an old secret
+    /// once the signing-keys secret has held the collection's key for [`LEGACY_KEPT_FOR`]
+    /// (`now`: the run's clock), so no warm receiver still reads it. Nothing to do when the
+    /// deployment names no such place.
     fn carry_over(
         &self,
         collections: &[Collection],
+        now: SystemTime,
     ) -> impl Future<Output = Result<Vec<Collection>, KeySourceError>> + Send;
 }
+
+/// How long a release 0.1 secret is kept after its key is in the signing-keys secret: longer
+/// than a receiver caches the secret (`SIGNING_KEY_CACHE_TTL_SECONDS`, 300 s by default).
+pub const LEGACY_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// How long a release 0.1 secret stays recoverable after its key was carried over.
 pub const LEGACY_RECOVERY_DAYS: i64 = 7;
@@ -48,7 +55,7 @@ impl KeyWriter for SecretsManagerKeySource {
         self.put(&document.with_key(collection, key, SystemTime::now())).await
     }
 
-    async fn carry_over(&self, collections: &[Collection]) -> Result<Vec<Collection>, KeySourceError> {
+    async fn carry_over(&self, collections: &[Collection], now: SystemTime) -> Result<Vec<Collection>, KeySourceError> {
         if self.legacy_secret_id(Collection::People).is_none() {
             return Ok(Vec::new());
         }
@@ -56,24 +63,33 @@ impl KeyWriter for SecretsManagerKeySource {
         let mut document = self.writable().await?;
         let mut moved = Vec::new();
         for &collection in collections {
-            if document.get(collection) != Ok(None) {
-                continue;
-            }
             let id = self.legacy_secret_id(collection).expect("a legacy prefix is set");
-            if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
-                document = document.with_key(collection, &SigningKey::new(read.text), SystemTime::now());
-                moved.push(collection);
+            match document.get(collection) {
+                Ok(None) => {
+                    if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
+                        document = document.with_key(collection, &SigningKey::new(read.text), now);
+                        moved.push(collection);
+                    }
+                }
+                Ok(Some(stored)) if held_long_enough(stored.rotated_at, now) => {
+                    if self.read(&id, KeyStage::Current, true).await?.is_some() {
+                        self.delete_legacy(collection).await;
+                    }
+                }
+                _ => {}
             }
         }
-        if moved.is_empty() {
-            return Ok(moved);
-        }
-        self.put(&document).await?;
-        for &collection in &moved {
-            self.delete_legacy(collection).await;
+        if !moved.is_empty() {
+            self.put(&document).await?;
         }
         Ok(moved)
     }
+}
+
+/// Whether a key stored at `rotated_at` has been in the secret for [`LEGACY_KEPT_FOR`] at `now`
+/// (a key without the time is not: only the renewer's writes carry it).
+fn held_long_enough(rotated_at: Option<SystemTime>, now: SystemTime) -> bool {
+    rotated_at.and_then(|at| now.duration_since(at).ok()).is_some_and(|held| held >= LEGACY_KEPT_FOR)
 }
 
 impl SecretsManagerKeySource {

@@ -110,19 +110,20 @@ impl KeyWriter for MemoryKeySource {
         Ok(())
     }
 
-    async fn carry_over(&self, collections: &[Collection]) -> Result<Vec<Collection>, KeySourceError> {
+    /// Moves a key the document lacks (the old secret stays: deleting it is the Secrets
+    /// Manager writer's, tested against moto).
+    async fn carry_over(&self, collections: &[Collection], now: SystemTime) -> Result<Vec<Collection>, KeySourceError> {
         let mut document = self.document();
         let mut moved = Vec::new();
         for &collection in collections {
             let legacy = lock(&self.legacy).get(&collection).and_then(|s| s.0.clone());
             if let (Ok(None), Some(legacy)) = (document.get(collection), legacy) {
-                document = document.with_key(collection, &legacy.key, SystemTime::now());
-                lock(&self.legacy).remove(&collection);
+                document = document.with_key(collection, &legacy.key, now);
                 moved.push(collection);
             }
         }
         if !moved.is_empty() {
-            self.put(document, SystemTime::now());
+            self.put(document, now);
         }
         Ok(moved)
     }

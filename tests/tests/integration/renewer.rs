@@ -373,8 +373,12 @@ impl KeyWriter for CrashOnce {
         self.inner.store(collection, key).await
     }
 
-    async fn carry_over(&self, collections: &[Collection]) -> Result<Vec<Collection>, KeySourceError> {
-        self.inner.carry_over(collections).await
+    async fn carry_over(
+        &self,
+        collections: &[Collection],
+        now: std::time::SystemTime,
+    ) -> Result<Vec<Collection>, KeySourceError> {
+        self.inner.carry_over(collections, now).await
     }
 }
 

@@ -93,7 +93,8 @@ async fn an_upgrade_from_one_secret_per_collection_refuses_no_event_and_leaves_o
     let warm = receiver(&stack, Some(&legacy_prefix));
     assert_eq!(send(&warm, 1, &keys[0]).await, (200, Some("stored".into())));
 
-    // The renewer's next run carries the keys over and schedules the old secrets' deletion.
+    // The renewer's next run carries the keys over; the old secrets stay while a warm receiver
+    // may still read them.
     stack.renewer_config.signing_keys.legacy_prefix = Some(legacy_prefix.clone());
     assert!(stack.renew().await.healthy);
     let document = signing_keys(&stack.receiver.setup, &stack.receiver.keys_secret).await.unwrap();
@@ -101,10 +102,16 @@ async fn an_upgrade_from_one_secret_per_collection_refuses_no_event_and_leaves_o
         (document["clockings"]["key"].as_str(), document["people"]["key"].as_str()),
         (Some(keys[0].as_str()), Some(keys[1].as_str()))
     );
+    assert_eq!(secrets_named(&stack, &legacy_prefix).await.len(), 2, "kept for now");
+    assert_eq!(send(&warm, 2, &keys[0]).await, (200, Some("stored".into())));
+
+    // A run after LEGACY_KEPT_FOR schedules their deletion.
+    stack.simulator.advance(chrono::Duration::minutes(20));
+    assert!(stack.renew().await.healthy);
     assert_eq!(secrets_named(&stack, &legacy_prefix).await, Vec::<String>::new(), "scheduled for deletion");
 
     // Warm or cold, the receiver takes the keys from the one secret now.
-    assert_eq!(send(&warm, 2, &keys[0]).await, (200, Some("stored".into())));
+    assert_eq!(send(&warm, 5, &keys[0]).await, (200, Some("stored".into())));
     let cold = receiver(&stack, Some(&legacy_prefix));
     assert_eq!(send(&cold, 3, &keys[0]).await, (200, Some("stored".into())));
     assert_eq!(send(&cold, 4, "forged").await.0, 401);

@@ -497,7 +497,8 @@ fn parameter_defaults_match_the_code_defaults() {
     let t = template();
     assert_eq!(
         text(at(&t, &["Parameters", "SigningKeySecretPrefix", "Default"])),
-        protime_webhooks::config::LEGACY_SIGNING_KEY_SECRET_PREFIX
+        "",
+        "a new stack has no 0.1 keys to carry over, nor any permission on them"
     );
     assert_eq!(
         text(at(&t, &["Parameters", "MaxBodyBytes", "Default"])),
