@@ -183,9 +183,9 @@ def main():
     moto, endpoint = start_moto(os.environ.get("MOTO_PYTHON", sys.executable), keep_alive=True)
     results = []
     try:
-        local_aws.bootstrap(endpoint, TABLE, "bench/credentials", "{}", "bench-quarantine")
-        local_aws.client("secretsmanager", endpoint).create_secret(
-            Name=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
+        local_aws.bootstrap(endpoint, TABLE, "bench/credentials", "{}", "bench-quarantine", KEYS_SECRET)
+        local_aws.client("secretsmanager", endpoint).put_secret_value(
+            SecretId=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
         state = {"round": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         threading.Thread(target=server.serve_forever, daemon=True).start()

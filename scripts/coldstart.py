@@ -128,9 +128,9 @@ def main():
 
     moto, endpoint = start_moto()
     try:
-        local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}", "coldstart-quarantine")
-        local_aws.client("secretsmanager", endpoint).create_secret(
-            Name=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
+        local_aws.bootstrap(endpoint, TABLE, "coldstart/credentials", "{}", "coldstart-quarantine", KEYS_SECRET)
+        local_aws.client("secretsmanager", endpoint).put_secret_value(
+            SecretId=KEYS_SECRET, SecretString=json.dumps({"clockings": {"key": KEY}}))
 
         state = {"run": None}
         server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))

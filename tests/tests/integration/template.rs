@@ -570,6 +570,53 @@ fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
         store_ms: 0.0,
     };
     docs.extend(request_metrics(metrics, None, &Ok(quarantined)));
+    // Every count non-zero: a count of zero is not published, and would go unchecked.
+    let written = |outcome, change_type| protime_webhooks::receiver::ItemOutcome {
+        id: Some("1".into()),
+        change_version: Some("1".into()),
+        change_type: Some(change_type),
+        outcome: protime_webhooks::receiver::EventOutcome::Written(outcome),
+    };
+    use protime_webhooks::records::{ChangeType, PutOutcome};
+    let stored = protime_webhooks::receiver::Received {
+        collection: protime_webhooks::Collection::Clockings,
+        accepted: protime_webhooks::signing::keys::AcceptedKey::Previous,
+        outcomes: vec![
+            written(PutOutcome::Stored, ChangeType::InsertOrUpdate),
+            written(PutOutcome::Stored, ChangeType::Delete),
+            written(PutOutcome::Duplicate, ChangeType::InsertOrUpdate),
+            written(PutOutcome::Stale, ChangeType::InsertOrUpdate),
+        ],
+        whole_body_quarantined: false,
+        store_ms: 1.0,
+    };
+    docs.extend(request_metrics(metrics, None, &Ok(stored)));
+    let unavailable = ReceiveError::StoreUnavailable(protime_webhooks::records::StoreError::Unavailable("down".into()));
+    docs.extend(request_metrics(metrics, None, &Err(unavailable)));
+    let renewed = |action, ok| protime_webhooks::renewer::SubscriptionReport {
+        collection: "people".into(),
+        action,
+        reason: None,
+        ok,
+        webhook_id: None,
+        valid_until: None,
+        hours_until_expiry: Some(700.0),
+        resynced: None,
+        error: None,
+    };
+    let stray = protime_webhooks::renewer::StrayReport {
+        webhook_id: "w".into(),
+        collection: "breaks".into(),
+        destination_url: "https://x/webhooks/breaks".into(),
+        deleted: false,
+        error: None,
+    };
+    let renewals = vec![
+        renewed(protime_webhooks::renewer::plan::ActionKind::Renew, true),
+        renewed(protime_webhooks::renewer::plan::ActionKind::Create, false),
+    ];
+    let report = RunReport { healthy: false, busy: false, subscriptions: renewals, strays: vec![stray] };
+    docs.extend(run_metrics(metrics, Some(&report)));
     let subscription = protime_webhooks::renewer::SubscriptionReport {
         collection: "clockings".into(),
         action: protime_webhooks::renewer::plan::ActionKind::Recover,
@@ -614,7 +661,13 @@ fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
     };
     let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
     docs.extend(protime_webhooks::sync::sync_metrics(metrics, &sync));
-    let published = protime_webhooks::publisher::PublishReport { published: 1, failures: 1, ..Default::default() };
+    let published = protime_webhooks::publisher::PublishReport {
+        published: 1,
+        suppressed: 1,
+        failures: 1,
+        data_omitted: 1,
+        ..Default::default()
+    };
     docs.push(protime_webhooks::publisher::publish_metrics(metrics, &published));
     docs
 }
