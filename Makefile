@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-memory clean
+.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-cost bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -122,6 +122,10 @@ bench-cpu: setup .venv-bench/.installed
 ## bench-sync: the syncer's initial load of 100,000 records into moto beside moto's raw PutItem rate (docs/performance.md)
 bench-sync: setup
 	cargo run --release --locked -p integration-tests --example sync_load -- $(RECORDS)
+
+## bench-cost: what a deployment costs idle and per million events, counted from the real functions and priced with scripts/prices.json (docs/cost.md)
+bench-cost: setup
+	cargo run --release --locked -p integration-tests --example cost -- $(or $(EVENTS),500) >/dev/null
 
 ## bench-memory: the syncer's peak RSS for deltaLink answers of 50,000 to 200,000 changes (docs/performance.md)
 bench-memory:

@@ -26,11 +26,20 @@ pub enum ProxyMode {
     },
 }
 
-/// An HTTP proxy in front of moto that injects AWS faults.
+/// One request the proxy forwarded: its operation (`x-amz-target`, e.g. `DynamoDB_20120810.PutItem`,
+/// or `s3 <METHOD>`) and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub operation: String,
+    pub body: Vec<u8>,
+}
+
+/// An HTTP proxy in front of moto that injects AWS faults and records every request.
 pub struct FaultProxy {
     pub addr: std::net::SocketAddr,
     upstream: String,
     mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<Call>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -40,15 +49,18 @@ impl FaultProxy {
         use axum::extract::State;
         use axum::response::IntoResponse;
 
-        type Shared = (String, std::sync::Arc<std::sync::Mutex<ProxyMode>>, reqwest::Client);
+        type Calls = std::sync::Arc<std::sync::Mutex<Vec<Call>>>;
+        type Shared = (String, std::sync::Arc<std::sync::Mutex<ProxyMode>>, reqwest::Client, Calls);
         async fn forward(
-            State((upstream, mode, client)): State<Shared>,
+            State((upstream, mode, client, calls)): State<Shared>,
             method: axum::http::Method,
             uri: axum::http::Uri,
             headers: axum::http::HeaderMap,
             body: Bytes,
         ) -> axum::response::Response {
             let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let operation = if target.is_empty() { format!("s3 {method}") } else { target.clone() };
+            calls.lock().unwrap().push(Call { operation, body: body.to_vec() });
             let throttled = || {
                 let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#;
                 (axum::http::StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.0")], body)
@@ -133,10 +145,11 @@ impl FaultProxy {
         }
 
         let mode = std::sync::Arc::new(std::sync::Mutex::new(ProxyMode::Pass));
-        let state: Shared = (upstream.clone(), mode.clone(), reqwest::Client::new());
+        let calls: Calls = Default::default();
+        let state: Shared = (upstream.clone(), mode.clone(), reqwest::Client::new(), calls.clone());
         let app = axum::Router::new().fallback(forward).with_state(state);
         let (addr, server) = crate::serve_on_loopback(app, 0).await;
-        FaultProxy { addr, upstream, mode, server }
+        FaultProxy { addr, upstream, mode, calls, server }
     }
 
     /// The emulator behind the proxy.
@@ -150,6 +163,11 @@ impl FaultProxy {
 
     pub fn set(&self, mode: ProxyMode) {
         *self.mode.lock().unwrap() = mode;
+    }
+
+    /// The requests forwarded since the last call of this (which forgets them).
+    pub fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
     }
 
     /// The mode now (a counting mode shows what is left of its counts).

@@ -7,7 +7,7 @@ pub mod receiver_server;
 pub mod simulator;
 pub mod stack;
 
-pub use fault_proxy::{FaultProxy, ProxyMode};
+pub use fault_proxy::{Call, FaultProxy, ProxyMode};
 pub use receiver_server::ReceiverServer;
 pub use stack::{fast_retries, Stack};
 

@@ -15,7 +15,19 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(collections: &[&str], simulator: simulator::SimulatorConfig) -> Stack {
-        let receiver = ReceiverFixture::new("unused-initial-key").await;
+        Self::on(ReceiverFixture::new("unused-initial-key").await, collections, simulator).await
+    }
+
+    /// The same with every function's AWS calls through `proxy` (which records them).
+    pub async fn start_behind(
+        proxy: &crate::FaultProxy,
+        collections: &[&str],
+        simulator: simulator::SimulatorConfig,
+    ) -> Stack {
+        Self::on(ReceiverFixture::behind(proxy, "unused-initial-key").await, collections, simulator).await
+    }
+
+    async fn on(receiver: ReceiverFixture, collections: &[&str], simulator: simulator::SimulatorConfig) -> Stack {
         let server = ReceiverServer::start(std::sync::Arc::new(protime_webhooks::receiver::AwsReceiver::from_config(
             &protime_webhooks::config::ReceiverConfig::new(receiver.table.clone(), receiver.keys_secret.clone()),
             &receiver.config,

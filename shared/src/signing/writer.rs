@@ -64,19 +64,16 @@ impl KeyWriter for SecretsManagerKeySource {
         let mut moved = Vec::new();
         for &collection in collections {
             let id = self.legacy_secret_id(collection).expect("a legacy prefix is set");
-            match document.get(collection) {
-                Ok(None) => {
-                    if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
-                        document = document.with_key(collection, &SigningKey::new(read.text), now);
-                        moved.push(collection);
-                    }
+            let stored = document.get(collection);
+            if stored == Ok(None) {
+                if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
+                    document = document.with_key(collection, &SigningKey::new(read.text), now);
+                    moved.push(collection);
                 }
-                Ok(Some(stored)) if held_long_enough(stored.rotated_at, now) => {
-                    if self.read(&id, KeyStage::Current, true).await?.is_some() {
-                        self.delete_legacy(collection).await;
-                    }
-                }
-                _ => {}
+            } else if matches!(&stored, Ok(Some(s)) if held_long_enough(s.rotated_at, now))
+                && self.read(&id, KeyStage::Current, true).await?.is_some()
+            {
+                self.delete_legacy(collection).await;
             }
         }
         if !moved.is_empty() {
