@@ -120,6 +120,17 @@ fn actions_if(function: &Value, condition: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// One setting for every function's log level (Lambda's ApplicationLogLevel), INFO by default.
+#[test]
+fn every_function_logs_at_the_log_level_parameter() {
+    let t = template();
+    assert_eq!(text(at(&t, &["Parameters", "LogLevel", "Default"])), "INFO");
+    for (resource, _) in FUNCTIONS {
+        let level = at(&function(resource), &["Properties", "LoggingConfig", "ApplicationLogLevel"]).clone();
+        assert_eq!(text(&level), "!Ref LogLevel", "{resource}");
+    }
+}
+
 #[test]
 fn the_route_and_binaries_match_the_code() {
     let receiver = function("ReceiverFunction");
