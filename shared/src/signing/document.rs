@@ -89,20 +89,17 @@ impl KeyDocument {
             Some(Value::Object(object)) => object,
             _ => Map::new(),
         };
-        let replaced = match object.remove("key") {
-            Some(Value::String(old)) if old != key.expose() => Some(old),
-            _ => None,
-        };
-        match replaced {
-            Some(old) => object.insert("previousKey".into(), Value::String(old)),
-            None => object.remove("previousKey"),
+        match object.remove("key") {
+            Some(old @ Value::String(_)) => object.insert("previousKey".into(), old),
+            _ => object.remove("previousKey"),
         };
         object.insert("key".into(), Value::String(key.expose().to_owned()));
         let rotated_at = DateTime::<Utc>::from(now).to_rfc3339_opts(SecondsFormat::Secs, true);
         object.insert("rotatedAt".into(), Value::String(rotated_at));
-        self.members.insert(collection.as_str().to_owned(), Value::Object(object));
-        let rendered = Value::Object(std::mem::take(&mut self.members)).to_string();
-        KeyDocument::parse(&rendered).expect("a document this module rendered parses")
+        let object = Value::Object(object);
+        self.entries.insert(collection, entry(&object).ok_or(DocumentError::Entry(collection)));
+        self.members.insert(collection.as_str().to_owned(), object);
+        self
     }
 
     /// The SecretString to write.

@@ -42,6 +42,11 @@ impl SecretsManagerKeySource {
         &self.secret
     }
 
+    /// Whether the deployment names where release 0.1 kept its keys.
+    pub(crate) fn has_legacy_place(&self) -> bool {
+        self.legacy_prefix.is_some()
+    }
+
     /// Where release 0.1 kept the collection's key, if the deployment names the place.
     pub fn legacy_secret_id(&self, collection: Collection) -> Option<String> {
         self.legacy_prefix.as_ref().map(|prefix| format!("{prefix}{}", collection.as_str()))

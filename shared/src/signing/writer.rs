@@ -56,14 +56,14 @@ impl KeyWriter for SecretsManagerKeySource {
     }
 
     async fn carry_over(&self, collections: &[Collection], now: SystemTime) -> Result<Vec<Collection>, KeySourceError> {
-        if self.legacy_secret_id(Collection::People).is_none() {
+        if !self.has_legacy_place() {
             return Ok(Vec::new());
         }
         let _writing = WRITING.lock().await;
         let mut document = self.writable().await?;
         let mut moved = Vec::new();
         for &collection in collections {
-            let id = self.legacy_secret_id(collection).expect("a legacy prefix is set");
+            let Some(id) = self.legacy_secret_id(collection) else { continue };
             let stored = document.get(collection);
             if stored == Ok(None) {
                 if let Some(read) = self.read(&id, KeyStage::Current, true).await? {
