@@ -10,13 +10,11 @@
 //! Durations are moto's (one request at a time), an upper bound of Lambda's.
 
 use harness::simulator::SimulatorConfig;
-use harness::{Call, FaultProxy, Stack};
+use harness::{Call, Captured, FaultProxy, Stack};
 use protime_webhooks::observability::metrics::{MetricDoc, Metrics};
 use protime_webhooks::Collection;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const HOURS_A_MONTH: f64 = 730.0;
@@ -24,22 +22,11 @@ const HOURS_A_MONTH: f64 = 730.0;
 const MEMORY_GB: f64 = 0.25;
 
 /// Bytes of log lines written through `tracing` (as the functions write them: JSON, INFO).
-#[derive(Clone, Default)]
-struct LogBytes(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBytes {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+struct LogBytes(Captured);
 
 impl LogBytes {
     fn install() -> LogBytes {
-        let captured = LogBytes::default();
+        let captured = Captured::default();
         let writer = captured.clone();
         let (filter, _) = protime_webhooks::observability::logging::log_filter(None, Some("info"));
         use tracing_subscriber::layer::SubscriberExt;
@@ -51,12 +38,12 @@ impl LogBytes {
                 .with_writer(move || writer.clone()),
         );
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        captured
+        LogBytes(captured)
     }
 
     /// (lines, bytes) since the last take.
     fn take(&self) -> (usize, usize) {
-        let taken = std::mem::take(&mut *self.0.lock().unwrap());
+        let taken = self.0.take();
         (taken.iter().filter(|b| **b == b'\n').count(), taken.len())
     }
 }

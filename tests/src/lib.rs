@@ -430,6 +430,28 @@ pub fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_else(|| panic!("{name} is not a string"))
 }
 
+/// Log output captured in memory: a `tracing_subscriber` writer (`with_writer(move || c.clone())`)
+/// whose clones share one buffer.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written since the last take, and forget it.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One emulator shared by the tests of a test binary; each test gets its own table and
 /// signing-keys secret. It exits when the test process does (its stdin closes).
 pub fn shared_moto() -> &'static Moto {

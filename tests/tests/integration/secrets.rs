@@ -3,26 +3,11 @@
 //! lapsing mid-run) and no key, client secret, token or signature may appear in it.
 
 use harness::simulator::{Fault, FaultTarget, SimulatorConfig};
-use harness::{signed, Stack};
+use harness::{signed, Captured, Stack};
 use protime_webhooks::observability::logging::log_filter;
 use protime_webhooks::signing::signature::{authorization_header, sign, SigningKey};
 use serde_json::json;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The test's own runtime, every thread of it logging to `captured` only: the other tests of
 /// this binary run beside it, and neither their logs nor this capture reach one another.
@@ -104,7 +89,7 @@ async fn full_run(captured: Captured) {
     secrets.extend(stack.simulator.issued_tokens());
     assert!(stack.simulator.issued_tokens().len() >= 3, "several tokens were issued and must be checked");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = String::from_utf8(captured.take()).unwrap();
     // The capture really holds the run: events, rejections, token fetches, renewals.
     for expected in [
         "\"event\"",
