@@ -108,7 +108,11 @@ impl Context {
     }
 
     pub fn event_bus(&self) -> Result<&str, CliError> {
-        self.global.event_bus.as_deref().ok_or(CliError::Missing("no change bus", "event-bus", "EVENT_BUS_NAME"))
+        self.global.event_bus.as_deref().ok_or(CliError::Missing(
+            "no change bus (a stack deployed with ChangeFeed=false has none)",
+            "event-bus",
+            "EVENT_BUS_NAME",
+        ))
     }
 
     /// The variables the renewer's and the syncer's settings are read with

@@ -91,6 +91,7 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("SYNC_DEADLINE_MARGIN_SECONDS", false),
     ("RECONCILE_INTERVAL_HOURS", false),
     ("SWEEP_LIMIT", false),
+    ("READ_INDEXES", false),
     ("METRICS_NAMESPACE", false),
     ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
@@ -213,13 +214,15 @@ pub const SET_ASIDE_MARKS: Capability = Capability {
     actions: &["dynamodb:GetItem", "dynamodb:PutItem"],
 };
 
-/// The sweep after a full pass: one collection's live records read through the `byDate` index,
-/// and a conditional tombstone for each that Protime no longer has.
+/// The sweep after a full pass: one collection's live records read through the `byDate` index
+/// (Query), or by a Scan of a table deployed without it, and a conditional tombstone for each
+/// that Protime no longer has. The template grants the Query or the Scan, whichever its
+/// `ReadIndexes` needs.
 pub const SWEEP: Capability = Capability {
     name: "sweep what Protime deleted",
     through: "sync::sweep::LiveRecords",
     files: &["sync/sweep.rs"],
-    actions: &["dynamodb:Query", "dynamodb:PutItem"],
+    actions: &["dynamodb:Query", "dynamodb:Scan", "dynamodb:PutItem"],
 };
 
 /// Reading one collection by date, by person or whole through the read indexes: the operator's
@@ -561,9 +564,10 @@ mod tests {
             actions(RECEIVER).into_iter().collect::<Vec<_>>(),
             ["dynamodb:PutItem", "dynamodb:UpdateItem", "s3:PutObject", "secretsmanager:GetSecretValue"]
         );
-        // The renewer's delta round does the syncer's work, all but the sweep (the Query).
+        // The renewer's delta round does the syncer's work, all but the sweep (the Query or Scan).
         let mut syncer = actions(SYNCER);
         syncer.remove("dynamodb:Query");
+        syncer.remove("dynamodb:Scan");
         assert!(syncer.is_subset(&actions(RENEWER)));
     }
 

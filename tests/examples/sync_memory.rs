@@ -23,11 +23,10 @@ use protime_webhooks::protime::{
 };
 use protime_webhooks::records::item::record_item;
 use protime_webhooks::records::quarantine::{Note, Quarantine, QuarantineError};
-use protime_webhooks::records::query::IndexRead;
 use protime_webhooks::records::{Event, PutOutcome, RecordStore, Source, StoreError, StoredHeads};
 use protime_webhooks::sync::kept::{KeepError, PageKeep};
 use protime_webhooks::sync::state::{SeenSlot, SyncState, SyncStateError, SyncStateStore};
-use protime_webhooks::sync::sweep::{LivePage, LiveRecord, LiveRecords, SeenIds};
+use protime_webhooks::sync::sweep::{LivePage, LiveRead, LiveRecord, LiveRecords, SeenIds};
 use protime_webhooks::sync::{Budget, Syncer};
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -59,7 +58,7 @@ impl protime_webhooks::records::set_aside::SetAsideMarks for Sink {}
 impl LiveRecords for Sink {
     async fn live_page(
         &self,
-        _: &IndexRead,
+        _: &LiveRead,
         _: Option<HashMap<String, AttributeValue>>,
     ) -> Result<LivePage, StoreError> {
         Ok((Vec::new(), None))

@@ -240,14 +240,20 @@ pub fn unique(prefix: &str) -> String {
 /// is fine (a set-up retried after a lost answer meets the table its first attempt made).
 /// Pass a [`setup_config`].
 pub async fn create_table(config: &SdkConfig, name: &str) {
+    create_table_with(config, name, protime_webhooks::records::index::ReadIndexes::ALL).await;
+}
+
+/// [`create_table`] with only the read indexes `indexes` names (the template's `ReadIndexes`).
+pub async fn create_table_with(config: &SdkConfig, name: &str, indexes: protime_webhooks::records::index::ReadIndexes) {
     let string = |name: &str| {
         AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap()
     };
     let key =
         |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
     let mut attributes = vec![string(protime_webhooks::contract::TABLE_PARTITION_KEY)];
+    let wanted = indexes;
     let mut indexes = Vec::new();
-    for index in protime_webhooks::contract::TABLE_INDEXES {
+    for index in protime_webhooks::contract::TABLE_INDEXES.iter().filter(|i| wanted.has(i.name)) {
         for name in [index.partition_key, index.sort_key] {
             if !attributes.iter().any(|a| a.attribute_name() == name) {
                 attributes.push(string(name));
@@ -272,7 +278,7 @@ pub async fn create_table(config: &SdkConfig, name: &str) {
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(attributes))
         .key_schema(key(protime_webhooks::contract::TABLE_PARTITION_KEY, KeyType::Hash))
-        .set_global_secondary_indexes(Some(indexes))
+        .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
         // As the template: the publisher's source.
         .stream_specification(
             aws_sdk_dynamodb::types::StreamSpecification::builder()

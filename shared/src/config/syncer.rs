@@ -5,6 +5,7 @@
 use super::renewer::{collections, DEFAULT_USER_AGENT_COMPANY};
 use super::{ConfigError, Env};
 use crate::collection::Collection;
+use crate::records::index::ReadIndexes;
 use crate::sync::settings::SyncerConfig;
 use std::time::Duration;
 
@@ -60,10 +61,21 @@ impl SyncerConfig {
                 .seconds("SYNC_DEADLINE_MARGIN_SECONDS", Duration::from_secs(DEFAULT_DEADLINE_MARGIN_SECONDS))?,
             reconcile_interval: env.hours("RECONCILE_INTERVAL_HOURS", DEFAULT_RECONCILE_INTERVAL_HOURS)?,
             sweep_limit: env.number("SWEEP_LIMIT", DEFAULT_SWEEP_LIMIT)?,
+            read_indexes: read_indexes(&env)?,
             metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
         })
     }
+}
+
+/// `READ_INDEXES`: the read indexes the table has (default both).
+fn read_indexes(env: &Env) -> Result<ReadIndexes, ConfigError> {
+    let Some(text) = env.optional("READ_INDEXES") else { return Ok(ReadIndexes::ALL) };
+    text.parse().map_err(|_| ConfigError::Invalid {
+        name: "READ_INDEXES",
+        expected: "byDate,byPerson, byDate, byPerson or none",
+        value: text,
+    })
 }
 
 /// The `SYNC_FILTER_<COLLECTION>` overrides (`all` or `none`: unfiltered). The deltas of
@@ -111,6 +123,7 @@ mod tests {
         assert_eq!(c.deadline_margin, Duration::from_secs(60));
         assert_eq!(c.reconcile_interval, chrono::Duration::hours(168));
         assert_eq!(c.sweep_limit, 100);
+        assert_eq!(c.read_indexes, ReadIndexes::ALL);
         assert_eq!(c.plan(Collection::People).filter_template, None, "people's delta takes no filter");
         assert_eq!(
             c.plan(Collection::Clockings).filter_template.as_deref(),
@@ -130,8 +143,10 @@ mod tests {
             ("SYNC_FILTER_PEOPLE", "all"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_MAX_PAGES_PER_RUN", "10"),
+            ("READ_INDEXES", "byPerson"),
         ]);
         let c = from(&vars).unwrap();
+        assert_eq!(c.read_indexes, ReadIndexes { by_date: false, by_person: true });
         assert_eq!(c.sync_from, NaiveDate::from_ymd_opt(2024, 1, 1));
         assert_eq!(c.plan(Collection::Clockings).filter_template, None);
         assert_eq!(
@@ -153,6 +168,10 @@ mod tests {
         let mut vars = REQUIRED.to_vec();
         vars.push(("SYNC_DEADLINE_MARGIN_SECONDS", "900"));
         assert!(from(&vars).unwrap_err().to_string().contains("SYNC_DEADLINE_MARGIN_SECONDS"));
+        let mut vars = REQUIRED.to_vec();
+        vars.push(("READ_INDEXES", "byDate,byMonth"));
+        let error = from(&vars).unwrap_err().to_string();
+        assert!(error.contains("READ_INDEXES") && error.contains("byMonth"), "{error}");
         // The people, contracts and counter-groups deltas take no filter.
         for (name, collection) in [("SYNC_FILTER_PEOPLE", "people"), ("SYNC_FILTER_COUNTER_GROUPS", "counter-groups")] {
             let mut vars = REQUIRED.to_vec();

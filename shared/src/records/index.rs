@@ -49,6 +49,49 @@ pub mod attr {
     pub const ALL: &[&str] = &[DATE_PARTITION, DATE_SORT, PERSON_PARTITION];
 }
 
+/// Which read indexes the table has: `READ_INDEXES`, as the template's `ReadIndexes` parameter
+/// spells it (`byDate,byPerson`, `byDate`, `byPerson` or `none`). Every record item carries the
+/// keys of both either way, so an index added later is filled by DynamoDB from the items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadIndexes {
+    pub by_date: bool,
+    pub by_person: bool,
+}
+
+impl ReadIndexes {
+    /// Both indexes: the template's default.
+    pub const ALL: ReadIndexes = ReadIndexes { by_date: true, by_person: true };
+
+    /// Whether the table has the index named `index`.
+    pub fn has(self, index: &str) -> bool {
+        match index {
+            DATE_INDEX => self.by_date,
+            PERSON_INDEX => self.by_person,
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for ReadIndexes {
+    type Err = String;
+
+    /// `none`, or index names joined by commas; the error names what is not an index.
+    fn from_str(text: &str) -> Result<ReadIndexes, String> {
+        let mut indexes = ReadIndexes { by_date: false, by_person: false };
+        if text.trim() == "none" {
+            return Ok(indexes);
+        }
+        for name in text.split(',').map(str::trim) {
+            match name {
+                DATE_INDEX => indexes.by_date = true,
+                PERSON_INDEX => indexes.by_person = true,
+                other => return Err(other.to_owned()),
+            }
+        }
+        Ok(indexes)
+    }
+}
+
 /// The index keys of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexKeys {
@@ -159,6 +202,19 @@ mod tests {
 
     fn person(id: &str) -> Json {
         Json::Object(vec![("id".into(), Json::Number(id.into()))])
+    }
+
+    #[test]
+    fn read_indexes_are_named_as_the_template_names_them() {
+        let parse = |text: &str| text.parse::<ReadIndexes>();
+        assert_eq!(parse("byDate,byPerson"), Ok(ReadIndexes::ALL));
+        assert_eq!(parse(" byPerson , byDate "), Ok(ReadIndexes::ALL));
+        assert_eq!(parse("byDate"), Ok(ReadIndexes { by_date: true, by_person: false }));
+        assert_eq!(parse("byPerson"), Ok(ReadIndexes { by_date: false, by_person: true }));
+        assert_eq!(parse("none"), Ok(ReadIndexes { by_date: false, by_person: false }));
+        assert_eq!(parse("byDate,bydate"), Err("bydate".to_owned()));
+        assert_eq!(parse(""), Err(String::new()));
+        assert!(parse("byDate").unwrap().has(DATE_INDEX) && !parse("byDate").unwrap().has(PERSON_INDEX));
     }
 
     #[test]

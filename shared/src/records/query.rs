@@ -10,7 +10,8 @@ use super::index::{self, attr as index_attr, DATE_INDEX, PERSON_INDEX};
 use super::item::{attr, record_json};
 use super::json::Json;
 use crate::collection::Collection;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::query::QueryError as QueryOperationError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Datelike, Months, NaiveDate};
 use std::collections::HashMap;
@@ -47,6 +48,8 @@ pub enum QueryError {
     RangeTooWide,
     #[error("reading the {index} index: {message}")]
     Unavailable { index: &'static str, message: String },
+    #[error("the table has no {0} index: the stack's ReadIndexes parameter leaves it out (add it to ReadIndexes to read this way)")]
+    NoIndex(&'static str),
     #[error("an item of the {index} index is not a record ({pk})")]
     NotARecord { index: &'static str, pk: String },
 }
@@ -194,10 +197,7 @@ impl Reader<'_> {
             if limit != usize::MAX {
                 request = request.limit(i32::try_from(limit - taken).unwrap_or(i32::MAX).max(1));
             }
-            let page = request.send().await.map_err(|e| QueryError::Unavailable {
-                index: read.index,
-                message: DisplayErrorContext(&e).to_string(),
-            })?;
+            let page = request.send().await.map_err(|e| query_error(read.index, e))?;
             for item in page.items.unwrap_or_default() {
                 out.push(queried(read.index, item)?);
                 taken += 1;
@@ -209,6 +209,22 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// A missing index told as such (DynamoDB answers a ValidationException "The table does not
+/// have the specified index: …"; the emulator a ResourceNotFoundException "Invalid index: …");
+/// anything else as unavailable.
+fn query_error(index: &'static str, error: SdkError<QueryOperationError>) -> QueryError {
+    let missing = error.as_service_error().is_some_and(|e| {
+        let message = e.meta().message().unwrap_or_default();
+        matches!(e.meta().code(), Some("ValidationException" | "ResourceNotFoundException"))
+            && message.contains(index)
+            && (message.contains("specified index") || message.contains("Invalid index"))
+    });
+    if missing {
+        return QueryError::NoIndex(index);
+    }
+    QueryError::Unavailable { index, message: DisplayErrorContext(&error).to_string() }
 }
 
 fn queried(index: &'static str, item: HashMap<String, AttributeValue>) -> Result<QueriedRecord, QueryError> {

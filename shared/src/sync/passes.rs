@@ -7,6 +7,7 @@ use super::plan::{self, AfterPage, CollectionPlan};
 use super::report::{CollectionReport, SweepVerdict};
 use super::request::SyncRequest;
 use super::run::{Lane, Syncer};
+use super::settings::SweepSettings;
 use super::state::{Failing, FullPass, HeldSweep, SeenSlot};
 use super::state::{Phase, SyncState, SyncStateError, SyncStateStore};
 use super::stop::Stop;
@@ -40,10 +41,10 @@ impl<
         request: &SyncRequest,
         report: &mut CollectionReport,
     ) -> Result<bool, Stop> {
-        let (collection, limit) = (lane.collection, self.config.sweep_limit);
+        let (collection, sweep) = (lane.collection, self.config.sweep());
         if !request.dry_run
             && state.pass.as_ref().is_some_and(|p| p.sweeping.is_some())
-            && !finish_pass(lane, state, SeenSlot::Load, report, limit).await?
+            && !finish_pass(lane, state, SeenSlot::Load, report, sweep).await?
         {
             return Ok(false);
         }
@@ -78,7 +79,7 @@ impl<
             return Ok(true);
         }
         match lane.own_pages(report).follow_list(&mut Reconciliation, state, report).await? {
-            Followed::End => finish_pass(lane, state, SeenSlot::Reconcile, report, self.config.sweep_limit).await,
+            Followed::End => finish_pass(lane, state, SeenSlot::Reconcile, report, self.config.sweep()).await,
             Followed::Stopped => Ok(false),
             Followed::SetAside => Ok(true),
         }
@@ -224,7 +225,7 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
     state: &mut SyncState,
     slot: SeenSlot,
     report: &mut CollectionReport,
-    sweep_limit: u64,
+    sweep: SweepSettings,
 ) -> Result<bool, Stop> {
     let Lane { records, collection, budget, .. } = *lane;
     let (pass, filter) = match slot {
@@ -239,9 +240,10 @@ pub(super) async fn finish_pass<A, R: LiveRecords, S: SyncStateStore, Q>(
         return Ok(true);
     }
     let today = budget.now().date_naive();
-    let limit = pass.max_sweep.unwrap_or(sweep_limit);
+    let limit = pass.max_sweep.unwrap_or(sweep.limit);
     let mut held = None;
-    match Window::of_filter(filter.as_deref()).and_then(|w| Some((w, w.reads(collection, today)?))) {
+    match Window::of_filter(filter.as_deref()).and_then(|w| Some((w, w.live_reads(collection, today, sweep.indexes)?)))
+    {
         None => {
             tracing::warn!(collection = %collection, filter = ?filter, "the pass's filter is not a date range: nothing is swept");
         }

@@ -46,13 +46,28 @@ pub struct SyncerConfig {
     /// `SWEEP_LIMIT` (default 100): a full pass that would tombstone more records than this
     /// tombstones none and waits for an operator (`reconcile --max-sweep N`).
     pub sweep_limit: u64,
+    /// `READ_INDEXES` (default both): without `byDate`, the sweep scans the table.
+    pub read_indexes: crate::records::index::ReadIndexes,
     /// `METRICS_NAMESPACE`, `DETAILED_METRICS`
     pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.
     pub quarantine_bucket: Option<String>,
 }
 
+/// What a sweep needs of the settings: its limit, and how it reads the live records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepSettings {
+    /// `SWEEP_LIMIT`, unless the pass names its own.
+    pub limit: u64,
+    /// `READ_INDEXES`: through `byDate` when the table has it, else by a Scan.
+    pub indexes: crate::records::index::ReadIndexes,
+}
+
 impl SyncerConfig {
+    pub fn sweep(&self) -> SweepSettings {
+        SweepSettings { limit: self.sweep_limit, indexes: self.read_indexes }
+    }
+
     /// How a collection is synced: its delta's filter template.
     pub fn plan(&self, collection: Collection) -> CollectionPlan {
         let filter_template = match self.filters.get(&collection) {

@@ -5,13 +5,15 @@
 //! sync state, so a pass can span many runs) and counts what the copy lacked (`missing`) or
 //! held at an older version (`behind`). When its last page is applied, the sweep reads the
 //! collection's live records inside the pass's window through the `byDate` index (that
-//! collection's partitions only, never the whole table) and tombstones each one the pass did
-//! not see and that was last written before the pass started (`swept`): Protime no longer has
-//! it. See `docs/decisions/0012-a-full-pass-proves-the-copy.md`.
+//! collection's partitions only, never the whole table; a table deployed without that index is
+//! scanned instead, see [`LiveRead`]) and tombstones each one the pass did not see and that was
+//! last written before the pass started (`swept`): Protime no longer has it. See
+//! `docs/decisions/0012-a-full-pass-proves-the-copy.md`.
 //!
 //! Pure except for [`SweepScope::sweep`], which works through the [`LiveRecords`] capability.
 
 use crate::collection::Collection;
+use crate::records::index::ReadIndexes;
 use crate::records::item::{attr, sweep_tombstone};
 use crate::records::query::{self, IndexRead, RecordQuery};
 use crate::records::store::received_now;
@@ -32,6 +34,18 @@ pub const SEEN_CHUNK_BYTES: usize = 350_000;
 pub const SAMPLES: usize = 20;
 /// How far past today an open-ended window is swept (records dated later are never swept).
 pub const OPEN_END_DAYS: i64 = 400;
+/// Segments of the Scan a sweep makes of a table without `byDate`: each is a read of its own, so
+/// a sweep cut short by the deadline resumes at the segment it was in.
+pub const SCAN_SEGMENTS: u32 = 8;
+
+/// One read of a sweep: a partition of the `byDate` index, or, when the table has no such index
+/// (`READ_INDEXES`), one segment of a Scan of the whole table filtered to the collection's live
+/// records (every item is read, and paid for, once per sweep: see `docs/cost.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveRead {
+    Index(IndexRead),
+    Scan { collection: Collection, segment: u32 },
+}
 
 /// Why saved seen ids cannot be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -224,6 +238,15 @@ impl Window {
         let query = RecordQuery { collection, person: None, dates, include_deleted: false, limit: None };
         query::plan(&query).ok().map(|groups| groups.into_iter().flatten().collect())
     }
+
+    /// The sweep's reads: [`Window::reads`] when the table has `byDate`, else the
+    /// [`SCAN_SEGMENTS`] segments of a Scan (the window is then checked record by record).
+    pub fn live_reads(&self, collection: Collection, today: NaiveDate, indexes: ReadIndexes) -> Option<Vec<LiveRead>> {
+        if !indexes.by_date {
+            return Some((0..SCAN_SEGMENTS).map(|segment| LiveRead::Scan { collection, segment }).collect());
+        }
+        self.reads(collection, today).map(|reads| reads.into_iter().map(LiveRead::Index).collect())
+    }
 }
 
 /// How far the copy was from Protime, as one full pass measured it.
@@ -340,10 +363,10 @@ pub type LivePage = (Vec<LiveRecord>, Option<HashMap<String, AttributeValue>>);
 
 /// Reading a collection's live records and tombstoning those Protime no longer has.
 pub trait LiveRecords: Send + Sync {
-    /// One page of `read` (an index partition), from `start`.
+    /// One page of `read` (an index partition or a scan segment), from `start`.
     fn live_page(
         &self,
-        read: &IndexRead,
+        read: &LiveRead,
         start: Option<HashMap<String, AttributeValue>>,
     ) -> impl Future<Output = Result<LivePage, StoreError>> + Send;
 
@@ -359,7 +382,7 @@ pub trait LiveRecords: Send + Sync {
 impl<T: LiveRecords> LiveRecords for std::sync::Arc<T> {
     fn live_page(
         &self,
-        read: &IndexRead,
+        read: &LiveRead,
         start: Option<HashMap<String, AttributeValue>>,
     ) -> impl Future<Output = Result<LivePage, StoreError>> + Send {
         (**self).live_page(read, start)
@@ -399,7 +422,7 @@ pub fn is_gone(record: &LiveRecord, seen: &SeenIds, window: &Window, started: Da
 /// and that were last written before it started.
 pub struct SweepScope<'a> {
     pub collection: Collection,
-    pub reads: &'a [IndexRead],
+    pub reads: &'a [LiveRead],
     pub seen: &'a SeenIds,
     pub window: &'a Window,
     pub started: DateTime<Utc>,
@@ -517,28 +540,14 @@ pub fn live_record(item: HashMap<String, AttributeValue>) -> LiveRecord {
 impl LiveRecords for DynamoRecordStore {
     async fn live_page(
         &self,
-        read: &IndexRead,
+        read: &LiveRead,
         start: Option<HashMap<String, AttributeValue>>,
     ) -> Result<LivePage, StoreError> {
-        let request = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(read.index)
-            .expression_attribute_names("#p", read.partition_attribute)
-            .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
-            .set_exclusive_start_key(start);
-        let request = match &read.sort_between {
-            Some((low, high)) => request
-                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                .expression_attribute_names("#s", crate::records::index::attr::DATE_SORT)
-                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-            None => request.key_condition_expression("#p = :p"),
+        let (items, next) = match read {
+            LiveRead::Index(read) => self.query_page(read, start).await?,
+            LiveRead::Scan { collection, segment } => self.scan_page(*collection, *segment, start).await?,
         };
-        let page = request.send().await.map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
-        let records = page.items.unwrap_or_default().into_iter().map(live_record).collect();
-        Ok((records, page.last_evaluated_key))
+        Ok((items.into_iter().map(live_record).collect(), next))
     }
 
     async fn tombstone(&self, _collection: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
@@ -567,6 +576,61 @@ impl LiveRecords for DynamoRecordStore {
             }
             Err(e) => Err(StoreError::Unavailable(DisplayErrorContext(e).to_string())),
         }
+    }
+}
+
+type ItemPage = (Vec<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>);
+
+impl DynamoRecordStore {
+    /// One page of an index partition.
+    async fn query_page(
+        &self,
+        read: &IndexRead,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<ItemPage, StoreError> {
+        let request = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(read.index)
+            .expression_attribute_names("#p", read.partition_attribute)
+            .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
+            .set_exclusive_start_key(start);
+        let request = match &read.sort_between {
+            Some((low, high)) => request
+                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                .expression_attribute_names("#s", crate::records::index::attr::DATE_SORT)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => request.key_condition_expression("#p = :p"),
+        };
+        let page = request.send().await.map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
+    }
+
+    /// One page of a segment of the table's Scan: the live records of `collection` in it.
+    async fn scan_page(
+        &self,
+        collection: Collection,
+        segment: u32,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<ItemPage, StoreError> {
+        let page = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .segment(segment as i32)
+            .total_segments(SCAN_SEGMENTS as i32)
+            .filter_expression("begins_with(#pk, :collection) AND #deleted = :false")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#deleted", attr::DELETED)
+            .expression_attribute_values(":collection", AttributeValue::S(format!("{}#", collection.as_str())))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
+        Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
     }
 }
 

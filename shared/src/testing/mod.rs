@@ -17,7 +17,6 @@ use crate::records::heads::StoredHeads;
 use crate::records::item::{attr, record_item, record_key, Source};
 use crate::records::json::Json;
 use crate::records::quarantine::{object_key, unique_suffix, Note, Quarantine, QuarantineError};
-use crate::records::query::IndexRead;
 use crate::records::store::{rejected_outcome, StoredHead};
 use crate::records::{order_key, ChangeType, Event, PutOutcome, RecordStore, StoreError};
 use crate::renewer::plan::SubscriptionState;
@@ -25,7 +24,7 @@ use crate::renewer::state::{StateError, SubscriptionStore};
 use crate::signing::signature::SigningKey;
 use crate::sync::kept::{page_key, KeepError, PageKeep};
 use crate::sync::state::{seen_key, SeenSlot, SyncState, SyncStateError, SyncStateStore};
-use crate::sync::sweep::{LivePage, LiveRecord, LiveRecords, SeenIds};
+use crate::sync::sweep::{LivePage, LiveRead, LiveRecord, LiveRecords, SeenIds};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 mod keys;
@@ -152,23 +151,17 @@ impl RecordStore for MemoryRecordStore {
 impl LiveRecords for MemoryRecordStore {
     async fn live_page(
         &self,
-        read: &IndexRead,
+        read: &LiveRead,
         _start: Option<HashMap<String, AttributeValue>>,
     ) -> Result<LivePage, StoreError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
         let items = lock(&self.items);
-        let text =
-            |item: &HashMap<String, AttributeValue>, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let mut records: Vec<LiveRecord> = items
-            .values()
-            .filter(|item| text(item, read.partition_attribute).as_deref() == Some(read.partition.as_str()))
-            .filter(|item| {
-                let sort = text(item, crate::records::index::attr::DATE_SORT).unwrap_or_default();
-                read.sort_between.as_ref().is_none_or(|(low, high)| sort >= *low && sort <= *high)
-            })
-            .map(|item| crate::sync::sweep::live_record(item.clone()))
+            .iter()
+            .filter(|(key, item)| in_read(read, key, item))
+            .map(|(_, item)| crate::sync::sweep::live_record(item.clone()))
             .collect();
         records.sort_by(|a, b| a.id.cmp(&b.id));
         Ok((records, None))
@@ -191,6 +184,25 @@ impl LiveRecords for MemoryRecordStore {
             items.insert(key, tombstone);
         }
         Ok(unchanged)
+    }
+}
+
+/// Whether the item under `key` is one `read` returns: in the index partition (and sort range),
+/// or a live record of the collection in the scan segment (segments split the keys by a hash).
+fn in_read(read: &LiveRead, key: &str, item: &HashMap<String, AttributeValue>) -> bool {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    match read {
+        LiveRead::Index(read) => {
+            let sort = text(crate::records::index::attr::DATE_SORT).unwrap_or_default();
+            text(read.partition_attribute).as_deref() == Some(read.partition.as_str())
+                && read.sort_between.as_ref().is_none_or(|(low, high)| sort >= *low && sort <= *high)
+        }
+        LiveRead::Scan { collection, segment } => {
+            let hash = key.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+            key.starts_with(&format!("{}#", collection.as_str()))
+                && item.get(attr::DELETED) == Some(&AttributeValue::Bool(false))
+                && hash % crate::sync::sweep::SCAN_SEGMENTS == *segment
+        }
     }
 }
 

@@ -247,3 +247,63 @@ async fn the_migration_leaves_a_record_tombstoned_after_its_read_as_the_tombston
         assert!(partition.starts_with(TOMBSTONE_PREFIX), "{key}: {partition}");
     }
 }
+
+/// A table deployed with `ReadIndexes=byDate`: reading by person answers that the index is
+/// missing. The records carry both indexes' keys anyway, so once the index is added (as a stack
+/// update with `ReadIndexes=byDate,byPerson` does) it holds them, with no migration.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_left_out_is_named_and_one_added_later_holds_the_records_already_stored() {
+    use aws_sdk_dynamodb::types::{
+        CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
+        ProjectionType,
+    };
+    use protime_webhooks::records::index::ReadIndexes;
+    use protime_webhooks::records::query::{self, QueryError, RecordQuery};
+    use protime_webhooks::records::{event, item::record_item, json, Source};
+    let setup = harness::setup_config(&harness::shared_moto().endpoint()).await;
+    let table = harness::unique("records-by-date");
+    harness::create_table_with(&setup, &table, ReadIndexes { by_date: true, by_person: false }).await;
+    let client = aws_sdk_dynamodb::Client::new(&setup);
+    for (id, person) in [(1, 7), (2, 7), (3, 8)] {
+        let record =
+            json!({"id": id, "changeVersion": "0000090200004BD0000A", "date": "2026-12-01", "person": {"id": person}});
+        let event = event::parse_event(json::parse(record.to_string().as_bytes()).unwrap()).unwrap();
+        let item = record_item(Collection::Clockings, &event, Source::Webhook, "2026-12-01T10:00:00Z");
+        client.put_item().table_name(&table).set_item(Some(item)).send().await.expect("put");
+    }
+    let by_person = RecordQuery {
+        collection: Collection::Clockings,
+        person: Some("7".into()),
+        dates: None,
+        include_deleted: false,
+        limit: None,
+    };
+    let answer = query::run(&client, &table, &by_person, |_| {}).await;
+    assert_eq!(answer.err(), Some(QueryError::NoIndex(PERSON_INDEX)));
+
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    let create = CreateGlobalSecondaryIndexAction::builder()
+        .index_name(PERSON_INDEX)
+        .key_schema(key(attr::PERSON_PARTITION, KeyType::Hash))
+        .key_schema(key(attr::DATE_SORT, KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .unwrap();
+    client
+        .update_table()
+        .table_name(&table)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name(attr::PERSON_PARTITION)
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+        .send()
+        .await
+        .expect("add the index");
+    let records = query::run(&client, &table, &by_person, |_| {}).await.expect("read by person");
+    let keys: Vec<&str> = records.iter().map(|r| r.pk.as_str()).collect();
+    assert_eq!(keys, ["clockings#1", "clockings#2"]);
+}

@@ -18,6 +18,7 @@ mod renewer;
 mod secrets;
 mod signing_keys;
 mod simulator;
+mod switches;
 mod syncer;
 mod template;
 mod windows;

@@ -13,19 +13,21 @@ use super::template::{all_statements, at, function, resources, text};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use harness::simulator::{Simulator, SimulatorConfig};
-use harness::{create_bucket, create_table, put_secret, setup_config, unique, Moto};
+use harness::{create_bucket, create_table_with, put_secret, setup_config, unique, Moto};
+use protime_webhooks::records::index::ReadIndexes;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-/// The statements of `resource`'s role policy granted when the template's `conditions` hold (the
-/// unconditional ones always) as an IAM policy document for moto: the quarantine bucket's ARN
-/// filled in, every other resource `*` (see the module's docs). `drop` leaves out one action,
-/// to show that enforcement is on.
-fn role_policy(resource: &str, bucket: &str, drop: Option<&str>, conditions: &[&str]) -> Value {
+/// The statements of `resource`'s role policy in a stack deployed with `parameters` (the
+/// others at their defaults: the template's conditions evaluated) as an IAM policy document for
+/// moto: the quarantine bucket's ARN filled in, every other resource `*` (see the module's
+/// docs). `drop` leaves out one action, to show that enforcement is on.
+fn role_policy(resource: &str, bucket: &str, drop: Option<&str>, parameters: &[(&str, &str)]) -> Value {
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    let conditions = super::switches::Deployed::with(parameters).conditions;
     let statements: Vec<Value> = all_statements(&function(resource))
         .into_iter()
-        .filter(|(condition, _)| condition.as_deref().is_none_or(|c| conditions.contains(&c)))
+        .filter(|(condition, _)| condition.as_ref().is_none_or(|c| conditions[c]))
         .map(|(_, statement)| {
             let actions: Vec<String> = at(&statement, &["Action"])
                 .as_sequence()
@@ -63,10 +65,15 @@ struct Enforcing {
 
 impl Enforcing {
     async fn start(simulator: SimulatorConfig) -> Enforcing {
+        Enforcing::start_with(simulator, ReadIndexes::ALL).await
+    }
+
+    /// The same, with a table holding only the read indexes `indexes` names.
+    async fn start_with(simulator: SimulatorConfig, indexes: ReadIndexes) -> Enforcing {
         let moto = Moto::start();
         let setup = setup_config(&moto.endpoint()).await;
         let (table, bucket) = (unique("records"), unique("quarantine"));
-        create_table(&setup, &table).await;
+        create_table_with(&setup, &table, indexes).await;
         create_bucket(&setup, &bucket).await;
         let simulator = Simulator::start(simulator).await;
         let credentials_secret = unique("protime-credentials");
@@ -86,10 +93,10 @@ impl Enforcing {
         self.as_role_where(resource, drop, &[]).await
     }
 
-    /// The same, with the statements the template grants under `conditions` too.
-    async fn as_role_where(&self, resource: &str, drop: Option<&str>, conditions: &[&str]) -> SdkConfig {
+    /// The same, in a stack deployed with `parameters`.
+    async fn as_role_where(&self, resource: &str, drop: Option<&str>, parameters: &[(&str, &str)]) -> SdkConfig {
         let name = unique(&resource.to_lowercase());
-        let credentials = self.moto.iam_user(&name, &role_policy(resource, &self.bucket, drop, conditions)).await;
+        let credentials = self.moto.iam_user(&name, &role_policy(resource, &self.bucket, drop, parameters)).await;
         harness::sdk_config_as(&self.moto.endpoint(), credentials).await
     }
 
@@ -207,7 +214,7 @@ async fn an_upgrade_carries_the_keys_over_with_exactly_the_policies_granted_for_
     let mut receiver_config = protime_webhooks::config::ReceiverConfig::new(env.table.clone(), env.keys_secret.clone());
     receiver_config.signing_keys.legacy_prefix = Some(legacy_prefix.clone());
     receiver_config.quarantine_bucket = Some(env.bucket.clone());
-    let upgrading = ["CarriesLegacyKeys"];
+    let upgrading = [("SigningKeySecretPrefix", legacy_prefix.as_str())];
     let receiver_role = env.as_role_where("ReceiverFunction", None, &upgrading).await;
     let renewer_role = env.as_role_where("RenewerFunction", None, &upgrading).await;
     env.moto.enforce_iam().await;
@@ -312,4 +319,46 @@ async fn only_the_syncer_and_the_renewer_keep_pages_and_every_function_quarantin
     }
     let listed = harness::quarantine_keys(&env.admin, &env.bucket).await;
     assert_eq!(listed.len(), 3, "one quarantined body each, no page left: {listed:?}");
+}
+
+/// A stack deployed with `ReadIndexes=none`: a table without indexes, and a syncer whose role
+/// may Scan the table but Query no index. Its load and a reconciliation sweep what Protime no
+/// longer has (one collection's stray, the other's left alone).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_without_read_indexes_sweeps_by_scanning_with_exactly_its_role_policy() {
+    let none = ReadIndexes { by_date: false, by_person: false };
+    let env = Enforcing::start_with(SimulatorConfig::default(), none).await;
+    let seeded = env.simulator.seed("people", 6);
+    env.simulator.seed("clockings", 4);
+    let mut vars = env.vars("clockings,people", "https://hooks.example.com");
+    vars.insert("READ_INDEXES", "none".into());
+    let config = protime_webhooks::config::SyncerConfig::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let sdk = env.as_role_where("SyncerFunction", None, &[("ReadIndexes", "none")]).await;
+    env.moto.enforce_iam().await;
+    let sync = |request: protime_webhooks::sync::SyncRequest| {
+        let (config, sdk) = (config.clone(), sdk.clone());
+        let now = env.simulator.now();
+        async move {
+            let mut syncer = protime_webhooks::sync::AwsSyncer::from_config(config, &sdk);
+            harness::stack::fast_retries(&mut syncer.protime.options);
+            let budget = protime_webhooks::sync::Budget::new(now, None, std::time::Duration::ZERO);
+            syncer.run(&request, budget).await.expect("syncer run")
+        }
+    };
+    assert!(sync(Default::default()).await.healthy, "the loads (each a full pass, swept)");
+    // Protime deletes a person while the delta lies unused past its 72 hours: the reload (a
+    // full pass) must find it gone.
+    env.simulator.delete_quietly("people", seeded[2]["id"].clone());
+    env.simulator.advance(chrono::Duration::hours(73));
+    let report = sync(Default::default()).await;
+    assert!(report.healthy, "{report:?}");
+    let people = harness::report_of(&report, "people");
+    assert_eq!(people.drift.as_ref().map(|d| d.swept), Some(1), "{people:?}");
+    let gone = env.item(&format!("people#{}", seeded[2]["id"])).await.expect("the tombstone");
+    assert_eq!((gone["deleted"].clone(), harness::s(&gone, "source")), (AttributeValue::Bool(true), "sweep"));
+    for record in env.simulator.records("people").into_iter().chain(env.simulator.records("clockings")) {
+        let collection = if record.get("date").is_some() { "clockings" } else { "people" };
+        let item = env.item(&format!("{collection}#{}", record["id"])).await.expect("stored");
+        assert_eq!(item["deleted"], AttributeValue::Bool(false), "{record}");
+    }
 }

@@ -219,3 +219,34 @@ async fn a_drifted_copy_reports_exactly_its_drift_a_dry_run_changes_nothing_and_
     let again = stack.sync_request(&[], reconcile(&["clockings"], false)).await;
     assert_eq!(drift(&again, "clockings"), (0, 0, 0), "repaired: {again:?}");
 }
+
+/// A stack deployed without the `byDate` index (`READ_INDEXES=none`) sweeps by scanning the
+/// table: the same drift found and repaired, and a reconciliation of one collection never
+/// touches another's records (each collection's stray is swept only by its own pass).
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_date_index_the_sweep_scans_and_sweeps_only_its_own_collection() {
+    let no_indexes = [("READ_INDEXES", "none")];
+    let stack = Stack::start(&["clockings", "people"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 30);
+    stack.simulator.seed("people", 12);
+    assert!(stack.sync(&no_indexes).await.healthy);
+    let today = stack.simulator.now().format("%Y-%m-%d").to_string();
+    let stray_clocking =
+        json!({"id": 999999, "changeVersion": "00000000000000000001", "date": today, "person": {"id": 1}});
+    stack.put_record("clockings", stray_clocking).await;
+    stack.put_record("people", json!({"id": 888888, "changeVersion": "00000000000000000001", "name": "Stray"})).await;
+
+    let dry = stack.sync_request(&no_indexes, reconcile(&["clockings"], true)).await;
+    assert_eq!(drift(&dry, "clockings"), (0, 0, 1), "{dry:?}");
+    let real = stack.sync_request(&no_indexes, reconcile(&["clockings"], false)).await;
+    assert!(real.healthy, "{real:?}");
+    assert_eq!(drift(&real, "clockings"), (0, 0, 1), "{real:?}");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
+    let person = item(&stack, "people#888888").await;
+    assert_eq!(person["deleted"], AttributeValue::Bool(false), "another collection's record is left alone");
+
+    let people = stack.sync_request(&no_indexes, reconcile(&["people"], false)).await;
+    assert_eq!(drift(&people, "people"), (0, 0, 1), "{people:?}");
+    assert_eq!(stack.assert_table_matches_simulator("people").await, 12);
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
+}

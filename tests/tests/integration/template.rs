@@ -197,10 +197,15 @@ fn iam_actions_are_exactly_what_each_function_calls() {
         ("SyncerFunction", SYNCER),
         ("PublisherFunction", PUBLISHER),
     ] {
-        // The code carries release 0.1's keys over only where the stack names their place.
+        // The code carries release 0.1's keys over only where the stack names their place, and
+        // sweeps through byDate or, without it, by a Scan (switches.rs).
         let granted = actions(&function(resource))
             .into_iter()
-            .chain(actions_if(&function(resource), "CarriesLegacyKeys"))
+            .chain(
+                ["CarriesLegacyKeys", "HasDateIndex", "ScansToSweep"]
+                    .iter()
+                    .flat_map(|c| actions_if(&function(resource), c)),
+            )
             .collect::<BTreeSet<_>>();
         let wanted: BTreeSet<String> = contract::actions(declared).into_iter().map(str::to_owned).collect();
         assert_eq!(granted, wanted, "{resource}");
@@ -475,7 +480,8 @@ fn action_list(statement: &Value) -> &Value {
 
 #[test]
 fn the_table_key_schema_is_the_one_the_store_writes() {
-    let table = at(&template(), &["Resources", "RecordTable"]).clone();
+    // As deployed by default (the indexes are ReadIndexes' to choose: switches.rs).
+    let table = super::switches::Deployed::with(&[]).resource("RecordTable").clone();
     let keys = at(&table, &["Properties", "KeySchema"]).as_sequence().unwrap().clone();
     assert_eq!(keys.len(), 1, "one partition key, no sort key");
     assert_eq!(text(at(&keys[0], &["AttributeName"])), contract::TABLE_PARTITION_KEY);
@@ -762,12 +768,7 @@ fn alarms_watch_metrics_the_code_emits() {
 
 /// The metrics of ours the dashboard shows: (metric, function), from its widgets' rows.
 fn dashboard_metrics() -> BTreeSet<(String, String)> {
-    let t = template();
-    let body = text(at(&t, &["Resources", "Dashboard", "Properties", "DashboardBody"]));
-    let body = body.trim_start_matches("!Sub").trim().trim_start_matches('|').trim();
-    let dashboard: serde_json::Value =
-        serde_json::from_str(&body.replace("${SyncLagAlarmSeconds}", "1").replace("${ExpiryAlarmHours}", "1"))
-            .expect("the dashboard is JSON once its numbers are filled in");
+    let dashboard = super::switches::Deployed::with(&[]).dashboard();
     let mut shown = BTreeSet::new();
     for widget in dashboard["widgets"].as_array().unwrap() {
         let rows = widget["properties"]["metrics"].as_array().cloned().unwrap_or_default();
@@ -902,7 +903,7 @@ fn the_syncer_has_its_alarms() {
 #[test]
 fn the_change_feed_reads_the_tables_stream_and_reports_batch_item_failures() {
     let t = template();
-    let table = at(&t, &["Resources", "RecordTable", "Properties"]).clone();
+    let table = at(super::switches::Deployed::with(&[]).resource("RecordTable"), &["Properties"]).clone();
     assert_eq!(text(at(&table, &["StreamSpecification", "StreamViewType"])), "NEW_AND_OLD_IMAGES");
     let mapping = at(&t, &["Resources", "PublisherStreamMapping"]).clone();
     assert_eq!(text(at(&mapping, &["Type"])), "AWS::Lambda::EventSourceMapping");

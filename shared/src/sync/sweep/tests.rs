@@ -45,7 +45,7 @@ impl Gone {
 impl LiveRecords for Gone {
     async fn live_page(
         &self,
-        _: &IndexRead,
+        _: &LiveRead,
         _: Option<HashMap<String, AttributeValue>>,
     ) -> Result<LivePage, StoreError> {
         Ok((self.records.clone(), None))
@@ -61,8 +61,12 @@ impl LiveRecords for Gone {
 }
 
 async fn tombstone(store: &Gone, at_most: u64) -> (Result<Swept, StoreError>, Vec<String>) {
-    let read =
-        IndexRead { index: "byDate", partition_attribute: "p", partition: "people#ref#0".into(), sort_between: None };
+    let read = LiveRead::Index(IndexRead {
+        index: "byDate",
+        partition_attribute: "p",
+        partition: "people#ref#0".into(),
+        sort_between: None,
+    });
     let (reads, seen, window) = (vec![read], SeenIds::default(), Window::default());
     let started = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
     let scope = SweepScope { collection: Collection::People, reads: &reads, seen: &seen, window: &window, started };
@@ -160,6 +164,45 @@ fn a_window_reads_its_months_or_the_reference_shards() {
     let open = Window { from: Some(day("2026-12-01")), to: None };
     // 2026-12 to 2028-01 (400 days past today): 14 months.
     assert_eq!(open.reads(Collection::Clockings, today).unwrap().len(), 8 * 14);
+}
+
+#[test]
+fn without_the_date_index_a_sweep_reads_the_scan_segments_instead() {
+    let today = day("2026-12-04");
+    let w = Window { from: Some(day("2026-11-15")), to: Some(day("2026-12-31")) };
+    let through_index = w.live_reads(Collection::Clockings, today, ReadIndexes::ALL).unwrap();
+    let index_reads: Vec<LiveRead> =
+        w.reads(Collection::Clockings, today).unwrap().into_iter().map(LiveRead::Index).collect();
+    assert_eq!(through_index, index_reads);
+    let by_person_only = ReadIndexes { by_date: false, by_person: true };
+    let scanned = w.live_reads(Collection::Clockings, today, by_person_only).unwrap();
+    let segments: Vec<LiveRead> =
+        (0..SCAN_SEGMENTS).map(|segment| LiveRead::Scan { collection: Collection::Clockings, segment }).collect();
+    assert_eq!(scanned, segments);
+}
+
+#[tokio::test]
+async fn the_scan_segments_together_hold_exactly_the_collections_live_records() {
+    use crate::records::{event, json, RecordStore, Source};
+    let store = crate::testing::MemoryRecordStore::default();
+    for (collection, id, change) in [
+        (Collection::Breaks, 1, "InsertOrUpdate"),
+        (Collection::Breaks, 2, "InsertOrUpdate"),
+        (Collection::Breaks, 3, "Delete"),
+        (Collection::BreakDefinitions, 4, "InsertOrUpdate"),
+    ] {
+        let data = format!(r#"{{"id":{id},"changeVersion":"0000090200004BD0000A"}}"#);
+        let body = format!(r#"{{"changeType":"{change}","data":{data}}}"#);
+        let event = event::parse_event(json::parse(body.as_bytes()).unwrap()).unwrap();
+        store.put(collection, &event, Source::Delta).await.unwrap();
+    }
+    let mut ids = Vec::new();
+    for segment in 0..SCAN_SEGMENTS {
+        let read = LiveRead::Scan { collection: Collection::Breaks, segment };
+        ids.extend(store.live_page(&read, None).await.unwrap().0.into_iter().map(|r| r.id));
+    }
+    ids.sort();
+    assert_eq!(ids, ["1", "2"], "not the tombstone, not break-definitions");
 }
 
 #[test]

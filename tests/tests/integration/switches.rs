@@ -1,0 +1,212 @@
+//! The template's switches, `ChangeFeed` and `ReadIndexes`: the stack each value deploys — the
+//! template's conditions evaluated as CloudFormation evaluates them, resources whose condition
+//! is false left out, every `!If` resolved — holds exactly that choice's resources, permissions
+//! and settings, and the code reads the setting the template passes.
+
+use super::template::{at, template, text};
+use protime_webhooks::records::index::ReadIndexes;
+use serde_norway::value::TaggedValue;
+use serde_norway::{Mapping, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The template as a stack deployed with `parameters` (the others at their defaults).
+pub(crate) struct Deployed {
+    pub conditions: BTreeMap<String, bool>,
+    pub resources: Mapping,
+    pub outputs: Mapping,
+}
+
+fn tag(value: &TaggedValue) -> String {
+    value.tag.to_string().trim_start_matches('!').to_owned()
+}
+
+impl Deployed {
+    pub(crate) fn with(parameters: &[(&str, &str)]) -> Deployed {
+        let t = template();
+        let value_of = |name: &str| match parameters.iter().find(|(n, _)| *n == name) {
+            Some((_, value)) => (*value).to_owned(),
+            None => text(at(&t, &["Parameters", name, "Default"])),
+        };
+        let declared = at(&t, &["Conditions"]).as_mapping().expect("conditions").clone();
+        let conditions = declared
+            .keys()
+            .map(|name| {
+                let name = name.as_str().expect("a condition's name").to_owned();
+                let holds = holds(&declared[name.as_str()], &declared, &value_of);
+                (name, holds)
+            })
+            .collect::<BTreeMap<_, _>>();
+        let kept = |section: &str| -> Mapping {
+            at(&t, &[section])
+                .as_mapping()
+                .expect(section)
+                .iter()
+                .filter(|(_, body)| body.get("Condition").is_none_or(|c| conditions[&text(c)]))
+                .filter_map(|(name, body)| resolve(body, &conditions).map(|body| (name.clone(), body)))
+                .collect()
+        };
+        let (resources, outputs) = (kept("Resources"), kept("Outputs"));
+        Deployed { conditions, resources, outputs }
+    }
+
+    pub(crate) fn resource(&self, name: &str) -> &Value {
+        self.resources.get(name).unwrap_or_else(|| panic!("no resource {name}"))
+    }
+
+    fn names(&self) -> BTreeSet<String> {
+        self.resources.keys().map(|k| k.as_str().unwrap().to_owned()).collect()
+    }
+
+    fn of_type(&self, kind: &str) -> usize {
+        self.resources.values().filter(|r| text(at(r, &["Type"])) == kind).count()
+    }
+
+    /// The syncer's statements (each with its actions and resource, as written).
+    fn syncer_grants(&self) -> Vec<(String, String)> {
+        at(self.resource("SyncerFunction"), &["Properties", "Policies"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|p| at(p, &["Statement"]).as_sequence().unwrap().clone())
+            .map(|s| (text(at(&s, &["Action"])), text(at(&s, &["Resource"]))))
+            .collect()
+    }
+
+    /// The dashboard's body with its variables filled in, as JSON.
+    pub(crate) fn dashboard(&self) -> serde_json::Value {
+        let Value::Tagged(sub) = at(self.resource("Dashboard"), &["Properties", "DashboardBody"]) else {
+            panic!("the dashboard's body is a !Sub");
+        };
+        let parts = sub.value.as_sequence().expect("!Sub [body, variables]");
+        let feed = text(at(&parts[1], &["FeedWidgets"]));
+        let body = text(&parts[0])
+            .replace("${FeedWidgets}", feed.trim_start_matches("!Sub "))
+            .replace("${SyncLagAlarmSeconds}", "1")
+            .replace("${ExpiryAlarmHours}", "1");
+        serde_json::from_str(&body).expect("the dashboard is JSON once its variables are filled in")
+    }
+}
+
+/// Whether a condition holds: `!Equals` of parameters and text, `!Not`, `!And`, `!Or`, `!Condition`.
+fn holds(condition: &Value, declared: &Mapping, value_of: &dyn Fn(&str) -> String) -> bool {
+    let Value::Tagged(tagged) = condition else { panic!("a condition is a function: {condition:?}") };
+    let operands = || tagged.value.as_sequence().cloned().unwrap_or_default();
+    let operand = |v: &Value| match v {
+        Value::Tagged(r) if tag(r) == "Ref" => value_of(&text(&r.value)),
+        other => text(other),
+    };
+    match tag(tagged).as_str() {
+        "Equals" => operand(&operands()[0]) == operand(&operands()[1]),
+        "Not" => !holds(&operands()[0], declared, value_of),
+        "And" => operands().iter().all(|c| holds(c, declared, value_of)),
+        "Or" => operands().iter().any(|c| holds(c, declared, value_of)),
+        "Condition" => holds(&declared[text(&tagged.value).as_str()], declared, value_of),
+        other => panic!("a condition function this test does not know: {other}"),
+    }
+}
+
+/// `value` with every `!If` replaced by its branch; `None` for `!Ref AWS::NoValue`, which also
+/// leaves a list or a map.
+fn resolve(value: &Value, conditions: &BTreeMap<String, bool>) -> Option<Value> {
+    match value {
+        Value::Tagged(t) if tag(t) == "If" => {
+            let branches = t.value.as_sequence().expect("!If [condition, then, else]");
+            resolve(&branches[if conditions[&text(&branches[0])] { 1 } else { 2 }], conditions)
+        }
+        Value::Tagged(t) if tag(t) == "Ref" && text(&t.value) == "AWS::NoValue" => None,
+        Value::Tagged(t) => Some(Value::Tagged(Box::new(TaggedValue {
+            tag: t.tag.clone(),
+            value: resolve(&t.value, conditions).unwrap_or(Value::Null),
+        }))),
+        Value::Sequence(items) => Some(Value::Sequence(items.iter().filter_map(|v| resolve(v, conditions)).collect())),
+        Value::Mapping(map) => Some(Value::Mapping(
+            map.iter().filter_map(|(k, v)| resolve(v, conditions).map(|v| (k.clone(), v))).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+#[test]
+fn each_read_indexes_value_deploys_exactly_its_indexes_and_the_sweeps_read() {
+    let t = template();
+    let allowed: Vec<String> =
+        at(&t, &["Parameters", "ReadIndexes", "AllowedValues"]).as_sequence().unwrap().iter().map(text).collect();
+    assert_eq!(allowed, ["byDate,byPerson", "byDate", "byPerson", "none"]);
+    let default: ReadIndexes = text(at(&t, &["Parameters", "ReadIndexes", "Default"])).parse().unwrap();
+    assert_eq!(default, ReadIndexes::ALL, "both by default, as the code without READ_INDEXES");
+    for value in &allowed {
+        let indexes: ReadIndexes = value.parse().expect("the code reads every allowed value");
+        let stack = Deployed::with(&[("ReadIndexes", value)]);
+        let table = at(stack.resource("RecordTable"), &["Properties"]);
+        let deployed: Vec<String> = table
+            .get("GlobalSecondaryIndexes")
+            .and_then(Value::as_sequence)
+            .map(|list| list.iter().map(|i| text(at(i, &["IndexName"]))).collect())
+            .unwrap_or_default();
+        let wanted: Vec<&str> =
+            protime_webhooks::contract::TABLE_INDEXES.iter().filter(|i| indexes.has(i.name)).map(|i| i.name).collect();
+        assert_eq!(deployed, wanted, "ReadIndexes={value}");
+        // DynamoDB refuses an attribute definition no key uses.
+        let defined: BTreeSet<String> = at(table, &["AttributeDefinitions"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|a| text(at(a, &["AttributeName"])))
+            .collect();
+        let keys: BTreeSet<String> = protime_webhooks::contract::TABLE_INDEXES
+            .iter()
+            .filter(|i| indexes.has(i.name))
+            .flat_map(|i| [i.partition_key.to_owned(), i.sort_key.to_owned()])
+            .chain([protime_webhooks::contract::TABLE_PARTITION_KEY.to_owned()])
+            .collect();
+        assert_eq!(defined, keys, "ReadIndexes={value}");
+        // The sweep reads through byDate (Query on it alone) or, without it, scans the table.
+        let grants = stack.syncer_grants();
+        let query = grants.iter().any(|(a, r)| a.contains("dynamodb:Query") && r.ends_with("/index/byDate"));
+        let scan = grants.iter().any(|(a, r)| a.contains("dynamodb:Scan") && r == "!GetAtt RecordTable.Arn");
+        assert_eq!((query, scan), (indexes.by_date, !indexes.by_date), "ReadIndexes={value}");
+        let env = at(stack.resource("SyncerFunction"), &["Properties", "Environment", "Variables", "READ_INDEXES"]);
+        assert_eq!(text(env), "!Ref ReadIndexes");
+    }
+}
+
+#[test]
+fn without_the_change_feed_nothing_of_it_is_deployed_and_nothing_refers_to_it() {
+    let feed_parts = [
+        "ChangeBus",
+        "ChangeArchive",
+        "PublisherFunction",
+        "PublisherLogGroup",
+        "PublisherDeadLetterQueue",
+        "PublisherStreamMapping",
+        "PublishFailuresAlarm",
+        "StreamIteratorAgeAlarm",
+        "PublisherDeadLetterAlarm",
+    ];
+    let on = Deployed::with(&[("ChangeArchiveRetentionDays", "7")]);
+    assert_eq!(text(at(&template(), &["Parameters", "ChangeFeed", "Default"])), "true");
+    for part in feed_parts {
+        assert!(on.names().contains(part), "{part} is deployed with the feed");
+    }
+    let table = at(on.resource("RecordTable"), &["Properties"]);
+    assert_eq!(text(at(table, &["StreamSpecification", "StreamViewType"])), "NEW_AND_OLD_IMAGES");
+    assert!(on.outputs.contains_key("ChangeBusName"));
+    let shown = on.dashboard().to_string();
+    assert!(shown.contains("ChangesPublished") && shown.contains("${PublisherFunction}"));
+
+    let off = Deployed::with(&[("ChangeFeed", "false"), ("ChangeArchiveRetentionDays", "7")]);
+    for part in feed_parts {
+        assert!(!off.names().contains(part), "{part} is not deployed without the feed");
+    }
+    assert!(!off.conditions["HasChangeArchive"], "no archive without a bus");
+    assert!(at(off.resource("RecordTable"), &["Properties"]).get("StreamSpecification").is_none(), "no stream");
+    assert!(!off.outputs.contains_key("ChangeBusName"));
+    // Nothing deployed names a part that is not (a dangling Ref would fail the deployment).
+    let everything = serde_norway::to_string(&off.resources).unwrap() + &serde_norway::to_string(&off.outputs).unwrap();
+    for part in feed_parts {
+        assert!(!everything.contains(part), "{part} is named by a deployed resource or output");
+    }
+    let shown = off.dashboard().to_string();
+    assert!(!shown.contains("ChangesPublished") && !shown.contains("publisher"), "no feed widgets");
+    assert_eq!(off.of_type("AWS::CloudWatch::Alarm") + 3, on.of_type("AWS::CloudWatch::Alarm"));
+}
