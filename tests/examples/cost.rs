@@ -5,13 +5,17 @@
 //!
 //! Two measurements: an idle hour of a stack subscribed to all 18 collections (one renewer run,
 //! four syncer runs, nothing changing in Protime), and EVENTS clockings delivered one by one to
-//! the receiver. Usage: cargo run --release -p integration-tests --example cost -- [EVENTS]
-//! (default 500). The report is written to stderr (stdout has the functions' EMF lines).
-//! Durations are moto's (one request at a time), an upper bound of Lambda's.
+//! the receiver, then published from the table's stream by the publisher. Each is priced for the
+//! default deployment and for the cheapest useful one (`ReadIndexes=none`, `ChangeFeed=false`).
+//! Usage: cargo run --release -p integration-tests --example cost -- [EVENTS] (default 500).
+//! The report is written to stderr (stdout has the functions' EMF lines). Durations are moto's
+//! (one request at a time), an upper bound of Lambda's.
 
+use harness::feed::Feed;
 use harness::simulator::SimulatorConfig;
 use harness::{Call, Captured, FaultProxy, Stack};
 use protime_webhooks::observability::metrics::{MetricDoc, Metrics};
+use protime_webhooks::records::index::ReadIndexes;
 use protime_webhooks::Collection;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +24,27 @@ use std::time::Instant;
 const HOURS_A_MONTH: f64 = 730.0;
 /// The renewer's and the syncer's memory (template.yaml), in GB.
 const MEMORY_GB: f64 = 0.25;
+/// The publisher's memory (template.yaml), in GB.
+const PUBLISHER_MEMORY_GB: f64 = 0.125;
+/// The feed's alarms (template.yaml: `Condition: HasChangeFeed`).
+const FEED_ALARMS: f64 = 3.0;
+
+/// A deployment priced: which read indexes its table has, and whether it has the change feed.
+#[derive(Clone, Copy)]
+struct Deployment {
+    name: &'static str,
+    indexes: ReadIndexes,
+    feed: bool,
+}
+
+const DEPLOYMENTS: [Deployment; 2] = [
+    Deployment { name: "default (both read indexes, the change feed)", indexes: ReadIndexes::ALL, feed: true },
+    Deployment {
+        name: "cheapest useful (`ReadIndexes=none`, `ChangeFeed=false`)",
+        indexes: ReadIndexes { by_date: false, by_person: false },
+        feed: false,
+    },
+];
 
 /// Bytes of log lines written through `tracing` (as the functions write them: JSON, INFO).
 struct LogBytes(Captured);
@@ -60,13 +85,20 @@ fn wire_size(value: &Value) -> usize {
     }
 }
 
+/// The size DynamoDB counts for an item (a wire-format map).
+fn item_bytes(item: &Value) -> usize {
+    item.as_object().map_or(0, |attributes| attributes.iter().map(|(k, v)| k.len() + wire_size(v)).sum())
+}
+
 /// Write units of writing `item` (a wire-format map): its KBs in the table and in each read
-/// index it has the keys of (both project every attribute).
-fn item_write_units(item: &Value) -> u64 {
+/// index of the deployment it has the keys of (each projects every attribute).
+fn item_write_units(item: &Value, deployed: ReadIndexes) -> u64 {
     let Some(attributes) = item.as_object() else { return 1 };
-    let bytes: usize = attributes.iter().map(|(k, v)| k.len() + wire_size(v)).sum();
-    let units = bytes.div_ceil(1024).max(1) as u64;
-    let indexes = ["byDatePartition", "byPersonPartition"].iter().filter(|k| attributes.contains_key(**k)).count();
+    let units = item_bytes(item).div_ceil(1024).max(1) as u64;
+    let indexes = [(deployed.by_date, "byDatePartition"), (deployed.by_person, "byPersonPartition")]
+        .iter()
+        .filter(|(on, key)| *on && attributes.contains_key(*key))
+        .count();
     units * (1 + indexes as u64)
 }
 
@@ -79,7 +111,7 @@ struct Calls {
 }
 
 impl Calls {
-    fn of(calls: &[Call]) -> Calls {
+    fn of(calls: &[Call], indexes: ReadIndexes) -> Calls {
         let mut counted = Calls::default();
         for call in calls {
             let operation = call.operation.rsplit('.').next().unwrap_or(&call.operation).to_owned();
@@ -87,14 +119,20 @@ impl Calls {
             *counted.by_operation.entry(format!("{service} {operation}")).or_default() += 1;
             let body: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
             counted.write_units += match operation.as_str() {
-                "PutItem" => item_write_units(&body["Item"]),
+                "PutItem" => item_write_units(&body["Item"], indexes),
                 "UpdateItem" | "DeleteItem" => 1,
                 "BatchWriteItem" => body["RequestItems"]
                     .as_object()
                     .into_iter()
                     .flat_map(|tables| tables.values())
                     .flat_map(|requests| requests.as_array().cloned().unwrap_or_default())
-                    .map(|r| if r["PutRequest"].is_object() { item_write_units(&r["PutRequest"]["Item"]) } else { 1 })
+                    .map(|r| {
+                        if r["PutRequest"].is_object() {
+                            item_write_units(&r["PutRequest"]["Item"], indexes)
+                        } else {
+                            1
+                        }
+                    })
                     .sum(),
                 _ => 0,
             };
@@ -164,151 +202,238 @@ async fn main() {
     let stack = Stack::start_behind(&proxy, &all, SimulatorConfig::default()).await;
     assert!(stack.renew().await.healthy, "subscriptions");
     assert!(stack.sync(&[]).await.healthy, "initial loads");
+    let mut feed = FeedRun::start(&moto, &stack).await;
+    feed.pump().await;
     proxy.take_calls();
     logs.take();
 
-    idle_hour(&stack, &proxy, &logs, &prices).await;
-    per_event(&stack, &proxy, &logs, &prices, events).await;
+    let run = Run { stack: &stack, proxy: &proxy, logs: &logs, prices: &prices };
+    run.idle_hour(&mut feed).await;
+    run.per_event(&mut feed, events).await;
 }
 
-/// One renewer run and four syncer runs, nothing changing in Protime.
-async fn idle_hour(stack: &Stack, proxy: &FaultProxy, logs: &LogBytes, prices: &Prices) {
-    let (default, detailed) = (Metrics::new("ProtimeWebhooks"), Metrics::detailed("ProtimeWebhooks"));
-    let (mut docs, mut all_docs) = (Vec::new(), Vec::new());
-    stack.simulator.advance(chrono::Duration::hours(1));
-    let started = Instant::now();
-    let report = stack.renew().await;
-    let renewer_seconds = started.elapsed().as_secs_f64();
-    docs.extend(protime_webhooks::renewer::run_metrics(&default, Some(&report)));
-    all_docs.extend(protime_webhooks::renewer::run_metrics(&detailed, Some(&report)));
-    let mut syncer_seconds = 0.0;
-    for _ in 0..4 {
-        stack.simulator.advance(chrono::Duration::minutes(15));
+/// The table's stream handed to the real publisher, as Lambda's event source mapping does.
+struct FeedRun {
+    feed: Feed,
+    publisher: protime_webhooks::publisher::Publisher<protime_webhooks::publisher::bus::EventBridgeBus>,
+}
+
+impl FeedRun {
+    async fn start(moto: &harness::Moto, stack: &Stack) -> FeedRun {
+        let feed = Feed::start(&moto.endpoint(), &stack.receiver.setup, &stack.receiver.table).await;
+        let config = protime_webhooks::config::PublisherConfig {
+            event_bus_name: feed.bus.clone(),
+            publish_unchanged: false,
+            metrics: Metrics::new("ProtimeWebhooks"),
+        };
+        let client = aws_sdk_eventbridge::Client::new(&stack.receiver.setup);
+        let bus = protime_webhooks::publisher::bus::EventBridgeBus::new(client, &feed.bus);
+        let publisher = protime_webhooks::publisher::Publisher { config, bus, retry: Default::default() };
+        FeedRun { feed, publisher }
+    }
+
+    /// Publishes what the stream holds since the last pump: (invocations, seconds in the handler).
+    async fn pump(&mut self) -> (usize, f64) {
+        let before = self.feed.handling;
+        let invocations = self.feed.pump(&self.publisher, 100).await.len();
+        (invocations, (self.feed.handling - before).as_secs_f64())
+    }
+}
+
+/// What a measurement shares: the stack, the recording proxy, the captured logs, the prices.
+struct Run<'a> {
+    stack: &'a Stack,
+    proxy: &'a FaultProxy,
+    logs: &'a LogBytes,
+    prices: &'a Prices,
+}
+
+/// One idle hour, measured: what each deployment pays a month for it.
+struct IdleHour {
+    calls: Vec<Call>,
+    metrics: BTreeSet<String>,
+    detailed_metrics: usize,
+    lines: usize,
+    log_bytes: usize,
+    emf_bytes: usize,
+    /// Seconds of the renewer's run and the four syncer runs together.
+    seconds: f64,
+    /// The publisher's invocations and seconds (the state items' writes reach the stream too).
+    publisher: (usize, f64),
+}
+
+impl Run<'_> {
+    /// One renewer run and four syncer runs, nothing changing in Protime.
+    async fn idle_hour(&self, feed: &mut FeedRun) {
+        let (default, detailed) = (Metrics::new("ProtimeWebhooks"), Metrics::detailed("ProtimeWebhooks"));
+        let (mut docs, mut all_docs) = (Vec::new(), Vec::new());
+        self.stack.simulator.advance(chrono::Duration::hours(1));
         let started = Instant::now();
-        let report = stack.sync(&[]).await;
-        syncer_seconds += started.elapsed().as_secs_f64() / 4.0;
-        docs.extend(protime_webhooks::sync::sync_metrics(&default, &report));
-        all_docs.extend(protime_webhooks::sync::sync_metrics(&detailed, &report));
+        let report = self.stack.renew().await;
+        let mut seconds = started.elapsed().as_secs_f64();
+        docs.extend(protime_webhooks::renewer::run_metrics(&default, Some(&report)));
+        all_docs.extend(protime_webhooks::renewer::run_metrics(&detailed, Some(&report)));
+        for _ in 0..4 {
+            self.stack.simulator.advance(chrono::Duration::minutes(15));
+            let started = Instant::now();
+            let report = self.stack.sync(&[]).await;
+            seconds += started.elapsed().as_secs_f64();
+            docs.extend(protime_webhooks::sync::sync_metrics(&default, &report));
+            all_docs.extend(protime_webhooks::sync::sync_metrics(&detailed, &report));
+        }
+        let publisher = feed.pump().await;
+        let (lines, log_bytes) = self.logs.take();
+        let (metrics, emf_bytes) = metrics_of(&docs);
+        let detailed_metrics = metrics_of(&all_docs).0.len();
+        let hour = IdleHour {
+            calls: self.proxy.take_calls(),
+            metrics,
+            detailed_metrics,
+            lines,
+            log_bytes,
+            emf_bytes,
+            seconds,
+            publisher,
+        };
+        eprintln!("## An idle month (18 collections, nothing changing)\n");
+        eprintln!(
+            "Measured over one idle hour: a renewer run and four syncer runs ({:.2} s together, against moto), and the publisher over their state items' stream records ({} invocations, {:.3} s).\n",
+            hour.seconds, hour.publisher.0, hour.publisher.1
+        );
+        for deployment in DEPLOYMENTS {
+            self.price_idle(&hour, deployment);
+        }
+        let extra = (hour.detailed_metrics - hour.metrics.len()) as f64 * self.prices.of("custom_metric_month");
+        let calls = Calls::of(&hour.calls, ReadIndexes::ALL);
+        eprintln!("`DetailedMetrics=true` publishes {} metrics in such an hour instead: ${extra:.2} a month more than the {} above (more with events: one per collection, reason and outcome seen). AWS calls in the idle hour: {:?}\n", hour.detailed_metrics, hour.metrics.len(), calls.by_operation);
     }
-    let calls = Calls::of(&proxy.take_calls());
-    let (lines, log_bytes) = logs.take();
-    let (metrics, emf_bytes) = metrics_of(&docs);
-    let (detailed_metrics, _) = metrics_of(&all_docs);
-    let secrets = 2.0;
-    let alarms = template_count("Type: AWS::CloudWatch::Alarm");
-    let invocations = 5.0 * HOURS_A_MONTH;
-    let gb_seconds = (renewer_seconds + 4.0 * syncer_seconds) * MEMORY_GB * HOURS_A_MONTH;
-    let ingested_gb = (log_bytes + emf_bytes) as f64 * HOURS_A_MONTH / 1e9;
-    eprintln!("## An idle month (18 collections, nothing changing)\n");
-    eprintln!("Measured over one idle hour: a renewer run ({renewer_seconds:.2} s) and four syncer runs ({syncer_seconds:.2} s each, against moto).\n");
-    eprintln!("| item | per month | cost |\n| --- | --- | --- |");
-    let mut total = 0.0;
-    let metric_list: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    row(
-        &mut total,
-        "custom metrics (default)",
-        format!("{}: {}", metrics.len(), metric_list.join("; ")),
-        metrics.len() as f64 * prices.of("custom_metric_month"),
-    );
-    let detailed_cost = (detailed_metrics.len() - metrics.len()) as f64 * prices.of("custom_metric_month");
-    row(&mut total, "secrets", format!("{secrets}"), secrets * prices.of("secret_month"));
-    row(&mut total, "alarms", format!("{alarms}"), alarms * prices.of("alarm_month"));
-    row(&mut total, "dashboard", "1 (the first 3 of an account are free)".into(), 0.0);
-    row(&mut total, "Lambda requests", format!("{invocations:.0}"), invocations * prices.of("lambda_request"));
-    row(
-        &mut total,
-        "Lambda duration (arm64, 256 MB; moto's time, an upper bound)",
-        format!("{gb_seconds:.0} GB-s"),
-        gb_seconds * prices.of("lambda_arm_gb_second"),
-    );
-    let units = |n: u64| n as f64 * HOURS_A_MONTH;
-    row(
-        &mut total,
-        "DynamoDB write units",
-        format!("{:.0}", units(calls.write_units)),
-        units(calls.write_units) * prices.of("dynamodb_write_unit"),
-    );
-    row(
-        &mut total,
-        "DynamoDB read units",
-        format!("{:.0}", units(calls.read_units)),
-        units(calls.read_units) * prices.of("dynamodb_read_unit"),
-    );
-    let secret_calls = units(calls.count("secretsmanager"));
-    row(
-        &mut total,
-        "Secrets Manager calls",
-        format!("{secret_calls:.0}"),
-        secret_calls * prices.of("secrets_manager_call"),
-    );
-    row(
-        &mut total,
-        "CloudWatch Logs ingested",
-        format!("{:.1} MB ({lines} lines an hour, EMF included)", ingested_gb * 1e3),
-        ingested_gb * prices.of("logs_ingested_gb"),
-    );
-    eprintln!("| **total** | | **${total:.2}** |");
-    eprintln!("\n`DetailedMetrics=true` publishes {} metrics in such an hour instead: ${detailed_cost:.2} a month more than the {} above (more with events: one per collection, reason and outcome seen). AWS calls in the idle hour: {:?}\n", detailed_metrics.len(), metrics.len(), calls.by_operation);
+
+    fn price_idle(&self, hour: &IdleHour, deployment: Deployment) {
+        let prices = self.prices;
+        let calls = Calls::of(&hour.calls, deployment.indexes);
+        eprintln!("### {}\n\n| item | per month | cost |\n| --- | --- | --- |", deployment.name);
+        let mut total = 0.0;
+        let metric_list: Vec<&str> = hour.metrics.iter().map(String::as_str).collect();
+        let metrics = hour.metrics.len() as f64;
+        let metrics_text = format!("{metrics}: {}", metric_list.join("; "));
+        row(&mut total, "custom metrics", metrics_text, metrics * prices.of("custom_metric_month"));
+        row(&mut total, "secrets", "2".into(), 2.0 * prices.of("secret_month"));
+        let alarms = template_count("Type: AWS::CloudWatch::Alarm") - if deployment.feed { 0.0 } else { FEED_ALARMS };
+        row(&mut total, "alarms", format!("{alarms}"), alarms * prices.of("alarm_month"));
+        row(&mut total, "dashboard", "1 (the first 3 of an account are free)".into(), 0.0);
+        let publisher = if deployment.feed { hour.publisher } else { (0, 0.0) };
+        let invocations = (5.0 + publisher.0 as f64) * HOURS_A_MONTH;
+        row(&mut total, "Lambda requests", format!("{invocations:.0}"), invocations * prices.of("lambda_request"));
+        let gb_seconds = (hour.seconds * MEMORY_GB + publisher.1 * PUBLISHER_MEMORY_GB) * HOURS_A_MONTH;
+        let duration = "Lambda duration (arm64; moto's time, an upper bound)";
+        row(&mut total, duration, format!("{gb_seconds:.0} GB-s"), gb_seconds * prices.of("lambda_arm_gb_second"));
+        let units = |n: u64| n as f64 * HOURS_A_MONTH;
+        let writes = units(calls.write_units);
+        row(&mut total, "DynamoDB write units", format!("{writes:.0}"), writes * prices.of("dynamodb_write_unit"));
+        let reads = units(calls.read_units);
+        row(&mut total, "DynamoDB read units", format!("{reads:.0}"), reads * prices.of("dynamodb_read_unit"));
+        let secret_calls = units(calls.count("secretsmanager"));
+        let secrets = secret_calls * prices.of("secrets_manager_call");
+        row(&mut total, "Secrets Manager calls", format!("{secret_calls:.0}"), secrets);
+        let ingested_gb = (hour.log_bytes + hour.emf_bytes) as f64 * HOURS_A_MONTH / 1e9;
+        let logs = format!("{:.1} MB ({} lines an hour, EMF included)", ingested_gb * 1e3, hour.lines);
+        row(&mut total, "CloudWatch Logs ingested", logs, ingested_gb * prices.of("logs_ingested_gb"));
+        eprintln!("| **total** | | **${total:.2}** |\n");
+    }
+
+    /// EVENTS clockings changed in Protime, delivered one by one to the receiver, then
+    /// published from the table's stream.
+    async fn per_event(&self, feed: &mut FeedRun, events: usize) {
+        let started = Instant::now();
+        for i in 0..events {
+            let record = json!({"id": 100_000 + i, "date": "2026-12-01", "person": {"id": i % 50}, "timeOfDayInMinutes": 480, "kind": "InOut"});
+            let delivery = self.stack.simulator.change("clockings", record).await;
+            assert_eq!(delivery.statuses, [200], "event {i}");
+        }
+        let receiver_seconds = started.elapsed().as_secs_f64() / events as f64;
+        let calls = self.proxy.take_calls();
+        let publisher = feed.pump().await;
+        // The receiver's lines and the publisher's (its summary per batch): the feed's are few.
+        let (lines, log_bytes) = self.logs.take();
+        let stored = stored_event();
+        let (_, emf_bytes) = metrics_of(&protime_webhooks::receiver::request_metrics(
+            &Metrics::new("ProtimeWebhooks"),
+            Some(Collection::Clockings),
+            &Ok(stored),
+        ));
+        let n = events as f64;
+        let by_operation = Calls::of(&calls, ReadIndexes::ALL).by_operation;
+        eprintln!("## A million events (clockings delivered one by one)\n");
+        eprintln!("Measured over {events} events: {:.1} ms each at the receiver (against moto), {:.2} log lines and {:.0} log bytes each, {emf_bytes} EMF bytes each; the publisher in {} invocations, {:.2} ms an event; AWS calls {by_operation:?}.\n", receiver_seconds * 1e3, lines as f64 / n, log_bytes as f64 / n, publisher.0, publisher.1 * 1e3 / n);
+        let event = PerEvent { events, calls, receiver_seconds, log_bytes, emf_bytes, publisher };
+        for deployment in DEPLOYMENTS {
+            self.price_events(&event, deployment);
+        }
+        let bytes: usize = harness::scan(&self.stack.receiver.setup, &self.stack.receiver.table)
+            .await
+            .iter()
+            .map(|item| item.iter().map(|(k, v)| k.len() + attribute_bytes(v)).sum::<usize>())
+            .sum();
+        let scans_a_month = Collection::ALL.len() as f64 * HOURS_A_MONTH / 168.0;
+        let per_gb = scans_a_month * 1e9 / 4096.0 * 0.5 * self.prices.of("dynamodb_read_unit");
+        eprintln!("Without `byDate`, each collection's weekly reconciliation scans the whole table: {scans_a_month:.0} scans a month at half a read unit per 4 KB, ${per_gb:.2} a month per GB of table (this run's table: {:.1} MB).\n", bytes as f64 / 1e6);
+    }
+
+    fn price_events(&self, event: &PerEvent, deployment: Deployment) {
+        let prices = self.prices;
+        let calls = Calls::of(&event.calls, deployment.indexes);
+        let million = 1e6 / event.events as f64;
+        eprintln!("### {}\n\n| item | per million events | cost |\n| --- | --- | --- |", deployment.name);
+        let mut total = 0.0;
+        row(&mut total, "API Gateway (HTTP API) requests", "1,000,000".into(), 1e6 * prices.of("http_api_request"));
+        let publisher = if deployment.feed { event.publisher } else { (0, 0.0) };
+        let invocations = 1e6 + publisher.0 as f64 * million;
+        let requests = "Lambda requests (the receiver; the publisher's batches)";
+        row(&mut total, requests, format!("{invocations:.0}"), invocations * prices.of("lambda_request"));
+        let gb_seconds = 1e6 * event.receiver_seconds * MEMORY_GB + publisher.1 * million * PUBLISHER_MEMORY_GB;
+        let duration = "Lambda duration (arm64; moto's time, an upper bound)";
+        row(&mut total, duration, format!("{gb_seconds:.0} GB-s"), gb_seconds * prices.of("lambda_arm_gb_second"));
+        let write_units = calls.write_units as f64 * million;
+        let writes = "DynamoDB write units (the item, its index entries, the last-event note)";
+        row(&mut total, writes, format!("{write_units:.0}"), write_units * prices.of("dynamodb_write_unit"));
+        if deployment.feed {
+            let bus = "EventBridge events (one per change)";
+            row(&mut total, bus, "1,000,000".into(), 1e6 * prices.of("eventbridge_event"));
+        }
+        let secret_calls = calls.count("secretsmanager") as f64 * million;
+        let secrets = secret_calls * prices.of("secrets_manager_call");
+        row(&mut total, "Secrets Manager calls", format!("{secret_calls:.0}"), secrets);
+        let access = access_log_bytes();
+        let bytes = event.log_bytes + (event.emf_bytes + access) * event.events;
+        let ingested_gb = bytes as f64 * million / 1e9;
+        let logs =
+            format!("{ingested_gb:.2} GB (function lines and EMF, and {access} bytes of API access log, per event)");
+        row(&mut total, "CloudWatch Logs ingested", logs, ingested_gb * prices.of("logs_ingested_gb"));
+        eprintln!("| **total** | | **${total:.2}** |\n");
+    }
 }
 
-/// EVENTS clockings changed in Protime and delivered one by one to the receiver.
-async fn per_event(stack: &Stack, proxy: &FaultProxy, logs: &LogBytes, prices: &Prices, events: usize) {
-    let started = Instant::now();
-    for i in 0..events {
-        let record = json!({"id": 100_000 + i, "date": "2026-12-01", "person": {"id": i % 50}, "timeOfDayInMinutes": 480, "kind": "InOut"});
-        let delivery = stack.simulator.change("clockings", record).await;
-        assert_eq!(delivery.statuses, [200], "event {i}");
+/// EVENTS delivered, measured.
+struct PerEvent {
+    events: usize,
+    calls: Vec<Call>,
+    receiver_seconds: f64,
+    log_bytes: usize,
+    emf_bytes: usize,
+    publisher: (usize, f64),
+}
+
+/// The size DynamoDB counts for an attribute value as the SDK holds it (an upper bound).
+fn attribute_bytes(value: &aws_sdk_dynamodb::types::AttributeValue) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match value {
+        A::S(s) | A::N(s) => s.len(),
+        A::B(b) => b.as_ref().len(),
+        A::M(m) => 3 + m.iter().map(|(k, v)| k.len() + attribute_bytes(v)).sum::<usize>(),
+        A::L(l) => 3 + l.iter().map(|v| 1 + attribute_bytes(v)).sum::<usize>(),
+        A::Ss(l) | A::Ns(l) => l.iter().map(String::len).sum(),
+        _ => 1,
     }
-    let receiver_seconds = started.elapsed().as_secs_f64() / events as f64;
-    let calls = Calls::of(&proxy.take_calls());
-    let (lines, log_bytes) = logs.take();
-    let stored = stored_event();
-    let (_, emf_bytes) = metrics_of(&protime_webhooks::receiver::request_metrics(
-        &Metrics::new("ProtimeWebhooks"),
-        Some(Collection::Clockings),
-        &Ok(stored),
-    ));
-    let n = events as f64;
-    let million = 1e6 / n;
-    let per = |x: f64| x * million;
-    eprintln!("## A million events (clockings delivered one by one)\n");
-    eprintln!("Measured over {events} events: {:.1} ms each at the receiver (against moto), {:.2} log lines and {:.0} log bytes each, {emf_bytes} EMF bytes each; AWS calls {:?}.\n", receiver_seconds * 1e3, lines as f64 / n, log_bytes as f64 / n, calls.by_operation);
-    eprintln!("| item | per million events | cost |\n| --- | --- | --- |");
-    let mut total = 0.0;
-    row(&mut total, "API Gateway (HTTP API) requests", "1,000,000".into(), 1e6 * prices.of("http_api_request"));
-    row(
-        &mut total,
-        "Lambda requests (receiver; the publisher's batches of up to 100)",
-        "1,010,000".into(),
-        1.01e6 * prices.of("lambda_request"),
-    );
-    let gb_seconds = 1e6 * receiver_seconds * MEMORY_GB;
-    row(
-        &mut total,
-        "Lambda duration (receiver, arm64, 256 MB; moto's time, an upper bound)",
-        format!("{gb_seconds:.0} GB-s"),
-        gb_seconds * prices.of("lambda_arm_gb_second"),
-    );
-    let write_units = per(calls.write_units as f64);
-    row(
-        &mut total,
-        "DynamoDB write units (item and both indexes, the last-event note)",
-        format!("{write_units:.0}"),
-        write_units * prices.of("dynamodb_write_unit"),
-    );
-    row(&mut total, "EventBridge events (one per change)", "1,000,000".into(), 1e6 * prices.of("eventbridge_event"));
-    let secret_calls = per(calls.count("secretsmanager") as f64);
-    row(
-        &mut total,
-        "Secrets Manager calls",
-        format!("{secret_calls:.0}"),
-        secret_calls * prices.of("secrets_manager_call"),
-    );
-    let access = access_log_bytes();
-    let ingested_gb = per((log_bytes + (emf_bytes + access) * events) as f64) / 1e9;
-    let logs = format!("{ingested_gb:.2} GB (function lines and EMF, and {access} bytes of API access log, per event)");
-    row(&mut total, "CloudWatch Logs ingested", logs, ingested_gb * prices.of("logs_ingested_gb"));
-    eprintln!("| **total** | | **${total:.2}** |\n");
 }
 
 /// One stored event's outcome, for the metrics its request publishes.

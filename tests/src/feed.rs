@@ -36,6 +36,8 @@ pub struct Feed {
     stream_arn: String,
     /// Per shard: the position to read from next (a shard iterator), as the mapping keeps it.
     positions: Vec<(String, String)>,
+    /// The time spent in the publisher's handler (what Lambda would bill), over every pump.
+    pub handling: std::time::Duration,
 }
 
 impl Feed {
@@ -64,7 +66,14 @@ impl Feed {
         let described = aws_sdk_dynamodb::Client::new(setup).describe_table().table_name(table).send().await.unwrap();
         let stream_arn =
             described.table().and_then(|t| t.latest_stream_arn()).expect("the table has a stream").to_owned();
-        let mut feed = Feed { endpoint: endpoint.to_owned(), bus, queue_url, stream_arn, positions: Vec::new() };
+        let mut feed = Feed {
+            endpoint: endpoint.to_owned(),
+            bus,
+            queue_url,
+            stream_arn,
+            positions: Vec::new(),
+            handling: Default::default(),
+        };
         feed.positions = feed.shards().await.into_iter().map(|shard| (shard, String::new())).collect();
         for i in 0..feed.positions.len() {
             let shard = feed.positions[i].0.clone();
@@ -122,7 +131,9 @@ impl Feed {
                 }
                 let event: aws_lambda_events::dynamodb::Event = serde_json::from_value(json!({ "Records": records }))
                     .expect("stream records as Lambda delivers them");
+                let started = std::time::Instant::now();
                 let (response, report) = publisher.handle(&event, None).await;
+                self.handling += started.elapsed();
                 reports.push(report);
                 match response.batch_item_failures.first().and_then(|f| f.item_identifier.clone()) {
                     Some(sequence) => {
