@@ -1429,7 +1429,7 @@ async fn republish_puts_what_the_publisher_put_again_with_the_same_sequence_by_i
     let (code, _, err) = republish(&["--id", "99"]).await;
     assert_eq!((code, err.trim()), (1, "protime-webhooks: no record clockings#99"));
     let (code, _, err) = run(command(&f, &["republish", "clockings"])).await;
-    assert_eq!((code, err.trim()), (1, "protime-webhooks: no change bus: pass --event-bus or set EVENT_BUS_NAME"));
+    assert_eq!((code, err.trim()), (1, "protime-webhooks: no change bus (a stack deployed with ChangeFeed=false has none): pass --event-bus or set EVENT_BUS_NAME"));
 }
 
 /// The CLI with the Protime settings the stack's renewer has, as the functions' variables
