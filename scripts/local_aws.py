@@ -2,7 +2,7 @@
 
   local_aws.py bootstrap ENDPOINT TABLE CREDS_SECRET CREDS_JSON BUCKET KEYS_SECRET
                                                      create the table, the credentials secret, the
-                                                     quarantine bucket and the (empty) signing-keys secret
+                                                     quarantine bucket and the signing-keys secret (its field hash key)
   local_aws.py key ENDPOINT KEYS_SECRET COLLECTION   print a collection's signing key
   local_aws.py sign KEY BODY                         print the Authorization header for BODY
   local_aws.py scan ENDPOINT TABLE                   print every item as JSON lines
@@ -20,6 +20,8 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets as secrets_module
+import string
 import sys
 import time
 import urllib.request
@@ -65,9 +67,11 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket, key
         secrets.put_secret_value(SecretId=credentials_secret, SecretString=credentials_json)
     except secrets.exceptions.ResourceNotFoundException:
         secrets.create_secret(Name=credentials_secret, SecretString=credentials_json)
-    # As the template's SigningKeysSecret: created empty, the renewer writes every key into it.
+    # As the template's SigningKeysSecret: created with only the field hash key (64 random
+    # letters and digits), the renewer writes every signing key into it.
+    hash_key = "".join(secrets_module.choice(string.ascii_letters + string.digits) for _ in range(64))
     try:
-        secrets.create_secret(Name=keys_secret, SecretString="{}")
+        secrets.create_secret(Name=keys_secret, SecretString=json.dumps({"fieldHashKey": hash_key}))
     except secrets.exceptions.ResourceExistsException:
         pass
     s3 = client("s3", endpoint)

@@ -152,6 +152,33 @@ impl Context {
         Ok(SettingsLookup { flags, functions, shell })
     }
 
+    /// What the stack keeps of a record, for a command that writes records as the functions do
+    /// (quarantine replay): `FIELD_POLICY` and `TOMBSTONE_RETENTION_DAYS` from this shell's
+    /// environment, else the syncer function's (with `--stack`), else the defaults; with the
+    /// field hash key from the signing-keys secret when the policy hashes.
+    pub async fn data_policy(&self) -> Result<protime_webhooks::records::policy::DataPolicy, CliError> {
+        let mut settings = HashMap::new();
+        if let (Some(_), Some(syncer)) = (&self.global.stack, &self.global.syncer_function) {
+            settings = self.function_environment(syncer).await?;
+        }
+        for name in ["FIELD_POLICY", "TOMBSTONE_RETENTION_DAYS"] {
+            if let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+                settings.insert(name.to_owned(), value);
+            }
+        }
+        let mut policy = protime_webhooks::config::data_policy_from(|k| settings.get(k).cloned())
+            .map_err(|e| CliError::Input(e.to_string()))?;
+        if policy.fields.hashes() {
+            let key = self
+                .keys()
+                .field_hash_key()
+                .await
+                .map_err(|e| CliError::Aws(format!("FIELD_POLICY hashes fields, but {e}")))?;
+            policy.hash_key = Some(key);
+        }
+        Ok(policy)
+    }
+
     /// A Lambda function's environment variables (GetFunctionConfiguration).
     async fn function_environment(&self, function: &str) -> Result<HashMap<String, String>, CliError> {
         let client = aws_sdk_lambda::Client::new(&self.sdk_for("LAMBDA"));

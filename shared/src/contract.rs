@@ -54,6 +54,8 @@ pub const RECEIVER_ENV: &[(&str, bool)] = &[
     ("METRICS_NAMESPACE", false),
     ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
+    ("FIELD_POLICY", false),
+    ("TOMBSTONE_RETENTION_DAYS", false),
 ];
 
 /// Environment variables the renewer reads: (name, required).
@@ -74,6 +76,8 @@ pub const RENEWER_ENV: &[(&str, bool)] = &[
     ("METRICS_NAMESPACE", false),
     ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
+    ("FIELD_POLICY", false),
+    ("TOMBSTONE_RETENTION_DAYS", false),
 ];
 
 /// Environment variables the syncer reads (besides `SYNC_FILTER_<COLLECTION>`): (name, required).
@@ -95,6 +99,9 @@ pub const SYNCER_ENV: &[(&str, bool)] = &[
     ("METRICS_NAMESPACE", false),
     ("DETAILED_METRICS", false),
     ("QUARANTINE_BUCKET", false),
+    ("FIELD_POLICY", false),
+    ("TOMBSTONE_RETENTION_DAYS", false),
+    ("SIGNING_KEYS_SECRET", false),
 ];
 
 /// Environment variables the publisher reads: (name, required).

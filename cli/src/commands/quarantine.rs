@@ -234,7 +234,9 @@ async fn replay(
         return Err(CliError::Input("name the objects to replay, or pass --all".into()));
     }
     let (s3, bucket) = (context.s3(), context.bucket()?);
-    let store = DynamoRecordStore::new(context.dynamodb(), context.table()?);
+    // A replay keeps what the functions would keep: the stack's field policy applies.
+    let policy = std::sync::Arc::new(context.data_policy().await?);
+    let store = DynamoRecordStore::new(context.dynamodb(), context.table()?).with_policy(policy);
     let replayer = Replayer { s3: &s3, bucket, store: &store, dry_run };
     let bar =
         output::progress(context.global.json, Some(keys.len() as u64), if dry_run { "checking" } else { "replaying" });

@@ -12,8 +12,10 @@ fn main() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    let config = ReceiverConfig::from_env()?;
-    let receiver = AwsReceiver::from_config(&config, &sdk_config().await);
+    let mut config = ReceiverConfig::from_env()?;
+    let sdk = sdk_config().await;
+    config.signing_keys.load_hash_key(&sdk, &mut config.data).await?;
+    let receiver = AwsReceiver::from_config(&config, &sdk);
     let receiver = &receiver;
     run(service_fn(move |request: Request| async move { Ok::<_, Infallible>(receiver.handle(request).await) })).await
 }

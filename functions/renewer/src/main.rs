@@ -13,8 +13,10 @@ fn main() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    let config = RenewerConfig::from_env()?;
-    let renewer = AwsRenewer::from_config(config, &sdk_config().await);
+    let mut config = RenewerConfig::from_env()?;
+    let sdk = sdk_config().await;
+    config.signing_keys.load_hash_key(&sdk, &mut config.data).await?;
+    let renewer = AwsRenewer::from_config(config, &sdk);
     let renewer = &renewer;
     run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| async move {
         tracing::info!(detail_type = ?event.payload.detail_type, time = ?event.payload.time, "scheduled run");

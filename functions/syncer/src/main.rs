@@ -18,8 +18,10 @@ fn main() -> Result<(), Error> {
 }
 
 async fn serve() -> Result<(), Error> {
-    let config = SyncerConfig::from_env()?;
-    let syncer = AwsSyncer::from_config(config, &sdk_config().await);
+    let mut config = SyncerConfig::from_env()?;
+    let sdk = sdk_config().await;
+    config.signing_keys.load_hash_key(&sdk, &mut config.data).await?;
+    let syncer = AwsSyncer::from_config(config, &sdk);
     let syncer = &syncer;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         syncer.handle(event.payload, event.context.deadline()).await

@@ -38,12 +38,26 @@ impl KeysLocation {
         KeysLocation { secret: secret.into(), legacy_prefix: None }
     }
 
+    /// When `policy` hashes, reads the field hash key (the secret's `fieldHashKey`) into it: a
+    /// function that cannot stops at start, naming the secret.
+    pub async fn load_hash_key(&self, sdk: &aws_config::SdkConfig, policy: &mut DataPolicy) -> Result<(), ConfigError> {
+        if !policy.fields.hashes() {
+            return Ok(());
+        }
+        let source =
+            crate::signing::keys::SecretsManagerKeySource::new(aws_sdk_secretsmanager::Client::new(sdk), &self.secret);
+        policy.hash_key = Some(source.field_hash_key().await.map_err(ConfigError::HashKey)?);
+        Ok(())
+    }
+
     /// The Secrets Manager source of the keys.
     pub fn source(&self, client: aws_sdk_secretsmanager::Client) -> crate::signing::keys::SecretsManagerKeySource {
         crate::signing::keys::SecretsManagerKeySource::new(client, &self.secret)
             .with_legacy_prefix(self.legacy_prefix.clone())
     }
 }
+use crate::records::policy::{DataPolicy, DEFAULT_FIELD_POLICY, DEFAULT_TOMBSTONE_RETENTION_DAYS};
+
 /// Well under API Gateway's 10 MB and Lambda's 6 MB payload limits, and far above any event.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -56,6 +70,11 @@ pub enum ConfigError {
     /// A filter set for a collection whose delta takes none (Protime refuses it).
     #[error("environment variable {name} must be unset or `all`: Protime's {collection} delta takes no filter")]
     Unfiltered { name: String, collection: &'static str },
+    #[error(transparent)]
+    FieldPolicy(#[from] crate::records::policy::PolicyError),
+    /// The policy hashes, and the field hash key cannot be read.
+    #[error("FIELD_POLICY hashes fields, but {0}")]
+    HashKey(String),
 }
 
 /// Typed reads of the environment; blank values count as unset.
@@ -109,6 +128,14 @@ impl Env<'_> {
         }
     }
 
+    /// `FIELD_POLICY` (unset: [`DEFAULT_FIELD_POLICY`]; `none`: no rule) and
+    /// `TOMBSTONE_RETENTION_DAYS`; the hash key is loaded at start ([`KeysLocation::load_hash_key`]).
+    pub fn data_policy(&self) -> Result<DataPolicy, ConfigError> {
+        let fields = self.optional("FIELD_POLICY").as_deref().unwrap_or(DEFAULT_FIELD_POLICY).parse()?;
+        let tombstone_days = self.number("TOMBSTONE_RETENTION_DAYS", DEFAULT_TOMBSTONE_RETENTION_DAYS)?;
+        Ok(DataPolicy { fields, hash_key: None, tombstone_days })
+    }
+
     /// `METRICS_NAMESPACE` and `DETAILED_METRICS`, shared by every function.
     pub fn metrics(&self) -> Result<crate::observability::metrics::Metrics, ConfigError> {
         Ok(crate::observability::metrics::Metrics {
@@ -118,6 +145,12 @@ impl Env<'_> {
             detailed: self.flag("DETAILED_METRICS", false)?,
         })
     }
+}
+
+/// `FIELD_POLICY` and `TOMBSTONE_RETENTION_DAYS` read through `lookup` (for the CLI, which
+/// writes records as the functions do), without the hash key.
+pub fn data_policy_from(lookup: impl Fn(&str) -> Option<String>) -> Result<DataPolicy, ConfigError> {
+    Env(&lookup).data_policy()
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub struct ReceiverConfig {
     pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where signed but unstorable bodies are kept (none: answered 400).
     pub quarantine_bucket: Option<String>,
+    /// `FIELD_POLICY`, `TOMBSTONE_RETENTION_DAYS`
+    pub data: crate::records::policy::DataPolicy,
 }
 
 impl ReceiverConfig {
@@ -30,6 +32,7 @@ impl ReceiverConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             metrics: crate::observability::metrics::Metrics::new(DEFAULT_NAMESPACE),
             quarantine_bucket: None,
+            data: Default::default(),
         }
     }
 
@@ -53,6 +56,7 @@ impl ReceiverConfig {
             max_body_bytes: env.number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)? as usize,
             metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
+            data: env.data_policy()?,
         })
     }
 }

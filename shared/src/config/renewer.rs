@@ -41,6 +41,8 @@ pub struct RenewerConfig {
     pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where re-synced records DynamoDB refuses are kept (none: counted only).
     pub quarantine_bucket: Option<String>,
+    /// `FIELD_POLICY`, `TOMBSTONE_RETENTION_DAYS`
+    pub data: crate::records::policy::DataPolicy,
 }
 
 impl RenewerConfig {
@@ -67,6 +69,7 @@ impl RenewerConfig {
             default_gap: env.hours("RESYNC_DEFAULT_GAP_HOURS", DEFAULT_GAP_HOURS)?,
             metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
+            data: env.data_policy()?,
         })
     }
 }

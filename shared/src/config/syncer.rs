@@ -6,6 +6,7 @@ use super::renewer::{collections, DEFAULT_USER_AGENT_COMPANY};
 use super::{ConfigError, Env};
 use crate::collection::Collection;
 use crate::records::index::ReadIndexes;
+use crate::signing::document::DEFAULT_SIGNING_KEYS_SECRET;
 use crate::sync::settings::SyncerConfig;
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ impl SyncerConfig {
             read_indexes: read_indexes(&env)?,
             metrics: env.metrics()?,
             quarantine_bucket: env.optional("QUARANTINE_BUCKET"),
+            data: env.data_policy()?,
+            signing_keys: crate::config::KeysLocation::secret(
+                env.optional("SIGNING_KEYS_SECRET").unwrap_or_else(|| DEFAULT_SIGNING_KEYS_SECRET.into()),
+            ),
         })
     }
 }

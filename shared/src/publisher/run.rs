@@ -60,6 +60,13 @@ fn image(item: &serde_dynamo::Item) -> Option<Image> {
     (!item.is_empty()).then(|| Image::from(item.clone()))
 }
 
+/// Whether the table's TTL removed the item (a tombstone past its `expiresAt`): DynamoDB itself
+/// is the stream record's user. Its deletion was published when it happened; the expiry is none.
+fn expired(record: &aws_lambda_events::dynamodb::EventRecord) -> bool {
+    record.event_name == "REMOVE"
+        && record.user_identity.as_ref().is_some_and(|user| user.principal_id == "dynamodb.amazonaws.com")
+}
+
 impl<B: EventBus> Publisher<B> {
     /// Classifies every record, publishes the changes in stream order until `deadline`, and
     /// answers the batch item failure from the first change not published (Lambda then retries
@@ -77,7 +84,12 @@ impl<B: EventBus> Publisher<B> {
             .map(|record| {
                 let (old, new) = (image(&record.change.old_image), image(&record.change.new_image));
                 let new = if record.event_name == "REMOVE" { None } else { new };
-                match classify(old.as_ref(), new.as_ref(), self.config.publish_unchanged) {
+                let verdict = if expired(record) {
+                    Verdict::NotAChange
+                } else {
+                    classify(old.as_ref(), new.as_ref(), self.config.publish_unchanged)
+                };
+                match verdict {
                     Verdict::Publish(change) => Some(entry(&change)),
                     Verdict::Unchanged => {
                         report.suppressed += 1;
@@ -220,6 +232,29 @@ mod tests {
         assert!(put[1].1.contains(r#""hours":7.25"#), "the number as Protime sent it: {}", put[1].1);
         let doc = publish_metrics(&crate::observability::metrics::Metrics::new("Ns"), &report).to_json(0);
         assert_eq!((doc["ChangesPublished"].as_f64(), doc["ChangesSuppressed"].as_f64()), (Some(3.0), Some(1.0)));
+    }
+
+    /// The table's TTL removing an expired tombstone (or anything else) publishes nothing; an
+    /// operator's removal of a live record is still a deletion.
+    #[tokio::test]
+    async fn a_removal_by_the_tables_ttl_is_not_announced() {
+        let mut tombstone = clocking("0000090200004BD00003", "7.25");
+        tombstone["deleted"] = serde_json::json!({"BOOL": true});
+        tombstone["expiresAt"] = serde_json::json!({"N": "1796652463"});
+        let by_ttl = |mut r: serde_json::Value| {
+            r["userIdentity"] = serde_json::json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+            r
+        };
+        let batch = event(vec![
+            by_ttl(record("REMOVE", "300", Some(tombstone), None)),
+            by_ttl(record("REMOVE", "301", Some(clocking("0000090200004BD00001", "8")), None)),
+            record("REMOVE", "302", Some(clocking("0000090200004BD00002", "8")), None),
+        ]);
+        let p = publisher(false);
+        let (_, report) = p.handle(&batch, None).await;
+        assert_eq!((report.published, report.ignored), (1, 2), "{report:?}");
+        let put = p.bus.put.lock().unwrap().clone();
+        assert!(put[0].1.contains(r#""changeVersion":"0000090200004BD00002""#), "{}", put[0].1);
     }
 
     #[tokio::test]

@@ -144,7 +144,8 @@ impl AwsReceiver {
     pub fn from_config(config: &crate::config::ReceiverConfig, sdk: &aws_config::SdkConfig) -> Self {
         let keys = config.signing_keys.source(aws_sdk_secretsmanager::Client::new(sdk));
         let store =
-            crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name);
+            crate::records::store::DynamoRecordStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name)
+                .with_policy(std::sync::Arc::new(config.data.clone()));
         let quarantine = config.quarantine_bucket.as_ref().map(|bucket| {
             crate::records::quarantine::S3Quarantine::new(crate::records::quarantine::S3Quarantine::client(sdk), bucket)
         });

@@ -26,6 +26,8 @@ pub mod attr {
     pub const DELETED: &str = "deleted";
     /// Data fields whose names clash with the attributes above are kept here, under their own names.
     pub const SHADOWED_FIELDS: &str = "shadowedFields";
+    /// On a tombstone: when the table's TTL removes it (epoch seconds; `TOMBSTONE_RETENTION_DAYS`).
+    pub const EXPIRES_AT: &str = "expiresAt";
 
     pub const RESERVED: &[&str] = &[
         PK,
@@ -35,6 +37,7 @@ pub mod attr {
         SOURCE,
         DELETED,
         SHADOWED_FIELDS,
+        EXPIRES_AT,
         super::index::attr::DATE_PARTITION,
         super::index::attr::DATE_SORT,
         super::index::attr::PERSON_PARTITION,

@@ -4,6 +4,8 @@
 //! - [`event`]: the two event shapes and arrays of them (pure).
 //! - [`order`]: the comparable form of a `changeVersion` (pure).
 //! - [`index`]: the keys of the `byDate` and `byPerson` read indexes, from a record's fields (pure).
+//! - [`policy`]: the field policy (drop or hash personal fields before anything is kept) and how
+//!   long a tombstone is kept (pure).
 //! - [`item`]: the item layout: attribute names, record keys, JSON → attribute values.
 //! - [`heads`]: the stored order keys of a page's records in one read, behind
 //!   [`heads::StoredHeads`] (sync skips unchanged ones).
@@ -25,6 +27,7 @@ pub mod item;
 pub mod json;
 pub mod migrate;
 pub mod order;
+pub mod policy;
 pub mod quarantine;
 pub mod query;
 pub mod set_aside;

@@ -13,6 +13,7 @@
 use super::event::{ChangeType, Event};
 use super::item::{attr, record_item, Source};
 use super::order::{is_current_order_key, order_key};
+use super::policy::DataPolicy;
 use crate::collection::Collection;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -172,11 +173,23 @@ pub(crate) fn rejected_outcome(old: Option<&HashMap<String, AttributeValue>>, or
 pub struct DynamoRecordStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    policy: std::sync::Arc<DataPolicy>,
 }
 
 impl DynamoRecordStore {
+    /// A store under the default [`DataPolicy`] (an unset environment's).
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoRecordStore { client, table: table.into() }
+        DynamoRecordStore { client, table: table.into(), policy: Default::default() }
+    }
+
+    /// The same store keeping records under `policy` (the function's `FIELD_POLICY` and
+    /// `TOMBSTONE_RETENTION_DAYS`).
+    pub fn with_policy(self, policy: std::sync::Arc<DataPolicy>) -> Self {
+        DynamoRecordStore { policy, ..self }
+    }
+
+    pub(crate) fn policy(&self) -> &DataPolicy {
+        &self.policy
     }
 
     pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
@@ -254,7 +267,9 @@ impl RecordStore for DynamoRecordStore {
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;
-        let item = record_item(collection, event, source, &received_now());
+        let kept = self.policy.event(collection, event);
+        let mut item = record_item(collection, &kept, source, &received_now());
+        self.policy.expire(&mut item, chrono::Utc::now());
         if let Some(rejected) = StoreError::rejected_item(&item) {
             return Err(rejected);
         }

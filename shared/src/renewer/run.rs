@@ -199,7 +199,8 @@ impl AwsRenewer {
             CredentialsFromSecret::new(secrets.clone(), &config.protime_credentials_secret, client_options(&config));
         let keys = config.signing_keys.source(secrets);
         let subscriptions = DynamoSubscriptionStore::new(dynamodb.clone(), &config.table_name);
-        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
+        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name)
+            .with_policy(std::sync::Arc::new(config.data.clone()));
         let sync_states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
         let quarantine =
             config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));

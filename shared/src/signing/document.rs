@@ -73,6 +73,13 @@ impl KeyDocument {
         self.entries.get(&collection).cloned().transpose()
     }
 
+    /// The field hash key (the `fieldHashKey` member the stack generates), when there is one
+    /// long enough.
+    pub fn field_hash_key(&self) -> Option<crate::records::policy::HashKey> {
+        let text = self.members.get(crate::records::policy::HASH_KEY_MEMBER)?.as_str()?;
+        crate::records::policy::HashKey::new(text)
+    }
+
     /// The collections with an entry (well formed or not).
     pub fn collections(&self) -> impl Iterator<Item = Collection> + '_ {
         self.entries.keys().copied()

@@ -96,6 +96,22 @@ impl SecretsManagerKeySource {
     }
 }
 
+impl SecretsManagerKeySource {
+    /// The field hash key in the secret's current version; the error says what is missing.
+    pub async fn field_hash_key(&self) -> Result<crate::records::policy::HashKey, String> {
+        let version = self.document(KeyStage::Current).await.map_err(|e| e.to_string())?;
+        let version = version.ok_or_else(|| format!("the signing-keys secret {} does not exist", self.secret))?;
+        version.document.field_hash_key().ok_or_else(|| {
+            format!(
+                "the signing-keys secret {} has no \"{}\" of at least {} characters (the stack generates it)",
+                self.secret,
+                crate::records::policy::HASH_KEY_MEMBER,
+                crate::records::policy::MIN_HASH_KEY_BYTES
+            )
+        })
+    }
+}
+
 impl KeySource for SecretsManagerKeySource {
     async fn fetch(&self, stage: KeyStage) -> Result<Option<SecretVersion>, KeySourceError> {
         self.document(stage).await

@@ -43,7 +43,8 @@ impl AwsSyncer {
         let secrets = aws_sdk_secretsmanager::Client::new(sdk);
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         let protime = CredentialsFromSecret::new(secrets, &config.protime_credentials_secret, client_options(&config));
-        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name);
+        let records = DynamoRecordStore::new(dynamodb.clone(), &config.table_name)
+            .with_policy(std::sync::Arc::new(config.data.clone()));
         let states = DynamoSyncStateStore::new(dynamodb, &config.table_name);
         let quarantine =
             config.quarantine_bucket.as_ref().map(|bucket| S3Quarantine::new(S3Quarantine::client(sdk), bucket));

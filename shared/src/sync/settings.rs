@@ -52,6 +52,10 @@ pub struct SyncerConfig {
     pub metrics: crate::observability::metrics::Metrics,
     /// `QUARANTINE_BUCKET`: where synced records DynamoDB refuses are kept.
     pub quarantine_bucket: Option<String>,
+    /// `FIELD_POLICY`, `TOMBSTONE_RETENTION_DAYS`
+    pub data: crate::records::policy::DataPolicy,
+    /// `SIGNING_KEYS_SECRET`: read only for the field hash key, when `FIELD_POLICY` hashes.
+    pub signing_keys: crate::config::KeysLocation,
 }
 
 /// What a sweep needs of the settings: its limit, and how it reads the live records.

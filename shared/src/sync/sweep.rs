@@ -559,7 +559,7 @@ impl LiveRecords for DynamoRecordStore {
             .client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(sweep_tombstone(&record.item, &received_now())))
+            .set_item(Some(self.expiring(sweep_tombstone(&record.item, &received_now()))))
             .condition_expression("#order = :order AND #received = :received AND #deleted = :false")
             .expression_attribute_names("#order", attr::CHANGE_ORDER)
             .expression_attribute_names("#received", attr::RECEIVED_AT)
@@ -582,6 +582,12 @@ impl LiveRecords for DynamoRecordStore {
 type ItemPage = (Vec<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>);
 
 impl DynamoRecordStore {
+    /// A sweep's tombstone with its `expiresAt`.
+    fn expiring(&self, mut tombstone: HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+        self.policy().expire(&mut tombstone, Utc::now());
+        tombstone
+    }
+
     /// One page of an index partition.
     async fn query_page(
         &self,

@@ -60,6 +60,8 @@ pub struct MemoryRecordStore {
     pub journal: Journal,
     /// Set-aside marks: record key → (order key, quarantine object).
     pub set_aside: Mutex<HashMap<String, (String, String)>>,
+    /// What is kept of a record, as the DynamoDB adapter's policy (the default unless set).
+    pub policy: crate::records::policy::DataPolicy,
 }
 
 impl crate::records::set_aside::SetAsideMarks for MemoryRecordStore {
@@ -129,7 +131,9 @@ impl RecordStore for MemoryRecordStore {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
         self.journal.record(format!("store put {}", event.id.as_str()));
-        let item = record_item(collection, event, source, &crate::records::store::received_now());
+        let event = &*self.policy.event(collection, event);
+        let mut item = record_item(collection, event, source, &crate::records::store::received_now());
+        self.policy.expire(&mut item, chrono::Utc::now());
         if let Some(rejected) = StoreError::rejected_item(&item) {
             return Err(rejected);
         }

@@ -10,6 +10,7 @@ mod indexes;
 mod kept_pages;
 mod load;
 mod permissions;
+mod personal_data;
 mod protime_client;
 mod protime_terms;
 mod receiver;

@@ -87,14 +87,35 @@ impl Deployed {
     }
 }
 
+/// A text operand of `!Equals`: a parameter's value, `!Join` of a `!Split`, or text.
+fn operand(value: &Value, value_of: &dyn Fn(&str) -> String) -> String {
+    match value {
+        Value::Tagged(r) if tag(r) == "Ref" => value_of(&text(&r.value)),
+        Value::Tagged(j) if tag(j) == "Join" => {
+            let args = j.value.as_sequence().expect("!Join [separator, list]");
+            parts(&args[1], value_of).join(&text(&args[0]))
+        }
+        other => text(other),
+    }
+}
+
+/// A list operand: `!Split [delimiter, text]` or a list of text operands.
+fn parts(value: &Value, value_of: &dyn Fn(&str) -> String) -> Vec<String> {
+    match value {
+        Value::Tagged(s) if tag(s) == "Split" => {
+            let args = s.value.as_sequence().expect("!Split [delimiter, text]");
+            operand(&args[1], value_of).split(&text(&args[0])).map(str::to_owned).collect()
+        }
+        Value::Sequence(items) => items.iter().map(|v| operand(v, value_of)).collect(),
+        other => panic!("a list this test does not know: {other:?}"),
+    }
+}
+
 /// Whether a condition holds: `!Equals` of parameters and text, `!Not`, `!And`, `!Or`, `!Condition`.
 fn holds(condition: &Value, declared: &Mapping, value_of: &dyn Fn(&str) -> String) -> bool {
     let Value::Tagged(tagged) = condition else { panic!("a condition is a function: {condition:?}") };
     let operands = || tagged.value.as_sequence().cloned().unwrap_or_default();
-    let operand = |v: &Value| match v {
-        Value::Tagged(r) if tag(r) == "Ref" => value_of(&text(&r.value)),
-        other => text(other),
-    };
+    let operand = |v: &Value| operand(v, value_of);
     match tag(tagged).as_str() {
         "Equals" => operand(&operands()[0]) == operand(&operands()[1]),
         "Not" => !holds(&operands()[0], declared, value_of),
@@ -209,4 +230,34 @@ fn without_the_change_feed_nothing_of_it_is_deployed_and_nothing_refers_to_it() 
     let shown = off.dashboard().to_string();
     assert!(!shown.contains("ChangesPublished") && !shown.contains("publisher"), "no feed widgets");
     assert_eq!(off.of_type("AWS::CloudWatch::Alarm") + 3, on.of_type("AWS::CloudWatch::Alarm"));
+}
+
+#[test]
+fn the_syncer_may_read_the_field_hash_key_exactly_when_the_field_policy_hashes() {
+    use protime_webhooks::records::policy::{FieldPolicy, DEFAULT_FIELD_POLICY, DEFAULT_TOMBSTONE_RETENTION_DAYS};
+    let t = template();
+    assert_eq!(text(at(&t, &["Parameters", "FieldPolicy", "Default"])), DEFAULT_FIELD_POLICY);
+    let days = text(at(&t, &["Parameters", "TombstoneRetentionDays", "Default"]));
+    assert_eq!(days, DEFAULT_TOMBSTONE_RETENTION_DAYS.to_string());
+    for policy in [
+        DEFAULT_FIELD_POLICY,
+        "none",
+        "people.email=hash",
+        "people.pinCode=drop,absences.comment=hash",
+        "people.hashtag=drop,people.hash=drop",
+    ] {
+        let hashes = policy.parse::<FieldPolicy>().expect("a valid policy").hashes();
+        let stack = Deployed::with(&[("FieldPolicy", policy)]);
+        assert_eq!(stack.conditions["HashesFields"], hashes, "{policy}");
+        let reads_keys = stack.syncer_grants().iter().any(|(_, resource)| resource == "!Ref SigningKeysSecret");
+        assert_eq!(reads_keys, hashes, "{policy}");
+    }
+    // The stack generates the key in the signing-keys secret's first version.
+    let generated = at(&t, &["Resources", "SigningKeysSecret", "Properties", "GenerateSecretString"]);
+    let member = protime_webhooks::records::policy::HASH_KEY_MEMBER;
+    assert_eq!(text(at(generated, &["GenerateStringKey"])), member);
+    let length: usize = text(at(generated, &["PasswordLength"])).parse().unwrap();
+    assert!(length >= protime_webhooks::records::policy::MIN_HASH_KEY_BYTES);
+    let ttl = at(&t, &["Resources", "RecordTable", "Properties", "TimeToLiveSpecification"]);
+    assert_eq!(text(at(ttl, &["AttributeName"])), protime_webhooks::records::item::attr::EXPIRES_AT);
 }

@@ -424,7 +424,7 @@ fn a_deployment_keeps_at_most_two_secrets_whatever_its_collections() {
 }
 
 #[test]
-fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
+fn the_syncer_reads_the_credentials_secret_and_the_signing_keys_only_for_the_field_hash_key() {
     let renewer = function("RenewerFunction");
     let credentials = text(at(&renewer, &["Properties", "Environment", "Variables", "PROTIME_CREDENTIALS_SECRET"]));
     let syncer = function("SyncerFunction");
@@ -438,7 +438,17 @@ fn the_syncer_reads_the_credentials_secret_and_no_signing_key() {
     assert_eq!(text(action_list(&secrets[0])), "- secretsmanager:GetSecretValue\n");
     assert_eq!(text(at(&secrets[0], &["Resource"])), credentials, "the credentials secret only");
     assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeySecretPrefix"));
-    assert!(!serde_norway::to_string(&syncer).unwrap().contains("SigningKeysSecret"));
+    // The signing-keys secret only when FieldPolicy hashes, for its field hash key: read only.
+    let hash_key: Vec<Value> = all_statements(&syncer)
+        .into_iter()
+        .filter(|(_, s)| text(at(s, &["Resource"])) == "!Ref SigningKeysSecret")
+        .map(|(condition, s)| {
+            assert_eq!(condition.as_deref(), Some("HashesFields"));
+            s
+        })
+        .collect();
+    assert_eq!(hash_key.len(), 1);
+    assert_eq!(text(action_list(&hash_key[0])), "- secretsmanager:GetSecretValue\n");
 }
 
 #[test]
