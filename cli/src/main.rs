@@ -102,6 +102,11 @@ enum Command {
     /// Give the records stored before the read indexes their index keys (once, after the
     /// upgrade that added them): resumable, and a second run changes nothing.
     MigrateIndexes(commands::migrate::Args),
+    /// Bring what is stored under the stack's field policy (FIELD_POLICY: this shell's, else the
+    /// syncer function's with --stack): each record it changes is written again at the same
+    /// changeVersion (source "policy"), and the change feed tells consumers. Resumable, and a
+    /// second run changes nothing.
+    ApplyFieldPolicy(commands::apply_policy::Args),
     /// Check a captured body and Authorization value against the stored keys (never printed).
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.
@@ -154,6 +159,7 @@ fn main() -> ExitCode {
             Command::Query(args) => commands::query::run(&context, args).await,
             Command::Republish(args) => commands::republish::run(&context, args).await,
             Command::MigrateIndexes(args) => commands::migrate::run(&context, args).await,
+            Command::ApplyFieldPolicy(args) => commands::apply_policy::run(&context, args).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Send(args) => commands::send::run(&context, args).await,
             Command::Quarantine(command) => commands::quarantine::run(&context, command).await,

@@ -241,12 +241,12 @@ pub const QUERY_INDEXES: Capability = Capability {
     actions: &["dynamodb:Query"],
 };
 
-/// The one-off migration that gives older items their index keys, with its positions: the
-/// operator's (the CLI's `migrate-indexes`), no function's.
+/// The operator's passes over the table, with their positions (the CLI's `migrate-indexes`,
+/// which gives older items their index keys, and `apply-field-policy`), no function's.
 pub const MIGRATE_INDEXES: Capability = Capability {
-    name: "add index keys to older items",
+    name: "passes over the table: index keys, a new field policy",
     through: "records::migrate::add_index_keys",
-    files: &["records/migrate.rs"],
+    files: &["records/migrate.rs", "records/rewrite.rs"],
     actions: &["dynamodb:Scan", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
 };
 
@@ -335,6 +335,7 @@ const KEYS: &[(Capability, KeysWritten)] = &[
     (SET_ASIDE_MARKS, || vec![any_collection(|c| crate::records::set_aside::set_aside_key(c, ""))]),
     (MIGRATE_INDEXES, record_keys),
     (MIGRATE_INDEXES, || vec![format!("{}*", crate::records::migrate::POSITION_PREFIX)]),
+    (MIGRATE_INDEXES, || vec![format!("{}*", crate::records::rewrite::POSITION_PREFIX)]),
 ];
 
 /// `<collection>#*` for each collection: record keys share no prefix but their collection's.

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod apply_policy;
 pub mod doctor;
 pub mod get;
 pub mod migrate;

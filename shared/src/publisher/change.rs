@@ -95,6 +95,12 @@ pub fn classify(old: Option<&Image>, new: Option<&Image>, publish_unchanged: boo
             Some(o) if is_sweep_tombstone(o) && !is_tombstone(new) => {
                 publish(ChangeKind::Changed, collection, new, previous)
             }
+            // A new field policy applied to what is stored (`apply-field-policy`): consumers
+            // drop or hash what they kept of the field too.
+            Some(o) if is_policy_rewrite(new) && !same_data(o, new) => {
+                let kind = if is_tombstone(new) { ChangeKind::Deleted } else { ChangeKind::Changed };
+                publish(kind, collection, new, previous)
+            }
             // The same version written again: index keys, a migration, a replay's rewrite.
             _ => Verdict::NotAChange,
         };
@@ -205,6 +211,10 @@ fn is_record(image: &Image) -> bool {
 
 fn is_tombstone(image: &Image) -> bool {
     image.get(attr::DELETED) == Some(&AttributeValue::Bool(true))
+}
+
+fn is_policy_rewrite(image: &Image) -> bool {
+    string(image, attr::SOURCE).as_deref() == Some(Source::Policy.as_str())
 }
 
 fn is_sweep_tombstone(image: &Image) -> bool {

@@ -70,6 +70,8 @@ pub enum Source {
     Delta,
     /// A tombstone the sweep after a full pass wrote: Protime no longer has the record.
     Sweep,
+    /// The same version rewritten under a new field policy (`apply-field-policy`).
+    Policy,
 }
 
 impl Source {
@@ -79,6 +81,7 @@ impl Source {
             Source::Resync => "resync",
             Source::Delta => "delta",
             Source::Sweep => "sweep",
+            Source::Policy => "policy",
         }
     }
 }

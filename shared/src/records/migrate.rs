@@ -76,7 +76,7 @@ pub enum MigrationError {
     Parallelism,
 }
 
-fn unavailable<E: std::error::Error + 'static>(action: &'static str) -> impl FnOnce(E) -> MigrationError {
+pub(crate) fn unavailable<E: std::error::Error + 'static>(action: &'static str) -> impl FnOnce(E) -> MigrationError {
     move |e| MigrationError::Unavailable { action, message: DisplayErrorContext(&e).to_string() }
 }
 
@@ -112,6 +112,38 @@ impl Counts {
     }
 }
 
+/// What a pass does with each item it reads, and where it keeps its positions.
+pub trait ItemMigration: Sync {
+    /// The partition key prefix of its positions (`<prefix><segment>`).
+    fn positions(&self) -> &'static str;
+
+    /// Migrates one item as the Scan read it.
+    fn migrate(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> impl std::future::Future<Output = Result<ItemOutcome, MigrationError>> + Send;
+}
+
+/// The index keys migration ([`add_index_keys`]).
+pub struct AddIndexKeys;
+
+impl ItemMigration for AddIndexKeys {
+    fn positions(&self) -> &'static str {
+        POSITION_PREFIX
+    }
+
+    async fn migrate(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<ItemOutcome, MigrationError> {
+        migrate_item(client, table, item).await
+    }
+}
+
 /// Gives every record item of `table` the index keys its fields give; `progress` is called
 /// with the counts so far after every page.
 pub async fn add_index_keys(
@@ -120,15 +152,26 @@ pub async fn add_index_keys(
     parallelism: Parallelism,
     progress: impl Fn(MigrationReport) + Sync,
 ) -> Result<MigrationReport, MigrationError> {
+    run(client, table, &AddIndexKeys, parallelism, progress).await
+}
+
+/// One resumable pass of `migration` over every item of `table`.
+pub async fn run<M: ItemMigration>(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    migration: &M,
+    parallelism: Parallelism,
+    progress: impl Fn(MigrationReport) + Sync,
+) -> Result<MigrationReport, MigrationError> {
     parallelism.check()?;
-    let positions = load_positions(client, table, parallelism.segments).await?;
+    let positions = load_positions(client, table, migration.positions(), parallelism.segments).await?;
     let resumed = positions.iter().any(|p| p.is_some());
-    let run = Migration { client, table, parallelism, resumed, counts: Counts::default(), progress };
+    let run = Migration { client, table, migration, parallelism, resumed, counts: Counts::default(), progress };
     let segments = positions.into_iter().enumerate().map(|(segment, position)| run.segment(segment as i32, position));
     for result in futures_util::future::join_all(segments).await {
         result?;
     }
-    remove_positions(client, table, parallelism.segments).await?;
+    remove_positions(client, table, migration.positions(), parallelism.segments).await?;
     Ok(run.counts.report(resumed))
 }
 
@@ -147,11 +190,12 @@ impl Parallelism {
 async fn load_positions(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
+    prefix: &str,
     total: i32,
 ) -> Result<Vec<Option<Position>>, MigrationError> {
     let mut positions = Vec::new();
     for segment in 0..total {
-        let position = load_position(client, table, segment).await?;
+        let position = load_position(client, table, &format!("{prefix}{segment}")).await?;
         if let Some((_, cut_off)) = position.as_ref().filter(|(_, cut_off)| *cut_off != total) {
             return Err(MigrationError::SegmentsDiffer { cut_off: *cut_off });
         }
@@ -161,12 +205,17 @@ async fn load_positions(
 }
 
 /// Removes every segment's position once all of them are through.
-async fn remove_positions(client: &aws_sdk_dynamodb::Client, table: &str, total: i32) -> Result<(), MigrationError> {
+async fn remove_positions(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    prefix: &str,
+    total: i32,
+) -> Result<(), MigrationError> {
     for segment in 0..total {
         client
             .delete_item()
             .table_name(table)
-            .key(attr::PK, AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))
+            .key(attr::PK, AttributeValue::S(format!("{prefix}{segment}")))
             .send()
             .await
             .map_err(unavailable("removing the positions"))?;
@@ -175,9 +224,10 @@ async fn remove_positions(client: &aws_sdk_dynamodb::Client, table: &str, total:
 }
 
 /// One run over the table: what every segment shares.
-struct Migration<'a, P> {
+struct Migration<'a, M, P> {
     client: &'a aws_sdk_dynamodb::Client,
     table: &'a str,
+    migration: &'a M,
     parallelism: Parallelism,
     /// Whether the run went on from the positions of one cut off.
     resumed: bool,
@@ -186,7 +236,7 @@ struct Migration<'a, P> {
     progress: P,
 }
 
-impl<P: Fn(MigrationReport) + Sync> Migration<'_, P> {
+impl<M: ItemMigration, P: Fn(MigrationReport) + Sync> Migration<'_, M, P> {
     /// Reads one segment page by page from `position`, migrating each page's items and keeping
     /// the segment's position after it.
     async fn segment(&self, segment: i32, position: Option<Position>) -> Result<(), MigrationError> {
@@ -200,7 +250,7 @@ impl<P: Fn(MigrationReport) + Sync> Migration<'_, P> {
             self.migrate_page(&page.items.unwrap_or_default()).await?;
             after = page.last_evaluated_key.and_then(|key| key.get(attr::PK)?.as_s().ok().cloned());
             let position = after.clone().map_or(Position::Done, Position::After);
-            save_position(self.client, self.table, segment, self.parallelism.segments, &position).await?;
+            self.save_position(segment, &position).await?;
             (self.progress)(self.counts.report(self.resumed));
             if after.is_none() {
                 return Ok(());
@@ -227,7 +277,7 @@ impl<P: Fn(MigrationReport) + Sync> Migration<'_, P> {
     async fn migrate_page(&self, items: &[HashMap<String, AttributeValue>]) -> Result<(), MigrationError> {
         self.counts.scanned.fetch_add(items.len() as u64, Ordering::Relaxed);
         let results: Vec<Result<ItemOutcome, MigrationError>> = stream::iter(items)
-            .map(|item| migrate_item(self.client, self.table, item))
+            .map(|item| self.migration.migrate(self.client, self.table, item))
             .buffer_unordered(self.parallelism.updates_in_flight)
             .collect()
             .await;
@@ -249,12 +299,12 @@ enum Position {
 async fn load_position(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    segment: i32,
+    key: &str,
 ) -> Result<Option<(Position, i32)>, MigrationError> {
     let answer = client
         .get_item()
         .table_name(table)
-        .key(attr::PK, AttributeValue::S(format!("{POSITION_PREFIX}{segment}")))
+        .key(attr::PK, AttributeValue::S(key.to_owned()))
         .consistent_read(true)
         .send()
         .await
@@ -269,22 +319,20 @@ async fn load_position(
     }))
 }
 
-async fn save_position(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    segment: i32,
-    segments: i32,
-    position: &Position,
-) -> Result<(), MigrationError> {
-    let mut item = HashMap::from([
-        (attr::PK.to_owned(), AttributeValue::S(format!("{POSITION_PREFIX}{segment}"))),
-        ("segments".to_owned(), AttributeValue::N(segments.to_string())),
-    ]);
-    if let Position::After(pk) = position {
-        item.insert("after".into(), AttributeValue::S(pk.clone()));
+impl<M: ItemMigration, P> Migration<'_, M, P> {
+    async fn save_position(&self, segment: i32, position: &Position) -> Result<(), MigrationError> {
+        let key = format!("{}{segment}", self.migration.positions());
+        let mut item = HashMap::from([
+            (attr::PK.to_owned(), AttributeValue::S(key)),
+            ("segments".to_owned(), AttributeValue::N(self.parallelism.segments.to_string())),
+        ]);
+        if let Position::After(pk) = position {
+            item.insert("after".into(), AttributeValue::S(pk.clone()));
+        }
+        let put = self.client.put_item().table_name(self.table).set_item(Some(item)).send().await;
+        put.map_err(unavailable("saving a position"))?;
+        Ok(())
     }
-    client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(unavailable("saving a position"))?;
-    Ok(())
 }
 
 /// The index keys a record item should have, or nothing for an item that is not a record.
@@ -353,8 +401,8 @@ const AS_READ: &[(&str, &str)] =
 /// read, or still absent, with its names and values. A condition, not a consistent Scan: a
 /// consistent read is still a read, and a tombstone written between it and the update would
 /// be given the live record's keys (and listed among the live records).
-type Expression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
-fn unchanged_since_read(item: &HashMap<String, AttributeValue>) -> Expression {
+pub(crate) type Expression = (String, HashMap<String, String>, HashMap<String, AttributeValue>);
+pub(crate) fn unchanged_since_read(item: &HashMap<String, AttributeValue>) -> Expression {
     let (mut names, mut values) = (HashMap::new(), HashMap::new());
     let clauses: Vec<String> = AS_READ
         .iter()

@@ -11,7 +11,8 @@
 //!   [`heads::StoredHeads`] (sync skips unchanged ones).
 //! - [`store`]: the [`store::RecordStore`] trait (conditional writes), its DynamoDB adapter and the
 //!   bounded write loop.
-//! - [`migrate`]: the one-off migration that gives items stored before the indexes their keys.
+//! - [`migrate`]: resumable passes over the table: the one-off migration that gives items stored
+//!   before the indexes their keys, and ([`rewrite`]) a new field policy applied to what is stored.
 //! - [`query`]: one collection by date, by person or whole, through the indexes (Query only).
 //! - [`quarantine`]: where signed but unstorable bodies are kept, behind [`quarantine::Quarantine`],
 //!   with its S3 adapter.
@@ -30,6 +31,7 @@ pub mod order;
 pub mod policy;
 pub mod quarantine;
 pub mod query;
+pub mod rewrite;
 pub mod set_aside;
 pub mod store;
 

@@ -210,3 +210,68 @@ async fn a_tombstone_carries_when_the_tables_ttl_removes_it() {
     assert_eq!(harness::parse_response(forever.handle(signed("clockings", delete, "clockings-key")).await).0, 200);
     assert!(!fixture.item("clockings#6").await.unwrap().contains_key("expiresAt"));
 }
+
+/// What is stored under an older policy follows a new one: each record it changes is written
+/// again at its version, and the feed tells consumers (a later sequence); a second pass changes
+/// nothing and leaves no positions.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_field_policy_rewrites_what_is_stored_once_and_the_feed_tells_consumers() {
+    use protime_webhooks::records::migrate::Parallelism;
+    use protime_webhooks::records::policy::DataPolicy;
+    use protime_webhooks::records::rewrite::{apply_field_policy, POSITION_PREFIX};
+    let fixture = ReceiverFixture::new("clockings-key").await;
+    harness::put_signing_key(&fixture.setup, &fixture.keys_secret, "people", "people-key").await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &fixture.setup, &fixture.table).await;
+    let keep_all = receiver(&fixture, &[("FIELD_POLICY", "none")]).await;
+    let v1 = "0000090200004BD00001";
+    assert_eq!(send(&keep_all, person(1, v1, "85.07.30-033.61", "shared@example.com")).await.0, 200);
+    assert_eq!(send(&keep_all, person(2, v1, "90.01.01-001.23", "shared@example.com")).await.0, 200);
+    let bus_name = feed.bus.clone();
+    let bus = || {
+        protime_webhooks::publisher::bus::EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&fixture.setup),
+            &bus_name,
+        )
+    };
+    publish_all(&mut feed, bus()).await;
+    let before = feed.received().await;
+    assert_eq!(before.len(), 2);
+
+    let policy = DataPolicy { fields: POLICY.parse().unwrap(), hash_key: HashKey::new(HASH_KEY), tombstone_days: 35 };
+    let client = aws_sdk_dynamodb::Client::new(&fixture.setup);
+    let parallelism = Parallelism { segments: 2, updates_in_flight: 4 };
+    let first = apply_field_policy(&client, &fixture.table, &policy, parallelism, |_| {}).await.unwrap();
+    assert_eq!((first.records, first.updated, first.changed_meanwhile), (2, 2, 0), "{first:?}");
+    let hashed = HashKey::new(HASH_KEY)
+        .unwrap()
+        .hash(&protime_webhooks::records::json::Json::String("shared@example.com".into()));
+    for id in [1, 2] {
+        let item = fixture.item(&format!("people#{id}")).await.unwrap();
+        assert!(!item.contains_key("socialSecurityNumber"), "{item:?}");
+        assert_eq!(s(&item, "email"), Some(hashed.clone()));
+        assert_eq!((s(&item, "changeVersion").as_deref(), s(&item, "source").as_deref()), (Some(v1), Some("policy")));
+    }
+    let second = apply_field_policy(&client, &fixture.table, &policy, parallelism, |_| {}).await.unwrap();
+    assert_eq!((second.records, second.updated), (2, 0), "a second run changes nothing: {second:?}");
+    let left: Vec<_> = fixture
+        .items()
+        .await
+        .into_iter()
+        .filter_map(|i| s(&i, "pk"))
+        .filter(|pk| pk.starts_with(POSITION_PREFIX))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    publish_all(&mut feed, bus()).await;
+    let after = feed.received().await;
+    assert_eq!(after.len(), 2, "one event per rewritten record, none for the second run");
+    for event in &after {
+        let detail = &event["detail"];
+        let earlier = before.iter().find(|e| e["detail"]["id"] == detail["id"]).unwrap();
+        assert_eq!(detail["changeVersion"], v1);
+        assert_eq!(detail["source"], "policy");
+        assert!(detail["data"].get("socialSecurityNumber").is_none(), "{detail}");
+        let (new, old) = (detail["sequence"].as_str().unwrap(), earlier["detail"]["sequence"].as_str().unwrap());
+        assert!(new > old, "consumers apply it: {new} > {old}");
+    }
+}
