@@ -62,6 +62,10 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket, key
             # As the template: the publisher's source.
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
+        # As the template: tombstones expire (TombstoneRetentionDays).
+        dynamodb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
     secrets = client("secretsmanager", endpoint)
     try:
         secrets.put_secret_value(SecretId=credentials_secret, SecretString=credentials_json)

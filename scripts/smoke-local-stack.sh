@@ -58,6 +58,7 @@ expect=(
   'delta/incremental|complete|0/0/0'
   'warn    destination|ok      scopes|ok      list:people|ok      webhook:clockings|ok      key:clockings|1 warn'
   'changeVersion|5 records'
+  'people.pinCode=drop|rewritten           0'
 )
 [ "${#lines[@]}" = "${#expect[@]}" ] || fail "the README walkthrough has ${#lines[@]} commands; this test knows ${#expect[@]}"
 

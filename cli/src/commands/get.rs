@@ -45,6 +45,10 @@ pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     println!("receivedAt      {}", field(attr::RECEIVED_AT));
     let deleted = record.get(attr::DELETED).and_then(|v| v.as_bool()).unwrap_or(false);
     println!("deleted         {}", if deleted { output::alarm("yes (tombstone)") } else { "no".to_owned() });
+    if let Some(at) = record.get(attr::EXPIRES_AT).and_then(serde_json::Value::as_i64) {
+        let when = chrono::DateTime::from_timestamp(at, 0).map(|t| t.to_rfc3339()).unwrap_or_else(|| at.to_string());
+        println!("expiresAt       {when} (the table's TTL removes the tombstone then)");
+    }
     let mut fields = record.as_object().cloned().unwrap_or_default();
     for name in attr::RESERVED.iter().chain([&attr::ID, &attr::CHANGE_VERSION]) {
         if *name != attr::SHADOWED_FIELDS {

@@ -1,5 +1,6 @@
 //! What is already stored, brought under a new field policy (`protime-webhooks
-//! apply-field-policy`): each record item whose fields the policy would change is written again
+//! apply-field-policy`): each record item whose fields the policy would change (or a tombstone
+//! written before tombstones expired, which gets its `expiresAt`) is written again
 //! at the same `changeVersion`, its fields dropped or hashed, `source: policy` and a new
 //! `receivedAt` (so the change event it gives sorts after the last one: the publisher publishes
 //! such a rewrite, and consumers drop or hash what they kept), on condition that the item is
@@ -91,7 +92,9 @@ pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Op
     fields.sort_by(|a, b| a.0.cmp(&b.0));
     let before = fields.clone();
     policy.fields.apply(collection, &mut fields, policy.hash_key.as_ref());
-    if fields == before {
+    let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
+    let unexpiring = tombstone && policy.tombstone_days > 0 && !item.contains_key(attr::EXPIRES_AT);
+    if fields == before && !unexpiring {
         return None;
     }
     let mut kept: Item = item.iter().filter(|(name, _)| !is_data(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -100,7 +103,7 @@ pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Op
         other => RecordId::String(other.as_s().cloned().unwrap_or_default()),
     };
     let keys = index_keys(collection, &id, &fields);
-    let keys = if item.get(attr::DELETED) == Some(&AttributeValue::Bool(true)) { keys.into_tombstone() } else { keys };
+    let keys = if tombstone { keys.into_tombstone() } else { keys };
     kept.insert(index_attr::DATE_PARTITION.into(), AttributeValue::S(keys.date_partition));
     kept.insert(index_attr::DATE_SORT.into(), AttributeValue::S(keys.date_sort));
     match keys.person_partition {
@@ -110,6 +113,9 @@ pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Op
     kept.extend(fields.iter().map(|(name, value)| (name.clone(), attribute_value(value))));
     kept.insert(attr::SOURCE.into(), AttributeValue::S(Source::Policy.as_str().into()));
     kept.insert(attr::RECEIVED_AT.into(), AttributeValue::S(super::store::received_now()));
+    if unexpiring {
+        policy.expire(&mut kept, chrono::Utc::now());
+    }
     Some(kept)
 }
 
@@ -144,6 +150,11 @@ mod tests {
         assert_eq!(kept[index_attr::DATE_PARTITION], item[index_attr::DATE_PARTITION]);
         assert_eq!(kept_item(&policy, Collection::People, &kept), None, "a second pass changes nothing");
         assert_eq!(record_collection(&kept), Some(Collection::People));
+        // A tombstone from before tombstones expired gets its expiresAt, once.
+        let gone = stored(r#"{"changeType":"Delete","data":{"id":8,"changeVersion":"0000090200004BD00002"}}"#);
+        let expiring = kept_item(&policy, Collection::People, &gone).expect("an expiry");
+        assert!(expiring.contains_key(attr::EXPIRES_AT));
+        assert_eq!(kept_item(&policy, Collection::People, &expiring), None);
         let state = HashMap::from([(attr::PK.to_owned(), AttributeValue::S("sync#people".into()))]);
         assert_eq!(record_collection(&state), None);
     }
