@@ -97,9 +97,11 @@ pub fn classify(old: Option<&Image>, new: Option<&Image>, publish_unchanged: boo
             }
             // A new field policy applied to what is stored (`apply-field-policy`): consumers
             // drop or hash what they kept of the field too.
-            Some(o) if is_policy_rewrite(new) && !same_data(o, new) => {
+            Some(o) if is_policy_rewrite(o, new) && !same_data(o, new) => {
                 let kind = if is_tombstone(new) { ChangeKind::Deleted } else { ChangeKind::Changed };
-                publish(kind, collection, new, previous)
+                let mut rewrite = change(kind, collection, new, previous);
+                rewrite.source = Some(Source::Policy.as_str().to_owned());
+                Verdict::Publish(Box::new(rewrite))
             }
             // The same version written again: index keys, a migration, a replay's rewrite.
             _ => Verdict::NotAChange,
@@ -213,8 +215,10 @@ fn is_tombstone(image: &Image) -> bool {
     image.get(attr::DELETED) == Some(&AttributeValue::Bool(true))
 }
 
-fn is_policy_rewrite(image: &Image) -> bool {
-    string(image, attr::SOURCE).as_deref() == Some(Source::Policy.as_str())
+/// A rewrite by `apply-field-policy`: a new `policyAppliedAt`.
+fn is_policy_rewrite(old: &Image, new: &Image) -> bool {
+    let at = string(new, attr::POLICY_APPLIED_AT);
+    at.is_some() && at != string(old, attr::POLICY_APPLIED_AT)
 }
 
 fn is_sweep_tombstone(image: &Image) -> bool {

@@ -28,6 +28,9 @@ pub mod attr {
     pub const SHADOWED_FIELDS: &str = "shadowedFields";
     /// On a tombstone: when the table's TTL removes it (epoch seconds; `TOMBSTONE_RETENTION_DAYS`).
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// When `apply-field-policy` rewrote this version under a new field policy (its `source`
+    /// stays the version's own); any later write replaces the whole item and drops it.
+    pub const POLICY_APPLIED_AT: &str = "policyAppliedAt";
 
     pub const RESERVED: &[&str] = &[
         PK,
@@ -38,6 +41,7 @@ pub mod attr {
         DELETED,
         SHADOWED_FIELDS,
         EXPIRES_AT,
+        POLICY_APPLIED_AT,
         super::index::attr::DATE_PARTITION,
         super::index::attr::DATE_SORT,
         super::index::attr::PERSON_PARTITION,
@@ -70,7 +74,8 @@ pub enum Source {
     Delta,
     /// A tombstone the sweep after a full pass wrote: Protime no longer has the record.
     Sweep,
-    /// The same version rewritten under a new field policy (`apply-field-policy`).
+    /// In a change event only: the same version rewritten under a new field policy
+    /// (`apply-field-policy`; the item keeps its own source and gets `policyAppliedAt`).
     Policy,
 }
 

@@ -30,7 +30,7 @@ pub const DEFAULT_FIELD_POLICY: &str = "people.pinCode=drop";
 pub const DEFAULT_TOMBSTONE_RETENTION_DAYS: u64 = 35;
 /// What a hashed value starts with.
 pub const HASH_PREFIX: &str = "hmac-sha256:";
-/// The member of the signing-keys secret holding the field hash key (the stack generates it).
+/// The member of the signing-keys secret holding the field hash key (the renewer generates it).
 pub const HASH_KEY_MEMBER: &str = "fieldHashKey";
 /// The shortest field hash key accepted, in bytes.
 pub const MIN_HASH_KEY_BYTES: usize = 32;
@@ -93,13 +93,17 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
 
 fn rule(entry: &str) -> Result<FieldRule, PolicyError> {
     let bad = |problem| PolicyError { entry: entry.into(), problem };
+    // As the template's condition reads it: "=hash" exactly, no space inside an entry.
+    if entry.contains(char::is_whitespace) {
+        return Err(bad("no space inside an entry"));
+    }
     let (target, action) = entry.split_once('=').ok_or(bad("expected <collection>.<field>=drop|hash"))?;
-    let action = match action.trim() {
+    let action = match action {
         "drop" => FieldAction::Drop,
         "hash" => FieldAction::Hash,
         _ => return Err(bad("the action must be drop or hash")),
     };
-    let (collection, field) = target.trim().split_once('.').ok_or(bad("expected <collection>.<field>=drop|hash"))?;
+    let (collection, field) = target.split_once('.').ok_or(bad("expected <collection>.<field>=drop|hash"))?;
     let collection: Collection = collection.parse().map_err(|_| bad("not one of the 18 collections"))?;
     let path: Vec<String> = field.split('.').map(str::to_owned).collect();
     if path.iter().any(String::is_empty) {
@@ -108,12 +112,22 @@ fn rule(entry: &str) -> Result<FieldRule, PolicyError> {
     if path.len() == 1 && matches!(path[0].as_str(), "id" | "changeVersion") {
         return Err(bad("id and changeVersion identify the record and are always kept"));
     }
+    if path[0] == "date" && collection.is_dated() {
+        return Err(bad(
+            "a dated record's date places it in the sync's windows, the sweep and the indexes: it is always kept",
+        ));
+    }
     Ok(FieldRule { collection, path, action })
 }
 
 impl FieldPolicy {
     pub fn rules(&self) -> &[FieldRule] {
         &self.rules
+    }
+
+    /// Whether a rule names a field of `collection`.
+    pub fn names(&self, collection: Collection) -> bool {
+        self.rules.iter().any(|r| r.collection == collection)
     }
 
     /// Whether any rule hashes (the functions then need the field hash key).
@@ -246,14 +260,10 @@ impl HashKey {
         (text.len() >= MIN_HASH_KEY_BYTES).then(|| HashKey(text.as_bytes().to_vec()))
     }
 
-    /// `hmac-sha256:<base64url of HMAC-SHA256(key, value's text)>`; a string's text is the
-    /// string, a number's its digits as sent, anything else its JSON.
+    /// `hmac-sha256:<base64url of HMAC-SHA256(key, the value's canonical text)>` ([`canonical`]):
+    /// a value hashes alike whether it came in an event or was read back from the table.
     pub fn hash(&self, value: &Json) -> String {
-        let text = match value {
-            Json::String(s) => Cow::Borrowed(s.as_str()),
-            Json::Number(n) => Cow::Borrowed(n.as_str()),
-            other => Cow::Owned(other.to_string()),
-        };
+        let text = canonical(value);
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
         mac.update(text.as_bytes());
         let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
@@ -267,6 +277,78 @@ impl HashKey {
             other => self.hash(other),
         };
         *value = Json::String(hashed);
+    }
+}
+
+/// The text a value is hashed as: a string itself, a number in its shortest exact decimal form
+/// (`25.50`, `2.55e1` and `25.5` alike, as DynamoDB gives it back), `true`/`false`, and an array
+/// or object as JSON of those, an object's members sorted by name.
+pub fn canonical(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Number(n) => canonical_number(n),
+        Json::Bool(b) => b.to_string(),
+        Json::Null => "null".into(),
+        Json::Array(items) => {
+            let items: Vec<String> = items.iter().map(nested).collect();
+            format!("[{}]", items.join(","))
+        }
+        Json::Object(fields) => {
+            let mut fields: Vec<&(String, Json)> = fields.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            let fields: Vec<String> =
+                fields.iter().map(|(k, v)| format!("{}:{}", Json::String(k.clone()), nested(v))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+    }
+}
+
+/// A value inside an array or object: strings quoted as JSON.
+fn nested(value: &Json) -> String {
+    match value {
+        Json::String(_) => value.to_string(),
+        other => canonical(other),
+    }
+}
+
+/// A JSON number's shortest exact decimal text: no exponent, no leading or trailing zeros, no
+/// `+`, `0` for any zero. Text that is no number is kept as it is.
+fn canonical_number(text: &str) -> String {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match digits.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i64>() {
+            Ok(e) => (m, e),
+            Err(_) => return text.to_owned(),
+        },
+        None => (digits, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_only = whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits_only {
+        return text.to_owned();
+    }
+    // All the digits, and where the point goes among them.
+    let all: String = format!("{whole}{fraction}");
+    let point = whole.len() as i64 + exponent;
+    let first = all.bytes().position(|b| b != b'0');
+    let Some(first) = first else { return "0".into() };
+    let last = all.bytes().rposition(|b| b != b'0').unwrap_or(first);
+    let significant = &all[first..=last];
+    let point = point - first as i64; // the point's place counted from the first significant digit
+    let body = if point <= 0 {
+        format!("0.{}{significant}", "0".repeat((-point) as usize))
+    } else if point as usize >= significant.len() {
+        format!("{significant}{}", "0".repeat(point as usize - significant.len()))
+    } else {
+        format!("{}.{}", &significant[..point as usize], &significant[point as usize..])
+    };
+    if negative {
+        format!("-{body}")
+    } else {
+        body
     }
 }
 

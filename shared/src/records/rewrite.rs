@@ -1,15 +1,15 @@
 //! What is already stored, brought under a new field policy (`protime-webhooks
 //! apply-field-policy`): each record item whose fields the policy would change (or a tombstone
 //! written before tombstones expired, which gets its `expiresAt`) is written again
-//! at the same `changeVersion`, its fields dropped or hashed, `source: policy` and a new
-//! `receivedAt` (so the change event it gives sorts after the last one: the publisher publishes
-//! such a rewrite, and consumers drop or hash what they kept), on condition that the item is
-//! still the one read. A second run finds nothing to change. The pass over the table is
+//! at the same `changeVersion`, its fields dropped or hashed, its `source` kept (a sweep's
+//! tombstone must stay one, to heal), `policyAppliedAt` and a new `receivedAt` set (so the change
+//! event it gives, `source: policy`, sorts after the last one: consumers drop or hash what they
+//! kept), on condition that the item is still the one read. A second run finds nothing to change. The pass over the table is
 //! [`super::migrate`]'s, resumable by its own positions ([`POSITION_PREFIX`]).
 
 use super::event::RecordId;
 use super::index::{attr as index_attr, index_keys};
-use super::item::{attr, attribute_value, json_value, record_key, Source};
+use super::item::{attr, attribute_value, json_value, record_key};
 use super::json::Json;
 use super::migrate::{unavailable, unchanged_since_read, ItemMigration, ItemOutcome, MigrationError};
 use super::policy::DataPolicy;
@@ -83,20 +83,38 @@ fn record_collection(item: &Item) -> Option<Collection> {
     (is_record && item.contains_key(attr::CHANGE_ORDER)).then_some(collection)
 }
 
-/// The item as `policy` keeps it, or `None` when the policy changes none of its fields. Its
-/// index keys follow its fields (a policy may drop `date` or `person`).
+/// The item as `policy` keeps it, marked as a rewrite, or `None` when the policy changes none of
+/// its fields (and it is no tombstone without `expiresAt`).
 pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Option<Item> {
+    let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
+    let unexpiring = tombstone && policy.tombstone_days > 0 && !item.contains_key(attr::EXPIRES_AT);
+    let mut kept = match policed(policy, collection, item) {
+        Some(kept) => kept,
+        None if unexpiring => item.clone(),
+        None => return None,
+    };
+    let now = super::store::received_now();
+    kept.insert(attr::POLICY_APPLIED_AT.into(), AttributeValue::S(now.clone()));
+    kept.insert(attr::RECEIVED_AT.into(), AttributeValue::S(now));
+    if unexpiring {
+        policy.expire(&mut kept, chrono::Utc::now());
+    }
+    Some(kept)
+}
+
+/// The item with `policy` applied to its fields, its index keys following them (a policy may
+/// drop `person`), everything else as it was; `None` when the policy changes no field.
+pub fn policed(policy: &DataPolicy, collection: Collection, item: &Item) -> Option<Item> {
     let is_data = |name: &str| !attr::RESERVED.contains(&name) && !matches!(name, attr::ID | attr::CHANGE_VERSION);
     let mut fields: Vec<(String, Json)> =
         item.iter().filter(|(name, _)| is_data(name)).map(|(name, value)| (name.clone(), json_value(value))).collect();
     fields.sort_by(|a, b| a.0.cmp(&b.0));
     let before = fields.clone();
     policy.fields.apply(collection, &mut fields, policy.hash_key.as_ref());
-    let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
-    let unexpiring = tombstone && policy.tombstone_days > 0 && !item.contains_key(attr::EXPIRES_AT);
-    if fields == before && !unexpiring {
+    if fields == before {
         return None;
     }
+    let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
     let mut kept: Item = item.iter().filter(|(name, _)| !is_data(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let id = match &item[attr::ID] {
         AttributeValue::N(n) => RecordId::Number(n.clone()),
@@ -111,11 +129,6 @@ pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Op
         None => kept.remove(index_attr::PERSON_PARTITION),
     };
     kept.extend(fields.iter().map(|(name, value)| (name.clone(), attribute_value(value))));
-    kept.insert(attr::SOURCE.into(), AttributeValue::S(Source::Policy.as_str().into()));
-    kept.insert(attr::RECEIVED_AT.into(), AttributeValue::S(super::store::received_now()));
-    if unexpiring {
-        policy.expire(&mut kept, chrono::Utc::now());
-    }
     Some(kept)
 }
 
@@ -123,7 +136,7 @@ pub fn kept_item(policy: &DataPolicy, collection: Collection, item: &Item) -> Op
 mod tests {
     use super::*;
     use crate::records::event::parse_body;
-    use crate::records::item::record_item;
+    use crate::records::item::{record_item, Source};
 
     fn stored(body: &str) -> Item {
         record_item(
@@ -145,7 +158,8 @@ mod tests {
             (item["name"].clone(), item["changeVersion"].clone())
         );
         assert_eq!(kept["changeOrder"], item["changeOrder"]);
-        assert_eq!(kept["source"], AttributeValue::S("policy".into()));
+        assert_eq!(kept["source"], item["source"], "the version's own source");
+        assert!(kept.contains_key(attr::POLICY_APPLIED_AT));
         assert_ne!(kept["receivedAt"], item["receivedAt"]);
         assert_eq!(kept[index_attr::DATE_PARTITION], item[index_attr::DATE_PARTITION]);
         assert_eq!(kept_item(&policy, Collection::People, &kept), None, "a second pass changes nothing");

@@ -285,6 +285,7 @@ impl<
     async fn run_leased(&self, budget: &Budget) -> Result<RunReport, RunError> {
         let now = budget.now();
         let stored = self.subscriptions.load(&self.config.collections).await?;
+        self.ensure_hash_key().await;
         self.carry_keys_over(&stored, now).await;
         let protime = self.protime.connect().await?;
         let reported = protime.list_webhooks().await?;
@@ -321,6 +322,19 @@ impl<
         }
         let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
         Ok(RunReport { healthy, busy: false, subscriptions, strays })
+    }
+
+    /// Generates the field hash key in the signing-keys secret when it has none (a new stack's
+    /// first run): a `FieldPolicy` with `hash` entries needs it at every function's start. A
+    /// failure is logged and tried again next run.
+    async fn ensure_hash_key(&self) {
+        match self.keys.ensure_hash_key().await {
+            Ok(true) => tracing::info!("generated the field hash key in the signing-keys secret"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not make sure the field hash key exists; trying again next run")
+            }
+        }
     }
 
     /// Moves the keys release 0.1 kept in one secret per collection into the signing-keys
@@ -479,7 +493,12 @@ impl<
         budget: &Budget,
         resynced: &mut Option<ResyncCounts>,
     ) {
-        let stores = Stores { records: &self.records, states: &self.sync_states, quarantine: self.quarantine.as_ref() };
+        let stores = Stores {
+            records: &self.records,
+            states: &self.sync_states,
+            quarantine: self.quarantine.as_ref(),
+            inline_pages: !self.config.data.fields.names(collection),
+        };
         let counts = resynced.get_or_insert_with(ResyncCounts::default);
         match delta_round(protime, stores, collection, budget, counts).await {
             Ok(DeltaRound::CaughtUp) => {

@@ -109,6 +109,12 @@ impl KeyDocument {
         self
     }
 
+    /// The document with a field hash key (`fieldHashKey`), every other member kept.
+    pub fn with_hash_key(mut self, key: &str) -> Self {
+        self.members.insert(crate::records::policy::HASH_KEY_MEMBER.into(), Value::String(key.to_owned()));
+        self
+    }
+
     /// The SecretString to write.
     pub fn render(&self) -> String {
         Value::Object(self.members.clone()).to_string()

@@ -16,6 +16,9 @@ pub struct SecretsManagerKeySource {
     client: aws_sdk_secretsmanager::Client,
     secret: String,
     legacy_prefix: Option<String>,
+    /// Whether the field hash key was seen in the secret (it is never removed): the renewer's
+    /// check reads the secret once per process.
+    pub(crate) hash_key_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A secret version's SecretString and creation time. `Debug` is not derived: it holds keys.
@@ -27,7 +30,12 @@ pub(crate) struct Read {
 impl SecretsManagerKeySource {
     /// The source of the secret named (or ARN) `secret`.
     pub fn new(client: aws_sdk_secretsmanager::Client, secret: impl Into<String>) -> Self {
-        SecretsManagerKeySource { client, secret: secret.into(), legacy_prefix: None }
+        SecretsManagerKeySource {
+            client,
+            secret: secret.into(),
+            legacy_prefix: None,
+            hash_key_seen: Default::default(),
+        }
     }
 
     /// Also looks a collection the secret lacks up in `<prefix><collection>`, where release
@@ -103,7 +111,7 @@ impl SecretsManagerKeySource {
         let version = version.ok_or_else(|| format!("the signing-keys secret {} does not exist", self.secret))?;
         version.document.field_hash_key().ok_or_else(|| {
             format!(
-                "the signing-keys secret {} has no \"{}\" of at least {} characters (the stack generates it)",
+                "the signing-keys secret {} has no \"{}\" of at least {} characters yet: the renewer generates it on its first run (invoke it once)",
                 self.secret,
                 crate::records::policy::HASH_KEY_MEMBER,
                 crate::records::policy::MIN_HASH_KEY_BYTES

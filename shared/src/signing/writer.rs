@@ -36,6 +36,18 @@ pub trait KeyWriter: Send + Sync {
         collections: &[Collection],
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<Collection>, KeySourceError>> + Send;
+
+    /// Generates the field hash key ([`crate::records::policy::HASH_KEY_MEMBER`]: 64 random
+    /// letters and digits) when the secret has none; `true` when it did. Once one was seen, the
+    /// writer does not read the secret for it again.
+    fn ensure_hash_key(&self) -> impl Future<Output = Result<bool, KeySourceError>> + Send;
+}
+
+/// A new field hash key: 64 letters and digits from the thread's cryptographically secure
+/// generator (seeded by the operating system).
+fn new_hash_key() -> String {
+    use rand::Rng;
+    rand::rng().sample_iter(&rand::distr::Alphanumeric).take(64).map(char::from).collect()
 }
 
 /// How long a release 0.1 secret is kept after its key is in the signing-keys secret: longer
@@ -80,6 +92,21 @@ impl KeyWriter for SecretsManagerKeySource {
             self.put(&document).await?;
         }
         Ok(moved)
+    }
+
+    async fn ensure_hash_key(&self) -> Result<bool, KeySourceError> {
+        use std::sync::atomic::Ordering;
+        if self.hash_key_seen.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let _writing = WRITING.lock().await;
+        let document = self.writable().await?;
+        let generated = document.field_hash_key().is_none();
+        if generated {
+            self.put(&document.with_hash_key(&new_hash_key())).await?;
+        }
+        self.hash_key_seen.store(true, Ordering::Relaxed);
+        Ok(generated)
     }
 }
 

@@ -46,6 +46,9 @@ pub struct Stores<'a, R, S, Q> {
     pub records: &'a R,
     pub states: &'a S,
     pub quarantine: Option<&'a Q>,
+    /// Whether a small page may be kept in the sync item (not when the field policy names the
+    /// collection).
+    pub inline_pages: bool,
 }
 
 /// One delta round for the renewer's recovery of a Disabled subscription: takes the
@@ -65,7 +68,7 @@ pub async fn delta_round<
     budget: &Budget,
     counts: &mut RecordCounts,
 ) -> Result<DeltaRound, DeltaRoundError> {
-    let Stores { records, states, quarantine } = stores;
+    let Stores { records, states, quarantine, inline_pages } = stores;
     if !budget.may_start_page() {
         return Ok(DeltaRound::OutOfTime);
     }
@@ -78,7 +81,7 @@ pub async fn delta_round<
     let live = plan::live_delta(&state);
     let from_kept = state.kept.is_some();
     let page_limit = PageLimit { max: Some(if live { MAX_ROUND_PAGES } else { 1 }), from: 0 };
-    let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, page_limit };
+    let lane = Lane { api, records, states, quarantine, owner: &owner, collection, budget, page_limit, inline_pages };
     let mut report = CollectionReport::new(collection, Outcome::Complete);
     let result = if live || from_kept {
         let mut followed = lane.follow(&mut state, &mut report).await;

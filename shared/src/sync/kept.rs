@@ -86,17 +86,20 @@ pub fn page_key(collection: Collection, at: DateTime<Utc>, unique: &str) -> Stri
 }
 
 /// Keeps `page`: in the item when it is small (or there is no bucket and it fits), else as an
-/// object (in the item as well when the bucket fails and it fits). `Err` when it can be kept nowhere; the caller applies it anyway (better than
-/// dropping a spent page) and says so.
+/// object (in the item as well when the bucket fails and it fits); never in the item without
+/// `inline` (the field policy names the collection: the table keeps no raw page). `Err` when it
+/// can be kept nowhere; the caller applies it anyway (better than dropping a spent page) and
+/// says so.
 pub async fn keep<K: PageKeep>(
     store: Option<&K>,
     collection: Collection,
     page: &Page,
     now: DateTime<Utc>,
+    inline: bool,
 ) -> Result<KeptPage, KeepError> {
     let bytes = page.body.len();
-    let inline = || {
-        std::str::from_utf8(&page.body).ok().map(|text| KeptPage {
+    let in_item = || {
+        std::str::from_utf8(&page.body).ok().filter(|_| inline).map(|text| KeptPage {
             object: None,
             body: Some(text.to_owned()),
             bytes: bytes as u64,
@@ -104,7 +107,7 @@ pub async fn keep<K: PageKeep>(
         })
     };
     if bytes <= INLINE_PAGE_BYTES {
-        if let Some(kept) = inline() {
+        if let Some(kept) = in_item() {
             return Ok(kept);
         }
     }
@@ -115,7 +118,7 @@ pub async fn keep<K: PageKeep>(
     match stored {
         Ok(key) => Ok(KeptPage { object: Some(key), body: None, bytes: bytes as u64, kept_at: now }),
         // No bucket, or the bucket down: a page that fits still goes in the item.
-        Err(e) if bytes <= MAX_INLINE_PAGE_BYTES => inline().ok_or(e),
+        Err(e) if bytes <= MAX_INLINE_PAGE_BYTES => in_item().ok_or(e),
         Err(e) => Err(e),
     }
 }
@@ -194,25 +197,37 @@ mod tests {
         let store = MemoryQuarantine::default();
         let now = Utc::now();
         let small = Page::new(r#"{"value":[]}"#);
-        let kept = keep(Some(&store), Collection::Clockings, &small, now).await.unwrap();
+        let kept = keep(Some(&store), Collection::Clockings, &small, now, true).await.unwrap();
         assert_eq!((kept.body.as_deref(), kept.object.as_deref()), (Some(r#"{"value":[]}"#), None));
         assert_eq!(load(Some(&store), &kept).await.unwrap(), small);
 
         let large = Page::new(format!(r#"{{"value":["{}"]}}"#, "x".repeat(INLINE_PAGE_BYTES)));
-        let kept = keep(Some(&store), Collection::Clockings, &large, now).await.unwrap();
+        let kept = keep(Some(&store), Collection::Clockings, &large, now, true).await.unwrap();
         let key = kept.object.clone().expect("kept as an object");
         assert!(key.starts_with("pages/clockings/") && kept.body.is_none(), "{kept:?}");
         assert_eq!(load(Some(&store), &kept).await.unwrap(), large);
         store.discard_page(&key).await.unwrap();
         assert_eq!(load(Some(&store), &kept).await, Err(KeepError::Missing(key)));
 
-        let kept = keep(None::<&MemoryQuarantine>, Collection::Clockings, &large, now).await.unwrap();
+        let kept = keep(None::<&MemoryQuarantine>, Collection::Clockings, &large, now, true).await.unwrap();
         assert!(kept.body.is_some(), "no bucket: a page that fits goes in the item");
         let huge = Page::new(format!(r#"{{"value":["{}"]}}"#, "x".repeat(MAX_INLINE_PAGE_BYTES)));
         assert_eq!(
-            keep(None::<&MemoryQuarantine>, Collection::Clockings, &huge, now).await,
+            keep(None::<&MemoryQuarantine>, Collection::Clockings, &huge, now, true).await,
             Err(KeepError::NotConfigured)
         );
         assert!(!format!("{kept:?}").contains("xxx"), "Debug never shows the body");
+    }
+
+    /// A page of a collection the field policy names is as Protime sent it: never in the item.
+    #[tokio::test]
+    async fn without_inline_a_small_page_goes_to_the_bucket_or_nowhere() {
+        let store = MemoryQuarantine::default();
+        let now = Utc::now();
+        let small = Page::new(r#"{"value":[{"id":1,"pinCode":"1234"}]}"#);
+        let kept = keep(Some(&store), Collection::People, &small, now, false).await.unwrap();
+        assert!(kept.body.is_none() && kept.object.as_deref().is_some_and(|k| k.starts_with("pages/people/")));
+        let nowhere = keep(None::<&MemoryQuarantine>, Collection::People, &small, now, false).await;
+        assert_eq!(nowhere, Err(KeepError::NotConfigured), "applied unkept rather than kept in the table");
     }
 }

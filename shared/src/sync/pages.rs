@@ -288,7 +288,7 @@ impl<A: RecordPages, R: RecordStore + StoredHeads + SetAsideMarks, S: SyncStateS
     /// A page that can be kept nowhere is applied anyway (it was fetched; dropping it would lose it
     /// for certain), and the log says so.
     pub(super) async fn keep_page(&self, state: &mut SyncState, page: &crate::protime::Page) -> Result<(), Stop> {
-        match kept::keep(self.quarantine, self.collection, page, self.budget.now()).await {
+        match kept::keep(self.quarantine, self.collection, page, self.budget.now(), self.inline_pages).await {
             Ok(kept) => {
                 state.page_kept(kept);
                 self.checkpoint(state).await?;

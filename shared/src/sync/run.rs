@@ -168,6 +168,7 @@ impl<
             collection,
             budget,
             page_limit: PageLimit { max: self.config.max_pages_per_run, from: 0 },
+            inline_pages: !self.config.data.fields.names(collection),
         };
         // With the collection caught up: the sweep of a pass whose pages are all applied, then
         // a reconciliation asked for, due, or under way.
@@ -342,6 +343,9 @@ pub(super) struct Lane<'a, A, R, S, Q> {
     pub(super) collection: Collection,
     pub(super) budget: &'a Budget,
     pub(super) page_limit: PageLimit,
+    /// Whether a small page may be kept in the sync item: not when the field policy names the
+    /// collection (the page is as Protime sent it; only the bucket may hold it, until applied).
+    pub(super) inline_pages: bool,
 }
 
 impl<A, R, S, Q> Clone for Lane<'_, A, R, S, Q> {

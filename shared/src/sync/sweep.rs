@@ -550,7 +550,7 @@ impl LiveRecords for DynamoRecordStore {
         Ok((items.into_iter().map(live_record).collect(), next))
     }
 
-    async fn tombstone(&self, _collection: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
+    async fn tombstone(&self, collection: Collection, record: &LiveRecord) -> Result<bool, StoreError> {
         let (Some(order), Some(received)) = (record.item.get(attr::CHANGE_ORDER), record.item.get(attr::RECEIVED_AT))
         else {
             return Ok(false);
@@ -559,7 +559,7 @@ impl LiveRecords for DynamoRecordStore {
             .client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(self.expiring(sweep_tombstone(&record.item, &received_now()))))
+            .set_item(Some(self.kept_tombstone(collection, &record.item)))
             .condition_expression("#order = :order AND #received = :received AND #deleted = :false")
             .expression_attribute_names("#order", attr::CHANGE_ORDER)
             .expression_attribute_names("#received", attr::RECEIVED_AT)
@@ -582,8 +582,16 @@ impl LiveRecords for DynamoRecordStore {
 type ItemPage = (Vec<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>);
 
 impl DynamoRecordStore {
-    /// A sweep's tombstone with its `expiresAt`.
-    fn expiring(&self, mut tombstone: HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+    /// A sweep's tombstone of `item` as the store keeps it: under the field policy (the item
+    /// may predate it), with its `expiresAt`.
+    fn kept_tombstone(
+        &self,
+        collection: Collection,
+        item: &HashMap<String, AttributeValue>,
+    ) -> HashMap<String, AttributeValue> {
+        let tombstone = sweep_tombstone(item, &received_now());
+        let mut tombstone =
+            crate::records::rewrite::policed(self.policy(), collection, &tombstone).unwrap_or(tombstone);
         self.policy().expire(&mut tombstone, Utc::now());
         tombstone
     }

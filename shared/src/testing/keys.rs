@@ -127,4 +127,13 @@ impl KeyWriter for MemoryKeySource {
         }
         Ok(moved)
     }
+
+    async fn ensure_hash_key(&self) -> Result<bool, KeySourceError> {
+        let document = self.document();
+        if document.field_hash_key().is_some() {
+            return Ok(false);
+        }
+        self.put(document.with_hash_key(&"k".repeat(64)), SystemTime::now());
+        Ok(true)
+    }
 }

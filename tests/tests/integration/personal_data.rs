@@ -249,7 +249,8 @@ async fn apply_field_policy_rewrites_what_is_stored_once_and_the_feed_tells_cons
         let item = fixture.item(&format!("people#{id}")).await.unwrap();
         assert!(!item.contains_key("socialSecurityNumber"), "{item:?}");
         assert_eq!(s(&item, "email"), Some(hashed.clone()));
-        assert_eq!((s(&item, "changeVersion").as_deref(), s(&item, "source").as_deref()), (Some(v1), Some("policy")));
+        assert_eq!((s(&item, "changeVersion").as_deref(), s(&item, "source").as_deref()), (Some(v1), Some("webhook")));
+        assert!(item.contains_key("policyAppliedAt"), "{item:?}");
     }
     let second = apply_field_policy(&client, &fixture.table, &policy, parallelism, |_| {}).await.unwrap();
     assert_eq!((second.records, second.updated), (2, 0), "a second run changes nothing: {second:?}");
@@ -274,4 +275,121 @@ async fn apply_field_policy_rewrites_what_is_stored_once_and_the_feed_tells_cons
         let (new, old) = (detail["sequence"].as_str().unwrap(), earlier["detail"]["sequence"].as_str().unwrap());
         assert!(new > old, "consumers apply it: {new} > {old}");
     }
+}
+
+/// The table's TTL removing an expired tombstone reaches the stream as a REMOVE of the
+/// tombstone: the feed announced the deletion when it happened, and announces nothing now.
+/// (The emulator does not expire items: the removal is made as TTL makes it, by key.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tombstones_removal_publishes_nothing() {
+    let fixture = ReceiverFixture::new("clockings-key").await;
+    let mut feed = Feed::start(&harness::shared_moto().endpoint(), &fixture.setup, &fixture.table).await;
+    let receiver = receiver(&fixture, &[]).await;
+    let live = r#"{"id":9,"changeVersion":"0000090200004BD00001","date":"2026-12-01","person":{"id":1}}"#;
+    let delete = r#"{"changeType":"Delete","data":{"id":9,"changeVersion":"0000090200004BD00002"}}"#;
+    for body in [live, delete] {
+        assert_eq!(harness::parse_response(receiver.handle(signed("clockings", body, "clockings-key")).await).0, 200);
+    }
+    let bus_name = feed.bus.clone();
+    let bus = || {
+        protime_webhooks::publisher::bus::EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(&fixture.setup),
+            &bus_name,
+        )
+    };
+    publish_all(&mut feed, bus()).await;
+    let types: Vec<String> =
+        feed.received().await.iter().map(|e| e["detail-type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(types, ["Protime Record Changed", "Protime Record Deleted"]);
+    let client = aws_sdk_dynamodb::Client::new(&fixture.setup);
+    let key = AttributeValue::S("clockings#9".into());
+    client.delete_item().table_name(&fixture.table).key("pk", key).send().await.expect("the expiry");
+    publish_all(&mut feed, bus()).await;
+    assert!(feed.received().await.is_empty(), "no event for the tombstone's removal");
+}
+
+/// A new stack's signing-keys secret starts empty: the renewer's first run generates the field
+/// hash key in it, keeps it through its key writes, and never replaces it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_renewer_generates_the_field_hash_key_once_and_keeps_it() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let secret = &stack.receiver.keys_secret;
+    let before = harness::signing_keys(&stack.receiver.setup, secret).await.unwrap();
+    assert!(before.get(HASH_KEY_MEMBER).is_none(), "{before}");
+    assert!(stack.renew().await.healthy);
+    let after = harness::signing_keys(&stack.receiver.setup, secret).await.unwrap();
+    let key = after[HASH_KEY_MEMBER].as_str().expect("generated").to_owned();
+    assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_alphanumeric()), "64 letters and digits");
+    assert!(after["clockings"]["key"].is_string(), "the collection's key beside it: {after:?}");
+    // A new renewer (a new process) finds it and writes nothing; a recovery's new key keeps it.
+    stack.simulator.advance(chrono::Duration::hours(721));
+    assert!(stack.renew().await.healthy);
+    let later = harness::signing_keys(&stack.receiver.setup, secret).await.unwrap();
+    assert_eq!(later[HASH_KEY_MEMBER].as_str(), Some(key.as_str()));
+    assert_ne!(later["clockings"]["key"], after["clockings"]["key"], "a new signing key was stored");
+    // The receiver's start reads it.
+    let policy = [("FIELD_POLICY", POLICY)];
+    let _started = receiver(&stack.receiver, &policy).await;
+}
+
+/// A sweep's tombstone rewritten under a new policy stays a sweep's tombstone: Protime bringing
+/// the record back at that version still heals it. And a sweep after a policy change writes
+/// its tombstone under the policy, whatever the stored item held.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_keeps_sweep_tombstones_healable_and_sweeps_write_under_it() {
+    use protime_webhooks::records::migrate::Parallelism;
+    use protime_webhooks::records::policy::DataPolicy;
+    let stack = Stack::start(&["people"], SimulatorConfig::default()).await;
+    let seeded = stack.simulator.seed("people", 4);
+    assert!(stack.sync(&[("FIELD_POLICY", "none")]).await.healthy);
+    // A stray with a field the new policy drops, then a reconciliation under that policy.
+    let stray = json!({"id": 999, "changeVersion": "00000000000000000001", "name": "Stray", "nickname": "secret"});
+    stack.put_record("people", stray).await;
+    let policy = [("FIELD_POLICY", "people.nickname=drop")];
+    let request = protime_webhooks::sync::SyncRequest {
+        collections: Some(vec!["people".into()]),
+        reconcile: true,
+        ..Default::default()
+    };
+    assert!(stack.sync_request(&policy, request).await.healthy);
+    let tombstone = stack.receiver.item("people#999").await.unwrap();
+    assert_eq!(
+        (s(&tombstone, "source").as_deref(), tombstone["deleted"].clone()),
+        (Some("sweep"), AttributeValue::Bool(true))
+    );
+    assert!(!tombstone.contains_key("nickname") && tombstone.contains_key("expiresAt"), "{tombstone:?}");
+
+    // A live record swept earlier, under no policy, then rewritten by apply-field-policy.
+    let gone = &seeded[1];
+    let mut kept = gone.clone();
+    kept["nickname"] = json!("kept");
+    stack.put_record("people", kept.clone()).await;
+    let item = stack.receiver.item(&format!("people#{}", gone["id"])).await.unwrap();
+    let swept = protime_webhooks::records::item::sweep_tombstone(&item, "2020-01-02T00:00:00Z");
+    stack.put_item(swept).await;
+    let data = DataPolicy { fields: "people.nickname=drop".parse().unwrap(), hash_key: None, tombstone_days: 35 };
+    let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
+    let parallelism = Parallelism { segments: 1, updates_in_flight: 4 };
+    let report = protime_webhooks::records::rewrite::apply_field_policy(
+        &client,
+        &stack.receiver.table,
+        &data,
+        parallelism,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.updated >= 1, "{report:?}");
+    let rewritten = stack.receiver.item(&format!("people#{}", gone["id"])).await.unwrap();
+    assert_eq!(s(&rewritten, "source").as_deref(), Some("sweep"), "{rewritten:?}");
+    assert!(!rewritten.contains_key("nickname"));
+    // Protime still has the record at that version: the next reconciliation heals it.
+    let request = protime_webhooks::sync::SyncRequest {
+        collections: Some(vec!["people".into()]),
+        reconcile: true,
+        ..Default::default()
+    };
+    assert!(stack.sync_request(&policy, request).await.healthy);
+    let healed = stack.receiver.item(&format!("people#{}", gone["id"])).await.unwrap();
+    assert_eq!(healed["deleted"], AttributeValue::Bool(false), "{healed:?}");
 }

@@ -380,6 +380,10 @@ impl KeyWriter for CrashOnce {
     ) -> Result<Vec<Collection>, KeySourceError> {
         self.inner.carry_over(collections, now).await
     }
+
+    async fn ensure_hash_key(&self) -> Result<bool, KeySourceError> {
+        self.inner.ensure_hash_key().await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

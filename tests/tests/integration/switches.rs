@@ -252,12 +252,11 @@ fn the_syncer_may_read_the_field_hash_key_exactly_when_the_field_policy_hashes()
         let reads_keys = stack.syncer_grants().iter().any(|(_, resource)| resource == "!Ref SigningKeysSecret");
         assert_eq!(reads_keys, hashes, "{policy}");
     }
-    // The stack generates the key in the signing-keys secret's first version.
-    let generated = at(&t, &["Resources", "SigningKeysSecret", "Properties", "GenerateSecretString"]);
-    let member = protime_webhooks::records::policy::HASH_KEY_MEMBER;
-    assert_eq!(text(at(generated, &["GenerateStringKey"])), member);
-    let length: usize = text(at(generated, &["PasswordLength"])).parse().unwrap();
-    assert!(length >= protime_webhooks::records::policy::MIN_HASH_KEY_BYTES);
+    // The secret starts empty and the renewer generates the hash key: a GenerateSecretString
+    // (or a changed SecretString) would make CloudFormation write a version without the keys.
+    let secret = at(&t, &["Resources", "SigningKeysSecret", "Properties"]);
+    assert_eq!(text(at(secret, &["SecretString"])), "{}");
+    assert!(secret.get("GenerateSecretString").is_none());
     let ttl = at(&t, &["Resources", "RecordTable", "Properties", "TimeToLiveSpecification"]);
     assert_eq!(text(at(ttl, &["AttributeName"])), protime_webhooks::records::item::attr::EXPIRES_AT);
 }

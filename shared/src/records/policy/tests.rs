@@ -66,6 +66,20 @@ fn equal_values_hash_equal_under_one_key_and_differently_under_another() {
 }
 
 #[test]
+fn a_value_hashes_alike_as_sent_and_as_read_back_from_the_table() {
+    for (sent, stored) in [("25.50", "25.5"), ("2.55e1", "25.5"), ("-0.0", "0"), ("100", "1e2"), ("0.001", "1E-3")] {
+        assert_eq!(canonical(&Json::Number(sent.into())), canonical(&Json::Number(stored.into())), "{sent}");
+    }
+    assert_eq!(canonical(&Json::Number("25.50".into())), "25.5");
+    assert_eq!(canonical(&Json::Number("-120".into())), "-120");
+    assert_eq!(canonical(&Json::Number("0.25".into())), "0.25");
+    let sent = json::parse(br#"{"b":1.50,"a":"x"}"#).unwrap();
+    let stored = json::parse(br#"{"a":"x","b":1.5}"#).unwrap();
+    assert_eq!(key().hash(&sent), key().hash(&stored));
+    assert_eq!(canonical(&sent), r#"{"a":"x","b":1.5}"#);
+}
+
+#[test]
 fn without_a_key_a_field_to_hash_is_dropped_and_null_stays_null() {
     let policy: FieldPolicy = "people.email=hash,people.phone=hash".parse().unwrap();
     let mut data = fields(r#"{"id":1,"changeVersion":"v","email":"ann@example.com","phone":null}"#);
@@ -87,6 +101,8 @@ fn a_malformed_entry_is_named_with_what_is_wrong() {
         ("people.id=drop", "people.id=drop", "always kept"),
         ("people.email=drop, people.email=hash", "people.email=hash", "another entry"),
         ("people.address=drop,people.address.town=hash", "people.address.town=hash", "another entry"),
+        ("people.email= hash", "people.email= hash", "no space"),
+        ("clockings.date=hash", "clockings.date=hash", "always kept"),
     ] {
         let error = policy.parse::<FieldPolicy>().unwrap_err();
         assert_eq!(error.entry, entry, "{policy}");

@@ -122,7 +122,12 @@ async fn a_delta_round_late_in_a_run_stamps_its_writes_with_their_own_time() {
     let mut counts = RecordCounts::default();
     let round = delta_round(
         &f.protime,
-        Stores { records: &*f.records, states: &f.states, quarantine: None::<&crate::testing::MemoryQuarantine> },
+        Stores {
+            records: &*f.records,
+            states: &f.states,
+            quarantine: None::<&crate::testing::MemoryQuarantine>,
+            inline_pages: true,
+        },
         Collection::Clockings,
         &budget,
         &mut counts,
@@ -151,7 +156,7 @@ async fn a_delta_round_that_fails_on_an_unreadable_page_still_counts_what_it_qua
     let budget = Budget::new(Utc::now(), None, Duration::ZERO);
     let round = delta_round(
         &f.protime,
-        Stores { records: &*f.records, states: &f.states, quarantine: Some(&quarantine) },
+        Stores { records: &*f.records, states: &f.states, quarantine: Some(&quarantine), inline_pages: true },
         Collection::Clockings,
         &budget,
         &mut counts,
