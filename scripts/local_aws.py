@@ -62,7 +62,10 @@ def bootstrap(endpoint, table, credentials_secret, credentials_json, bucket, key
             # As the template: the publisher's source.
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         )
-        # As the template: tombstones expire (TombstoneRetentionDays).
+    # As the template: tombstones expire (TombstoneRetentionDays); a table of an earlier local
+    # stack gets it too.
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         dynamodb.update_time_to_live(
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
         )

@@ -33,6 +33,24 @@ pub enum CliError {
     Incomplete(String),
 }
 
+/// A setting in this shell that differs from the deployed one: the deployed one decides what
+/// the functions keep, so a command writing records must not keep another.
+fn refuse_other_settings(
+    shell: &HashMap<String, String>,
+    deployed: &HashMap<String, String>,
+    names: &[&str],
+) -> Result<(), CliError> {
+    for name in names {
+        if let Some(mine) = shell.get(*name).filter(|mine| deployed.get(*name) != Some(*mine)) {
+            let theirs = deployed.get(*name).map_or("unset (the default)".to_owned(), |v| format!("{v:?}"));
+            return Err(CliError::Input(format!(
+                "{name} in this shell ({mine:?}) differs from the stack's ({theirs}): unset it, or deploy it first"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The stack outputs the CLI reads (template.yaml's `Outputs`).
 pub mod outputs {
     pub const TABLE: &str = "TableName";
@@ -153,19 +171,25 @@ impl Context {
     }
 
     /// What the stack keeps of a record, for a command that writes records as the functions do
-    /// (quarantine replay): `FIELD_POLICY` and `TOMBSTONE_RETENTION_DAYS` from this shell's
-    /// environment, else the syncer function's (with `--stack`), else the defaults; with the
-    /// field hash key from the signing-keys secret when the policy hashes.
-    pub async fn data_policy(&self) -> Result<protime_webhooks::records::policy::DataPolicy, CliError> {
-        let mut settings = HashMap::new();
-        if let (Some(_), Some(syncer)) = (&self.global.stack, &self.global.syncer_function) {
-            settings = self.function_environment(syncer).await?;
-        }
-        for name in ["FIELD_POLICY", "TOMBSTONE_RETENTION_DAYS"] {
-            if let Some(value) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-                settings.insert(name.to_owned(), value);
+    /// (quarantine replay, apply-field-policy), and where that came from: with `--stack`, the
+    /// syncer function's `FIELD_POLICY` and `TOMBSTONE_RETENTION_DAYS` (the same in this shell,
+    /// or unset there: a different one is refused, the deployed policy decides); without, this
+    /// shell's, else the defaults. With the field hash key when the policy hashes.
+    pub async fn data_policy(&self) -> Result<(protime_webhooks::records::policy::DataPolicy, &'static str), CliError> {
+        const NAMES: [&str; 2] = ["FIELD_POLICY", "TOMBSTONE_RETENTION_DAYS"];
+        let shell: HashMap<String, String> = NAMES
+            .iter()
+            .filter_map(|name| Some((name.to_string(), std::env::var(name).ok().filter(|v| !v.trim().is_empty())?)))
+            .collect();
+        let (settings, from) = match (&self.global.stack, &self.global.syncer_function) {
+            (Some(_), Some(syncer)) => {
+                let deployed = self.function_environment(syncer).await?;
+                refuse_other_settings(&shell, &deployed, &NAMES)?;
+                (deployed, "the stack's syncer function")
             }
-        }
+            _ if shell.contains_key("FIELD_POLICY") => (shell, "FIELD_POLICY in this shell"),
+            _ => (shell, "the default: FIELD_POLICY is unset"),
+        };
         let mut policy = protime_webhooks::config::data_policy_from(|k| settings.get(k).cloned())
             .map_err(|e| CliError::Input(e.to_string()))?;
         if policy.fields.hashes() {
@@ -176,7 +200,7 @@ impl Context {
                 .map_err(|e| CliError::Aws(format!("FIELD_POLICY hashes fields, but {e}")))?;
             policy.hash_key = Some(key);
         }
-        Ok(policy)
+        Ok((policy, from))
     }
 
     /// A Lambda function's environment variables (GetFunctionConfiguration).

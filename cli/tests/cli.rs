@@ -62,6 +62,8 @@ fn bare_command_on(endpoint: &str) -> Command {
         "SIGNING_KEYS_SECRET",
         "EVENT_BUS_NAME",
         "AWS_ENDPOINT_URL_EVENTBRIDGE",
+        "FIELD_POLICY",
+        "TOMBSTONE_RETENTION_DAYS",
     ] {
         command.env_remove(name);
     }
@@ -222,8 +224,43 @@ async fn get_prints_the_stored_record_and_exits_2_when_there_is_none() {
         text.contains("changeVersion   0000090200004BD0000A\n") && text.contains("deleted         yes (tombstone)\n"),
         "{text}"
     );
+    assert!(
+        text.contains("expiresAt       ") && text.contains("(the table's TTL removes the tombstone then)"),
+        "{text}"
+    );
     let (code, text) = cli(&f, &["get", "clockings", "43"]);
     assert_eq!((code, text.as_str()), (2, "no record clockings#43\n"));
+}
+
+/// `apply-field-policy` with the policy of this shell: says which policy it applies and from
+/// where before writing, rewrites what the policy changes once, and a second run nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_field_policy_rewrites_what_the_policy_changes_once() {
+    let f = ReceiverFixture::new(KEY).await;
+    for id in [1, 2] {
+        let record = serde_json::json!({"id": id, "changeVersion": "0000090200004BD0000A", "date": "2026-12-01",
+                                        "person": {"id": 4}, "comment": format!("note {id}")});
+        assert_eq!(f.send(signed("clockings", &record.to_string(), KEY)).await.0, 200);
+    }
+    let apply = || {
+        let mut command = command(&f, &["apply-field-policy", "--segments", "1"]);
+        command.env("FIELD_POLICY", "clockings.comment=drop");
+        command
+    };
+    let (code, out, stderr) = run(apply()).await;
+    assert_eq!(code, 0, "{out}{stderr}");
+    assert!(stderr.contains("field policy clockings.comment=drop (FIELD_POLICY in this shell)"), "{stderr}");
+    assert!(out.contains("rewritten           2\n"), "{out}");
+    let item = f.item("clockings#1").await.unwrap();
+    assert!(!item.contains_key("comment") && item.contains_key("policyAppliedAt"), "{item:?}");
+    let (code, out, _) = run(apply()).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("rewritten           0\n"), "a second run changes nothing: {out}");
+    let mut bad = command(&f, &["apply-field-policy"]);
+    bad.env("FIELD_POLICY", "clockings.comment=erase");
+    let (code, _, stderr) = run(bad).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("FIELD_POLICY entry \"clockings.comment=erase\""), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1251,6 +1288,7 @@ async fn the_documented_operator_policy_is_enough_for_every_command_but_sync() {
         vec!["quarantine", "show", key],
         vec!["quarantine", "replay", "--all", "--json"],
         vec!["migrate-indexes", "--json"],
+        vec!["apply-field-policy", "--json"],
         vec!["republish", "clockings", "--id", "42", "--event-bus", &bus, "--json"],
     ];
     for args in &commands {

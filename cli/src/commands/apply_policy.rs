@@ -21,7 +21,14 @@ pub struct Args {
 pub async fn run(context: &Context, args: Args) -> Result<Health, CliError> {
     let table = context.table()?;
     let json = context.global.json;
-    let policy = context.data_policy().await?;
+    let (policy, from) = context.data_policy().await?;
+    if !json {
+        eprintln!(
+            "field policy {} ({from}); tombstones kept {} days",
+            policy.fields.to_setting(),
+            policy.tombstone_days
+        );
+    }
     let parallelism = Parallelism { segments: args.segments, updates_in_flight: usize::from(args.in_flight) };
     let spinner = output::progress(json, None, "applying the field policy");
     let client = context.dynamodb();

@@ -31,18 +31,25 @@ pub enum Command {
     /// (a verified webhook body, or a record the sync fetched) are replayed, as what they were
     /// kept as. Replayed objects are tagged, not deleted, and never replayed twice. Exit 2 if
     /// any body still cannot be stored or is refused.
-    Replay {
-        /// The objects to replay (keys as `list` shows them).
-        keys: Vec<String>,
-        /// Every object not replayed yet (of `--collection`, if given).
-        #[arg(long, conflicts_with = "keys")]
-        all: bool,
-        #[arg(long)]
-        collection: Option<Collection>,
-        /// Parse and report, write nothing, tag nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// The objects to replay (keys as `list` shows them).
+    keys: Vec<String>,
+    /// Every object not replayed yet (of `--collection`, if given).
+    #[arg(long, conflicts_with = "keys")]
+    all: bool,
+    #[arg(long)]
+    collection: Option<Collection>,
+    /// Parse and report, write nothing, tag nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also replay bodies kept longer ago than TOMBSTONE_RETENTION_DAYS (by default refused:
+    /// the record's tombstone may have expired, and an erased record would come back).
+    #[arg(long)]
+    force: bool,
 }
 
 pub async fn run(context: &Context, command: Command) -> Result<Health, CliError> {
@@ -51,7 +58,7 @@ pub async fn run(context: &Context, command: Command) -> Result<Health, CliError
             list(context, collection, since.as_deref().map(parse_since).transpose()?).await
         }
         Command::Show { key } => show(context, &key).await,
-        Command::Replay { keys, all, collection, dry_run } => replay(context, keys, all, collection, dry_run).await,
+        Command::Replay(args) => replay(context, args).await,
     }
 }
 
@@ -218,13 +225,8 @@ impl ReplayResult {
 
 /// `replay`: each object named (with `--all`, every one under the collection's prefix), replayed
 /// in turn, then what each did; unhealthy when any still cannot be stored or is refused.
-async fn replay(
-    context: &Context,
-    keys: Vec<String>,
-    all: bool,
-    collection: Option<Collection>,
-    dry_run: bool,
-) -> Result<Health, CliError> {
+async fn replay(context: &Context, args: ReplayArgs) -> Result<Health, CliError> {
+    let ReplayArgs { keys, all, collection, dry_run, force } = args;
     let keys = if all {
         quarantined_under(context, &prefix_of(collection)).await?.into_iter().map(|o| o.key).collect()
     } else {
@@ -235,9 +237,11 @@ async fn replay(
     }
     let (s3, bucket) = (context.s3(), context.bucket()?);
     // A replay keeps what the functions would keep: the stack's field policy applies.
-    let policy = std::sync::Arc::new(context.data_policy().await?);
-    let store = DynamoRecordStore::new(context.dynamodb(), context.table()?).with_policy(policy);
-    let replayer = Replayer { s3: &s3, bucket, store: &store, dry_run };
+    let (policy, _) = context.data_policy().await?;
+    let days = i64::try_from(policy.tombstone_days).unwrap_or(i64::MAX / 86_400).min(36_500);
+    let too_old = (!force && days > 0).then(|| chrono::Duration::days(days));
+    let store = DynamoRecordStore::new(context.dynamodb(), context.table()?).with_policy(std::sync::Arc::new(policy));
+    let replayer = Replayer { s3: &s3, bucket, store: &store, dry_run, too_old };
     let bar =
         output::progress(context.global.json, Some(keys.len() as u64), if dry_run { "checking" } else { "replaying" });
     let mut reports = Vec::new();
@@ -259,6 +263,8 @@ struct Replayer<'a> {
     bucket: &'a str,
     store: &'a DynamoRecordStore,
     dry_run: bool,
+    /// A body kept longer ago than this is refused (the tombstones' retention; none with `--force`).
+    too_old: Option<chrono::Duration>,
 }
 
 impl Replayer<'_> {
@@ -275,6 +281,9 @@ impl Replayer<'_> {
             .send()
             .await
             .map_err(|e| aws_error("reading a body", e))?;
+        if let Some(refused) = self.refused_for_age(got.last_modified()) {
+            return Ok(refused);
+        }
         let metadata = got.metadata().cloned().unwrap_or_default();
         let named = metadata.get("collection").cloned();
         // Only what the functions kept, replayed as written by whoever kept it.
@@ -291,6 +300,13 @@ impl Replayer<'_> {
             .await
             .map_err(|e| CliError::Aws(format!("{key}: {e}")))?;
         self.result_of(key, outcome).await
+    }
+
+    /// A body kept before the tombstones' retention: the record it writes may have been
+    /// deleted in Protime and its tombstone expired since, so the copy would hold it again.
+    fn refused_for_age(&self, kept: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<ReplayResult> {
+        let kept = DateTime::<Utc>::from_timestamp(kept?.secs(), 0)?;
+        too_old(kept, Utc::now(), self.too_old?)
     }
 
     /// When the object was replayed, from its tag.
@@ -352,5 +368,38 @@ fn print_replays(json_out: bool, dry_run: bool, reports: &[ReplayReport]) {
     for report in reports {
         let line = format!("{}  {}", report.key, report.result.describe());
         println!("{}", if report.result.failed() { output::alarm(&line) } else { line });
+    }
+}
+
+/// Refused when kept longer than `limit` before `now` (see [`Replayer::refused_for_age`]).
+fn too_old(kept: DateTime<Utc>, now: DateTime<Utc>, limit: chrono::Duration) -> Option<ReplayResult> {
+    let age = now - kept;
+    (age > limit).then(|| ReplayResult::Refused {
+        reason: "older_than_tombstones",
+        detail: format!(
+            "kept {} days ago, longer than TOMBSTONE_RETENTION_DAYS ({}): its record may have been erased in \
+         Protime and its tombstone expired since; --force replays it anyway",
+            age.num_days(),
+            limit.num_days()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_kept_longer_ago_than_the_tombstones_retention_is_refused() {
+        let now = Utc::now();
+        let limit = chrono::Duration::days(35);
+        assert!(too_old(now - chrono::Duration::days(34), now, limit).is_none());
+        match too_old(now - chrono::Duration::days(36), now, limit) {
+            Some(ReplayResult::Refused { reason, detail }) => {
+                assert_eq!(reason, "older_than_tombstones");
+                assert!(detail.contains("36 days ago") && detail.contains("--force"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

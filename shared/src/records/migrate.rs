@@ -117,6 +117,12 @@ pub trait ItemMigration: Sync {
     /// The partition key prefix of its positions (`<prefix><segment>`).
     fn positions(&self) -> &'static str;
 
+    /// What the pass does, kept with its positions: a run cut off under another (a field policy
+    /// changed since) is not resumed, the pass starts over.
+    fn fingerprint(&self) -> String {
+        String::new()
+    }
+
     /// Migrates one item as the Scan read it.
     fn migrate(
         &self,
@@ -164,7 +170,7 @@ pub async fn run<M: ItemMigration>(
     progress: impl Fn(MigrationReport) + Sync,
 ) -> Result<MigrationReport, MigrationError> {
     parallelism.check()?;
-    let positions = load_positions(client, table, migration.positions(), parallelism.segments).await?;
+    let positions = load_positions(client, table, migration, parallelism.segments).await?;
     let resumed = positions.iter().any(|p| p.is_some());
     let run = Migration { client, table, migration, parallelism, resumed, counts: Counts::default(), progress };
     let segments = positions.into_iter().enumerate().map(|(segment, position)| run.segment(segment as i32, position));
@@ -187,21 +193,33 @@ impl Parallelism {
 
 /// Each segment's position, if a run cut off left one; refused if that run had another
 /// segment count than `total`.
-async fn load_positions(
+async fn load_positions<M: ItemMigration>(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
-    prefix: &str,
+    migration: &M,
     total: i32,
 ) -> Result<Vec<Option<Position>>, MigrationError> {
+    let (prefix, fingerprint) = (migration.positions(), migration.fingerprint());
     let mut positions = Vec::new();
     for segment in 0..total {
         let position = load_position(client, table, &format!("{prefix}{segment}")).await?;
-        if let Some((_, cut_off)) = position.as_ref().filter(|(_, cut_off)| *cut_off != total) {
-            return Err(MigrationError::SegmentsDiffer { cut_off: *cut_off });
+        if position.as_ref().is_some_and(|saved| saved.of != fingerprint) {
+            // Cut off while doing something else: start over.
+            return Ok(vec![None; total as usize]);
         }
-        positions.push(position.map(|(position, _)| position));
+        if let Some(saved) = position.as_ref().filter(|saved| saved.segments != total) {
+            return Err(MigrationError::SegmentsDiffer { cut_off: saved.segments });
+        }
+        positions.push(position.map(|saved| saved.position));
     }
     Ok(positions)
+}
+
+/// A segment's saved position, with the segment count and fingerprint of the run that saved it.
+struct Saved {
+    position: Position,
+    segments: i32,
+    of: String,
 }
 
 /// Removes every segment's position once all of them are through.
@@ -300,7 +318,7 @@ async fn load_position(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
     key: &str,
-) -> Result<Option<(Position, i32)>, MigrationError> {
+) -> Result<Option<Saved>, MigrationError> {
     let answer = client
         .get_item()
         .table_name(table)
@@ -315,7 +333,8 @@ async fn load_position(
             None => Position::Done,
         };
         let segments = item.get("segments").and_then(|v| v.as_n().ok()?.parse().ok()).unwrap_or(SEGMENTS);
-        (position, segments)
+        let of = item.get("of").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Saved { position, segments, of }
     }))
 }
 
@@ -328,6 +347,10 @@ impl<M: ItemMigration, P> Migration<'_, M, P> {
         ]);
         if let Position::After(pk) = position {
             item.insert("after".into(), AttributeValue::S(pk.clone()));
+        }
+        let of = self.migration.fingerprint();
+        if !of.is_empty() {
+            item.insert("of".into(), AttributeValue::S(of));
         }
         let put = self.client.put_item().table_name(self.table).set_item(Some(item)).send().await;
         put.map_err(unavailable("saving a position"))?;

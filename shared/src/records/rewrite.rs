@@ -31,6 +31,11 @@ impl ItemMigration for ApplyPolicy<'_> {
         POSITION_PREFIX
     }
 
+    /// The policy and retention it applies.
+    fn fingerprint(&self) -> String {
+        format!("{};{}", self.0.fields.to_setting(), self.0.tombstone_days)
+    }
+
     async fn migrate(
         &self,
         client: &aws_sdk_dynamodb::Client,
