@@ -283,8 +283,16 @@ impl<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine> Applying<'_, '
         let ids: Vec<_> = parsed.events.iter().map(|e| e.id.clone()).collect();
         let heads = self.to.store.heads(self.to.collection, &ids).await?;
         let mut keep = Vec::with_capacity(parsed.events.len());
+        let full_pass = self.tally.is_some();
         for (n, e) in parsed.events.iter().enumerate() {
             let wanted = match heads.get(e.id.as_str()) {
+                // A full pass meeting a record Protime holds as deleted that the copy lacks
+                // (its tombstone expired, or it was deleted before the copy saw it): the copy
+                // already agrees; writing a tombstone again would only expire again.
+                None if full_pass && is_deletion(e) => {
+                    self.counts.duplicate += 1;
+                    false
+                }
                 None => true,
                 Some(head) => {
                     let order = order_key(&e.change_version);
@@ -310,16 +318,17 @@ impl<R: RecordStore + StoredHeads + SetAsideMarks, Q: Quarantine> Applying<'_, '
     }
 
     /// A pass's drift for a record the copy lacked or held at an older version, now written (or,
-    /// in a dry run, that would be).
+    /// in a dry run, that would be). A deleted record the copy lacked is none: the copy never
+    /// showed it live (its tombstone expired, or it was deleted before the copy saw it).
     fn drift(&mut self, event: &Event, held: Held) {
         if let Some(tally) = self.tally.as_deref_mut() {
-            if event.change_type != ChangeType::Delete {
-                let kind = match held {
-                    Held::Nothing => DriftKind::Missing,
-                    Held::Older => DriftKind::Behind,
-                };
-                tally.drift.add(kind, event.id.as_str());
-            }
+            let kind = match held {
+                _ if event.change_type == ChangeType::Delete => return,
+                Held::Nothing if is_deletion(event) => return,
+                Held::Nothing => DriftKind::Missing,
+                Held::Older => DriftKind::Behind,
+            };
+            tally.drift.add(kind, event.id.as_str());
         }
     }
 

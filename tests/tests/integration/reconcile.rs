@@ -250,3 +250,28 @@ async fn without_the_date_index_the_sweep_scans_and_sweeps_only_its_own_collecti
     assert_eq!(stack.assert_table_matches_simulator("people").await, 12);
     assert_eq!(stack.assert_table_matches_simulator("clockings").await, 30);
 }
+
+/// A record Protime holds as soft-deleted whose tombstone the table's TTL removed: a full pass
+/// finds the copy agreeing (no drift, nothing written), instead of writing a tombstone that
+/// would only expire again and alarm on every pass after.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_soft_deleted_record_whose_tombstone_expired_is_no_drift_and_stays_gone() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.simulator.seed("clockings", 5);
+    let today = stack.simulator.now().format("%Y-%m-%d").to_string();
+    let soft = json!({"id": 4242, "date": today, "person": {"id": 1}, "status": "Deleted"});
+    let soft = stack.simulator.change_quietly("clockings", soft);
+    assert!(stack.sync(&[]).await.healthy);
+    assert!(stack.receiver.item("clockings#4242").await.is_none(), "a load writes no tombstone it never needed");
+    // Delivered by a webhook, then its tombstone expires (the TTL removes it by key).
+    stack.put_record("clockings", soft).await;
+    assert_eq!(stack.receiver.item("clockings#4242").await.unwrap()["deleted"], AttributeValue::Bool(true));
+    let client = aws_sdk_dynamodb::Client::new(&stack.receiver.setup);
+    let key = AttributeValue::S("clockings#4242".into());
+    client.delete_item().table_name(&stack.receiver.table).key("pk", key).send().await.unwrap();
+    let report = stack.sync_request(&[], reconcile(&["clockings"], false)).await;
+    assert!(report.healthy, "{report:?}");
+    assert_eq!(drift(&report, "clockings"), (0, 0, 0), "{report:?}");
+    assert!(stack.receiver.item("clockings#4242").await.is_none(), "no tombstone written again");
+    assert_eq!(stack.assert_table_matches_simulator("clockings").await, 5);
+}
