@@ -184,7 +184,8 @@ pub async fn replay<S: RecordStore>(
     }
     let mut events = events;
     for event in &mut events {
-        let item = super::item::record_item(collection, event, source, "");
+        // As the store would keep it: a field the policy drops may be what made it unstorable.
+        let item = super::item::record_item(collection, &store.kept(collection, event), source, "");
         if let Some(reason) = super::item::unstorable(&item) {
             match (event.change_type, delete_of(body)) {
                 (ChangeType::Delete, Some(delete)) if delete.id == event.id => *event = delete,

@@ -72,6 +72,12 @@ pub trait RecordStore: Send + Sync {
         event: &Event,
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send;
+
+    /// The event as [`RecordStore::put`] would keep it (under the store's field policy), to
+    /// check before writing; as it is by default.
+    fn kept<'a>(&self, _collection: Collection, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        std::borrow::Cow::Borrowed(event)
+    }
 }
 
 impl<T: RecordStore> RecordStore for std::sync::Arc<T> {
@@ -82,6 +88,10 @@ impl<T: RecordStore> RecordStore for std::sync::Arc<T> {
         source: Source,
     ) -> impl Future<Output = Result<PutOutcome, StoreError>> + Send {
         (**self).put(collection, event, source)
+    }
+
+    fn kept<'a>(&self, collection: Collection, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        (**self).kept(collection, event)
     }
 }
 
@@ -264,6 +274,10 @@ impl DynamoRecordStore {
 }
 
 impl RecordStore for DynamoRecordStore {
+    fn kept<'a>(&self, collection: Collection, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        self.policy.event(collection, event)
+    }
+
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let order = order_key(&event.change_version);
         let deleting = event.change_type == ChangeType::Delete;

@@ -122,6 +122,10 @@ impl EventNotes for MemoryRecordStore {
 }
 
 impl RecordStore for MemoryRecordStore {
+    fn kept<'a>(&self, collection: Collection, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        self.policy.event(collection, event)
+    }
+
     async fn put(&self, collection: Collection, event: &Event, source: Source) -> Result<PutOutcome, StoreError> {
         let delay = lock(&self.delays).get(event.id.as_str()).copied();
         if let Some(ms) = delay {
