@@ -77,6 +77,8 @@ const PROTIME_SETTINGS: &[&str] = &[
     "PROTIME_API_BASE_URL",
     "PROTIME_TOKEN_URL",
     "PROTIME_USER_AGENT_COMPANY",
+    "FIELD_POLICY",
+    "TOMBSTONE_RETENTION_DAYS",
 ];
 
 /// How long a synchronous invoke may take: the syncer's timeout (900 s) and some.

@@ -1490,6 +1490,36 @@ fn protime_command(stack: &Stack, args: &[&str]) -> Command {
     command
 }
 
+/// A policy that hashes needs the field hash key the renewer's first run generates: doctor
+/// says whether it is there, and what to do when it is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_checks_the_field_hash_key_a_hashing_policy_needs() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    let policy = "people.email=hash";
+    let doctor = || {
+        let mut command = protime_command(&stack, &["doctor"]);
+        command.env("FIELD_POLICY", policy);
+        command
+    };
+    let (code, text, _) = run(doctor()).await;
+    assert_eq!(code, 2, "{text}");
+    let (line, remedy) = line_of(&text, "field-policy");
+    assert!(line.starts_with("action") && line.contains("fieldHashKey"), "{text}");
+    assert!(remedy.starts_with("→ invoke the renewer once"), "{text}");
+    assert!(stack.renew().await.healthy, "the renewer's run generates the key");
+    let (_, text, _) = run(doctor()).await;
+    let (line, _) = line_of(&text, "field-policy");
+    assert!(line.starts_with("ok") && line.contains("the field hash key is in the signing-keys secret"), "{text}");
+    assert!(
+        !text.contains(
+            harness::signing_keys(&stack.receiver.setup, &stack.receiver.keys_secret).await.unwrap()["fieldHashKey"]
+                .as_str()
+                .unwrap()
+        ),
+        "the key is never printed"
+    );
+}
+
 /// Every check of a doctor report by name: (status, detail).
 fn checks(report: &Value) -> Vec<(String, String, String)> {
     let checks = report["checks"].as_array().expect("checks");
@@ -1539,6 +1569,7 @@ async fn doctor_passes_on_a_good_configuration_with_every_line_ok() {
         names,
         [
             "destination",
+            "field-policy",
             "credentials",
             "token",
             "scopes",
@@ -1635,7 +1666,7 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
     let (key, remedy) = line_of(&text, "key:clockings");
     assert!(key.starts_with("action") && key.contains(&format!("none in {clockings_key}")), "{text}");
     assert!(remedy.contains("webhooks delete clockings"), "{text}");
-    assert!(text.ends_with("not healthy: 7 ok, 1 warn, 2 action\n"), "{text}");
+    assert!(text.ends_with("not healthy: 8 ok, 1 warn, 2 action\n"), "{text}");
 
     // A wrong client secret: the credentials named, the secret never printed.
     let wrong = stack.simulator.credentials_json().replace("sim-client-secret", "not-the-secret");

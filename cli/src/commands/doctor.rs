@@ -90,6 +90,7 @@ pub async fn run(context: &Context, _args: Args) -> Result<Health, CliError> {
     let bar = output::progress(context.global.json, None, "checking the tenant");
     let mut report = Report::default();
     check_destination(&settings.destination_base_url, &mut report);
+    check_field_policy(context, &settings, &mut report).await;
     check_protime(context, &lookup, &settings, &mut report).await;
     bar.finish_and_clear();
     print(context, &report);
@@ -126,6 +127,24 @@ fn check_destination(base: &str, report: &mut Report) {
             format!("{base} is not HTTPS: Protime delivers only to HTTPS destinations"),
             Some("set the stack's DestinationBaseUrl to an https:// URL (or leave it empty for the API's URL)".into()),
         );
+    }
+}
+
+/// The field policy the functions run with, and, when it hashes, the key every function reads
+/// at start (the renewer's first run generates it).
+async fn check_field_policy(context: &Context, settings: &RenewerConfig, report: &mut Report) {
+    let (name, policy) = ("field-policy", settings.data.fields.to_setting());
+    if !settings.data.fields.hashes() {
+        return report.ok(name, format!("{policy} (nothing hashed)"));
+    }
+    match context.keys().field_hash_key().await {
+        Ok(_) => report.ok(name, format!("{policy}: the field hash key is in the signing-keys secret")),
+        Err(e) => report.add(
+            name,
+            Status::Action,
+            format!("{policy}: {e}"),
+            Some("invoke the renewer once (its run generates the key), then the functions start".into()),
+        ),
     }
 }
 
