@@ -3,7 +3,7 @@
 
 Usage, from anywhere in the repository:
 
-    python3 scripts/check_docs.py            # README.md and every docs/**/*.md
+    python3 scripts/check_docs.py            # README.md, CHANGELOG.md, SECURITY.md and every docs/**/*.md
     python3 scripts/check_docs.py FILE.md…   # only these files
 
 Every relative Markdown link, inline `[text](target)` or `![alt](target)` and reference
@@ -198,7 +198,8 @@ def main(argv: list[str]) -> int:
     if argv:
         files = [Path(a).resolve() for a in argv]
     else:
-        files = [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
+        files = [ROOT / name for name in ("README.md", "CHANGELOG.md", "SECURITY.md")]
+        files += sorted((ROOT / "docs").rglob("*.md"))
     missing = [f for f in files if not f.is_file()]
     for f in missing:
         print(f"check_docs: no such file: {f}", file=sys.stderr)
