@@ -575,7 +575,7 @@ fn quarantined_records() -> protime_webhooks::sync::apply::RecordCounts {
 /// The metric documents every function publishes for representative runs: a request refused,
 /// one quarantined, a renewer run, a syncer run with everything an alarm watches, a publish
 /// with failures.
-fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
+pub(crate) fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
     use protime_webhooks::receiver::{request_metrics, ReceiveError};
     use protime_webhooks::renewer::{run_metrics, RunReport};
     let mut docs = Vec::new();
@@ -659,7 +659,8 @@ fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
     docs.extend(run_metrics(metrics, Some(&report)));
     let collection = protime_webhooks::sync::CollectionReport {
         collection: "clockings".into(),
-        mode: None,
+        // A delta load not complete yet: InitialLoadPending is counted.
+        mode: Some(protime_webhooks::sync::state::SyncMode::Delta),
         phase: None,
         outcome: protime_webhooks::sync::Outcome::Error,
         pages: 1,
@@ -700,7 +701,7 @@ fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
 }
 
 /// Metric name -> the functions (the `Function` dimension) that publish it.
-fn emitted(metrics: &Metrics) -> BTreeMap<String, BTreeSet<String>> {
+pub(crate) fn emitted(metrics: &Metrics) -> BTreeMap<String, BTreeSet<String>> {
     let mut emitted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for doc in published_docs(metrics) {
         let json = doc.to_json(0);

@@ -1,0 +1,187 @@
+//! The operator's pages against the template and the code: every alarm the template defines
+//! has its row in the runbook table and its runbook, no row names an alarm that is not there,
+//! and every metric the functions emit (the detailed ones too) is listed under Metrics. Each
+//! fails when either side changes alone.
+
+use super::template::{at, template, text};
+use protime_webhooks::observability::metrics::Metrics;
+use std::collections::BTreeSet;
+
+fn operating() -> String {
+    std::fs::read_to_string(harness::workspace_root().join("docs/operating.md")).expect("docs/operating.md")
+}
+
+/// The text of the section under `heading` (`## Metrics`), up to the next heading of its level.
+fn section<'a>(page: &'a str, heading: &str) -> &'a str {
+    let start = page.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("no section {heading}"));
+    let body = &page[start + heading.len() + 2..];
+    let level = heading.split(' ').next().unwrap();
+    let end = body.find(&format!("\n{level} ")).unwrap_or(body.len());
+    &body[..end]
+}
+
+fn template_alarms() -> BTreeSet<String> {
+    let t = template();
+    at(&t, &["Resources"])
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| text(at(r, &["Type"])) == "AWS::CloudWatch::Alarm")
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_alarm_has_its_row_and_its_runbook_and_every_row_an_alarm() {
+    let page = operating();
+    let runbooks = section(&page, "## Runbooks");
+    let rows: BTreeSet<String> = runbooks
+        .lines()
+        .filter_map(|l| l.strip_prefix("| ["))
+        .filter_map(|l| l.split_once("](#"))
+        .map(|(name, rest)| {
+            let anchor = rest.split(')').next().unwrap();
+            assert_eq!(anchor, name.to_lowercase(), "the row of {name} links its runbook");
+            name.to_owned()
+        })
+        .collect();
+    let headings: BTreeSet<String> =
+        runbooks.lines().filter_map(|l| l.strip_prefix("### ")).map(str::to_owned).collect();
+    let alarms = template_alarms();
+    assert_eq!(rows, alarms, "the runbook table's rows and the template's alarms");
+    assert_eq!(headings, alarms, "one runbook per alarm, named as the template names it");
+}
+
+#[test]
+fn every_metric_the_functions_emit_is_listed_under_metrics() {
+    let page = operating();
+    let listed = section(&page, "## Metrics");
+    let emitted = super::template::emitted(&Metrics::detailed("Ns"));
+    let missing: Vec<&String> = emitted.keys().filter(|name| !listed.contains(&format!("`{name}`"))).collect();
+    assert!(missing.is_empty(), "docs/operating.md's Metrics does not list {missing:?}");
+}
+
+/// Every field path of a JSON line (`fields.collection`, `span.name`, `SyncLagSeconds`).
+fn paths(value: &serde_json::Value, prefix: &str, into: &mut BTreeSet<String>) {
+    if let Some(object) = value.as_object() {
+        for (key, inner) in object {
+            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            paths(inner, &path, into);
+            into.insert(path);
+        }
+    }
+}
+
+/// The fields a Logs Insights query reads: its identifiers, less the language's words, the
+/// functions it calls, the names it gives (`as lag`), quoted text and patterns.
+fn fields_read(query: &str) -> BTreeSet<String> {
+    const WORDS: &[&str] = &[
+        "fields", "filter", "stats", "sort", "by", "as", "and", "or", "not", "like", "in", "desc", "asc", "limit",
+        "display", "parse", "SOURCE", "dedup",
+    ];
+    let mut text = String::new();
+    let mut quote = None;
+    for c in query.chars() {
+        match (quote, c) {
+            (None, '\'' | '"' | '/') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, c) => text.push(c),
+            _ => {}
+        }
+    }
+    let tokens: Vec<(String, char)> = {
+        let mut out = Vec::new();
+        let mut current = String::new();
+        for c in text.chars().chain([' ']) {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '@' {
+                current.push(c);
+            } else {
+                if !current.is_empty() {
+                    out.push((std::mem::take(&mut current), c));
+                }
+            }
+        }
+        out
+    };
+    let aliases: BTreeSet<&str> = tokens.windows(2).filter(|w| w[0].0 == "as").map(|w| w[1].0.as_str()).collect();
+    tokens
+        .iter()
+        .filter(|(t, next)| *next != '(' && !WORDS.contains(&t.as_str()) && !aliases.contains(t.as_str()))
+        .filter(|(t, _)| !t.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+/// The Logs Insights queries the docs and the dashboard give.
+fn documented_queries() -> Vec<String> {
+    let page = operating();
+    let mut queries = Vec::new();
+    let detail = section(&page, "### Per-collection detail in Logs Insights");
+    for block in detail.split("```").skip(1).step_by(2) {
+        queries.extend(block.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).fold(
+            Vec::<String>::new(),
+            |mut all, line| {
+                // A query goes on on lines that start with `|` or are indented.
+                match line.starts_with([' ', '|']) {
+                    true => all.last_mut().expect("a query's first line").push_str(&line),
+                    false => all.push(line),
+                }
+                all
+            },
+        ));
+    }
+    let logs = section(&page, "## Logs").replace('\n', " ");
+    let inline = logs.split('`').find(|s| s.starts_with("fields ")).expect("the Logs section's example query");
+    queries.push(inline.to_owned());
+    let dashboard = super::switches::Deployed::with(&[]).dashboard();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        if let Some(query) = widget["properties"]["query"].as_str() {
+            queries.push(query.split_once('|').map_or(query, |(_, rest)| rest).to_owned());
+        }
+    }
+    queries
+}
+
+/// The docs' and the dashboard's Logs Insights queries read fields the functions write: each
+/// field path a query names is in a line the real functions logged (a renewer run, a syncer
+/// run, a webhook event), as deployed (JSON, INFO), or in their metric lines.
+#[test]
+fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = harness::Captured::default();
+    let writer = captured.clone();
+    let (filter, _) = protime_webhooks::observability::logging::log_filter(None, Some("info"));
+    // As observability::logging::init builds it for AWS_LAMBDA_LOG_FORMAT=JSON.
+    let layer = tracing_subscriber::fmt::layer().with_target(false).without_time().json();
+    let dispatch: tracing::Dispatch =
+        tracing_subscriber::registry().with(filter).with(layer.with_writer(move || writer.clone())).into();
+    let on_threads = dispatch.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&on_threads)))
+        .build()
+        .expect("a runtime");
+    let _this_thread = tracing::dispatcher::set_default(&dispatch);
+    runtime.block_on(async {
+        let stack = harness::Stack::start(&["clockings"], harness::simulator::SimulatorConfig::default()).await;
+        stack.simulator.seed("clockings", 3);
+        assert!(stack.renew().await.healthy);
+        assert!(stack.sync(&[]).await.healthy);
+        let date = stack.simulator.now().format("%Y-%m-%d").to_string();
+        let change = serde_json::json!({"id": 1, "date": date, "person": {"id": 2}});
+        assert_eq!(stack.simulator.change("clockings", change).await.delivered, 1);
+    });
+    let mut seen = BTreeSet::new();
+    for line in String::from_utf8(captured.take()).unwrap().lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}"));
+        paths(&value, "", &mut seen);
+    }
+    // Every metric line, each count non-zero (a zero count is left out of its line).
+    for doc in super::template::published_docs(&Metrics::new("Ns")) {
+        paths(&doc.to_json(0), "", &mut seen);
+    }
+    for query in documented_queries() {
+        let unknown: Vec<String> = fields_read(&query).into_iter().filter(|f| !seen.contains(f)).collect();
+        assert!(unknown.is_empty(), "{query}\nreads {unknown:?}, which no line has");
+    }
+}
