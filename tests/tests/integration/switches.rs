@@ -260,3 +260,46 @@ fn the_syncer_may_read_the_field_hash_key_exactly_when_the_field_policy_hashes()
     let ttl = at(&t, &["Resources", "RecordTable", "Properties", "TimeToLiveSpecification"]);
     assert_eq!(text(at(ttl, &["AttributeName"])), protime_webhooks::records::item::attr::EXPIRES_AT);
 }
+
+/// Every alarm tells the same targets when it fires and when it recovers: `AlarmTopicArn`,
+/// the stack's own topic for `AlarmEmail`, both, or none.
+#[test]
+fn every_alarm_notifies_its_targets_when_it_fires_and_when_it_recovers() {
+    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+        (&[], &[]),
+        (&[("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:oncall")], &["!Ref AlarmTopicArn"]),
+        (&[("AlarmEmail", "oncall@example.com")], &["!Ref AlarmEmailTopic"]),
+        (
+            &[("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:oncall"), ("AlarmEmail", "oncall@example.com")],
+            &["!Ref AlarmTopicArn", "!Ref AlarmEmailTopic"],
+        ),
+    ];
+    for (parameters, wanted) in cases {
+        let stack = Deployed::with(parameters);
+        let mut alarms = 0;
+        for (name, resource) in &stack.resources {
+            if text(at(resource, &["Type"])) != "AWS::CloudWatch::Alarm" {
+                continue;
+            }
+            alarms += 1;
+            let properties = at(resource, &["Properties"]);
+            let targets = |key: &str| -> Vec<String> {
+                properties
+                    .get(key)
+                    .and_then(Value::as_sequence)
+                    .map(|l| l.iter().map(text).collect())
+                    .unwrap_or_default()
+            };
+            assert_eq!(targets("AlarmActions"), wanted, "{name:?} with {parameters:?}");
+            assert_eq!(targets("OKActions"), wanted, "{name:?} recovers to the same targets");
+        }
+        assert!(alarms >= 18);
+        let topic = stack.resources.get("AlarmEmailTopic");
+        assert_eq!(topic.is_some(), wanted.contains(&"!Ref AlarmEmailTopic"));
+        if let Some(topic) = topic {
+            let subscription = &at(topic, &["Properties", "Subscription"]).as_sequence().unwrap()[0];
+            assert_eq!(text(at(subscription, &["Protocol"])), "email");
+            assert_eq!(text(at(subscription, &["Endpoint"])), "!Ref AlarmEmail");
+        }
+    }
+}
