@@ -265,7 +265,9 @@ fn the_syncer_may_read_the_field_hash_key_exactly_when_the_field_policy_hashes()
 /// the stack's own topic for `AlarmEmail`, both, or none.
 #[test]
 fn every_alarm_notifies_its_targets_when_it_fires_and_when_it_recovers() {
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    /// (the parameters, the targets every alarm should name).
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 4] = [
         (&[], &[]),
         (&[("AlarmTopicArn", "arn:aws:sns:eu-west-1:123456789012:oncall")], &["!Ref AlarmTopicArn"]),
         (&[("AlarmEmail", "oncall@example.com")], &["!Ref AlarmEmailTopic"]),
