@@ -185,3 +185,49 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
         assert!(unknown.is_empty(), "{query}\nreads {unknown:?}, which no line has");
     }
 }
+
+/// A run takes up to 15 minutes, longer than the AWS CLI's default read timeout, and a timed-out
+/// call is retried: every documented `aws lambda invoke` sets `--cli-read-timeout`.
+#[test]
+fn every_documented_lambda_invoke_waits_for_the_whole_run() {
+    let root = harness::workspace_root();
+    let mut pages = vec![root.join("README.md")];
+    pages.extend(std::fs::read_dir(root.join("docs")).unwrap().map(|e| e.unwrap().path()));
+    for page in pages.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let text = std::fs::read_to_string(&page).unwrap().replace("\\\n", " ");
+        for (at, _) in text.match_indices("aws lambda invoke") {
+            let command = text[at..].lines().next().unwrap();
+            assert!(command.contains("--cli-read-timeout"), "{}: {command}", page.display());
+        }
+    }
+}
+
+/// The deploying guide's description of each function's permissions names every IAM action the
+/// template grants it (conditional grants included).
+#[test]
+fn the_iam_description_names_every_action_each_function_is_granted() {
+    let guide = std::fs::read_to_string(harness::workspace_root().join("docs/deploying.md")).unwrap();
+    let at_ = |needle: &str| guide.find(needle).unwrap_or_else(|| panic!("deploying.md: no {needle:?}"));
+    let kms = &guide[at_("The renewer and the syncer `kms:Decrypt`")..at_("the publisher only")];
+    let segments = [
+        ("ReceiverFunction", guide[at_("the receiver may only")..at_("the renewer only")].to_owned()),
+        ("RenewerFunction", guide[at_("the renewer only")..at_("the syncer only")].to_owned() + kms),
+        ("SyncerFunction", guide[at_("the syncer only")..at_("the publisher only")].to_owned()),
+        ("PublisherFunction", guide[at_("the publisher only")..at_("each dead-letter queue's policy")].to_owned()),
+    ];
+    for (function, text) in segments {
+        let named: BTreeSet<&str> = text
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .flat_map(|span| span.split('/'))
+            .map(|word| word.rsplit(':').next().unwrap())
+            .collect();
+        let granted: BTreeSet<String> = super::template::all_statements(&super::template::function(function))
+            .into_iter()
+            .flat_map(|(_, s)| at(&s, &["Action"]).as_sequence().unwrap().iter().map(text).collect::<Vec<_>>())
+            .collect();
+        let missing: Vec<&String> = granted.iter().filter(|a| !named.contains(a.rsplit(':').next().unwrap())).collect();
+        assert!(missing.is_empty(), "deploying.md's {function} does not name {missing:?}");
+    }
+}
