@@ -215,8 +215,8 @@ fn the_iam_description_names_every_action_each_function_is_granted() {
         ("SyncerFunction", guide[at_("the syncer only")..at_("the publisher only")].to_owned()),
         ("PublisherFunction", guide[at_("the publisher only")..at_("each dead-letter queue's policy")].to_owned()),
     ];
-    for (function, text) in segments {
-        let named: BTreeSet<&str> = text
+    for (function, prose) in segments {
+        let named: BTreeSet<&str> = prose
             .split('`')
             .skip(1)
             .step_by(2)
