@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-cost bench-memory clean
+.PHONY: help setup setup-sam deploy test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-cost bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -57,6 +57,10 @@ check:
 lint-template: setup setup-sam
 	$(STAGE) cfn-lint cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(STAGE) sam-validate .venv-sam/bin/sam validate --lint --template template.yaml
+
+## deploy: build for arm64 and deploy to your AWS account (sam deploy --guided the first time; docs/deploying.md)
+deploy: setup setup-sam
+	scripts/deploy.sh
 
 ## run: the local stack (moto, the Protime simulator, cargo lambda watch); Ctrl-C stops it
 run: setup

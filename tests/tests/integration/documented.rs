@@ -231,3 +231,20 @@ fn the_iam_description_names_every_action_each_function_is_granted() {
         assert!(missing.is_empty(), "deploying.md's {function} does not name {missing:?}");
     }
 }
+
+/// Every parameter of the template is in the deploying guide's list of what `sam deploy
+/// --guided` asks (its table, or the sentence after it).
+#[test]
+fn every_template_parameter_is_in_the_deploying_guide() {
+    let guide = std::fs::read_to_string(harness::workspace_root().join("docs/deploying.md")).unwrap();
+    let first = section(&guide, "## First deployment");
+    let t = template();
+    let missing: Vec<String> = at(&t, &["Parameters"])
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .filter(|name| !first.contains(&format!("`{name}`")))
+        .collect();
+    assert!(missing.is_empty(), "deploying.md's First deployment does not name {missing:?}");
+}
