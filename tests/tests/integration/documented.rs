@@ -248,3 +248,20 @@ fn every_template_parameter_is_in_the_deploying_guide() {
         .collect();
     assert!(missing.is_empty(), "deploying.md's First deployment does not name {missing:?}");
 }
+
+/// The crates' version is the CHANGELOG's latest release (an `Unreleased` section is the next).
+#[test]
+fn the_crate_version_is_the_changelogs_latest_release() {
+    let root = harness::workspace_root();
+    let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let package = cargo.split("[workspace.package]").nth(1).expect("[workspace.package]");
+    let version = package.lines().find_map(|l| l.strip_prefix("version = ")).expect("a version").trim_matches('"');
+    let changelog = std::fs::read_to_string(root.join("CHANGELOG.md")).unwrap();
+    let released = changelog
+        .lines()
+        .filter_map(|l| l.strip_prefix("## ["))
+        .find(|l| !l.contains("Unreleased"))
+        .and_then(|l| l.split(']').next())
+        .expect("a released version in CHANGELOG.md");
+    assert_eq!(version, released, "Cargo.toml's workspace version and CHANGELOG.md's latest release");
+}

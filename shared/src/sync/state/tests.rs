@@ -91,3 +91,32 @@ fn state_round_trips_through_an_item_and_a_lease_only_item_reads() {
     let read = state_from_item(lease_only).unwrap();
     assert_eq!((read.phase, read.lease_until), (None, Some(1)));
 }
+
+/// The sync-state item's attributes are what docs/consuming.md lists for it: every field of
+/// [`SyncState`], as serde names it (camelCase), is named in its "Subscription and sync state".
+#[test]
+fn every_sync_state_attribute_is_documented_for_consumers() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(root.join("src/sync/state.rs")).unwrap();
+    let start = source.find("pub struct SyncState {").unwrap();
+    let end = start + source[start..].find("\n}").unwrap();
+    let fields: Vec<String> = source[start..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub ")?.split_once(':').map(|(name, _)| name.to_owned()))
+        .map(|snake| {
+            let mut parts = snake.split('_');
+            let first = parts.next().unwrap_or_default().to_owned();
+            parts.fold(first, |mut camel, part| {
+                let mut chars = part.chars();
+                camel.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+                camel.push_str(chars.as_str());
+                camel
+            })
+        })
+        .collect();
+    assert!(fields.len() > 20 && fields.contains(&"fullPassRequestedAt".to_owned()), "{fields:?}");
+    let docs = std::fs::read_to_string(root.join("../docs/consuming.md")).unwrap();
+    let section = docs.split("## Subscription and sync state").nth(1).unwrap().split("\n## ").next().unwrap();
+    let missing: Vec<&String> = fields.iter().filter(|f| !section.contains(&format!("`{f}`"))).collect();
+    assert!(missing.is_empty(), "docs/consuming.md does not describe the sync state's {missing:?}");
+}
