@@ -78,9 +78,15 @@ impl Deployed {
             panic!("the dashboard's body is a !Sub");
         };
         let parts = sub.value.as_sequence().expect("!Sub [body, variables]");
-        let feed = text(at(&parts[1], &["FeedWidgets"]));
+        let feed = match at(&parts[1], &["FeedWidgets"]) {
+            Value::Tagged(inner) => text(&inner.value.as_sequence().expect("!Sub [widgets, variables]")[0]),
+            other => text(other),
+        };
+        assert!(super::template::is_ours(at(&parts[1], &["Namespace"])), "the metrics' namespace");
+        // Named as the template's parameter, for the readers of the body.
         let body = text(&parts[0])
-            .replace("${FeedWidgets}", feed.trim_start_matches("!Sub "))
+            .replace("${FeedWidgets}", &feed)
+            .replace("${Namespace}", "${MetricsNamespace}")
             .replace("${SyncLagAlarmSeconds}", "1")
             .replace("${ExpiryAlarmHours}", "1");
         serde_json::from_str(&body).expect("the dashboard is JSON once its variables are filled in")

@@ -531,10 +531,24 @@ fn parameter_defaults_match_the_code_defaults() {
         text(at(&t, &["Parameters", "MaxBodyBytes", "Default"])),
         protime_webhooks::config::DEFAULT_MAX_BODY_BYTES.to_string()
     );
-    assert_eq!(
-        text(at(&t, &["Parameters", "MetricsNamespace", "Default"])),
-        protime_webhooks::observability::metrics::DEFAULT_NAMESPACE
-    );
+    // Empty: ProtimeWebhooks/<stack>, so two stacks never mix metrics; the code's default (the
+    // local stack's) is ProtimeWebhooks.
+    assert_eq!(text(at(&t, &["Parameters", "MetricsNamespace", "Default"])), "");
+    for name in ["ReceiverFunction", "RenewerFunction", "SyncerFunction", "PublisherFunction"] {
+        let namespace = at(&function(name), &["Properties", "Environment", "Variables", "METRICS_NAMESPACE"]).clone();
+        assert!(is_ours(&namespace), "{name}");
+        assert!(text(&namespace).contains(protime_webhooks::observability::metrics::DEFAULT_NAMESPACE));
+        assert!(text(&namespace).contains("${AWS::StackName}"), "{name}: derived from the stack");
+    }
+}
+
+/// The namespace of the functions' metrics, as the template writes it (`MetricsNamespace`, or
+/// ProtimeWebhooks/<stack> when it is empty), or either branch once deployed.
+pub(crate) fn is_ours(namespace: &Value) -> bool {
+    let written = text(namespace);
+    (written.contains("!If") && written.contains("HasMetricsNamespace"))
+        || written == "!Ref MetricsNamespace"
+        || written == "!Sub ProtimeWebhooks/${AWS::StackName}"
 }
 
 #[test]
@@ -724,7 +738,7 @@ fn watched_metrics() -> Vec<(String, String, String)> {
         }
         let properties = at(resource, &["Properties"]);
         let mut metrics: Vec<&Value> = Vec::new();
-        if properties.get("Namespace").map(text).as_deref() == Some("!Ref MetricsNamespace") {
+        if properties.get("Namespace").is_some_and(is_ours) {
             metrics.push(properties);
         }
         if let Some(queries) = properties.get("Metrics").and_then(Value::as_sequence) {
@@ -733,7 +747,7 @@ fn watched_metrics() -> Vec<(String, String, String)> {
                     .iter()
                     .filter_map(|q| q.get("MetricStat"))
                     .map(|stat| at(stat, &["Metric"]))
-                    .filter(|m| text(at(m, &["Namespace"])) == "!Ref MetricsNamespace"),
+                    .filter(|m| is_ours(at(m, &["Namespace"]))),
             );
         }
         for metric in metrics {
