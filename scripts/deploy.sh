@@ -20,20 +20,24 @@ aws sts get-caller-identity --query Account --output text >/dev/null ||
 export PATH="$PWD/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1
 .venv-sam/bin/sam build --beta-features
+# An unchanged build gives an empty change set: that is no failure.
 if [ -f samconfig.toml ]; then
-  .venv-sam/bin/sam deploy
+  .venv-sam/bin/sam deploy --no-fail-on-empty-changeset
 else
   cat <<'ASK'
 deploy: sam deploy --guided asks for the stack's name, its region and every parameter (each has
 a default; docs/deploying.md#first-deployment says what to set). Answer "y" to
 "ReceiverFunction has no authentication. Is this okay?": the receiver authenticates each event
-by its HMAC signature, which Protime sends instead of API Gateway credentials.
+by its HMAC signature, which Protime sends instead of API Gateway credentials. The answers are
+saved in samconfig.toml; if this first deployment rolls back, delete the stack (sam delete)
+before running make deploy again.
 ASK
-  .venv-sam/bin/sam deploy --guided
+  .venv-sam/bin/sam deploy --guided --no-fail-on-empty-changeset
 fi
 cat <<'NEXT'
-deploy: done. Once, now (docs/deploying.md#first-deployment):
+deploy: done. After the first deployment, once (docs/deploying.md#first-deployment):
   1. fill the credentials secret (the ProtimeCredentialsSecretArn output),
-  2. invoke the renewer once (RenewerFunctionName), then the syncer (SyncerFunctionName),
-  3. check: cargo run -p protime-webhooks-cli -- --stack <stack> doctor
+  2. invoke the renewer once (RenewerFunctionName),
+  3. invoke the syncer once (SyncerFunctionName), or wait for its schedule,
+  4. check the tenant: protime-webhooks --stack <stack> doctor (cargo install --path cli).
 NEXT

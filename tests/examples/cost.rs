@@ -321,6 +321,9 @@ impl Run<'_> {
         let alarms = template_count("Type: AWS::CloudWatch::Alarm") - if deployment.feed { 0.0 } else { FEED_ALARMS };
         row(&mut total, "alarms", format!("{alarms}"), alarms * prices.of("alarm_month"));
         row(&mut total, "dashboard", "1 (the first 3 of an account are free)".into(), 0.0);
+        let notices =
+            "with AlarmEmail: an SNS topic (free) and an e-mail per alarm change (the first 1,000 a month free)";
+        row(&mut total, "alarm notifications", notices.into(), 0.0);
         let publisher = if deployment.feed { hour.publisher } else { (0, 0.0) };
         let invocations = (5.0 + publisher.0 as f64) * HOURS_A_MONTH;
         row(&mut total, "Lambda requests", format!("{invocations:.0}"), invocations * prices.of("lambda_request"));

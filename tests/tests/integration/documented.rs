@@ -11,13 +11,29 @@ fn operating() -> String {
     std::fs::read_to_string(harness::workspace_root().join("docs/operating.md")).expect("docs/operating.md")
 }
 
-/// The text of the section under `heading` (`## Metrics`), up to the next heading of its level.
+/// The text of the section under `heading` (`## Metrics`), up to the next heading of its level
+/// or a higher one.
 fn section<'a>(page: &'a str, heading: &str) -> &'a str {
     let start = page.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("no section {heading}"));
     let body = &page[start + heading.len() + 2..];
-    let level = heading.split(' ').next().unwrap();
-    let end = body.find(&format!("\n{level} ")).unwrap_or(body.len());
-    &body[..end]
+    let level = heading.split(' ').next().unwrap().len();
+    // The first heading line of that level or higher outside a code block (a `# comment` in a
+    // shell example is none).
+    let (mut fenced, mut offset) = (false, 0);
+    for line in body.split_inclusive('\n') {
+        fenced ^= line.starts_with("```");
+        let hashes = line.bytes().take_while(|b| *b == b'#').count();
+        if !fenced && (1..=level).contains(&hashes) && line[hashes..].starts_with(' ') {
+            return &body[..offset];
+        }
+        offset += line.len();
+    }
+    body
+}
+
+/// A page with its lines joined: a phrase wrapped across lines is still found.
+fn flowing(text: &str) -> String {
+    text.replace("\\\n", " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn template_alarms() -> BTreeSet<String> {
@@ -61,15 +77,31 @@ fn every_metric_the_functions_emit_is_listed_under_metrics() {
     assert!(missing.is_empty(), "docs/operating.md's Metrics does not list {missing:?}");
 }
 
-/// Every field path of a JSON line (`fields.collection`, `span.name`, `SyncLagSeconds`).
-fn paths(value: &serde_json::Value, prefix: &str, into: &mut BTreeSet<String>) {
+/// Every field path of a JSON line (`fields.collection`, `span.name`, `SyncLagSeconds`), with
+/// the text values seen at it.
+fn paths(value: &serde_json::Value, prefix: &str, into: &mut std::collections::BTreeMap<String, BTreeSet<String>>) {
     if let Some(object) = value.as_object() {
         for (key, inner) in object {
             let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
             paths(inner, &path, into);
-            into.insert(path);
+            into.entry(path).or_default().extend(inner.as_str().map(str::to_owned));
         }
     }
+}
+
+/// The text a query compares a field with: `field = 'text'`, and `field like /^prefix/` as
+/// (field, prefix, whether a prefix).
+fn literals(query: &str) -> Vec<(String, String, bool)> {
+    let mut found = Vec::new();
+    for (operator, close, prefix) in [(" = '", '\'', false), (" like /", '/', true)] {
+        for (at, _) in query.match_indices(operator) {
+            let field = query[..at].rsplit([' ', '(']).next().unwrap_or_default().to_owned();
+            let rest = &query[at + operator.len()..];
+            let literal = rest.split(close).next().unwrap_or_default();
+            found.push((field, literal.trim_start_matches('^').to_owned(), prefix));
+        }
+    }
+    found
 }
 
 /// The fields a Logs Insights query reads: its identifiers, less the language's words, the
@@ -118,6 +150,8 @@ fn documented_queries() -> Vec<String> {
     let mut queries = Vec::new();
     let detail = section(&page, "### Per-collection detail in Logs Insights");
     for block in detail.split("```").skip(1).step_by(2) {
+        // The fence's language tag, if any, is no query.
+        let block = block.split_once('\n').map_or(block, |(_, rest)| rest);
         queries.extend(block.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).fold(
             Vec::<String>::new(),
             |mut all, line| {
@@ -171,7 +205,7 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
         let change = serde_json::json!({"id": 1, "date": date, "person": {"id": 2}});
         assert_eq!(stack.simulator.change("clockings", change).await.delivered, 1);
     });
-    let mut seen = BTreeSet::new();
+    let mut seen = std::collections::BTreeMap::new();
     for line in String::from_utf8(captured.take()).unwrap().lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}"));
         paths(&value, "", &mut seen);
@@ -181,8 +215,13 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
         paths(&doc.to_json(0), "", &mut seen);
     }
     for query in documented_queries() {
-        let unknown: Vec<String> = fields_read(&query).into_iter().filter(|f| !seen.contains(f)).collect();
+        let unknown: Vec<String> = fields_read(&query).into_iter().filter(|f| !seen.contains_key(f)).collect();
         assert!(unknown.is_empty(), "{query}\nreads {unknown:?}, which no line has");
+        for (field, literal, prefix) in literals(&query) {
+            let values = seen.get(&field).cloned().unwrap_or_default();
+            let matched = values.iter().any(|v| if prefix { v.starts_with(&literal) } else { *v == literal });
+            assert!(matched, "{query}\ncompares {field} with {literal:?}, which no line has (it has {values:?})");
+        }
     }
 }
 
@@ -192,12 +231,28 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
 fn every_documented_lambda_invoke_waits_for_the_whole_run() {
     let root = harness::workspace_root();
     let mut pages = vec![root.join("README.md")];
-    pages.extend(std::fs::read_dir(root.join("docs")).unwrap().map(|e| e.unwrap().path()));
-    for page in pages.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
-        let text = std::fs::read_to_string(&page).unwrap().replace("\\\n", " ");
-        for (at, _) in text.match_indices("aws lambda invoke") {
-            let command = text[at..].lines().next().unwrap();
-            assert!(command.contains("--cli-read-timeout"), "{}: {command}", page.display());
+    let mut folders = vec![root.join("docs")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap().map(|e| e.unwrap().path()) {
+            if entry.is_dir() {
+                folders.push(entry);
+            } else if entry.extension().is_some_and(|e| e == "md") {
+                pages.push(entry);
+            }
+        }
+    }
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        // Each command as written (continuation lines joined): in a code block.
+        for block in text.split("```").skip(1).step_by(2) {
+            let block = block.replace("\\\n", " ");
+            for command in block.lines().filter(|l| l.contains("aws lambda invoke")) {
+                assert!(command.contains("--cli-read-timeout"), "{}: {command}", page.display());
+            }
+        }
+        // And inline: `aws lambda invoke …`.
+        for span in text.split('`').skip(1).step_by(2).filter(|s| s.starts_with("aws lambda invoke")) {
+            assert!(span.contains("--cli-read-timeout"), "{}: {span}", page.display());
         }
     }
 }
@@ -206,7 +261,7 @@ fn every_documented_lambda_invoke_waits_for_the_whole_run() {
 /// template grants it (conditional grants included).
 #[test]
 fn the_iam_description_names_every_action_each_function_is_granted() {
-    let guide = std::fs::read_to_string(harness::workspace_root().join("docs/deploying.md")).unwrap();
+    let guide = flowing(&std::fs::read_to_string(harness::workspace_root().join("docs/deploying.md")).unwrap());
     let at_ = |needle: &str| guide.find(needle).unwrap_or_else(|| panic!("deploying.md: no {needle:?}"));
     let kms = &guide[at_("The renewer and the syncer `kms:Decrypt`")..at_("the publisher only")];
     let segments = [

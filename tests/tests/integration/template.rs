@@ -546,9 +546,9 @@ fn parameter_defaults_match_the_code_defaults() {
 /// ProtimeWebhooks/<stack> when it is empty), or either branch once deployed.
 pub(crate) fn is_ours(namespace: &Value) -> bool {
     let written = text(namespace);
-    (written.contains("!If") && written.contains("HasMetricsNamespace"))
-        || written == "!Ref MetricsNamespace"
-        || written == "!Sub ProtimeWebhooks/${AWS::StackName}"
+    let ours =
+        text(at(&function("ReceiverFunction"), &["Properties", "Environment", "Variables", "METRICS_NAMESPACE"]));
+    written == ours || written == "!Ref MetricsNamespace" || written == "!Sub ProtimeWebhooks/${AWS::StackName}"
 }
 
 #[test]
