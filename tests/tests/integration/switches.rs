@@ -311,3 +311,29 @@ fn every_alarm_notifies_its_targets_when_it_fires_and_when_it_recovers() {
         }
     }
 }
+
+/// The dashboard shows every function's errors and every dead-letter queue the stack has.
+#[test]
+fn the_dashboard_shows_every_function_and_every_dead_letter_queue() {
+    for feed in ["true", "false"] {
+        let stack = Deployed::with(&[("ChangeFeed", feed)]);
+        let shown = stack.dashboard().to_string();
+        for (kind, name) in
+            stack.resources.iter().map(|(n, r)| (text(at(r, &["Type"])), n.as_str().unwrap().to_owned()))
+        {
+            match kind.as_str() {
+                "AWS::Serverless::Function" => {
+                    assert!(
+                        shown.contains(&format!("${{{name}}}")),
+                        "ChangeFeed={feed}: {name} is not on the dashboard"
+                    )
+                }
+                "AWS::SQS::Queue" => assert!(
+                    shown.contains(&format!("${{{name}.QueueName}}")),
+                    "ChangeFeed={feed}: {name} is not on the dashboard"
+                ),
+                _ => {}
+            }
+        }
+    }
+}
