@@ -177,8 +177,10 @@ fn documented_queries() -> Vec<String> {
 }
 
 /// The docs' and the dashboard's Logs Insights queries read fields the functions write: each
-/// field path a query names is in a line the real functions logged (a renewer run, a syncer
-/// run, a webhook event), as deployed (JSON, INFO), or in their metric lines.
+/// field path a query names (and each value it compares one with) is in a line the real
+/// functions logged (renewer and syncer runs through their handlers, a webhook event), as
+/// deployed (JSON, INFO), or in their metric lines; and the log-field reference lists exactly
+/// the fields of each line it names.
 #[test]
 fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
     use tracing_subscriber::layer::SubscriberExt;
@@ -201,12 +203,18 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
         stack.simulator.seed("clockings", 3);
         assert!(stack.renew().await.healthy);
         assert!(stack.sync(&[]).await.healthy);
+        // As the Lambdas run them: their handlers write the runs' last lines.
+        let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(600);
+        assert!(stack.renewer().handle(deadline).await.expect("a renewer run").healthy);
+        let syncer = stack.syncer(&[]);
+        assert!(syncer.handle(serde_json::json!({}), deadline).await.expect("a syncer run").healthy);
         let date = stack.simulator.now().format("%Y-%m-%d").to_string();
         let change = serde_json::json!({"id": 1, "date": date, "person": {"id": 2}});
         assert_eq!(stack.simulator.change("clockings", change).await.delivered, 1);
     });
     let mut seen = std::collections::BTreeMap::new();
-    for line in String::from_utf8(captured.take()).unwrap().lines() {
+    let all = String::from_utf8(captured.take()).unwrap();
+    for line in all.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}"));
         paths(&value, "", &mut seen);
     }
@@ -214,6 +222,7 @@ fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
     for doc in super::template::published_docs(&Metrics::new("Ns")) {
         paths(&doc.to_json(0), "", &mut seen);
     }
+    log_reference_matches(&all);
     for query in documented_queries() {
         let unknown: Vec<String> = fields_read(&query).into_iter().filter(|f| !seen.contains_key(f)).collect();
         assert!(unknown.is_empty(), "{query}\nreads {unknown:?}, which no line has");
@@ -319,4 +328,34 @@ fn the_crate_version_is_the_changelogs_latest_release() {
         .and_then(|l| l.split(']').next())
         .expect("a released version in CHANGELOG.md");
     assert_eq!(version, released, "Cargo.toml's workspace version and CHANGELOG.md's latest release");
+}
+
+/// The log-field reference in docs/operating.md (`| \`line\` | function | \`field\`, … |`) names
+/// exactly the fields of each line it lists, as the functions write them.
+fn log_reference_matches(logged: &str) {
+    let page = operating();
+    let reference = section(&page, "### Log fields");
+    let mut fields_of: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for line in logged.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(fields) = value["fields"].as_object() else { continue };
+        let message = fields.get("message").and_then(|m| m.as_str()).unwrap_or_default().to_owned();
+        fields_of.entry(message).or_default().extend(fields.keys().filter(|k| *k != "message").cloned());
+    }
+    let rows: Vec<(String, BTreeSet<String>)> = reference
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|row| {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let message = cells[0].trim_start_matches("| ").trim_matches('`').to_owned();
+            let fields =
+                cells.last().unwrap().trim_end_matches(" |").split(", ").map(|f| f.trim_matches('`').to_owned());
+            (message, fields.collect())
+        })
+        .collect();
+    assert!(rows.len() >= 5, "the reference lists the lines the runbooks read: {rows:?}");
+    for (message, documented) in rows {
+        let written = fields_of.get(&message).unwrap_or_else(|| panic!("no line {message:?} was logged"));
+        assert_eq!(&documented, written, "the fields of the {message:?} line");
+    }
 }
