@@ -101,12 +101,12 @@ enum Command {
     Republish(commands::republish::Args),
     /// Give the records stored before the read indexes their index keys (once, after the
     /// upgrade that added them): resumable, and a second run changes nothing.
-    MigrateIndexes(commands::migrate::Args),
+    MigrateIndexes(commands::pass::PassArgs),
     /// Bring what is stored under the stack's field policy (FIELD_POLICY: this shell's, else the
     /// syncer function's with --stack): each record it changes is written again at the same
     /// changeVersion (source "policy"), and the change feed tells consumers. Resumable, and a
     /// second run changes nothing.
-    ApplyFieldPolicy(commands::apply_policy::Args),
+    ApplyFieldPolicy(commands::pass::PassArgs),
     /// Check a captured body and Authorization value against the stored keys (never printed).
     Verify(commands::verify::Args),
     /// Sign a body with the stored key and POST it: the quickest end-to-end check.

@@ -4,6 +4,7 @@ pub mod apply_policy;
 pub mod doctor;
 pub mod get;
 pub mod migrate;
+pub mod pass;
 pub mod quarantine;
 pub mod query;
 pub mod reconcile;

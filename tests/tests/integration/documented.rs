@@ -183,21 +183,7 @@ fn documented_queries() -> Vec<String> {
 /// the fields of each line it names.
 #[test]
 fn every_field_a_documented_query_reads_is_in_the_functions_lines() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let captured = harness::Captured::default();
-    let writer = captured.clone();
-    let (filter, _) = protime_webhooks::observability::logging::log_filter(None, Some("info"));
-    // As observability::logging::init builds it for AWS_LAMBDA_LOG_FORMAT=JSON.
-    let layer = tracing_subscriber::fmt::layer().with_target(false).without_time().json();
-    let dispatch: tracing::Dispatch =
-        tracing_subscriber::registry().with(filter).with(layer.with_writer(move || writer.clone())).into();
-    let on_threads = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&on_threads)))
-        .build()
-        .expect("a runtime");
-    let _this_thread = tracing::dispatcher::set_default(&dispatch);
+    let (runtime, captured, _this_thread) = super::capture::runtime("info");
     runtime.block_on(async {
         let stack = harness::Stack::start(&["clockings"], harness::simulator::SimulatorConfig::default()).await;
         stack.simulator.seed("clockings", 3);
@@ -259,8 +245,9 @@ fn every_documented_lambda_invoke_waits_for_the_whole_run() {
                 assert!(command.contains("--cli-read-timeout"), "{}: {command}", page.display());
             }
         }
-        // And inline: `aws lambda invoke …`.
-        for span in text.split('`').skip(1).step_by(2).filter(|s| s.starts_with("aws lambda invoke")) {
+        // And inline: `aws lambda invoke --function-name …` (a bare mention of the command is none).
+        let inline = text.split('`').skip(1).step_by(2);
+        for span in inline.filter(|s| s.starts_with("aws lambda invoke") && s.contains("--function-name")) {
             assert!(span.contains("--cli-read-timeout"), "{}: {span}", page.display());
         }
     }

@@ -2,6 +2,7 @@
 //! (the SDK, axum and the simulator), and sharing one emulator (`harness::shared_moto`).
 //! Run one part with `cargo test -p integration-tests --test integration syncer::`.
 
+mod capture;
 mod documented;
 mod emulator;
 mod faults;

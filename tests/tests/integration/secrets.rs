@@ -4,31 +4,15 @@
 
 use harness::simulator::{Fault, FaultTarget, SimulatorConfig};
 use harness::{signed, Captured, Stack};
-use protime_webhooks::observability::logging::log_filter;
 use protime_webhooks::signing::signature::{authorization_header, sign, SigningKey};
 use serde_json::json;
-use tracing_subscriber::layer::SubscriberExt;
 
 /// The test's own runtime, every thread of it logging to `captured` only: the other tests of
 /// this binary run beside it, and neither their logs nor this capture reach one another.
 #[test]
 fn no_secret_appears_in_the_logs_of_a_full_run() {
-    let captured = Captured::default();
-    let writer = captured.clone();
     // As deployed: JSON, INFO for everything; DEBUG for our own crate to be stricter.
-    let (filter, problem) = log_filter(None, Some("info,protime_webhooks=debug"));
-    assert!(problem.is_none());
-    let dispatch: tracing::Dispatch = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().json().with_writer(move || writer.clone()))
-        .into();
-    let on_threads = dispatch.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&on_threads)))
-        .build()
-        .expect("a runtime");
-    let _this_thread = tracing::dispatcher::set_default(&dispatch);
+    let (runtime, captured, _this_thread) = super::capture::runtime("info,protime_webhooks=debug");
     runtime.block_on(full_run(captured));
 }
 
