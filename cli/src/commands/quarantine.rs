@@ -238,8 +238,7 @@ async fn replay(context: &Context, args: ReplayArgs) -> Result<Health, CliError>
     let (s3, bucket) = (context.s3(), context.bucket()?);
     // A replay keeps what the functions would keep: the stack's field policy applies.
     let (policy, _) = context.data_policy().await?;
-    let days = i64::try_from(policy.tombstone_days).unwrap_or(i64::MAX / 86_400).min(36_500);
-    let too_old = (!force && days > 0).then(|| chrono::Duration::days(days));
+    let too_old = policy.tombstone_retention().filter(|_| !force);
     let store = DynamoRecordStore::new(context.dynamodb(), context.table()?).with_policy(std::sync::Arc::new(policy));
     let replayer = Replayer { s3: &s3, bucket, store: &store, dry_run, too_old };
     let bar =

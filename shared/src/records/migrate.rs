@@ -360,16 +360,7 @@ impl<M: ItemMigration, P> Migration<'_, M, P> {
 
 /// The index keys a record item should have, or nothing for an item that is not a record.
 fn wanted_keys(item: &HashMap<String, AttributeValue>) -> Option<IndexKeys> {
-    let collection: Collection = item.get(attr::COLLECTION)?.as_s().ok()?.parse().ok()?;
-    let id = match item.get(attr::ID)? {
-        AttributeValue::N(n) => RecordId::Number(n.clone()),
-        AttributeValue::S(s) => RecordId::String(s.clone()),
-        _ => return None,
-    };
-    let pk = item.get(attr::PK)?.as_s().ok()?;
-    if *pk != record_key(collection, &id) || !item.contains_key(attr::CHANGE_ORDER) {
-        return None;
-    }
+    let (collection, id) = record_of(item)?;
     // The fields the keys come from, under their own names (a shadowed field is not one).
     let fields: Vec<(String, Json)> = ["date", "person"]
         .into_iter()
@@ -377,6 +368,24 @@ fn wanted_keys(item: &HashMap<String, AttributeValue>) -> Option<IndexKeys> {
         .collect();
     let keys = index_keys(collection, &id, &fields);
     Some(if item.get(attr::DELETED) == Some(&AttributeValue::Bool(true)) { keys.into_tombstone() } else { keys })
+}
+
+/// A record item's id, as stored (`N` or `S`).
+pub(crate) fn item_id(item: &HashMap<String, AttributeValue>) -> Option<RecordId> {
+    match item.get(attr::ID)? {
+        AttributeValue::N(n) => Some(RecordId::Number(n.clone())),
+        AttributeValue::S(s) => Some(RecordId::String(s.clone())),
+        _ => None,
+    }
+}
+
+/// The collection and id of a record item: its key is `<collection>#<id>` and it has a
+/// `changeOrder`; `None` for state items (subscription, sync, leases, positions).
+pub(crate) fn record_of(item: &HashMap<String, AttributeValue>) -> Option<(Collection, RecordId)> {
+    let collection: Collection = item.get(attr::COLLECTION)?.as_s().ok()?.parse().ok()?;
+    let id = item_id(item)?;
+    let is_record = *item.get(attr::PK)?.as_s().ok()? == record_key(collection, &id);
+    (is_record && item.contains_key(attr::CHANGE_ORDER)).then_some((collection, id))
 }
 
 fn has_keys(item: &HashMap<String, AttributeValue>, keys: &IndexKeys) -> bool {

@@ -223,14 +223,17 @@ impl DataPolicy {
         self.fields.event(collection, event, self.hash_key.as_ref())
     }
 
+    /// How long a tombstone is kept (at most a century); `None`: for ever.
+    pub fn tombstone_retention(&self) -> Option<chrono::Duration> {
+        let days = i64::try_from(self.tombstone_days).unwrap_or(i64::MAX).min(36_500);
+        (days > 0).then(|| chrono::Duration::days(days))
+    }
+
     /// Marks `item`, if it is a tombstone, with its `expiresAt` counted from `now`.
     pub fn expire(&self, item: &mut HashMap<String, AttributeValue>, now: DateTime<Utc>) {
         let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
-        if !tombstone || self.tombstone_days == 0 {
-            return;
-        }
-        let days = i64::try_from(self.tombstone_days).unwrap_or(i64::MAX / 86_400).min(36_500);
-        let at = (now + chrono::Duration::days(days)).timestamp();
+        let Some(retention) = self.tombstone_retention().filter(|_| tombstone) else { return };
+        let at = (now + retention).timestamp();
         item.insert(attr::EXPIRES_AT.into(), AttributeValue::N(at.to_string()));
     }
 }

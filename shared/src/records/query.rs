@@ -64,6 +64,31 @@ pub struct IndexRead {
     pub sort_between: Option<(String, String)>,
 }
 
+impl IndexRead {
+    /// The Query of this partition (and sort range) of `table`'s index: the one request every
+    /// reader of the indexes makes (`query`, the sweep).
+    pub(crate) fn query(
+        &self,
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let request = client
+            .query()
+            .table_name(table)
+            .index_name(self.index)
+            .expression_attribute_names("#p", self.partition_attribute)
+            .expression_attribute_values(":p", AttributeValue::S(self.partition.clone()));
+        match &self.sort_between {
+            Some((low, high)) => request
+                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
+                .expression_attribute_names("#s", index_attr::DATE_SORT)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
+            None => request.key_condition_expression("#p = :p"),
+        }
+    }
+}
+
 /// The partitions that hold exactly the records `query` asks for, in date order of their
 /// months (the records of one month's partitions interleave and are merged by sort key).
 /// Grouped: the reads of one group are made together, and a limited query stops after the
@@ -179,21 +204,7 @@ impl Reader<'_> {
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         let mut taken = 0usize;
         loop {
-            let mut request = client
-                .query()
-                .table_name(table)
-                .index_name(read.index)
-                .expression_attribute_names("#p", read.partition_attribute)
-                .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
-                .set_exclusive_start_key(start.take());
-            request = match &read.sort_between {
-                Some((low, high)) => request
-                    .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                    .expression_attribute_names("#s", index_attr::DATE_SORT)
-                    .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                    .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-                None => request.key_condition_expression("#p = :p"),
-            };
+            let mut request = read.query(client, table).set_exclusive_start_key(start.take());
             if limit != usize::MAX {
                 request = request.limit(i32::try_from(limit - taken).unwrap_or(i32::MAX).max(1));
             }

@@ -7,11 +7,12 @@
 //! kept), on condition that the item is still the one read. A second run finds nothing to change. The pass over the table is
 //! [`super::migrate`]'s, resumable by its own positions ([`POSITION_PREFIX`]).
 
-use super::event::RecordId;
 use super::index::{attr as index_attr, index_keys};
-use super::item::{attr, attribute_value, json_value, record_key};
+use super::item::{attr, attribute_value, json_value};
 use super::json::Json;
-use super::migrate::{unavailable, unchanged_since_read, ItemMigration, ItemOutcome, MigrationError};
+use super::migrate::{
+    item_id, record_of, unavailable, unchanged_since_read, ItemMigration, ItemOutcome, MigrationError,
+};
 use super::policy::DataPolicy;
 use crate::collection::Collection;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -42,7 +43,7 @@ impl ItemMigration for ApplyPolicy<'_> {
         table: &str,
         item: &Item,
     ) -> Result<ItemOutcome, MigrationError> {
-        let Some(collection) = record_collection(item) else { return Ok(ItemOutcome::NotARecord) };
+        let Some((collection, _)) = record_of(item) else { return Ok(ItemOutcome::NotARecord) };
         let Some(kept) = kept_item(self.0, collection, item) else { return Ok(ItemOutcome::Current) };
         let (condition, names, values) = unchanged_since_read(item);
         let written = client
@@ -74,18 +75,6 @@ pub async fn apply_field_policy(
     progress: impl Fn(super::migrate::MigrationReport) + Sync,
 ) -> Result<super::migrate::MigrationReport, MigrationError> {
     super::migrate::run(client, table, &ApplyPolicy(policy), parallelism, progress).await
-}
-
-/// The collection of a record item (its key is `<collection>#<id>`), or none for state items.
-fn record_collection(item: &Item) -> Option<Collection> {
-    let collection: Collection = item.get(attr::COLLECTION)?.as_s().ok()?.parse().ok()?;
-    let id = match item.get(attr::ID)? {
-        AttributeValue::N(n) => RecordId::Number(n.clone()),
-        AttributeValue::S(s) => RecordId::String(s.clone()),
-        _ => return None,
-    };
-    let is_record = *item.get(attr::PK)?.as_s().ok()? == record_key(collection, &id);
-    (is_record && item.contains_key(attr::CHANGE_ORDER)).then_some(collection)
 }
 
 /// The item as `policy` keeps it, marked as a rewrite, or `None` when the policy changes none of
@@ -121,11 +110,7 @@ pub fn policed(policy: &DataPolicy, collection: Collection, item: &Item) -> Opti
     }
     let tombstone = item.get(attr::DELETED) == Some(&AttributeValue::Bool(true));
     let mut kept: Item = item.iter().filter(|(name, _)| !is_data(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let id = match &item[attr::ID] {
-        AttributeValue::N(n) => RecordId::Number(n.clone()),
-        other => RecordId::String(other.as_s().cloned().unwrap_or_default()),
-    };
-    let keys = index_keys(collection, &id, &fields);
+    let keys = index_keys(collection, &item_id(item)?, &fields);
     let keys = if tombstone { keys.into_tombstone() } else { keys };
     kept.insert(index_attr::DATE_PARTITION.into(), AttributeValue::S(keys.date_partition));
     kept.insert(index_attr::DATE_SORT.into(), AttributeValue::S(keys.date_sort));
@@ -168,13 +153,13 @@ mod tests {
         assert_ne!(kept["receivedAt"], item["receivedAt"]);
         assert_eq!(kept[index_attr::DATE_PARTITION], item[index_attr::DATE_PARTITION]);
         assert_eq!(kept_item(&policy, Collection::People, &kept), None, "a second pass changes nothing");
-        assert_eq!(record_collection(&kept), Some(Collection::People));
+        assert_eq!(record_of(&kept).map(|(c, _)| c), Some(Collection::People));
         // A tombstone from before tombstones expired gets its expiresAt, once.
         let gone = stored(r#"{"changeType":"Delete","data":{"id":8,"changeVersion":"0000090200004BD00002"}}"#);
         let expiring = kept_item(&policy, Collection::People, &gone).expect("an expiry");
         assert!(expiring.contains_key(attr::EXPIRES_AT));
         assert_eq!(kept_item(&policy, Collection::People, &expiring), None);
         let state = HashMap::from([(attr::PK.to_owned(), AttributeValue::S("sync#people".into()))]);
-        assert_eq!(record_collection(&state), None);
+        assert_eq!(record_of(&state), None);
     }
 }

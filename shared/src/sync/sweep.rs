@@ -602,22 +602,7 @@ impl DynamoRecordStore {
         read: &IndexRead,
         start: Option<HashMap<String, AttributeValue>>,
     ) -> Result<ItemPage, StoreError> {
-        let request = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(read.index)
-            .expression_attribute_names("#p", read.partition_attribute)
-            .expression_attribute_values(":p", AttributeValue::S(read.partition.clone()))
-            .set_exclusive_start_key(start);
-        let request = match &read.sort_between {
-            Some((low, high)) => request
-                .key_condition_expression("#p = :p AND #s BETWEEN :low AND :high")
-                .expression_attribute_names("#s", crate::records::index::attr::DATE_SORT)
-                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
-            None => request.key_condition_expression("#p = :p"),
-        };
+        let request = read.query(self.client(), self.table()).set_exclusive_start_key(start);
         let page = request.send().await.map_err(|e| StoreError::Unavailable(DisplayErrorContext(e).to_string()))?;
         Ok((page.items.unwrap_or_default(), page.last_evaluated_key))
     }

@@ -9,7 +9,6 @@ use harness::feed::Feed;
 use harness::simulator::SimulatorConfig;
 use harness::{signed, ReceiverFixture, Stack};
 use protime_webhooks::config::{ConfigError, ReceiverConfig};
-use protime_webhooks::publisher::feed::EventBus;
 use protime_webhooks::records::policy::{is_hash, HashKey, HASH_KEY_MEMBER};
 use protime_webhooks::Collection;
 use serde_json::{json, Value};
@@ -103,11 +102,7 @@ async fn a_policy_keeps_dropped_fields_out_of_the_table_the_indexes_and_the_feed
     let v2 = "0000090200004BD00002";
     let answer = send(&custom, person(1, v2, "00.00.00-000.00", "shared@example.com")).await;
     assert_eq!(answer.1["results"][0]["outcome"], "stored", "{answer:?}");
-    let bus = protime_webhooks::publisher::bus::EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&fixture.setup),
-        &feed.bus,
-    );
-    publish_all(&mut feed, bus).await;
+    publish_all(&mut feed, &fixture.setup).await;
     let events = feed.received().await;
     let changed: Vec<&Value> = events.iter().map(|e| &e["detail"]).collect();
     let ids: Vec<String> = changed.iter().map(|d| d["id"].to_string()).collect();
@@ -120,7 +115,10 @@ async fn a_policy_keeps_dropped_fields_out_of_the_table_the_indexes_and_the_feed
     assert!(changed[3]["data"].get("pinCode").is_none());
 }
 
-async fn publish_all<B: EventBus>(feed: &mut Feed, bus: B) {
+/// Publishes what the table's stream holds since the last pump through the real publisher, to
+/// the feed's bus in the emulator `setup` reaches.
+async fn publish_all(feed: &mut Feed, setup: &aws_config::SdkConfig) {
+    let bus = protime_webhooks::publisher::bus::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(setup), &feed.bus);
     let config = protime_webhooks::config::PublisherConfig {
         event_bus_name: feed.bus.clone(),
         publish_unchanged: false,
@@ -226,14 +224,7 @@ async fn apply_field_policy_rewrites_what_is_stored_once_and_the_feed_tells_cons
     let v1 = "0000090200004BD00001";
     assert_eq!(send(&keep_all, person(1, v1, "85.07.30-033.61", "shared@example.com")).await.0, 200);
     assert_eq!(send(&keep_all, person(2, v1, "90.01.01-001.23", "shared@example.com")).await.0, 200);
-    let bus_name = feed.bus.clone();
-    let bus = || {
-        protime_webhooks::publisher::bus::EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&fixture.setup),
-            &bus_name,
-        )
-    };
-    publish_all(&mut feed, bus()).await;
+    publish_all(&mut feed, &fixture.setup).await;
     let before = feed.received().await;
     assert_eq!(before.len(), 2);
 
@@ -263,7 +254,7 @@ async fn apply_field_policy_rewrites_what_is_stored_once_and_the_feed_tells_cons
         .collect();
     assert!(left.is_empty(), "{left:?}");
 
-    publish_all(&mut feed, bus()).await;
+    publish_all(&mut feed, &fixture.setup).await;
     let after = feed.received().await;
     assert_eq!(after.len(), 2, "one event per rewritten record, none for the second run");
     for event in &after {
@@ -290,21 +281,14 @@ async fn a_tombstones_removal_publishes_nothing() {
     for body in [live, delete] {
         assert_eq!(harness::parse_response(receiver.handle(signed("clockings", body, "clockings-key")).await).0, 200);
     }
-    let bus_name = feed.bus.clone();
-    let bus = || {
-        protime_webhooks::publisher::bus::EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(&fixture.setup),
-            &bus_name,
-        )
-    };
-    publish_all(&mut feed, bus()).await;
+    publish_all(&mut feed, &fixture.setup).await;
     let types: Vec<String> =
         feed.received().await.iter().map(|e| e["detail-type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(types, ["Protime Record Changed", "Protime Record Deleted"]);
     let client = aws_sdk_dynamodb::Client::new(&fixture.setup);
     let key = AttributeValue::S("clockings#9".into());
     client.delete_item().table_name(&fixture.table).key("pk", key).send().await.expect("the expiry");
-    publish_all(&mut feed, bus()).await;
+    publish_all(&mut feed, &fixture.setup).await;
     assert!(feed.received().await.is_empty(), "no event for the tombstone's removal");
 }
 
