@@ -11,7 +11,7 @@ use protime_webhooks::renewer::plan::SubscriptionState;
 use protime_webhooks::renewer::state::{DynamoSubscriptionStore, SubscriptionStore};
 use protime_webhooks::sync::apply::RecordCounts;
 use protime_webhooks::sync::state::{sync_item, Phase, SyncMode, SyncState};
-use protime_webhooks::sync::{AwsSyncer, Budget, SyncRequest, SyncRunError};
+use protime_webhooks::sync::{AwsSyncer, SyncRunError};
 use protime_webhooks::Collection;
 use serde_json::Value;
 use std::io::Write;
@@ -740,13 +740,9 @@ async fn invoke(
         )
             .into_response()
     };
-    let Ok(request) = serde_json::from_value::<SyncRequest>(payload) else {
-        return function_error(SyncRunError::UnknownCollections(vec!["(not a sync request)".into()]));
-    };
-    let budget = Budget::new(Utc::now(), None, std::time::Duration::ZERO);
-    match lambda.syncer.run(&request, budget).await {
-        // As the function: a run with a collection in error fails the invocation.
-        Ok(report) if !report.healthy => function_error(SyncRunError::Failing(Box::new(report))),
+    // As the function: its handler's answer (a run that ends is its report, healthy or not).
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(900);
+    match lambda.syncer.handle(payload, deadline).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(error) => function_error(error),
     }
@@ -980,6 +976,27 @@ async fn sync_reads_the_answers_of_cargo_lambda_watch_as_the_local_stack_gives_t
         "protime-webhooks: invoking the syncer function nope: HTTP 404: that function doesn't exist as a binary in \
          your project. Available functions: {\"syncer\"}\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_on_a_stack_whose_credentials_are_not_filled_in_says_so_and_exits_2() {
+    let stack = Stack::start(&["clockings"], SimulatorConfig::default()).await;
+    stack.unconfigure().await;
+    let lambda = LambdaServer::start(&stack, "syncer", &[]).await;
+    let (code, out, stderr) = run(sync_command(&stack, &lambda, &["sync", "clockings"])).await;
+    assert_eq!((code, out.as_str()), (2, ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "protime-webhooks: nothing synced: the Protime credentials secret {} is not filled in yet (it holds \
+             REPLACE_ME or an empty field): put the tenant, environment, clientId and clientSecret in it \
+             (docs/deploying.md, First deployment)\n",
+            stack.credentials_secret
+        )
+    );
+    let (code, out, _) = run(sync_command(&stack, &lambda, &["sync", "clockings", "--json"])).await;
+    assert_eq!((code, json(&out)["healthy"].as_bool()), (2, Some(false)), "{out}");
+    assert!(json(&out)["notConfigured"].as_str().is_some_and(|why| why.contains("not filled in yet")), "{out}");
 }
 
 // ---- `--stack`: resources from a CloudFormation stack's outputs -------------------------------
@@ -1689,6 +1706,16 @@ async fn doctor_exits_2_naming_what_to_do_on_a_bad_configuration() {
         check(&all, "credentials"),
         ("action", "the Protime credentials secret no-such-secret does not exist or has no value")
     );
+
+    // The secret as the stack created it: not filled in yet, and what to do.
+    stack.unconfigure().await;
+    let (code, out, _) = run(protime_command(&stack, &["doctor", "--json"])).await;
+    assert_eq!(code, 2, "{out}");
+    let all = checks(&json(&out));
+    let (status, detail) = check(&all, "credentials");
+    assert_eq!(status, "action");
+    assert!(detail.contains("is not filled in yet"), "{detail}");
+    harness::put_secret(&stack.receiver.setup, &stack.credentials_secret, &stack.simulator.credentials_json()).await;
 
     // Protime cannot be reached: the check could not be made, exit 1.
     let mut command = protime_command(&stack, &["doctor"]);

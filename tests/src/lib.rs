@@ -297,6 +297,10 @@ pub async fn create_table_with(config: &SdkConfig, name: &str, indexes: protime_
 
 /// Stores `value` as the secret's new AWSCURRENT version, creating the secret if needed.
 /// Pass a [`setup_config`].
+/// The credentials secret's value as template.yaml creates it (a test holds the two equal).
+pub const PLACEHOLDER_CREDENTIALS: &str =
+    r#"{"tenant":"REPLACE_ME","environment":"myprotime.eu","clientId":"REPLACE_ME","clientSecret":"REPLACE_ME"}"#;
+
 pub async fn put_secret(config: &SdkConfig, id: &str, value: &str) {
     let client = aws_sdk_secretsmanager::Client::new(config);
     let created = client.create_secret().name(id).secret_string(value).send().await;

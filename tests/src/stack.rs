@@ -51,6 +51,11 @@ impl Stack {
         Stack { receiver, server, simulator, renewer_config, credentials_secret }
     }
 
+    /// The credentials secret as the template creates it, before the operator fills it in.
+    pub async fn unconfigure(&self) {
+        put_secret(&self.receiver.setup, &self.credentials_secret, crate::PLACEHOLDER_CREDENTIALS).await;
+    }
+
     /// A renewer (as the Lambda builds it) with short retry delays for tests.
     pub fn renewer(&self) -> protime_webhooks::renewer::AwsRenewer {
         let mut renewer =

@@ -110,6 +110,14 @@ pub async fn run_invocation(context: &Context, args: Invocation) -> Result<Healt
         Err(Stop::Failed(kind, mut error)) => return Err(function_failed(&function, &kind, &mut error, json_out)),
         Err(Stop::Error(e)) => return Err(e),
     };
+    if let Some(why) = &report.not_configured {
+        // Nothing ran: the stack is deployed, but the credentials secret still holds placeholders.
+        if json_out {
+            output::json(&raw);
+        }
+        eprintln!("protime-webhooks: nothing synced: {}", output::redact(why));
+        return Ok(Health::Unhealthy);
+    }
     let failed: Vec<&CollectionRun> = report.collections.iter().filter(|c| needs_attention(c)).collect();
     let unfinished = args.wait && !pending(&report).is_empty();
     if json_out {
@@ -231,9 +239,7 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &SyncR
             // `cargo lambda watch` answers a failed invocation 500 with the function's error as
             // the body, where Lambda answers 200 with `X-Amz-Function-Error`.
             if let Some(error) = body.as_ref().filter(|b| b.get("errorMessage").is_some()) {
-                return Ok(
-                    failed_run_report(error).unwrap_or_else(|| Answer::Failed("Unhandled".into(), error.clone()))
-                );
+                return Ok(Answer::Failed("Unhandled".into(), error.clone()));
             }
             let status = service.raw().status().as_u16();
             let error = service.err();
@@ -251,20 +257,12 @@ async fn invoke(client: &aws_sdk_lambda::Client, function: &str, payload: &SyncR
     let body: Value =
         serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     if let Some(kind) = answer.function_error() {
-        return Ok(failed_run_report(&body).unwrap_or_else(|| Answer::Failed(kind.to_owned(), body)));
+        return Ok(Answer::Failed(kind.to_owned(), body));
     }
     let report = serde_json::from_value::<Report>(body.clone()).map_err(|e| {
         CliError::Aws(format!("the syncer function {function} answered something that is not a sync report: {e}"))
     })?;
     Ok(Answer::Report(body, report))
-}
-
-/// A run that failed because collections ended in error carries its report as its
-/// `errorMessage`: read as the report it is (the CLI then exits 2, naming each error).
-fn failed_run_report(error: &Value) -> Option<Answer> {
-    let raw: Value = serde_json::from_str(error.get("errorMessage")?.as_str()?).ok()?;
-    let report = serde_json::from_value::<Report>(raw.clone()).ok()?;
-    Some(Answer::Report(raw, report))
 }
 
 /// The error of a failed invocation: its type (when it is a name) and message, redacted; also

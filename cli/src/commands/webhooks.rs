@@ -205,10 +205,16 @@ pub async fn read_credentials(context: &Context, secret: &str) -> Result<Protime
             message: format!("the Protime credentials secret {secret} holds no SecretString"),
         });
     };
-    ProtimeCredentials::from_json(json).map_err(|e| CredentialsProblem {
+    let credentials = ProtimeCredentials::from_json(json).map_err(|e| CredentialsProblem {
         fixable: true,
         message: format!("the Protime credentials secret {secret} is invalid: {e}"),
-    })
+    })?;
+    if credentials.is_placeholder() {
+        // As the functions read it: a stack deployed, not configured yet.
+        let why = protime_webhooks::protime::ConnectError::NotConfigured { secret: secret.to_owned() };
+        return Err(CredentialsProblem { fixable: true, message: why.to_string() });
+    }
+    Ok(credentials)
 }
 
 fn print_list(context: &Context, settings: &RenewerConfig, webhooks: &[TenantWebhook]) {

@@ -50,6 +50,13 @@ pub enum ConnectError {
     SecretUnavailable { secret: String, message: String },
     #[error("the Protime credentials secret {secret} is invalid: {message}")]
     InvalidCredentials { secret: String, message: String },
+    /// The secret still holds the template's placeholders: the stack is deployed but not
+    /// configured yet. Scheduled runs report it once (`CredentialsNotConfigured`) and end.
+    #[error(
+        "the Protime credentials secret {secret} is not filled in yet (it holds REPLACE_ME or an empty field): put \
+         the tenant, environment, clientId and clientSecret in it (docs/deploying.md, First deployment)"
+    )]
+    NotConfigured { secret: String },
     #[error(transparent)]
     Client(#[from] ProtimeError),
 }

@@ -57,8 +57,12 @@ impl CredentialsFromSecret {
             secret: secret.clone(),
             message: "it holds no SecretString".into(),
         })?;
-        ProtimeCredentials::from_json(json)
-            .map_err(|e| ConnectError::InvalidCredentials { secret: secret.clone(), message: e.to_string() })
+        let credentials = ProtimeCredentials::from_json(json)
+            .map_err(|e| ConnectError::InvalidCredentials { secret: secret.clone(), message: e.to_string() })?;
+        if credentials.is_placeholder() {
+            return Err(ConnectError::NotConfigured { secret: secret.clone() });
+        }
+        Ok(credentials)
     }
 }
 
@@ -152,5 +156,17 @@ mod tests {
         let err = protime.connect().await.map(|_| ()).unwrap_err();
         assert!(matches!(err, ConnectError::InvalidCredentials { .. }), "{err}");
         assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[tokio::test]
+    async fn the_templates_placeholder_secret_is_not_configured_and_filling_it_in_connects() {
+        let placeholder = r#"{"tenant":"REPLACE_ME","environment":"myprotime.eu","clientId":"REPLACE_ME","clientSecret":"REPLACE_ME"}"#;
+        let current = Arc::new(std::sync::Mutex::new(placeholder.to_owned()));
+        let (client, _) = secrets(current.clone());
+        let protime = CredentialsFromSecret::new(client, "creds", ClientOptions::new(vec!["s".into()], "Acme"));
+        let err = protime.connect().await.map(|_| ()).unwrap_err();
+        assert_eq!(err, ConnectError::NotConfigured { secret: "creds".into() });
+        *current.lock().unwrap() = credentials("s3cr3t");
+        assert!(protime.connect().await.is_ok(), "read again at the next run");
     }
 }

@@ -4,6 +4,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::fmt;
 
+/// What the template's credentials secret holds in each field until the operator fills it in.
+pub const PLACEHOLDER: &str = "REPLACE_ME";
+
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProtimeCredentials {
@@ -27,6 +30,14 @@ impl ProtimeCredentials {
     /// Parses the secret's JSON; the error never quotes the input.
     pub fn from_json(json: &str) -> Result<Self, CredentialsError> {
         serde_json::from_str(json).map_err(|e| CredentialsError { line: e.line(), column: e.column() })
+    }
+
+    /// Not filled in yet: the tenant, the client id or the client secret is still the template's
+    /// [`PLACEHOLDER`] (or empty). Such a stack has nothing to ask Protime yet.
+    pub fn is_placeholder(&self) -> bool {
+        [self.tenant.as_str(), self.client_id.as_str(), self.client_secret()]
+            .iter()
+            .any(|field| field.trim().is_empty() || *field == PLACEHOLDER)
     }
 
     pub fn client_secret(&self) -> &str {
@@ -79,6 +90,21 @@ impl fmt::Debug for ProtimeCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_templates_placeholders_or_an_empty_field_are_not_filled_in() {
+        let filled = ProtimeCredentials::new("acme", "myprotime.eu", "id", "s3cr3t");
+        assert!(!filled.is_placeholder());
+        for (tenant, id, secret) in [
+            (PLACEHOLDER, "id", "s"),
+            ("acme", PLACEHOLDER, "s"),
+            ("acme", "id", PLACEHOLDER),
+            ("", "id", "s"),
+            ("acme", "id", " "),
+        ] {
+            assert!(ProtimeCredentials::new(tenant, "myprotime.eu", id, secret).is_placeholder(), "{tenant} {id}");
+        }
+    }
 
     #[test]
     fn urls_are_derived_from_tenant_and_environment() {

@@ -1,12 +1,17 @@
 //! One invocation of the renewer, as the Lambda runtime hands it over: the run within the
-//! invocation's deadline, its metrics and log line, and the answer (the report; a failed
-//! invocation, whose message is the report, when subscriptions are left failing).
+//! invocation's deadline, its metrics and log line, and the answer.
+//!
+//! A run that carried out its plan answers its report, healthy or not: a subscription left
+//! failing is in the report, the metrics (`SubscriptionsUnhealthy`, its alarm) and `status`, and
+//! is retried by the next scheduled run, so the invocation does not fail (EventBridge's retries
+//! and dead-letter queue are for crashes). So is a stack whose credentials secret is not filled
+//! in yet: one `CredentialsNotConfigured` metric, no error. Only a run that cannot plan fails.
 
 use super::run::{run_metrics, RunError, RunReport};
 use super::state::SubscriptionStore;
 use super::Renewer;
 use crate::invocation::{time_left, Budget};
-use crate::protime::Connect;
+use crate::protime::{Connect, ConnectError};
 use crate::records::quarantine::Quarantine;
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{RecordStore, StoredHeads};
@@ -32,17 +37,18 @@ impl<
     /// starts a page it could not finish before it.
     pub async fn handle(&self, deadline: std::time::SystemTime) -> Result<RunReport, RunError> {
         let left = time_left(deadline);
-        let result = self.run_within(Budget::new(chrono::Utc::now(), left, DELTA_ROUND_MARGIN)).await;
+        let result = match self.run_within(Budget::new(chrono::Utc::now(), left, DELTA_ROUND_MARGIN)).await {
+            Err(RunError::Connect(why @ ConnectError::NotConfigured { .. })) => {
+                tracing::warn!(error = %why, "not configured yet: no subscription made");
+                Ok(RunReport::not_configured(why.to_string()))
+            }
+            other => other,
+        };
         for doc in run_metrics(&self.config.metrics, result.as_ref().ok()) {
             doc.emit();
         }
         let report = result?;
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
-        if !report.healthy {
-            // A failed invocation is what the alarms and the schedule's retry policy watch; its
-            // errorMessage is the report.
-            return Err(RunError::Unhealthy(Box::new(report)));
-        }
         Ok(report)
     }
 }

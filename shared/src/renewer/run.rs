@@ -70,16 +70,38 @@ pub struct RunReport {
     pub busy: bool,
     pub subscriptions: Vec<SubscriptionReport>,
     pub strays: Vec<StrayReport>,
+    /// The credentials secret still holds the template's placeholders: why nothing was asked of
+    /// Protime.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_configured: Option<String>,
 }
 
 impl RunReport {
+    /// A run that carried out its plan: healthy when no subscription is left failing and every
+    /// stray webhook was handled.
+    pub fn of(subscriptions: Vec<SubscriptionReport>, strays: Vec<StrayReport>) -> RunReport {
+        let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
+        RunReport { healthy, busy: false, subscriptions, strays, not_configured: None }
+    }
+
+    /// Another run holds the run lease.
+    pub fn busy() -> RunReport {
+        RunReport { healthy: true, busy: true, subscriptions: Vec::new(), strays: Vec::new(), not_configured: None }
+    }
+
+    /// The credentials secret is not filled in yet (`why`, naming the secret).
+    pub fn not_configured(why: String) -> RunReport {
+        RunReport { healthy: false, not_configured: Some(why), ..RunReport::of(Vec::new(), Vec::new()) }
+    }
+
     /// The collections left failing, in the report's order.
     pub fn unhealthy(&self) -> Vec<&str> {
         self.subscriptions.iter().filter(|s| !s.ok).map(|s| s.collection.as_str()).collect()
     }
 }
 
-/// A run that could not even start planning, or ended with subscriptions left failing.
+/// A run that could not even start planning. (A run that carried out its plan answers its report,
+/// subscriptions left failing or not: the handler never fails for them.)
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -88,17 +110,6 @@ pub enum RunError {
     Protime(#[from] ProtimeError),
     #[error(transparent)]
     State(#[from] StateError),
-    /// The run finished, but subscriptions are failing: the whole report, each error with it.
-    #[error("subscriptions left unhealthy: {}", unhealthy_sentences(.0))]
-    Unhealthy(Box<RunReport>),
-}
-
-/// `clockings (…its error…); people (…)`.
-fn unhealthy_sentences(report: &RunReport) -> String {
-    let failing = report.subscriptions.iter().filter(|s| !s.ok);
-    let sentences: Vec<String> =
-        failing.map(|s| format!("{} ({})", s.collection, s.error.as_deref().unwrap_or("no message"))).collect();
-    sentences.join("; ")
 }
 
 impl RunError {
@@ -108,17 +119,12 @@ impl RunError {
             RunError::Connect(_) => "ProtimeCredentialsUnavailable",
             RunError::Protime(_) => "ProtimeUnavailable",
             RunError::State(_) => "StateUnavailable",
-            RunError::Unhealthy(_) => "SubscriptionsUnhealthy",
         }
     }
 
-    /// The invocation's `errorMessage`: the sentence, or for a run that left subscriptions
-    /// failing the run's whole report as JSON (every subscription's action and error).
+    /// The invocation's `errorMessage`: the sentence.
     pub fn error_message(&self) -> String {
-        match self {
-            RunError::Unhealthy(report) => serde_json::to_string(report).unwrap_or_else(|_| self.to_string()),
-            other => other.to_string(),
-        }
+        self.to_string()
     }
 }
 
@@ -268,7 +274,7 @@ impl<
         let until = budget.lease_until();
         if !self.subscriptions.take_run_lease(&owner, until, now).await? {
             tracing::warn!("another renewer run holds the run lease: nothing to do");
-            return Ok(RunReport { healthy: true, busy: true, subscriptions: Vec::new(), strays: Vec::new() });
+            return Ok(RunReport::busy());
         }
         // No Retry-After is waited out past what the invocation has left (less half its margin).
         let report = match budget.request_time() {
@@ -320,8 +326,7 @@ impl<
             let delete = !in_use.contains(&webhook.id.as_str());
             strays.push(self.handle_stray(&protime, webhook, delete).await);
         }
-        let healthy = subscriptions.iter().all(|s| s.ok) && strays.iter().all(|s| s.error.is_none());
-        Ok(RunReport { healthy, busy: false, subscriptions, strays })
+        Ok(RunReport::of(subscriptions, strays))
     }
 
     /// Generates the field hash key in the signing-keys secret when it has none (a new stack's
@@ -589,6 +594,10 @@ pub fn run_metrics(
     let Some(report) = run.filter(|r| !r.busy) else {
         return Vec::new();
     };
+    if report.not_configured.is_some() {
+        // Only then, so a configured stack pays for no such metric.
+        return vec![metrics.doc("renewer").count("CredentialsNotConfigured", 1)];
+    }
     let renewed = |s: &SubscriptionReport| {
         s.ok && matches!(s.action, ActionKind::Create | ActionKind::Renew | ActionKind::Recreate)
     };

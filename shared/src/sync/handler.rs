@@ -1,6 +1,11 @@
 //! One invocation of the syncer, as the Lambda runtime hands it over: the payload read as a
-//! request, the run within the invocation's deadline, its metrics and log line, and the answer
-//! (the report; a failed invocation, whose message is the report, when a collection is in error).
+//! request, the run within the invocation's deadline, its metrics and log line, and the answer.
+//!
+//! A run that ends is answered with its report, healthy or not: a collection in error is in the
+//! report, the metrics (`SyncErrorRuns`, `SyncLagSeconds`, …) and `status`, and is retried by the
+//! next scheduled run, so the invocation does not fail (EventBridge's retries and dead-letter
+//! queue are for crashes). So is a stack whose credentials secret is not filled in yet: one
+//! `CredentialsNotConfigured` metric, no error. Only a run that cannot start fails.
 
 use super::report::{sync_metrics, SyncReport};
 use super::request::{SyncRequest, SyncRunError};
@@ -8,7 +13,7 @@ use super::run::Syncer;
 use super::state::SyncStateStore;
 use super::sweep::LiveRecords;
 use crate::invocation::{time_left, Budget};
-use crate::protime::Connect;
+use crate::protime::{Connect, ConnectError};
 use crate::records::quarantine::Quarantine;
 use crate::records::set_aside::SetAsideMarks;
 use crate::records::{RecordStore, StoredHeads};
@@ -39,16 +44,17 @@ impl<
             from = ?request.from,
             "sync run"
         );
-        let report = self.run(&request, budget).await?;
+        let report = match self.run(&request, budget).await {
+            Err(SyncRunError::Connect(why @ ConnectError::NotConfigured { .. })) => {
+                tracing::warn!(error = %why, "not configured yet: nothing synced");
+                SyncReport::not_configured(why.to_string())
+            }
+            other => other?,
+        };
         for doc in sync_metrics(&self.config.metrics, &report) {
             doc.emit();
         }
         tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), healthy = report.healthy, "run finished");
-        if !report.healthy {
-            // A failed invocation is what the alarms and the schedule's retry policy watch; its
-            // errorMessage is the report.
-            return Err(SyncRunError::Failing(Box::new(report)));
-        }
         Ok(report)
     }
 }

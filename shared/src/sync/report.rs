@@ -140,15 +140,30 @@ impl CollectionReport {
     }
 }
 
-/// What a run did; `healthy` is false when any collection ended in error.
+/// What a run did; `healthy` is false when any collection ended in error, or when the stack is
+/// not configured yet.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncReport {
     pub healthy: bool,
     pub collections: Vec<CollectionReport>,
+    /// The credentials secret still holds the template's placeholders: why nothing ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_configured: Option<String>,
 }
 
 impl SyncReport {
+    /// A run over `collections`.
+    pub fn of(collections: Vec<CollectionReport>) -> SyncReport {
+        let healthy = collections.iter().all(|r| r.outcome != Outcome::Error);
+        SyncReport { healthy, collections, not_configured: None }
+    }
+
+    /// A run that found the credentials secret not filled in yet (`why`, naming the secret).
+    pub fn not_configured(why: String) -> SyncReport {
+        SyncReport { healthy: false, collections: Vec::new(), not_configured: Some(why) }
+    }
+
     /// The collections that ended in error.
     pub fn failing(&self) -> Vec<&str> {
         self.collections.iter().filter(|c| c.outcome == Outcome::Error).map(|c| c.collection.as_str()).collect()
@@ -163,6 +178,11 @@ pub fn sync_metrics(
     report: &SyncReport,
 ) -> Vec<crate::observability::metrics::MetricDoc> {
     use crate::observability::metrics::Unit;
+    if report.not_configured.is_some() {
+        // The one signal of a stack deployed but not configured yet (its alarm); only then, so a
+        // configured stack pays for no such metric.
+        return vec![metrics.doc("syncer").count("CredentialsNotConfigured", 1)];
+    }
     let mut docs = Vec::new();
     let mut totals = RecordCounts::default();
     for c in &report.collections {

@@ -1,7 +1,6 @@
 //! What an invocation of the syncer asks for ([`SyncRequest`]), and why a run could not start
-//! or ended with collections in error ([`SyncRunError`], with the Lambda error it answers).
+//! ([`SyncRunError`], with the Lambda error it answers).
 
-use super::report::{Outcome, SyncReport};
 use crate::protime::ConnectError;
 use chrono::NaiveDate;
 use serde::ser::SerializeMap;
@@ -70,7 +69,8 @@ impl SyncRequest {
     }
 }
 
-/// A run that could not start, or ended with collections in error.
+/// A run that could not start. (A run that ends answers its report, collections in error or
+/// not: the handler never fails for them.)
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SyncRunError {
     #[error(transparent)]
@@ -79,17 +79,6 @@ pub enum SyncRunError {
     UnknownCollections(Vec<String>),
     #[error("the request is invalid: {0}")]
     InvalidRequest(String),
-    /// The run's report, every collection in it, with each error's sentence.
-    #[error("collections in error: {}", failing_sentences(.0))]
-    Failing(Box<SyncReport>),
-}
-
-/// `clockings (…its error…); people (…)`.
-pub(super) fn failing_sentences(report: &SyncReport) -> String {
-    let failing = report.collections.iter().filter(|c| c.outcome == Outcome::Error);
-    let sentences: Vec<String> =
-        failing.map(|c| format!("{} ({})", c.collection, c.error.as_deref().unwrap_or("no message"))).collect();
-    sentences.join("; ")
 }
 
 impl SyncRunError {
@@ -98,18 +87,12 @@ impl SyncRunError {
         match self {
             SyncRunError::Connect(_) => "ProtimeCredentialsUnavailable",
             SyncRunError::UnknownCollections(_) | SyncRunError::InvalidRequest(_) => "InvalidRequest",
-            SyncRunError::Failing(_) => "CollectionsFailing",
         }
     }
 
-    /// The invocation's `errorMessage`: the sentence, or for a run with collections in error
-    /// the run's whole report as JSON (so whoever invoked it still reads every collection's
-    /// outcome; the CLI prints it as a report).
+    /// The invocation's `errorMessage`: the sentence.
     pub fn error_message(&self) -> String {
-        match self {
-            SyncRunError::Failing(report) => serde_json::to_string(report).unwrap_or_else(|_| self.to_string()),
-            other => other.to_string(),
-        }
+        self.to_string()
     }
 }
 

@@ -98,8 +98,7 @@ impl<
         }
         let order = |r: &CollectionReport| self.config.collections.iter().position(|c| c.as_str() == r.collection);
         reports.sort_by_key(order);
-        let healthy = reports.iter().all(|r| r.outcome != Outcome::Error);
-        Ok(SyncReport { healthy, collections: reports })
+        Ok(SyncReport::of(reports))
     }
 
     fn requested(&self, request: &SyncRequest) -> Result<Vec<Collection>, SyncRunError> {

@@ -68,6 +68,27 @@ fn every_alarm_has_its_row_and_its_runbook_and_every_row_an_alarm() {
     assert_eq!(headings, alarms, "one runbook per alarm, named as the template names it");
 }
 
+/// Each alarm's row says how it treats missing data, as the template sets it (every alarm sets
+/// it), and no alarm breaches on missing data: a stack not configured yet raises one alarm.
+#[test]
+fn every_alarms_missing_data_treatment_is_set_written_down_and_never_breaching() {
+    let page = operating();
+    let t = template();
+    let mut documented = std::collections::BTreeMap::new();
+    for line in section(&page, "## Runbooks").lines().filter(|l| l.starts_with("| [")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let name = cells[0].trim_start_matches("| [").split(']').next().unwrap().to_owned();
+        let treatment = cells.get(3).and_then(|c| c.strip_prefix('`')).and_then(|c| c.split('`').next());
+        documented.insert(name, treatment.unwrap_or("(none)").to_owned());
+    }
+    for alarm in template_alarms() {
+        let set = at(&t, &["Resources", alarm.as_str(), "Properties", "TreatMissingData"]);
+        let set = set.as_str().unwrap_or_else(|| panic!("{alarm} sets TreatMissingData"));
+        assert_eq!(documented.get(&alarm).map(String::as_str), Some(set), "{alarm}'s row in docs/operating.md");
+        assert_ne!(set, "breaching", "{alarm} would fire on a stack not configured yet");
+    }
+}
+
 #[test]
 fn every_metric_the_functions_emit_is_listed_under_metrics() {
     let page = operating();

@@ -15,6 +15,7 @@ mod permissions;
 mod personal_data;
 mod protime_client;
 mod protime_terms;
+mod quiet;
 mod receiver;
 mod reconcile;
 mod renewer;

@@ -120,6 +120,17 @@ fn actions_if(function: &Value, condition: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The credentials secret the stack creates holds what the functions read as not configured yet
+/// (and the tests' copy of it is that value).
+#[test]
+fn the_created_credentials_secret_is_a_stack_not_configured_yet() {
+    let t = template();
+    let created = text(at(&t, &["Resources", "ProtimeCredentialsSecret", "Properties", "SecretString"]));
+    assert_eq!(created, harness::PLACEHOLDER_CREDENTIALS);
+    let credentials = protime_webhooks::protime::ProtimeCredentials::from_json(&created).expect("valid JSON");
+    assert!(credentials.is_placeholder());
+}
+
 /// One setting for every function's log level (Lambda's ApplicationLogLevel), INFO by default.
 #[test]
 fn every_function_logs_at_the_log_level_parameter() {
@@ -656,7 +667,7 @@ pub(crate) fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
         renewed(protime_webhooks::renewer::plan::ActionKind::Renew, true),
         renewed(protime_webhooks::renewer::plan::ActionKind::Create, false),
     ];
-    let report = RunReport { healthy: false, busy: false, subscriptions: renewals, strays: vec![stray] };
+    let report = RunReport::of(renewals, vec![stray]);
     docs.extend(run_metrics(metrics, Some(&report)));
     let subscription = protime_webhooks::renewer::SubscriptionReport {
         collection: "clockings".into(),
@@ -669,8 +680,12 @@ pub(crate) fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
         resynced: Some(quarantined_records()),
         error: None,
     };
-    let report = RunReport { healthy: true, busy: false, subscriptions: vec![subscription], strays: vec![] };
+    let report = RunReport::of(vec![subscription], vec![]);
     docs.extend(run_metrics(metrics, Some(&report)));
+    // A stack whose credentials secret is not filled in yet.
+    docs.extend(run_metrics(metrics, Some(&RunReport::not_configured("why".into()))));
+    let unconfigured = protime_webhooks::sync::SyncReport::not_configured("why".into());
+    docs.extend(protime_webhooks::sync::sync_metrics(metrics, &unconfigured));
     let collection = protime_webhooks::sync::CollectionReport {
         collection: "clockings".into(),
         // A delta load not complete yet: InitialLoadPending is counted.
@@ -701,7 +716,7 @@ pub(crate) fn published_docs(metrics: &Metrics) -> Vec<MetricDoc> {
         waiting: None,
         error: Some("e".into()),
     };
-    let sync = protime_webhooks::sync::SyncReport { healthy: false, collections: vec![collection] };
+    let sync = protime_webhooks::sync::SyncReport::of(vec![collection]);
     docs.extend(protime_webhooks::sync::sync_metrics(metrics, &sync));
     let published = protime_webhooks::publisher::PublishReport {
         published: 1,
@@ -786,8 +801,8 @@ fn alarms_watch_metrics_the_code_emits() {
     assert_eq!(quarantined, BTreeSet::from(["receiver", "renewer", "syncer"]));
     let checked = checked.len();
     assert_eq!(
-        checked, 12,
-        "signature rejections, invalid requests, quarantined, expiry, disabled, sync lag, sync errors, delta expired, drift, sweep held, history failing and publish failures alarms"
+        checked, 13,
+        "signature rejections, quarantined, credentials not configured, subscriptions unhealthy, expiry, disabled, sync lag, sync errors, delta expired, drift, sweep held, history failing and publish failures alarms"
     );
 }
 

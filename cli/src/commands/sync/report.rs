@@ -64,6 +64,9 @@ pub(super) struct Report {
     pub(super) collections: Vec<CollectionRun>,
     /// Set by the CLI for an invoke Lambda refused (see [`throttled`]).
     pub(super) throttled: bool,
+    /// The syncer found the credentials secret not filled in yet (why, naming the secret).
+    #[serde(rename = "notConfigured")]
+    pub(super) not_configured: Option<String>,
 }
 
 /// Needs an operator: ended in error or conflict, a sweep held, a reconciliation's page set aside.
