@@ -18,6 +18,7 @@ mod protime_terms;
 mod quiet;
 mod receiver;
 mod reconcile;
+mod reinstall;
 mod renewer;
 mod secrets;
 mod signing_keys;

@@ -337,3 +337,33 @@ fn the_dashboard_shows_every_function_and_every_dead_letter_queue() {
         }
     }
 }
+
+/// `ExistingTableName`: a stack that takes over a kept table creates none, and every function,
+/// grant, stream mapping and output names that table; left empty, the stack creates its own.
+#[test]
+fn a_stack_given_a_kept_table_creates_none_and_names_that_table_everywhere() {
+    let label = "2026-12-07T16:00:00.000";
+    let kept = Deployed::with(&[("ExistingTableName", "kept-table"), ("ExistingTableStreamLabel", label)]);
+    assert!(!kept.names().contains("RecordTable"));
+    let everything = format!("{:?}{:?}", kept.resources, kept.outputs);
+    assert!(!everything.contains("RecordTable"), "nothing names a table the stack did not create");
+    for function in ["ReceiverFunction", "RenewerFunction", "SyncerFunction"] {
+        let variables = at(kept.resource(function), &["Properties", "Environment", "Variables"]);
+        assert_eq!(text(at(variables, &["TABLE_NAME"])), "!Ref ExistingTableName", "{function}");
+    }
+    assert_eq!(text(&kept.outputs["TableName"]["Value"]), "!Ref ExistingTableName");
+    let stream = at(kept.resource("PublisherStreamMapping"), &["Properties", "EventSourceArn"]);
+    assert!(text(stream).ends_with("table/${ExistingTableName}/stream/${ExistingTableStreamLabel}"), "{stream:?}");
+
+    let created = Deployed::with(&[]);
+    assert!(created.names().contains("RecordTable"));
+    assert_eq!(text(&created.outputs["TableName"]["Value"]), "!Ref RecordTable");
+
+    // With the feed, the stream's label is required: the template's rule says so at deploy time.
+    let t = template();
+    let rule = at(&t, &["Rules", "AdoptedTableStream"]);
+    let asserted = format!("{:?}", at(rule, &["Assertions"]));
+    assert!(asserted.contains("ExistingTableStreamLabel"), "{asserted}");
+    let when = format!("{:?}", at(rule, &["RuleCondition"]));
+    assert!(when.contains("ExistingTableName") && when.contains("ChangeFeed"), "{when}");
+}
