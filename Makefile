@@ -61,10 +61,13 @@ check:
 	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
-lint-template: setup setup-sam
+## lint-template: cfn-lint, sam validate --lint and the scanners against their answers (docs/deploying.md) on template.yaml (offline)
+# scanners: checkov and cfn-lint's serverless rules; a finding not answered in the deploying
+# guide's Security review, or an answer whose check no longer fires, fails it.
+lint-template: setup setup-sam setup-scan
 	$(STAGE) cfn-lint cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(STAGE) sam-validate .venv-sam/bin/sam validate --lint --template template.yaml
+	$(STAGE) scanners .venv-scan/bin/python scripts/scan_template.py
 
 ## deploy: build for arm64 and deploy to your AWS account (sam deploy --guided the first time; docs/deploying.md)
 deploy: setup setup-sam
