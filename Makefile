@@ -13,7 +13,7 @@ export BODY
 STAGE := scripts/stage.sh
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-sam deploy test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-cost bench-memory clean
+.PHONY: help setup setup-sam setup-scan deploy test check lint-template run scan quarantine feed send-event send-tampered invoke-renewer invoke-syncer backfill drop-deliveries delete webhooks cli advance bench-cpu bench-sync bench-cost bench-memory clean
 
 ## help: list the targets (the default)
 help:
@@ -26,6 +26,9 @@ setup: $(VENV)/.installed
 ## setup-sam: create .venv-sam with the SAM CLI (template lint, deploys)
 setup-sam: .venv-sam/.installed
 
+## setup-scan: create .venv-scan with the template scanners (checkov, cfn-lint-serverless)
+setup-scan: .venv-scan/.installed
+
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(STAGE) venv $(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -34,6 +37,11 @@ $(VENV)/.installed: requirements-dev.txt
 .venv-sam/.installed: requirements-sam.txt
 	python3 -m venv .venv-sam
 	$(STAGE) venv-sam .venv-sam/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+.venv-scan/.installed: requirements-scan.txt
+	python3 -m venv .venv-scan
+	$(STAGE) venv-scan .venv-scan/bin/pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	touch $@
 
 ## test: formatting, lints, every test (unit, integration against moto) and the local-stack smoke test
@@ -53,10 +61,13 @@ check:
 	$(STAGE) clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 	$(STAGE) rustdoc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
-## lint-template: cfn-lint and sam validate --lint on template.yaml (offline)
-lint-template: setup setup-sam
+## lint-template: cfn-lint, sam validate --lint and the scanners against their answers (docs/deploying.md) on template.yaml (offline)
+# scanners: checkov and cfn-lint's serverless rules; a finding not answered in the deploying
+# guide's Security review, or an answer whose check no longer fires, fails it.
+lint-template: setup setup-sam setup-scan
 	$(STAGE) cfn-lint cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 SAM_CLI_TELEMETRY=0 $(STAGE) sam-validate .venv-sam/bin/sam validate --lint --template template.yaml
+	$(STAGE) scanners .venv-scan/bin/python scripts/scan_template.py
 
 ## deploy: build for arm64 and deploy to your AWS account (sam deploy --guided the first time; docs/deploying.md)
 deploy: setup setup-sam
@@ -143,4 +154,4 @@ bench-memory:
 
 ## clean: remove the venvs, every stack's state and logs (not target/)
 clean:
-	rm -rf $(VENV) .venv-sam .venv-bench .local .local-smoke.log .local-bench.log
+	rm -rf $(VENV) .venv-sam .venv-scan .venv-bench .local .local-smoke.log .local-bench.log

@@ -1,4 +1,4 @@
-//! The template's switches, `ChangeFeed` and `ReadIndexes`: the stack each value deploys — the
+//! The template's switches, `ChangeFeed`, `ReadIndexes` and `DataKmsKeyArn`: the stack each value deploys — the
 //! template's conditions evaluated as CloudFormation evaluates them, resources whose condition
 //! is false left out, every `!If` resolved — holds exactly that choice's resources, permissions
 //! and settings, and the code reads the setting the template passes.
@@ -366,4 +366,89 @@ fn a_stack_given_a_kept_table_creates_none_and_names_that_table_everywhere() {
     assert!(asserted.contains("ExistingTableStreamLabel"), "{asserted}");
     let when = format!("{:?}", at(rule, &["RuleCondition"]));
     assert!(when.contains("ExistingTableName") && when.contains("ChangeFeed"), "{when}");
+}
+
+/// A function's statements as deployed (every `!If` resolved).
+fn grants(function: &Value) -> Vec<Value> {
+    at(function, &["Properties", "Policies"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| at(p, &["Statement"]).as_sequence().unwrap().clone())
+        .collect()
+}
+
+/// `DataKmsKeyArn` empty (the default): every store keeps its own encryption (the table the AWS
+/// managed key, the bucket SSE-S3, the queues SSE-SQS, the log groups CloudWatch Logs') and no
+/// role may use a key. Set: the table, the bucket, every dead-letter queue and every log group
+/// are encrypted under that key, and each function may use it through exactly the services
+/// whose stores it touches (DynamoDB, S3 where it reads or writes the bucket, SQS where a
+/// failed invocation or batch is sent to its queue as its role).
+#[test]
+fn a_data_key_encrypts_every_store_and_each_function_uses_it_only_through_its_stores() {
+    let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    assert_eq!(text(at(&template(), &["Parameters", "DataKmsKeyArn", "Default"])), "");
+    for keyed in [false, true] {
+        let parameters: &[(&str, &str)] = if keyed { &[("DataKmsKeyArn", key)] } else { &[] };
+        let stack = Deployed::with(parameters);
+        let the_key = |value: Option<&Value>| {
+            assert_eq!(value.map(text), keyed.then(|| "!Ref DataKmsKeyArn".to_owned()), "keyed: {keyed}");
+        };
+        let table = at(stack.resource("RecordTable"), &["Properties", "SSESpecification"]);
+        assert_eq!(text(at(table, &["SSEEnabled"])), "true");
+        the_key(table.get("KMSMasterKeyId"));
+        let bucket = at(stack.resource("QuarantineBucket"), &["Properties", "BucketEncryption"]);
+        let sse = &at(bucket, &["ServerSideEncryptionConfiguration"]).as_sequence().unwrap()[0];
+        let by_default = at(sse, &["ServerSideEncryptionByDefault"]);
+        assert_eq!(text(at(by_default, &["SSEAlgorithm"])), if keyed { "aws:kms" } else { "AES256" });
+        the_key(by_default.get("KMSMasterKeyID"));
+        let (mut queues, mut log_groups) = (0, 0);
+        for (name, resource) in &stack.resources {
+            let properties = at(resource, &["Properties"]);
+            match text(at(resource, &["Type"])).as_str() {
+                "AWS::SQS::Queue" => {
+                    queues += 1;
+                    the_key(properties.get("KmsMasterKeyId"));
+                    let sse_sqs = text(at(properties, &["SqsManagedSseEnabled"]));
+                    assert_eq!(sse_sqs, (!keyed).to_string(), "{name:?}: SSE-SQS or the key, never neither");
+                }
+                "AWS::Logs::LogGroup" => {
+                    log_groups += 1;
+                    the_key(properties.get("KmsKeyId"));
+                }
+                "AWS::Serverless::Function" => {
+                    let statements = grants(resource);
+                    let using: Vec<&Value> =
+                        statements.iter().filter(|s| text(at(s, &["Resource"])) == "!Ref DataKmsKeyArn").collect();
+                    if !keyed {
+                        assert!(using.is_empty(), "{name:?} may use no data key");
+                        continue;
+                    }
+                    assert_eq!(using.len(), 1, "{name:?}: one statement for the data key");
+                    assert_eq!(text(at(using[0], &["Action"])), "- kms:Decrypt\n- kms:GenerateDataKey\n", "{name:?}");
+                    let through: BTreeSet<String> = at(using[0], &["Condition", "StringEquals", "kms:ViaService"])
+                        .as_sequence()
+                        .expect("a list of services")
+                        .iter()
+                        .map(|s| text(s).trim_start_matches("!Sub ").split('.').next().unwrap().to_owned())
+                        .collect();
+                    let actions = statements.iter().map(|s| text(at(s, &["Action"]))).collect::<String>();
+                    let sends_failures = text(&properties.get("EventInvokeConfig").cloned().unwrap_or(Value::Null))
+                        .contains("Type: SQS");
+                    let wanted: BTreeSet<String> = [
+                        ("dynamodb", actions.contains("dynamodb:")),
+                        ("s3", actions.contains("s3:")),
+                        ("sqs", actions.contains("sqs:") || sends_failures),
+                    ]
+                    .into_iter()
+                    .filter(|(_, uses)| *uses)
+                    .map(|(service, _)| service.to_owned())
+                    .collect();
+                    assert_eq!(through, wanted, "{name:?}");
+                }
+                _ => {}
+            }
+        }
+        assert_eq!((queues, log_groups), (3, 5), "every dead-letter queue and log group of the default stack");
+    }
 }

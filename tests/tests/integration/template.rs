@@ -351,7 +351,10 @@ fn the_quarantine_bucket_is_private_encrypted_tls_only_and_expires() {
     for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
         assert_eq!(text(at(block, &[setting])), "true", "{setting}");
     }
-    let sse = &at(&bucket, &["BucketEncryption", "ServerSideEncryptionConfiguration"]).as_sequence().unwrap()[0];
+    // SSE-S3 as deployed by default (under DataKmsKeyArn when it is set: switches.rs).
+    let deployed = super::switches::Deployed::with(&[]);
+    let encryption = at(deployed.resource("QuarantineBucket"), &["Properties", "BucketEncryption"]);
+    let sse = &at(encryption, &["ServerSideEncryptionConfiguration"]).as_sequence().unwrap()[0];
     assert_eq!(text(at(sse, &["ServerSideEncryptionByDefault", "SSEAlgorithm"])), "AES256");
     let rule = &at(&bucket, &["LifecycleConfiguration", "Rules"]).as_sequence().unwrap()[0];
     assert_eq!(text(at(rule, &["ExpirationInDays"])), "!Ref QuarantineRetentionDays");
