@@ -223,31 +223,45 @@ fn iam_actions_are_exactly_what_each_function_calls() {
     }
 }
 
-/// A table the stack creates, and one it takes over (`ExistingTableName`): the table's ARN, its
-/// stream's and its date index's, as each deployment's statements name them.
-const TABLES: [(&[(&str, &str)], &str, &str, &str); 2] = [
-    (&[], "!GetAtt RecordTable.Arn", "!GetAtt RecordTable.StreamArn", "!Sub ${RecordTable.Arn}/index/byDate"),
-    (
-        &[("ExistingTableName", "kept"), ("ExistingTableStreamLabel", "2026-12-07T16:00:00.000")],
-        "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}",
-        "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}/stream/${ExistingTableStreamLabel}",
-        "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}/index/byDate",
-    ),
+/// A deployment's table as its statements name it: the table's ARN, its stream's and its date
+/// index's.
+struct TableRefs {
+    parameters: &'static [(&'static str, &'static str)],
+    table: &'static str,
+    stream: &'static str,
+    by_date: &'static str,
+}
+
+/// A table the stack creates, and one it takes over (`ExistingTableName`).
+const TABLES: [TableRefs; 2] = [
+    TableRefs {
+        parameters: &[],
+        table: "!GetAtt RecordTable.Arn",
+        stream: "!GetAtt RecordTable.StreamArn",
+        by_date: "!Sub ${RecordTable.Arn}/index/byDate",
+    },
+    TableRefs {
+        parameters: &[("ExistingTableName", "kept"), ("ExistingTableStreamLabel", "2026-12-07T16:00:00.000")],
+        table: "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}",
+        stream: "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}/stream/${ExistingTableStreamLabel}",
+        by_date: "!Sub arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ExistingTableName}/index/byDate",
+    },
 ];
 
 #[test]
 fn no_statement_grants_a_wildcard_resource_or_action() {
-    for (parameters, table, stream, by_date) in TABLES {
-        let deployed = super::switches::Deployed::with(parameters);
+    for refs in &TABLES {
+        let deployed = super::switches::Deployed::with(refs.parameters);
         for (resource, _) in FUNCTIONS {
-            no_wildcard_in(resource, deployed.resource(resource), (table, stream, by_date));
+            no_wildcard_in(resource, deployed.resource(resource), refs);
         }
     }
 }
 
 /// The statements of `function` (the template's `resource`) name no wildcard, and the table's
 /// resources exactly.
-fn no_wildcard_in(resource: &str, function: &Value, (table, stream, by_date): (&str, &str, &str)) {
+fn no_wildcard_in(resource: &str, function: &Value, refs: &TableRefs) {
+    let TableRefs { table, stream, by_date, .. } = *refs;
     for statement in statements(function) {
         let targets = resources(&statement);
         let sid = text(at(&statement, &["Sid"]));
