@@ -731,12 +731,12 @@ async fn invoke(
     let function_error = |error: SyncRunError| {
         if watch {
             let error_type = "&alloc::boxed::Box<dyn core::error::Error + core::marker::Send + core::marker::Sync>";
-            let body = serde_json::json!({ "errorType": error_type, "errorMessage": error.error_message() });
+            let body = serde_json::json!({ "errorType": error_type, "errorMessage": error.to_string() });
             return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
         }
         (
             [("X-Amz-Function-Error", "Unhandled")],
-            axum::Json(serde_json::json!({ "errorType": error.error_type(), "errorMessage": error.error_message() })),
+            axum::Json(serde_json::json!({ "errorType": error.error_type(), "errorMessage": error.to_string() })),
         )
             .into_response()
     };

@@ -121,18 +121,13 @@ impl RunError {
             RunError::State(_) => "StateUnavailable",
         }
     }
-
-    /// The invocation's `errorMessage`: the sentence.
-    pub fn error_message(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl From<RunError> for lambda_http::lambda_runtime::Diagnostic {
     fn from(error: RunError) -> Self {
         lambda_http::lambda_runtime::Diagnostic {
             error_type: error.error_type().into(),
-            error_message: error.error_message(),
+            error_message: error.to_string(),
         }
     }
 }

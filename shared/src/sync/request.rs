@@ -89,18 +89,13 @@ impl SyncRunError {
             SyncRunError::UnknownCollections(_) | SyncRunError::InvalidRequest(_) => "InvalidRequest",
         }
     }
-
-    /// The invocation's `errorMessage`: the sentence.
-    pub fn error_message(&self) -> String {
-        self.to_string()
-    }
 }
 
 impl From<SyncRunError> for lambda_http::lambda_runtime::Diagnostic {
     fn from(error: SyncRunError) -> Self {
         lambda_http::lambda_runtime::Diagnostic {
             error_type: error.error_type().into(),
-            error_message: error.error_message(),
+            error_message: error.to_string(),
         }
     }
 }
