@@ -371,6 +371,20 @@ impl Simulator {
         &self.shared.config
     }
 
+    /// A Protime client of this simulator's API client (its credentials, the scopes of
+    /// `collections` and the webhooks), as an operator's tooling or another integration holds
+    /// one, with short retry delays.
+    pub fn client(&self, collections: &[&str]) -> protime_webhooks::protime::ProtimeClient {
+        use protime_webhooks::protime::client::{scopes_for, ClientOptions};
+        let mut options = ClientOptions::new(scopes_for(collections.iter().copied()), "Test Company");
+        options.api_base_url = Some(self.api_base_url());
+        options.token_url = Some(self.token_url());
+        crate::fast_retries(&mut options);
+        let credentials = protime_webhooks::protime::ProtimeCredentials::from_json(&self.credentials_json())
+            .expect("the simulator's credentials");
+        protime_webhooks::protime::ProtimeClient::new(credentials, options).expect("a client")
+    }
+
     /// The credentials secret's JSON for this simulator.
     pub fn credentials_json(&self) -> String {
         let c = &self.shared.config;

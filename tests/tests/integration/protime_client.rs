@@ -1,6 +1,5 @@
 //! The Protime client's list and delta paging against the simulator.
 
-use harness::fast_retries;
 use harness::simulator::{Fault, FaultTarget, Simulator, SimulatorConfig};
 use protime_webhooks::protime::client::{scopes_for, ClientOptions};
 use protime_webhooks::protime::ReadPage;
@@ -9,11 +8,7 @@ use protime_webhooks::records::json::Json;
 use serde_json::json;
 
 fn client(sim: &Simulator) -> ProtimeClient {
-    let mut options = ClientOptions::new(scopes_for(["paid-presences", "clockings"]), "Test Company");
-    options.api_base_url = Some(sim.api_base_url());
-    options.token_url = Some(sim.token_url());
-    fast_retries(&mut options);
-    ProtimeClient::new(ProtimeCredentials::from_json(&sim.credentials_json()).unwrap(), options).unwrap()
+    sim.client(&["paid-presences", "clockings"])
 }
 
 fn ids(records: &[Json]) -> Vec<String> {

@@ -6,20 +6,8 @@
 use harness::simulator::SimulatorConfig;
 use harness::{fast_retries, Stack};
 use protime_webhooks::config::KeysLocation;
-use protime_webhooks::protime::client::{scopes_for, ClientOptions};
-use protime_webhooks::protime::{ProtimeClient, ProtimeCredentials};
 use protime_webhooks::sync::state::Phase;
 use protime_webhooks::sync::Outcome;
-
-/// The operator's client, as `webhooks delete --all` uses it.
-fn operator(stack: &Stack) -> ProtimeClient {
-    let mut options = ClientOptions::new(scopes_for(["clockings"]), "Test Company");
-    options.api_base_url = Some(stack.simulator.api_base_url());
-    options.token_url = Some(stack.simulator.token_url());
-    fast_retries(&mut options);
-    let credentials = ProtimeCredentials::from_json(&stack.simulator.credentials_json()).unwrap();
-    ProtimeClient::new(credentials, options).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_stack_on_the_kept_table_makes_new_webhooks_and_resumes_without_a_reload() {
@@ -31,7 +19,7 @@ async fn a_new_stack_on_the_kept_table_makes_new_webhooks_and_resumes_without_a_
 
     // Teardown: our webhook deleted, then `sam delete` (the table kept). Protime changes a
     // record meanwhile, delivered to no one.
-    operator(&stack).delete_webhook(&old.id).await.expect("webhooks delete --all");
+    stack.simulator.client(&["clockings"]).delete_webhook(&old.id).await.expect("webhooks delete --all");
     let date = stack.simulator.now().format("%Y-%m-%d").to_string();
     stack.simulator.change_quietly("clockings", serde_json::json!({"id": 900001, "date": date, "person": {"id": 2}}));
 
